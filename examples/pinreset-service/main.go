@@ -1,0 +1,259 @@
+// Command pinreset-service runs the reference PIN reset service with a
+// built-in demonstration directory: one tenant, onboarded to both PIN reset
+// applications, and one user with a password and a TOTP authenticator.
+//
+//	go run ./examples/pinreset-service -addr 127.0.0.1:8080
+//	go run ./examples/pinreset-service -cert cert.pem -key key.pem   # HTTPS
+//	go run ./examples/pinreset-service totp <base32-secret>          # print a TOTP code
+//
+// It serves GET /v1/keys and POST /v1/recover (see package reset/service),
+// and, for the demonstration only, POST /demo/token, which signs the demo
+// user in with password and TOTP code and returns an access token:
+//
+//	curl -s -X POST http://127.0.0.1:8080/demo/token \
+//	  -H 'Content-Type: application/json' \
+//	  -d '{"upn":"alice@contoso.test","password":"...","code":"123456"}'
+//
+// At start it prints the user's credentials and a protector envelope bound
+// to the user, so the whole exchange can be tried with curl. The service
+// keys and the directory live in memory and vanish on exit. It listens on
+// loopback addresses only, and stops gracefully on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/service"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "totp" {
+		code, err := idp.TOTPCodeAt(os.Args[2], time.Now())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pinreset-service:", err)
+			os.Exit(2)
+		}
+		fmt.Println(code)
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "pinreset-service:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address (loopback only)")
+	certFile := flag.String("cert", "", "TLS certificate (PEM); with -key, serve HTTPS")
+	keyFile := flag.String("key", "", "TLS private key (PEM)")
+	schemes := flag.String("schemes", "x25519,wing", "service key schemes, current first: x25519, wing, rsa")
+	password := flag.String("password", "", "demo user's password (default: random)")
+	flag.Parse()
+	if (*certFile == "") != (*keyFile == "") {
+		return errors.New("give both -cert and -key, or neither")
+	}
+	if err := loopbackOnly(*addr); err != nil {
+		return err
+	}
+
+	audit := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	dir, tenant, user, pw, err := demoDirectory(*password)
+	if err != nil {
+		return err
+	}
+	var keys []protector.Unwrapper
+	for _, name := range strings.Split(*schemes, ",") {
+		s, err := parseScheme(strings.TrimSpace(name))
+		if err != nil {
+			return err
+		}
+		k, err := protector.GenerateServiceKey(s)
+		if err != nil {
+			return fmt.Errorf("generate %s key: %w", name, err)
+		}
+		keys = append(keys, k)
+	}
+	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: keys, Audit: audit})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", svc)
+	mux.Handle("POST /demo/token", demoTokenHandler(dir))
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(audit.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if *certFile != "" {
+		scheme = "https"
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	base := scheme + "://" + ln.Addr().String()
+
+	env, err := demoEnvelope(keys[0].Public(), tenant, user)
+	if err != nil {
+		return err
+	}
+	rk, err := protector.NewReturnKey() // only its public half is shown
+	if err != nil {
+		return err
+	}
+	printBanner(os.Stdout, base, tenant, user, pw, env, base64.RawURLEncoding.EncodeToString(rk.PublicKey()))
+	rk.Destroy()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() {
+		if *certFile != "" {
+			errc <- srv.ServeTLS(ln, *certFile, *keyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(os.Stderr, "pinreset-service: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// loopbackOnly refuses addresses other than loopback ones: the demo token
+// endpoint must not be reachable from elsewhere.
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("bad -addr: %w", err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("-addr %s: the demo service listens on loopback addresses only", addr)
+	}
+	return nil
+}
+
+func parseScheme(name string) (protector.Scheme, error) {
+	switch name {
+	case "x25519":
+		return protector.HPKEX25519, nil
+	case "wing":
+		return protector.HPKEXWing, nil
+	case "rsa":
+		return protector.RSAOAEP3072, nil
+	}
+	return 0, fmt.Errorf("unknown scheme %q (x25519, wing, rsa)", name)
+}
+
+// demoDirectory builds the demonstration tenant and user.
+func demoDirectory(pw string) (*idp.IdP, idp.Tenant, idp.User, string, error) {
+	fail := func(err error) (*idp.IdP, idp.Tenant, idp.User, string, error) {
+		return nil, idp.Tenant{}, idp.User{}, "", fmt.Errorf("demo directory: %w", err)
+	}
+	dir, err := idp.New()
+	if err != nil {
+		return fail(err)
+	}
+	tenant, err := dir.AddTenant(idp.TenantConfig{
+		Domain:   "contoso.test",
+		Consents: []string{idp.ServiceAppID, idp.ClientAppID},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if pw == "" {
+		b := make([]byte, 12)
+		if _, err := io.ReadFull(randReader, b); err != nil {
+			return fail(err)
+		}
+		pw = base64.RawURLEncoding.EncodeToString(b)
+	}
+	user, err := dir.AddUser(idp.UserConfig{TenantID: tenant.ID, UPN: "alice@contoso.test", Password: pw})
+	if err != nil {
+		return fail(err)
+	}
+	return dir, tenant, user, pw, nil
+}
+
+// demoEnvelope wraps a throwaway protector for the demo user, as a device
+// would at enrolment, so that /v1/recover can be tried by hand.
+func demoEnvelope(key protector.ServiceKey, t idp.Tenant, u idp.User) (string, error) {
+	r, err := protector.NewKey(nil)
+	if err != nil {
+		return "", err
+	}
+	defer r.Destroy()
+	env, err := key.Wrap(r, protector.Binding{TenantID: t.ID, UserID: u.ObjectID, ContainerID: "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}"}, nil)
+	if err != nil {
+		return "", fmt.Errorf("demo envelope: %w", err)
+	}
+	raw, err := env.MarshalBinary()
+	if err != nil {
+		return "", fmt.Errorf("demo envelope: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
+func printBanner(w io.Writer, base string, t idp.Tenant, u idp.User, pw, env, returnKey string) {
+	fmt.Fprintf(w, `PIN reset service (demonstration) at %[1]s
+
+  tenant     %[2]s (%[3]s), onboarded to the PIN Reset Service and Client
+  user       %[4]s
+  password   %[5]s
+  TOTP       secret %[6]s
+             (any authenticator app, or: go run ./examples/pinreset-service totp %[6]s)
+
+Get an access token (password + TOTP code):
+  curl -s -X POST %[1]s/demo/token -H 'Content-Type: application/json' \
+    -d '{"upn":"%[4]s","password":"%[5]s","code":"'$(go run ./examples/pinreset-service totp %[6]s)'"}'
+
+Published keys:
+  curl -s %[1]s/v1/keys
+
+Recover (a sample envelope for %[4]s; return_key is your one-time X25519 public key):
+  curl -s -X POST %[1]s/v1/recover -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{"envelope":"%[7]s","return_key":"%[8]s"}'
+
+Audit records go to standard error. Ctrl-C stops.
+`, base, t.Domain, t.ID, u.UPN, pw, u.TOTPSecret(), env, returnKey)
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/service"
+)
+
+func TestLoopbackOnly(t *testing.T) {
+	for _, ok := range []string{"127.0.0.1:8080", "[::1]:0", "localhost:80", "127.1.2.3:9"} {
+		assert.NoError(t, loopbackOnly(ok), ok)
+	}
+	for _, bad := range []string{"0.0.0.0:8080", ":8080", "10.0.0.1:80", "example.com:80", "nonsense"} {
+		assert.Error(t, loopbackOnly(bad), bad)
+	}
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	dir, tenant, user, pw, err := demoDirectory("")
+	require.NoError(t, err)
+	assert.Len(t, pw, 16)
+	key, err := protector.GenerateServiceKey(protector.HPKEX25519)
+	require.NoError(t, err)
+	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: []protector.Unwrapper{key}})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", svc)
+	mux.Handle("POST /demo/token", demoTokenHandler(dir))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	getToken := func(password string) (int, map[string]string) {
+		code, err := dir.TOTPCode(user.UPN)
+		require.NoError(t, err)
+		body, _ := json.Marshal(map[string]string{"upn": user.UPN, "password": password, "code": code})
+		resp, err := http.Post(srv.URL+"/demo/token", "application/json", bytes.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]string
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return resp.StatusCode, out
+	}
+	status, out := getToken("wrong password")
+	assert.Equal(t, 401, status)
+	assert.Equal(t, "sign_in_failed", out["error"])
+	status, out = getToken(pw)
+	require.Equal(t, 200, status)
+	tok := out["access_token"]
+	require.NotEmpty(t, tok)
+
+	envText, err := demoEnvelope(key.Public(), tenant, user)
+	require.NoError(t, err)
+	raw, err := base64.RawURLEncoding.DecodeString(envText)
+	require.NoError(t, err)
+	env, err := protector.ParseEnvelope(raw)
+	require.NoError(t, err)
+	c := service.NewClient(srv.URL, srv.Client())
+	r, err := c.Recover(context.Background(), tok, env)
+	require.NoError(t, err, "the printed envelope opens with a demo token")
+	r.Destroy()
+
+	var banner bytes.Buffer
+	printBanner(&banner, srv.URL, tenant, user, pw, envText, "rk")
+	for _, want := range []string{user.UPN, pw, user.TOTPSecret(), envText, "/demo/token", "/v1/recover"} {
+		assert.Contains(t, banner.String(), want)
+	}
+	assert.False(t, strings.Contains(banner.String(), "\t"))
+}
+
+func TestParseScheme(t *testing.T) {
+	for name, want := range map[string]protector.Scheme{"x25519": protector.HPKEX25519, "wing": protector.HPKEXWing, "rsa": protector.RSAOAEP3072} {
+		got, err := parseScheme(name)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+	_, err := parseScheme("dsa")
+	assert.Error(t, err)
+}

@@ -1,0 +1,56 @@
+package idp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors callers branch on.
+var (
+	// ErrUnknownUser: no user with that UPN.
+	ErrUnknownUser = errors.New("idp: unknown user")
+	// ErrWrongPassword: the password does not match.
+	ErrWrongPassword = errors.New("idp: wrong password")
+	// ErrWrongCode: the MFA code does not match (or was already used: RFC
+	// 6238 §5.2 forbids accepting a code twice).
+	ErrWrongCode = errors.New("idp: wrong verification code")
+	// ErrLocked: the account is locked after too many failed sign-ins; the
+	// error is a *LockedError saying for how long.
+	ErrLocked = errors.New("idp: account locked")
+	// ErrDisabled: the account is disabled.
+	ErrDisabled = errors.New("idp: account disabled")
+	// ErrSignInExpired: the pending sign-in is too old, was cancelled after
+	// too many wrong codes, or already completed.
+	ErrSignInExpired = errors.New("idp: sign-in expired")
+	// ErrMFANotCompleted: Refresh before CompleteMFA.
+	ErrMFANotCompleted = errors.New("idp: multi-factor authentication not completed")
+	// ErrUnknownTenant: no tenant with that ID.
+	ErrUnknownTenant = errors.New("idp: unknown tenant")
+	// ErrExists: a tenant, user or key with that identifier already exists.
+	ErrExists = errors.New("idp: already exists")
+	// ErrInvalid: a configuration value is malformed.
+	ErrInvalid = errors.New("idp: invalid value")
+	// ErrUnauthorized: RegisterKey was given a token that does not verify.
+	ErrUnauthorized = errors.New("idp: unauthorized")
+	// ErrMFARequired: RegisterKey was given a token without MFA.
+	ErrMFARequired = errors.New("idp: multi-factor authentication required")
+	// ErrUnknownKey: no registered key with that ID.
+	ErrUnknownKey = errors.New("idp: unknown key")
+	// ErrUnsupportedKey: RegisterKey was given a key type Windows Hello does
+	// not use (RSA-2048 or larger and ECDSA P-256 are accepted).
+	ErrUnsupportedKey = errors.New("idp: unsupported key type")
+)
+
+// LockedError says how long an account stays locked. It matches ErrLocked.
+type LockedError struct {
+	RetryAfter time.Duration
+}
+
+// Error says how long the account stays locked.
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("idp: account locked, retry after %s", e.RetryAfter.Round(time.Second))
+}
+
+// Is matches ErrLocked.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }

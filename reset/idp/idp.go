@@ -1,0 +1,318 @@
+// Package idp is a simulated Azure Active Directory: enough of a directory
+// and identity provider for the PIN reset flows of Windows Hello for Business
+// to run end to end, with real cryptography throughout.
+//
+// # What it models
+//
+// A tenant has a GUID, a verified domain, the national cloud it lives in
+// (public or Azure Government, where the WHfB documentation says the PIN
+// reset service is "not currently available"), an optional federation
+// service (AD FS or a third-party identity provider, whose sign-in pages a
+// device must be allowed to reach: ConfigureWebSignInAllowedUrls), whether
+// it is hybrid (synchronised with an on-premises Active Directory) and with
+// which trust type, and its consents. Non-destructive PIN reset needs the
+// tenant's consent to two applications the documentation names — the PIN
+// Reset Service (ServiceAppID) and the PIN Reset Client (ClientAppID);
+// Tenant.Onboarded is true only when both are granted.
+//
+// A user has an object ID, a UPN in the tenant's domain, a password stored
+// only as an Argon2id hash (RFC 9106), and a TOTP authenticator (RFC 6238).
+// Signing in is two steps, as the documentation requires for a reset
+// ("completes authentication and multi-factor authentication to Azure AD"):
+// SignIn checks the password and returns a Pending sign-in; CompleteMFA
+// checks the six-digit code and returns an access token. The token is a JWT
+// signed with ES256, carrying iss, aud (the PIN reset service's application
+// ID), tid, oid, upn, amr ["pwd","mfa"], iat, nbf, exp and a random jti.
+// TokenWithoutMFA issues the same token with amr ["pwd"] only, which the
+// service must refuse. Failed sign-ins lock the account for a while, as
+// Azure AD smart lockout does.
+//
+// # Verification
+//
+// The identity provider publishes its signing keys as a JSON Web Key Set
+// (JWKS). Verifier returns a service.JWTVerifier over that set: the same
+// generic relying-party check the PIN reset service applies to any issuer.
+// The import goes one way — this package uses reset/service for the
+// verifier, the Tenants interface it implements, and the application IDs;
+// reset/service never imports it.
+//
+// # Key registration
+//
+// A destructive PIN reset provisions a new login key and registers its
+// public key with the directory (RegisterKey, the reset.Directory method),
+// authorised by an access token with MFA. In a hybrid tenant with key trust
+// the key reaches on-premises Active Directory only at the next directory
+// synchronisation, so it cannot be used for on-premises sign-in until the
+// tenant's SyncDelay has passed (KeyUsableOnPremises). That delay is why the
+// documentation says hybrid key trust "doesn't support [destructive reset]
+// from above the lock screen".
+//
+// Everything is held in memory and guarded by one mutex; an IdP is safe for
+// concurrent use. The clock and the randomness are injectable, so tests can
+// move time (token expiry, TOTP steps, lockout, sync delay) without sleeping.
+package idp
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/hellosim/hellosim/reset/service"
+)
+
+// The two applications of non-destructive PIN reset, from the WHfB
+// documentation, "Enable the Microsoft PIN Reset Service in your Azure AD
+// tenant".
+const (
+	// ServiceAppID is the Microsoft PIN Reset Service Production application,
+	// the audience of access tokens for the service.
+	ServiceAppID = service.ServiceAppID
+	// ClientAppID is the Microsoft PIN Reset Client Production application,
+	// the client that requests those tokens on the device (the azp claim).
+	ClientAppID = service.ClientAppID
+)
+
+// Cloud is the national cloud a tenant lives in (an alias of the service's
+// type, so a tenant's cloud reaches the service unchanged).
+type Cloud = service.Cloud
+
+// The clouds a tenant can live in.
+const (
+	CloudPublic          = service.CloudPublic          // Azure AD, worldwide
+	CloudAzureGovernment = service.CloudAzureGovernment // where the PIN reset service is "not currently available"
+)
+
+// Defaults.
+const (
+	// DefaultIssuer is the issuer template: "{tid}" is replaced by the tenant
+	// ID, as in Azure AD's v2.0 issuer "https://login.microsoftonline.com/{tid}/v2.0".
+	DefaultIssuer = "https://login.hellosim.test/{tid}/v2.0"
+	// DefaultTokenLifetime: access tokens are short-lived; a reset takes
+	// seconds.
+	DefaultTokenLifetime = 10 * time.Minute
+	// DefaultPendingLifetime bounds the time between SignIn and CompleteMFA.
+	DefaultPendingLifetime = 5 * time.Minute
+	// DefaultSessionLifetime bounds Refresh after MFA.
+	DefaultSessionLifetime = 24 * time.Hour
+	// DefaultLockoutThreshold and DefaultLockoutDuration are Azure AD smart
+	// lockout's defaults: ten failed sign-ins lock the account for a minute.
+	DefaultLockoutThreshold = 10
+	DefaultLockoutDuration  = time.Minute
+	// MaxMFAAttempts is how many wrong codes a pending sign-in survives.
+	MaxMFAAttempts = 3
+	// DefaultSyncDelay is how long after registration a key becomes usable
+	// on premises in a hybrid key-trust tenant: Azure AD Connect's default
+	// synchronisation cycle is 30 minutes.
+	DefaultSyncDelay = 30 * time.Minute
+)
+
+// Argon2Params are the Argon2id parameters for password hashes (RFC 9106).
+type Argon2Params struct {
+	Time      uint32 // passes
+	MemoryKiB uint32 // memory in KiB
+	Threads   uint8  // lanes
+}
+
+// DefaultArgon2Params is RFC 9106 §4's second recommended option, for
+// memory-constrained environments: t=3, m=64 MiB, p=4.
+func DefaultArgon2Params() Argon2Params {
+	return Argon2Params{Time: 3, MemoryKiB: 64 << 10, Threads: 4}
+}
+
+// TestArgon2Params are cheap parameters for tests and load generators (one
+// pass over 64 KiB): still Argon2id, but offering no resistance to offline
+// guessing. Never use them for real passwords.
+func TestArgon2Params() Argon2Params { return Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1} }
+
+// Option configures an IdP.
+type Option func(*IdP) error
+
+// WithClock sets the clock (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(p *IdP) error {
+		if now == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalid)
+		}
+		p.now = now
+		return nil
+	}
+}
+
+// WithRand sets the source of randomness for IDs, salts, TOTP secrets and
+// token IDs (default crypto/rand). ECDSA signing keys come from crypto/rand
+// regardless: the standard library no longer honours a custom reader there.
+func WithRand(r io.Reader) Option {
+	return func(p *IdP) error {
+		if r == nil {
+			return fmt.Errorf("%w: nil rand", ErrInvalid)
+		}
+		p.rand = r
+		return nil
+	}
+}
+
+// WithIssuer sets the issuer template; "{tid}" is replaced by the tenant ID.
+func WithIssuer(template string) Option {
+	return func(p *IdP) error {
+		if !strings.HasPrefix(template, "https://") {
+			return fmt.Errorf("%w: issuer must be an https URL", ErrInvalid)
+		}
+		p.issuer = template
+		return nil
+	}
+}
+
+// WithArgon2 sets the password hashing parameters (default
+// DefaultArgon2Params; tests use TestArgon2Params).
+func WithArgon2(a Argon2Params) Option {
+	return func(p *IdP) error {
+		if a.Time == 0 || a.Threads == 0 || a.MemoryKiB < 8*uint32(a.Threads) {
+			return fmt.Errorf("%w: argon2 parameters", ErrInvalid)
+		}
+		p.argon = a
+		return nil
+	}
+}
+
+// WithTokenLifetime sets the access token lifetime (default 10 minutes).
+func WithTokenLifetime(d time.Duration) Option {
+	return func(p *IdP) error {
+		if d <= 0 || d > service.DefaultMaxLifetime {
+			return fmt.Errorf("%w: token lifetime %s", ErrInvalid, d)
+		}
+		p.tokenTTL = d
+		return nil
+	}
+}
+
+// WithLockout sets how many consecutive failures lock an account, and for
+// how long.
+func WithLockout(threshold int, d time.Duration) Option {
+	return func(p *IdP) error {
+		if threshold <= 0 || d <= 0 {
+			return fmt.Errorf("%w: lockout", ErrInvalid)
+		}
+		p.lockThreshold, p.lockDuration = threshold, d
+		return nil
+	}
+}
+
+// IdP is the simulated directory and identity provider.
+type IdP struct {
+	now           func() time.Time
+	rand          io.Reader
+	issuer        string
+	argon         Argon2Params
+	tokenTTL      time.Duration
+	lockThreshold int
+	lockDuration  time.Duration
+
+	randMu sync.Mutex // guards rand, which need not be safe for concurrent use
+
+	mu      sync.Mutex
+	tenants map[string]*tenant // by lower-case ID
+	users   map[string]*user   // by lower-case UPN
+	regKeys map[string]*RegisteredKey
+	signers []*signingKey // [0] is current
+	dummy   *passwordHash // hashed for unknown users, so timing does not tell
+
+	jwks     atomic.Pointer[jose.JSONWebKeySet]
+	verifier *service.JWTVerifier
+}
+
+// New returns an empty IdP with one fresh signing key.
+func New(opts ...Option) (*IdP, error) {
+	p := &IdP{
+		now:           time.Now,
+		rand:          rand.Reader,
+		issuer:        DefaultIssuer,
+		argon:         DefaultArgon2Params(),
+		tokenTTL:      DefaultTokenLifetime,
+		lockThreshold: DefaultLockoutThreshold,
+		lockDuration:  DefaultLockoutDuration,
+		tenants:       make(map[string]*tenant),
+		users:         make(map[string]*user),
+		regKeys:       make(map[string]*RegisteredKey),
+	}
+	for _, o := range opts {
+		if err := o(p); err != nil {
+			return nil, fmt.Errorf("new idp: %w", err)
+		}
+	}
+	if _, err := p.rotate(); err != nil {
+		return nil, fmt.Errorf("new idp: %w", err)
+	}
+	dummy, err := p.hashPassword("unknown user")
+	if err != nil {
+		return nil, fmt.Errorf("new idp: %w", err)
+	}
+	p.dummy = dummy
+	v, err := service.NewJWTVerifier(service.VerifierConfig{
+		Keys:     p.jwks.Load,
+		Issuer:   p.issuer,
+		Audience: ServiceAppID,
+		Clock:    p.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new idp: %w", err)
+	}
+	p.verifier = v
+	return p, nil
+}
+
+// Now returns the IdP's clock reading.
+func (p *IdP) Now() time.Time { return p.now() }
+
+// IssuerTemplate returns the issuer template, with "{tid}".
+func (p *IdP) IssuerTemplate() string { return p.issuer }
+
+// Issuer returns the issuer (iss) of tokens for tenantID.
+func (p *IdP) Issuer(tenantID string) string {
+	return strings.ReplaceAll(p.issuer, "{tid}", strings.ToLower(tenantID))
+}
+
+// JWKS returns the public signing keys, current first. The set is shared
+// and must not be modified.
+func (p *IdP) JWKS() *jose.JSONWebKeySet { return p.jwks.Load() }
+
+// Verifier returns a verifier for this IdP's access tokens to the PIN reset
+// service: it follows key rotation and uses the IdP's clock.
+func (p *IdP) Verifier() *service.JWTVerifier { return p.verifier }
+
+// readRand fills b from the IdP's randomness.
+func (p *IdP) readRand(b []byte) error {
+	p.randMu.Lock()
+	defer p.randMu.Unlock()
+	if _, err := io.ReadFull(p.rand, b); err != nil {
+		return fmt.Errorf("read randomness: %w", err)
+	}
+	return nil
+}
+
+// newGUID returns a random (version 4) GUID in lower case.
+func (p *IdP) newGUID() (string, error) {
+	var b [16]byte
+	if err := p.readRand(b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+// checkGUID normalises a GUID to lower case, or refuses it.
+func checkGUID(what, s string) (string, error) {
+	if !service.ValidGUID(s) {
+		return "", fmt.Errorf("%w: %s %q is not a GUID", ErrInvalid, what, s)
+	}
+	return strings.ToLower(s), nil
+}
+
+var errNoSigner = errors.New("no signing key")

@@ -1,0 +1,158 @@
+package idp
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// RegisteredKey is a Windows Hello public key recorded in the directory.
+type RegisteredKey struct {
+	KeyID        string // the container's NgcKeyId
+	TenantID     string
+	ObjectID     string
+	Public       crypto.PublicKey
+	RegisteredAt time.Time
+}
+
+// RegisterKey records a user's new Windows Hello public key, authorised by
+// an access token with MFA for that user (it implements reset.Directory, the
+// step of a destructive reset that enrols the new login key). The token is
+// verified as the PIN reset service verifies it. RSA keys of 2048 bits or
+// more and ECDSA P-256 keys are accepted. Registering the same key again
+// under the same ID is a no-op; a different key under a taken ID is refused.
+func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.PublicKey) error {
+	claims, err := p.verifier.Verify(ctx, token)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("register key: %w", ctx.Err())
+		}
+		return fmt.Errorf("register key: %w: %w", ErrUnauthorized, err)
+	}
+	if !claims.HasMFA() {
+		return fmt.Errorf("register key: %w", ErrMFARequired)
+	}
+	if keyID == "" || len(keyID) > 128 || strings.ContainsFunc(keyID, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		return fmt.Errorf("register key: %w: key id", ErrInvalid)
+	}
+	if err := checkHelloKey(pub); err != nil {
+		return fmt.Errorf("register key: %w", err)
+	}
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u, ok := p.users[strings.ToLower(claims.UPN)]
+	if !ok || u.ObjectID != strings.ToLower(claims.ObjectID) || u.TenantID != strings.ToLower(claims.TenantID) {
+		return fmt.Errorf("register key: %w", ErrUnknownUser)
+	}
+	if u.Disabled {
+		return fmt.Errorf("register key: %w", ErrDisabled)
+	}
+	if old, taken := p.regKeys[keyID]; taken {
+		if old.ObjectID == u.ObjectID && old.TenantID == u.TenantID && samePublicKey(old.Public, pub) {
+			return nil
+		}
+		return fmt.Errorf("register key %s: %w", keyID, ErrExists)
+	}
+	p.regKeys[keyID] = &RegisteredKey{KeyID: keyID, TenantID: u.TenantID, ObjectID: u.ObjectID, Public: pub, RegisteredAt: now}
+	return nil
+}
+
+// checkHelloKey accepts the key types Windows Hello for Business uses.
+func checkHelloKey(pub crypto.PublicKey) error {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if k.N == nil || k.N.BitLen() < 2048 {
+			return fmt.Errorf("%w: rsa key under 2048 bits", ErrUnsupportedKey)
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return fmt.Errorf("%w: ecdsa key not on P-256", ErrUnsupportedKey)
+		}
+		if _, err := k.ECDH(); err != nil {
+			return fmt.Errorf("%w: ecdsa point invalid", ErrUnsupportedKey)
+		}
+	default:
+		return fmt.Errorf("%w: %T", ErrUnsupportedKey, pub)
+	}
+	return nil
+}
+
+func samePublicKey(a, b crypto.PublicKey) bool {
+	x, err1 := x509.MarshalPKIXPublicKey(a)
+	y, err2 := x509.MarshalPKIXPublicKey(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}
+
+// LookupKey returns the registered key with that ID.
+func (p *IdP) LookupKey(keyID string) (RegisteredKey, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k, ok := p.regKeys[keyID]
+	if !ok {
+		return RegisteredKey{}, fmt.Errorf("lookup key: %w", ErrUnknownKey)
+	}
+	return *k, nil
+}
+
+// RegisteredKeys returns the keys registered for a user, oldest first.
+func (p *IdP) RegisteredKeys(upn string) ([]RegisteredKey, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u, ok := p.users[strings.ToLower(upn)]
+	if !ok {
+		return nil, fmt.Errorf("registered keys: %w", ErrUnknownUser)
+	}
+	var out []RegisteredKey
+	for _, k := range p.regKeys {
+		if k.ObjectID == u.ObjectID && k.TenantID == u.TenantID {
+			out = append(out, *k)
+		}
+	}
+	slices.SortFunc(out, func(a, b RegisteredKey) int {
+		if c := a.RegisteredAt.Compare(b.RegisteredAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.KeyID, b.KeyID)
+	})
+	return out, nil
+}
+
+// ErrNotHybrid is KeyUsableOnPremises's answer for a cloud-only tenant: there
+// is no on-premises directory to sign in to.
+var ErrNotHybrid = errors.New("idp: tenant is not hybrid")
+
+// KeyUsableOnPremises reports whether a registered key can be used to sign
+// in to on-premises Active Directory at now. In a hybrid key-trust tenant
+// the public key must first be synchronised to AD (Azure AD Connect writes
+// msDS-KeyCredentialLink), so the answer is false until the tenant's
+// SyncDelay has passed: the WHfB documentation's reason why hybrid key trust
+// cannot reset destructively above the lock screen. Certificate trust and
+// cloud Kerberos trust do not wait for that synchronisation.
+func (p *IdP) KeyUsableOnPremises(keyID string, now time.Time) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k, ok := p.regKeys[keyID]
+	if !ok {
+		return false, fmt.Errorf("key usable on premises: %w", ErrUnknownKey)
+	}
+	t, ok := p.tenants[k.TenantID]
+	if !ok {
+		return false, fmt.Errorf("key usable on premises: %w", ErrUnknownTenant)
+	}
+	if !t.Hybrid {
+		return false, fmt.Errorf("key usable on premises: %w", ErrNotHybrid)
+	}
+	if t.TrustType != KeyTrust {
+		return true, nil
+	}
+	return !now.Before(k.RegisteredAt.Add(t.SyncDelay)), nil
+}

@@ -1,0 +1,196 @@
+package idp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SignIn checks a user's password and returns a pending sign-in that needs
+// a second factor (CompleteMFA). A user's failures count toward a lockout
+// (wrong passwords and wrong codes alike); a correct password and code clear
+// them. Unknown users cost the same Argon2id computation as known ones.
+func (p *IdP) SignIn(ctx context.Context, upn, password string) (*Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	key := strings.ToLower(upn)
+	now := p.now()
+	p.mu.Lock()
+	u, known := p.users[key]
+	h := p.dummy
+	if known {
+		if now.Before(u.lockedUntil) {
+			wait := u.lockedUntil.Sub(now)
+			p.mu.Unlock()
+			return nil, fmt.Errorf("sign in: %w", &LockedError{RetryAfter: wait})
+		}
+		h = u.password
+	}
+	p.mu.Unlock()
+
+	ok := h.verify(password) // outside the lock: Argon2id is slow by design
+
+	if !known {
+		return nil, fmt.Errorf("sign in: %w", ErrUnknownUser)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !ok {
+		if err := p.failLocked(u, now); err != nil {
+			return nil, fmt.Errorf("sign in: %w", err)
+		}
+		return nil, fmt.Errorf("sign in: %w", ErrWrongPassword)
+	}
+	if u.Disabled {
+		return nil, fmt.Errorf("sign in: %w", ErrDisabled)
+	}
+	return &Pending{p: p, upn: key, created: now}, nil
+}
+
+// failLocked counts a failure and locks the account at the threshold.
+func (p *IdP) failLocked(u *user, now time.Time) error {
+	u.failures++
+	if u.failures >= p.lockThreshold {
+		u.failures = 0
+		u.lockedUntil = now.Add(p.lockDuration)
+		return &LockedError{RetryAfter: p.lockDuration}
+	}
+	return nil
+}
+
+// Pending is a sign-in whose password was accepted. CompleteMFA finishes it
+// and opens a session that Refresh can mint further access tokens from (as
+// an OAuth refresh token does), keeping the MFA claim. A Pending is safe for
+// concurrent use.
+type Pending struct {
+	p       *IdP
+	upn     string
+	created time.Time
+
+	mu       sync.Mutex
+	attempts int
+	mfaAt    time.Time // zero until MFA completes
+	dead     bool
+}
+
+// User returns a snapshot of the user signing in.
+func (s *Pending) User() (User, error) { return s.p.LookupUser(s.upn) }
+
+// CompleteMFA checks a TOTP code and returns an access token with amr
+// ["pwd","mfa"]. A code is accepted once (RFC 6238 §5.2). After
+// MaxMFAAttempts wrong codes, or DefaultPendingLifetime after SignIn, the
+// pending sign-in is dead and the user must start again.
+func (s *Pending) CompleteMFA(ctx context.Context, code string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.p
+	now := p.now()
+	if s.dead || !s.mfaAt.IsZero() || now.Sub(s.created) > DefaultPendingLifetime {
+		s.dead = true
+		return "", fmt.Errorf("complete mfa: %w", ErrSignInExpired)
+	}
+	p.mu.Lock()
+	u, err := p.activeUserLocked(s.upn, now)
+	if err != nil {
+		p.mu.Unlock()
+		return "", fmt.Errorf("complete mfa: %w", err)
+	}
+	step := checkTOTP(u.User.secret, code, now)
+	if step < 0 || step <= u.lastStep {
+		s.attempts++
+		lockErr := p.failLocked(u, now)
+		p.mu.Unlock()
+		if s.attempts >= MaxMFAAttempts || lockErr != nil {
+			s.dead = true
+		}
+		if lockErr != nil {
+			return "", fmt.Errorf("complete mfa: %w", lockErr)
+		}
+		return "", fmt.Errorf("complete mfa: %w", ErrWrongCode)
+	}
+	u.lastStep = step
+	u.failures = 0
+	snap, fed := u.snapshot(), federationHost(u.tenant)
+	p.mu.Unlock()
+	tok, err := p.issue(snap, fed, []string{"pwd", "mfa"})
+	if err != nil {
+		return "", fmt.Errorf("complete mfa: %w", err)
+	}
+	s.mfaAt = now
+	return tok, nil
+}
+
+// TokenWithoutMFA returns an access token with amr ["pwd"] only: what a
+// sign-in that skipped the second factor would carry. The PIN reset service
+// must refuse it; it exists for negative tests. It works only while the
+// sign-in still awaits MFA.
+func (s *Pending) TokenWithoutMFA(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.p
+	now := p.now()
+	if s.dead || !s.mfaAt.IsZero() || now.Sub(s.created) > DefaultPendingLifetime {
+		return "", fmt.Errorf("token without mfa: %w", ErrSignInExpired)
+	}
+	p.mu.Lock()
+	u, err := p.activeUserLocked(s.upn, now)
+	if err != nil {
+		p.mu.Unlock()
+		return "", fmt.Errorf("token without mfa: %w", err)
+	}
+	snap, fed := u.snapshot(), federationHost(u.tenant)
+	p.mu.Unlock()
+	return p.issue(snap, fed, []string{"pwd"})
+}
+
+// Refresh returns a new access token (new jti, new times, amr ["pwd","mfa"])
+// for a sign-in that completed MFA, within DefaultSessionLifetime of it, as
+// long as the account is still enabled and unlocked.
+func (s *Pending) Refresh(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	mfaAt := s.mfaAt
+	s.mu.Unlock()
+	p := s.p
+	now := p.now()
+	if mfaAt.IsZero() {
+		return "", fmt.Errorf("refresh: %w", ErrMFANotCompleted)
+	}
+	if now.Sub(mfaAt) > DefaultSessionLifetime {
+		return "", fmt.Errorf("refresh: %w", ErrSignInExpired)
+	}
+	p.mu.Lock()
+	u, err := p.activeUserLocked(s.upn, now)
+	if err != nil {
+		p.mu.Unlock()
+		return "", fmt.Errorf("refresh: %w", err)
+	}
+	snap, fed := u.snapshot(), federationHost(u.tenant)
+	p.mu.Unlock()
+	return p.issue(snap, fed, []string{"pwd", "mfa"})
+}
+
+// activeUserLocked returns the user if it exists, is enabled and unlocked.
+func (p *IdP) activeUserLocked(upn string, now time.Time) (*user, error) {
+	u, ok := p.users[upn]
+	switch {
+	case !ok:
+		return nil, ErrUnknownUser
+	case u.Disabled:
+		return nil, ErrDisabled
+	case now.Before(u.lockedUntil):
+		return nil, &LockedError{RetryAfter: u.lockedUntil.Sub(now)}
+	}
+	return u, nil
+}

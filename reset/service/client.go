@@ -1,0 +1,296 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hellosim/hellosim/protector"
+)
+
+// Client limits.
+const (
+	// MaxResponseBytes bounds any response body the client reads.
+	MaxResponseBytes = 64 << 10
+	// DefaultClientTimeout applies when NewClient is given a nil *http.Client.
+	DefaultClientTimeout = 30 * time.Second
+)
+
+// Client talks to a PIN reset service. It implements the reset.Service
+// interface: ServiceKey for enrolment, Recover for a non-destructive reset.
+// It is safe for concurrent use.
+type Client struct {
+	base   *url.URL
+	hc     *http.Client
+	berr   error // from parsing the base URL; returned by every call
+	keys   string
+	recovr string
+}
+
+// NewClient returns a client for the service at baseURL ("https://host" or
+// "http://127.0.0.1:8080"; a path prefix is kept). A nil httpClient means a
+// client with DefaultClientTimeout. A bad baseURL is reported by every call.
+func NewClient(baseURL string, httpClient *http.Client) *Client {
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: DefaultClientTimeout}
+	}
+	c := &Client{hc: httpClient}
+	u, err := url.Parse(baseURL)
+	switch {
+	case err != nil:
+		c.berr = fmt.Errorf("pin reset service: bad base url: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		c.berr = errors.New("pin reset service: base url must be http or https")
+	case u.Host == "":
+		c.berr = errors.New("pin reset service: base url has no host")
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		c.berr = errors.New("pin reset service: base url must not carry credentials, query or fragment")
+	default:
+		c.base = u
+		prefix := strings.TrimSuffix(u.String(), "/")
+		c.keys = prefix + PathKeys
+		c.recovr = prefix + PathRecover
+	}
+	return c
+}
+
+// NewInProcess returns a client that calls h (usually a *Service) directly,
+// without a network: the same requests and responses, bytes and all, as over
+// HTTP. For tests and single-process tools.
+func NewInProcess(h http.Handler) *Client {
+	return NewClient("http://in-process", &http.Client{Transport: handlerTransport{h}})
+}
+
+// KeySet fetches the service's published key set.
+func (c *Client) KeySet(ctx context.Context) (protector.KeySet, error) {
+	if c.berr != nil {
+		return protector.KeySet{}, c.berr
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.keys, nil)
+	if err != nil {
+		return protector.KeySet{}, fmt.Errorf("pin reset service: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	body, err := c.do(ctx, req)
+	if err != nil {
+		return protector.KeySet{}, err
+	}
+	ks, err := protector.ParseKeySet(body)
+	if err != nil {
+		return protector.KeySet{}, &Error{Code: CodeBadResponse, Message: "key set does not parse", Err: err}
+	}
+	return ks, nil
+}
+
+// ServiceKey returns the service's current key: the one to wrap new
+// protectors to.
+func (c *Client) ServiceKey(ctx context.Context) (protector.ServiceKey, error) {
+	ks, err := c.KeySet(ctx)
+	if err != nil {
+		return protector.ServiceKey{}, err
+	}
+	k, err := ks.Current()
+	if err != nil {
+		return protector.ServiceKey{}, &Error{Code: CodeBadResponse, Message: "key set has no current key", Err: err}
+	}
+	return k, nil
+}
+
+// Recover sends env with the access token and returns the PIN reset
+// protector, which the service seals to a one-time key made for this call
+// (and destroyed before Recover returns). The caller destroys the result.
+func (c *Client) Recover(ctx context.Context, token string, env *protector.Envelope) (*protector.Key, error) {
+	if c.berr != nil {
+		return nil, c.berr
+	}
+	if env == nil {
+		return nil, errors.New("pin reset service: nil envelope")
+	}
+	if !tokenChars(token) {
+		// Refuse locally what could not be a compact JWT; it could also
+		// break the header.
+		return nil, &Error{Code: CodeInvalidToken, Message: "access token is not a compact JWT"}
+	}
+	rk, err := protector.NewReturnKey()
+	if err != nil {
+		return nil, fmt.Errorf("pin reset service: one-time key: %w", err)
+	}
+	defer rk.Destroy()
+	body, err := encodeRecoverRequest(env, rk.PublicKey())
+	if err != nil {
+		return nil, fmt.Errorf("pin reset service: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.recovr, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("pin reset service: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := DecodeRecoverResponse(resp)
+	if err != nil {
+		return nil, &Error{Code: CodeBadResponse, Message: "recover response does not parse", Err: err}
+	}
+	key, err := rk.Open(sealed, env)
+	if err != nil {
+		return nil, &Error{Code: CodeBadResponse, Message: "sealed protector does not open", Err: err}
+	}
+	return key, nil
+}
+
+// do sends req and returns the body of a 200 JSON response, or an *Error.
+func (c *Client) do(ctx context.Context, req *http.Request) ([]byte, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pin reset service: %w", ctx.Err())
+		}
+		return nil, &Error{Code: CodeUnavailable, Message: "request failed", Err: stripURL(err)}
+	}
+	defer resp.Body.Close()
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if resp.StatusCode != http.StatusOK {
+		e := &Error{Status: resp.StatusCode, Code: CodeUnavailable}
+		if resp.StatusCode < 500 {
+			e.Code = ""
+		}
+		if code, msg, ok := decodeErrorBody(body); ok && rerr == nil && len(body) <= MaxResponseBytes {
+			e.Code, e.Message = sanitize(code, 64), sanitize(msg, 200)
+		}
+		if e.Code == "" {
+			e.Code = "http_" + strconv.Itoa(resp.StatusCode)
+		}
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+		return nil, e
+	}
+	switch {
+	case rerr != nil:
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pin reset service: %w", ctx.Err())
+		}
+		return nil, &Error{Status: resp.StatusCode, Code: CodeBadResponse, Message: "truncated response", Err: stripURL(rerr)}
+	case len(body) > MaxResponseBytes:
+		return nil, &Error{Status: resp.StatusCode, Code: CodeBadResponse, Message: "response too large"}
+	}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, &Error{Status: resp.StatusCode, Code: CodeBadResponse, Message: "response is not application/json"}
+	}
+	return body, nil
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now).Round(time.Second)
+	}
+	return 0
+}
+
+// tokenChars reports whether t has only the characters of a compact JWS.
+func tokenChars(t string) bool {
+	if t == "" || len(t) > MaxTokenBytes {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// stripURL drops the request URL from a *url.Error: the URL is known to the
+// caller, and keeping errors short keeps them readable.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// handlerTransport is an http.RoundTripper that serves requests with an
+// http.Handler in the calling goroutine.
+type handlerTransport struct{ h http.Handler }
+
+// RoundTrip serves req with the handler.
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	in := req.Clone(req.Context())
+	in.RequestURI = req.URL.RequestURI()
+	in.RemoteAddr = "in-process"
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	rec := &recorder{header: make(http.Header)}
+	t.h.ServeHTTP(rec, in)
+	if rec.status == 0 {
+		rec.WriteHeader(http.StatusOK)
+	}
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(rec.status) + " " + http.StatusText(rec.status),
+		StatusCode:    rec.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        rec.sent,
+		Body:          io.NopCloser(bytes.NewReader(rec.body.Bytes())),
+		ContentLength: int64(rec.body.Len()),
+		Request:       req,
+	}, nil
+}
+
+// recorder is a minimal http.ResponseWriter. Header changes after
+// WriteHeader are not sent, as on the wire.
+type recorder struct {
+	header http.Header
+	sent   http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status != 0 {
+		return
+	}
+	r.status = code
+	r.sent = r.header.Clone()
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.WriteHeader(http.StatusOK)
+	}
+	return r.body.Write(p)
+}

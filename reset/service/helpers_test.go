@@ -1,0 +1,343 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/service"
+)
+
+// clock is a settable clock shared by the IdP and the service.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// syncBuffer is a concurrency-safe audit sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// records parses the JSON audit log.
+func (s *syncBuffer) records(t testing.TB) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), "audit line %q", line)
+		out = append(out, m)
+	}
+	return out
+}
+
+// person is a user with a completed sign-in, able to mint fresh tokens.
+type person struct {
+	user     idp.User
+	password string
+	session  *idp.Pending
+}
+
+// minter signs arbitrary tokens with a key the service's verifier trusts:
+// the way to test claim checks (audience, issuer, ...) in isolation, with a
+// valid signature.
+type minter struct {
+	kid  string
+	priv *ecdsa.PrivateKey
+}
+
+func (m *minter) jwk() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: &m.priv.PublicKey, KeyID: m.kid, Algorithm: "ES256", Use: "sig"}
+}
+
+func (m *minter) sign(t testing.TB, claims any) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: m.priv, KeyID: m.kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	require.NoError(t, err)
+	tok, err := jwt.Signed(s).Claims(claims).Serialize()
+	require.NoError(t, err)
+	return tok
+}
+
+// world is an IdP with tenants and users, a service and a client.
+type world struct {
+	clk      *clock
+	idp      *idp.IdP
+	tenant   idp.Tenant // onboarded, public cloud
+	alice    *person    // in tenant
+	bob      *person    // in tenant
+	other    idp.Tenant // a second onboarded tenant
+	carol    *person    // in other
+	keys     map[protector.Scheme]*protector.ServicePrivateKey
+	retired  *protector.ServicePrivateKey // its kid is in Config.Retired
+	stranger *protector.ServicePrivateKey // not known to the service
+	counters []*countingUnwrapper         // the service's keys, counting
+	minter   *minter
+	audit    *syncBuffer
+	svc      *service.Service
+	srv      *httptest.Server
+	client   *service.Client
+}
+
+type worldOption func(*service.Config)
+
+func newWorld(t testing.TB, opts ...worldOption) *world {
+	t.Helper()
+	w := &world{clk: newClock(), audit: &syncBuffer{}, keys: map[protector.Scheme]*protector.ServicePrivateKey{}}
+	var err error
+	w.idp, err = idp.New(idp.WithClock(w.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
+	require.NoError(t, err)
+	w.tenant = w.addTenant(t, idp.TenantConfig{Domain: "contoso.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+	w.other = w.addTenant(t, idp.TenantConfig{Domain: "fabrikam.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+	w.alice = w.addPerson(t, w.tenant, "alice")
+	w.bob = w.addPerson(t, w.tenant, "bob")
+	w.carol = w.addPerson(t, w.other, "carol")
+
+	w.keys[protector.HPKEX25519] = cachedKey(t, "x25519")
+	w.keys[protector.HPKEXWing] = cachedKey(t, "wing")
+	w.keys[protector.RSAOAEP3072] = cachedKey(t, "rsa")
+	w.retired = cachedKey(t, "retired")
+	w.stranger = cachedKey(t, "stranger")
+	for _, s := range []protector.Scheme{protector.HPKEX25519, protector.HPKEXWing, protector.RSAOAEP3072} {
+		w.counters = append(w.counters, &countingUnwrapper{Unwrapper: w.keys[s]})
+	}
+
+	mk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	w.minter = &minter{kid: "test-minter", priv: mk}
+	keys := func() *jose.JSONWebKeySet {
+		set := &jose.JSONWebKeySet{Keys: append([]jose.JSONWebKey(nil), w.idp.JWKS().Keys...)}
+		set.Keys = append(set.Keys, w.minter.jwk())
+		return set
+	}
+	v, err := service.NewJWTVerifier(service.VerifierConfig{
+		Keys: keys, Issuer: w.idp.IssuerTemplate(), Audience: service.ServiceAppID, Clock: w.clk.Now,
+	})
+	require.NoError(t, err)
+	cfg := service.Config{
+		Verifier: v,
+		Tenants:  w.idp,
+		Keys:     []protector.Unwrapper{w.counters[0], w.counters[1], w.counters[2]},
+		Retired:  []string{w.retired.Public().ID()},
+		Audit:    slog.New(slog.NewJSONHandler(w.audit, nil)),
+		Clock:    w.clk.Now,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w.svc, err = service.New(cfg)
+	require.NoError(t, err)
+	w.srv = httptest.NewServer(w.svc)
+	t.Cleanup(w.srv.Close)
+	w.client = service.NewClient(w.srv.URL, w.srv.Client())
+	return w
+}
+
+// cachedKeys holds one service key per scheme and role for the whole test
+// binary: RSA-3072 generation is too slow to repeat per test.
+var cachedKeys = sync.OnceValues(func() (map[string]*protector.ServicePrivateKey, error) {
+	m := map[string]*protector.ServicePrivateKey{}
+	for name, s := range map[string]protector.Scheme{
+		"x25519": protector.HPKEX25519, "wing": protector.HPKEXWing, "rsa": protector.RSAOAEP3072,
+		"retired": protector.HPKEX25519, "stranger": protector.HPKEX25519,
+	} {
+		k, err := protector.GenerateServiceKey(s)
+		if err != nil {
+			return nil, err
+		}
+		m[name] = k
+	}
+	return m, nil
+})
+
+func cachedKey(t testing.TB, name string) *protector.ServicePrivateKey {
+	t.Helper()
+	m, err := cachedKeys()
+	require.NoError(t, err)
+	return m[name]
+}
+
+// countingUnwrapper counts Unwrap calls, to prove refusals come before any
+// decryption.
+type countingUnwrapper struct {
+	protector.Unwrapper
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingUnwrapper) Unwrap(env *protector.Envelope) (*protector.Key, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Unwrapper.Unwrap(env)
+}
+
+func (w *world) unwraps() int {
+	n := 0
+	for _, c := range w.counters {
+		c.mu.Lock()
+		n += c.n
+		c.mu.Unlock()
+	}
+	return n
+}
+
+func (w *world) addTenant(t testing.TB, cfg idp.TenantConfig) idp.Tenant {
+	t.Helper()
+	tn, err := w.idp.AddTenant(cfg)
+	require.NoError(t, err)
+	return tn
+}
+
+// addPerson creates a user and signs them in with password and TOTP.
+func (w *world) addPerson(t testing.TB, tn idp.Tenant, name string) *person {
+	t.Helper()
+	pw := "correct horse " + name
+	u, err := w.idp.AddUser(idp.UserConfig{TenantID: tn.ID, UPN: name + "@" + tn.Domain, Password: pw})
+	require.NoError(t, err)
+	return w.addPersonFor(t, u, pw)
+}
+
+// addPersonFor signs an existing user in with password and TOTP.
+func (w *world) addPersonFor(t testing.TB, u idp.User, pw string) *person {
+	t.Helper()
+	p := &person{user: u, password: pw}
+	var err error
+	p.session, err = w.idp.SignIn(context.Background(), u.UPN, pw)
+	require.NoError(t, err)
+	code, err := w.idp.TOTPCode(u.UPN)
+	require.NoError(t, err)
+	_, err = p.session.CompleteMFA(context.Background(), code)
+	require.NoError(t, err)
+	return p
+}
+
+// token mints a fresh access token with MFA for p.
+func (p *person) token(t testing.TB) string {
+	t.Helper()
+	tok, err := p.session.Refresh(context.Background())
+	require.NoError(t, err)
+	return tok
+}
+
+// envelope wraps a fresh protector for p to key; it returns both.
+func (p *person) envelope(t testing.TB, key protector.ServiceKey) (*protector.Envelope, *protector.Key) {
+	t.Helper()
+	r, err := protector.NewKey(nil)
+	require.NoError(t, err)
+	env, err := key.Wrap(r, protector.Binding{TenantID: p.user.TenantID, UserID: p.user.ObjectID, ContainerID: "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}"}, nil)
+	require.NoError(t, err)
+	return env, r
+}
+
+// claims builds token claims for p as the IdP would.
+func (w *world) claims(p *person) map[string]any {
+	now := w.clk.Now()
+	return map[string]any{
+		"iss": w.idp.Issuer(p.user.TenantID),
+		"aud": service.ServiceAppID,
+		"tid": p.user.TenantID,
+		"oid": p.user.ObjectID,
+		"upn": p.user.UPN,
+		"amr": []string{"pwd", "mfa"},
+		"iat": now.Unix(),
+		"nbf": now.Unix(),
+		"exp": now.Add(10 * time.Minute).Unix(),
+		"jti": randString(16),
+	}
+}
+
+func randString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// requestBody is a valid recover body for env with a fresh return key.
+func requestBody(t testing.TB, env *protector.Envelope) ([]byte, *protector.ReturnKey) {
+	t.Helper()
+	rk, err := protector.NewReturnKey()
+	require.NoError(t, err)
+	raw, err := env.MarshalBinary()
+	require.NoError(t, err)
+	body, err := json.Marshal(map[string]string{
+		"envelope":   base64.RawURLEncoding.EncodeToString(raw),
+		"return_key": base64.RawURLEncoding.EncodeToString(rk.PublicKey()),
+	})
+	require.NoError(t, err)
+	return body, rk
+}
+
+// post sends a raw request to the test server.
+func (w *world) post(t testing.TB, method, path, contentType, token string, body []byte) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, w.srv.URL+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := w.srv.Client().Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// errorBody decodes a JSON error body.
+func errorBody(t testing.TB, resp *http.Response) (code, message string) {
+	t.Helper()
+	var e struct{ Error, Message string }
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
+	return e.Error, e.Message
+}
