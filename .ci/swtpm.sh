@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Runs the tpm test suite against swtpm, a software TPM speaking the TCG
+# reference simulator's TCP protocol.
+#
+# Usage:
+#   swtpm.sh start [PORT]   start swtpm on 127.0.0.1:PORT (commands) and PORT+1
+#                           (control) with a fresh state directory; prints the
+#                           HELLOSIM_TPM value to use
+#   swtpm.sh stop [PORT]    orderly TPM2_Shutdown, then stop swtpm and remove its state
+#   swtpm.sh suite [PORT]   start, run every package's tests with
+#                           HELLOSIM_TPM=tcp://127.0.0.1:PORT (one package at a
+#                           time: swtpm serves one client), the tpm2-tools
+#                           cross-check, then stop (also on failure)
+# PORT defaults to $SWTPM_PORT or 2321.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cmd=${1:-}
+port=${2:-${SWTPM_PORT:-2321}}
+ctrl=$((port + 1))
+dir="${TMPDIR:-/tmp}/hellosim-swtpm-$port"
+
+tcti() { echo "swtpm:host=127.0.0.1,port=$port"; }
+
+start() {
+  command -v swtpm >/dev/null || { echo "swtpm is not installed (Debian: apt-get install swtpm swtpm-tools)" >&2; exit 1; }
+  if [[ -f $dir/pid ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+    echo "swtpm already running on port $port (pid $(cat "$dir/pid")); stop it first" >&2
+    exit 1
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir/state"
+  swtpm socket --tpm2 \
+    --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+    --ctrl "type=tcp,port=$ctrl,bindaddr=127.0.0.1" \
+    --flags not-need-init,startup-clear \
+    --tpmstate "dir=$dir/state" \
+    --log "file=$dir/swtpm.log,level=1" \
+    --pid "file=$dir/pid" \
+    --daemon
+  # Wait until both ports accept connections.
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$ctrl") 2>/dev/null; then
+      echo "HELLOSIM_TPM=tcp://127.0.0.1:$port"
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "swtpm did not start; log:" >&2
+  cat "$dir/swtpm.log" >&2 || true
+  exit 1
+}
+
+stop() {
+  [[ -f $dir/pid ]] || { echo "no swtpm on port $port"; return 0; }
+  local pid
+  pid=$(cat "$dir/pid")
+  # An orderly TPM2_Shutdown(CLEAR) first: stopping swtpm without it counts as
+  # an attack on its dictionary-attack counter.
+  if command -v tpm2_shutdown >/dev/null; then
+    tpm2_shutdown --tcti "$(tcti)" >/dev/null 2>&1 || echo "warning: TPM2_Shutdown failed" >&2
+  fi
+  # Then ask swtpm to exit through its control channel, and make sure it did.
+  swtpm_ioctl --tcp "127.0.0.1:$ctrl" -s >/dev/null 2>&1 || true
+  for _ in $(seq 40); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$dir"
+  echo "swtpm on port $port stopped"
+}
+
+suite() {
+  start
+  trap stop EXIT
+  export HELLOSIM_TPM="tcp://127.0.0.1:$port"
+  echo "go test ./... with HELLOSIM_TPM=$HELLOSIM_TPM"
+  go test -p 1 -count=1 ./...
+  bash .ci/crosscheck.sh "$port"
+}
+
+case $cmd in
+  start) start ;;
+  stop) stop ;;
+  suite) suite ;;
+  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
+esac

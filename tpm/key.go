@@ -1,0 +1,320 @@
+package tpm
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+
+	"github.com/google/go-tpm/tpm2"
+
+	"github.com/hellosim/hellosim/internal/wipe"
+)
+
+// KeyAlgorithm selects the algorithm of a signing key.
+type KeyAlgorithm int
+
+const (
+	// RSA2048 is an RSA-2048 key, the default, as Windows Hello for Business
+	// creates.
+	RSA2048 KeyAlgorithm = iota
+	// ECCP256 is an ECDSA key on NIST P-256.
+	ECCP256
+)
+
+// String names the algorithm.
+func (a KeyAlgorithm) String() string {
+	switch a {
+	case RSA2048:
+		return "RSA-2048"
+	case ECCP256:
+		return "ECC-P256"
+	}
+	return fmt.Sprintf("KeyAlgorithm(%d)", int(a))
+}
+
+// signAttrs are the attributes of every signing key: bound to this TPM and
+// parent, generated inside the TPM, usable with its authValue, a signing key,
+// and noDA since its authValue is high-entropy (Part 1 §19.8.2: a wrong
+// authValue then does not count toward lockout). Unrestricted, so it signs
+// digests the caller computed (with a NULL ticket).
+var signAttrs = tpm2.TPMAObject{
+	FixedTPM:            true,
+	FixedParent:         true,
+	SensitiveDataOrigin: true,
+	UserWithAuth:        true,
+	NoDA:                true,
+	SignEncrypt:         true,
+}
+
+// keyTemplates are marshalled once. The scheme is NULL so each signature
+// names its own (RSASSA or RSAPSS, and the hash).
+var keyTemplates = map[KeyAlgorithm][]byte{
+	RSA2048: tpm2.Marshal(tpm2.TPMTPublic{
+		Type:             tpm2.TPMAlgRSA,
+		NameAlg:          tpm2.TPMAlgSHA256,
+		ObjectAttributes: signAttrs,
+		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgRSA, &tpm2.TPMSRSAParms{
+			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
+			Scheme:    tpm2.TPMTRSAScheme{Scheme: tpm2.TPMAlgNull},
+			KeyBits:   2048,
+		}),
+		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgRSA, &tpm2.TPM2BPublicKeyRSA{}),
+	}),
+	ECCP256: tpm2.Marshal(tpm2.TPMTPublic{
+		Type:             tpm2.TPMAlgECC,
+		NameAlg:          tpm2.TPMAlgSHA256,
+		ObjectAttributes: signAttrs,
+		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
+			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
+			Scheme:    tpm2.TPMTECCScheme{Scheme: tpm2.TPMAlgNull},
+			CurveID:   tpm2.TPMECCNistP256,
+			KDF:       tpm2.TPMTKDFScheme{Scheme: tpm2.TPMAlgNull},
+		}),
+		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{}),
+	}),
+}
+
+// CreateKey creates a signing key (fixedTPM, fixedParent,
+// sensitiveDataOrigin, userWithAuth, noDA, sign) under the SRK with the
+// given auth (at most MaxAuthSize bytes), which travels encrypted. It
+// returns the key blob and its public key.
+func (t *TPM) CreateKey(ctx context.Context, alg KeyAlgorithm, auth []byte) (Blob, crypto.PublicKey, error) {
+	template, ok := keyTemplates[alg]
+	if !ok {
+		return Blob{}, nil, fmt.Errorf("tpm: create key: unsupported algorithm %v", alg)
+	}
+	if len(auth) > MaxAuthSize {
+		return Blob{}, nil, fmt.Errorf("tpm: create key: auth must be at most %d bytes, not %d", MaxAuthSize, len(auth))
+	}
+	if err := t.lock(); err != nil {
+		return Blob{}, nil, err
+	}
+	pub, priv, err := t.create(ctx, template, nil, auth)
+	t.mu.Unlock()
+	if err != nil {
+		return Blob{}, nil, fmt.Errorf("tpm: create key: %w", err)
+	}
+	b := Blob{Public: pub, Private: priv}
+	pk, err := PublicKey(b)
+	if err != nil {
+		return Blob{}, nil, fmt.Errorf("tpm: create key: %w", err)
+	}
+	return b, pk, nil
+}
+
+// LoadKey loads a key blob and returns a handle usable as crypto.Signer. The
+// key stays loaded until Key.Close or TPM.Close, except that when the TPM
+// needs its slot for another object it is flushed and reloads itself on its
+// next signature. LoadKey copies auth.
+func (t *TPM) LoadKey(ctx context.Context, b Blob, auth []byte) (*Key, error) {
+	o, err := parseBlob(b)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: load key: %w", err)
+	}
+	pk, alg, err := o.checkSigner()
+	if err != nil {
+		return nil, fmt.Errorf("tpm: load key: %w", err)
+	}
+	if len(auth) > MaxAuthSize {
+		return nil, fmt.Errorf("tpm: load key: auth must be at most %d bytes, not %d", MaxAuthSize, len(auth))
+	}
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	k := &Key{t: t, obj: o, pub: pk, alg: alg, auth: bytes.Clone(trimAuth(auth))}
+	h, err := t.load(ctx, o, k)
+	if err != nil {
+		k.wipe()
+		return nil, fmt.Errorf("tpm: load key: %w", err)
+	}
+	k.handle = h
+	t.tick++
+	k.lastUse = t.tick
+	t.keys[k] = struct{}{}
+	return k, nil
+}
+
+// Key is a signing key of a TPM. It implements crypto.Signer (ECDSA
+// signatures in ASN.1 form; RSA PKCS #1 v1.5, or PSS when opts is
+// *rsa.PSSOptions), so it works with crypto/x509 and crypto/tls. Safe for
+// concurrent use.
+type Key struct {
+	t    *TPM
+	obj  *object
+	pub  crypto.PublicKey
+	alg  KeyAlgorithm
+	auth []byte
+
+	// Guarded by t.mu.
+	handle  tpm2.TPMHandle // 0 when not loaded
+	lastUse uint64
+	closed  bool
+}
+
+var _ crypto.Signer = (*Key)(nil)
+
+// Public returns the *rsa.PublicKey or *ecdsa.PublicKey.
+func (k *Key) Public() crypto.PublicKey { return k.pub }
+
+// Algorithm is the key's algorithm.
+func (k *Key) Algorithm() KeyAlgorithm { return k.alg }
+
+// Sign signs digest (the hash of the message, computed by the caller) with
+// the hash opts.HashFunc(). rand is ignored: the TPM makes its own
+// randomness.
+func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return k.SignContext(context.Background(), digest, opts)
+}
+
+// SignContext is Sign with a context: TPM2_Sign with a NULL ticket (Part 3
+// §20.2), authorized by the key's authValue in the shared session. On a
+// loaded key it is one command.
+func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	scheme, err := k.scheme(digest, opts)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: sign: %w", err)
+	}
+	t := k.t
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	if k.closed {
+		return nil, ErrClosed
+	}
+	var rsp *tpm2.SignResponse
+	for reloaded := false; ; reloaded = true {
+		if k.handle == 0 {
+			h, err := t.load(ctx, k.obj, k)
+			if err != nil {
+				return nil, fmt.Errorf("tpm: sign: reload key: %w", err)
+			}
+			k.handle = h
+		}
+		t.tick++
+		k.lastUse = t.tick
+		err = t.withSession(ctx, k.auth, false, false, func(s tpm2.Session) (err error) {
+			rsp, err = tpm2.Sign{
+				KeyHandle:  tpm2.AuthHandle{Handle: k.handle, Name: k.obj.name, Auth: s},
+				Digest:     tpm2.TPM2BDigest{Buffer: digest},
+				InScheme:   scheme,
+				Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
+			}.Execute(t.tr)
+			return err
+		})
+		if (errors.Is(err, tpm2.TPMRCReferenceH0) || errors.Is(err, tpm2.TPMRCHandle)) && !reloaded {
+			// The key was flushed behind our back; load it again.
+			k.handle = 0
+			continue
+		}
+		break
+	}
+	if err != nil {
+		if aerr := t.authErr(ctx, err); aerr != nil {
+			err = aerr
+		}
+		return nil, fmt.Errorf("tpm: sign: %w", err)
+	}
+	return encodeSignature(&rsp.Signature)
+}
+
+// hashAlgs maps the hashes the TPM signs with.
+var hashAlgs = map[crypto.Hash]tpm2.TPMIAlgHash{
+	crypto.SHA1:   tpm2.TPMAlgSHA1,
+	crypto.SHA256: tpm2.TPMAlgSHA256,
+	crypto.SHA384: tpm2.TPMAlgSHA384,
+	crypto.SHA512: tpm2.TPMAlgSHA512,
+}
+
+// scheme picks the TPM signature scheme for opts.
+func (k *Key) scheme(digest []byte, opts crypto.SignerOpts) (tpm2.TPMTSigScheme, error) {
+	h := opts.HashFunc()
+	alg, ok := hashAlgs[h]
+	if !ok {
+		return tpm2.TPMTSigScheme{}, fmt.Errorf("unsupported hash %v", h)
+	}
+	if len(digest) != h.Size() {
+		return tpm2.TPMTSigScheme{}, fmt.Errorf("digest is %d bytes, %v needs %d", len(digest), h, h.Size())
+	}
+	details := &tpm2.TPMSSchemeHash{HashAlg: alg}
+	switch k.alg {
+	case ECCP256:
+		return tpm2.TPMTSigScheme{Scheme: tpm2.TPMAlgECDSA, Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgECDSA, details)}, nil
+	default:
+		if pss, ok := opts.(*rsa.PSSOptions); ok {
+			// The TPM's PSS salt is as long as the digest (Part 1 §B.7;
+			// FIPS 186-4 §5.5), so only that length can be honoured.
+			switch pss.SaltLength {
+			case rsa.PSSSaltLengthAuto, rsa.PSSSaltLengthEqualsHash, h.Size():
+			default:
+				return tpm2.TPMTSigScheme{}, fmt.Errorf("PSS salt length %d not supported (the TPM uses %d)", pss.SaltLength, h.Size())
+			}
+			return tpm2.TPMTSigScheme{Scheme: tpm2.TPMAlgRSAPSS, Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgRSAPSS, details)}, nil
+		}
+		return tpm2.TPMTSigScheme{Scheme: tpm2.TPMAlgRSASSA, Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgRSASSA, details)}, nil
+	}
+}
+
+// encodeSignature converts a TPMT_SIGNATURE to the form crypto.Signer
+// callers expect.
+func encodeSignature(sig *tpm2.TPMTSignature) ([]byte, error) {
+	switch sig.SigAlg {
+	case tpm2.TPMAlgECDSA:
+		e, err := sig.Signature.ECDSA()
+		if err != nil {
+			return nil, fmt.Errorf("tpm: sign: %w", err)
+		}
+		return asn1.Marshal(struct{ R, S *big.Int }{
+			new(big.Int).SetBytes(e.SignatureR.Buffer),
+			new(big.Int).SetBytes(e.SignatureS.Buffer),
+		})
+	case tpm2.TPMAlgRSASSA:
+		r, err := sig.Signature.RSASSA()
+		if err != nil {
+			return nil, fmt.Errorf("tpm: sign: %w", err)
+		}
+		return r.Sig.Buffer, nil
+	case tpm2.TPMAlgRSAPSS:
+		r, err := sig.Signature.RSAPSS()
+		if err != nil {
+			return nil, fmt.Errorf("tpm: sign: %w", err)
+		}
+		return r.Sig.Buffer, nil
+	}
+	return nil, fmt.Errorf("tpm: sign: unexpected signature algorithm %v", sig.SigAlg)
+}
+
+// Close flushes the key and wipes its auth. Closing a closed key does
+// nothing.
+func (k *Key) Close() error {
+	t := k.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if k.closed {
+		return nil
+	}
+	k.closed = true
+	delete(t.keys, k)
+	var err error
+	if k.handle != 0 && !t.closed {
+		err = t.flush(k.handle)
+	}
+	k.handle = 0
+	k.wipe()
+	if err != nil {
+		return fmt.Errorf("tpm: close key: %w", err)
+	}
+	return nil
+}
+
+func (k *Key) wipe() {
+	wipe.Bytes(k.auth)
+	k.auth = nil
+}

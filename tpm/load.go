@@ -1,0 +1,98 @@
+package tpm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-tpm/tpm2"
+)
+
+// load is TPM2_Load of o under the SRK (Part 3 §12.2). The SRK's authValue
+// is empty, so a password session is enough and nothing secret is sent.
+// When the TPM has no free object slot (TPM_RC_OBJECT_MEMORY; the simulator
+// has three and no resource manager) the least recently used open Key other
+// than except is flushed and the load tried again. t.mu must be held.
+func (t *TPM) load(ctx context.Context, o *object, except *Key) (tpm2.TPMHandle, error) {
+	for {
+		var rsp *tpm2.LoadResponse
+		err := t.run(ctx, func() (err error) {
+			rsp, err = tpm2.Load{
+				ParentHandle: tpm2.AuthHandle{Handle: t.srk, Name: t.srkName, Auth: tpm2.PasswordAuth(nil)},
+				InPrivate:    tpm2.TPM2BPrivate{Buffer: o.priv},
+				InPublic:     tpm2.BytesAs2B[tpm2.TPMTPublic](o.public),
+			}.Execute(t.tr)
+			return err
+		})
+		if errors.Is(err, tpm2.TPMRCObjectMemory) && t.evictLRU(except) {
+			continue
+		}
+		if err != nil {
+			return 0, loadErr(err)
+		}
+		if !bytes.Equal(rsp.Name.Buffer, o.name.Buffer) {
+			// The TPM computed another Name from the same public area:
+			// someone is between us and the TPM, or our parse is wrong.
+			_ = t.flush(rsp.ObjectHandle)
+			return 0, fmt.Errorf("load: %w: the TPM reports another Name", ErrCorruptBlob)
+		}
+		return rsp.ObjectHandle, nil
+	}
+}
+
+// loadErr maps a TPM2_Load failure to the package's errors.
+func loadErr(err error) error {
+	switch {
+	case errors.Is(err, tpm2.TPMRCIntegrity):
+		// The private part's HMAC, keyed from the parent's seed, does not
+		// verify: another SRK (another TPM or seed), or altered bytes.
+		return fmt.Errorf("load: %w: %w", ErrWrongTPM, err)
+	case isCorruptRC(err):
+		return fmt.Errorf("load: %w: %w", ErrCorruptBlob, err)
+	}
+	return fmt.Errorf("load: %w", err)
+}
+
+// evictLRU flushes the least recently used loaded Key other than except and
+// reports whether there was one. The Key reloads itself when next used.
+func (t *TPM) evictLRU(except *Key) bool {
+	var victim *Key
+	for k := range t.keys {
+		if k == except || k.handle == 0 {
+			continue
+		}
+		if victim == nil || k.lastUse < victim.lastUse {
+			victim = k
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	_ = t.flush(victim.handle)
+	victim.handle = 0
+	return true
+}
+
+// authErr maps a failed authorization to *AuthError or *LockoutError,
+// reading the TPM's dictionary-attack state to say how many tries remain.
+// It returns nil for other errors. t.mu must be held.
+func (t *TPM) authErr(ctx context.Context, err error) error {
+	if isAuth, da := isAuthRC(err); isAuth {
+		remaining := -1
+		if da {
+			if st, serr := t.lockoutStatus(ctx); serr == nil {
+				remaining = max(st.Remaining(), 0)
+			}
+		}
+		return &AuthError{Remaining: remaining}
+	}
+	if errors.Is(err, tpm2.TPMRCLockout) {
+		var after = WindowsRecovery
+		if st, serr := t.lockoutStatus(ctx); serr == nil {
+			after = st.Recovery
+		}
+		return &LockoutError{RetryAfter: after}
+	}
+	return nil
+}

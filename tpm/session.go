@@ -1,0 +1,298 @@
+package tpm
+
+import (
+	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/hellosim/hellosim/internal/wipe"
+)
+
+// session is the one salted HMAC session a TPM connection keeps open
+// (continueSession) and uses to authorize every command that proves
+// knowledge of an authValue, and to encrypt the secret parameter of that
+// command (TPM 2.0 Part 1 §19.6 and §21).
+//
+// go-tpm's own HMACSession fixes the authValue and the encryption direction
+// when the session starts, and (in v0.9.8) cuts the authValue at its first
+// zero byte. This type instead takes both per command: before each command
+// the caller sets the authorized entity's authValue and whether the first
+// command parameter (decrypt attribute) or the first response parameter
+// (encrypt attribute) travels encrypted. Parameter encryption is AES-128-CFB
+// with keys from KDFa(SHA-256) (Part 1 §21.3); the session key comes from a
+// salt encrypted to the storage root key (Part 1 §19.6.11), so only that TPM
+// can compute it.
+//
+// A session is used only with TPM.mu held.
+type session struct {
+	handle      tpm2.TPMHandle // TPMRHNull when not started
+	key         []byte         // sessionKey
+	nonceCaller []byte
+	nonceTPM    []byte
+
+	// Set for each command.
+	auth   []byte // the authorized entity's authValue, trailing zeros trimmed
+	encIn  bool   // decrypt attribute: first command parameter encrypted
+	encOut bool   // encrypt attribute: first response parameter encrypted
+}
+
+// sessionNonceSize is the size of both nonces: the digest size of the
+// session hash, as Part 1 §19.6.3 recommends.
+const sessionNonceSize = sha256.Size
+
+var _ tpm2.Session = (*session)(nil)
+
+func newSession() *session { return &session{handle: tpm2.TPMRHNull} }
+
+// started reports whether the TPM holds the session.
+func (s *session) started() bool { return s.handle != tpm2.TPMRHNull }
+
+// use sets the authValue and encryption directions for the next command.
+// The authValue is trimmed of trailing zeros as the TPM trims it (Part 1
+// §19.6.8: "the authValue ... with trailing octets of zero removed"); inner
+// zero bytes are kept.
+func (s *session) use(auth []byte, encIn, encOut bool) {
+	s.auth = trimAuth(auth)
+	s.encIn, s.encOut = encIn, encOut
+}
+
+// done forgets the per-command settings.
+func (s *session) done() {
+	s.auth = nil
+	s.encIn, s.encOut = false, false
+}
+
+// forget drops the session state without telling the TPM (the TPM has
+// already dropped it, or the connection is gone).
+func (s *session) forget() {
+	wipe.Bytes(s.key)
+	s.handle = tpm2.TPMRHNull
+	s.key, s.nonceCaller, s.nonceTPM = nil, nil, nil
+	s.done()
+}
+
+// start begins a salted HMAC session (TPM2_StartAuthSession, Part 3 §11.1)
+// with the salt encrypted to srk.
+func (s *session) start(tr transport.TPM, srk tpm2.TPMHandle, kem tpm2.LabeledEncapsulationKey) error {
+	nonce := make([]byte, sessionNonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	salt, encSalt, err := tpm2.CreateEncryptedSalt(rand.Reader, kem)
+	if err != nil {
+		return fmt.Errorf("encrypt session salt: %w", err)
+	}
+	defer wipe.Bytes(salt)
+	rsp, err := tpm2.StartAuthSession{
+		TPMKey:        srk,
+		Bind:          tpm2.TPMRHNull,
+		NonceCaller:   tpm2.TPM2BNonce{Buffer: nonce},
+		EncryptedSalt: tpm2.TPM2BEncryptedSecret{Buffer: encSalt},
+		SessionType:   tpm2.TPMSEHMAC,
+		Symmetric: tpm2.TPMTSymDef{
+			Algorithm: tpm2.TPMAlgAES,
+			KeyBits:   tpm2.NewTPMUSymKeyBits(tpm2.TPMAlgAES, tpm2.TPMKeyBits(128)),
+			Mode:      tpm2.NewTPMUSymMode(tpm2.TPMAlgAES, tpm2.TPMAlgCFB),
+		},
+		AuthHash: tpm2.TPMAlgSHA256,
+	}.Execute(tr)
+	if err != nil {
+		return err
+	}
+	s.handle = rsp.SessionHandle
+	s.nonceCaller = nonce
+	s.nonceTPM = append([]byte(nil), rsp.NonceTPM.Buffer...)
+	// Part 1 §19.6.8: sessionKey = KDFa(sessionAlg, bind.authValue || salt,
+	// "ATH", nonceTPM, nonceCaller, bits); the session is unbound.
+	s.key = tpm2.KDFa(crypto.SHA256, salt, "ATH", s.nonceTPM, s.nonceCaller, 8*sha256.Size)
+	return nil
+}
+
+// Init implements tpm2.Session. The session is started by the TPM before
+// any command uses it.
+func (s *session) Init(transport.TPM) error {
+	if !s.started() {
+		return errors.New("session not started")
+	}
+	return nil
+}
+
+// CleanupFailure implements tpm2.Session. A failed command leaves the
+// session (and its nonceTPM) as it was (Part 1 §19.6.6), so nothing is done.
+func (s *session) CleanupFailure(transport.TPM) error { return nil }
+
+// NonceTPM implements tpm2.Session.
+func (s *session) NonceTPM() tpm2.TPM2BNonce { return tpm2.TPM2BNonce{Buffer: s.nonceTPM} }
+
+// NewNonceCaller implements tpm2.Session.
+func (s *session) NewNonceCaller() error {
+	if len(s.nonceCaller) != sessionNonceSize {
+		s.nonceCaller = make([]byte, sessionNonceSize)
+	}
+	_, err := rand.Read(s.nonceCaller)
+	return err
+}
+
+func (s *session) attrs() tpm2.TPMASession {
+	return tpm2.TPMASession{ContinueSession: true, Decrypt: s.encIn, Encrypt: s.encOut}
+}
+
+// hmacKey is sessionKey || authValue (Part 1 §19.6.8).
+func (s *session) hmacKey() []byte {
+	k := make([]byte, 0, len(s.key)+len(s.auth))
+	return append(append(k, s.key...), s.auth...)
+}
+
+// Authorize implements tpm2.Session: the command HMAC of Part 1 §19.6.5,
+// HMAC(sessionKey||authValue, cpHash || nonceCaller || nonceTPM ||
+// addNonces || sessionAttributes).
+func (s *session) Authorize(cc tpm2.TPMCC, parms, addNonces []byte, names []tpm2.TPM2BName, _ int) (*tpm2.TPMSAuthCommand, error) {
+	if !s.started() {
+		return nil, errors.New("session not started")
+	}
+	h := sha256.New()
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(cc))
+	h.Write(b[:])
+	for _, n := range names {
+		h.Write(n.Buffer)
+	}
+	h.Write(parms)
+	cpHash := h.Sum(nil)
+
+	attrs := s.attrs()
+	key := s.hmacKey()
+	defer wipe.Bytes(key)
+	mac := hmac.New(sha256.New, key)
+	mac.Write(cpHash)
+	mac.Write(s.nonceCaller)
+	mac.Write(s.nonceTPM)
+	mac.Write(addNonces)
+	mac.Write([]byte{attrByte(attrs)})
+	return &tpm2.TPMSAuthCommand{
+		Handle:        s.handle,
+		Nonce:         tpm2.TPM2BNonce{Buffer: s.nonceCaller},
+		Attributes:    attrs,
+		Authorization: tpm2.TPM2BData{Buffer: mac.Sum(nil)},
+	}, nil
+}
+
+// Validate implements tpm2.Session: it records the new nonceTPM and checks
+// the response HMAC over rpHash = H(responseCode || commandCode || parms)
+// (Part 1 §19.6.5).
+func (s *session) Validate(rc tpm2.TPMRC, cc tpm2.TPMCC, parms []byte, _ []tpm2.TPM2BName, _ int, auth *tpm2.TPMSAuthResponse) error {
+	s.nonceTPM = append(s.nonceTPM[:0], auth.Nonce.Buffer...)
+	var mac hash.Hash
+	{
+		key := s.hmacKey()
+		mac = hmac.New(sha256.New, key)
+		wipe.Bytes(key)
+	}
+	h := sha256.New()
+	var b [8]byte
+	binary.BigEndian.PutUint32(b[:4], uint32(rc))
+	binary.BigEndian.PutUint32(b[4:], uint32(cc))
+	h.Write(b[:])
+	h.Write(parms)
+	mac.Write(h.Sum(nil))
+	mac.Write(s.nonceTPM)
+	mac.Write(s.nonceCaller)
+	mac.Write([]byte{attrByte(auth.Attributes)})
+	if !auth.Attributes.ContinueSession {
+		// The TPM ended the session; the next command starts a new one.
+		s.handle = tpm2.TPMRHNull
+	}
+	if !hmac.Equal(mac.Sum(nil), auth.Authorization.Buffer) {
+		return errors.New("response HMAC does not verify")
+	}
+	return nil
+}
+
+// IsEncryption implements tpm2.Session (the TPM encrypts the response).
+func (s *session) IsEncryption() bool { return s.encOut }
+
+// IsDecryption implements tpm2.Session (the TPM decrypts the command).
+func (s *session) IsDecryption() bool { return s.encIn }
+
+// Encrypt implements tpm2.Session: it encrypts the first command parameter
+// in place (Part 1 §21.3, CFB mode; the IV is from nonceCaller, nonceTPM).
+func (s *session) Encrypt(p []byte) error {
+	if !s.encIn {
+		return nil
+	}
+	return s.cfb(p, s.nonceCaller, s.nonceTPM, true)
+}
+
+// Decrypt implements tpm2.Session: it decrypts the first response parameter
+// in place (nonceTPM, nonceCaller order for responses).
+func (s *session) Decrypt(p []byte) error {
+	if !s.encOut {
+		return nil
+	}
+	return s.cfb(p, s.nonceTPM, s.nonceCaller, false)
+}
+
+func (s *session) cfb(p, nonceNewer, nonceOlder []byte, encrypt bool) error {
+	const keyBytes = 16
+	sv := s.hmacKey() // sessionValue = sessionKey || authValue (Part 1 §21.1)
+	keyIV := tpm2.KDFa(crypto.SHA256, sv, "CFB", nonceNewer, nonceOlder, 8*(keyBytes+aes.BlockSize))
+	wipe.Bytes(sv)
+	defer wipe.Bytes(keyIV)
+	block, err := aes.NewCipher(keyIV[:keyBytes])
+	if err != nil {
+		return err
+	}
+	if encrypt {
+		cipher.NewCFBEncrypter(block, keyIV[keyBytes:]).XORKeyStream(p, p) //nolint:staticcheck // CFB is what TPM 2.0 specifies
+	} else {
+		cipher.NewCFBDecrypter(block, keyIV[keyBytes:]).XORKeyStream(p, p) //nolint:staticcheck // CFB is what TPM 2.0 specifies
+	}
+	return nil
+}
+
+// Handle implements tpm2.Session.
+func (s *session) Handle() tpm2.TPMHandle { return s.handle }
+
+// attrByte is TPMA_SESSION as one byte (Part 2 §8.4).
+func attrByte(a tpm2.TPMASession) byte {
+	var b byte
+	if a.ContinueSession {
+		b |= 1 << 0
+	}
+	if a.AuditExclusive {
+		b |= 1 << 1
+	}
+	if a.AuditReset {
+		b |= 1 << 2
+	}
+	if a.Decrypt {
+		b |= 1 << 5
+	}
+	if a.Encrypt {
+		b |= 1 << 6
+	}
+	if a.Audit {
+		b |= 1 << 7
+	}
+	return b
+}
+
+// trimAuth removes trailing zero bytes only, as the TPM does with an
+// authValue (Part 1 §19.6.8); zero bytes inside the value are kept.
+func trimAuth(auth []byte) []byte {
+	n := len(auth)
+	for n > 0 && auth[n-1] == 0 {
+		n--
+	}
+	return auth[:n]
+}

@@ -1,0 +1,285 @@
+package tpm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+)
+
+// TPM is an open TPM connection. It is safe for concurrent use: one mutex
+// serializes every whole operation (a Load…Unseal…Flush sequence, say), since
+// neither the TPM nor go-tpm is safe for interleaved commands and the
+// embedded simulator has no resource manager.
+//
+// Between operations the TPM holds only what this connection keeps loaded:
+// the storage root key, the shared session, and the signing keys of open
+// Keys. Close flushes them all.
+type TPM struct {
+	mu      sync.Mutex
+	tr      transport.TPM // counts commands, then the caller's transport
+	counter *counter
+	closer  io.Closer // nil when the transport cannot be closed
+	sim     bool
+	closed  bool
+
+	srk     tpm2.TPMHandle
+	srkName tpm2.TPM2BName
+	srkKEM  tpm2.LabeledEncapsulationKey
+	sess    *session
+
+	keys map[*Key]struct{} // open keys, loaded or not
+	tick uint64            // use clock for least-recently-used eviction
+}
+
+// New wraps any go-tpm transport (a device, a TCP connection, a test
+// recorder). It creates the storage root key and starts the shared session;
+// nothing on the TPM is changed. Close closes the transport when it
+// implements io.Closer.
+func New(tr transport.TPM) (*TPM, error) {
+	var c io.Closer
+	if tc, ok := tr.(io.Closer); ok {
+		c = tc
+	}
+	return newTPM(tr, c, false)
+}
+
+func newTPM(tr transport.TPM, closer io.Closer, sim bool) (*TPM, error) {
+	cnt := newCounter(tr)
+	t := &TPM{
+		tr:      cnt,
+		counter: cnt,
+		closer:  closer,
+		sim:     sim,
+		srk:     tpm2.TPMRHNull,
+		sess:    newSession(),
+		keys:    make(map[*Key]struct{}),
+	}
+	ctx := context.Background()
+	t.mu.Lock()
+	err := t.createSRK(ctx)
+	if err == nil {
+		err = t.startSession(ctx)
+	}
+	t.mu.Unlock()
+	if err == nil && sim {
+		// The embedded simulator starts with 3 tries and a 1000 s recovery;
+		// give it Windows' dictionary-attack parameters so tests see what a
+		// Windows machine does (32 failures, one forgiven every 10 minutes;
+		// tpm-fundamentals, "Anti-hammering").
+		err = t.SetLockoutParameters(ctx, WindowsMaxTries, WindowsRecovery, WindowsLockoutRecovery, nil)
+	}
+	if err != nil {
+		err = fmt.Errorf("tpm: open: %w", err)
+		return nil, errors.Join(err, t.Close())
+	}
+	return t, nil
+}
+
+// Close flushes everything this connection loaded (open keys, the shared
+// session, the storage root key) and closes the transport. Keys of this TPM
+// are closed too. Closing a closed TPM does nothing.
+func (t *TPM) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	for k := range t.keys {
+		if k.handle != 0 {
+			errs = append(errs, t.flush(k.handle))
+		}
+		k.handle = 0
+		k.closed = true
+		k.wipe()
+	}
+	clear(t.keys)
+	if t.sess.started() {
+		errs = append(errs, t.flush(t.sess.handle))
+	}
+	t.sess.forget()
+	if t.srk != tpm2.TPMRHNull {
+		errs = append(errs, t.flush(t.srk))
+		t.srk = tpm2.TPMRHNull
+	}
+	if t.closer != nil {
+		errs = append(errs, t.closer.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("tpm: close: %w", err)
+	}
+	return nil
+}
+
+// IsSimulator reports whether this TPM is the embedded simulator.
+func (t *TPM) IsSimulator() bool { return t.sim }
+
+// SRKName is the TPM2B_NAME contents (nameAlg || digest) of the storage root
+// key. Callers record it and pass it back to CheckSRK to pin the SRK, so an
+// interposer cannot substitute its own key for the session salt.
+func (t *TPM) SRKName() []byte { return bytes.Clone(t.srkName.Buffer) }
+
+// CheckSRK returns ErrSRKMismatch when name is not this TPM's SRK Name.
+func (t *TPM) CheckSRK(name []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	if !bytes.Equal(name, t.srkName.Buffer) {
+		return ErrSRKMismatch
+	}
+	return nil
+}
+
+// LoadedHandles asks the TPM (TPM2_GetCapability, TPM_CAP_HANDLES) which
+// transient objects and sessions are loaded. Tests use it to check that
+// nothing leaks.
+func (t *TPM) LoadedHandles(ctx context.Context) (objects, sessions []tpm2.TPMHandle, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, nil, ErrClosed
+	}
+	objects, err = t.handles(ctx, uint32(tpm2.TPMHTTransient)<<24)
+	if err != nil {
+		return nil, nil, err
+	}
+	// TPM_HT_LOADED_SESSION (Part 2 §7.2): HMAC and policy sessions.
+	sessions, err = t.handles(ctx, uint32(tpm2.TPMHTHMACSession)<<24)
+	return objects, sessions, err
+}
+
+func (t *TPM) handles(ctx context.Context, first uint32) ([]tpm2.TPMHandle, error) {
+	var out []tpm2.TPMHandle
+	prop := first
+	for {
+		var rsp *tpm2.GetCapabilityResponse
+		err := t.run(ctx, func() (err error) {
+			rsp, err = tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: prop, PropertyCount: 64}.Execute(t.tr)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tpm: get handles: %w", err)
+		}
+		hs, err := rsp.CapabilityData.Data.Handles()
+		if err != nil {
+			return nil, fmt.Errorf("tpm: get handles: %w", err)
+		}
+		for _, h := range hs.Handle {
+			if uint32(h)>>24 != first>>24 && !(first>>24 == uint32(tpm2.TPMHTHMACSession) && uint32(h)>>24 == uint32(tpm2.TPMHTPolicySession)) {
+				return out, nil
+			}
+			out = append(out, h)
+			prop = uint32(h) + 1
+		}
+		if !rsp.MoreData || len(hs.Handle) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// maxRetries bounds the resends of a command the TPM answered with
+// TPM_RC_RETRY, TPM_RC_YIELDED or TPM_RC_TESTING.
+const maxRetries = 30
+
+// run sends one command (f), honouring ctx before it and resending it after
+// the warnings that ask for that. t.mu must be held.
+func (t *TPM) run(ctx context.Context, f func() error) error {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := f()
+		if err == nil || !retryableRC(err) || attempt >= maxRetries {
+			return err
+		}
+		if attempt > 0 {
+			d := time.Millisecond << min(attempt-1, 7)
+			timer := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return ctx.Err()
+			case <-timer.C:
+			}
+		}
+	}
+}
+
+// withSession runs a command authorized by the shared session with the
+// given entity authValue and encryption directions. If the TPM lost the
+// session (TPM_RC_REFERENCE_S0) it starts a new one and sends the command
+// once more; after TPM_RC_AUTH_FAIL it never retries, since every try costs
+// a dictionary-attack count. t.mu must be held.
+func (t *TPM) withSession(ctx context.Context, auth []byte, encIn, encOut bool, f func(s tpm2.Session) error) error {
+	for restarted := false; ; restarted = true {
+		if !t.sess.started() {
+			if err := t.startSession(ctx); err != nil {
+				return err
+			}
+		}
+		t.sess.use(auth, encIn, encOut)
+		err := t.run(ctx, func() error { return f(t.sess) })
+		t.sess.done()
+		if err == nil {
+			return nil
+		}
+		var rc tpm2.TPMRC
+		if !errors.As(err, &rc) && !isCtxErr(err) {
+			// Not a TPM response code: the response was lost or did not
+			// verify. The session's nonces may be out of step; drop it.
+			t.dropSession()
+			return err
+		}
+		if sessionGoneRC(err) && !restarted {
+			t.sess.forget()
+			continue
+		}
+		return err
+	}
+}
+
+// startSession starts the shared salted session. t.mu must be held.
+func (t *TPM) startSession(ctx context.Context) error {
+	err := t.run(ctx, func() error { return t.sess.start(t.tr, t.srk, t.srkKEM) })
+	if err != nil {
+		return fmt.Errorf("start session: %w", err)
+	}
+	return nil
+}
+
+// dropSession flushes the shared session (best effort) and forgets it.
+func (t *TPM) dropSession() {
+	if t.sess.started() {
+		_ = t.flush(t.sess.handle)
+	}
+	t.sess.forget()
+}
+
+// flush is TPM2_FlushContext. It ignores cancellation: what was loaded must
+// be flushed on every path.
+func (t *TPM) flush(h tpm2.TPMHandle) error {
+	return t.run(context.Background(), func() error {
+		_, err := tpm2.FlushContext{FlushHandle: h}.Execute(t.tr)
+		return err
+	})
+}
+
+// lock takes t.mu and fails with ErrClosed on a closed TPM.
+func (t *TPM) lock() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	return nil
+}
