@@ -1,0 +1,105 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/tpm"
+)
+
+// ChangePIN sets a new PIN, knowing the old one. The new PIN is checked
+// against the policy (ErrPINPolicy) before the TPM is asked anything, then
+// against the PIN history; the container secret is unsealed with the old PIN
+// and sealed under the new one. Keys, certificates, the NgcKeyId and the PIN
+// reset protector enrolment are unchanged (the secret they hang on is the
+// same). A wrong old PIN is ErrWrongPIN and counts toward the TPM lockout.
+func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN string, opts ...Option) (*Container, error) {
+	o := newOptions(opts)
+	if c == nil || t == nil {
+		return nil, errors.New("container: change PIN: nil container or TPM")
+	}
+	if err := c.cfg.PINPolicy.checkPIN(newPIN); err != nil {
+		return nil, err
+	}
+	s, err := unsealSecret(ctx, t, c, oldPIN, o)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(s)
+	history, err := openHistory(s, c.id, c.history)
+	if err != nil {
+		return nil, fmt.Errorf("container: change PIN: %w", err)
+	}
+	defer func() {
+		for _, h := range history {
+			clear(h)
+		}
+	}()
+	mac := historyMAC(s, c.id, newPIN)
+	defer clear(mac)
+	if inHistory(history, mac) {
+		return nil, &PolicyError{Rule: RuleHistory, Detail: fmt.Sprintf("the PIN is one of the last %d PINs", c.cfg.PINPolicy.History)}
+	}
+	n := c.next()
+	if err := n.sealPIN(ctx, t, s, newPIN, history, o); err != nil {
+		return nil, fmt.Errorf("container: change PIN: %w", err)
+	}
+	if err := n.authenticate(s); err != nil {
+		return nil, fmt.Errorf("container: change PIN: %w", err)
+	}
+	o.emit(ctx, n, Event{Kind: EventPINChanged})
+	return n, nil
+}
+
+// ResetPIN is the core of a non-destructive PIN reset: with the PIN reset
+// protector r the service returned, it decrypts the container secret, checks
+// the new PIN against the policy, seals the secret under the new PIN and
+// clears the PIN history ("History is not preserved through PIN reset",
+// PassportForWork CSP). Keys, certificates and the NgcKeyId are kept.
+//
+// When next is not nil a fresh protector R' is enrolled, wrapped to *next, so
+// the protector the service has seen is not used again; otherwise the
+// enrolment stays as it was. r stays the caller's to Destroy. It emits
+// EventReset.
+func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, newPIN string, next *protector.ServiceKey, opts ...Option) (*Container, error) {
+	o := newOptions(opts)
+	if c == nil || t == nil || r == nil {
+		return nil, errors.New("container: reset PIN: nil container, TPM or protector")
+	}
+	if !c.HasProtector() {
+		return nil, ErrNoProtector
+	}
+	if err := c.cfg.PINPolicy.checkPIN(newPIN); err != nil {
+		return nil, err
+	}
+	if err := t.CheckSRK(c.srkName); err != nil {
+		return nil, fmt.Errorf("container: check storage root key: %w", err)
+	}
+	s, err := r.Open(c.encS, c.id)
+	if err != nil {
+		return nil, fmt.Errorf("container: reset PIN: open secret with protector: %w", err)
+	}
+	defer clear(s)
+	if len(s) != secretLen {
+		return nil, &FormatError{Field: "protector.encS", Reason: "secret has the wrong length"}
+	}
+	if err := c.verify(s); err != nil {
+		return nil, fmt.Errorf("container: reset PIN: %w", err)
+	}
+	n := c.next()
+	if err := n.sealPIN(ctx, t, s, newPIN, nil, o); err != nil {
+		return nil, fmt.Errorf("container: reset PIN: %w", err)
+	}
+	if next != nil {
+		if err := n.enrol(s, *next, o); err != nil {
+			return nil, fmt.Errorf("container: reset PIN: re-enrol protector: %w", err)
+		}
+	}
+	if err := n.authenticate(s); err != nil {
+		return nil, fmt.Errorf("container: reset PIN: %w", err)
+	}
+	o.emit(ctx, n, Event{Kind: EventReset})
+	return n, nil
+}

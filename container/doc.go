@@ -1,0 +1,80 @@
+// Package container models the Windows Hello for Business container on a
+// TPM 2.0: the user's login key, the PIN that authorizes it, the keys and
+// certificates added later, and the PIN reset protector that makes a
+// non-destructive PIN reset possible.
+//
+// # The container
+//
+// WHfB describes a container as a logical group of keys, each gesture (here,
+// the PIN) holding a protector that unlocks the user's keys. This package
+// follows that shape with one secret in the middle. Provision draws a 32-byte
+// container secret S and seals it in the TPM under the PIN — the PIN
+// protector, a sealed-data object whose authValue is
+// HMAC-SHA256(salt, NFC(PIN)) and which counts toward the TPM's
+// dictionary-attack lockout. Every key of the container (the login key,
+// RSA-2048 by default as in WHfB, or ECC P-256; and any key added with
+// Session.AddKey) is a TPM key whose authValue is HKDF-SHA256(S, the key's
+// name); those keys are noDA, since their authorization is high-entropy. So
+// the PIN opens S, S opens the keys, and changing the PIN re-seals S without
+// touching a key.
+//
+// Unlock turns a container and a PIN into a Session, which holds S and
+// offers the login key as a crypto.Signer for crypto/x509 and crypto/tls.
+// A wrong PIN is a *PINError that says how many tries remain; a locked TPM a
+// *LockoutError that says when to try again. Windows configures TPM 2.0 to
+// lock after 32 failures and forgive one every 10 minutes.
+//
+// Before the TPM is asked anything, the container checks that the TPM's
+// storage root key is the one it was made under, so that an interposed TPM
+// cannot collect the PIN; S and every authValue travel to the TPM only
+// encrypted, in a session salted to that key.
+//
+// # Values, not objects
+//
+// A *Container is an immutable value. Provision, ChangePIN, ResetPIN,
+// Reprovision and the Session methods that change a container return a new
+// one, a generation on, sharing no memory with the old; the input stays valid
+// and unchanged. A reset that fails half-way therefore loses nothing: the old
+// container is still there until the caller stores the new one, and Store
+// refuses to replace a container by an older or equal generation.
+//
+// # PIN policy
+//
+// PINPolicy is the PassportForWork CSP's PINComplexity: minimum and maximum
+// length (4 to 127), digits, lowercase and uppercase letters and special
+// characters each allowed, required or disallowed, a history of 0 to 50 PINs
+// and an expiration of 0 to 730 days. The zero value is the Windows default.
+// As in Windows, PINs whose digits climb or fall by a constant step (1111,
+// 1234, 9753) are refused. PINs are compared in Unicode NFC. The history
+// holds HMACs under a key derived from S, encrypted under another such key,
+// never plain hashes; a PIN reset clears it, as in WHfB.
+//
+// # PIN reset
+//
+// The WHfB documentation describes two resets. The destructive one deletes
+// the keys and certificates and provisions a new login key and PIN:
+// Reprovision. The non-destructive one needs the PIN reset protector, a
+// 256-bit key R enrolled with Session.EnablePINRecovery: the container keeps
+// S encrypted under R, and R wrapped to the PIN reset service's public key,
+// bound to the tenant, the user and the container (Container.Envelope). When
+// the user has forgotten the PIN and passed MFA, the service unwraps R and the
+// client calls ResetPIN, which recovers S, seals it under the new PIN and
+// keeps every key. UserState reports which resets are possible in the words
+// of dsregcmd /status.
+//
+// # Storage
+//
+// MarshalBinary and Parse give a strict, versioned binary form with a
+// checksum and a tag: Parse refuses damaged data with a *FormatError, and the
+// tag, an HMAC under a key derived from S, makes Unlock, ChangePIN and
+// ResetPIN refuse a container altered outside this package. Store keeps
+// containers in a directory, one file each, written atomically and under a
+// lock shared across processes.
+//
+// # Events
+//
+// Operations report lifecycle events — created (WHfB event 300), unlocked,
+// wrong PIN, locked out, PIN changed, recovery enabled, reset — to a
+// *slog.Logger (WithLogger) or a callback (WithEventHandler). Events carry
+// identifiers and counters, never a PIN or a secret.
+package container

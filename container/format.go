@@ -1,0 +1,395 @@
+package container
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/tpm"
+)
+
+// The binary format. Every field is length-prefixed and bounded; the whole
+// encoding is canonical, so Parse(MarshalBinary(c)) gives back c and
+// MarshalBinary(Parse(b)) gives back b exactly. Parse is strict: no trailing
+// bytes, no unknown versions, no field out of range.
+//
+//	magic            "HSNGC" (5 bytes)
+//	version          uint8 = 1
+//	generation       uint64
+//	id               uint8-prefixed, 36-byte lowercase GUID
+//	keyID            uint8-prefixed, 38-byte "{GUID}" uppercase
+//	user, userID, tenantID            uint16-prefixed, ≤ 1024, 255, 255 bytes
+//	policy           min uint8, max uint8, digits, lower, upper, special uint8 (1..3),
+//	                 history uint8, expiration uint16
+//	workplaceJoined  uint8 (0 or 1)
+//	wam authority, id, guid           uint16-prefixed, ≤ 1024 bytes each
+//	created, pinSet  uint64 (Unix seconds, ≥ 0)
+//	srkName          uint8-prefixed, 2..66 bytes
+//	salt             uint8-prefixed, 32 bytes
+//	pin protector    public, private: uint16-prefixed, 1..4096 bytes
+//	keys             uint8 count 1..32, each: name uint8-prefixed, alg uint8,
+//	                 public, private uint16-prefixed; the first is "login" and
+//	                 its algorithm is Config.Algorithm
+//	certificates     uint8 count 0..32, each: key name uint8-prefixed, DER uint16-prefixed ≤ 16 KiB
+//	history          uint16-prefixed: empty, or nonce ‖ AES-256-GCM(MACs)
+//	encS             uint16-prefixed: empty, or Enc_R(S)
+//	envelope         uint16-prefixed: empty (iff encS empty), or protector.Envelope
+//	tag              uint8-prefixed, 32 bytes: HMAC-SHA256 under a key derived
+//	                 from the container secret, over every byte above
+//	checksum         SHA-256 of every byte above (32 bytes)
+//
+// The checksum lets Parse refuse a damaged file outright. The tag is what
+// stops a deliberate change: it can only be checked, and made, with the
+// container secret, so Unlock, ChangePIN and ResetPIN verify it and refuse a
+// container whose policy, certificates or enrolment were altered.
+const (
+	formatMagic   = "HSNGC"
+	formatVersion = 1
+	tagLen        = sha256.Size
+	checksumLen   = sha256.Size
+)
+
+// MarshalBinary encodes the container (encoding.BinaryMarshaler).
+func (c *Container) MarshalBinary() ([]byte, error) {
+	body, err := c.marshalBody()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(body)+1+tagLen+checksumLen)
+	out = append(out, body...)
+	out = append(out, byte(len(c.tag)))
+	out = append(out, c.tag...)
+	sum := sha256.Sum256(out)
+	return append(out, sum[:]...), nil
+}
+
+// marshalBody encodes everything the tag authenticates.
+func (c *Container) marshalBody() ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddBytes([]byte(formatMagic))
+	b.AddUint8(formatVersion)
+	b.AddUint64(c.generation)
+	addU8(&b, []byte(c.id))
+	addU8(&b, []byte(c.keyID))
+	addU16(&b, []byte(c.cfg.User))
+	addU16(&b, []byte(c.cfg.UserID))
+	addU16(&b, []byte(c.cfg.TenantID))
+	p := c.cfg.PINPolicy
+	b.AddUint8(uint8(p.MinimumLength))
+	b.AddUint8(uint8(p.MaximumLength))
+	b.AddUint8(uint8(p.Digits))
+	b.AddUint8(uint8(p.LowercaseLetters))
+	b.AddUint8(uint8(p.UppercaseLetters))
+	b.AddUint8(uint8(p.SpecialCharacters))
+	b.AddUint8(uint8(p.History))
+	b.AddUint16(uint16(p.Expiration))
+	b.AddUint8(boolByte(c.cfg.WorkplaceJoined))
+	w := c.Config().WAMDefault
+	addU16(&b, []byte(w.Authority))
+	addU16(&b, []byte(w.ID))
+	addU16(&b, []byte(w.GUID))
+	b.AddUint64(uint64(c.created.Unix()))
+	b.AddUint64(uint64(c.pinSet.Unix()))
+	addU8(&b, c.srkName)
+	addU8(&b, c.salt)
+	addU16(&b, c.pin.Public)
+	addU16(&b, c.pin.Private)
+	b.AddUint8(uint8(len(c.keys)))
+	for _, k := range c.keys {
+		addU8(&b, []byte(k.name))
+		b.AddUint8(uint8(k.alg))
+		addU16(&b, k.blob.Public)
+		addU16(&b, k.blob.Private)
+	}
+	b.AddUint8(uint8(len(c.certs)))
+	for _, ce := range c.certs {
+		addU8(&b, []byte(ce.keyName))
+		addU16(&b, ce.der)
+	}
+	addU16(&b, c.history)
+	addU16(&b, c.encS)
+	addU16(&b, c.envelope)
+	out, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("container: marshal: %w", err)
+	}
+	return out, nil
+}
+
+func addU8(b *cryptobyte.Builder, v []byte) {
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
+}
+
+func addU16(b *cryptobyte.Builder, v []byte) {
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
+}
+
+func boolByte(v bool) uint8 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// reader reads fields and remembers the first one that failed.
+type reader struct {
+	s   cryptobyte.String
+	err *FormatError
+}
+
+func (r *reader) fail(field, reason string) {
+	if r.err == nil {
+		r.err = &FormatError{Field: field, Reason: reason}
+	}
+}
+
+func (r *reader) u8(field string) uint8 {
+	var v uint8
+	if r.err == nil && !r.s.ReadUint8(&v) {
+		r.fail(field, "truncated")
+	}
+	return v
+}
+
+func (r *reader) u16(field string) uint16 {
+	var v uint16
+	if r.err == nil && !r.s.ReadUint16(&v) {
+		r.fail(field, "truncated")
+	}
+	return v
+}
+
+func (r *reader) u64(field string) uint64 {
+	var v uint64
+	if r.err == nil && !r.s.ReadUint64(&v) {
+		r.fail(field, "truncated")
+	}
+	return v
+}
+
+// bytes8 and bytes16 read a length-prefixed field of min..max bytes; the
+// result is a copy.
+func (r *reader) bytes8(field string, minLen, maxLen int) []byte {
+	var v cryptobyte.String
+	if r.err == nil && !r.s.ReadUint8LengthPrefixed(&v) {
+		r.fail(field, "truncated")
+	}
+	return r.check(field, v, minLen, maxLen)
+}
+
+func (r *reader) bytes16(field string, minLen, maxLen int) []byte {
+	var v cryptobyte.String
+	if r.err == nil && !r.s.ReadUint16LengthPrefixed(&v) {
+		r.fail(field, "truncated")
+	}
+	return r.check(field, v, minLen, maxLen)
+}
+
+func (r *reader) check(field string, v []byte, minLen, maxLen int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if len(v) < minLen || len(v) > maxLen {
+		r.fail(field, fmt.Sprintf("length %d outside %d..%d", len(v), minLen, maxLen))
+		return nil
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	return bytes.Clone(v)
+}
+
+func (r *reader) boolean(field string) bool {
+	v := r.u8(field)
+	if v > 1 {
+		r.fail(field, "not 0 or 1")
+	}
+	return v == 1
+}
+
+func (r *reader) charRule(field string) CharRule {
+	v := CharRule(r.u8(field))
+	if r.err == nil && (v < CharAllow || v > CharDisallow) {
+		r.fail(field, fmt.Sprintf("rule %d unknown", v))
+	}
+	return v
+}
+
+// maxUnixTime bounds the times of the format, in Unix seconds.
+const maxUnixTime = 1 << 62
+
+func (r *reader) unix(field string) time.Time {
+	v := r.u64(field)
+	if v > maxUnixTime {
+		r.fail(field, "out of range")
+	}
+	return time.Unix(int64(v), 0).UTC()
+}
+
+// Parse decodes a container encoded by MarshalBinary. Errors match ErrCorrupt
+// (a *FormatError naming the field), and ErrUnsupportedVersion for a version
+// this package does not know. Parse never panics.
+func Parse(data []byte) (*Container, error) {
+	r := &reader{s: cryptobyte.String(data)}
+	var magic []byte
+	if !r.s.ReadBytes(&magic, len(formatMagic)) || string(magic) != formatMagic {
+		return nil, &FormatError{Field: "magic", Reason: "not a hello container"}
+	}
+	if v := r.u8("version"); r.err == nil && v != formatVersion {
+		return nil, &FormatError{Field: "version", Reason: fmt.Sprintf("version %d unsupported (want %d)", v, formatVersion), Unsupported: true, Version: int(v)}
+	}
+	c := &Container{}
+	c.generation = r.u64("generation")
+	c.id = string(r.bytes8("id", 36, 36))
+	c.keyID = string(r.bytes8("keyID", 38, 38))
+	c.cfg.User = string(r.bytes16("user", 1, maxTextLen))
+	c.cfg.UserID = string(r.bytes16("userID", 1, protector.MaxBindingLength))
+	c.cfg.TenantID = string(r.bytes16("tenantID", 1, protector.MaxBindingLength))
+	p := &c.cfg.PINPolicy
+	p.MinimumLength = int(r.u8("policy.minimumLength"))
+	p.MaximumLength = int(r.u8("policy.maximumLength"))
+	p.Digits = r.charRule("policy.digits")
+	p.LowercaseLetters = r.charRule("policy.lowercaseLetters")
+	p.UppercaseLetters = r.charRule("policy.uppercaseLetters")
+	p.SpecialCharacters = r.charRule("policy.specialCharacters")
+	p.History = int(r.u8("policy.history"))
+	p.Expiration = int(r.u16("policy.expiration"))
+	c.cfg.WorkplaceJoined = r.boolean("workplaceJoined")
+	c.cfg.WAMDefault = &WAMAccount{
+		Authority: string(r.bytes16("wam.authority", 0, maxTextLen)),
+		ID:        string(r.bytes16("wam.id", 0, maxTextLen)),
+		GUID:      string(r.bytes16("wam.guid", 0, maxTextLen)),
+	}
+	c.created = r.unix("created")
+	c.pinSet = r.unix("pinSet")
+	c.srkName = r.bytes8("srkName", 2, maxSRKName)
+	c.salt = r.bytes8("salt", saltLen, saltLen)
+	c.pin.Public = r.bytes16("pinProtector.public", 1, maxBlobLen)
+	c.pin.Private = r.bytes16("pinProtector.private", 1, maxBlobLen)
+	n := int(r.u8("keys.count"))
+	if r.err == nil && (n < 1 || n > maxKeys) {
+		r.fail("keys.count", fmt.Sprintf("%d outside 1..%d", n, maxKeys))
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		f := fmt.Sprintf("keys[%d]", i)
+		var k keyEntry
+		k.name = string(r.bytes8(f+".name", 1, maxKeyNameLen))
+		k.alg = tpm.KeyAlgorithm(r.u8(f + ".alg"))
+		k.blob.Public = r.bytes16(f+".public", 1, maxBlobLen)
+		k.blob.Private = r.bytes16(f+".private", 1, maxBlobLen)
+		c.keys = append(c.keys, k)
+	}
+	n = int(r.u8("certificates.count"))
+	if r.err == nil && n > maxCerts {
+		r.fail("certificates.count", fmt.Sprintf("%d above %d", n, maxCerts))
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		f := fmt.Sprintf("certificates[%d]", i)
+		var ce certEntry
+		ce.keyName = string(r.bytes8(f+".key", 1, maxKeyNameLen))
+		ce.der = r.bytes16(f+".der", 1, maxCertLen)
+		c.certs = append(c.certs, ce)
+	}
+	c.history = r.bytes16("history", 0, historyMaxLen)
+	c.encS = r.bytes16("protector.encS", 0, 256)
+	c.envelope = r.bytes16("protector.envelope", 0, maxEnvelope)
+	c.tag = r.bytes8("tag", tagLen, tagLen)
+	var sum []byte
+	if r.err == nil && !r.s.ReadBytes(&sum, checksumLen) {
+		r.fail("checksum", "truncated")
+	}
+	if r.err == nil && !r.s.Empty() {
+		r.fail("end", fmt.Sprintf("%d trailing bytes", len(r.s)))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if want := sha256.Sum256(data[:len(data)-checksumLen]); !bytes.Equal(sum, want[:]) {
+		return nil, &FormatError{Field: "checksum", Reason: "does not match: the data is damaged"}
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// validate checks what the field bounds alone do not.
+func (c *Container) validate() error {
+	bad := func(field, reason string) error { return &FormatError{Field: field, Reason: reason} }
+	if !isGUID(c.id, false) {
+		return bad("id", "not a lowercase GUID")
+	}
+	if !isKeyID(c.keyID) {
+		return bad("keyID", "not a {GUID} NgcKeyId")
+	}
+	p := c.cfg.PINPolicy
+	if p.MinimumLength < MinPINLength || p.MaximumLength < MinPINLength {
+		return bad("policy", "length below the minimum")
+	}
+	if err := p.Validate(); err != nil {
+		return bad("policy", err.Error())
+	}
+	if c.generation == 0 {
+		return bad("generation", "zero")
+	}
+	names := map[string]bool{}
+	for i, k := range c.keys {
+		f := fmt.Sprintf("keys[%d]", i)
+		if i == 0 && k.name != LoginKeyName {
+			return bad(f+".name", "the first key is not the login key")
+		}
+		if !validKeyName(k.name) || names[k.name] {
+			return bad(f+".name", "invalid or repeated key name")
+		}
+		names[k.name] = true
+		if k.alg != tpm.RSA2048 && k.alg != tpm.ECCP256 {
+			return bad(f+".alg", "unknown algorithm")
+		}
+		pub, err := tpm.PublicKey(k.blob)
+		if err != nil {
+			return bad(f+".public", "not a TPM public area: "+err.Error())
+		}
+		if algOf(pub) != k.alg {
+			return bad(f+".alg", "does not match the key")
+		}
+	}
+	c.cfg.Algorithm = c.keys[0].alg // the login key's algorithm is the configured one
+	certFor := map[string]bool{}
+	for i, ce := range c.certs {
+		f := fmt.Sprintf("certificates[%d]", i)
+		k := c.key(ce.keyName)
+		if k == nil || certFor[ce.keyName] {
+			return bad(f+".key", "names no key, or a key with another certificate")
+		}
+		certFor[ce.keyName] = true
+		cert, err := x509.ParseCertificate(ce.der)
+		if err != nil {
+			return bad(f+".der", "not a certificate: "+err.Error())
+		}
+		pub, _ := tpm.PublicKey(k.blob)
+		if !samePublicKey(cert.PublicKey, pub) {
+			return bad(f+".der", "certificate is for another key")
+		}
+	}
+	if h := len(c.history); h != 0 && (h < historyOverhead+historyEntryLen || (h-historyOverhead)%historyEntryLen != 0) {
+		return bad("history", "length is not a whole number of entries")
+	}
+	if (len(c.encS) == 0) != (len(c.envelope) == 0) {
+		return bad("protector", "encrypted secret and envelope must both be present or both absent")
+	}
+	if len(c.envelope) > 0 {
+		env, err := protector.ParseEnvelope(c.envelope)
+		if err != nil {
+			return bad("protector.envelope", err.Error())
+		}
+		if env.Binding() != c.Binding() {
+			return bad("protector.envelope", "bound to another tenant, user or container")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,318 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/tpm"
+)
+
+// seededRand is a deterministic reader for WithRand in golden tests.
+func seededRand(seed uint64) *rand.ChaCha8 {
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], seed)
+	return rand.NewChaCha8(s)
+}
+
+// The golden containers. Regenerate with go test -run Golden -update.
+var goldens = []struct {
+	file  string
+	id    string
+	keyID string
+	alg   tpm.KeyAlgorithm
+	keys  int
+	certs int
+	prot  bool
+}{
+	{"container-rsa-full.ngc", "", "", tpm.RSA2048, 2, 1, true},
+	{"container-ecc.ngc", "", "", tpm.ECCP256, 1, 0, false},
+}
+
+func makeGolden(t *testing.T, tp *tpm.TPM, file string) *Container {
+	ctx := context.Background()
+	cfg := testConfig()
+	opts := []Option{WithRand(seededRand(uint64(len(file))))}
+	switch file {
+	case "container-rsa-full.ngc":
+		cfg.PINPolicy = PINPolicy{MinimumLength: 6, History: 5, Expiration: 90, LowercaseLetters: CharAllow}
+		c, err := Provision(ctx, tp, cfg, testPIN, opts...)
+		require.NoError(t, err)
+		c, err = ChangePIN(ctx, tp, c, testPIN, otherPIN, opts...)
+		require.NoError(t, err)
+		s, err := Unlock(ctx, tp, c, otherPIN, opts...)
+		require.NoError(t, err)
+		defer s.Close()
+		_, err = s.AddKey(ctx, "vpn", tpm.ECCP256)
+		require.NoError(t, err)
+		_, err = s.AddCertificate(LoginKeyName, selfSigned(t, s.Signer()))
+		require.NoError(t, err)
+		c, err = s.EnablePINRecovery(ctx, newServiceKey(t, protector.HPKEX25519).Public())
+		require.NoError(t, err)
+		return c
+	default:
+		cfg.Algorithm = tpm.ECCP256
+		cfg.WorkplaceJoined = true
+		cfg.WAMDefault = &WAMAccount{}
+		c, err := Provision(ctx, tp, cfg, testPIN, opts...)
+		require.NoError(t, err)
+		return c
+	}
+}
+
+func TestGoldenContainers(t *testing.T) {
+	if *update {
+		tp := openTPM(t)
+		for _, g := range goldens {
+			c := makeGolden(t, tp, g.file)
+			require.NoError(t, os.WriteFile(filepath.Join("testdata", g.file), marshal(t, c), 0o644))
+		}
+	}
+	for _, g := range goldens {
+		t.Run(g.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", g.file))
+			require.NoError(t, err)
+			c, err := Parse(data)
+			require.NoError(t, err)
+			assert.Equal(t, data, marshal(t, c), "the encoding round-trips exactly")
+			assert.Equal(t, g.alg, c.Config().Algorithm)
+			assert.Len(t, c.KeyNames(), g.keys)
+			assert.Len(t, c.Certificates(), g.certs)
+			assert.Equal(t, g.prot, c.HasProtector())
+			assert.Equal(t, testConfig().User, c.Config().User)
+			assert.True(t, ValidID(c.ID()))
+			assert.True(t, isKeyID(c.KeyID()))
+			assert.NotNil(t, c.PublicKey())
+			// WithRand makes the IDs reproducible.
+			seed := seededRand(uint64(len(g.file)))
+			gid, _ := newGUID(seed)
+			gkey, _ := newGUID(seed)
+			assert.Equal(t, formatGUID(gid), c.ID())
+			assert.Equal(t, "{"+upperGUID(gkey)+"}", c.KeyID())
+		})
+	}
+}
+
+func goldenBytes(t testing.TB) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, g := range goldens {
+		data, err := os.ReadFile(filepath.Join("testdata", g.file))
+		require.NoError(t, err)
+		out = append(out, data)
+	}
+	return out
+}
+
+func requireCorrupt(t *testing.T, err error, msgAndArgs ...any) {
+	t.Helper()
+	require.Error(t, err, msgAndArgs...)
+	assert.ErrorIs(t, err, ErrCorrupt, msgAndArgs...)
+	var fe *FormatError
+	assert.ErrorAs(t, err, &fe, msgAndArgs...)
+}
+
+func TestParseRefusesEveryTruncation(t *testing.T) {
+	for _, data := range goldenBytes(t) {
+		for n := 0; n < len(data); n++ {
+			_, err := Parse(data[:n])
+			requireCorrupt(t, err, "truncated to %d of %d bytes", n, len(data))
+		}
+	}
+}
+
+func TestParseRefusesTrailingBytes(t *testing.T) {
+	for _, data := range goldenBytes(t) {
+		_, err := Parse(append(bytes.Clone(data), 0))
+		requireCorrupt(t, err)
+		var fe *FormatError
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "end", fe.Field)
+	}
+}
+
+// Every flipped bit fails with a typed error: the checksum catches damage
+// even inside the opaque TPM and ciphertext fields.
+func TestParseBitFlips(t *testing.T) {
+	for n, data := range goldenBytes(t) {
+		accepted, tried := 0, 0
+		// Every bit of the small container, every seventh of the large one
+		// (each Parse decodes TPM public areas, a certificate and an envelope).
+		stride := 1
+		if len(data) > 1024 {
+			stride = 7
+		}
+		for i := n % stride; i < len(data)*8; i += stride {
+			tried++
+			b := bytes.Clone(data)
+			b[i/8] ^= 1 << (i % 8)
+			c, err := Parse(b)
+			if err != nil {
+				requireCorrupt(t, err, "bit %d", i)
+				continue
+			}
+			accepted++
+			assert.Equal(t, b, marshal(t, c), "bit %d: accepted input must round-trip", i)
+		}
+		assert.Zero(t, accepted, "of %d single-bit flips", tried)
+	}
+}
+
+func TestParseRefusesUnknownVersion(t *testing.T) {
+	data := goldenBytes(t)[0]
+	for _, v := range []byte{0, 2, 255} {
+		b := bytes.Clone(data)
+		b[len(formatMagic)] = v
+		_, err := Parse(b)
+		assert.ErrorIs(t, err, ErrUnsupportedVersion, "version %d", v)
+		assert.ErrorIs(t, err, ErrCorrupt)
+	}
+	_, err := Parse(data)
+	assert.False(t, errors.Is(err, ErrUnsupportedVersion))
+}
+
+func TestParseRefusesInconsistentFields(t *testing.T) {
+	tp := openTPM(t)
+	base := makeGolden(t, tp, "container-rsa-full.ngc")
+	for name, mod := range map[string]func(c *Container){
+		"generation zero":       func(c *Container) { c.generation = 0 },
+		"uppercase ID":          func(c *Container) { c.id = "ABCDEF01-2345-4678-89AB-CDEF01234567" },
+		"key ID without braces": func(c *Container) { c.keyID = "-" + c.keyID[1:37] + "-" },
+		"policy out of range":   func(c *Container) { c.cfg.PINPolicy.History = 51 },
+		"policy minimum 0":      func(c *Container) { c.cfg.PINPolicy.MinimumLength = 0 },
+		"first key not login":   func(c *Container) { c.keys[0], c.keys[1] = c.keys[1], c.keys[0] },
+		"repeated key name":     func(c *Container) { c.keys[1].name = LoginKeyName },
+		"algorithm mismatch":    func(c *Container) { c.keys[1].alg = tpm.RSA2048 },
+		"cert for missing key":  func(c *Container) { c.certs[0].keyName = "nope" },
+		"cert for other key":    func(c *Container) { c.certs[0].keyName = "vpn" },
+		"cert not DER":          func(c *Container) { c.certs[0].der = []byte{1, 2, 3} },
+		"history length":        func(c *Container) { c.history = c.history[:len(c.history)-1] },
+		"envelope without encS": func(c *Container) { c.encS = nil },
+		"envelope for another container": func(c *Container) {
+			c.id = "00000000-0000-4000-8000-000000000000"
+		},
+		"not an envelope": func(c *Container) { c.envelope = []byte("HSPRxxxx") },
+		"not a TPM key":   func(c *Container) { c.keys[0].blob.Public = []byte{0, 1, 2} },
+	} {
+		c := base.Clone()
+		mod(c)
+		data, err := c.MarshalBinary()
+		require.NoError(t, err, name)
+		_, err = Parse(data)
+		requireCorrupt(t, err, name)
+	}
+	for name, raw := range map[string]func([]byte) []byte{
+		"magic":   func(b []byte) []byte { b[0] = 'X'; return b },
+		"empty":   func([]byte) []byte { return nil },
+		"garbage": func([]byte) []byte { return bytes.Repeat([]byte{0xff}, 300) },
+	} {
+		_, err := Parse(raw(marshal(t, base)))
+		requireCorrupt(t, err, name)
+	}
+}
+
+// A container changed by anything but this package (here: a weaker policy,
+// with a fresh checksum) parses, but the PIN does not unlock it: the tag
+// under the container secret does not verify.
+func TestAlteredContainerRefusedOnUnlock(t *testing.T) {
+	tp := openTPM(t)
+	ctx := context.Background()
+	cfg := testConfig()
+	cfg.PINPolicy.MinimumLength = 8
+	c, err := Provision(ctx, tp, cfg, "13572468")
+	require.NoError(t, err)
+	svc := newServiceKey(t, protector.HPKEX25519)
+	e, err := unlock(t, tp, c, "13572468").EnablePINRecovery(ctx, svc.Public())
+	require.NoError(t, err)
+	for name, mod := range map[string]func(*Container){
+		"weaker policy":    func(c *Container) { c.cfg.PINPolicy.MinimumLength = 4 },
+		"other user":       func(c *Container) { c.cfg.User = "mallory@contoso.com" },
+		"older generation": func(c *Container) { c.generation = 1 },
+	} {
+		a := e.Clone()
+		mod(a)
+		parsed, err := Parse(marshal(t, a))
+		require.NoError(t, err, name)
+		_, err = Unlock(ctx, tp, parsed, "13572468")
+		requireCorrupt(t, err, name)
+		_, err = ChangePIN(ctx, tp, parsed, "13572468", "24681357")
+		requireCorrupt(t, err, name)
+		r, err := svc.Unwrap(e.Envelope())
+		require.NoError(t, err)
+		_, err = ResetPIN(ctx, tp, parsed, r, "24681357", nil)
+		requireCorrupt(t, err, name)
+	}
+	_, err = Unlock(ctx, tp, e, "13572468")
+	assert.NoError(t, err, "the unaltered container still unlocks")
+}
+
+// Target: a container file under 4 KiB with an RSA-2048 login key.
+func TestContainerSize(t *testing.T) {
+	tp := openTPM(t)
+	ctx := context.Background()
+	c := provision(t, tp, testConfig())
+	plain := len(marshal(t, c))
+	e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, newServiceKey(t, protector.HPKEX25519).Public())
+	require.NoError(t, err)
+	enrolled := len(marshal(t, e))
+	cfg := testConfig()
+	cfg.PINPolicy.History = MaxPINHistory
+	h := provision(t, tp, cfg)
+	hs := unlock(t, tp, h, testPIN)
+	full, err := hs.EnablePINRecovery(ctx, newServiceKey(t, protector.HPKEXWing).Public())
+	require.NoError(t, err)
+	entries := make([][]byte, MaxPINHistory)
+	for i := range entries {
+		entries[i] = make([]byte, historyEntryLen)
+	}
+	full = full.Clone()
+	full.history, err = sealHistory(hs.s, full.id, entries, MaxPINHistory, seededRand(1))
+	require.NoError(t, err)
+	withHistory := len(marshal(t, full))
+	t.Logf("RSA-2048 container: %d bytes; with protector (HPKE X25519): %d; with an X-Wing (ML-KEM-768) protector and a full history of 50: %d", plain, enrolled, withHistory)
+	assert.Less(t, plain, 4096)
+	assert.Less(t, enrolled, 4096)
+	assert.Less(t, withHistory, 4096)
+}
+
+func FuzzParse(f *testing.F) {
+	for _, data := range goldenBytes(f) {
+		f.Add(data, false)
+		f.Add(data[:len(data)-checksumLen], true)
+	}
+	f.Add([]byte(formatMagic+"\x01"), true)
+	f.Fuzz(func(t *testing.T, data []byte, fixChecksum bool) {
+		if fixChecksum {
+			// Reach past the checksum: treat data as everything before it.
+			sum := sha256.Sum256(data)
+			data = append(data[:len(data):len(data)], sum[:]...)
+		}
+		c, err := Parse(data)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		out, err := c.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, data) {
+			t.Fatal("accepted input does not round-trip")
+		}
+		_ = c.UserState().String()
+		_ = c.Envelope()
+		_ = c.Certificates()
+	})
+}

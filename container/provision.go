@@ -1,0 +1,158 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hellosim/hellosim/tpm"
+)
+
+// Provision creates a Hello container for cfg.User with the given PIN, as
+// Windows does when the user sets up Windows Hello for Business:
+//
+//  1. the PIN is checked against cfg.PINPolicy (ErrPINPolicy);
+//  2. a 32-byte container secret S is drawn at random;
+//  3. S is sealed in the TPM under the PIN (the PIN protector, a DA-protected
+//     sealed-data object whose authValue is HMAC-SHA256(salt, NFC(PIN)));
+//  4. the login key (RSA-2048 by default, ECC P-256 on request) is created in
+//     the TPM with an authValue derived from S;
+//  5. S is wiped.
+//
+// The container gets a fresh container ID and NgcKeyId, and records the TPM's
+// storage root key name so later use can check it is talking to the same TPM.
+// Provision emits EventCreated (WHfB event 300).
+func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...Option) (*Container, error) {
+	o := newOptions(opts)
+	cfg, err := cfg.normalized()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.PINPolicy.checkPIN(pin); err != nil {
+		return nil, err
+	}
+	c := &Container{generation: 1, cfg: cfg}
+	g, err := newGUID(o.rand)
+	if err != nil {
+		return nil, fmt.Errorf("container: provision: %w", err)
+	}
+	c.id = formatGUID(g)
+	if err := c.build(ctx, t, pin, o); err != nil {
+		return nil, fmt.Errorf("container: provision: %w", err)
+	}
+	o.emit(ctx, c, Event{Kind: EventCreated})
+	return c, nil
+}
+
+// Reprovision is the core of a destructive PIN reset (WHfB PIN reset:
+// "the user's existing PIN and underlying credentials, including any keys or
+// certificates added to their Windows Hello container, are deleted from the
+// client and a new login key and PIN are provisioned"). It returns a container
+// with the same ID, user, tenant and policy, one generation on, with a new
+// secret, a new login key and NgcKeyId, and no certificates, extra keys or PIN
+// reset protector. The caller registers the new public key with the directory.
+// It emits EventReset with Destructive set.
+func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, opts ...Option) (*Container, error) {
+	o := newOptions(opts)
+	if c == nil {
+		return nil, errors.New("container: reprovision: nil container")
+	}
+	if err := c.cfg.PINPolicy.checkPIN(newPIN); err != nil {
+		return nil, err
+	}
+	n := &Container{generation: c.generation + 1, id: c.id, cfg: c.Config()}
+	if err := n.build(ctx, t, newPIN, o); err != nil {
+		return nil, fmt.Errorf("container: reprovision: %w", err)
+	}
+	o.emit(ctx, n, Event{Kind: EventReset, Destructive: true})
+	return n, nil
+}
+
+// build makes everything but the ID, generation and config: key ID, S, the
+// PIN protector, the login key, the history.
+func (c *Container) build(ctx context.Context, t *tpm.TPM, pin string, o options) error {
+	if t == nil {
+		return errors.New("nil TPM")
+	}
+	g, err := newGUID(o.rand)
+	if err != nil {
+		return err
+	}
+	c.keyID = "{" + upperGUID(g) + "}"
+	now, err := o.timestamp()
+	if err != nil {
+		return err
+	}
+	c.created, c.pinSet = now, now
+	c.srkName = bytes.Clone(t.SRKName())
+	if len(c.srkName) < 2 || len(c.srkName) > maxSRKName {
+		return fmt.Errorf("TPM reports an SRK name of %d bytes", len(c.srkName))
+	}
+
+	s := make([]byte, secretLen)
+	defer clear(s)
+	if _, err := io.ReadFull(o.rand, s); err != nil {
+		return fmt.Errorf("read random: %w", err)
+	}
+	if err := c.sealPIN(ctx, t, s, pin, nil, o); err != nil {
+		return err
+	}
+	auth := keyAuth(s, c.id, LoginKeyName)
+	defer clear(auth)
+	blob, pub, err := t.CreateKey(ctx, c.cfg.Algorithm, auth)
+	if err != nil {
+		return fmt.Errorf("create login key: %w", err)
+	}
+	if algOf(pub) != c.cfg.Algorithm {
+		return fmt.Errorf("TPM made a login key of another algorithm")
+	}
+	c.keys = []keyEntry{{name: LoginKeyName, alg: c.cfg.Algorithm, blob: blob}}
+	return c.authenticate(s)
+}
+
+// sealPIN draws a fresh salt and seals s under pin as the PIN protector, and
+// sets the history to pin followed by prior (most recent first).
+func (c *Container) sealPIN(ctx context.Context, t *tpm.TPM, s []byte, pin string, prior [][]byte, o options) error {
+	now, err := o.timestamp()
+	if err != nil {
+		return err
+	}
+	salt := make([]byte, saltLen)
+	if _, err := io.ReadFull(o.rand, salt); err != nil {
+		return fmt.Errorf("read random: %w", err)
+	}
+	auth := pinAuth(salt, pin)
+	defer clear(auth)
+	blob, err := t.Seal(ctx, s, auth)
+	if err != nil {
+		return fmt.Errorf("seal PIN protector: %w", err)
+	}
+	entry := historyMAC(s, c.id, pin)
+	defer clear(entry)
+	h, err := sealHistory(s, c.id, append([][]byte{entry}, prior...), c.cfg.PINPolicy.History, o.rand)
+	if err != nil {
+		return err
+	}
+	c.salt, c.pin, c.history = salt, blob, h
+	c.pinSet = now
+	return nil
+}
+
+// timestamp reads the clock for a time the container records. The format
+// holds Unix seconds from 0 to 2^62 (Parse refuses anything else), so a
+// clock outside that range is refused here, before the TPM is asked
+// anything, rather than making a container no one could load again.
+func (o *options) timestamp() (time.Time, error) {
+	now := o.now().UTC().Truncate(time.Second)
+	if u := now.Unix(); u < 0 || u > maxUnixTime {
+		return time.Time{}, fmt.Errorf("%w: clock reads %s, outside what a container records (1970 on)", ErrInvalidConfig, now.Format(time.RFC3339))
+	}
+	return now, nil
+}
+
+func upperGUID(g [16]byte) string {
+	return fmt.Sprintf("%X-%X-%X-%X-%X", g[0:4], g[4:6], g[6:8], g[8:10], g[10:16])
+}

@@ -1,0 +1,316 @@
+package reset
+
+import (
+	"fmt"
+	"strings"
+)
+
+// JoinType is how a device is joined to a directory. The PIN reset
+// documentation's summary table has one row per join type ("Azure Active
+// Directory Joined", "Hybrid Azure Active Directory Joined", "On Premises"),
+// and its Requirements list adds Azure AD registered devices.
+type JoinType int
+
+const (
+	// JoinUnknown is the zero value: the join type was not given. Check refuses it.
+	JoinUnknown JoinType = iota
+	// AzureADJoined is a device joined to Azure AD only.
+	AzureADJoined
+	// HybridAzureADJoined is a device joined to on-premises AD and registered in Azure AD.
+	HybridAzureADJoined
+	// AzureADRegistered is a personal or BYOD device with a work account
+	// added (WorkplaceJoined : YES in dsregcmd).
+	AzureADRegistered
+	// OnPremises is an on-premises-only deployment: AD joined, no Azure AD identity.
+	OnPremises
+)
+
+var joinNames = []string{"unknown", "azure-ad-joined", "hybrid-azure-ad-joined", "azure-ad-registered", "on-premises"}
+
+// String returns a stable lower-case name such as "hybrid-azure-ad-joined".
+func (j JoinType) String() string { return enumName(joinNames, int(j), "JoinType") }
+
+// MarshalText implements encoding.TextMarshaler.
+func (j JoinType) MarshalText() ([]byte, error) { return enumMarshal(joinNames, int(j), "join type") }
+
+// UnmarshalText accepts the names String returns (case-insensitive).
+func (j *JoinType) UnmarshalText(b []byte) error {
+	return enumUnmarshal(joinNames, (*int)(j), b, "join type")
+}
+
+// TrustType is how Windows Hello for Business authenticates to on-premises
+// resources; the summary table names all three for each join type.
+type TrustType int
+
+const (
+	// TrustUnknown is the zero value: the trust type was not given.
+	TrustUnknown TrustType = iota
+	// KeyTrust: the Hello public key is written to AD (msDS-KeyCredentialLink).
+	KeyTrust
+	// CertificateTrust: an enterprise CA issues a sign-in certificate (AD FS
+	// acts as the enrollment registration authority).
+	CertificateTrust
+	// CloudKerberosTrust: Azure AD Kerberos issues partial TGTs.
+	CloudKerberosTrust
+)
+
+var trustNames = []string{"unknown", "key-trust", "certificate-trust", "cloud-kerberos-trust"}
+
+// String returns a stable lower-case name such as "key-trust".
+func (t TrustType) String() string { return enumName(trustNames, int(t), "TrustType") }
+
+// MarshalText implements encoding.TextMarshaler.
+func (t TrustType) MarshalText() ([]byte, error) {
+	return enumMarshal(trustNames, int(t), "trust type")
+}
+
+// UnmarshalText accepts the names String returns (case-insensitive).
+func (t *TrustType) UnmarshalText(b []byte) error {
+	return enumUnmarshal(trustNames, (*int)(t), b, "trust type")
+}
+
+// Edition is the Windows edition. The documentation names only Enterprise and
+// Pro ("Windows Enterprise and Pro editions"); every other edition is
+// EditionOther and Check refuses it, since the seed gives no basis to allow it.
+type Edition int
+
+const (
+	// EditionUnknown is the zero value: the edition was not given.
+	EditionUnknown Edition = iota
+	// Enterprise is Windows Enterprise.
+	Enterprise
+	// Pro is Windows Pro.
+	Pro
+	// EditionOther is any edition the PIN reset documentation does not name (Home, …).
+	EditionOther
+)
+
+var editionNames = []string{"unknown", "enterprise", "pro", "other"}
+
+// String returns a stable lower-case name such as "enterprise".
+func (e Edition) String() string { return enumName(editionNames, int(e), "Edition") }
+
+// MarshalText implements encoding.TextMarshaler.
+func (e Edition) MarshalText() ([]byte, error) { return enumMarshal(editionNames, int(e), "edition") }
+
+// UnmarshalText accepts the names String returns (case-insensitive).
+func (e *Edition) UnmarshalText(b []byte) error {
+	return enumUnmarshal(editionNames, (*int)(e), b, "edition")
+}
+
+// Cloud is the Azure AD instance a tenant lives in.
+type Cloud int
+
+const (
+	// PublicCloud is the worldwide Azure AD (the zero value).
+	PublicCloud Cloud = iota
+	// AzureGovernment is Azure US Government, where the Microsoft PIN reset
+	// service is not available.
+	AzureGovernment
+)
+
+var cloudNames = []string{"public", "azure-government"}
+
+// String returns "public" or "azure-government".
+func (c Cloud) String() string { return enumName(cloudNames, int(c), "Cloud") }
+
+// MarshalText implements encoding.TextMarshaler.
+func (c Cloud) MarshalText() ([]byte, error) { return enumMarshal(cloudNames, int(c), "cloud") }
+
+// UnmarshalText accepts the names String returns (case-insensitive).
+func (c *Cloud) UnmarshalText(b []byte) error {
+	return enumUnmarshal(cloudNames, (*int)(c), b, "cloud")
+}
+
+// AccountType is the kind of account that owns the Hello container (the
+// summary table's "MSA/Enterprise" row).
+type AccountType int
+
+const (
+	// AccountUnknown is the zero value: the account type was not given.
+	AccountUnknown AccountType = iota
+	// EnterpriseAccount is a work or school account (Azure AD or AD).
+	EnterpriseAccount
+	// MicrosoftAccount is a personal Microsoft account (MSA).
+	MicrosoftAccount
+)
+
+var accountNames = []string{"unknown", "enterprise", "msa"}
+
+// String returns "enterprise" or "msa".
+func (a AccountType) String() string { return enumName(accountNames, int(a), "AccountType") }
+
+// MarshalText implements encoding.TextMarshaler.
+func (a AccountType) MarshalText() ([]byte, error) {
+	return enumMarshal(accountNames, int(a), "account type")
+}
+
+// UnmarshalText accepts the names String returns (case-insensitive).
+func (a *AccountType) UnmarshalText(b []byte) error {
+	return enumUnmarshal(accountNames, (*int)(a), b, "account type")
+}
+
+// EntryPoint is where the user starts "I forgot my PIN".
+type EntryPoint int
+
+const (
+	// EntryUnknown is the zero value.
+	EntryUnknown EntryPoint = iota
+	// EntrySettings is Settings > Accounts > Sign-in options > PIN (Windows
+	// Hello) > I forgot my PIN, after signing in with an alternate credential.
+	EntrySettings
+	// EntryLockScreen is the PIN credential provider above the lock screen.
+	EntryLockScreen
+)
+
+var entryNames = []string{"unknown", "settings", "lock-screen"}
+
+// String returns "settings" or "lock-screen".
+func (e EntryPoint) String() string { return enumName(entryNames, int(e), "EntryPoint") }
+
+// MarshalText implements encoding.TextMarshaler.
+func (e EntryPoint) MarshalText() ([]byte, error) {
+	return enumMarshal(entryNames, int(e), "entry point")
+}
+
+// UnmarshalText accepts the names String returns (case-insensitive).
+func (e *EntryPoint) UnmarshalText(b []byte) error {
+	return enumUnmarshal(entryNames, (*int)(e), b, "entry point")
+}
+
+// Kind is the form of PIN reset.
+type Kind int
+
+const (
+	// KindUnknown is the zero value.
+	KindUnknown Kind = iota
+	// KindDestructive deletes the container's keys and certificates and
+	// provisions a new login key and PIN (the default; no configuration).
+	KindDestructive
+	// KindNonDestructive keeps the container and keys and changes only the
+	// PIN, using the PIN reset protector and the PIN reset service.
+	KindNonDestructive
+)
+
+var kindNames = []string{"unknown", "destructive", "non-destructive"}
+
+// String returns "destructive" or "non-destructive".
+func (k Kind) String() string { return enumName(kindNames, int(k), "Kind") }
+
+// MarshalText implements encoding.TextMarshaler.
+func (k Kind) MarshalText() ([]byte, error) { return enumMarshal(kindNames, int(k), "reset kind") }
+
+// UnmarshalText accepts the names String returns (case-insensitive).
+func (k *Kind) UnmarshalText(b []byte) error {
+	return enumUnmarshal(kindNames, (*int)(k), b, "reset kind")
+}
+
+// Method is an authentication method a tenant enables. Above the lock screen
+// an Azure AD joined device lists the tenant's methods ("like Password, PIN,
+// Security key"); a hybrid joined device asks for the password.
+type Method string
+
+// Methods the documentation names.
+const (
+	MethodPassword    Method = "Password"
+	MethodPIN         Method = "PIN"
+	MethodSecurityKey Method = "Security key"
+)
+
+// Network is what the device can reach when the reset runs.
+type Network struct {
+	// DomainController: corporate network connectivity to a domain
+	// controller, needed by destructive reset on hybrid joined devices.
+	DomainController bool
+	// FederationService: connectivity to AD FS, needed where AD FS is used for
+	// certificate trust or on-premises deployments.
+	FederationService bool
+}
+
+// Device describes the device and the user at the moment of a reset.
+type Device struct {
+	Join    JoinType
+	Trust   TrustType
+	Edition Edition
+	Version Version
+	Account AccountType
+	Network Network
+	// SignedIn: a user is signed in with an alternate credential (password,
+	// security key, …), which the Settings entry point needs ("PIN reset from
+	// settings only works post login").
+	SignedIn bool
+	// LockScreenRestricted: a limitation of self-service password reset at
+	// the Windows sign-in screen applies to this device (for example a
+	// third-party credential provider or lock screen notifications turned off);
+	// the lock screen PIN reset then does not work either.
+	LockScreenRestricted bool
+}
+
+// Identifiers of the two Azure AD applications a tenant consents to when it
+// onboards the Microsoft PIN reset service ("Enable the Microsoft PIN Reset
+// Service in your Azure AD tenant").
+const (
+	PINResetServiceAppID = "b8456c59-1230-44c7-a4a2-99b085333e84" // PIN Reset Service
+	PINResetClientAppID  = "9115dd05-fad5-4f9c-acc7-305d08b1b04e" // PIN Reset Client
+)
+
+// Tenant describes the user's Azure AD tenant (or on-premises directory).
+type Tenant struct {
+	ID    string
+	Cloud Cloud
+	// ConsentedApps are the application IDs with admin consent in the tenant.
+	// The tenant is onboarded to the PIN reset service when both
+	// PINResetServiceAppID and PINResetClientAppID are present.
+	ConsentedApps []string
+	// FederationSignInURL is the sign-in page of the tenant's federated
+	// identity provider (AD FS or a third party); empty for a managed tenant.
+	FederationSignInURL string
+	// ADFS reports that AD FS is part of the deployment (the registration
+	// authority of certificate trust, or the IdP of an on-premises deployment).
+	ADFS bool
+	// Methods are the authentication methods enabled in the tenant, offered
+	// above the lock screen on Azure AD joined devices. Empty means password only.
+	Methods []Method
+}
+
+// Onboarded reports whether both PIN reset applications have consent.
+func (t Tenant) Onboarded() bool {
+	return t.hasApp(PINResetServiceAppID) && t.hasApp(PINResetClientAppID)
+}
+
+func (t Tenant) hasApp(id string) bool {
+	for _, a := range t.ConsentedApps {
+		if strings.EqualFold(strings.TrimSpace(a), id) {
+			return true
+		}
+	}
+	return false
+}
+
+// Federated reports whether sign-in is handled by a federated identity provider.
+func (t Tenant) Federated() bool { return t.FederationSignInURL != "" }
+
+func enumName(names []string, v int, typ string) string {
+	if v >= 0 && v < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, v)
+}
+
+func enumMarshal(names []string, v int, what string) ([]byte, error) {
+	if v >= 0 && v < len(names) {
+		return []byte(names[v]), nil
+	}
+	return nil, fmt.Errorf("reset: invalid %s %d", what, v)
+}
+
+func enumUnmarshal(names []string, v *int, b []byte, what string) error {
+	s := string(b)
+	for i, n := range names {
+		if strings.EqualFold(s, n) {
+			*v = i
+			return nil
+		}
+	}
+	return fmt.Errorf("reset: unknown %s %q (want one of %s)", what, s, strings.Join(names, ", "))
+}

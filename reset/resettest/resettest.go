@@ -1,0 +1,329 @@
+// Package resettest gives tests a ready PIN reset world in one call, as
+// net/http/httptest gives HTTP code a server: a TPM (tpmtest.Open), a
+// simulated Azure AD with an onboarded tenant and a user who has a password
+// and a TOTP authenticator, the PIN reset service on an httptest server with
+// its Go client, and a Hello container provisioned for the user and enrolled
+// for PIN recovery.
+//
+//	w := resettest.New(t)
+//	c, err := reset.NonDestructive(ctx, w.Env(), w.Container, reset.Request{Token: w.Token(t), NewPIN: "582046"})
+//
+// Everything is real: TPM commands on the simulator (or the TPM HELLOSIM_TPM
+// names), ES256 access tokens, HPKE or RSA-OAEP envelopes, HTTP on loopback.
+// Options change the tenant (cloud, onboarding, federation), the wrapping
+// scheme, the PIN and the key algorithm. Everything is closed by t.Cleanup.
+package resettest
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/service"
+	"github.com/hellosim/hellosim/tpm"
+	"github.com/hellosim/hellosim/tpm/tpmtest"
+)
+
+// Defaults of a World.
+const (
+	DefaultPIN      = "135792"
+	DefaultPassword = "correct horse battery staple"
+	DefaultDomain   = "contoso.test"
+	DefaultUser     = "alice"
+)
+
+type config struct {
+	scheme     protector.Scheme
+	cloud      idp.Cloud
+	consents   []string
+	federation string
+	hybrid     bool
+	trust      idp.TrustType
+	recovery   bool
+	alg        tpm.KeyAlgorithm
+	pin        string
+	policy     container.PINPolicy
+	rate       service.RateLimit
+	tp         *tpm.TPM
+}
+
+// Option changes the world New builds.
+type Option func(*config)
+
+// WithScheme sets the service key's wrapping scheme (default HPKE X25519).
+func WithScheme(s protector.Scheme) Option { return func(c *config) { c.scheme = s } }
+
+// WithCloud puts the tenant in another cloud (idp.CloudAzureGovernment: the
+// service refuses it, as the documentation says it is not available there).
+func WithCloud(cl idp.Cloud) Option { return func(c *config) { c.cloud = cl } }
+
+// WithoutOnboarding leaves the tenant without consent to the PIN reset
+// applications.
+func WithoutOnboarding() Option { return func(c *config) { c.consents = nil } }
+
+// WithConsents sets the application IDs the tenant consented to (both
+// idp.ServiceAppID and idp.ClientAppID by default).
+func WithConsents(appIDs ...string) Option {
+	return func(c *config) { c.consents = append([]string(nil), appIDs...) }
+}
+
+// WithFederation makes the tenant federated, signing in at signInURL.
+func WithFederation(signInURL string) Option { return func(c *config) { c.federation = signInURL } }
+
+// WithHybrid makes the tenant hybrid with the given trust type.
+func WithHybrid(trust idp.TrustType) Option {
+	return func(c *config) { c.hybrid, c.trust = true, trust }
+}
+
+// WithoutRecovery provisions the container without a PIN reset protector
+// (CanReset DestructiveOnly).
+func WithoutRecovery() Option { return func(c *config) { c.recovery = false } }
+
+// WithAlgorithm sets the login key algorithm (default RSA-2048).
+func WithAlgorithm(a tpm.KeyAlgorithm) Option { return func(c *config) { c.alg = a } }
+
+// WithPIN sets the user's PIN (default DefaultPIN).
+func WithPIN(pin string) Option { return func(c *config) { c.pin = pin } }
+
+// WithPINPolicy sets the container's PIN policy.
+func WithPINPolicy(p container.PINPolicy) Option { return func(c *config) { c.policy = p } }
+
+// WithRateLimit sets the service's per-user rate limit (default: the
+// service's default, 5 a minute).
+func WithRateLimit(rl service.RateLimit) Option { return func(c *config) { c.rate = rl } }
+
+// WithTPM uses tp instead of opening one (the caller closes it).
+func WithTPM(tp *tpm.TPM) Option { return func(c *config) { c.tp = tp } }
+
+// World is a ready PIN reset world. Its fields are the parts, for tests that
+// need to reach in; its methods are the common moves.
+type World struct {
+	TPM        *tpm.TPM
+	IdP        *idp.IdP
+	Tenant     idp.Tenant
+	User       idp.User
+	Password   string
+	PIN        string // the container's current PIN as New provisioned it
+	ServiceKey *protector.ServicePrivateKey
+	Service    *service.Service
+	Server     *httptest.Server
+	Client     *service.Client
+	// Container is the user's provisioned container, enrolled for PIN
+	// recovery unless WithoutRecovery.
+	Container *container.Container
+
+	offset   atomic.Int64 // added to the wall clock, in nanoseconds
+	mu       sync.Mutex
+	sessions map[string]*idp.Pending // per UPN, after MFA, for Refresh
+}
+
+// New builds a World or fails the test. Its TPM is tpmtest.Open's, closed
+// by t.Cleanup; as only one simulator can be open in a process at a time, a
+// test that needs a second world at once passes WithTPM(first.TPM).
+func New(t testing.TB, opts ...Option) *World {
+	t.Helper()
+	cfg := config{
+		consents: []string{idp.ServiceAppID, idp.ClientAppID},
+		recovery: true,
+		pin:      DefaultPIN,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w := &World{Password: DefaultPassword, PIN: cfg.pin, sessions: map[string]*idp.Pending{}}
+
+	var err error
+	w.IdP, err = idp.New(idp.WithClock(w.Now), idp.WithArgon2(idp.TestArgon2Params()))
+	check(t, "new idp", err)
+	w.Tenant, err = w.IdP.AddTenant(idp.TenantConfig{
+		Domain: DefaultDomain, Cloud: cfg.cloud, FederationURL: cfg.federation,
+		Hybrid: cfg.hybrid, TrustType: cfg.trust, Consents: cfg.consents,
+	})
+	check(t, "add tenant", err)
+	w.User, err = w.IdP.AddUser(idp.UserConfig{TenantID: w.Tenant.ID, UPN: DefaultUser + "@" + DefaultDomain, Password: w.Password})
+	check(t, "add user", err)
+
+	w.ServiceKey, err = protector.GenerateServiceKey(cfg.scheme)
+	check(t, "generate service key", err)
+	w.Service, err = service.New(service.Config{
+		Verifier: w.IdP.Verifier(), Tenants: w.IdP,
+		Keys: []protector.Unwrapper{w.ServiceKey}, Clock: w.Now, RateLimit: cfg.rate,
+	})
+	check(t, "new pin reset service", err)
+	w.Server = httptest.NewServer(w.Service)
+	t.Cleanup(w.Server.Close)
+	w.Client = service.NewClient(w.Server.URL, w.Server.Client())
+
+	w.TPM = cfg.tp
+	if w.TPM == nil {
+		w.TPM = tpmtest.Open(t)
+	}
+	w.Container = w.Provision(t, w.User, cfg.pin, cfg.recovery, container.Config{Algorithm: cfg.alg, PINPolicy: cfg.policy})
+	return w
+}
+
+// Provision provisions a container for user u with pin (Config's User,
+// UserID and TenantID are filled from u), enrolled for PIN recovery under the
+// service's current key when recovery is true.
+func (w *World) Provision(t testing.TB, u idp.User, pin string, recovery bool, cfg container.Config) *container.Container {
+	t.Helper()
+	ctx := context.Background()
+	cfg.User, cfg.UserID, cfg.TenantID = u.UPN, u.ObjectID, u.TenantID
+	c, err := container.Provision(ctx, w.TPM, cfg, pin)
+	check(t, "provision container", err)
+	if !recovery {
+		return c
+	}
+	key, err := w.Client.ServiceKey(ctx)
+	check(t, "fetch service key", err)
+	s, err := container.Unlock(ctx, w.TPM, c, pin)
+	check(t, "unlock container", err)
+	defer s.Close()
+	c, err = s.EnablePINRecovery(ctx, key)
+	check(t, "enable pin recovery", err)
+	return c
+}
+
+// AddUser adds another user to the world's tenant (password DefaultPassword).
+func (w *World) AddUser(t testing.TB, name string) idp.User {
+	t.Helper()
+	u, err := w.IdP.AddUser(idp.UserConfig{TenantID: w.Tenant.ID, UPN: name + "@" + w.Tenant.Domain, Password: w.Password})
+	check(t, "add user", err)
+	return u
+}
+
+// Now is the world's clock: the wall clock plus what Advance added. The IdP,
+// its token verifier and the service all read it.
+func (w *World) Now() time.Time { return time.Now().Add(time.Duration(w.offset.Load())) }
+
+// Advance moves the world's clock forward.
+func (w *World) Advance(d time.Duration) { w.offset.Add(int64(d)) }
+
+// TOTPCode moves the clock to the next TOTP step and returns the user's
+// code there, what their authenticator shows. A step's code is accepted
+// once, so each call yields a code the IdP has not seen.
+func (w *World) TOTPCode(t testing.TB, upn string) string {
+	t.Helper()
+	w.Advance(idp.TOTPPeriod)
+	code, err := w.IdP.TOTPCode(upn)
+	check(t, "totp code", err)
+	return code
+}
+
+// Token returns a fresh access token for the world's user with MFA (amr
+// ["pwd","mfa"]); each call gives a new token ID, so each can be spent on
+// one recovery.
+func (w *World) Token(t testing.TB) string {
+	t.Helper()
+	return w.TokenFor(t, w.User.UPN)
+}
+
+// TokenFor is Token for another user of the world (password DefaultPassword).
+// The first call signs in with password and TOTP; later calls refresh the
+// session, as a device's token broker does.
+func (w *World) TokenFor(t testing.TB, upn string) string {
+	t.Helper()
+	ctx := context.Background()
+	key := strings.ToLower(upn)
+	w.mu.Lock()
+	p := w.sessions[key]
+	w.mu.Unlock()
+	if p != nil {
+		if tok, err := p.Refresh(ctx); err == nil {
+			return tok
+		}
+	}
+	p, err := w.IdP.SignIn(ctx, upn, w.Password)
+	check(t, "sign in", err)
+	tok, err := p.CompleteMFA(ctx, w.TOTPCode(t, upn))
+	check(t, "complete mfa", err)
+	w.mu.Lock()
+	w.sessions[key] = p
+	w.mu.Unlock()
+	return tok
+}
+
+// TokenWithoutMFA returns an access token for the world's user that shows
+// only the password (amr ["pwd"]): the service must refuse it.
+func (w *World) TokenWithoutMFA(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	p, err := w.IdP.SignIn(ctx, w.User.UPN, w.Password)
+	check(t, "sign in", err)
+	tok, err := p.TokenWithoutMFA(ctx)
+	check(t, "token without mfa", err)
+	return tok
+}
+
+// Env is the reset environment of the world: its TPM, the service client,
+// and the IdP as the directory that registers new keys.
+func (w *World) Env() reset.Env {
+	return reset.Env{TPM: w.TPM, Service: w.Client, Directory: w.IdP}
+}
+
+// ResetTenant describes the world's tenant for reset.Check: cloud,
+// consents, federation, AD FS (a federated hybrid certificate trust tenant).
+func (w *World) ResetTenant() reset.Tenant {
+	tn, err := w.IdP.LookupTenant(w.Tenant.ID)
+	if err != nil {
+		tn = w.Tenant
+	}
+	rt := reset.Tenant{
+		ID:                  tn.ID,
+		ConsentedApps:       append([]string(nil), tn.Consents...),
+		FederationSignInURL: tn.FederationURL,
+		Methods:             []reset.Method{reset.MethodPassword},
+	}
+	if tn.Cloud == idp.CloudAzureGovernment {
+		rt.Cloud = reset.AzureGovernment
+	}
+	rt.ADFS = tn.Federated() && tn.Hybrid && tn.TrustType == idp.CertTrust
+	return rt
+}
+
+// Device describes a device of the world's user for reset.Check: Azure AD
+// joined (hybrid joined for a hybrid tenant, with its trust type),
+// Enterprise on Windows 11, signed in, every network reachable.
+func (w *World) Device() reset.Device {
+	d := reset.Device{
+		Join: reset.AzureADJoined, Trust: reset.KeyTrust, Edition: reset.Enterprise,
+		Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
+		Network: reset.Network{DomainController: true, FederationService: true},
+	}
+	if w.Tenant.Hybrid {
+		d.Join = reset.HybridAzureADJoined
+		switch w.Tenant.TrustType {
+		case idp.CertTrust:
+			d.Trust = reset.CertificateTrust
+		case idp.CloudKerberosTrust:
+			d.Trust = reset.CloudKerberosTrust
+		}
+	}
+	return d
+}
+
+// Policy is the client policy of the world's device: EnablePinRecovery on
+// (from device MDM) when the container holds a protector, and the tenant's
+// sign-in host allowed for web sign-in.
+func (w *World) Policy() reset.Policy {
+	p := reset.Policy{WebSignInAllowedURLs: []string{w.Tenant.SignInHost()}}
+	if w.Container != nil && w.Container.HasProtector() {
+		p.EnablePINRecovery, p.Source = true, reset.DeviceMDM
+	}
+	return p
+}
+
+func check(t testing.TB, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("resettest: %s: %v", what, err)
+	}
+}
