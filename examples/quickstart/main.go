@@ -1,0 +1,425 @@
+// Command quickstart tells the story of the Windows Hello for Business PIN
+// reset documentation, in order, on the embedded TPM 2.0 simulator:
+//
+//  1. a tenant onboarded to the PIN reset service, a user with a password and
+//     a TOTP authenticator, and a Hello container (RSA-2048 login key) that
+//     signs; CanReset reads DestructiveOnly;
+//  2. the EnablePinRecovery policy turned on and the PIN reset protector
+//     enrolled; CanReset reads DestructiveAndNonDestructive;
+//  3. wrong PINs, each counted by the TPM's dictionary-attack protection;
+//  4. "I forgot my PIN": password and MFA, an access token, and a
+//     non-destructive reset through the PIN reset service on loopback — the
+//     NgcKeyId and the keys are kept;
+//  5. a destructive reset: a new login key and NgcKeyId, registered with the
+//     directory; CanReset is back to DestructiveOnly.
+//
+// After each stage it prints the dsregcmd-style User State block. It needs no
+// flags and writes no files:
+//
+//	go run ./examples/quickstart
+//	go run ./examples/quickstart -v    # TPM commands per step, timings, peak RSS
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-tpm/tpm2"
+
+	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/service"
+	"github.com/hellosim/hellosim/tpm"
+)
+
+// The demo user's secrets. A real user types them; they are constants here so
+// that the story reads the same on every run.
+const (
+	domain   = "contoso.test"
+	upn      = "alice@" + domain
+	password = "correct horse battery staple"
+	firstPIN = "135792"
+	resetPIN = "582046"
+	lastPIN  = "917364"
+)
+
+func main() {
+	verbose := flag.Bool("v", false, "print details: TPM commands per step, timings, peak memory")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: quickstart [-v]\n\n"+
+			"Runs the Windows Hello for Business PIN reset story on the embedded TPM simulator.\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(context.Background(), os.Stdout, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+// story prints the stages and, with -v, what each step cost.
+type story struct {
+	w       io.Writer
+	verbose bool
+	tpm     *tpm.TPM
+	start   time.Time
+}
+
+func (s *story) stage(n int, title string) {
+	fmt.Fprintf(s.w, "\n== %d. %s ==\n\n", n, title)
+}
+
+// begin starts a step: TPM counters and the timer are zeroed.
+func (s *story) begin() {
+	s.tpm.ResetStats()
+	s.start = time.Now()
+}
+
+// done reports a finished step, with its TPM commands and time under -v.
+func (s *story) done(format string, args ...any) {
+	fmt.Fprintf(s.w, "  - "+format+"\n", args...)
+	if !s.verbose {
+		return
+	}
+	fmt.Fprintf(s.w, "      [%s; %s]\n", formatStats(s.tpm.Stats()), time.Since(s.start).Round(100*time.Microsecond))
+}
+
+func (s *story) state(c *container.Container) {
+	fmt.Fprintln(s.w)
+	for _, line := range strings.Split(strings.TrimRight(c.UserState().String(), "\n"), "\n") {
+		fmt.Fprintln(s.w, strings.TrimRight("  "+line, " "))
+	}
+}
+
+func run(ctx context.Context, w io.Writer, verbose bool) error {
+	began := time.Now()
+	fmt.Fprintln(w, "hellosim quickstart: Windows Hello for Business PIN reset on a TPM 2.0 simulator")
+
+	t, err := tpm.OpenSimulator()
+	if err != nil {
+		return fmt.Errorf("open simulator: %w", err)
+	}
+	defer t.Close()
+	s := &story{w: w, verbose: verbose, tpm: t}
+
+	// ---- 1. The tenant, the user, the container -------------------------
+	s.stage(1, "Provision: Windows Hello for Business with a PIN")
+	s.begin()
+	// The directory's clock: the wall clock, moved on when the story waits for
+	// the authenticator's next code (a code is accepted once, RFC 6238 §5.2).
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	dir, err := idp.New(idp.WithClock(clock))
+	if err != nil {
+		return err
+	}
+	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: domain})
+	if err != nil {
+		return err
+	}
+	// "Enable the Microsoft PIN Reset Service in your Azure AD tenant": an
+	// administrator consents to the PIN Reset Service and the PIN Reset Client.
+	if err := dir.Onboard(tenant.ID); err != nil {
+		return err
+	}
+	tenant, err = dir.LookupTenant(tenant.ID)
+	if err != nil {
+		return err
+	}
+	user, err := dir.AddUser(idp.UserConfig{TenantID: tenant.ID, UPN: upn, Password: password})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  - tenant %s (%s) onboarded to the PIN reset service: %s\n", tenant.Domain, tenant.ID, yes(tenant.Onboarded()))
+	fmt.Fprintf(w, "    admin consent: PIN Reset Service %s, PIN Reset Client %s\n", idp.ServiceAppID, idp.ClientAppID)
+	s.done("user %s: password and TOTP authenticator (MFA)", user.UPN)
+
+	s.begin()
+	serviceKey, err := protector.GenerateServiceKey(protector.HPKEX25519)
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: []protector.Unwrapper{serviceKey}})
+	if err != nil {
+		return err
+	}
+	srv := httptest.NewServer(svc)
+	defer srv.Close()
+	client := service.NewClient(srv.URL, srv.Client())
+	s.done("PIN reset service listening on %s (service key %s)", srv.URL, serviceKey.Public().ID())
+
+	s.begin()
+	cfg := container.Config{User: user.UPN, UserID: user.ObjectID, TenantID: user.TenantID, Algorithm: tpm.RSA2048}
+	c, err := container.Provision(ctx, t, cfg, firstPIN)
+	if err != nil {
+		return fmt.Errorf("provision: %w", err)
+	}
+	s.done("container provisioned: %s login key, NgcKeyId %s", cfg.Algorithm, c.KeyID())
+
+	s.begin()
+	loginKey := c.PublicKey() // the public key the directory knows
+	msg := "sign-in challenge 1"
+	if err := signAndVerify(ctx, t, c, firstPIN, msg, loginKey); err != nil {
+		return err
+	}
+	s.done("unlocked with the PIN, signed %q: the signature verifies", msg)
+
+	device := reset.Device{
+		Join: reset.AzureADJoined, Trust: reset.CloudKerberosTrust, Edition: reset.Enterprise,
+		Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
+	}
+	rt := reset.Tenant{ID: tenant.ID, ConsentedApps: tenant.Consents}
+	policy := reset.Policy{} // EnablePinRecovery not configured: off
+	fmt.Fprintf(w, "  - policy EnablePinRecovery: off; CanReset = %s\n", reset.ContainerCanReset(c, device, policy, rt))
+	s.state(c)
+
+	// ---- 2. EnablePinRecovery: the PIN reset protector ------------------
+	s.stage(2, "Policy EnablePinRecovery on: the PIN reset protector")
+	setting, err := reset.ParsePINRecoveryOMA("./Vendor/MSFT/Policy/PassportForWork/"+tenant.ID+"/Policies/EnablePinRecovery", "True")
+	if err != nil {
+		return err
+	}
+	policy, err = reset.NewPolicy(tenant.ID, []reset.PINRecoverySetting{setting}, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  - MDM sets %s = True (%s)\n", "./Vendor/MSFT/Policy/PassportForWork/{TenantId}/Policies/EnablePinRecovery", policy.Source)
+
+	s.begin()
+	key, err := client.ServiceKey(ctx)
+	if err != nil {
+		return fmt.Errorf("fetch service key: %w", err)
+	}
+	sess, err := container.Unlock(ctx, t, c, firstPIN)
+	if err != nil {
+		return err
+	}
+	c, err = sess.EnablePINRecovery(ctx, key)
+	sess.Close()
+	if err != nil {
+		return fmt.Errorf("enable pin recovery: %w", err)
+	}
+	env := c.Envelope()
+	s.done("256-bit protector R made on the client, S encrypted under R, R wrapped to the service key")
+	fmt.Fprintf(w, "    envelope: %s, bound to tenant %s, user %s\n", env.Scheme(), env.Binding().TenantID, env.Binding().UserID)
+	fmt.Fprintf(w, "  - CanReset = %s\n", reset.ContainerCanReset(c, device, policy, rt))
+	s.state(c)
+
+	// ---- 3. Wrong PINs ---------------------------------------------------
+	s.stage(3, "Wrong PINs: the TPM counts them")
+	for _, pin := range []string{"246801", "975310"} {
+		s.begin()
+		_, err := container.Unlock(ctx, t, c, pin)
+		var pe *container.PINError
+		if !errors.As(err, &pe) {
+			return fmt.Errorf("a wrong PIN was not refused as one: %v", err)
+		}
+		s.done("PIN refused: %d tries remain before the TPM locks", pe.Remaining)
+	}
+	fmt.Fprintln(w, "  - the user has forgotten the PIN")
+
+	// ---- 4. Non-destructive reset ---------------------------------------
+	s.stage(4, `"I forgot my PIN": non-destructive reset`)
+	if err := reset.Check(device, policy, rt, reset.EntryLockScreen, reset.KindNonDestructive); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "  - reset.Check: non-destructive reset allowed from the lock screen")
+	s.begin()
+	token, err := signIn(ctx, dir, user.UPN)
+	if err != nil {
+		return err
+	}
+	s.done("signed in: password, then the authenticator's code -> access token (amr pwd, mfa)")
+
+	s.begin()
+	oldKeyID := c.KeyID()
+	envReset := reset.Env{TPM: t, Service: client, Directory: dir}
+	n, err := reset.NonDestructive(ctx, envReset, c, reset.Request{Token: token, NewPIN: resetPIN})
+	if err != nil {
+		return fmt.Errorf("non-destructive reset: %w", err)
+	}
+	s.done("envelope + token sent to the service; R came back sealed to a one-time key; new PIN set")
+	fmt.Fprintf(w, "  - same NgcKeyId: %s (%s)\n", yes(n.KeyID() == oldKeyID), n.KeyID())
+
+	s.begin()
+	if _, err := container.Unlock(ctx, t, n, firstPIN); !errors.Is(err, container.ErrWrongPIN) {
+		return fmt.Errorf("old PIN after reset: want ErrWrongPIN, got %v", err)
+	}
+	s.done("the old PIN no longer unlocks the container")
+	s.begin()
+	msg = "sign-in challenge 2"
+	if err := signAndVerify(ctx, t, n, resetPIN, msg, loginKey); err != nil {
+		return err
+	}
+	s.done("new PIN unlocks; the login key from stage 1 verifies the new signature")
+	if _, err := client.Recover(ctx, token, n.Envelope()); errors.Is(err, service.ErrReplay) {
+		fmt.Fprintln(w, "  - the same access token, sent again, is refused as a replay")
+	}
+	c = n
+	s.state(c)
+
+	// ---- 5. Destructive reset -------------------------------------------
+	s.stage(5, "Destructive reset: new login key, new NgcKeyId")
+	s.begin()
+	offset.Add(int64(idp.TOTPPeriod)) // 30 s later the authenticator shows its next code
+	token, err = signIn(ctx, dir, user.UPN)
+	if err != nil {
+		return err
+	}
+	n, err = reset.Destructive(ctx, envReset, c, reset.Request{Token: token, NewPIN: lastPIN})
+	if err != nil {
+		return fmt.Errorf("destructive reset: %w", err)
+	}
+	s.done("signed in again; keys, certificates and protector deleted; new login key and PIN provisioned")
+	fmt.Fprintf(w, "  - new NgcKeyId: %s (%s, was %s)\n", yes(n.KeyID() != c.KeyID()), n.KeyID(), c.KeyID())
+	reg, err := dir.LookupKey(n.KeyID())
+	if err != nil {
+		return fmt.Errorf("new key not registered: %w", err)
+	}
+	fmt.Fprintf(w, "  - new public key registered in the directory for %s\n", reg.ObjectID)
+
+	s.begin()
+	msg = "sign-in challenge 3"
+	digest, sig, err := sign(ctx, t, n, lastPIN, msg)
+	if err != nil {
+		return err
+	}
+	if verify(loginKey, digest, sig) == nil {
+		return errors.New("the old login key verified a signature of the new one")
+	}
+	if err := verify(n.PublicKey(), digest, sig); err != nil {
+		return fmt.Errorf("new login key: %w", err)
+	}
+	s.done("old login key gone: it does not verify the new key's signature; the new one does")
+	fmt.Fprintf(w, "  - CanReset = %s (enrol the protector again to get non-destructive reset back)\n", n.UserState().CanReset)
+	s.state(n)
+
+	fmt.Fprintf(w, "\nDone in %s.\n", time.Since(began).Round(time.Millisecond))
+	if verbose {
+		if rss, ok := peakRSS(); ok {
+			fmt.Fprintf(w, "Peak RSS: %.1f MiB\n", float64(rss)/(1<<20))
+		}
+	}
+	return nil
+}
+
+// signIn is "complete authentication and multi-factor authentication": the
+// password, then the code the user's authenticator app shows.
+func signIn(ctx context.Context, dir *idp.IdP, upn string) (string, error) {
+	pending, err := dir.SignIn(ctx, upn, password)
+	if err != nil {
+		return "", fmt.Errorf("sign in: %w", err)
+	}
+	code, err := dir.TOTPCode(upn) // what the authenticator app shows
+	if err != nil {
+		return "", err
+	}
+	token, err := pending.CompleteMFA(ctx, code)
+	if err != nil {
+		return "", fmt.Errorf("mfa: %w", err)
+	}
+	return token, nil
+}
+
+// signAndVerify unlocks c with pin, signs msg with the login key and verifies
+// the signature under pub.
+func signAndVerify(ctx context.Context, t *tpm.TPM, c *container.Container, pin, msg string, pub crypto.PublicKey) error {
+	digest, sig, err := sign(ctx, t, c, pin, msg)
+	if err != nil {
+		return err
+	}
+	return verify(pub, digest, sig)
+}
+
+// sign unlocks c with pin and signs the SHA-256 of msg with the login key
+// (RSA PKCS #1 v1.5 or ECDSA, whatever the key is).
+func sign(ctx context.Context, t *tpm.TPM, c *container.Container, pin, msg string) (digest, sig []byte, err error) {
+	sess, err := container.Unlock(ctx, t, c, pin)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unlock: %w", err)
+	}
+	defer sess.Close()
+	d := sha256.Sum256([]byte(msg))
+	sig, err = sess.Signer().Sign(nil, d[:], crypto.SHA256)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign: %w", err)
+	}
+	return d[:], sig, nil
+}
+
+func verify(pub crypto.PublicKey, digest, sig []byte) error {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig)
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(k, digest, sig) {
+			return errors.New("ecdsa: verification error")
+		}
+		return nil
+	}
+	return fmt.Errorf("unsupported public key %T", pub)
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// commandNames names the TPM commands this library sends (TPM 2.0 Part 2 §6.5).
+var commandNames = map[tpm2.TPMCC]string{
+	tpm2.TPMCCCreatePrimary:              "CreatePrimary",
+	tpm2.TPMCCCreate:                     "Create",
+	tpm2.TPMCCLoad:                       "Load",
+	tpm2.TPMCCUnseal:                     "Unseal",
+	tpm2.TPMCCSign:                       "Sign",
+	tpm2.TPMCCFlushContext:               "FlushContext",
+	tpm2.TPMCCStartAuthSession:           "StartAuthSession",
+	tpm2.TPMCCGetCapability:              "GetCapability",
+	tpm2.TPMCCReadPublic:                 "ReadPublic",
+	tpm2.TPMCCDictionaryAttackLockReset:  "DictionaryAttackLockReset",
+	tpm2.TPMCCDictionaryAttackParameters: "DictionaryAttackParameters",
+	tpm2.TPMCCGetRandom:                  "GetRandom",
+	tpm2.TPMCCStartup:                    "Startup",
+}
+
+// formatStats renders "5 TPM commands: Create 1, Load 2, …".
+func formatStats(st tpm.Stats) string {
+	if st.Total() == 0 {
+		return "no TPM commands"
+	}
+	var parts []string
+	for _, cc := range slices.Sorted(maps.Keys(st.Commands)) {
+		name, ok := commandNames[cc]
+		if !ok {
+			name = fmt.Sprintf("0x%03X", uint32(cc))
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", name, st.Commands[cc]))
+	}
+	noun := "commands"
+	if st.Total() == 1 {
+		noun = "command"
+	}
+	return fmt.Sprintf("%d TPM %s: %s", st.Total(), noun, strings.Join(parts, ", "))
+}

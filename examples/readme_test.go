@@ -1,0 +1,115 @@
+package examples_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"log"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/service"
+	"github.com/hellosim/hellosim/tpm"
+)
+
+// Example_readme is the usage sample of the README, verbatim between the
+// README markers (TestReadmeSampleIsTheExample keeps them equal).
+func Example_readme() {
+	check := func(err error) {
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	// The world around the device: a directory with a tenant onboarded to
+	// the PIN reset service, a user, the service, and the user's access token
+	// after password + MFA.
+	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
+	check(err)
+	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+	check(err)
+	user, err := dir.AddUser(idp.UserConfig{TenantID: tenant.ID, UPN: "alice@contoso.test", Password: "correct horse battery staple"})
+	check(err)
+	serviceKey, err := protector.GenerateServiceKey(protector.HPKEX25519)
+	check(err)
+	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: []protector.Unwrapper{serviceKey}})
+	check(err)
+	client := service.NewInProcess(svc)
+	pending, err := dir.SignIn(context.Background(), user.UPN, "correct horse battery staple")
+	check(err)
+	code, err := dir.TOTPCode(user.UPN)
+	check(err)
+	token, err := pending.CompleteMFA(context.Background(), code)
+	check(err)
+
+	// README:begin
+	ctx := context.Background()
+	t, err := tpm.Open("sim") // or "tcp://127.0.0.1:2321" (swtpm), "/dev/tpmrm0"
+	check(err)
+	defer t.Close()
+
+	// Provision: an RSA-2048 login key in the TPM, authorized by the PIN.
+	cfg := container.Config{User: user.UPN, UserID: user.ObjectID, TenantID: user.TenantID}
+	c, err := container.Provision(ctx, t, cfg, "135792")
+	check(err)
+
+	// Unlock with the PIN; the login key is a crypto.Signer.
+	s, err := container.Unlock(ctx, t, c, "135792")
+	check(err)
+	defer s.Close()
+	digest := sha256.Sum256([]byte("challenge"))
+	sig, err := s.Signer().Sign(nil, digest[:], crypto.SHA256)
+	check(err)
+
+	// EnablePinRecovery: wrap the PIN reset protector to the service's key.
+	key, err := client.ServiceKey(ctx) // client: a *service.Client
+	check(err)
+	c, err = s.EnablePINRecovery(ctx, key)
+	check(err)
+	fmt.Println(c.UserState().CanReset)
+
+	// "I forgot my PIN": with an access token from password + MFA the
+	// service returns the protector; the PIN changes, the keys stay.
+	n, err := reset.NonDestructive(ctx, reset.Env{TPM: t, Service: client}, c,
+		reset.Request{Token: token, NewPIN: "582046"})
+	check(err)
+	fmt.Println(n.KeyID() == c.KeyID(),
+		rsa.VerifyPKCS1v15(n.PublicKey().(*rsa.PublicKey), crypto.SHA256, digest[:], sig) == nil)
+	// README:end
+
+	// Output:
+	// DestructiveAndNonDestructive
+	// true true
+}
+
+// The README's usage sample is the code of Example_readme, so it compiles
+// and runs under go test.
+func TestReadmeSampleIsTheExample(t *testing.T) {
+	src, err := os.ReadFile("readme_test.go")
+	require.NoError(t, err)
+	body := string(src)
+	begin, end := strings.Index(body, "\t// README:begin\n"), strings.Index(body, "\t// README:end\n")
+	require.True(t, begin >= 0 && end > begin)
+	var want []string
+	for _, line := range strings.Split(body[begin+len("\t// README:begin\n"):end], "\n") {
+		want = append(want, strings.TrimPrefix(line, "\t"))
+	}
+
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	const marker = "<!-- sample: examples/readme_test.go Example_readme -->\n```go\n"
+	i := strings.Index(string(readme), marker)
+	require.GreaterOrEqual(t, i, 0, "README lacks the sample marker")
+	rest := string(readme)[i+len(marker):]
+	j := strings.Index(rest, "```\n")
+	require.GreaterOrEqual(t, j, 0)
+	require.Equal(t, strings.Join(want, "\n"), rest[:j], "README sample differs from Example_readme")
+}
