@@ -576,7 +576,7 @@ func TestCloneSharesNoMemory(t *testing.T) {
 	tp := openTPM(t)
 	c := provision(t, tp, testConfig())
 	s := unlock(t, tp, c, testPIN)
-	c, err := s.AddCertificate(LoginKeyName, selfSigned(t, s.Signer()))
+	_, err := s.AddCertificate(LoginKeyName, selfSigned(t, s.Signer()))
 	require.NoError(t, err)
 	c, err = s.EnablePINRecovery(context.Background(), newServiceKey(t, protector.HPKEX25519).Public())
 	require.NoError(t, err)

@@ -189,3 +189,43 @@ func TestNothingSecretOnTheBus(t *testing.T) {
 	)
 	assert.Len(t, vpnc.KeyNames(), 2)
 }
+
+// Event handlers run outside the session's lock, so a handler may use the
+// session (print it, read its container) without deadlocking it.
+func TestEventHandlerMayUseTheSession(t *testing.T) {
+	tp := openTPM(t)
+	ctx := context.Background()
+	c := provision(t, tp, testConfig())
+	svc := newServiceKey(t, protector.HPKEX25519).Public()
+	var sess *Session
+	var seen []string
+	h := func(e Event) {
+		if sess != nil {
+			seen = append(seen, fmt.Sprintf("%s: %v, generation %d", e.Kind, sess, sess.Container().Generation()))
+		}
+	}
+	s, err := Unlock(ctx, tp, c, testPIN, WithEventHandler(h))
+	require.NoError(t, err)
+	sess = s
+	cert := selfSigned(t, s.Signer())
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.AddKey(ctx, "extra", tpm.ECCP256)
+		if err == nil {
+			_, err = s.AddCertificate(LoginKeyName, cert)
+		}
+		if err == nil {
+			_, err = s.EnablePINRecovery(ctx, svc)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("an event handler that uses the session deadlocked it")
+	}
+	require.NoError(t, s.Close())
+	assert.Len(t, seen, 3)
+}

@@ -209,6 +209,16 @@ func (s *Session) AddKey(ctx context.Context, name string, alg tpm.KeyAlgorithm)
 	if alg != tpm.RSA2048 && alg != tpm.ECCP256 {
 		return nil, fmt.Errorf("%w: key algorithm %d unknown", ErrInvalidConfig, int(alg))
 	}
+	n, err := s.addKey(ctx, name, alg)
+	if err != nil {
+		return nil, err
+	}
+	// Outside the lock: a handler may use the session.
+	s.o.emit(ctx, n, Event{Kind: EventKeyAdded, KeyName: name})
+	return n, nil
+}
+
+func (s *Session) addKey(ctx context.Context, name string, alg tpm.KeyAlgorithm) (*Container, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -235,7 +245,6 @@ func (s *Session) AddKey(ctx context.Context, name string, alg tpm.KeyAlgorithm)
 		return nil, fmt.Errorf("container: add key %q: %w", name, err)
 	}
 	s.c = n
-	s.o.emit(ctx, n, Event{Kind: EventKeyAdded, KeyName: name})
 	return n, nil
 }
 
@@ -250,6 +259,15 @@ func (s *Session) AddCertificate(name string, cert *x509.Certificate) (*Containe
 	if len(cert.Raw) == 0 || len(cert.Raw) > maxCertLen {
 		return nil, fmt.Errorf("%w: certificate of %d bytes (at most %d)", ErrInvalidConfig, len(cert.Raw), maxCertLen)
 	}
+	n, err := s.addCertificate(name, cert)
+	if err != nil {
+		return nil, err
+	}
+	s.o.emit(context.Background(), n, Event{Kind: EventCertificateAdded, KeyName: name})
+	return n, nil
+}
+
+func (s *Session) addCertificate(name string, cert *x509.Certificate) (*Container, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -280,7 +298,6 @@ func (s *Session) AddCertificate(name string, cert *x509.Certificate) (*Containe
 		return nil, fmt.Errorf("container: add certificate: %w", err)
 	}
 	s.c = n
-	s.o.emit(context.Background(), n, Event{Kind: EventCertificateAdded, KeyName: name})
 	return n, nil
 }
 
@@ -297,6 +314,15 @@ func (s *Session) AddCertificate(name string, cert *x509.Certificate) (*Containe
 // Envelope is set, CanReset reads DestructiveAndNonDestructive); the session
 // moves to it.
 func (s *Session) EnablePINRecovery(ctx context.Context, key protector.ServiceKey) (*Container, error) {
+	n, err := s.enablePINRecovery(key)
+	if err != nil {
+		return nil, err
+	}
+	s.o.emit(ctx, n, Event{Kind: EventRecoveryEnabled, ServiceKey: key.ID()})
+	return n, nil
+}
+
+func (s *Session) enablePINRecovery(key protector.ServiceKey) (*Container, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -310,7 +336,6 @@ func (s *Session) EnablePINRecovery(ctx context.Context, key protector.ServiceKe
 		return nil, fmt.Errorf("container: enable PIN recovery: %w", err)
 	}
 	s.c = n
-	s.o.emit(ctx, n, Event{Kind: EventRecoveryEnabled, ServiceKey: key.ID()})
 	return n, nil
 }
 

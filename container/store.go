@@ -75,6 +75,12 @@ func (s *Store) Save(c *Container) error {
 	if err != nil {
 		return err
 	}
+	// Never write what Load could not read back: a zero Container, or one
+	// whose fields are out of the format's range, would otherwise replace a
+	// good file with an unloadable one.
+	if _, err := Parse(data); err != nil {
+		return fmt.Errorf("container store: refusing to save a container that would not load: %w", err)
+	}
 	path := s.Path(c.id)
 	unlock, err := lockDir(s.dir, true)
 	if err != nil {

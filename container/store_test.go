@@ -238,3 +238,17 @@ func TestStoreLockAcrossProcesses(t *testing.T) {
 	_, err = st.Load(c.ID())
 	assert.NoError(t, err)
 }
+
+// Save writes nothing that Load could not read back: a zero Container would
+// otherwise land in the store as an unloadable ".ngc" file.
+func TestStoreSaveRefusesUnloadableContainer(t *testing.T) {
+	st, err := OpenStore(t.TempDir())
+	require.NoError(t, err)
+	err = st.Save(&Container{})
+	assert.ErrorIs(t, err, ErrCorrupt)
+	entries, err := os.ReadDir(st.Dir())
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.Equal(t, lockName, e.Name(), "only the lock file may exist")
+	}
+}

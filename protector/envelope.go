@@ -195,6 +195,19 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 // every text has one decoding and one encoding.
 func b64url() *base64.Encoding { return base64.RawURLEncoding.Strict() }
 
+// decodeB64url decodes text that must be exactly what b64url encodes: even
+// in strict mode Go's decoder skips CR and LF, which would give one value
+// many texts.
+func decodeB64url(text []byte) ([]byte, bool) {
+	enc := b64url()
+	raw := make([]byte, enc.DecodedLen(len(text)))
+	n, err := enc.Decode(raw, text)
+	if err != nil || enc.EncodedLen(n) != len(text) {
+		return nil, false
+	}
+	return raw[:n], true
+}
+
 // MarshalText encodes the envelope as unpadded base64url of MarshalBinary,
 // for JSON and other text carriers.
 func (e *Envelope) MarshalText() ([]byte, error) {
@@ -215,12 +228,11 @@ func (e *Envelope) UnmarshalText(text []byte) error {
 	if len(text) > enc.EncodedLen(MaxEnvelopeSize) {
 		return malformed("envelope", "text too long")
 	}
-	raw := make([]byte, enc.DecodedLen(len(text)))
-	n, err := enc.Decode(raw, text)
-	if err != nil {
+	raw, ok := decodeB64url(text)
+	if !ok {
 		return malformed("envelope", "not unpadded base64url")
 	}
-	parsed, err := ParseEnvelope(raw[:n])
+	parsed, err := ParseEnvelope(raw)
 	if err != nil {
 		return err
 	}

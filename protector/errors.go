@@ -50,6 +50,7 @@ type EnvelopeError struct {
 	Err    error  // ErrMalformed or ErrUnsupported
 }
 
+// Error names the sentinel, the field and the reason.
 func (e *EnvelopeError) Error() string {
 	return fmt.Sprintf("%v: %s: %s", e.Err, e.Field, e.Reason)
 }
@@ -71,6 +72,7 @@ type BindingError struct {
 	Reason string
 }
 
+// Error names the field and what is wrong with it.
 func (e *BindingError) Error() string {
 	return fmt.Sprintf("%v: %s: %s", ErrInvalidBinding, e.Field, e.Reason)
 }
@@ -88,6 +90,7 @@ type KeySetError struct {
 	Err    error // optional underlying sentinel
 }
 
+// Error names the key and member that were refused, and why.
 func (e *KeySetError) Error() string {
 	where := "key set"
 	if e.Index >= 0 {

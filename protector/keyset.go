@@ -257,8 +257,8 @@ func (p *keySetParser) key(i int) (ServiceKey, error) {
 	if err != nil {
 		return ServiceKey{}, &KeySetError{Index: i, Field: "scheme", Reason: fmt.Sprintf("unknown scheme %q", v.Scheme), Err: ErrUnsupported}
 	}
-	pub, err := b64url().DecodeString(v.Pub)
-	if err != nil {
+	pub, ok := decodeB64url([]byte(v.Pub))
+	if !ok {
 		return ServiceKey{}, &KeySetError{Index: i, Field: "pub", Reason: "not unpadded base64url"}
 	}
 	k, err := NewServiceKey(scheme, pub)

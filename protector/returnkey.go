@@ -36,6 +36,7 @@ type returnKeyState struct {
 func NewReturnKey() (*ReturnKey, error) {
 	k := &ReturnKey{s: new(returnKeyState)}
 	if _, err := io.ReadFull(crand.Reader, k.s.seed[:]); err != nil {
+		k.Destroy()
 		return nil, fmt.Errorf("protector: new return key: %w", err)
 	}
 	priv, err := k.private()

@@ -51,24 +51,28 @@ const (
 	xwingPubSize  = 1184 + 32 // ML-KEM-768 encapsulation key + X25519 key
 )
 
-var schemeNames = [...]string{
-	HPKEX25519:  "hpke-x25519-sha256-aes256gcm",
-	HPKEXWing:   "hpke-mlkem768x25519-sha256-aes256gcm",
-	RSAOAEP3072: "rsa-oaep-sha256-3072",
+// schemeNames are the schemes' names in key sets, indexed by Scheme; a
+// function, so that no package state can change them.
+func schemeNames() [3]string {
+	return [...]string{
+		HPKEX25519:  "hpke-x25519-sha256-aes256gcm",
+		HPKEXWing:   "hpke-mlkem768x25519-sha256-aes256gcm",
+		RSAOAEP3072: "rsa-oaep-sha256-3072",
+	}
 }
 
 // String returns the scheme's name as it appears in a key set, e.g.
 // "hpke-x25519-sha256-aes256gcm".
 func (s Scheme) String() string {
 	if s.valid() {
-		return schemeNames[s]
+		return schemeNames()[s]
 	}
 	return fmt.Sprintf("Scheme(%d)", int(s))
 }
 
 // ParseScheme is the inverse of Scheme.String.
 func ParseScheme(name string) (Scheme, error) {
-	for s, n := range schemeNames {
+	for s, n := range schemeNames() {
 		if n == name {
 			return Scheme(s), nil
 		}
@@ -81,7 +85,7 @@ func (s Scheme) MarshalText() ([]byte, error) {
 	if !s.valid() {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupported, s)
 	}
-	return []byte(schemeNames[s]), nil
+	return []byte(schemeNames()[s]), nil
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler with ParseScheme.
@@ -94,7 +98,7 @@ func (s *Scheme) UnmarshalText(text []byte) error {
 	return nil
 }
 
-func (s Scheme) valid() bool { return s >= 0 && int(s) < len(schemeNames) }
+func (s Scheme) valid() bool { return s >= HPKEX25519 && s <= RSAOAEP3072 }
 
 func (s Scheme) wire() uint8 {
 	switch s {

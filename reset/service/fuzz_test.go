@@ -2,12 +2,16 @@ package service
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/protector"
 )
@@ -60,7 +64,7 @@ func TestSeedsUpToDate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp := []byte(`{"sealed_key":"` + b64.EncodeToString(sealed) + `"}`)
+		resp := []byte(`{"sealed_key":"` + b64().EncodeToString(sealed) + `"}`)
 		if err := os.WriteFile(reqPath, body, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -202,4 +206,39 @@ func TestStrictObject(t *testing.T) {
 	if err != nil || v[0] != "1" || v[1] != "" {
 		t.Fatalf("lenient: %q %v", v, err)
 	}
+}
+
+// Each binary value has one wire form: base64url with set unused final bits,
+// or with CR/LF inside (which Go's decoder skips), is refused.
+func TestWireRefusesNonCanonicalBase64(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	body := seeds(t, "request-valid")[0]
+	var m map[string]string
+	require.NoError(t, json.Unmarshal(body, &m))
+	_, _, err := DecodeRecoverRequest(body)
+	require.NoError(t, err, "control: the seed decodes")
+
+	encode := func(m map[string]string) []byte {
+		out, err := json.Marshal(m)
+		require.NoError(t, err)
+		return out
+	}
+	rk := m[fieldReturnKey] // 32 bytes: the last character has two unused bits
+	i := strings.IndexByte(alphabet, rk[len(rk)-1])
+	require.GreaterOrEqual(t, i, 0)
+	for name, mutate := range map[string]func(map[string]string){
+		"unused bits set": func(m map[string]string) { m[fieldReturnKey] = rk[:len(rk)-1] + string(alphabet[i^1]) },
+		"line break":      func(m map[string]string) { m[fieldEnvelope] = m[fieldEnvelope][:10] + "\r\n" + m[fieldEnvelope][10:] },
+	} {
+		c := map[string]string{fieldEnvelope: m[fieldEnvelope], fieldReturnKey: rk}
+		mutate(c)
+		_, _, err := DecodeRecoverRequest(encode(c))
+		assert.ErrorIs(t, err, ErrMalformedRequest, name)
+	}
+
+	sealed := b64().EncodeToString(make([]byte, 80))
+	_, err = DecodeRecoverResponse(encode(map[string]string{fieldSealedKey: sealed}))
+	require.NoError(t, err, "control: a canonical response decodes")
+	_, err = DecodeRecoverResponse(encode(map[string]string{fieldSealedKey: sealed[:8] + "\n" + sealed[8:]}))
+	assert.ErrorIs(t, err, ErrBadResponse)
 }

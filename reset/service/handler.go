@@ -203,9 +203,9 @@ func (s *Service) recover(w http.ResponseWriter, r *http.Request, rid string) {
 		s.deny(w, r, rid, d)
 		return
 	}
-	out := make([]byte, 0, len(`{"sealed_key":""}`)+b64.EncodedLen(len(sealed)))
+	out := make([]byte, 0, len(`{"sealed_key":""}`)+b64().EncodedLen(len(sealed)))
 	out = append(out, `{"sealed_key":"`...)
-	out = b64.AppendEncode(out, sealed)
+	out = b64().AppendEncode(out, sealed)
 	out = append(out, `"}`...)
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}

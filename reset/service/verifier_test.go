@@ -108,6 +108,17 @@ func TestVerifierRefusesEmbeddedKey(t *testing.T) {
 	require.NoError(t, err)
 	_, err = minterVerifier(t, w).Verify(context.Background(), tok)
 	assert.ErrorIs(t, err, service.ErrInvalidToken)
+
+	// The trusted key itself, embedded: the signature verifies under kid, so
+	// only the refusal of header keys can stop it.
+	s, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: w.minter.priv},
+		(&jose.SignerOptions{EmbedJWK: true}).WithHeader("kid", w.minter.kid))
+	require.NoError(t, err)
+	tok, err = jwt.Signed(s).Claims(w.claims(w.alice)).Serialize()
+	require.NoError(t, err)
+	_, err = minterVerifier(t, w).Verify(context.Background(), tok)
+	require.ErrorIs(t, err, service.ErrInvalidToken)
+	assert.Contains(t, err.Error(), "embedded key")
 }
 
 func TestVerifierRefusesMalformed(t *testing.T) {

@@ -35,7 +35,24 @@ const ReturnKeySize = 32
 var errMalformedJSON = errors.New("malformed json")
 
 // b64 is the binary encoding on the wire: base64url without padding.
-var b64 = base64.RawURLEncoding
+func b64() *base64.Encoding { return base64.RawURLEncoding }
+
+// decodeB64 decodes a wire value strictly: only the one encoding b64 makes
+// of the bytes is accepted. Go's decoder alone would also take set unused
+// final bits and skip CR and LF, so one value could travel in many forms.
+func decodeB64(s string) ([]byte, error) {
+	raw, err := b64().DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if b64().EncodeToString(raw) != s {
+		return nil, errNonCanonicalB64
+	}
+	return raw, nil
+}
+
+// errNonCanonicalB64 is decodeB64's refusal of a non-canonical encoding.
+var errNonCanonicalB64 = errors.New("non-canonical base64url")
 
 // strictObject decodes data as one JSON object whose members are the given
 // names, each exactly once, each a string; anything else (unknown or
@@ -225,7 +242,7 @@ func decodeRecoverRequest(body []byte) (recoverRequest, error) {
 	if err != nil {
 		return recoverRequest{}, fmt.Errorf("%w: %w", ErrMalformedRequest, err)
 	}
-	raw, err := b64.DecodeString(vals[0])
+	raw, err := decodeB64(vals[0])
 	if err != nil {
 		return recoverRequest{}, fmt.Errorf("%w: envelope is not base64url", ErrMalformedRequest)
 	}
@@ -233,7 +250,7 @@ func decodeRecoverRequest(body []byte) (recoverRequest, error) {
 	if err != nil {
 		return recoverRequest{}, fmt.Errorf("%w: envelope: %w", ErrMalformedRequest, err)
 	}
-	rk, err := b64.DecodeString(vals[1])
+	rk, err := decodeB64(vals[1])
 	if err != nil || len(rk) != ReturnKeySize {
 		return recoverRequest{}, fmt.Errorf("%w: return_key is not a base64url X25519 public key", ErrMalformedRequest)
 	}
@@ -247,8 +264,8 @@ func encodeRecoverRequest(env *protector.Envelope, returnKey []byte) ([]byte, er
 		return nil, fmt.Errorf("marshal envelope: %w", err)
 	}
 	return json.Marshal(map[string]string{
-		fieldEnvelope:  b64.EncodeToString(raw),
-		fieldReturnKey: b64.EncodeToString(returnKey),
+		fieldEnvelope:  b64().EncodeToString(raw),
+		fieldReturnKey: b64().EncodeToString(returnKey),
 	})
 }
 
@@ -259,7 +276,7 @@ func DecodeRecoverResponse(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
-	sealed, err := b64.DecodeString(vals[0])
+	sealed, err := decodeB64(vals[0])
 	if err != nil || len(sealed) == 0 {
 		return nil, fmt.Errorf("%w: sealed_key is not base64url", ErrBadResponse)
 	}
