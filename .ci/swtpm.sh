@@ -7,11 +7,12 @@
 #                           (control) with a fresh state directory; prints the
 #                           HELLOSIM_TPM value to use
 #   swtpm.sh stop [PORT]    orderly TPM2_Shutdown, then stop swtpm and remove its state
-#   swtpm.sh suite [PORT]   start, run every package's tests with
+#   swtpm.sh suite [PORT]   start, run the tests with
 #                           HELLOSIM_TPM=tcp://127.0.0.1:PORT (one package at a
 #                           time: swtpm serves one client), the tpm2-tools
 #                           cross-check, then stop (also on failure)
-# PORT defaults to $SWTPM_PORT or 2321.
+# PORT defaults to $SWTPM_PORT or 2321; the suite tests the packages in
+# $SWTPM_PKGS (default ./...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,14 +78,19 @@ suite() {
   start
   trap stop EXIT
   export HELLOSIM_TPM="tcp://127.0.0.1:$port"
-  echo "go test ./... with HELLOSIM_TPM=$HELLOSIM_TPM"
-  go test -p 1 -count=1 ./...
-  bash .ci/crosscheck.sh "$port"
+  local pkgs=${SWTPM_PKGS:-./...}
+  echo "go test $pkgs with HELLOSIM_TPM=$HELLOSIM_TPM"
+  # shellcheck disable=SC2086 # a list of package patterns
+  local rc=0
+  go test -p 1 -count=1 -timeout "${SWTPM_TEST_TIMEOUT:-10m}" $pkgs || rc=$?
+  # The cross-check runs even when a test failed, so one run reports both.
+  bash .ci/crosscheck.sh "$port" || rc=$?
+  return "$rc"
 }
 
 case $cmd in
   start) start ;;
   stop) stop ;;
   suite) suite ;;
-  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac

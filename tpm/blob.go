@@ -6,6 +6,7 @@ import (
 	"crypto/ecdh"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/google/go-tpm/tpm2"
@@ -47,7 +48,10 @@ func parseBlob(b Blob) (*object, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := decodePublic(pub)
+	p, err := decodeSealedPublic(pub)
+	if errors.Is(err, errNotSealed) {
+		p, err = decodePublic(pub)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +100,72 @@ func decodePublic(b []byte) (p *tpm2.TPMTPublic, err error) {
 	}
 	return p, nil
 }
+
+// errNotSealed says decodeSealedPublic does not handle this public area.
+var errNotSealed = errors.New("not a sealed-data public area")
+
+// decodeSealedPublic decodes the public area of a sealed-data object by
+// hand, as it is decoded on every Unseal and go-tpm's reflection decoder is
+// slow: type TPM_ALG_KEYEDHASH, nameAlg, objectAttributes, authPolicy
+// (TPM2B), a NULL keyedHash scheme, unique (TPM2B) — TPM 2.0 Part 2
+// §12.2.4. Anything else is errNotSealed, for the general decoder.
+func decodeSealedPublic(b []byte) (*tpm2.TPMTPublic, error) {
+	if len(b) < 8 || tpm2.TPMAlgID(binary.BigEndian.Uint16(b)) != tpm2.TPMAlgKeyedHash {
+		return nil, errNotSealed
+	}
+	nameAlg := tpm2.TPMAlgID(binary.BigEndian.Uint16(b[2:]))
+	attrs := binary.BigEndian.Uint32(b[4:])
+	policy, rest, ok := cut2B(b[8:])
+	if !ok || len(rest) < 2 || tpm2.TPMAlgID(binary.BigEndian.Uint16(rest)) != tpm2.TPMAlgNull {
+		return nil, errNotSealed
+	}
+	unique, rest, ok := cut2B(rest[2:])
+	if !ok {
+		return nil, fmt.Errorf("%w: public area truncated", ErrCorruptBlob)
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: public area has trailing bytes", ErrCorruptBlob)
+	}
+	if attrs&reservedObjectAttrs != 0 {
+		return nil, fmt.Errorf("%w: object attributes", ErrCorruptBlob)
+	}
+	return &tpm2.TPMTPublic{
+		Type:             tpm2.TPMAlgKeyedHash,
+		NameAlg:          nameAlg,
+		ObjectAttributes: objectAttributes(attrs),
+		AuthPolicy:       tpm2.TPM2BDigest{Buffer: policy},
+		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgKeyedHash, &tpm2.TPMSKeyedHashParms{
+			Scheme: tpm2.TPMTKeyedHashScheme{Scheme: tpm2.TPMAlgNull},
+		}),
+		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgKeyedHash, &tpm2.TPM2BDigest{Buffer: unique}),
+	}, nil
+}
+
+// objectAttributes decodes TPMA_OBJECT (Part 2 §8.3).
+func objectAttributes(a uint32) tpm2.TPMAObject {
+	bit := func(n uint) bool { return a&(1<<n) != 0 }
+	return tpm2.TPMAObject{
+		FixedTPM:             bit(1),
+		STClear:              bit(2),
+		FixedParent:          bit(4),
+		SensitiveDataOrigin:  bit(5),
+		UserWithAuth:         bit(6),
+		AdminWithPolicy:      bit(7),
+		FirmwareLimited:      bit(8),
+		NoDA:                 bit(10),
+		EncryptedDuplication: bit(11),
+		Restricted:           bit(16),
+		Decrypt:              bit(17),
+		SignEncrypt:          bit(18),
+		X509Sign:             bit(19),
+	}
+}
+
+// reservedObjectAttrs are the bits of TPMA_OBJECT (Part 2 §8.3) that
+// go-tpm does not model: reserved bits 0, 3, 12-15 and 20-31, and bit 9
+// (SVNLimited, added in later revisions). A public area with any of them is
+// refused, as the general decoder refuses it.
+const reservedObjectAttrs = 1<<0 | 1<<3 | 1<<9 | 0xF000 | 0xFFF00000
 
 // objectName is the Name of an object with nameAlg SHA-256: 0x000B ||
 // SHA-256(TPMT_PUBLIC) (TPM 2.0 Part 1 §16), computed from the bytes the TPM

@@ -8,9 +8,6 @@ import (
 	"github.com/google/go-tpm/tpm2/transport/linuxtpm"
 )
 
-// DefaultDevice is the Linux kernel's TPM resource manager device.
-const DefaultDevice = "/dev/tpmrm0"
-
 // OpenDevice opens a TPM character device; "" means DefaultDevice. Prefer
 // the resource-managed /dev/tpmrmN over /dev/tpmN, which only one process
 // may use at a time. Nothing on the TPM is changed.

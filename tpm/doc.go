@@ -54,11 +54,21 @@
 // Everything the TPM creates comes back as a Blob under the SRK: nothing is
 // made persistent and no NV index is written.
 //
-// # Concurrency and accounting
+// # Concurrency, faults and accounting
 //
 // A TPM is safe for concurrent use; each operation holds one lock around
 // its whole command sequence, and between operations nothing but the SRK,
-// the session and open Keys stays loaded. Stats counts the commands sent by
-// command code, which is how tests and benchmarks show that a seal is one
-// command and an unseal three.
+// the session and open Keys stays loaded. Commands the TPM answers with
+// TPM_RC_RETRY, TPM_RC_YIELDED or TPM_RC_TESTING are sent again; a session
+// the TPM lost is restarted once; a wrong authValue is never retried, as
+// each try costs a dictionary-attack count. When a response is lost on the
+// way back, whatever the command left loaded is found (TPM2_GetCapability)
+// and flushed, and a flush that fails is tried again.
+//
+// Stats counts the commands sent by command code, which is how tests and
+// benchmarks show that a seal is one command (TPM2_Create), an unseal three
+// (TPM2_Load, TPM2_Unseal, TPM2_FlushContext) and a signature with a loaded
+// key one. The commands on these paths are framed by hand rather
+// than by go-tpm's reflection-driven encoder, which would cost more than the
+// simulator's own work; a test proves the bytes identical to go-tpm's.
 package tpm

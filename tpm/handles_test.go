@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"encoding/binary"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -142,13 +143,18 @@ func TestKeyReloadsWhenFlushedElsewhere(t *testing.T) {
 // faulty answers the first n commands with code cc with a TPM warning,
 // as swtpm answers TPM_RC_RETRY to the first DA-protected command after it
 // starts. Everything else goes to the real TPM.
+// With lose set it instead sends the command and loses the response, or
+// (drop) loses the command.
 type faulty struct {
 	transport.TPM
-	mu sync.Mutex
-	cc tpm2.TPMCC
-	rc tpm2.TPMRC
-	n  int
+	mu         sync.Mutex
+	cc         tpm2.TPMCC
+	rc         tpm2.TPMRC
+	n          int
+	lose, drop bool
 }
+
+var errInjected = errors.New("injected transport failure")
 
 func (f *faulty) Send(cmd []byte) ([]byte, error) {
 	f.mu.Lock()
@@ -156,7 +162,15 @@ func (f *faulty) Send(cmd []byte) ([]byte, error) {
 	if inject {
 		f.n--
 	}
+	lose, drop := f.lose, f.drop
 	f.mu.Unlock()
+	if inject && drop {
+		return nil, errInjected
+	}
+	if inject && lose {
+		_, _ = f.TPM.Send(cmd)
+		return nil, errInjected
+	}
 	if inject {
 		rsp := make([]byte, 10)
 		binary.BigEndian.PutUint16(rsp, uint16(tpm2.TPMSTNoSessions))
@@ -217,4 +231,93 @@ func TestRetryHonoursContext(t *testing.T) {
 	}()
 	_, err = tp.Seal(ctx, []byte("secret"), []byte("auth"))
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// Lost responses and lost commands leave nothing loaded: a TPM2_Load or
+// TPM2_StartAuthSession whose answer is lost is found and flushed, a lost
+// TPM2_FlushContext is sent again.
+func TestLostResponsesLeakNothing(t *testing.T) {
+	raw := tpmtest.OpenTransport(t)
+	f := &faulty{TPM: raw}
+	tp, err := tpm.New(keepOpen{f})
+	require.NoError(t, err)
+	tpmtest.Prepare(t, tp)
+	ctx := context.Background()
+	b, err := tp.Seal(ctx, []byte("secret"), []byte("auth"))
+	require.NoError(t, err)
+	arm := func(cc tpm2.TPMCC, lose, drop bool) {
+		f.mu.Lock()
+		f.cc, f.n, f.lose, f.drop = cc, 1, lose, drop
+		f.mu.Unlock()
+	}
+	for _, tc := range []struct {
+		cc         tpm2.TPMCC
+		lose, drop bool
+		wantErr    bool
+	}{
+		{tpm2.TPMCCLoad, true, false, true},
+		{tpm2.TPMCCLoad, false, true, true},
+		{tpm2.TPMCCUnseal, true, false, true},
+		{tpm2.TPMCCFlushContext, true, false, false},
+		{tpm2.TPMCCFlushContext, false, true, false},
+		{tpm2.TPMCCStartAuthSession, true, false, true},
+	} {
+		if tc.cc == tpm2.TPMCCStartAuthSession {
+			_, sess := rawHandles(t, raw)
+			_, err := tpm2.FlushContext{FlushHandle: sess[0]}.Execute(raw)
+			require.NoError(t, err)
+		}
+		arm(tc.cc, tc.lose, tc.drop)
+		got, err := tp.Unseal(ctx, b, []byte("auth"))
+		if tc.wantErr {
+			require.ErrorIs(t, err, errInjected, "%v", tc.cc)
+		} else {
+			require.NoError(t, err, "%v", tc.cc)
+			assert.Equal(t, []byte("secret"), got)
+		}
+		objs, sess := rawHandles(t, raw)
+		assert.Len(t, objs, 1, "%v: only the SRK", tc.cc)
+		assert.LessOrEqual(t, len(sess), 1, "%v: at most the shared session", tc.cc)
+		got, err = tp.Unseal(ctx, b, []byte("auth"))
+		require.NoError(t, err, "%v: the next unseal", tc.cc)
+		assert.Equal(t, []byte("secret"), got)
+		requireOnlyBaseline(t, tp, 0)
+	}
+	st, err := tp.LockoutStatus(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, st.Failures)
+}
+
+// onCommand calls f after a command with code cc went to the TPM.
+type onCommand struct {
+	transport.TPM
+	cc tpm2.TPMCC
+	f  func()
+}
+
+func (o *onCommand) Send(cmd []byte) ([]byte, error) {
+	rsp, err := o.TPM.Send(cmd)
+	if len(cmd) >= 10 && tpm2.TPMCC(binary.BigEndian.Uint32(cmd[6:10])) == o.cc {
+		o.f()
+	}
+	return rsp, err
+}
+
+// Cancellation between TPM2_Load and TPM2_Unseal stops the unseal, and the
+// loaded object is still flushed.
+func TestCancelBetweenCommandsStillFlushes(t *testing.T) {
+	raw := tpmtest.OpenTransport(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	tp, err := tpm.New(keepOpen{&onCommand{TPM: raw, cc: tpm2.TPMCCLoad, f: cancel}})
+	require.NoError(t, err)
+	tpmtest.Prepare(t, tp)
+	b, err := tp.Seal(context.Background(), []byte("secret"), []byte("auth"))
+	require.NoError(t, err)
+	tp.ResetStats()
+	_, err = tp.Unseal(ctx, b, []byte("auth"))
+	require.ErrorIs(t, err, context.Canceled)
+	s := tp.Stats()
+	assert.Zero(t, s.Commands[tpm2.TPMCCUnseal], "no command after the cancellation")
+	assert.Equal(t, uint64(1), s.Commands[tpm2.TPMCCFlushContext])
+	requireOnlyBaseline(t, tp, 0)
 }

@@ -128,7 +128,7 @@ func (t *TPM) LoadKey(ctx context.Context, b Blob, auth []byte) (*Key, error) {
 		return nil, err
 	}
 	defer t.mu.Unlock()
-	k := &Key{t: t, obj: o, pub: pk, alg: alg, auth: bytes.Clone(trimAuth(auth))}
+	k := &Key{t: t, obj: o, pub: pk, alg: alg, secret: &keySecret{auth: bytes.Clone(trimAuth(auth))}}
 	h, err := t.load(ctx, o, k)
 	if err != nil {
 		k.wipe()
@@ -146,11 +146,13 @@ func (t *TPM) LoadKey(ctx context.Context, b Blob, auth []byte) (*Key, error) {
 // *rsa.PSSOptions), so it works with crypto/x509 and crypto/tls. Safe for
 // concurrent use.
 type Key struct {
-	t    *TPM
-	obj  *object
-	pub  crypto.PublicKey
-	alg  KeyAlgorithm
-	auth []byte
+	t   *TPM
+	obj *object
+	pub crypto.PublicKey
+	alg KeyAlgorithm
+	// secret is behind a pointer so that formatting a Key (even a copy,
+	// with %v or %#v) prints an address, never the authValue.
+	secret *keySecret
 
 	// Guarded by t.mu.
 	handle  tpm2.TPMHandle // 0 when not loaded
@@ -177,7 +179,7 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 // §20.2), authorized by the key's authValue in the shared session. On a
 // loaded key it is one command.
 func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	scheme, err := k.scheme(digest, opts)
+	scheme, hash, err := k.scheme(digest, opts)
 	if err != nil {
 		return nil, fmt.Errorf("tpm: sign: %w", err)
 	}
@@ -189,7 +191,7 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 	if k.closed {
 		return nil, ErrClosed
 	}
-	var rsp *tpm2.SignResponse
+	var rsp *response
 	for reloaded := false; ; reloaded = true {
 		if k.handle == 0 {
 			h, err := t.load(ctx, k.obj, k)
@@ -200,13 +202,14 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 		}
 		t.tick++
 		k.lastUse = t.tick
-		err = t.withSession(ctx, k.auth, false, false, func(s tpm2.Session) (err error) {
-			rsp, err = tpm2.Sign{
-				KeyHandle:  tpm2.AuthHandle{Handle: k.handle, Name: k.obj.name, Auth: s},
-				Digest:     tpm2.TPM2BDigest{Buffer: digest},
-				InScheme:   scheme,
-				Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
-			}.Execute(t.tr)
+		err = t.withSession(ctx, k.secret.auth, false, false, func() (err error) {
+			rsp, err = t.send(&command{
+				cc:      tpm2.TPMCCSign,
+				handles: []tpm2.TPMHandle{k.handle},
+				names:   []tpm2.TPM2BName{k.obj.name},
+				auth:    sessionAuth,
+				params:  signParams(digest, scheme, hash),
+			})
 			return err
 		})
 		if (errors.Is(err, tpm2.TPMRCReferenceH0) || errors.Is(err, tpm2.TPMRCHandle)) && !reloaded {
@@ -222,73 +225,57 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 		}
 		return nil, fmt.Errorf("tpm: sign: %w", err)
 	}
-	return encodeSignature(&rsp.Signature)
+	return encodeSignature(rsp.params)
 }
 
 // hashAlgs maps the hashes the TPM signs with.
-var hashAlgs = map[crypto.Hash]tpm2.TPMIAlgHash{
+var hashAlgs = map[crypto.Hash]tpm2.TPMAlgID{
 	crypto.SHA1:   tpm2.TPMAlgSHA1,
 	crypto.SHA256: tpm2.TPMAlgSHA256,
 	crypto.SHA384: tpm2.TPMAlgSHA384,
 	crypto.SHA512: tpm2.TPMAlgSHA512,
 }
 
-// scheme picks the TPM signature scheme for opts.
-func (k *Key) scheme(digest []byte, opts crypto.SignerOpts) (tpm2.TPMTSigScheme, error) {
+// scheme picks the TPM signature scheme and hash for opts.
+func (k *Key) scheme(digest []byte, opts crypto.SignerOpts) (scheme, hash tpm2.TPMAlgID, err error) {
 	h := opts.HashFunc()
 	alg, ok := hashAlgs[h]
 	if !ok {
-		return tpm2.TPMTSigScheme{}, fmt.Errorf("unsupported hash %v", h)
+		return 0, 0, fmt.Errorf("unsupported hash %v", h)
 	}
 	if len(digest) != h.Size() {
-		return tpm2.TPMTSigScheme{}, fmt.Errorf("digest is %d bytes, %v needs %d", len(digest), h, h.Size())
+		return 0, 0, fmt.Errorf("digest is %d bytes, %v needs %d", len(digest), h, h.Size())
 	}
-	details := &tpm2.TPMSSchemeHash{HashAlg: alg}
 	switch k.alg {
 	case ECCP256:
-		return tpm2.TPMTSigScheme{Scheme: tpm2.TPMAlgECDSA, Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgECDSA, details)}, nil
+		return tpm2.TPMAlgECDSA, alg, nil
 	default:
 		if pss, ok := opts.(*rsa.PSSOptions); ok {
-			// The TPM's PSS salt is as long as the digest (Part 1 §B.7;
-			// FIPS 186-4 §5.5), so only that length can be honoured.
+			// The TPM's PSS salt is as long as the digest (TPM 2.0 Part 1
+			// §B.7; FIPS 186-4 §5.5), so only that length can be honoured.
 			switch pss.SaltLength {
 			case rsa.PSSSaltLengthAuto, rsa.PSSSaltLengthEqualsHash, h.Size():
 			default:
-				return tpm2.TPMTSigScheme{}, fmt.Errorf("PSS salt length %d not supported (the TPM uses %d)", pss.SaltLength, h.Size())
+				return 0, 0, fmt.Errorf("PSS salt length %d not supported (the TPM uses %d)", pss.SaltLength, h.Size())
 			}
-			return tpm2.TPMTSigScheme{Scheme: tpm2.TPMAlgRSAPSS, Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgRSAPSS, details)}, nil
+			return tpm2.TPMAlgRSAPSS, alg, nil
 		}
-		return tpm2.TPMTSigScheme{Scheme: tpm2.TPMAlgRSASSA, Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgRSASSA, details)}, nil
+		return tpm2.TPMAlgRSASSA, alg, nil
 	}
 }
 
-// encodeSignature converts a TPMT_SIGNATURE to the form crypto.Signer
-// callers expect.
-func encodeSignature(sig *tpm2.TPMTSignature) ([]byte, error) {
-	switch sig.SigAlg {
-	case tpm2.TPMAlgECDSA:
-		e, err := sig.Signature.ECDSA()
-		if err != nil {
-			return nil, fmt.Errorf("tpm: sign: %w", err)
-		}
-		return asn1.Marshal(struct{ R, S *big.Int }{
-			new(big.Int).SetBytes(e.SignatureR.Buffer),
-			new(big.Int).SetBytes(e.SignatureS.Buffer),
-		})
-	case tpm2.TPMAlgRSASSA:
-		r, err := sig.Signature.RSASSA()
-		if err != nil {
-			return nil, fmt.Errorf("tpm: sign: %w", err)
-		}
-		return r.Sig.Buffer, nil
-	case tpm2.TPMAlgRSAPSS:
-		r, err := sig.Signature.RSAPSS()
-		if err != nil {
-			return nil, fmt.Errorf("tpm: sign: %w", err)
-		}
-		return r.Sig.Buffer, nil
+// encodeSignature converts TPM2_Sign's TPMT_SIGNATURE to the form
+// crypto.Signer callers expect: ASN.1 (r, s) for ECDSA, the bare signature
+// for RSA.
+func encodeSignature(params []byte) ([]byte, error) {
+	alg, a, b, err := parseSignature(params)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: sign: %w", err)
 	}
-	return nil, fmt.Errorf("tpm: sign: unexpected signature algorithm %v", sig.SigAlg)
+	if alg == tpm2.TPMAlgECDSA {
+		return asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(a), new(big.Int).SetBytes(b)})
+	}
+	return bytes.Clone(a), nil
 }
 
 // Close flushes the key and wipes its auth. Closing a closed key does
@@ -315,6 +302,15 @@ func (k *Key) Close() error {
 }
 
 func (k *Key) wipe() {
-	wipe.Bytes(k.auth)
-	k.auth = nil
+	wipe.Bytes(k.secret.auth)
+	k.secret.auth = nil
 }
+
+// keySecret holds a Key's authValue.
+type keySecret struct{ auth []byte }
+
+// String describes the key without its secrets.
+func (k *Key) String() string { return "tpm.Key(" + k.alg.String() + ")" }
+
+// GoString is String, so %#v does not print the key's authValue either.
+func (k *Key) GoString() string { return k.String() }

@@ -16,28 +16,36 @@ import (
 // than except is flushed and the load tried again. t.mu must be held.
 func (t *TPM) load(ctx context.Context, o *object, except *Key) (tpm2.TPMHandle, error) {
 	for {
-		var rsp *tpm2.LoadResponse
+		var rsp *response
 		err := t.run(ctx, func() (err error) {
-			rsp, err = tpm2.Load{
-				ParentHandle: tpm2.AuthHandle{Handle: t.srk, Name: t.srkName, Auth: tpm2.PasswordAuth(nil)},
-				InPrivate:    tpm2.TPM2BPrivate{Buffer: o.priv},
-				InPublic:     tpm2.BytesAs2B[tpm2.TPMTPublic](o.public),
-			}.Execute(t.tr)
+			rsp, err = t.send(&command{
+				cc:         tpm2.TPMCCLoad,
+				handles:    []tpm2.TPMHandle{t.srk},
+				auth:       passwordAuth,
+				params:     loadParams(o),
+				rspHandles: 1,
+			})
 			return err
 		})
 		if errors.Is(err, tpm2.TPMRCObjectMemory) && t.evictLRU(except) {
 			continue
 		}
 		if err != nil {
+			if !isTPMRC(err) && !isCtxErr(err) {
+				// The TPM may have loaded the object and the handle is lost
+				// with the response: find it and flush it.
+				t.reclaim()
+			}
 			return 0, loadErr(err)
 		}
-		if !bytes.Equal(rsp.Name.Buffer, o.name.Buffer) {
+		h := rsp.handles[0]
+		if name, err := first2B(rsp.params); err != nil || !bytes.Equal(name, o.name.Buffer) {
 			// The TPM computed another Name from the same public area:
 			// someone is between us and the TPM, or our parse is wrong.
-			_ = t.flush(rsp.ObjectHandle)
+			_ = t.flush(h)
 			return 0, fmt.Errorf("load: %w: the TPM reports another Name", ErrCorruptBlob)
 		}
-		return rsp.ObjectHandle, nil
+		return h, nil
 	}
 }
 

@@ -135,62 +135,31 @@ func seconds(d time.Duration) (uint32, error) {
 
 // lockoutCommand sends a command whose only handle is TPM_RH_LOCKOUT,
 // authorized by the shared session. go-tpm's tpm2 package has no types for
-// the dictionary-attack commands, so the command is framed here (Part 1
-// §18: header, handle, authorization area, parameters) and the session
-// computes and checks the HMACs as for any other command. t.mu must be held.
+// the dictionary-attack commands; they are framed like the other hot
+// commands (wire.go). t.mu must be held.
 func (t *TPM) lockoutCommand(ctx context.Context, cc tpm2.TPMCC, params, lockoutAuth []byte) error {
-	names := []tpm2.TPM2BName{tpm2.HandleName(tpm2.TPMRHLockout)}
-	err := t.withSession(ctx, lockoutAuth, false, false, func(s tpm2.Session) error {
-		if err := s.NewNonceCaller(); err != nil {
-			return err
-		}
-		auth, err := s.Authorize(cc, params, nil, names, 0)
-		if err != nil {
-			return err
-		}
-		area := tpm2.Marshal(auth)
-		cmd := make([]byte, 0, 10+4+4+len(area)+len(params))
-		cmd = binary.BigEndian.AppendUint16(cmd, uint16(tpm2.TPMSTSessions))
-		cmd = binary.BigEndian.AppendUint32(cmd, uint32(10+4+4+len(area)+len(params)))
-		cmd = binary.BigEndian.AppendUint32(cmd, uint32(cc))
-		cmd = binary.BigEndian.AppendUint32(cmd, uint32(tpm2.TPMRHLockout))
-		cmd = binary.BigEndian.AppendUint32(cmd, uint32(len(area)))
-		cmd = append(cmd, area...)
-		cmd = append(cmd, params...)
-		rsp, err := t.tr.Send(cmd)
-		if err != nil {
-			return err
-		}
-		return checkRawResponse(s, cc, names, rsp)
+	err := t.withSession(ctx, lockoutAuth, false, false, func() error {
+		_, err := t.send(&command{
+			cc:      cc,
+			handles: []tpm2.TPMHandle{tpm2.TPMRHLockout},
+			names:   []tpm2.TPM2BName{tpm2.HandleName(tpm2.TPMRHLockout)},
+			auth:    sessionAuth,
+			params:  params,
+		})
+		return err
 	})
-	if err != nil {
-		if aerr := t.authErr(ctx, err); aerr != nil {
-			return aerr
+	if errors.Is(err, tpm2.TPMRCLockout) {
+		// The lockout hierarchy itself is blocked after a wrong lockoutAuth,
+		// for TPM_PT_LOCKOUT_RECOVERY (Part 1 §19.8.4).
+		after := WindowsLockoutRecovery
+		if st, serr := t.lockoutStatus(ctx); serr == nil {
+			after = st.LockoutRecovery
 		}
+		return &LockoutError{RetryAfter: after}
+	}
+	if isAuth, _ := isAuthRC(err); isAuth {
+		// lockoutAuth failures are not counted by TPM_PT_LOCKOUT_COUNTER.
+		return &AuthError{Remaining: -1}
 	}
 	return err
-}
-
-// checkRawResponse parses a response to a command with one session and no
-// response handles or parameters we need, and lets the session check it.
-func checkRawResponse(s tpm2.Session, cc tpm2.TPMCC, names []tpm2.TPM2BName, rsp []byte) error {
-	if len(rsp) < 10 {
-		return errors.New("short response")
-	}
-	if rc := tpm2.TPMRC(binary.BigEndian.Uint32(rsp[6:10])); rc != tpm2.TPMRCSuccess {
-		return rc
-	}
-	if int(binary.BigEndian.Uint32(rsp[2:6])) != len(rsp) || len(rsp) < 14 {
-		return errors.New("malformed response")
-	}
-	n := int(binary.BigEndian.Uint32(rsp[10:14]))
-	if n > len(rsp)-14 {
-		return errors.New("malformed response")
-	}
-	parms := rsp[14 : 14+n]
-	ar, err := tpm2.Unmarshal[tpm2.TPMSAuthResponse](rsp[14+n:])
-	if err != nil {
-		return fmt.Errorf("malformed response session: %w", err)
-	}
-	return s.Validate(tpm2.TPMRCSuccess, cc, parms, names, 0, ar)
 }

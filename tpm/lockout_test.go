@@ -77,9 +77,15 @@ func TestWrongLockoutAuth(t *testing.T) {
 	// recovery time, so reset it with the right one first).
 	err := tp.ResetLockout(ctx, []byte("not the lockout auth"))
 	require.ErrorIs(t, err, tpm.ErrAuthFailed)
+	var ae *tpm.AuthError
+	require.True(t, errors.As(err, &ae))
+	assert.Equal(t, -1, ae.Remaining)
 	err = tp.ResetLockout(ctx, nil)
 	// The lockout hierarchy is now itself locked out for LockoutRecovery.
 	require.ErrorIs(t, err, tpm.ErrLockedOut)
+	var le *tpm.LockoutError
+	require.True(t, errors.As(err, &le))
+	assert.Equal(t, tpm.WindowsLockoutRecovery, le.RetryAfter)
 }
 
 func TestLockoutParametersRange(t *testing.T) {

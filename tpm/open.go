@@ -9,6 +9,11 @@ import (
 	"github.com/google/go-tpm/tpm2/transport/tcp"
 )
 
+// DefaultDevice is the device OpenDevice("") opens outside Windows: the
+// Linux kernel's TPM resource manager. (On Windows OpenDevice("") opens the
+// platform TPM through TPM Base Services.)
+const DefaultDevice = "/dev/tpmrm0"
+
 // SimulatorOption configures OpenSimulator.
 type SimulatorOption func(*simConfig)
 

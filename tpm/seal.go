@@ -57,20 +57,18 @@ func (t *TPM) Seal(ctx context.Context, secret, auth []byte) (Blob, error) {
 // part (auth, data) encrypted in the command (decrypt session). t.mu must be
 // held.
 func (t *TPM) create(ctx context.Context, template, data, auth []byte) (public, private []byte, err error) {
-	authCopy, dataCopy := bytes.Clone(trimAuth(auth)), bytes.Clone(data)
-	defer wipe.Bytes(authCopy, dataCopy)
-	sens := &tpm2.TPMSSensitiveCreate{
-		UserAuth: tpm2.TPM2BAuth{Buffer: authCopy},
-		Data:     tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: dataCopy}),
-	}
-	var rsp *tpm2.CreateResponse
+	params := createParams(template, data, trimAuth(auth))
+	defer wipe.Bytes(params)
+	var rsp *response
 	for {
-		err = t.withSession(ctx, nil, true, false, func(s tpm2.Session) (err error) {
-			rsp, err = tpm2.Create{
-				ParentHandle: tpm2.AuthHandle{Handle: t.srk, Name: t.srkName, Auth: s},
-				InSensitive:  tpm2.TPM2BSensitiveCreate{Sensitive: sens},
-				InPublic:     tpm2.BytesAs2B[tpm2.TPMTPublic](template),
-			}.Execute(t.tr)
+		err = t.withSession(ctx, nil, true, false, func() (err error) {
+			rsp, err = t.send(&command{
+				cc:      tpm2.TPMCCCreate,
+				handles: []tpm2.TPMHandle{t.srk},
+				names:   []tpm2.TPM2BName{t.srkName},
+				auth:    sessionAuth,
+				params:  params,
+			})
 			return err
 		})
 		// The TPM builds the new object in a free object slot.
@@ -82,7 +80,11 @@ func (t *TPM) create(ctx context.Context, template, data, auth []byte) (public, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("create: %w", err)
 	}
-	return tpm2.Marshal(rsp.OutPublic), tpm2.Marshal(rsp.OutPrivate), nil
+	public, private, err = parseCreate(rsp.params)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create: %w", err)
+	}
+	return public, private, nil
 }
 
 // Unseal loads b, unseals it with auth and flushes it: three commands
@@ -109,9 +111,14 @@ func (t *TPM) Unseal(ctx context.Context, b Blob, auth []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tpm: unseal: %w", err)
 	}
-	var rsp *tpm2.UnsealResponse
-	err = t.withSession(ctx, auth, false, true, func(s tpm2.Session) (err error) {
-		rsp, err = tpm2.Unseal{ItemHandle: tpm2.AuthHandle{Handle: h, Name: o.name, Auth: s}}.Execute(t.tr)
+	var rsp *response
+	err = t.withSession(ctx, auth, false, true, func() (err error) {
+		rsp, err = t.send(&command{
+			cc:      tpm2.TPMCCUnseal,
+			handles: []tpm2.TPMHandle{h},
+			names:   []tpm2.TPM2BName{o.name},
+			auth:    sessionAuth,
+		})
 		return err
 	})
 	ferr := t.flush(h)
@@ -121,11 +128,14 @@ func (t *TPM) Unseal(ctx context.Context, b Blob, auth []byte) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("tpm: unseal: %w", err)
 	}
-	out := bytes.Clone(rsp.OutData.Buffer)
-	wipe.Bytes(rsp.OutData.Buffer)
+	defer wipe.Bytes(rsp.params)
+	data, err := first2B(rsp.params)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: unseal: %w", err)
+	}
 	if ferr != nil {
-		wipe.Bytes(out)
 		return nil, fmt.Errorf("tpm: unseal: flush: %w", ferr)
 	}
+	out := bytes.Clone(data)
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
@@ -108,4 +109,19 @@ func TestRecorderCatchesPasswordSessions(t *testing.T) {
 	where, err = rec.Find(secret)
 	require.NoError(t, err)
 	assert.Contains(t, where, "response", "an unencrypted TPM2_Unseal returns the secret")
+}
+
+// Formatting a TPM or a Key never prints an authValue or a session key.
+func TestFormattingHidesSecrets(t *testing.T) {
+	tp := tpmtest.Open(t)
+	auth := []byte("key-auth-value-secret")
+	k := newKey(t, tp, tpm.ECCP256, auth)
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		for _, v := range []any{k, tp, *k} {
+			out := fmt.Sprintf(format, v)
+			assert.NotContains(t, out, string(auth), format)
+			assert.NotContains(t, out, fmt.Sprint(auth[:4]), format)
+		}
+	}
+	assert.Equal(t, "tpm.Key(ECC-P256)", fmt.Sprint(k))
 }

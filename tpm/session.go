@@ -10,7 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
+	"io"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -44,6 +44,8 @@ type session struct {
 	auth   []byte // the authorized entity's authValue, trailing zeros trimmed
 	encIn  bool   // decrypt attribute: first command parameter encrypted
 	encOut bool   // encrypt attribute: first response parameter encrypted
+
+	rand io.Reader // nonces; nil means crypto/rand (tests make it repeatable)
 }
 
 // sessionNonceSize is the size of both nonces: the digest size of the
@@ -139,7 +141,11 @@ func (s *session) NewNonceCaller() error {
 	if len(s.nonceCaller) != sessionNonceSize {
 		s.nonceCaller = make([]byte, sessionNonceSize)
 	}
-	_, err := rand.Read(s.nonceCaller)
+	r := s.rand
+	if r == nil {
+		r = rand.Reader
+	}
+	_, err := io.ReadFull(r, s.nonceCaller)
 	return err
 }
 
@@ -153,10 +159,27 @@ func (s *session) hmacKey() []byte {
 	return append(append(k, s.key...), s.auth...)
 }
 
-// Authorize implements tpm2.Session: the command HMAC of Part 1 §19.6.5,
-// HMAC(sessionKey||authValue, cpHash || nonceCaller || nonceTPM ||
-// addNonces || sessionAttributes).
+// Authorize implements tpm2.Session.
 func (s *session) Authorize(cc tpm2.TPMCC, parms, addNonces []byte, names []tpm2.TPM2BName, _ int) (*tpm2.TPMSAuthCommand, error) {
+	if len(addNonces) != 0 {
+		return nil, errors.New("session: other sessions' nonces are not supported")
+	}
+	mac, err := s.commandHMAC(cc, names, parms)
+	if err != nil {
+		return nil, err
+	}
+	return &tpm2.TPMSAuthCommand{
+		Handle:        s.handle,
+		Nonce:         tpm2.TPM2BNonce{Buffer: s.nonceCaller},
+		Attributes:    s.attrs(),
+		Authorization: tpm2.TPM2BData{Buffer: mac},
+	}, nil
+}
+
+// commandHMAC is the command HMAC of Part 1 §19.6.5:
+// HMAC(sessionKey || authValue, cpHash || nonceCaller || nonceTPM ||
+// sessionAttributes), cpHash = H(commandCode || names || parameters).
+func (s *session) commandHMAC(cc tpm2.TPMCC, names []tpm2.TPM2BName, parms []byte) ([]byte, error) {
 	if !s.started() {
 		return nil, errors.New("session not started")
 	}
@@ -168,51 +191,52 @@ func (s *session) Authorize(cc tpm2.TPMCC, parms, addNonces []byte, names []tpm2
 		h.Write(n.Buffer)
 	}
 	h.Write(parms)
-	cpHash := h.Sum(nil)
+	var cpHash [sha256.Size]byte
+	h.Sum(cpHash[:0])
 
-	attrs := s.attrs()
 	key := s.hmacKey()
-	defer wipe.Bytes(key)
 	mac := hmac.New(sha256.New, key)
-	mac.Write(cpHash)
+	wipe.Bytes(key)
+	mac.Write(cpHash[:])
 	mac.Write(s.nonceCaller)
 	mac.Write(s.nonceTPM)
-	mac.Write(addNonces)
-	mac.Write([]byte{attrByte(attrs)})
-	return &tpm2.TPMSAuthCommand{
-		Handle:        s.handle,
-		Nonce:         tpm2.TPM2BNonce{Buffer: s.nonceCaller},
-		Attributes:    attrs,
-		Authorization: tpm2.TPM2BData{Buffer: mac.Sum(nil)},
-	}, nil
+	mac.Write([]byte{attrByte(s.attrs())})
+	return mac.Sum(nil), nil
 }
 
-// Validate implements tpm2.Session: it records the new nonceTPM and checks
-// the response HMAC over rpHash = H(responseCode || commandCode || parms)
-// (Part 1 §19.6.5).
+// Validate implements tpm2.Session.
 func (s *session) Validate(rc tpm2.TPMRC, cc tpm2.TPMCC, parms []byte, _ []tpm2.TPM2BName, _ int, auth *tpm2.TPMSAuthResponse) error {
-	s.nonceTPM = append(s.nonceTPM[:0], auth.Nonce.Buffer...)
-	var mac hash.Hash
-	{
-		key := s.hmacKey()
-		mac = hmac.New(sha256.New, key)
-		wipe.Bytes(key)
-	}
+	return s.validate(rc, cc, parms, auth.Nonce.Buffer, attrByte(auth.Attributes), auth.Authorization.Buffer)
+}
+
+// validate records the new nonceTPM and checks the response HMAC,
+// HMAC(sessionKey || authValue, rpHash || nonceTPM || nonceCaller ||
+// sessionAttributes) with rpHash = H(responseCode || commandCode ||
+// parameters) (Part 1 §19.6.5).
+func (s *session) validate(rc tpm2.TPMRC, cc tpm2.TPMCC, parms, nonce []byte, attrs byte, got []byte) error {
+	s.nonceTPM = append(s.nonceTPM[:0], nonce...)
 	h := sha256.New()
 	var b [8]byte
 	binary.BigEndian.PutUint32(b[:4], uint32(rc))
 	binary.BigEndian.PutUint32(b[4:], uint32(cc))
 	h.Write(b[:])
 	h.Write(parms)
-	mac.Write(h.Sum(nil))
+	var rpHash [sha256.Size]byte
+	h.Sum(rpHash[:0])
+
+	key := s.hmacKey()
+	mac := hmac.New(sha256.New, key)
+	wipe.Bytes(key)
+	mac.Write(rpHash[:])
 	mac.Write(s.nonceTPM)
 	mac.Write(s.nonceCaller)
-	mac.Write([]byte{attrByte(auth.Attributes)})
-	if !auth.Attributes.ContinueSession {
-		// The TPM ended the session; the next command starts a new one.
+	mac.Write([]byte{attrs})
+	if attrs&1 == 0 {
+		// continueSession clear: the TPM ended the session; the next
+		// command starts a new one.
 		s.handle = tpm2.TPMRHNull
 	}
-	if !hmac.Equal(mac.Sum(nil), auth.Authorization.Buffer) {
+	if !hmac.Equal(mac.Sum(nil), got) {
 		return errors.New("response HMAC does not verify")
 	}
 	return nil

@@ -3,6 +3,7 @@ package tpm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -34,8 +35,9 @@ type TPM struct {
 	srkKEM  tpm2.LabeledEncapsulationKey
 	sess    *session
 
-	keys map[*Key]struct{} // open keys, loaded or not
-	tick uint64            // use clock for least-recently-used eviction
+	keys    map[*Key]struct{} // open keys, loaded or not
+	tick    uint64            // use clock for least-recently-used eviction
+	orphans []tpm2.TPMHandle  // handles whose flush failed, tried again later
 }
 
 // New wraps any go-tpm transport (a device, a TCP connection, a test
@@ -92,6 +94,7 @@ func (t *TPM) Close() error {
 		return nil
 	}
 	t.closed = true
+	t.flushOrphans()
 	var errs []error
 	for k := range t.keys {
 		if k.handle != 0 {
@@ -109,6 +112,10 @@ func (t *TPM) Close() error {
 	if t.srk != tpm2.TPMRHNull {
 		errs = append(errs, t.flush(t.srk))
 		t.srk = tpm2.TPMRHNull
+	}
+	if len(t.orphans) > 0 {
+		errs = append(errs, fmt.Errorf("%d handle(s) could not be flushed", len(t.orphans)))
+		t.orphans = nil
 	}
 	if t.closer != nil {
 		errs = append(errs, t.closer.Close())
@@ -220,7 +227,7 @@ func (t *TPM) run(ctx context.Context, f func() error) error {
 // session (TPM_RC_REFERENCE_S0) it starts a new one and sends the command
 // once more; after TPM_RC_AUTH_FAIL it never retries, since every try costs
 // a dictionary-attack count. t.mu must be held.
-func (t *TPM) withSession(ctx context.Context, auth []byte, encIn, encOut bool, f func(s tpm2.Session) error) error {
+func (t *TPM) withSession(ctx context.Context, auth []byte, encIn, encOut bool, f func() error) error {
 	for restarted := false; ; restarted = true {
 		if !t.sess.started() {
 			if err := t.startSession(ctx); err != nil {
@@ -228,13 +235,12 @@ func (t *TPM) withSession(ctx context.Context, auth []byte, encIn, encOut bool, 
 			}
 		}
 		t.sess.use(auth, encIn, encOut)
-		err := t.run(ctx, func() error { return f(t.sess) })
+		err := t.run(ctx, f)
 		t.sess.done()
 		if err == nil {
 			return nil
 		}
-		var rc tpm2.TPMRC
-		if !errors.As(err, &rc) && !isCtxErr(err) {
+		if !isTPMRC(err) && !isCtxErr(err) {
 			// Not a TPM response code: the response was lost or did not
 			// verify. The session's nonces may be out of step; drop it.
 			t.dropSession()
@@ -252,6 +258,10 @@ func (t *TPM) withSession(ctx context.Context, auth []byte, encIn, encOut bool, 
 func (t *TPM) startSession(ctx context.Context) error {
 	err := t.run(ctx, func() error { return t.sess.start(t.tr, t.srk, t.srkKEM) })
 	if err != nil {
+		if !isTPMRC(err) && !isCtxErr(err) {
+			// The TPM may have started a session whose handle we never saw.
+			t.reclaim()
+		}
 		return fmt.Errorf("start session: %w", err)
 	}
 	return nil
@@ -266,20 +276,112 @@ func (t *TPM) dropSession() {
 }
 
 // flush is TPM2_FlushContext. It ignores cancellation: what was loaded must
-// be flushed on every path.
+// be flushed on every path. A flush that fails (the command lost, or the
+// TPM failing) is tried again; if an earlier try did flush the handle and
+// only its answer was lost, the TPM now reports the handle unknown, which
+// counts as done. A handle that still cannot be flushed is remembered and
+// flushed before the next operation. t.mu must be held.
 func (t *TPM) flush(h tpm2.TPMHandle) error {
-	return t.run(context.Background(), func() error {
-		_, err := tpm2.FlushContext{FlushHandle: h}.Execute(t.tr)
-		return err
-	})
+	var err error
+	for attempt := range 3 {
+		err = t.run(context.Background(), func() error {
+			_, err := t.send(&command{
+				cc:     tpm2.TPMCCFlushContext,
+				params: binary.BigEndian.AppendUint32(nil, uint32(h)),
+			})
+			return err
+		})
+		if err == nil || (attempt > 0 && handleGoneRC(err)) {
+			return nil
+		}
+	}
+	t.orphans = append(t.orphans, h)
+	return err
 }
 
-// lock takes t.mu and fails with ErrClosed on a closed TPM.
+// handleGoneRC reports that a handle is not loaded (any more).
+func handleGoneRC(err error) bool {
+	return errors.Is(err, tpm2.TPMRCHandle) || errors.Is(err, tpm2.TPMRCReferenceH0) ||
+		errors.Is(err, tpm2.TPMRCValue)
+}
+
+// flushOrphans retries the flushes that failed before. t.mu must be held.
+func (t *TPM) flushOrphans() {
+	orphans := t.orphans
+	t.orphans = nil
+	for _, h := range orphans {
+		err := t.run(context.Background(), func() error {
+			_, err := t.send(&command{
+				cc:     tpm2.TPMCCFlushContext,
+				params: binary.BigEndian.AppendUint32(nil, uint32(h)),
+			})
+			return err
+		})
+		if err != nil && !handleGoneRC(err) {
+			t.orphans = append(t.orphans, h)
+		}
+	}
+}
+
+// isTPMRC reports whether err is a response code from the TPM (as opposed
+// to a transport failure or a response that could not be parsed, after
+// which the library does not know what the TPM did).
+func isTPMRC(err error) bool {
+	var rc tpm2.TPMRC
+	return errors.As(err, &rc)
+}
+
+// reclaim flushes the transient objects and sessions the TPM holds that
+// this connection does not know of: what a command left loaded when its
+// response was lost (a TPM2_Load or TPM2_StartAuthSession that succeeded
+// unseen). Without a resource manager the TPM's handles are all ours; with
+// one (Linux /dev/tpmrm0, Windows TBS) they are virtualized per connection.
+// Best effort. t.mu must be held.
+func (t *TPM) reclaim() {
+	known := map[tpm2.TPMHandle]bool{t.srk: true}
+	if t.sess.started() {
+		known[t.sess.handle] = true
+	}
+	for k := range t.keys {
+		if k.handle != 0 {
+			known[k.handle] = true
+		}
+	}
+	ctx := context.Background()
+	for _, first := range []tpm2.TPMHT{tpm2.TPMHTTransient, tpm2.TPMHTHMACSession} {
+		hs, err := t.handles(ctx, uint32(first)<<24)
+		if err != nil {
+			continue
+		}
+		for _, h := range hs {
+			if !known[h] {
+				_ = t.flush(h)
+			}
+		}
+	}
+}
+
+// lock takes t.mu and fails with ErrClosed on a closed TPM. It first
+// retries any flush that failed before.
 func (t *TPM) lock() error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return ErrClosed
 	}
+	if len(t.orphans) > 0 {
+		t.flushOrphans()
+	}
 	return nil
 }
+
+// String describes the connection without session secrets.
+func (t *TPM) String() string {
+	if t.sim {
+		return "tpm.TPM(simulator)"
+	}
+	return "tpm.TPM"
+}
+
+// GoString is String, so %#v does not print session keys either.
+func (t *TPM) GoString() string { return t.String() }
