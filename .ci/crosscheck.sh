@@ -30,12 +30,10 @@ cd "$work"
 # The TCG reference ECC P-256 SRK template, as package tpm uses it. The
 # unique field (X and Y, 32 zero bytes each) goes to tpm2-tools as the
 # in-memory TPMS_ECC_POINT: a little-endian size and a 128-byte buffer each.
-python3 - <<'PY'
-import struct
-def param():
-    return struct.pack('<H', 32) + bytes(128)
-open('unique.bin', 'wb').write(param() + param())
-PY
+{
+  printf '\x20\x00'; head -c 128 /dev/zero
+  printf '\x20\x00'; head -c 128 /dev/zero
+} >unique.bin
 tpm2_createprimary --tcti "$tcti" -C o -g sha256 -G ecc256:aes128cfb \
   -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt' \
   -u unique.bin -c srk.ctx >/dev/null
