@@ -77,7 +77,7 @@ func ParseScheme(name string) (Scheme, error) {
 			return Scheme(s), nil
 		}
 	}
-	return 0, fmt.Errorf("%w: scheme %q", ErrUnsupported, name)
+	return 0, fmt.Errorf("%w: scheme %.64q", ErrUnsupported, name)
 }
 
 // MarshalText implements encoding.TextMarshaler with the scheme's name.

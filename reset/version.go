@@ -87,7 +87,7 @@ func (v Version) String() string {
 func ParseVersion(s string) (Version, error) {
 	orig := s
 	bad := func(why string) (Version, error) {
-		return 0, fmt.Errorf("%w %q: %s", ErrInvalidVersion, orig, why)
+		return 0, fmt.Errorf("%w %.64q: %s", ErrInvalidVersion, orig, why)
 	}
 	s = strings.TrimSpace(s)
 	if s == "" || len(s) > 64 {

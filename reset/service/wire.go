@@ -70,7 +70,7 @@ func strictObject(data []byte, lenient bool, names ...string) ([]string, error) 
 	got := make([]bool, len(names))
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errMalformedJSON, err)
+		return nil, fmt.Errorf("%w: %.128v", errMalformedJSON, err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, fmt.Errorf("%w: not an object", errMalformedJSON)
@@ -78,7 +78,7 @@ func strictObject(data []byte, lenient bool, names ...string) ([]string, error) 
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errMalformedJSON, err)
+			return nil, fmt.Errorf("%w: %.128v", errMalformedJSON, err)
 		}
 		name, _ := tok.(string)
 		i := -1
@@ -94,7 +94,7 @@ func strictObject(data []byte, lenient bool, names ...string) ([]string, error) 
 			}
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
-				return nil, fmt.Errorf("%w: %v", errMalformedJSON, err)
+				return nil, fmt.Errorf("%w: %.128v", errMalformedJSON, err)
 			}
 			continue
 		}
@@ -104,7 +104,7 @@ func strictObject(data []byte, lenient bool, names ...string) ([]string, error) 
 		got[i] = true
 		tok, err = dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errMalformedJSON, err)
+			return nil, fmt.Errorf("%w: %.128v", errMalformedJSON, err)
 		}
 		s, ok := tok.(string)
 		if !ok {
@@ -113,7 +113,7 @@ func strictObject(data []byte, lenient bool, names ...string) ([]string, error) 
 		vals[i] = s
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
-		return nil, fmt.Errorf("%w: %v", errMalformedJSON, err)
+		return nil, fmt.Errorf("%w: %.128v", errMalformedJSON, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data", errMalformedJSON)
