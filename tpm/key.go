@@ -314,3 +314,8 @@ func (k *Key) String() string { return "tpm.Key(" + k.alg.String() + ")" }
 
 // GoString is String, so %#v does not print the key's authValue either.
 func (k *Key) GoString() string { return k.String() }
+
+// Format prints String for every verb, on a Key value as well as a pointer:
+// verbs that fmt does not route through String (%d, %x of a struct, …)
+// would otherwise print the fields.
+func (k Key) Format(f fmt.State, _ rune) { io.WriteString(f, (&k).String()) }

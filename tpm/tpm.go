@@ -385,3 +385,7 @@ func (t *TPM) String() string {
 
 // GoString is String, so %#v does not print session keys either.
 func (t *TPM) GoString() string { return t.String() }
+
+// Format prints String for every verb, so no verb dumps the connection's
+// fields (session keys among them).
+func (t *TPM) Format(f fmt.State, _ rune) { io.WriteString(f, t.String()) }
