@@ -87,6 +87,7 @@ func (s *Store) Save(c *Container) error {
 		return &FileError{Path: filepath.Join(s.dir, lockName), Err: err}
 	}
 	defer unlock()
+	s.removeStaleTemps()
 
 	old, err := s.read(path)
 	switch {
@@ -102,9 +103,26 @@ func (s *Store) Save(c *Container) error {
 	return nil
 }
 
+// tempPattern names the temporary files of writeAtomic.
+const tempPattern = ".tmp-*" + storeExt
+
+// removeStaleTemps removes temporary files left by a Save that died between
+// creating its temporary file and renaming it (a crash, SIGKILL, power
+// loss). Every Save holds the directory's exclusive lock from before it
+// creates its temporary file until after the rename, so while the caller
+// holds that lock no temporary file belongs to a live Save. Failures are
+// ignored: a leftover file is untidy, never harmful, and the next Save tries
+// again.
+func (s *Store) removeStaleTemps() {
+	stale, _ := filepath.Glob(filepath.Join(s.dir, tempPattern))
+	for _, name := range stale {
+		os.Remove(name)
+	}
+}
+
 // writeAtomic writes data to path through a temporary file in dir.
 func writeAtomic(dir, path string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, ".tmp-*"+storeExt)
+	f, err := os.CreateTemp(dir, tempPattern)
 	if err != nil {
 		return err
 	}
