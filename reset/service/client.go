@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,6 +28,14 @@ const (
 // Client talks to a PIN reset service. It implements the reset.Service
 // interface: ServiceKey for enrolment, Recover for a non-destructive reset.
 // It is safe for concurrent use.
+//
+// The client sends the user's access token as a bearer token, so it guards
+// where that token can go: it speaks https to any host and plain http only
+// to a loopback host (a service on the same machine, or a test server), and
+// it never follows a redirect. A redirect could carry the token, and the
+// envelope with it, to a host the caller never named (RFC 6750 §5.3: "Always
+// use TLS"; RFC 9110 §15.4: a client may re-send the request, Authorization
+// included, to the new location).
 type Client struct {
 	base   *url.URL
 	hc     *http.Client
@@ -35,38 +44,119 @@ type Client struct {
 	recovr string
 }
 
-// NewClient returns a client for the service at baseURL ("https://host" or
-// "http://127.0.0.1:8080"; a path prefix is kept). A nil httpClient means a
-// client with DefaultClientTimeout. A bad baseURL is reported by every call.
-func NewClient(baseURL string, httpClient *http.Client) *Client {
-	if httpClient == nil {
-		httpClient = &http.Client{Timeout: DefaultClientTimeout}
+// ErrBadBaseURL matches the *BaseURLError a Client reports when its base URL
+// was refused.
+var ErrBadBaseURL = errors.New("pin reset service: base url refused")
+
+// BaseURLError is a base URL NewClient refused: one that does not parse,
+// has no host, carries credentials, a query or a fragment, uses a scheme
+// other than http and https, or uses plain http for a host that is not
+// loopback (the access token would cross the network in the clear). Reason
+// says which; the URL itself is not repeated, since it could hold
+// credentials.
+type BaseURLError struct {
+	Reason string
+	// Insecure is set when the URL was refused only for plain http to a
+	// host that is not loopback.
+	Insecure bool
+	Err      error // a parse error, if any
+}
+
+// Error says why the base URL was refused.
+func (e *BaseURLError) Error() string {
+	if e.Err != nil {
+		return "pin reset service: bad base url: " + e.Reason + ": " + e.Err.Error()
 	}
-	c := &Client{hc: httpClient}
+	return "pin reset service: bad base url: " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrBadBaseURL) true.
+func (e *BaseURLError) Is(target error) bool { return target == ErrBadBaseURL }
+
+// Unwrap returns the parse error, if any.
+func (e *BaseURLError) Unwrap() error { return e.Err }
+
+// NewClient returns a client for the service at baseURL: "https://host", or
+// "http://127.0.0.1:8080" for a service on a loopback address (127.0.0.0/8,
+// ::1 or localhost); a path prefix is kept. Plain http to any other host is
+// refused, as is any redirect the service answers with.
+//
+// A nil httpClient means a client with DefaultClientTimeout. A caller's
+// client is copied, not changed: the copy shares its Transport, Jar and
+// Timeout, and gets a CheckRedirect that refuses every redirect.
+//
+// A refused baseURL is a *BaseURLError (errors.Is ErrBadBaseURL), reported by
+// Err and by every call.
+func NewClient(baseURL string, httpClient *http.Client) *Client {
+	u, err := parseBaseURL(baseURL)
+	if err != nil {
+		return &Client{berr: err}
+	}
+	return newClient(u, httpClient)
+}
+
+// newClient builds a client for a checked base URL.
+func newClient(u *url.URL, httpClient *http.Client) *Client {
+	var hc http.Client
+	if httpClient != nil {
+		hc = *httpClient
+	} else {
+		hc.Timeout = DefaultClientTimeout
+	}
+	hc.CheckRedirect = refuseRedirect
+	prefix := strings.TrimSuffix(u.String(), "/")
+	return &Client{base: u, hc: &hc, keys: prefix + PathKeys, recovr: prefix + PathRecover}
+}
+
+// parseBaseURL checks a base URL: http or https, a host, nothing else in the
+// authority, no query or fragment, and http only for a loopback host.
+func parseBaseURL(baseURL string) (*url.URL, error) {
 	u, err := url.Parse(baseURL)
 	switch {
 	case err != nil:
-		c.berr = fmt.Errorf("pin reset service: bad base url: %w", err)
+		return nil, &BaseURLError{Reason: "does not parse", Err: stripURL(err)}
 	case u.Scheme != "http" && u.Scheme != "https":
-		c.berr = errors.New("pin reset service: base url must be http or https")
-	case u.Host == "":
-		c.berr = errors.New("pin reset service: base url has no host")
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		c.berr = errors.New("pin reset service: base url must not carry credentials, query or fragment")
-	default:
-		c.base = u
-		prefix := strings.TrimSuffix(u.String(), "/")
-		c.keys = prefix + PathKeys
-		c.recovr = prefix + PathRecover
+		return nil, &BaseURLError{Reason: "scheme must be https (or http to a loopback host)"}
+	case u.Host == "" || u.Hostname() == "":
+		return nil, &BaseURLError{Reason: "no host"}
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, &BaseURLError{Reason: "must not carry credentials, query or fragment"}
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		return nil, &BaseURLError{Reason: "plain http is allowed only to a loopback host; use https", Insecure: true}
 	}
-	return c
+	return u, nil
 }
+
+// loopbackHost reports whether host is "localhost" or a literal loopback
+// address (127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6). Other
+// names are not resolved: what a name resolves to can change between this
+// check and the request.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	return a.Unmap().IsLoopback()
+}
+
+// refuseRedirect is every Client's CheckRedirect: a redirect is not
+// followed, and the 3xx response comes back to the client, which refuses it.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Err reports whether the client's base URL was refused: nil, or the
+// *BaseURLError every call returns.
+func (c *Client) Err() error { return c.berr }
 
 // NewInProcess returns a client that calls h (usually a *Service) directly,
 // without a network: the same requests and responses, bytes and all, as over
 // HTTP. For tests and single-process tools.
 func NewInProcess(h http.Handler) *Client {
-	return NewClient("http://in-process", &http.Client{Transport: handlerTransport{h}})
+	// Nothing leaves the process, so the plain-http rule has nothing to
+	// protect here.
+	return newClient(&url.URL{Scheme: "http", Host: "in-process"}, &http.Client{Transport: handlerTransport{h}})
 }
 
 // KeySet fetches the service's published key set.
@@ -160,6 +250,11 @@ func (c *Client) do(ctx context.Context, req *http.Request) ([]byte, error) {
 		return nil, &Error{Code: CodeUnavailable, Message: "request failed", Err: stripURL(err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Not followed (refuseRedirect); and its body is not read, since
+		// whatever answers with a redirect is not the service to believe.
+		return nil, &Error{Status: resp.StatusCode, Code: CodeBadResponse, Message: "redirect refused"}
+	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if resp.StatusCode != http.StatusOK {
 		e := &Error{Status: resp.StatusCode, Code: CodeUnavailable}

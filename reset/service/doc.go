@@ -36,8 +36,10 @@
 // no duplicates, nothing trailing) and a well-formed envelope; the access
 // token — an ES256 signature by a key of the identity provider's key set,
 // the issuer, the audience (the PIN Reset Service's application ID), expiry
-// and not-before with a minute of skew; "mfa" among the authentication
-// methods; the tenant's consent to both PIN reset applications; a cloud
+// and not-before with a minute of skew; the token not past its expiry plus
+// Config.ReplaySkew, however lenient the verifier (never less than the
+// verifier's skew, so a token is refused before its jti is forgotten); "mfa"
+// among the authentication methods; the tenant's consent to both PIN reset applications; a cloud
 // where the service exists (the documentation: "not currently available in
 // Azure Government"); the token's tenant and user equal to the envelope's
 // binding; the token's jti not seen before; the user's rate limit; a service
@@ -57,5 +59,7 @@
 // AD does), a Tenants directory, and its keys as protector.Unwrapper values,
 // so a KMS or an HSM can hold them. Client implements the reset.Service
 // interface over HTTP; NewInProcess gives the same client over a handler in
-// the same process, for tests.
+// the same process, for tests. Because the client carries the user's access
+// token, it speaks https to any host and plain http only to a loopback one,
+// and it follows no redirect (BaseURLError, ErrBadBaseURL).
 package service

@@ -118,6 +118,17 @@ func (s *Service) recover(w http.ResponseWriter, r *http.Request, rid string) {
 		return
 	}
 	d0 := decision{tenant: claims.TenantID, user: claims.ObjectID, kid: env.KeyID()}
+	if !s.now().Before(claims.Expiry.Add(s.skew)) {
+		// The verifier accepted a token the replay cache would no longer
+		// remember (a verifier with a larger skew than ReplaySkew, or a
+		// clock behind the service's): refuse it, or it could be replayed.
+		d := d0
+		d.status, d.code, d.message = http.StatusUnauthorized, CodeInvalidToken, "access token refused: expired"
+		d.challenge = `Bearer realm="` + realm + `", error="invalid_token", error_description="expired"`
+		d.reason = "expired past the replay window"
+		s.deny(w, r, rid, d)
+		return
+	}
 
 	if !claims.HasMFA() {
 		d := d0

@@ -93,9 +93,40 @@ type Config struct {
 	// MaxReplayEntries bounds the replay cache; 0 means DefaultMaxReplayEntries.
 	MaxReplayEntries int
 	// ReplaySkew is added to a token's expiry to decide how long its jti is
-	// remembered; 0 means DefaultSkew. It must be at least the verifier's skew.
+	// remembered, and the service refuses any token whose expiry plus
+	// ReplaySkew has passed, whatever the verifier says: so no token is
+	// accepted after its jti is forgotten. It must be at least the
+	// verifier's skew: when the verifier reports one (VerifierSkew, as
+	// JWTVerifier does), New refuses a smaller ReplaySkew with a
+	// *ConfigError. 0 means the verifier's skew, or DefaultSkew when it
+	// reports none (or a smaller one).
 	ReplaySkew time.Duration
 }
+
+// VerifierSkew is implemented by a TokenVerifier that tolerates clock skew on
+// a token's expiry: it accepts a token until exp + Skew(). New reads it to
+// choose, or check, Config.ReplaySkew. JWTVerifier implements it.
+type VerifierSkew interface {
+	Skew() time.Duration
+}
+
+// ErrInvalidConfig matches the *ConfigError New returns for a Config it
+// cannot run with.
+var ErrInvalidConfig = errors.New("pin reset service: invalid configuration")
+
+// ConfigError is a Config that New refused. Field names the Config field.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+// Error names the field and the reason.
+func (e *ConfigError) Error() string {
+	return "new pin reset service: " + e.Field + ": " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrInvalidConfig) true.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
 
 // Service is the reference PIN reset service: an http.Handler serving
 // GET /v1/keys and POST /v1/recover. It is safe for concurrent use.
@@ -118,13 +149,17 @@ type Service struct {
 // New returns a Service for cfg.
 func New(cfg Config) (*Service, error) {
 	if cfg.Verifier == nil {
-		return nil, errors.New("new pin reset service: no token verifier")
+		return nil, &ConfigError{Field: "Verifier", Reason: "no token verifier"}
 	}
 	if cfg.Tenants == nil {
-		return nil, errors.New("new pin reset service: no tenant directory")
+		return nil, &ConfigError{Field: "Tenants", Reason: "no tenant directory"}
 	}
 	if len(cfg.Keys) == 0 {
-		return nil, errors.New("new pin reset service: no service keys")
+		return nil, &ConfigError{Field: "Keys", Reason: "no service keys"}
+	}
+	skew, err := replaySkew(cfg)
+	if err != nil {
+		return nil, err
 	}
 	s := &Service{
 		verifier: cfg.Verifier,
@@ -134,7 +169,7 @@ func New(cfg Config) (*Service, error) {
 		audit:    cfg.Audit,
 		now:      cfg.Clock,
 		maxBody:  cfg.MaxBodyBytes,
-		skew:     cfg.ReplaySkew,
+		skew:     skew,
 	}
 	for _, id := range cfg.Retired {
 		s.retired[id] = true
@@ -142,18 +177,18 @@ func New(cfg Config) (*Service, error) {
 	pub := make([]protector.ServiceKey, 0, len(cfg.Keys))
 	for i, k := range cfg.Keys {
 		if k == nil {
-			return nil, fmt.Errorf("new pin reset service: key %d is nil", i)
+			return nil, &ConfigError{Field: "Keys", Reason: fmt.Sprintf("key %d is nil", i)}
 		}
 		sk := k.Public()
 		id := sk.ID()
 		if id == "" {
-			return nil, fmt.Errorf("new pin reset service: key %d has no id", i)
+			return nil, &ConfigError{Field: "Keys", Reason: fmt.Sprintf("key %d has no id", i)}
 		}
 		if _, dup := s.keys[id]; dup {
-			return nil, fmt.Errorf("new pin reset service: duplicate key id %s", id)
+			return nil, &ConfigError{Field: "Keys", Reason: "duplicate key id " + id}
 		}
 		if s.retired[id] {
-			return nil, fmt.Errorf("new pin reset service: key %s is both served and retired", id)
+			return nil, &ConfigError{Field: "Retired", Reason: "key " + id + " is both served and retired"}
 		}
 		s.keys[id] = k
 		pub = append(pub, sk)
@@ -171,9 +206,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
-	}
-	if s.skew <= 0 {
-		s.skew = DefaultSkew
 	}
 	rl := cfg.RateLimit
 	if !rl.Unlimited {
@@ -195,6 +227,25 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.reqPrefix = hex.EncodeToString(p[:]) + "-"
 	return s, nil
+}
+
+// replaySkew chooses how long past a token's expiry its jti is remembered:
+// never less than the verifier's own skew, or a token the verifier still
+// accepts could be replayed once its jti is forgotten.
+func replaySkew(cfg Config) (time.Duration, error) {
+	var vs time.Duration
+	if r, ok := cfg.Verifier.(VerifierSkew); ok {
+		vs = r.Skew()
+	}
+	switch {
+	case cfg.ReplaySkew < 0:
+		return 0, &ConfigError{Field: "ReplaySkew", Reason: "negative"}
+	case cfg.ReplaySkew == 0:
+		return max(DefaultSkew, vs), nil
+	case cfg.ReplaySkew < vs:
+		return 0, &ConfigError{Field: "ReplaySkew", Reason: fmt.Sprintf("%s is less than the verifier's skew %s: a replayed token would be accepted after its jti is forgotten", cfg.ReplaySkew, vs)}
+	}
+	return cfg.ReplaySkew, nil
 }
 
 // KeySetJSON returns the published key set (a copy): the same bytes GET

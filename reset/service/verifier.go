@@ -35,7 +35,10 @@ func (c *Claims) HasMFA() bool { return slices.Contains(c.AMR, "mfa") }
 
 // TokenVerifier checks an access token and returns its claims. Any error
 // means "unauthorized"; it should wrap ErrInvalidToken and say why in a few
-// words that reveal nothing of the token.
+// words that reveal nothing of the token. The claims must carry the token's
+// Expiry and JTI: the service remembers the jti until the expiry plus
+// Config.ReplaySkew, and refuses the token after that. A verifier that
+// tolerates clock skew should report it (VerifierSkew).
 type TokenVerifier interface {
 	Verify(ctx context.Context, token string) (*Claims, error)
 }
@@ -115,6 +118,13 @@ func NewJWTVerifier(cfg VerifierConfig) (*JWTVerifier, error) {
 	}
 	return &JWTVerifier{cfg: cfg}, nil
 }
+
+var _ VerifierSkew = (*JWTVerifier)(nil)
+
+// Skew is the clock skew the verifier tolerates on exp, nbf and iat: it
+// accepts a token until its expiry plus Skew. A Service reads it to keep a
+// token's jti at least that long.
+func (v *JWTVerifier) Skew() time.Duration { return v.cfg.Skew }
 
 // accessClaims is the JSON shape of the claims the verifier reads.
 type accessClaims struct {
