@@ -40,6 +40,10 @@ var (
 	// ErrUnsupportedKey: RegisterKey was given a key type Windows Hello does
 	// not use (RSA-2048 or larger and ECDSA P-256 are accepted).
 	ErrUnsupportedKey = errors.New("idp: unsupported key type")
+	// ErrTokenUsed: RegisterKey was given a token that already registered
+	// another key. A token registers one key; the error also matches
+	// ErrUnauthorized.
+	ErrTokenUsed = errors.New("idp: access token already registered a key")
 )
 
 // LockedError says how long an account stays locked. It matches ErrLocked.

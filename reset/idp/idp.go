@@ -40,8 +40,8 @@
 //
 // A destructive PIN reset provisions a new login key and registers its
 // public key with the directory (RegisterKey, the reset.Directory method),
-// authorised by an access token with MFA. In a hybrid tenant with key trust
-// the key reaches on-premises Active Directory only at the next directory
+// authorised by an access token with MFA; a token registers one key, never
+// a second. In a hybrid tenant with key trust the key reaches on-premises Active Directory only at the next directory
 // synchronisation, so it cannot be used for on-premises sign-in until the
 // tenant's SyncDelay has passed (KeyUsableOnPremises). That delay is why the
 // documentation says hybrid key trust "doesn't support [destructive reset]
@@ -222,8 +222,12 @@ type IdP struct {
 	tenants map[string]*tenant // by lower-case ID
 	users   map[string]*user   // by lower-case UPN
 	regKeys map[string]*RegisteredKey
-	signers []*signingKey // [0] is current
-	dummy   *passwordHash // hashed for unknown users, so timing does not tell
+	// tokenUses: issuer+jti of each token that registered a key; a token
+	// registers one key.
+	tokenUses map[string]tokenUse
+	nextUseGC int
+	signers   []*signingKey // [0] is current
+	dummy     *passwordHash // hashed for unknown users, so timing does not tell
 
 	jwks     atomic.Pointer[jose.JSONWebKeySet]
 	verifier *service.JWTVerifier
@@ -242,6 +246,8 @@ func New(opts ...Option) (*IdP, error) {
 		tenants:       make(map[string]*tenant),
 		users:         make(map[string]*user),
 		regKeys:       make(map[string]*RegisteredKey),
+		tokenUses:     make(map[string]tokenUse),
+		nextUseGC:     minUseGC,
 	}
 	for _, o := range opts {
 		if err := o(p); err != nil {

@@ -29,6 +29,13 @@ type RegisteredKey struct {
 // verified as the PIN reset service verifies it. RSA keys of 2048 bits or
 // more and ECDSA P-256 keys are accepted. Registering the same key again
 // under the same ID is a no-op; a different key under a taken ID is refused.
+//
+// A token registers at most one key: its jti is remembered until the
+// verifier would refuse the token anyway (its expiry plus the verifier's
+// skew), and the token is refused for any other key ID (ErrTokenUsed), so a
+// token caught in flight cannot enrol an attacker's key beside the user's.
+// Repeating the same registration with the same token (a retry after a lost
+// answer) stays a no-op.
 func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.PublicKey) error {
 	claims, err := p.verifier.Verify(ctx, token)
 	if err != nil {
@@ -56,15 +63,47 @@ func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.P
 	if u.Disabled {
 		return fmt.Errorf("register key: %w", ErrDisabled)
 	}
+	use := claims.Issuer + "\x00" + claims.JTI
+	if prev, used := p.tokenUses[use]; used && now.Before(prev.until) && prev.keyID != keyID {
+		return fmt.Errorf("register key %s: %w (%w)", keyID, ErrTokenUsed, ErrUnauthorized)
+	}
 	if old, taken := p.regKeys[keyID]; taken {
 		if old.ObjectID == u.ObjectID && old.TenantID == u.TenantID && samePublicKey(old.Public, pub) {
+			p.recordTokenUse(use, keyID, claims.Expiry, now)
 			return nil
 		}
 		return fmt.Errorf("register key %s: %w", keyID, ErrExists)
 	}
 	p.regKeys[keyID] = &RegisteredKey{KeyID: keyID, TenantID: u.TenantID, ObjectID: u.ObjectID, Public: pub, RegisteredAt: now}
+	p.recordTokenUse(use, keyID, claims.Expiry, now)
 	return nil
 }
+
+// tokenUse is a token's registration: the key it registered, and until when
+// the token could still verify.
+type tokenUse struct {
+	keyID string
+	until time.Time
+}
+
+// recordTokenUse remembers that the token use registered keyID, until the
+// verifier would refuse the token (exp plus its skew), and forgets the uses
+// of tokens that have expired. The caller holds p.mu.
+func (p *IdP) recordTokenUse(use, keyID string, exp, now time.Time) {
+	if len(p.tokenUses) >= p.nextUseGC {
+		for k, u := range p.tokenUses {
+			if !now.Before(u.until) {
+				delete(p.tokenUses, k)
+			}
+		}
+		p.nextUseGC = max(minUseGC, 2*len(p.tokenUses))
+	}
+	p.tokenUses[use] = tokenUse{keyID: keyID, until: exp.Add(p.verifier.Skew())}
+}
+
+// minUseGC is the number of remembered token uses below which expired ones
+// are not swept.
+const minUseGC = 1024
 
 // checkHelloKey accepts the key types Windows Hello for Business uses.
 func checkHelloKey(pub crypto.PublicKey) error {

@@ -1,0 +1,59 @@
+package idp_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/service"
+)
+
+func TestRegisterKeyOneKeyPerToken(t *testing.T) {
+	f := newFixture(t, idp.TenantConfig{})
+	ctx := context.Background()
+	newKey := func() *ecdsa.PublicKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		return &k.PublicKey
+	}
+	const first, second = "{0B0D8E1A-0000-0000-0000-00000000000A}", "{0B0D8E1A-0000-0000-0000-00000000000B}"
+	_, tok := f.signIn(t)
+	k1 := newKey()
+	require.NoError(t, f.p.RegisterKey(ctx, tok, first, k1))
+	require.NoError(t, f.p.RegisterKey(ctx, tok, first, k1), "the same registration again (a retry) is a no-op")
+
+	// The same token cannot register a second key, for the rest of its life
+	// and the verifier's skew.
+	err := f.p.RegisterKey(ctx, tok, second, newKey())
+	assert.ErrorIs(t, err, idp.ErrTokenUsed)
+	assert.ErrorIs(t, err, idp.ErrUnauthorized)
+	f.clk.Advance(idp.DefaultTokenLifetime + service.DefaultSkew - time.Second)
+	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok, second, newKey()), idp.ErrTokenUsed, "just before the token stops verifying")
+	f.clk.Advance(2 * time.Second)
+	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok, second, newKey()), idp.ErrUnauthorized, "after it: the token is expired")
+	_, err = f.p.LookupKey(second)
+	assert.ErrorIs(t, err, idp.ErrUnknownKey)
+
+	// A refused registration does not spend the token.
+	_, tok2 := f.signIn(t)
+	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok2, first, newKey()), idp.ErrExists)
+	require.NoError(t, f.p.RegisterKey(ctx, tok2, second, newKey()))
+	keys, err := f.p.RegisteredKeys(f.alice.UPN)
+	require.NoError(t, err)
+	assert.Len(t, keys, 2)
+
+	// Each fresh token (a refresh, too) registers its own key.
+	p, tok3 := f.signIn(t)
+	require.NoError(t, f.p.RegisterKey(ctx, tok3, "k3", newKey()))
+	tok4, err := p.Refresh(ctx)
+	require.NoError(t, err)
+	require.NoError(t, f.p.RegisterKey(ctx, tok4, "k4", newKey()))
+	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok4, "k5", newKey()), idp.ErrTokenUsed)
+}
