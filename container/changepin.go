@@ -15,12 +15,18 @@ import (
 // and sealed under the new one. Keys, certificates, the NgcKeyId and the PIN
 // reset protector enrolment are unchanged (the secret they hang on is the
 // same). A wrong old PIN is ErrWrongPIN and counts toward the TPM lockout.
+// The new PIN's expiration clock starts now; with WithPINPolicy the new PIN
+// is held to, and the new container records, the policy given.
 func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN string, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if c == nil || t == nil {
 		return nil, errors.New("container: change PIN: nil container or TPM")
 	}
-	if err := c.cfg.PINPolicy.checkPIN(newPIN); err != nil {
+	policy, err := o.pinPolicy(c.cfg.PINPolicy)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.checkPIN(newPIN); err != nil {
 		return nil, err
 	}
 	s, err := unsealSecret(ctx, t, c, oldPIN, o)
@@ -37,13 +43,17 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 			clear(h)
 		}
 	}()
+	// The history holds at most the recorded policy's History PINs; a
+	// policy from device management with a shorter one looks at fewer.
+	recent := history[:min(len(history), policy.History)]
 	mac := historyMAC(s, c.id, newPIN)
 	defer clear(mac)
-	if inHistory(history, mac) {
-		return nil, &PolicyError{Rule: RuleHistory, Detail: fmt.Sprintf("the PIN is one of the last %d PINs", c.cfg.PINPolicy.History)}
+	if inHistory(recent, mac) {
+		return nil, &PolicyError{Rule: RuleHistory, Detail: fmt.Sprintf("the PIN is one of the last %d PINs", policy.History)}
 	}
 	n := c.next()
-	if err := n.sealPIN(ctx, t, s, newPIN, history, o); err != nil {
+	n.cfg.PINPolicy = policy
+	if err := n.sealPIN(ctx, t, s, newPIN, recent, o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
 	if err := n.authenticate(s); err != nil {
@@ -62,7 +72,8 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 // When next is not nil a fresh protector R' is enrolled, wrapped to *next, so
 // the protector the service has seen is not used again; otherwise the
 // enrolment stays as it was. r stays the caller's to Destroy. It emits
-// EventReset.
+// EventReset. The new PIN's expiration clock starts now; with WithPINPolicy
+// the new PIN is held to, and the new container records, the policy given.
 func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, newPIN string, next *protector.ServiceKey, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if c == nil || t == nil || r == nil {
@@ -71,7 +82,11 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	if !c.HasProtector() {
 		return nil, ErrNoProtector
 	}
-	if err := c.cfg.PINPolicy.checkPIN(newPIN); err != nil {
+	policy, err := o.pinPolicy(c.cfg.PINPolicy)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.checkPIN(newPIN); err != nil {
 		return nil, err
 	}
 	if err := t.CheckSRK(c.srkName); err != nil {
@@ -89,6 +104,7 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
 	n := c.next()
+	n.cfg.PINPolicy = policy
 	if err := n.sealPIN(ctx, t, s, newPIN, nil, o); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}

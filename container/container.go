@@ -207,7 +207,8 @@ func (c *Container) Config() Config {
 func (c *Container) Created() time.Time { return c.created }
 
 // PINExpires is when the PIN expires under the policy's Expiration, or the
-// zero time when it never does.
+// zero time when it never does. Before Unlock it is what the file says;
+// Session.PINExpired is the authenticated answer.
 func (c *Container) PINExpires() time.Time {
 	if c.cfg.PINPolicy.Expiration == 0 {
 		return time.Time{}

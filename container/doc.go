@@ -49,6 +49,16 @@
 // holds HMACs under a key derived from S, encrypted under another such key,
 // never plain hashes; a PIN reset clears it, as in WHfB.
 //
+// An expired PIN still unlocks the container, as in Windows, which then asks
+// the user for a new one: Session.PINExpired reports it (and Unlock emits
+// EventPINExpired), and ChangePIN, ResetPIN and Reprovision restart the
+// clock.
+//
+// The container records its policy, but the record is authenticated only
+// with S, which a destructive reset never holds. The policy device management
+// sets (WithPINPolicy) takes precedence over the recorded one, and the
+// containers made under it record it.
+//
 // # PIN reset
 //
 // The WHfB documentation describes two resets. The destructive one deletes

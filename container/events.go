@@ -21,6 +21,7 @@ const (
 	EventReset                                 // a destructive or non-destructive PIN reset
 	EventKeyAdded                              // a key was added to the container
 	EventCertificateAdded                      // a certificate was added to the container
+	EventPINExpired                            // Unlock found the PIN past the policy's Expiration: the user must change it
 )
 
 // String is the event's name in logs: created, unlocked, wrong_pin, ….
@@ -44,6 +45,8 @@ func (k EventKind) String() string {
 		return "key_added"
 	case EventCertificateAdded:
 		return "certificate_added"
+	case EventPINExpired:
+		return "pin_expired"
 	}
 	return "unknown"
 }
@@ -120,12 +123,14 @@ func (e Event) message() string {
 		return "hello container: key added"
 	case EventCertificateAdded:
 		return "hello container: certificate added"
+	case EventPINExpired:
+		return "hello container: PIN expired, the user must change it"
 	}
 	return "hello container event"
 }
 
-// Option configures an operation: where events go, and the randomness and
-// clock it uses.
+// Option configures an operation: where events go, the randomness and clock
+// it uses, and the PIN policy it applies.
 type Option func(*options)
 
 type options struct {
@@ -133,6 +138,7 @@ type options struct {
 	handler func(Event)
 	rand    io.Reader
 	now     func() time.Time
+	policy  *PINPolicy // from device management; nil: the container's
 }
 
 // WithLogger sends lifecycle events to l (Info; wrong PINs and lockouts at Warn).
@@ -149,6 +155,38 @@ func WithRand(r io.Reader) Option { return func(o *options) { o.rand = r } }
 // WithClock sets the clock (default time.Now), used for creation and PIN
 // expiration times and event timestamps.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithPINPolicy sets the PIN policy as device management delivers it (the
+// PassportForWork CSP's PINComplexity, or Group Policy). It takes precedence
+// over the policy the container records:
+//
+//   - Provision, ChangePIN, ResetPIN and Reprovision check the new PIN
+//     against it (history included, over at most its History PINs) and
+//     record it in the container they return;
+//   - Unlock applies its Expiration to decide Session.PINExpired.
+//
+// Other operations ignore it. A policy the CSP would not accept makes those
+// operations fail with ErrInvalidConfig before the TPM is asked anything.
+//
+// Why it matters: the policy in a container file is authenticated only with
+// the container secret, which a destructive reset (Reprovision) never has.
+// Without this option Reprovision trusts the file, and whoever can edit the
+// file can weaken the policy the new PIN is held to.
+func WithPINPolicy(p PINPolicy) Option {
+	return func(o *options) { o.policy = &p }
+}
+
+// pinPolicy is the policy an operation applies: the WithPINPolicy one,
+// checked and with its defaults filled in, or else def.
+func (o *options) pinPolicy(def PINPolicy) (PINPolicy, error) {
+	if o.policy == nil {
+		return def, nil
+	}
+	if err := o.policy.Validate(); err != nil {
+		return PINPolicy{}, err
+	}
+	return o.policy.withDefaults(), nil
+}
 
 func newOptions(opts []Option) options {
 	o := options{rand: rand.Reader, now: time.Now}
@@ -186,7 +224,7 @@ func (o *options) emit(ctx context.Context, c *Container, e Event) {
 	}
 	if o.logger != nil {
 		level := slog.LevelInfo
-		if e.Kind == EventWrongPIN || e.Kind == EventLockedOut {
+		if e.Kind == EventWrongPIN || e.Kind == EventLockedOut || e.Kind == EventPINExpired {
 			level = slog.LevelWarn
 		}
 		if ctx == nil {

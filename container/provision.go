@@ -27,6 +27,9 @@ import (
 // Provision emits EventCreated (WHfB event 300).
 func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
+	if o.policy != nil {
+		cfg.PINPolicy = *o.policy
+	}
 	cfg, err := cfg.normalized()
 	if err != nil {
 		return nil, err
@@ -55,15 +58,26 @@ func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...
 // secret, a new login key and NgcKeyId, and no certificates, extra keys or PIN
 // reset protector. The caller registers the new public key with the directory.
 // It emits EventReset with Destructive set.
+//
+// Nothing of c is authenticated here: Reprovision never holds c's container
+// secret, so it cannot check the tag, and it takes c's user, tenant and
+// policy as the file says. Pass the policy device management sets with
+// WithPINPolicy; the new PIN is then held to it, and the new container
+// records it.
 func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if c == nil {
 		return nil, errors.New("container: reprovision: nil container")
 	}
-	if err := c.cfg.PINPolicy.checkPIN(newPIN); err != nil {
+	policy, err := o.pinPolicy(c.cfg.PINPolicy)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.checkPIN(newPIN); err != nil {
 		return nil, err
 	}
 	n := &Container{generation: c.generation + 1, id: c.id, cfg: c.Config()}
+	n.cfg.PINPolicy = policy
 	if err := n.build(ctx, t, newPIN, o); err != nil {
 		return nil, fmt.Errorf("container: reprovision: %w", err)
 	}

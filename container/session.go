@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/tpm"
@@ -20,6 +21,8 @@ import (
 type Session struct {
 	t *tpm.TPM
 	o options
+
+	expired bool // the PIN was past its expiration at Unlock
 
 	mu     sync.Mutex
 	c      *Container
@@ -39,23 +42,54 @@ type Session struct {
 //
 // Unlock first checks that the TPM's storage root key is the one recorded at
 // provisioning (tpm.ErrSRKMismatch), so an interposed TPM cannot learn the PIN.
+//
+// An expired PIN still unlocks. When the PIN is older than the policy's
+// Expiration (PassportForWork PINComplexity/Expiration, 1 to 730 days; the
+// policy given with WithPINPolicy, else the container's), Session.PINExpired
+// reports it and Unlock emits EventPINExpired after EventUnlocked: as Windows
+// asks the user to change an expired PIN at sign-in, the caller prompts for
+// a new one and calls ChangePIN, which restarts the clock (as ResetPIN and
+// Reprovision do).
 func Unlock(ctx context.Context, t *tpm.TPM, c *Container, pin string, opts ...Option) (*Session, error) {
 	o := newOptions(opts)
 	if c == nil || t == nil {
 		return nil, errors.New("container: unlock: nil container or TPM")
 	}
+	policy, err := o.pinPolicy(c.cfg.PINPolicy)
+	if err != nil {
+		return nil, err
+	}
 	s, err := unsealSecret(ctx, t, c, pin, o)
 	if err != nil {
 		return nil, err
 	}
-	sess := &Session{t: t, o: o, c: c, s: s, keys: map[string]*tpm.Key{}}
+	// Only now, with the tag verified, is c.pinSet known to be genuine.
+	sess := &Session{t: t, o: o, c: c, s: s, keys: map[string]*tpm.Key{}, expired: pinExpired(c.pinSet, policy, o.now())}
 	if _, err := sess.load(ctx, LoginKeyName); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("container: unlock: %w", err)
 	}
 	o.emit(ctx, c, Event{Kind: EventUnlocked})
+	if sess.expired {
+		o.emit(ctx, c, Event{Kind: EventPINExpired})
+	}
 	return sess, nil
 }
+
+// pinExpired reports whether a PIN set at pinSet has expired at now under
+// policy: Expiration days have passed (0 never expires).
+func pinExpired(pinSet time.Time, policy PINPolicy, now time.Time) bool {
+	if policy.Expiration == 0 {
+		return false
+	}
+	return !now.Before(pinSet.AddDate(0, 0, policy.Expiration))
+}
+
+// PINExpired reports whether the PIN that unlocked the session had expired
+// under the PIN policy's Expiration. The session works all the same; the
+// caller should ask the user for a new PIN and call ChangePIN, as Windows
+// does at sign-in.
+func (s *Session) PINExpired() bool { return s.expired }
 
 // unsealSecret checks the SRK and unseals S with the PIN, turning TPM
 // authorization failures into PIN errors and events.
@@ -176,6 +210,13 @@ type signer struct {
 	name string
 	pub  crypto.PublicKey
 }
+
+// String names the key, nothing more.
+func (k *signer) String() string { return "container.Signer(" + k.name + ")" }
+
+// Format prints String for every verb: verbs that fmt does not route through
+// String would otherwise dump the fields, and through them the session.
+func (k *signer) Format(f fmt.State, _ rune) { io.WriteString(f, k.String()) }
 
 // Public is the key's public key.
 func (k *signer) Public() crypto.PublicKey { return k.pub }

@@ -1,0 +1,144 @@
+package container
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/protector"
+)
+
+// testClock is a settable clock.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+const day = 24 * time.Hour
+
+func TestExpiredPINStillUnlocksAndSaysSo(t *testing.T) {
+	tp := openTPM(t)
+	ctx := context.Background()
+	clk := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := WithClock(clk.now)
+	unlockKinds := func(c *Container, pin string, opts ...Option) (*Session, []EventKind) {
+		t.Helper()
+		var kinds []EventKind
+		opts = append(opts, clock, WithEventHandler(func(e Event) { kinds = append(kinds, e.Kind) }))
+		s, err := Unlock(ctx, tp, c, pin, opts...)
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s, kinds
+	}
+
+	cfg := testConfig()
+	cfg.PINPolicy.Expiration = 30
+	c, err := Provision(ctx, tp, cfg, testPIN, clock)
+	require.NoError(t, err)
+
+	clk.advance(30*day - time.Second)
+	s, kinds := unlockKinds(c, testPIN)
+	assert.False(t, s.PINExpired(), "a second before expiry")
+	assert.Equal(t, []EventKind{EventUnlocked}, kinds)
+
+	clk.advance(time.Second)
+	s, kinds = unlockKinds(c, testPIN)
+	assert.True(t, s.PINExpired(), "at expiry")
+	assert.Equal(t, []EventKind{EventUnlocked, EventPINExpired}, kinds)
+	signVerify(t, s.Signer(), c.PublicKey()) // the session works all the same
+
+	// Changing the expired PIN restarts the clock.
+	clk.advance(10 * day)
+	n, err := ChangePIN(ctx, tp, c, testPIN, otherPIN, clock)
+	require.NoError(t, err)
+	assert.Equal(t, clk.now().AddDate(0, 0, 30), n.PINExpires())
+	s, kinds = unlockKinds(n, otherPIN)
+	assert.False(t, s.PINExpired())
+	assert.Equal(t, []EventKind{EventUnlocked}, kinds)
+	clk.advance(30 * day)
+	s, _ = unlockKinds(n, otherPIN)
+	assert.True(t, s.PINExpired())
+
+	// A wrong PIN says nothing about expiry.
+	var kinds2 []EventKind
+	_, err = Unlock(ctx, tp, n, thirdPIN, clock, WithEventHandler(func(e Event) { kinds2 = append(kinds2, e.Kind) }))
+	require.ErrorIs(t, err, ErrWrongPIN)
+	assert.Equal(t, []EventKind{EventWrongPIN}, kinds2)
+	require.NoError(t, tp.ResetLockout(ctx, nil))
+}
+
+func TestPINWithoutExpirationNeverExpires(t *testing.T) {
+	tp := openTPM(t)
+	ctx := context.Background()
+	clk := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c, err := Provision(ctx, tp, testConfig(), testPIN, WithClock(clk.now))
+	require.NoError(t, err)
+	clk.advance(10 * 365 * day)
+	s, err := Unlock(ctx, tp, c, testPIN, WithClock(clk.now))
+	require.NoError(t, err)
+	defer s.Close()
+	assert.False(t, s.PINExpired())
+
+	// Device management's policy decides when it sets an expiration.
+	s2, err := Unlock(ctx, tp, c, testPIN, WithClock(clk.now), WithPINPolicy(PINPolicy{Expiration: 7}))
+	require.NoError(t, err)
+	defer s2.Close()
+	assert.True(t, s2.PINExpired())
+}
+
+func TestResetsRestartPINExpiry(t *testing.T) {
+	tp := openTPM(t)
+	ctx := context.Background()
+	clk := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := WithClock(clk.now)
+	svc := newServiceKey(t, protector.HPKEX25519)
+	cfg := testConfig()
+	cfg.PINPolicy.Expiration = 30
+	c, err := Provision(ctx, tp, cfg, testPIN, clock)
+	require.NoError(t, err)
+	s, err := Unlock(ctx, tp, c, testPIN, clock)
+	require.NoError(t, err)
+	e, err := s.EnablePINRecovery(ctx, svc.Public())
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	clk.advance(45 * day)
+	s, err = Unlock(ctx, tp, e, testPIN, clock)
+	require.NoError(t, err)
+	assert.True(t, s.PINExpired())
+	require.NoError(t, s.Close())
+
+	r, err := svc.Unwrap(e.Envelope())
+	require.NoError(t, err)
+	defer r.Destroy()
+	nd, err := ResetPIN(ctx, tp, e, r, otherPIN, nil, clock)
+	require.NoError(t, err)
+	d, err := Reprovision(ctx, tp, e, thirdPIN, clock)
+	require.NoError(t, err)
+	for name, x := range map[string]struct {
+		c   *Container
+		pin string
+	}{"non-destructive": {nd, otherPIN}, "destructive": {d, thirdPIN}} {
+		assert.Equal(t, clk.now().AddDate(0, 0, 30), x.c.PINExpires(), name)
+		s, err := Unlock(ctx, tp, x.c, x.pin, clock)
+		require.NoError(t, err, name)
+		assert.False(t, s.PINExpired(), name)
+		require.NoError(t, s.Close())
+	}
+}
