@@ -28,6 +28,14 @@
 // input fully usable when they fail: the caller commits the result with
 // container.Store.Save.
 //
+// Both hold the new PIN to the PIN policy device management sets
+// (Env.PINPolicy) when the caller gives it, and the new container records
+// that policy. The policy a container file records is authenticated only by
+// the container secret, which a destructive reset never has, so a caller that
+// leaves Env.PINPolicy nil trusts the file for it. Authentication is the
+// caller's too: the resets pass the token on (to the service, and to the
+// directory when there is one) but check none themselves.
+//
 // # Who may reset
 //
 // The PIN reset documentation's summary table and notes decide which reset

@@ -148,6 +148,11 @@ func (f *Flow) Run(ctx context.Context, c *container.Container) (*container.Cont
 	if c == nil || f.Auth == nil || f.Prompt == nil {
 		return nil, &StepError{Step: StepCheck, Message: Explain(ErrInvalidEnv), Err: fmt.Errorf("%w: flow needs a container, an authenticator and a prompter", ErrInvalidEnv)}
 	}
+	if p := f.Env.PINPolicy; p != nil {
+		if err := p.Validate(); err != nil {
+			return nil, &StepError{Step: StepCheck, Message: Explain(ErrInvalidEnv), Err: fmt.Errorf("%w: PIN policy: %w", ErrInvalidEnv, err)}
+		}
+	}
 	upn := f.UPN
 	if upn == "" {
 		upn = c.Config().User
@@ -213,11 +218,14 @@ func (f *Flow) Run(ctx context.Context, c *container.Container) (*container.Cont
 
 	// New PIN, asked again while the policy refuses it.
 	policy := c.Config().PINPolicy
+	if f.Env.PINPolicy != nil {
+		policy = *f.Env.PINPolicy
+	}
 	var pin string
 	for try := 1; ; try++ {
 		pin, err = f.Prompt.NewPIN(ctx, policy)
 		if err == nil {
-			err = checkPIN(c, pin)
+			err = checkPIN(f.Env, c, pin)
 		}
 		if err == nil {
 			break

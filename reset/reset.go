@@ -19,8 +19,18 @@ type Env struct {
 	Service   Service   // the PIN reset service (non-destructive)
 	Directory Directory // where a destructive reset registers the new key; may be nil
 	Rand      io.Reader // nil: crypto/rand
+	// PINPolicy is the PIN policy device management sets (the
+	// PassportForWork CSP's PINComplexity, or Group Policy); nil means the
+	// policy the container records. When set it takes precedence: the new
+	// PIN of either reset is checked against it and the new container
+	// records it. Set it whenever it is known: before the container is
+	// unlocked its recorded policy is not authenticated, and a destructive
+	// reset never unlocks it, so an edited file could otherwise lower the
+	// bar for the new PIN.
+	PINPolicy *container.PINPolicy
 	// Options are passed to the container operations (logger, event
-	// handler, clock). Env.Rand, when set, is added after them.
+	// handler, clock). Env.Rand and Env.PINPolicy, when set, are added
+	// after them.
 	Options []container.Option
 }
 
@@ -70,11 +80,13 @@ var (
 	ErrNoProtector = fmt.Errorf("reset: no PIN reset protector enrolled, only destructive reset is possible: %w", container.ErrNoProtector)
 	// ErrNoService: a non-destructive reset needs Env.Service.
 	ErrNoService = errors.New("reset: no PIN reset service configured")
-	// ErrWeakPIN: the new PIN fails the container's PIN policy. Errors
+	// ErrWeakPIN: the new PIN fails the PIN policy (Env.PINPolicy, or the
+	// container's). Errors
 	// matching it also match container.ErrPINPolicy, and errors.As finds the
 	// *container.PolicyError naming the rule.
 	ErrWeakPIN = errors.New("reset: the new PIN does not meet the PIN policy")
-	// ErrInvalidEnv: a nil TPM or container.
+	// ErrInvalidEnv: a nil TPM or container, or an Env.PINPolicy outside
+	// what the PassportForWork CSP allows (also container.ErrInvalidConfig).
 	ErrInvalidEnv = errors.New("reset: invalid environment")
 	// ErrRegistration: a destructive reset made the new container but the
 	// directory refused its key; the directory's error is wrapped too.
@@ -85,8 +97,9 @@ var (
 // certificates and NgcKeyId are kept, only the PIN changes.
 //
 //  1. The container must hold a PIN reset protector (ErrNoProtector) and the
-//     new PIN must meet its policy (ErrWeakPIN), checked before anything is
-//     sent so a weak PIN does not spend the user's token.
+//     new PIN must meet the policy, Env.PINPolicy or else the container's
+//     (ErrWeakPIN), checked before anything is sent so a weak PIN does not
+//     spend the user's token.
 //  2. The service's current key is fetched; the envelope and the token go to
 //     the service, which returns R ("the encrypted PIN reset protector is
 //     sent to the Microsoft PIN reset service, decrypted, and returned to
@@ -112,7 +125,7 @@ func NonDestructive(ctx context.Context, env Env, c *container.Container, req Re
 	if env.Service == nil {
 		return nil, ErrNoService
 	}
-	if err := checkPIN(c, req.NewPIN); err != nil {
+	if err := checkPIN(env, c, req.NewPIN); err != nil {
 		return nil, err
 	}
 	next, err := env.Service.ServiceKey(ctx)
@@ -138,10 +151,19 @@ func NonDestructive(ctx context.Context, env Env, c *container.Container, req Re
 // underlying credentials, including any keys or certificates added to their
 // Windows Hello container, are deleted from the client and a new login key
 // and PIN are provisioned". The result has a new container secret, a new
-// login key and NgcKeyId, the same user, tenant and PIN policy, and no
-// certificates, extra keys or PIN reset protector (enrol one again when
-// policy says so). When Env.Directory is set, the new public key is
-// registered there with the token; if that fails the reset fails.
+// login key and NgcKeyId, the same user and tenant, the PIN policy of
+// Env.PINPolicy (else the container's), and no certificates, extra keys or
+// PIN reset protector (enrol one again when policy says so). When
+// Env.Directory is set, the new public key is registered there with the
+// token; if that fails the reset fails.
+//
+// Who may reset is the caller's to decide. With Env.Directory nil the library
+// checks no token at all (Request.Token is unused): the caller must have
+// authenticated the user, with MFA, before calling, as Windows does before it
+// offers the reset. Destructive never holds the old container secret, so
+// nothing of c is authenticated either: its user, tenant and recorded policy
+// are taken as the file says. Pass the managed policy in Env.PINPolicy so an
+// edited file cannot weaken the new PIN's.
 //
 // The input container is never modified; the old blobs are simply dropped
 // by the caller once the result is stored.
@@ -149,7 +171,7 @@ func Destructive(ctx context.Context, env Env, c *container.Container, req Reque
 	if err := checkEnv(env, c); err != nil {
 		return nil, err
 	}
-	if err := checkPIN(c, req.NewPIN); err != nil {
+	if err := checkPIN(env, c, req.NewPIN); err != nil {
 		return nil, err
 	}
 	n, err := container.Reprovision(ctx, env.TPM, c, req.NewPIN, options(env)...)
@@ -187,11 +209,22 @@ func checkEnv(env Env, c *container.Container) error {
 	case c == nil:
 		return fmt.Errorf("%w: no container", ErrInvalidEnv)
 	}
+	if env.PINPolicy != nil {
+		if err := env.PINPolicy.Validate(); err != nil {
+			return fmt.Errorf("%w: PIN policy: %w", ErrInvalidEnv, err)
+		}
+	}
 	return nil
 }
 
-func checkPIN(c *container.Container, pin string) error {
-	if err := c.Config().PINPolicy.Check(pin); err != nil {
+// checkPIN checks the new PIN against the policy the reset applies, before
+// the service or the TPM is asked anything.
+func checkPIN(env Env, c *container.Container, pin string) error {
+	p := c.Config().PINPolicy
+	if env.PINPolicy != nil {
+		p = *env.PINPolicy
+	}
+	if err := p.Check(pin); err != nil {
 		return fmt.Errorf("%w: %w", ErrWeakPIN, err)
 	}
 	return nil
@@ -211,6 +244,9 @@ func options(env Env) []container.Option {
 	opts := append([]container.Option(nil), env.Options...)
 	if env.Rand != nil {
 		opts = append(opts, container.WithRand(env.Rand))
+	}
+	if env.PINPolicy != nil {
+		opts = append(opts, container.WithPINPolicy(*env.PINPolicy))
 	}
 	return opts
 }
