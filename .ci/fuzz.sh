@@ -10,7 +10,7 @@ while IFS= read -r pkg; do
   targets=$(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)\(' "$dir"/*_test.go 2>/dev/null | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/' | sort -u || true)
   for t in $targets; do
     echo "fuzz $pkg $t for $dur"
-    go test -run '^$' -fuzz "^${t}\$" -fuzztime "$dur" "$pkg" 2>&1 | tail -n 3
+    go test -run '^$' -fuzz "^${t}\$" -fuzztime "$dur" -fuzzminimizetime 2s "$pkg" 2>&1 | tail -n 3
     total=$((total + 1))
   done
 done < <(go list ./...)
