@@ -324,30 +324,37 @@ const (
 )
 
 // keyAuth is the authValue of the named key: HKDF(S, salt = container ID, info
-// names the key). It is high-entropy, so the keys are noDA.
-func keyAuth(s []byte, containerID, name string) []byte {
+// names the key). It is high-entropy, so the keys are noDA. The caller
+// wipes it.
+func keyAuth(s []byte, containerID, name string, watch secretObserver) []byte {
 	k, err := hkdf.Key(sha256.New, s, []byte(containerID), infoKeyAuth+name, 32)
 	if err != nil {
 		panic("container: hkdf: " + err.Error()) // only for lengths beyond 255*32
 	}
+	watch.see(secretKeyAuth, k)
 	return k
 }
 
-func deriveKey(s []byte, containerID, info string) []byte {
+// deriveKey is HKDF(S, salt = container ID, info); the caller wipes it.
+func deriveKey(s []byte, containerID, info string, watch secretObserver) []byte {
 	k, err := hkdf.Key(sha256.New, s, []byte(containerID), info, 32)
 	if err != nil {
 		panic("container: hkdf: " + err.Error())
 	}
+	watch.see(secretDerivedKey, k)
 	return k
 }
 
-// pinAuth is the PIN protector's authValue: HMAC-SHA256(salt, NFC(PIN)).
-func pinAuth(salt []byte, pin string) []byte {
-	p := nfcBytes(pin)
+// pinAuth is the PIN protector's authValue: HMAC-SHA256(salt, NFC(PIN)). The
+// caller wipes it.
+func pinAuth(salt []byte, pin string, watch secretObserver) []byte {
+	p := nfcBytes(pin, watch)
 	defer clear(p)
 	m := hmac.New(sha256.New, salt)
 	m.Write(p)
-	return m.Sum(nil)
+	a := m.Sum(nil)
+	watch.see(secretPINAuth, a)
+	return a
 }
 
 // newGUID reads a random (version 4) GUID.
@@ -404,8 +411,8 @@ func validKeyName(name string) bool {
 // authenticate sets the tag: HMAC-SHA256 over the encoding under a key
 // derived from S. Every operation that makes a new container holds S and
 // calls it last.
-func (c *Container) authenticate(s []byte) error {
-	t, err := c.computeTag(s)
+func (c *Container) authenticate(s []byte, watch secretObserver) error {
+	t, err := c.computeTag(s, watch)
 	if err != nil {
 		return err
 	}
@@ -415,8 +422,8 @@ func (c *Container) authenticate(s []byte) error {
 
 // verify checks the tag with S: a container whose file was changed by
 // anything but this package, holding S, fails.
-func (c *Container) verify(s []byte) error {
-	t, err := c.computeTag(s)
+func (c *Container) verify(s []byte, watch secretObserver) error {
+	t, err := c.computeTag(s, watch)
 	if err != nil {
 		return err
 	}
@@ -426,12 +433,12 @@ func (c *Container) verify(s []byte) error {
 	return nil
 }
 
-func (c *Container) computeTag(s []byte) ([]byte, error) {
+func (c *Container) computeTag(s []byte, watch secretObserver) ([]byte, error) {
 	body, err := c.marshalBody()
 	if err != nil {
 		return nil, err
 	}
-	k := deriveKey(s, c.id, infoTag)
+	k := deriveKey(s, c.id, infoTag, watch)
 	defer clear(k)
 	m := hmac.New(sha256.New, k)
 	m.Write(body)

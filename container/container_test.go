@@ -245,7 +245,7 @@ func TestChangePINHistory(t *testing.T) {
 	data := marshal(t, c)
 	s := unlock(t, tp, c, cur)
 	for _, p := range pins {
-		mac := historyMAC(s.s, c.id, p)
+		mac := historyMAC(s.s, c.id, p, nil)
 		assert.NotContains(t, string(data), string(mac))
 	}
 }

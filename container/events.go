@@ -139,6 +139,7 @@ type options struct {
 	rand    io.Reader
 	now     func() time.Time
 	policy  *PINPolicy // from device management; nil: the container's
+	watch   secretObserver
 }
 
 // WithLogger sends lifecycle events to l (Info; wrong PINs and lockouts at Warn).

@@ -58,7 +58,7 @@ func runLifecycle(t *testing.T, tp *tpm.TPM) *lifecycle {
 	s, err := Unlock(ctx, tp, c, pins[0], opts...)
 	require.NoError(t, err)
 	lc.secrets = append(lc.secrets, append([]byte(nil), s.s...))
-	lc.secrets = append(lc.secrets, keyAuth(s.s, c.id, LoginKeyName), pinAuth(c.salt, pins[0]))
+	lc.secrets = append(lc.secrets, keyAuth(s.s, c.id, LoginKeyName, nil), pinAuth(c.salt, pins[0], nil))
 	_, err = s.AddKey(ctx, "vpn", tpm.ECCP256)
 	require.NoError(t, err)
 	_, err = s.AddCertificate(LoginKeyName, selfSigned(t, s.Signer()))
@@ -184,8 +184,8 @@ func TestNothingSecretOnTheBus(t *testing.T) {
 	rec.AssertAbsent(t,
 		secret,
 		[]byte(testPIN), []byte(otherPIN), []byte(thirdPIN),
-		pinAuth(c.salt, testPIN), pinAuth(n.salt, otherPIN), pinAuth(m.salt, thirdPIN), pinAuth(m.salt, testPIN),
-		keyAuth(secret, c.id, LoginKeyName), keyAuth(secret, c.id, "vpn"),
+		pinAuth(c.salt, testPIN, nil), pinAuth(n.salt, otherPIN, nil), pinAuth(m.salt, thirdPIN, nil), pinAuth(m.salt, testPIN, nil),
+		keyAuth(secret, c.id, LoginKeyName, nil), keyAuth(secret, c.id, "vpn", nil),
 	)
 	assert.Len(t, vpnc.KeyNames(), 2)
 }

@@ -20,10 +20,11 @@ const (
 	historyMaxLen   = historyOverhead + MaxPINHistory*historyEntryLen
 )
 
-func historyMAC(s []byte, containerID, pin string) []byte {
-	k := deriveKey(s, containerID, infoHistoryMAC)
+// historyMAC is the history entry of pin; the caller wipes it.
+func historyMAC(s []byte, containerID, pin string, watch secretObserver) []byte {
+	k := deriveKey(s, containerID, infoHistoryMAC, watch)
 	defer clear(k)
-	p := nfcBytes(pin)
+	p := nfcBytes(pin, watch)
 	defer clear(p)
 	m := hmac.New(sha256.New, k)
 	m.Write(p)
@@ -32,11 +33,13 @@ func historyMAC(s []byte, containerID, pin string) []byte {
 	defer clear(sum[:])
 	// A copy of exactly historyEntryLen bytes, so that the caller's clear
 	// wipes all of it.
-	return append(make([]byte, 0, historyEntryLen), sum[:historyEntryLen]...)
+	mac := append(make([]byte, 0, historyEntryLen), sum[:historyEntryLen]...)
+	watch.see(secretHistoryMAC, mac)
+	return mac
 }
 
-func historyAEAD(s []byte, containerID string) cipher.AEAD {
-	k := deriveKey(s, containerID, infoHistoryEnc)
+func historyAEAD(s []byte, containerID string, watch secretObserver) cipher.AEAD {
+	k := deriveKey(s, containerID, infoHistoryEnc, watch)
 	defer clear(k)
 	block, err := aes.NewCipher(k)
 	if err != nil {
@@ -51,18 +54,23 @@ func historyAEAD(s []byte, containerID string) cipher.AEAD {
 
 func historyAAD(containerID string) []byte { return []byte("hellosim pin history " + containerID) }
 
-// openHistory decrypts the history entries, most recent first.
-func openHistory(s []byte, containerID string, ct []byte) ([][]byte, error) {
+// openHistory decrypts the history entries, most recent first. They share
+// one buffer; the caller wipes each entry.
+func openHistory(s []byte, containerID string, ct []byte, watch secretObserver) ([][]byte, error) {
 	if len(ct) == 0 {
 		return nil, nil
 	}
 	if len(ct) < historyOverhead {
 		return nil, &FormatError{Field: "history", Reason: "too short"}
 	}
-	pt, err := historyAEAD(s, containerID).Open(nil, ct[:historyNonceLen], ct[historyNonceLen:], historyAAD(containerID))
+	pt, err := historyAEAD(s, containerID, watch).Open(nil, ct[:historyNonceLen], ct[historyNonceLen:], historyAAD(containerID))
 	if err != nil {
 		return nil, &FormatError{Field: "history", Reason: "does not decrypt under this container's secret"}
 	}
+	watch.see(secretHistory, pt)
+	// Bytes after the last whole entry belong to no entry the caller
+	// wipes: wipe them now.
+	clear(pt[len(pt)-len(pt)%historyEntryLen : cap(pt)])
 	var out [][]byte
 	for len(pt) >= historyEntryLen {
 		out = append(out, pt[:historyEntryLen:historyEntryLen])
@@ -72,7 +80,7 @@ func openHistory(s []byte, containerID string, ct []byte) ([][]byte, error) {
 }
 
 // sealHistory encrypts up to max entries (most recent first); nil when max is 0.
-func sealHistory(s []byte, containerID string, entries [][]byte, max int, rand io.Reader) ([]byte, error) {
+func sealHistory(s []byte, containerID string, entries [][]byte, max int, rand io.Reader, watch secretObserver) ([]byte, error) {
 	if max == 0 || len(entries) == 0 {
 		return nil, nil
 	}
@@ -81,6 +89,7 @@ func sealHistory(s []byte, containerID string, entries [][]byte, max int, rand i
 	}
 	pt := make([]byte, 0, len(entries)*historyEntryLen)
 	defer clear(pt[:cap(pt)])
+	watch.see(secretHistory, pt)
 	for _, e := range entries {
 		pt = append(pt, e...)
 	}
@@ -88,7 +97,7 @@ func sealHistory(s []byte, containerID string, entries [][]byte, max int, rand i
 	if _, err := io.ReadFull(rand, nonce); err != nil {
 		return nil, fmt.Errorf("read random: %w", err)
 	}
-	return historyAEAD(s, containerID).Seal(nonce, nonce, pt, historyAAD(containerID)), nil
+	return historyAEAD(s, containerID, watch).Seal(nonce, nonce, pt, historyAAD(containerID)), nil
 }
 
 func inHistory(entries [][]byte, mac []byte) bool {

@@ -104,17 +104,18 @@ func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o o
 	if len(pin) > 4*MaxPINLength {
 		return nil, &PolicyError{Rule: RuleMaximumLength, Detail: "longer than any PIN"}
 	}
-	auth := pinAuth(c.salt, pin)
+	auth := pinAuth(c.salt, pin, o.watch)
 	defer clear(auth)
 	s, err := t.Unseal(ctx, c.pin, auth)
 	if err != nil {
 		return nil, o.pinError(ctx, c, err)
 	}
+	o.watch.see(secretS, s)
 	if len(s) != secretLen {
 		clear(s)
 		return nil, &FormatError{Field: "pinProtector", Reason: "sealed secret has the wrong length"}
 	}
-	if err := c.verify(s); err != nil {
+	if err := c.verify(s, o.watch); err != nil {
 		clear(s)
 		return nil, err
 	}
@@ -159,7 +160,7 @@ func (s *Session) load(ctx context.Context, name string) (*tpm.Key, error) {
 	if e == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNoKey, name)
 	}
-	auth := keyAuth(s.s, s.c.id, name)
+	auth := keyAuth(s.s, s.c.id, name, s.o.watch)
 	defer clear(auth)
 	k, err := s.t.LoadKey(ctx, e.blob, auth)
 	if err != nil {
@@ -271,7 +272,7 @@ func (s *Session) addKey(ctx context.Context, name string, alg tpm.KeyAlgorithm)
 	if len(s.c.keys) >= maxKeys {
 		return nil, fmt.Errorf("%w: a container holds at most %d keys", ErrInvalidConfig, maxKeys)
 	}
-	auth := keyAuth(s.s, s.c.id, name)
+	auth := keyAuth(s.s, s.c.id, name, s.o.watch)
 	defer clear(auth)
 	blob, pub, err := s.t.CreateKey(ctx, alg, auth)
 	if err != nil {
@@ -282,7 +283,7 @@ func (s *Session) addKey(ctx context.Context, name string, alg tpm.KeyAlgorithm)
 	}
 	n := s.c.next()
 	n.keys = append(n.keys, keyEntry{name: name, alg: alg, blob: blob})
-	if err := n.authenticate(s.s); err != nil {
+	if err := n.authenticate(s.s, s.o.watch); err != nil {
 		return nil, fmt.Errorf("container: add key %q: %w", name, err)
 	}
 	s.c = n
@@ -335,7 +336,7 @@ func (s *Session) addCertificate(name string, cert *x509.Certificate) (*Containe
 		}
 		n.certs = append(n.certs, entry)
 	}
-	if err := n.authenticate(s.s); err != nil {
+	if err := n.authenticate(s.s, s.o.watch); err != nil {
 		return nil, fmt.Errorf("container: add certificate: %w", err)
 	}
 	s.c = n
@@ -373,7 +374,7 @@ func (s *Session) enablePINRecovery(key protector.ServiceKey) (*Container, error
 	if err := n.enrol(s.s, key, s.o); err != nil {
 		return nil, fmt.Errorf("container: enable PIN recovery: %w", err)
 	}
-	if err := n.authenticate(s.s); err != nil {
+	if err := n.authenticate(s.s, s.o.watch); err != nil {
 		return nil, fmt.Errorf("container: enable PIN recovery: %w", err)
 	}
 	s.c = n
