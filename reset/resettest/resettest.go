@@ -50,7 +50,7 @@ type config struct {
 	recovery   bool
 	alg        tpm.KeyAlgorithm
 	pin        string
-	policy     container.PINPolicy
+	policy     *container.PINPolicy // nil: the Windows default, unmanaged
 	rate       service.RateLimit
 	tp         *tpm.TPM
 }
@@ -93,8 +93,10 @@ func WithAlgorithm(a tpm.KeyAlgorithm) Option { return func(c *config) { c.alg =
 // WithPIN sets the user's PIN (default DefaultPIN).
 func WithPIN(pin string) Option { return func(c *config) { c.pin = pin } }
 
-// WithPINPolicy sets the container's PIN policy.
-func WithPINPolicy(p container.PINPolicy) Option { return func(c *config) { c.policy = p } }
+// WithPINPolicy makes p the PIN policy device management sets on the
+// world's device: New provisions the container under it, and Env passes it
+// as reset.Env.PINPolicy, so that both resets hold the new PIN to it.
+func WithPINPolicy(p container.PINPolicy) Option { return func(c *config) { c.policy = &p } }
 
 // WithRateLimit sets the service's per-user rate limit (default: the
 // service's default, 5 a minute).
@@ -120,7 +122,8 @@ type World struct {
 	// recovery unless WithoutRecovery.
 	Container *container.Container
 
-	offset   atomic.Int64 // added to the wall clock, in nanoseconds
+	policy   *container.PINPolicy // the managed PIN policy (WithPINPolicy); nil: none
+	offset   atomic.Int64         // added to the wall clock, in nanoseconds
 	mu       sync.Mutex
 	sessions map[string]*idp.Pending // per UPN, after MFA, for Refresh
 }
@@ -138,7 +141,7 @@ func New(t testing.TB, opts ...Option) *World {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	w := &World{Password: DefaultPassword, PIN: cfg.pin, sessions: map[string]*idp.Pending{}}
+	w := &World{Password: DefaultPassword, PIN: cfg.pin, policy: cfg.policy, sessions: map[string]*idp.Pending{}}
 
 	var err error
 	w.IdP, err = idp.New(idp.WithClock(w.Now), idp.WithArgon2(idp.TestArgon2Params()))
@@ -166,7 +169,11 @@ func New(t testing.TB, opts ...Option) *World {
 	if w.TPM == nil {
 		w.TPM = tpmtest.Open(t)
 	}
-	w.Container = w.Provision(t, w.User, cfg.pin, cfg.recovery, container.Config{Algorithm: cfg.alg, PINPolicy: cfg.policy})
+	ccfg := container.Config{Algorithm: cfg.alg}
+	if cfg.policy != nil {
+		ccfg.PINPolicy = *cfg.policy
+	}
+	w.Container = w.Provision(t, w.User, cfg.pin, cfg.recovery, ccfg)
 	return w
 }
 
@@ -264,9 +271,16 @@ func (w *World) TokenWithoutMFA(t testing.TB) string {
 }
 
 // Env is the reset environment of the world: its TPM, the service client,
-// and the IdP as the directory that registers new keys.
+// the IdP as the directory that registers new keys, and the managed PIN
+// policy when New was given WithPINPolicy (a fresh copy each call, so a
+// test may change it).
 func (w *World) Env() reset.Env {
-	return reset.Env{TPM: w.TPM, Service: w.Client, Directory: w.IdP}
+	env := reset.Env{TPM: w.TPM, Service: w.Client, Directory: w.IdP}
+	if w.policy != nil {
+		p := *w.policy
+		env.PINPolicy = &p
+	}
+	return env
 }
 
 // ResetTenant describes the world's tenant for reset.Check: cloud,

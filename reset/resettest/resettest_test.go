@@ -99,3 +99,38 @@ func TestAddUserAndTokenFor(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, c.KeyID(), n.KeyID())
 }
+
+// WithPINPolicy is the device's managed policy: Env carries it, so a reset
+// through the world holds the new PIN to it even when the container file
+// records a weaker one.
+func TestWithPINPolicyIsTheManagedPolicyOfResets(t *testing.T) {
+	ctx := context.Background()
+	managed := container.PINPolicy{MinimumLength: 8}
+	w := resettest.New(t, resettest.WithPINPolicy(managed), resettest.WithPIN("28461937"))
+	assert.Equal(t, 8, w.Container.Config().PINPolicy.MinimumLength, "provisioned under the managed policy")
+	env := w.Env()
+	require.NotNil(t, env.PINPolicy)
+	assert.Equal(t, managed, *env.PINPolicy)
+	env.PINPolicy.MinimumLength = 4
+	assert.Equal(t, 8, w.Env().PINPolicy.MinimumLength, "each Env has its own copy")
+
+	// A container that records the Windows default (4 digits and up).
+	weak := w.Provision(t, w.User, "97532", true, container.Config{})
+	require.Equal(t, 4, weak.Config().PINPolicy.MinimumLength)
+	const short = "5820" // the default policy accepts it; the managed one does not
+	require.NoError(t, weak.Config().PINPolicy.Check(short))
+	require.Error(t, managed.Check(short))
+
+	_, err := reset.NonDestructive(ctx, w.Env(), weak, reset.Request{Token: w.Token(t), NewPIN: short})
+	assert.ErrorIs(t, err, reset.ErrWeakPIN)
+	assert.ErrorIs(t, err, container.ErrPINPolicy)
+	_, err = reset.Destructive(ctx, w.Env(), weak, reset.Request{Token: w.Token(t), NewPIN: short})
+	assert.ErrorIs(t, err, reset.ErrWeakPIN)
+
+	n, err := reset.NonDestructive(ctx, w.Env(), weak, reset.Request{Token: w.Token(t), NewPIN: "71938264"})
+	require.NoError(t, err)
+	assert.Equal(t, 8, n.Config().PINPolicy.MinimumLength, "the new container records the managed policy")
+
+	// Without the option the world manages no policy.
+	assert.Nil(t, resettest.New(t, resettest.WithTPM(w.TPM)).Env().PINPolicy)
+}
