@@ -77,6 +77,10 @@ func cmdProvision() *command {
 				fmt.Fprintf(a.stdout, "Simulated tenant %s (%s), onboarded to the PIN reset service.\n", cl.info.Domain, cl.info.TenantID)
 				fmt.Fprintf(a.stdout, "User %s, password %q, TOTP authenticator (kept in %s).\n", cl.info.UPN, cl.info.Password, st.path(directoryFile))
 			}
+			opts, err := st.pinOptions()
+			if err != nil {
+				return err
+			}
 			t, spec, err := a.openTPM(st)
 			if err != nil {
 				return err
@@ -87,7 +91,7 @@ func cmdProvision() *command {
 				return err
 			}
 			cfg := container.Config{User: cl.user.UPN, UserID: cl.user.ObjectID, TenantID: cl.user.TenantID, Algorithm: ka}
-			c, err := container.Provision(ctx, t, cfg, pin)
+			c, err := container.Provision(ctx, t, cfg, pin, opts...)
 			if err != nil {
 				return err
 			}
@@ -122,6 +126,10 @@ func cmdStatus() *command {
 			if err != nil {
 				return err
 			}
+			managed, err := st.pinPolicy()
+			if err != nil {
+				return err
+			}
 			a.printState(c)
 			cfg := c.Config()
 			line := func(k, v string) { fmt.Fprintf(a.stdout, "%26s : %s\n", k, v) }
@@ -135,8 +143,13 @@ func cmdStatus() *command {
 				line("PIN recovery", "not enrolled")
 			}
 			line("EnablePinRecovery policy", onOff(st.dev.EnablePINRecovery))
+			if managed != nil {
+				line("PIN policy", describePolicy(*managed)+" (managed by the device)")
+			} else {
+				line("PIN policy", describePolicy(cfg.PINPolicy)+" (the container's)")
+			}
 			if exp := c.PINExpires(); !exp.IsZero() {
-				line("PIN expires", exp.Format(time.DateOnly)+" (reported, not enforced)")
+				line("PIN expires", exp.Format(time.DateOnly)+" (as recorded; then 'hello sign' asks for a new PIN)")
 			} else {
 				line("PIN expires", "never")
 			}
@@ -173,6 +186,10 @@ func cmdSign() *command {
 			if err != nil {
 				return err
 			}
+			opts, err := st.pinOptions()
+			if err != nil {
+				return err
+			}
 			t, _, err := a.openTPM(st)
 			if err != nil {
 				return err
@@ -182,7 +199,8 @@ func cmdSign() *command {
 			if err != nil {
 				return err
 			}
-			s, err := container.Unlock(ctx, t, c, pin)
+			// The managed policy's Expiration, if any, decides PINExpired.
+			s, err := container.Unlock(ctx, t, c, pin, opts...)
 			if err != nil {
 				return err
 			}
@@ -199,6 +217,11 @@ func cmdSign() *command {
 			fmt.Fprintf(a.stdout, "SHA-256   : %x\n", digest)
 			fmt.Fprintf(a.stdout, "Signature : %s (%s)\n", base64.StdEncoding.EncodeToString(sig), kind)
 			fmt.Fprintf(a.stdout, "Verified with the login key of NgcKeyId %s.\n", c.KeyID())
+			if s.PINExpired() {
+				// As Windows does at sign-in: an expired PIN still works,
+				// and the user is told to change it (PINComplexity/Expiration).
+				fmt.Fprintln(a.stderr, "Your PIN has expired under the PIN policy and must be changed: run 'hello change-pin'.")
+			}
 			return nil
 		},
 	}
@@ -230,6 +253,10 @@ func cmdChangePIN() *command {
 			if err != nil {
 				return err
 			}
+			opts, err := st.pinOptions()
+			if err != nil {
+				return err
+			}
 			t, _, err := a.openTPM(st)
 			if err != nil {
 				return err
@@ -243,7 +270,7 @@ func cmdChangePIN() *command {
 			if err != nil {
 				return err
 			}
-			n, err := container.ChangePIN(ctx, t, c, old, pin)
+			n, err := container.ChangePIN(ctx, t, c, old, pin, opts...)
 			if err != nil {
 				return err
 			}
@@ -346,6 +373,10 @@ func cmdReset() *command {
 			if err != nil {
 				return err
 			}
+			pinPolicy, err := st.pinPolicy()
+			if err != nil {
+				return err
+			}
 			t, _, err := a.openTPM(st)
 			if err != nil {
 				return err
@@ -357,7 +388,9 @@ func cmdReset() *command {
 				policy = reset.Policy{EnablePINRecovery: true, Source: reset.DeviceMDM}
 			}
 			flow := &reset.Flow{
-				Env: reset.Env{TPM: t, Service: cl.client, Directory: cl.idp},
+				// The managed PIN policy: the new PIN is held to it, not to
+				// the one the (unauthenticated) container file records.
+				Env: reset.Env{TPM: t, Service: cl.client, Directory: cl.idp, PINPolicy: pinPolicy},
 				Device: reset.Device{
 					Join: reset.AzureADJoined, Trust: reset.CloudKerberosTrust, Edition: reset.Enterprise,
 					Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
@@ -454,6 +487,30 @@ func cmdDelete() *command {
 			return nil
 		},
 	}
+}
+
+// describePolicy is a PIN policy in one line, defaults filled in.
+func describePolicy(p container.PINPolicy) string {
+	minLen, maxLen := p.MinimumLength, p.MaximumLength
+	if minLen == 0 {
+		minLen = container.DefaultMinPINLength
+	}
+	if maxLen == 0 {
+		maxLen = container.DefaultMaxPINLength
+	}
+	rule := func(r, def container.CharRule) string {
+		if r == container.CharDefault {
+			r = def
+		}
+		return r.String()
+	}
+	out := fmt.Sprintf("%d to %d characters; digits %s, lowercase %s, uppercase %s, special %s; history %d",
+		minLen, maxLen, rule(p.Digits, container.CharRequire), rule(p.LowercaseLetters, container.CharDisallow),
+		rule(p.UppercaseLetters, container.CharDisallow), rule(p.SpecialCharacters, container.CharDisallow), p.History)
+	if p.Expiration > 0 {
+		return out + fmt.Sprintf("; expires after %d days", p.Expiration)
+	}
+	return out + "; never expires"
 }
 
 func onOff(b bool) string {

@@ -24,6 +24,16 @@
 //
 //	printf '582046\n582046\n' | hello -state /tmp/h provision
 //
+// The PIN policy device management sets, if any, is "pin_policy" in the
+// state directory's device.json, in the PassportForWork CSP's PINComplexity
+// terms (minimum_pin_length, maximum_pin_length, digits, lowercase_letters,
+// uppercase_letters and special_characters as 0 allow, 1 require,
+// 2 disallow, history, expiration in days). provision, change-pin and both
+// resets hold the new PIN to it rather than to the policy the container file
+// records; sign applies its expiration. An expired PIN still unlocks, as on
+// Windows: sign signs, exits 0, and says the PIN must be changed with
+// hello change-pin.
+//
 // The simulated directory (tenant, user, demo password and TOTP secret) and
 // the PIN reset service's key live in the state directory too, and are
 // rebuilt in memory by each command; the service is called in process.

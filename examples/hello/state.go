@@ -43,6 +43,55 @@ type device struct {
 	ContainerID string `json:"container_id,omitempty"`
 	// EnablePINRecovery is the PassportForWork policy as set on this device.
 	EnablePINRecovery bool `json:"enable_pin_recovery"`
+	// PINPolicy is the PassportForWork PINComplexity policy device
+	// management set on this device, if any. Every command that sets or
+	// checks a PIN applies it in place of the policy the container records
+	// (container.WithPINPolicy, reset.Env.PINPolicy): before the container is
+	// unlocked, its recorded policy is not authenticated.
+	PINPolicy *pinComplexity `json:"pin_policy,omitempty"`
+}
+
+// pinComplexity is the PINComplexity policy in the PassportForWork CSP's
+// terms: character classes 0 allow, 1 require, 2 disallow; absent fields
+// take the CSP defaults (4 to 127 characters, digits required, other classes
+// disallowed, no history, no expiration).
+type pinComplexity struct {
+	MinimumPINLength  int  `json:"minimum_pin_length,omitempty"`
+	MaximumPINLength  int  `json:"maximum_pin_length,omitempty"`
+	Digits            *int `json:"digits,omitempty"`
+	LowercaseLetters  *int `json:"lowercase_letters,omitempty"`
+	UppercaseLetters  *int `json:"uppercase_letters,omitempty"`
+	SpecialCharacters *int `json:"special_characters,omitempty"`
+	History           int  `json:"history,omitempty"`
+	Expiration        int  `json:"expiration,omitempty"` // days, 0 never
+}
+
+// policy converts p, refusing values the CSP would not accept.
+func (p *pinComplexity) policy() (container.PINPolicy, error) {
+	out := container.PINPolicy{
+		MinimumLength: p.MinimumPINLength, MaximumLength: p.MaximumPINLength,
+		History: p.History, Expiration: p.Expiration,
+	}
+	for _, c := range []struct {
+		name string
+		v    *int
+		r    *container.CharRule
+	}{
+		{"digits", p.Digits, &out.Digits},
+		{"lowercase_letters", p.LowercaseLetters, &out.LowercaseLetters},
+		{"uppercase_letters", p.UppercaseLetters, &out.UppercaseLetters},
+		{"special_characters", p.SpecialCharacters, &out.SpecialCharacters},
+	} {
+		if c.v == nil {
+			continue
+		}
+		r, err := container.CharRuleFromCSP(*c.v)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", c.name, err)
+		}
+		*c.r = r
+	}
+	return out, out.Validate()
 }
 
 // directory is the simulated tenant and user, recreated in memory each run.
@@ -98,6 +147,28 @@ func (s *state) defaultTPM() string {
 		return s.dev.TPM
 	}
 	return fmt.Sprintf("sim:seed=%d", s.dev.Seed)
+}
+
+// pinPolicy is the device's managed PIN policy, or nil when device
+// management set none.
+func (s *state) pinPolicy() (*container.PINPolicy, error) {
+	if s.dev.PINPolicy == nil {
+		return nil, nil
+	}
+	p, err := s.dev.PINPolicy.policy()
+	if err != nil {
+		return nil, fmt.Errorf("%s: pin_policy: %w", s.path(deviceFile), err)
+	}
+	return &p, nil
+}
+
+// pinOptions are the container options that apply the managed PIN policy.
+func (s *state) pinOptions() ([]container.Option, error) {
+	p, err := s.pinPolicy()
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return []container.Option{container.WithPINPolicy(*p)}, nil
 }
 
 func (s *state) store() (*container.Store, error) {
