@@ -50,6 +50,9 @@ func parseBlob(b Blob) (*object, error) {
 	}
 	p, err := decodeSealedPublic(pub)
 	if errors.Is(err, errNotSealed) {
+		p, err = decodeKeyPublic(pub)
+	}
+	if errors.Is(err, errNotKeyShape) {
 		p, err = decodePublic(pub)
 	}
 	if err != nil {

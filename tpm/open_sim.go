@@ -6,7 +6,8 @@ import (
 	"fmt"
 
 	"github.com/google/go-tpm-tools/simulator"
-	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/hellosim/hellosim/tpm/internal/simtransport"
 )
 
 // OpenSimulator opens the embedded TPM 2.0 reference simulator (through
@@ -31,6 +32,6 @@ func OpenSimulator(opts ...SimulatorOption) (*TPM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tpm: open simulator: %w", err)
 	}
-	tr := transport.FromReadWriteCloser(s)
+	tr := simtransport.New(s)
 	return newTPM(tr, tr, true)
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-tpm-tools/simulator"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/hellosim/hellosim/tpm/internal/simtransport"
 )
 
 func openSimTransport(spec string) (transport.TPMCloser, error) {
@@ -27,5 +29,5 @@ func openSimTransport(spec string) (transport.TPMCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return transport.FromReadWriteCloser(s), nil
+	return simtransport.New(s), nil
 }
