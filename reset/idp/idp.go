@@ -128,6 +128,15 @@ func DefaultArgon2Params() Argon2Params {
 	return Argon2Params{Time: 3, MemoryKiB: 64 << 10, Threads: 4}
 }
 
+// LightArgon2Params is the OWASP Password Storage Cheat Sheet's minimum for
+// argon2id: t=2, m=19 MiB, p=1. It suits a demo or a small program that
+// hashes a few passwords at start-up: a third of the memory of
+// DefaultArgon2Params, still far beyond what password-cracking hardware
+// likes.
+func LightArgon2Params() Argon2Params {
+	return Argon2Params{Time: 2, MemoryKiB: 19 << 10, Threads: 1}
+}
+
 // TestArgon2Params are cheap parameters for tests and load generators (one
 // pass over 64 KiB): still Argon2id, but offering no resistance to offline
 // guessing. Never use them for real passwords.
