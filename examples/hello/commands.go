@@ -22,6 +22,21 @@ import (
 
 func (a *app) openState() (*state, error) { return openState(a.stateDir) }
 
+// loadContainer opens the state directory and loads the device's container,
+// with the store it came from: the start of every command that works on an
+// existing container. With none, the error is errNoContainer.
+func (a *app) loadContainer() (*state, *container.Store, *container.Container, error) {
+	st, err := a.openState()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	store, c, err := st.load()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, store, c, nil
+}
+
 // openTPM opens the TPM named by --tpm, or the state's default.
 func (a *app) openTPM(st *state) (*tpm.TPM, string, error) {
 	spec := a.tpmSpec
@@ -118,11 +133,7 @@ func cmdStatus() *command {
 		name: "status", args: "",
 		summary: "Show the User State block, as dsregcmd /status prints it, and the container's details.",
 		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
-			st, err := a.openState()
-			if err != nil {
-				return err
-			}
-			_, c, err := st.load()
+			st, _, c, err := a.loadContainer()
 			if err != nil {
 				return err
 			}
@@ -178,11 +189,7 @@ func cmdSign() *command {
 					return err
 				}
 			}
-			st, err := a.openState()
-			if err != nil {
-				return err
-			}
-			_, c, err := st.load()
+			st, _, c, err := a.loadContainer()
 			if err != nil {
 				return err
 			}
@@ -245,11 +252,7 @@ func cmdChangePIN() *command {
 		name: "change-pin", args: "",
 		summary: "Change the PIN: the current PIN, then the new one twice. Keys stay the same.",
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
-			st, err := a.openState()
-			if err != nil {
-				return err
-			}
-			store, c, err := st.load()
+			st, store, c, err := a.loadContainer()
 			if err != nil {
 				return err
 			}
@@ -288,15 +291,11 @@ func cmdEnableRecovery() *command {
 		name: "enable-recovery", args: "",
 		summary: "Turn the EnablePinRecovery policy on and enrol the PIN reset protector (asks for the PIN).",
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
-			st, err := a.openState()
+			st, store, c, err := a.loadContainer()
 			if err != nil {
 				return err
 			}
-			store, c, err := st.load()
-			if err != nil {
-				return err
-			}
-			cl, err := st.openCloud(false, "", "")
+			cl, err := st.loadCloud()
 			if err != nil {
 				return err
 			}
@@ -361,15 +360,11 @@ func cmdReset() *command {
 			if err := ep.UnmarshalText([]byte(entry)); err != nil {
 				return fmt.Errorf("%w: -entry %q: want settings or lock-screen", errUsage, entry)
 			}
-			st, err := a.openState()
+			st, store, c, err := a.loadContainer()
 			if err != nil {
 				return err
 			}
-			store, c, err := st.load()
-			if err != nil {
-				return err
-			}
-			cl, err := st.openCloud(false, "", "")
+			cl, err := st.loadCloud()
 			if err != nil {
 				return err
 			}
@@ -446,11 +441,8 @@ func cmdTOTP() *command {
 			if err != nil {
 				return err
 			}
-			var info directory
-			if err := readJSON(st.path(directoryFile), &info); err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					return errNoContainer
-				}
+			info, err := st.directory()
+			if err != nil {
 				return err
 			}
 			code, err := idp.TOTPCodeAt(info.TOTPSecret, time.Now())
@@ -468,11 +460,7 @@ func cmdDelete() *command {
 		name: "delete", args: "",
 		summary: "Delete the Hello container, like certutil -deleteHelloContainer. The TPM holds nothing of it.",
 		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
-			st, err := a.openState()
-			if err != nil {
-				return err
-			}
-			store, c, err := st.load()
+			st, store, c, err := a.loadContainer()
 			if err != nil {
 				return err
 			}

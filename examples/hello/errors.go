@@ -8,8 +8,7 @@ import (
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/reset"
-	"github.com/hellosim/hellosim/reset/idp"
-	"github.com/hellosim/hellosim/reset/service"
+	"github.com/hellosim/hellosim/reset/explain"
 	"github.com/hellosim/hellosim/tpm"
 )
 
@@ -33,8 +32,8 @@ func exitCode(err error) int {
 	return exitFailure
 }
 
-// explain is the one-line message for an error.
-func explain(err error) string {
+// errorLine is the one-line message for an error.
+func errorLine(err error) string {
 	var se *reset.StepError
 	var pe *container.PINError
 	var le *container.LockoutError
@@ -62,38 +61,15 @@ func explain(err error) string {
 	return err.Error()
 }
 
-// explainFlow is what the reset flow tells the user: the service's and the
-// directory's refusals in words, then reset.Explain for the rest.
+// explainFlow is what the reset flow tells the user: this program's own
+// refusals at the prompts, then explain.Message for the service's, the
+// directory's and the reset package's.
 func explainFlow(err error) string {
-	var se *service.Error
-	var locked *idp.LockedError
 	switch {
-	case errors.Is(err, service.ErrMFARequired):
-		return "You need to verify your identity with a second method to reset your PIN."
-	case errors.Is(err, service.ErrBindingMismatch):
-		return "This device's PIN recovery belongs to another account."
-	case errors.Is(err, service.ErrNotOnboarded):
-		return reset.ReasonNotOnboarded.Message()
-	case errors.Is(err, service.ErrUnavailableInCloud):
-		return reset.ReasonGovernmentCloud.Message()
-	case errors.As(err, &se) && errors.Is(err, service.ErrRateLimited):
-		return fmt.Sprintf("Too many PIN reset attempts. Try again in %s.", se.RetryAfter.Round(time.Second))
-	case errors.Is(err, service.ErrUnknownKey):
-		return "Your PIN recovery information is out of date; reset destructively or enable recovery again."
-	case errors.Is(err, service.ErrUnauthorized):
-		return "Your sign-in has expired. Sign in again."
-	case errors.Is(err, service.ErrUnavailable), errors.Is(err, service.ErrBadResponse):
-		return "We can't reach the PIN reset service right now."
-	case errors.Is(err, idp.ErrWrongPassword), errors.Is(err, idp.ErrUnknownUser):
-		return "Your account or password is incorrect."
-	case errors.Is(err, idp.ErrWrongCode):
-		return "That code didn't work. Check the code and try again."
-	case errors.As(err, &locked):
-		return "Your account is temporarily locked to prevent unauthorized use. Try again later."
 	case errors.Is(err, errNoInput):
 		return "No input."
 	case errors.Is(err, errMismatch):
 		return "The PINs do not match."
 	}
-	return reset.Explain(err)
+	return explain.Message(err)
 }

@@ -182,7 +182,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		return exitOK
 	}
 	code := exitCode(err)
-	fmt.Fprintf(stderr, "hello %s: %s\n", cmd.name, explain(err))
+	fmt.Fprintf(stderr, "hello %s: %s\n", cmd.name, errorLine(err))
 	if a.verbose {
 		fmt.Fprintf(stderr, "  cause: %v\n", err)
 	}

@@ -203,17 +203,27 @@ type cloud struct {
 	client *service.Client // in process: the same bytes as over HTTP
 }
 
+// directory reads the simulated tenant and user; errNoContainer when there
+// are none yet (provision makes them).
+func (s *state) directory() (directory, error) {
+	var info directory
+	err := readJSON(s.path(directoryFile), &info)
+	if errors.Is(err, fs.ErrNotExist) {
+		return info, errNoContainer
+	}
+	return info, err
+}
+
+// loadCloud rebuilds the existing directory and service.
+func (s *state) loadCloud() (*cloud, error) { return s.openCloud(false, "", "") }
+
 // openCloud rebuilds the directory and the service. When create is true and
 // nothing exists yet, it makes a tenant onboarded to the PIN reset service,
 // a user upn with password (random when empty) and a service key.
 func (s *state) openCloud(create bool, upn, password string) (*cloud, error) {
-	var info directory
-	err := readJSON(s.path(directoryFile), &info)
+	info, err := s.directory()
 	exists := err == nil
-	if err != nil && !(create && errors.Is(err, fs.ErrNotExist)) {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, errNoContainer
-		}
+	if err != nil && !(create && errors.Is(err, errNoContainer)) {
 		return nil, err
 	}
 	if !exists {

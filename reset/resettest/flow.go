@@ -3,15 +3,12 @@ package resettest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/reset"
-	"github.com/hellosim/hellosim/reset/idp"
-	"github.com/hellosim/hellosim/reset/service"
+	"github.com/hellosim/hellosim/reset/explain"
 )
 
 // Authenticator is the world's IdP as a reset.Authenticator.
@@ -106,51 +103,15 @@ func (s *Script) NewPIN(ctx context.Context, _ container.PINPolicy) (string, err
 
 // Flow returns a reset.Flow for the world's user from entry point e:
 // the world's device, policy, tenant, IdP and service, a Script typing the
-// world's password, a fresh code and pins, and Explain for messages.
+// world's password, a fresh code and pins, and explain.Message for messages.
 func (w *World) Flow(t testing.TB, e reset.EntryPoint, pins ...string) *reset.Flow {
 	return &reset.Flow{
 		Env: w.Env(), Device: w.Device(), Policy: w.Policy(), Tenant: w.ResetTenant(),
-		Entry: e, Auth: w.Authenticator(), Prompt: w.Prompter(t, pins...), Explain: Explain,
+		Entry: e, Auth: w.Authenticator(), Prompt: w.Prompter(t, pins...), Explain: explain.Message,
 	}
 }
 
-// Explain is reset.Explain extended with the messages a user sees for the
-// errors of the simulated IdP and the PIN reset service client.
-func Explain(err error) string {
-	var se *service.Error
-	var locked *idp.LockedError
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, service.ErrMFARequired):
-		return "You need to verify your identity with a second method to reset your PIN."
-	case errors.Is(err, service.ErrBindingMismatch):
-		return "This device's PIN recovery belongs to another account. Sign in with the account that set up Windows Hello."
-	case errors.Is(err, service.ErrNotOnboarded):
-		return reset.ReasonNotOnboarded.Message()
-	case errors.Is(err, service.ErrUnavailableInCloud):
-		return reset.ReasonGovernmentCloud.Message()
-	case errors.As(err, &se) && errors.Is(err, service.ErrRateLimited):
-		if se.RetryAfter > 0 {
-			return fmt.Sprintf("Too many PIN reset attempts. Try again in %s.", se.RetryAfter.Round(time.Second))
-		}
-		return "Too many PIN reset attempts. Try again later."
-	case errors.Is(err, service.ErrUnknownKey):
-		return "Your PIN recovery information is out of date, so your PIN can only be reset by creating a new one."
-	case errors.Is(err, service.ErrUnauthorized):
-		return "Your sign-in has expired. Sign in again."
-	case errors.Is(err, service.ErrUnavailable), errors.Is(err, service.ErrBadResponse):
-		return "We can't reach the PIN reset service right now. Check your connection and try again."
-	case errors.Is(err, idp.ErrWrongPassword), errors.Is(err, idp.ErrUnknownUser):
-		return "Your account or password is incorrect."
-	case errors.Is(err, idp.ErrWrongCode):
-		return "That code didn't work. Check the code and try again."
-	case errors.As(err, &locked):
-		return "Your account is temporarily locked to prevent unauthorized use. Try again later."
-	case errors.Is(err, idp.ErrDisabled):
-		return "Your account has been disabled. Contact your administrator."
-	case errors.Is(err, idp.ErrSignInExpired):
-		return "Your sign-in timed out. Start again."
-	}
-	return reset.Explain(err)
-}
+// Explain is explain.Message: reset.Explain extended with the messages a
+// user sees for the errors of the simulated IdP and the PIN reset service
+// client. New code can call explain.Message directly.
+func Explain(err error) string { return explain.Message(err) }
