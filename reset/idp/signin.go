@@ -141,15 +141,11 @@ func (s *Pending) TokenWithoutMFA(ctx context.Context) (string, error) {
 	if s.dead || !s.mfaAt.IsZero() || now.Sub(s.created) > DefaultPendingLifetime {
 		return "", fmt.Errorf("token without mfa: %w", ErrSignInExpired)
 	}
-	p.mu.Lock()
-	u, err := p.activeUserLocked(s.upn, now)
+	tok, err := p.issueFor(s.upn, now, "pwd")
 	if err != nil {
-		p.mu.Unlock()
 		return "", fmt.Errorf("token without mfa: %w", err)
 	}
-	snap, fed := u.snapshot(), federationHost(u.tenant)
-	p.mu.Unlock()
-	return p.issue(snap, fed, []string{"pwd"})
+	return tok, nil
 }
 
 // Refresh returns a new access token (new jti, new times, amr ["pwd","mfa"])
@@ -170,15 +166,25 @@ func (s *Pending) Refresh(ctx context.Context) (string, error) {
 	if now.Sub(mfaAt) > DefaultSessionLifetime {
 		return "", fmt.Errorf("refresh: %w", ErrSignInExpired)
 	}
+	tok, err := p.issueFor(s.upn, now, "pwd", "mfa")
+	if err != nil {
+		return "", fmt.Errorf("refresh: %w", err)
+	}
+	return tok, nil
+}
+
+// issueFor issues a token with the given authentication methods to the user
+// upn, if the account is still enabled and unlocked at now.
+func (p *IdP) issueFor(upn string, now time.Time, amr ...string) (string, error) {
 	p.mu.Lock()
-	u, err := p.activeUserLocked(s.upn, now)
+	u, err := p.activeUserLocked(upn, now)
 	if err != nil {
 		p.mu.Unlock()
-		return "", fmt.Errorf("refresh: %w", err)
+		return "", err
 	}
 	snap, fed := u.snapshot(), federationHost(u.tenant)
 	p.mu.Unlock()
-	return p.issue(snap, fed, []string{"pwd", "mfa"})
+	return p.issue(snap, fed, amr)
 }
 
 // activeUserLocked returns the user if it exists, is enabled and unlocked.
