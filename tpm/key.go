@@ -191,33 +191,50 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 	if k.closed {
 		return nil, ErrClosed
 	}
-	var rsp *response
-	for reloaded := false; ; reloaded = true {
-		if k.handle == 0 {
-			h, err := t.load(ctx, k.obj, k)
-			if err != nil {
-				return nil, fmt.Errorf("tpm: sign: reload key: %w", err)
-			}
-			k.handle = h
+	if k.handle == 0 {
+		h, err := t.load(ctx, k.obj, k)
+		if err != nil {
+			return nil, fmt.Errorf("tpm: sign: reload key: %w", err)
 		}
+		k.handle = h
+	}
+	var (
+		rsp      *response
+		reloaded bool
+		lerr     error
+	)
+	err = t.withSession(ctx, k.secret.auth, false, false, func() (err error) {
 		t.tick++
 		k.lastUse = t.tick
-		err = t.withSession(ctx, k.secret.auth, false, false, func() (err error) {
-			rsp, err = t.send(&command{
-				cc:      tpm2.TPMCCSign,
-				handles: []tpm2.TPMHandle{k.handle},
-				names:   []tpm2.TPM2BName{k.obj.name},
-				auth:    sessionAuth,
-				params:  signParams(digest, scheme, hash),
-			})
-			return err
+		rsp, err = t.send(&command{
+			cc:      tpm2.TPMCCSign,
+			handles: []tpm2.TPMHandle{k.handle},
+			names:   []tpm2.TPM2BName{k.obj.name},
+			auth:    sessionAuth,
+			params:  signParams(digest, scheme, hash),
 		})
-		if (errors.Is(err, tpm2.TPMRCReferenceH0) || errors.Is(err, tpm2.TPMRCHandle)) && !reloaded {
-			// The key was flushed behind our back; load it again.
-			k.handle = 0
-			continue
+		return err
+	}, func(err error) bool {
+		if reloaded || !(errors.Is(err, tpm2.TPMRCReferenceH0) || errors.Is(err, tpm2.TPMRCHandle)) {
+			return false
 		}
-		break
+		// The key was flushed behind our back; load it again. Flush the
+		// old handle all the same (it is then reported gone): error
+		// responses are not authenticated, and a forged one must not
+		// leave the key loaded twice.
+		reloaded = true
+		_ = t.flush(k.handle)
+		k.handle = 0
+		h, err := t.load(ctx, k.obj, k)
+		if err != nil {
+			lerr = err
+			return false
+		}
+		k.handle = h
+		return true
+	})
+	if lerr != nil {
+		return nil, fmt.Errorf("tpm: sign: reload key: %w", lerr)
 	}
 	if err != nil {
 		if aerr := t.authErr(ctx, err); aerr != nil {

@@ -39,6 +39,15 @@ func (t *TPM) load(ctx context.Context, o *object, except *Key) (tpm2.TPMHandle,
 			return 0, loadErr(err)
 		}
 		h := rsp.handles[0]
+		if !t.freshHandle(h) {
+			// The response handle is not authenticated (a password
+			// session, and no rpHash covers handles: TPM 2.0 Part 1
+			// §18.7). One that names the SRK or an open key would make
+			// the library use and then flush that object; flush instead
+			// what the TPM did load, which this connection does not know.
+			t.reclaim()
+			return 0, fmt.Errorf("load: %w: handle %#x", errMalformed, uint32(h))
+		}
 		if name, err := first2B(rsp.params); err != nil || !bytes.Equal(name, o.name.Buffer) {
 			// The TPM computed another Name from the same public area:
 			// someone is between us and the TPM, or our parse is wrong.
@@ -47,6 +56,21 @@ func (t *TPM) load(ctx context.Context, o *object, except *Key) (tpm2.TPMHandle,
 		}
 		return h, nil
 	}
+}
+
+// freshHandle reports whether h can be the handle of an object just
+// loaded: a transient handle that is neither the SRK nor an open key's.
+// t.mu must be held.
+func (t *TPM) freshHandle(h tpm2.TPMHandle) bool {
+	if uint32(h)>>24 != uint32(tpm2.TPMHTTransient) || h == t.srk {
+		return false
+	}
+	for k := range t.keys {
+		if k.handle == h {
+			return false
+		}
+	}
+	return true
 }
 
 // loadErr maps a TPM2_Load failure to the package's errors.

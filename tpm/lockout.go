@@ -147,7 +147,7 @@ func (t *TPM) lockoutCommand(ctx context.Context, cc tpm2.TPMCC, params, lockout
 			params:  params,
 		})
 		return err
-	})
+	}, nil)
 	if errors.Is(err, tpm2.TPMRCLockout) {
 		// The lockout hierarchy itself is blocked after a wrong lockoutAuth,
 		// for TPM_PT_LOCKOUT_RECOVERY (Part 1 §19.8.4).

@@ -60,23 +60,19 @@ func (t *TPM) create(ctx context.Context, template, data, auth []byte) (public, 
 	params := createParams(template, data, trimAuth(auth))
 	defer wipe.Bytes(params)
 	var rsp *response
-	for {
-		err = t.withSession(ctx, nil, true, false, func() (err error) {
-			rsp, err = t.send(&command{
-				cc:      tpm2.TPMCCCreate,
-				handles: []tpm2.TPMHandle{t.srk},
-				names:   []tpm2.TPM2BName{t.srkName},
-				auth:    sessionAuth,
-				params:  params,
-			})
-			return err
+	err = t.withSession(ctx, nil, true, false, func() (err error) {
+		rsp, err = t.send(&command{
+			cc:      tpm2.TPMCCCreate,
+			handles: []tpm2.TPMHandle{t.srk},
+			names:   []tpm2.TPM2BName{t.srkName},
+			auth:    sessionAuth,
+			params:  params,
 		})
+		return err
+	}, func(err error) bool {
 		// The TPM builds the new object in a free object slot.
-		if errors.Is(err, tpm2.TPMRCObjectMemory) && t.evictLRU(nil) {
-			continue
-		}
-		break
-	}
+		return errors.Is(err, tpm2.TPMRCObjectMemory) && t.evictLRU(nil)
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("create: %w", err)
 	}
@@ -120,7 +116,7 @@ func (t *TPM) Unseal(ctx context.Context, b Blob, auth []byte) ([]byte, error) {
 			auth:    sessionAuth,
 		})
 		return err
-	})
+	}, nil)
 	ferr := t.flush(h)
 	if err != nil {
 		if aerr := t.authErr(ctx, err); aerr != nil {

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 
 	"github.com/google/go-tpm/tpm2"
@@ -45,6 +46,11 @@ type session struct {
 	encIn  bool   // decrypt attribute: first command parameter encrypted
 	encOut bool   // encrypt attribute: first response parameter encrypted
 
+	// mac is HMAC-SHA256 keyed with sessionKey || auth, built at most once
+	// per command and Reset for each of the command HMAC, the response
+	// HMAC and the parameter-encryption KDFa, which share that key.
+	mac hash.Hash
+
 	rand io.Reader // nonces; nil means crypto/rand (tests make it repeatable)
 }
 
@@ -66,12 +72,14 @@ func (s *session) started() bool { return s.handle != tpm2.TPMRHNull }
 func (s *session) use(auth []byte, encIn, encOut bool) {
 	s.auth = trimAuth(auth)
 	s.encIn, s.encOut = encIn, encOut
+	s.mac = nil
 }
 
 // done forgets the per-command settings.
 func (s *session) done() {
 	s.auth = nil
 	s.encIn, s.encOut = false, false
+	s.mac = nil
 }
 
 // forget drops the session state without telling the TPM (the TPM has
@@ -117,6 +125,7 @@ func (s *session) start(tr transport.TPM, srk tpm2.TPMHandle, kem tpm2.LabeledEn
 	// Part 1 §19.6.8: sessionKey = KDFa(sessionAlg, bind.authValue || salt,
 	// "ATH", nonceTPM, nonceCaller, bits); the session is unbound.
 	s.key = tpm2.KDFa(crypto.SHA256, salt, "ATH", s.nonceTPM, s.nonceCaller, 8*sha256.Size)
+	s.mac = nil
 	return nil
 }
 
@@ -159,6 +168,18 @@ func (s *session) hmacKey() []byte {
 	return append(append(k, s.key...), s.auth...)
 }
 
+// keyed returns HMAC-SHA256 keyed with sessionKey || authValue, reset. The
+// key is the same for every HMAC of one command, so it is set up once.
+func (s *session) keyed() hash.Hash {
+	if s.mac == nil {
+		key := s.hmacKey()
+		s.mac = hmac.New(sha256.New, key)
+		wipe.Bytes(key)
+	}
+	s.mac.Reset()
+	return s.mac
+}
+
 // Authorize implements tpm2.Session.
 func (s *session) Authorize(cc tpm2.TPMCC, parms, addNonces []byte, names []tpm2.TPM2BName, _ int) (*tpm2.TPMSAuthCommand, error) {
 	if len(addNonces) != 0 {
@@ -194,9 +215,7 @@ func (s *session) commandHMAC(cc tpm2.TPMCC, names []tpm2.TPM2BName, parms []byt
 	var cpHash [sha256.Size]byte
 	h.Sum(cpHash[:0])
 
-	key := s.hmacKey()
-	mac := hmac.New(sha256.New, key)
-	wipe.Bytes(key)
+	mac := s.keyed()
 	mac.Write(cpHash[:])
 	mac.Write(s.nonceCaller)
 	mac.Write(s.nonceTPM)
@@ -213,8 +232,12 @@ func (s *session) Validate(rc tpm2.TPMRC, cc tpm2.TPMCC, parms []byte, _ []tpm2.
 // HMAC(sessionKey || authValue, rpHash || nonceTPM || nonceCaller ||
 // sessionAttributes) with rpHash = H(responseCode || commandCode ||
 // parameters) (Part 1 §19.6.5).
+//
+// Nothing in the response is believed before its HMAC verifies: neither
+// the new nonceTPM nor a cleared continueSession attribute, with which an
+// attacker on the bus could otherwise make the library forget a session
+// the TPM still holds. The caller drops the session after a failure.
 func (s *session) validate(rc tpm2.TPMRC, cc tpm2.TPMCC, parms, nonce []byte, attrs byte, got []byte) error {
-	s.nonceTPM = append(s.nonceTPM[:0], nonce...)
 	h := sha256.New()
 	var b [8]byte
 	binary.BigEndian.PutUint32(b[:4], uint32(rc))
@@ -224,23 +247,26 @@ func (s *session) validate(rc tpm2.TPMRC, cc tpm2.TPMCC, parms, nonce []byte, at
 	var rpHash [sha256.Size]byte
 	h.Sum(rpHash[:0])
 
-	key := s.hmacKey()
-	mac := hmac.New(sha256.New, key)
-	wipe.Bytes(key)
+	mac := s.keyed()
 	mac.Write(rpHash[:])
-	mac.Write(s.nonceTPM)
+	mac.Write(nonce)
 	mac.Write(s.nonceCaller)
 	mac.Write([]byte{attrs})
+	if !hmac.Equal(mac.Sum(nil), got) {
+		return errResponseHMAC
+	}
+	s.nonceTPM = append(s.nonceTPM[:0], nonce...)
 	if attrs&1 == 0 {
 		// continueSession clear: the TPM ended the session; the next
 		// command starts a new one.
 		s.handle = tpm2.TPMRHNull
 	}
-	if !hmac.Equal(mac.Sum(nil), got) {
-		return errors.New("response HMAC does not verify")
-	}
 	return nil
 }
+
+// errResponseHMAC is a response whose HMAC does not verify: it was changed
+// on its way from the TPM, or the session is out of step.
+var errResponseHMAC = errors.New("response HMAC does not verify")
 
 // IsEncryption implements tpm2.Session (the TPM encrypts the response).
 func (s *session) IsEncryption() bool { return s.encOut }
@@ -268,10 +294,18 @@ func (s *session) Decrypt(p []byte) error {
 
 func (s *session) cfb(p, nonceNewer, nonceOlder []byte, encrypt bool) error {
 	const keyBytes = 16
-	sv := s.hmacKey() // sessionValue = sessionKey || authValue (Part 1 §21.1)
-	keyIV := tpm2.KDFa(crypto.SHA256, sv, "CFB", nonceNewer, nonceOlder, 8*(keyBytes+aes.BlockSize))
-	wipe.Bytes(sv)
-	defer wipe.Bytes(keyIV)
+	// KDFa (Part 1 §11.4.10.2) keyed with sessionValue = sessionKey ||
+	// authValue (Part 1 §21.1): K(1) = HMAC(key, [1] || "CFB" || 0x00 ||
+	// nonceNewer || nonceOlder || [256]), exactly the 16-byte AES key and
+	// the 16-byte IV, so one HMAC block.
+	var keyIV [sha256.Size]byte
+	mac := s.keyed()
+	mac.Write([]byte{0, 0, 0, 1, 'C', 'F', 'B', 0})
+	mac.Write(nonceNewer)
+	mac.Write(nonceOlder)
+	mac.Write([]byte{0, 0, 1, 0}) // 8 * (keyBytes + aes.BlockSize) bits
+	mac.Sum(keyIV[:0])
+	defer wipe.Bytes(keyIV[:])
 	block, err := aes.NewCipher(keyIV[:keyBytes])
 	if err != nil {
 		return err

@@ -226,9 +226,12 @@ func (t *TPM) run(ctx context.Context, f func() error) error {
 // given entity authValue and encryption directions. If the TPM lost the
 // session (TPM_RC_REFERENCE_S0) it starts a new one and sends the command
 // once more; after TPM_RC_AUTH_FAIL it never retries, since every try costs
-// a dictionary-attack count. t.mu must be held.
-func (t *TPM) withSession(ctx context.Context, auth []byte, encIn, encOut bool, f func() error) error {
-	for restarted := false; ; restarted = true {
+// a dictionary-attack count. again, when not nil, is asked about any other
+// TPM error: when it returns true (it has made room, or reloaded a key) the
+// command is sent again on the same session. t.mu must be held.
+func (t *TPM) withSession(ctx context.Context, auth []byte, encIn, encOut bool, f func() error, again func(error) bool) error {
+	restarted := false
+	for {
 		if !t.sess.started() {
 			if err := t.startSession(ctx); err != nil {
 				return err
@@ -237,19 +240,41 @@ func (t *TPM) withSession(ctx context.Context, auth []byte, encIn, encOut bool, 
 		t.sess.use(auth, encIn, encOut)
 		err := t.run(ctx, f)
 		t.sess.done()
-		if err == nil {
+		switch {
+		case err == nil:
 			return nil
-		}
-		if !isTPMRC(err) && !isCtxErr(err) {
+		case isCtxErr(err):
+			// Nothing was sent, or only a command the TPM answered with
+			// a warning: the session is as it was.
+			return err
+		case !isTPMRC(err):
 			// Not a TPM response code: the response was lost or did not
 			// verify. The session's nonces may be out of step; drop it.
 			t.dropSession()
 			return err
-		}
-		if sessionGoneRC(err) && !restarted {
-			t.sess.forget()
+		case sessionGoneRC(err) && !restarted:
+			// Flush it all the same (best effort): error responses carry
+			// no HMAC, and a forged TPM_RC_REFERENCE_S0 must not leave a
+			// session loaded that the library has forgotten.
+			restarted = true
+			t.dropSession()
+			continue
+		case again != nil && again(err):
+			// Were the error forged over a command the TPM executed, the
+			// command sent again fails its HMAC check on a noDA entity
+			// (the SRK, a signing key) and ends up below.
 			continue
 		}
+		// Error responses are not authenticated (TPM 2.0 Part 1 §18.9):
+		// one forged over a command the TPM executed leaves the TPM on a
+		// nonceTPM the library never saw, and every later command would
+		// fail its HMAC check — a correct PIN read as a wrong one, at a
+		// dictionary-attack count each. A new session costs no count; the
+		// failed command is not sent again. It is started now, so that
+		// between operations the TPM holds the session as usual; if that
+		// fails, the next command starts it.
+		t.dropSession()
+		_ = t.startSession(ctx)
 		return err
 	}
 }

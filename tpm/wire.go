@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/hellosim/hellosim/internal/wipe"
 )
 
 // The hot commands (TPM2_Create, TPM2_Load, TPM2_Unseal, TPM2_Sign,
@@ -99,6 +101,11 @@ func (t *TPM) send(c *command) (*response, error) {
 	binary.BigEndian.PutUint32(buf[2:], uint32(len(buf)))
 	binary.BigEndian.PutUint32(buf[6:], uint32(c.cc))
 
+	if c.auth == sessionAuth && t.sess.encIn {
+		// The embedded simulator decrypts the parameter in place, in
+		// this very buffer: what it leaves there is the secret in clear.
+		defer wipe.Bytes(buf)
+	}
 	rsp, err := t.tr.Send(buf)
 	if err != nil {
 		return nil, err
