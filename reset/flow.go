@@ -127,7 +127,8 @@ type Flow struct {
 	Tenant Tenant
 	Entry  EntryPoint
 	// Kind to run; KindUnknown picks non-destructive when the container has a
-	// protector and Check allows it, destructive otherwise.
+	// protector, Env has a Service and Check allows it, destructive
+	// otherwise.
 	Kind Kind
 	// UPN of the account; "" means the container's user.
 	UPN    string
@@ -160,15 +161,21 @@ func (f *Flow) Run(ctx context.Context, c *container.Container) (*container.Cont
 	kind := f.Kind
 	if kind == KindUnknown {
 		kind = KindDestructive
-		if c.HasProtector() && Check(f.Device, f.Policy, f.Tenant, f.Entry, KindNonDestructive) == nil {
+		if c.HasProtector() && f.Env.Service != nil && Check(f.Device, f.Policy, f.Tenant, f.Entry, KindNonDestructive) == nil {
 			kind = KindNonDestructive
 		}
 	}
 
-	// Check.
+	// Check, before the user is asked anything: what NonDestructive would
+	// refuse only after the password and the second factor is refused here.
 	err := Check(f.Device, f.Policy, f.Tenant, f.Entry, kind)
-	if err == nil && kind == KindNonDestructive && !c.HasProtector() {
-		err = ErrNoProtector
+	if err == nil && kind == KindNonDestructive {
+		switch {
+		case !c.HasProtector():
+			err = ErrNoProtector
+		case f.Env.Service == nil:
+			err = ErrNoService
+		}
 	}
 	if err != nil {
 		return nil, f.fail(StepCheck, kind, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,9 +51,9 @@ func NewPolicy(tenantID string, pinRecovery []PINRecoverySetting, webSignInAllow
 
 // Source is the policy store a setting came from. The values are ordered by
 // precedence, lowest first, as Windows applies Windows Hello for Business
-// policy: user GPO, then computer GPO, then user MDM (PassportForWork CSP),
-// then device MDM ("Configure Windows Hello for Business", policy
-// precedence). MDMWinsOverGP does not change this: it covers only the Policy
+// policy (GPO over MDM, user over device or computer): device MDM
+// (PassportForWork CSP), then user MDM, then computer GPO, then user GPO,
+// which wins ("Configure Windows Hello for Business", policy precedence). MDMWinsOverGP does not change this: it covers only the Policy
 // CSP, and EnablePinRecovery lives in the PassportForWork CSP.
 type Source int
 
@@ -449,7 +450,9 @@ func ParseIntuneSetting(data []byte) (PINRecoverySetting, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return PINRecoverySetting{}, policyErr(what, short, "not a JSON object: "+err.Error())
 	}
-	if _, err := dec.Token(); err == nil {
+	// Only the end of the input may follow: a further token, and equally
+	// bytes that are no JSON at all (for which Token fails), are refused.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return PINRecoverySetting{}, policyErr(what, short, "trailing data after the JSON object")
 	}
 	in := doc.instance

@@ -133,13 +133,17 @@ func NonDestructive(ctx context.Context, env Env, c *container.Container, req Re
 		return nil, fmt.Errorf("reset: fetch the service key: %w", err)
 	}
 	r, err := env.Service.Recover(ctx, req.Token, envelope)
+	if r != nil {
+		// R is ours from here, even when a service hands it back along
+		// with an error.
+		defer r.Destroy()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reset: recover the PIN reset protector: %w", err)
 	}
 	if r == nil {
 		return nil, errors.New("reset: the PIN reset service returned no protector")
 	}
-	defer r.Destroy()
 	n, err := container.ResetPIN(ctx, env.TPM, c, r, req.NewPIN, &next, options(env)...)
 	if err != nil {
 		return nil, wrap("non-destructive reset", err)
