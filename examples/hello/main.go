@@ -22,7 +22,7 @@
 // stdin is not a terminal, one per line from stdin, in the order of the
 // prompts (which go to stderr):
 //
-//	printf '582046\n582046\n' | hello -state /tmp/h provision
+//	printf '582046\n582046\n' | hello -state hello-demo provision
 //
 // The PIN policy device management sets, if any, is "pin_policy" in the
 // state directory's device.json, in the PassportForWork CSP's PINComplexity
