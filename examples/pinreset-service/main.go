@@ -22,6 +22,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -203,7 +204,7 @@ func demoDirectory(pw string) (*idp.IdP, idp.Tenant, idp.User, string, error) {
 	}
 	if pw == "" {
 		b := make([]byte, 12)
-		if _, err := io.ReadFull(randReader, b); err != nil {
+		if _, err := io.ReadFull(rand.Reader, b); err != nil {
 			return fail(err)
 		}
 		pw = base64.RawURLEncoding.EncodeToString(b)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,8 +8,6 @@ import (
 
 	"github.com/hellosim/hellosim/reset/idp"
 )
-
-var randReader = rand.Reader
 
 // demoTokenHandler signs a user in with password and TOTP code and answers
 // {"access_token": "..."}: the demonstration's stand-in for the Azure AD
