@@ -299,6 +299,10 @@ func cmdEnableRecovery() *command {
 			if err != nil {
 				return err
 			}
+			opts, err := st.pinOptions()
+			if err != nil {
+				return err
+			}
 			t, _, err := a.openTPM(st)
 			if err != nil {
 				return err
@@ -312,7 +316,7 @@ func cmdEnableRecovery() *command {
 			if err != nil {
 				return fmt.Errorf("fetch the PIN reset service key: %w", err)
 			}
-			s, err := container.Unlock(ctx, t, c, pin)
+			s, err := container.Unlock(ctx, t, c, pin, opts...)
 			if err != nil {
 				return err
 			}
