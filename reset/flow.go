@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/reset/identity"
 )
 
 // Step is one step of the documented "I forgot my PIN" flow.
@@ -172,7 +173,7 @@ func (f *Flow) Run(ctx context.Context, c *container.Container) (*container.Cont
 	if err == nil && kind == KindNonDestructive {
 		switch {
 		case !c.HasProtector():
-			err = ErrNoProtector
+			err = errNoProtector
 		case f.Env.Service == nil:
 			err = ErrNoService
 		}
@@ -184,7 +185,7 @@ func (f *Flow) Run(ctx context.Context, c *container.Container) (*container.Cont
 
 	// Choose a method: the tenant's list, above the lock screen on Azure AD
 	// joined devices; the password otherwise.
-	if f.Entry == EntryLockScreen && f.Device.Join == AzureADJoined {
+	if f.Entry == EntryLockScreen && f.Device.Join == identity.AzureADJoined {
 		methods := f.Tenant.Methods
 		if len(methods) == 0 {
 			methods = []Method{MethodPassword}
@@ -310,7 +311,7 @@ func Explain(err error) string {
 	var na *NotAllowedError
 	var pe *container.PolicyError
 	var pinErr *container.PINError
-	var lock *container.LockoutError
+	var lock *container.PINLockedError
 	switch {
 	case err == nil:
 		return ""
@@ -321,7 +322,7 @@ func Explain(err error) string {
 			return "That PIN doesn't meet the requirements: " + pe.Detail + "."
 		}
 		return "That PIN doesn't meet the requirements."
-	case errors.Is(err, ErrNoProtector):
+	case errors.Is(err, container.ErrNoProtector):
 		return "PIN recovery isn't set up for your account on this device, so your PIN can only be reset by creating a new one."
 	case errors.Is(err, ErrNoService):
 		return "The PIN reset service isn't configured on this device."

@@ -73,11 +73,10 @@ type Service interface {
 
 // Errors of the resets. Errors from the service, the directory, the TPM and
 // the container are wrapped, so errors.Is and errors.As see through them.
+//
+// A container without a PIN reset protector, where only a destructive reset
+// is possible (CanReset is DestructiveOnly), gives container.ErrNoProtector.
 var (
-	// ErrNoProtector: the container has no PIN reset protector, so only a
-	// destructive reset is possible (CanReset is DestructiveOnly). It
-	// matches container.ErrNoProtector too.
-	ErrNoProtector = fmt.Errorf("reset: no PIN reset protector enrolled, only destructive reset is possible: %w", container.ErrNoProtector)
 	// ErrNoService: a non-destructive reset needs Env.Service.
 	ErrNoService = errors.New("reset: no PIN reset service configured")
 	// ErrWeakPIN: the new PIN fails the PIN policy (Env.PINPolicy, or the
@@ -93,10 +92,13 @@ var (
 	ErrRegistration = errors.New("reset: the directory did not register the new key")
 )
 
+// errNoProtector is container.ErrNoProtector, saying what remains possible.
+var errNoProtector = fmt.Errorf("reset: only destructive reset is possible: %w", container.ErrNoProtector)
+
 // NonDestructive is the non-destructive PIN reset: the container, its keys,
 // certificates and NgcKeyId are kept, only the PIN changes.
 //
-//  1. The container must hold a PIN reset protector (ErrNoProtector) and the
+//  1. The container must hold a PIN reset protector (container.ErrNoProtector) and the
 //     new PIN must meet the policy, Env.PINPolicy or else the container's
 //     (ErrWeakPIN), checked before anything is sent so a weak PIN does not
 //     spend the user's token.
@@ -116,7 +118,7 @@ func NonDestructive(ctx context.Context, env Env, c *container.Container, req Re
 		return nil, err
 	}
 	if !c.HasProtector() {
-		return nil, ErrNoProtector
+		return nil, errNoProtector
 	}
 	envelope := c.Envelope()
 	if envelope == nil {
@@ -239,7 +241,7 @@ func wrap(op string, err error) error {
 	case errors.Is(err, container.ErrPINPolicy):
 		return fmt.Errorf("%w: %w", ErrWeakPIN, err)
 	case errors.Is(err, container.ErrNoProtector):
-		return ErrNoProtector
+		return errNoProtector
 	}
 	return fmt.Errorf("reset: %s: %w", op, err)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -135,8 +136,8 @@ func newWorld(t testing.TB, opts ...worldOption) *world {
 	var err error
 	w.idp, err = idp.New(idp.WithClock(w.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
 	require.NoError(t, err)
-	w.tenant = w.addTenant(t, idp.TenantConfig{Domain: "contoso.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
-	w.other = w.addTenant(t, idp.TenantConfig{Domain: "fabrikam.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+	w.tenant = w.addTenant(t, idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
+	w.other = w.addTenant(t, idp.TenantConfig{Domain: "fabrikam.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	w.alice = w.addPerson(t, w.tenant, "alice")
 	w.bob = w.addPerson(t, w.tenant, "bob")
 	w.carol = w.addPerson(t, w.other, "carol")
@@ -159,16 +160,16 @@ func newWorld(t testing.TB, opts ...worldOption) *world {
 		return set
 	}
 	v, err := service.NewJWTVerifier(service.VerifierConfig{
-		Keys: keys, Issuer: w.idp.IssuerTemplate(), Audience: service.ServiceAppID, Clock: w.clk.Now,
+		Keys: keys, Issuer: w.idp.IssuerTemplate(), Audience: identity.PINResetServiceAppID, Clock: w.clk.Now,
 	})
 	require.NoError(t, err)
 	cfg := service.Config{
-		Verifier: v,
-		Tenants:  w.idp,
-		Keys:     []protector.Unwrapper{w.counters[0], w.counters[1], w.counters[2]},
-		Retired:  []string{w.retired.Public().ID()},
-		Audit:    slog.New(slog.NewJSONHandler(w.audit, nil)),
-		Clock:    w.clk.Now,
+		Verifier:  v,
+		Directory: w.idp,
+		Keys:      []protector.Unwrapper{w.counters[0], w.counters[1], w.counters[2]},
+		Retired:   []string{w.retired.Public().ID()},
+		Audit:     slog.New(slog.NewJSONHandler(w.audit, nil)),
+		Clock:     w.clk.Now,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -283,7 +284,7 @@ func (w *world) claims(p *person) map[string]any {
 	now := w.clk.Now()
 	return map[string]any{
 		"iss": w.idp.Issuer(p.user.TenantID),
-		"aud": service.ServiceAppID,
+		"aud": identity.PINResetServiceAppID,
 		"tid": p.user.TenantID,
 		"oid": p.user.ObjectID,
 		"upn": p.user.UPN,
@@ -340,4 +341,13 @@ func errorBody(t testing.TB, resp *http.Response) (code, message string) {
 	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
 	return e.Error, e.Message
+}
+
+// mustVerifier is the PIN reset service's verifier for iss's tokens.
+func mustVerifier(iss service.TokenIssuer) *service.JWTVerifier {
+	v, err := service.VerifierFor(iss)
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
