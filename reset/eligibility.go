@@ -50,24 +50,10 @@ const GovernmentSignInHost = "login.microsoftonline.us"
 //     the identity provider's sign-in host must be allowed
 //     (ConfigureWebSignInAllowedUrls, "Applies to: Azure AD joined devices").
 //
-// Join types. The Requirements list of non-destructive reset names "Azure AD
-// registered, Azure AD joined, and Hybrid Azure AD joined"; the summary
-// table's "On Premises" row says the service "relies on Azure Active Directory
-// identities, so it's only available for Hybrid Azure Active Directory Joined
-// and Azure Active Directory Joined devices". We read the row as a contrast
-// with on-premises-only deployments (its stated reason is the Azure AD
-// identity, which a registered device's work account has) and the
-// Requirements list as the full set: non-destructive reset is allowed on Azure
-// AD registered devices and refused for identity.OnPremises. Destructive reset is "the
-// default option" and is allowed for every join type.
-//
-// Editions. The "Windows editions and versions" row has a single cell,
-// "Windows Enterprise and Pro editions"; Check applies it to both kinds.
-//
-// Federation services. The note "If AD FS is being used for certificate trust
-// or for on-premises only deployments, users must also have corporate network
-// connectivity to federation services to reset their PIN" does not limit
-// itself to destructive reset, so Check applies it to both kinds.
+// Where the documentation leaves room for more than one reading (the join
+// types of non-destructive reset, the editions, the federation service
+// note), docs/PINRESET-MAPPING.md, "How Check reads the documentation",
+// says which reading Check takes and why.
 func Check(d Device, p Policy, t Tenant, e EntryPoint, k Kind) error {
 	deny := func(r Reason, format string, args ...any) error {
 		return &NotAllowedError{Kind: k, Entry: e, Reason: r, Detail: fmt.Sprintf(format, args...)}

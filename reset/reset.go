@@ -68,7 +68,7 @@ type Service interface {
 	// Recover sends the envelope with the user's token and returns the PIN
 	// reset protector R. Refusals come back as errors the caller can match
 	// (no MFA, wrong tenant or user, not onboarded, cloud, rate limit, …).
-	Recover(ctx context.Context, token string, env *protector.Envelope) (*protector.Key, error)
+	Recover(ctx context.Context, token string, envelope *protector.Envelope) (*protector.Key, error)
 }
 
 // Errors of the resets. Errors from the service, the directory, the TPM and
@@ -130,27 +130,27 @@ func NonDestructive(ctx context.Context, env Env, c *container.Container, req Re
 	if err := checkPIN(env, c, req.NewPIN); err != nil {
 		return nil, err
 	}
-	next, err := env.Service.ServiceKey(ctx)
+	currentKey, err := env.Service.ServiceKey(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reset: fetch the service key: %w", err)
 	}
-	r, err := env.Service.Recover(ctx, req.Token, envelope)
-	if r != nil {
+	resetProtector, err := env.Service.Recover(ctx, req.Token, envelope)
+	if resetProtector != nil {
 		// R is ours from here, even when a service hands it back along
 		// with an error.
-		defer r.Destroy()
+		defer resetProtector.Destroy()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reset: recover the PIN reset protector: %w", err)
 	}
-	if r == nil {
+	if resetProtector == nil {
 		return nil, errors.New("reset: the PIN reset service returned no protector")
 	}
-	n, err := container.ResetPIN(ctx, env.TPM, c, r, req.NewPIN, &next, options(env)...)
+	next, err := container.ResetPIN(ctx, env.TPM, c, resetProtector, req.NewPIN, &currentKey, options(env)...)
 	if err != nil {
 		return nil, wrap("non-destructive reset", err)
 	}
-	return n, nil
+	return next, nil
 }
 
 // Destructive is the destructive PIN reset: "the user's existing PIN and
@@ -180,32 +180,32 @@ func Destructive(ctx context.Context, env Env, c *container.Container, req Reque
 	if err := checkPIN(env, c, req.NewPIN); err != nil {
 		return nil, err
 	}
-	n, err := container.Reprovision(ctx, env.TPM, c, req.NewPIN, options(env)...)
+	next, err := container.Reprovision(ctx, env.TPM, c, req.NewPIN, options(env)...)
 	if err != nil {
 		return nil, wrap("destructive reset", err)
 	}
 	if env.Directory != nil {
-		if err := env.Directory.RegisterKey(ctx, req.Token, n.KeyID(), n.PublicKey()); err != nil {
-			return nil, fmt.Errorf("%w %s: %w", ErrRegistration, n.KeyID(), err)
+		if err := env.Directory.RegisterKey(ctx, req.Token, next.KeyID(), next.PublicKey()); err != nil {
+			return nil, fmt.Errorf("%w %s: %w", ErrRegistration, next.KeyID(), err)
 		}
 	}
-	return n, nil
+	return next, nil
 }
 
 // ContainerCanReset is dsregcmd's CanReset for container c on a device: the
 // configuration's answer (CanReset) limited by what the container holds —
 // without a PIN reset protector only destructive reset is possible.
 func ContainerCanReset(c *container.Container, d Device, p Policy, t Tenant) container.CanReset {
-	cr := CanReset(d, p, t)
+	offered := CanReset(d, p, t)
 	if c != nil && !c.HasProtector() {
-		switch cr {
+		switch offered {
 		case container.DestructiveAndNonDestructive:
 			return container.DestructiveOnly
 		case container.NonDestructiveOnly:
 			return container.Unknown
 		}
 	}
-	return cr
+	return offered
 }
 
 func checkEnv(env Env, c *container.Container) error {
@@ -226,14 +226,19 @@ func checkEnv(env Env, c *container.Container) error {
 // checkPIN checks the new PIN against the policy the reset applies, before
 // the service or the TPM is asked anything.
 func checkPIN(env Env, c *container.Container, pin string) error {
-	p := c.Config().PINPolicy
-	if env.PINPolicy != nil {
-		p = *env.PINPolicy
-	}
-	if err := p.Check(pin); err != nil {
+	if err := pinPolicy(env, c).Check(pin); err != nil {
 		return fmt.Errorf("%w: %w", ErrWeakPIN, err)
 	}
 	return nil
+}
+
+// pinPolicy is the PIN policy a reset of c under env applies: the managed
+// one when env has it, else the one c records.
+func pinPolicy(env Env, c *container.Container) container.PINPolicy {
+	if env.PINPolicy != nil {
+		return *env.PINPolicy
+	}
+	return c.Config().PINPolicy
 }
 
 func wrap(op string, err error) error {

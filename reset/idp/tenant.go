@@ -32,7 +32,7 @@ type TenantConfig struct {
 	// key becomes usable on premises; 0 means DefaultSyncDelay.
 	SyncDelay time.Duration
 	// ConsentedApps are the application IDs the tenant's administrator consented
-	// to; both identity.PINResetidentity.PINResetServiceAppID and identity.PINResetidentity.PINResetClientAppID
+	// to; both identity.PINResetServiceAppID and identity.PINResetClientAppID
 	// make it onboarded.
 	ConsentedApps []string
 }
