@@ -19,30 +19,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/clocktest"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
-	clk    *clock
+	clk    *clocktest.Clock
 	p      *idp.IdP
 	tenant idp.Tenant
 	alice  idp.User
@@ -52,7 +36,7 @@ const alicePW = "correct horse battery"
 
 func newFixture(t *testing.T, tcfg idp.TenantConfig) *fixture {
 	t.Helper()
-	f := &fixture{clk: &clock{t: time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)}}
+	f := &fixture{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))}
 	var err error
 	f.p, err = idp.New(idp.WithClock(f.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
 	require.NoError(t, err)

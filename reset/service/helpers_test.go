@@ -20,31 +20,12 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/clocktest"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
-
-// clock is a settable clock shared by the IdP and the service.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // syncBuffer is a concurrency-safe audit sink.
 type syncBuffer struct {
@@ -110,7 +91,7 @@ func (m *minter) sign(t testing.TB, claims any) string {
 
 // world is an IdP with tenants and users, a service and a client.
 type world struct {
-	clk      *clock
+	clk      *clocktest.Clock // shared by the IdP and the service
 	idp      *idp.IdP
 	tenant   idp.Tenant // onboarded, public cloud
 	alice    *person    // in tenant
@@ -132,7 +113,7 @@ type worldOption func(*service.Config)
 
 func newWorld(t testing.TB, opts ...worldOption) *world {
 	t.Helper()
-	w := &world{clk: newClock(), audit: &syncBuffer{}, keys: map[protector.Scheme]*protector.ServicePrivateKey{}}
+	w := &world{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)), audit: &syncBuffer{}, keys: map[protector.Scheme]*protector.ServicePrivateKey{}}
 	var err error
 	w.idp, err = idp.New(idp.WithClock(w.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
 	require.NoError(t, err)
