@@ -26,7 +26,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	if err != nil {
 		return nil, err
 	}
-	if err := policy.checkPIN(newPIN, o.watch); err != nil {
+	if err := o.checkPIN(policy, newPIN); err != nil {
 		return nil, err
 	}
 	s, err := unsealSecret(ctx, t, c, oldPIN, o)
@@ -34,7 +34,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 		return nil, err
 	}
 	defer clear(s)
-	history, err := openHistory(s, c.id, c.history, o.watch)
+	history, err := o.openHistory(s, c.id, c.history)
 	if err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
@@ -46,7 +46,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	// The history holds at most the recorded policy's History PINs; a
 	// policy from device management with a shorter one looks at fewer.
 	recent := history[:min(len(history), policy.History)]
-	mac := historyMAC(s, c.id, newPIN, o.watch)
+	mac := o.historyMAC(s, c.id, newPIN)
 	defer clear(mac)
 	if inHistory(recent, mac) {
 		return nil, &PolicyError{Rule: RuleHistory, Detail: fmt.Sprintf("the PIN is one of the last %d PINs", policy.History)}
@@ -56,7 +56,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	if err := n.sealPIN(ctx, t, s, newPIN, recent, o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
-	if err := n.authenticate(s, o.watch); err != nil {
+	if err := n.authenticate(s, &o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
 	o.emit(ctx, n, Event{Kind: EventPINChanged})
@@ -86,7 +86,7 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	if err != nil {
 		return nil, err
 	}
-	if err := policy.checkPIN(newPIN, o.watch); err != nil {
+	if err := o.checkPIN(policy, newPIN); err != nil {
 		return nil, err
 	}
 	if err := t.CheckSRK(c.srkName); err != nil {
@@ -97,11 +97,11 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 		return nil, fmt.Errorf("container: reset PIN: open secret with protector: %w", err)
 	}
 	defer clear(s)
-	o.watch.see(secretS, s)
+	o.see(secretS, s)
 	if len(s) != secretLen {
 		return nil, &FormatError{Field: "protector.encS", Reason: "secret has the wrong length"}
 	}
-	if err := c.verify(s, o.watch); err != nil {
+	if err := c.verify(s, &o); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
 	n := c.next()
@@ -114,7 +114,7 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 			return nil, fmt.Errorf("container: reset PIN: re-enrol protector: %w", err)
 		}
 	}
-	if err := n.authenticate(s, o.watch); err != nil {
+	if err := n.authenticate(s, &o); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
 	o.emit(ctx, n, Event{Kind: EventReset})

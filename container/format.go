@@ -97,8 +97,8 @@ func (c *Container) marshalBody() ([]byte, error) {
 	b.AddUint64(uint64(c.pinSet.Unix()))
 	addU8(&b, c.srkName)
 	addU8(&b, c.salt)
-	addU16(&b, c.pin.Public)
-	addU16(&b, c.pin.Private)
+	addU16(&b, c.pinProtector.Public)
+	addU16(&b, c.pinProtector.Private)
 	b.AddUint8(uint8(len(c.keys)))
 	for _, k := range c.keys {
 		addU8(&b, []byte(k.name))
@@ -269,8 +269,8 @@ func Parse(data []byte) (*Container, error) {
 	c.pinSet = r.unix("pinSet")
 	c.srkName = r.bytes8("srkName", 2, maxSRKName)
 	c.salt = r.bytes8("salt", saltLen, saltLen)
-	c.pin.Public = r.bytes16("pinProtector.public", 1, maxBlobLen)
-	c.pin.Private = r.bytes16("pinProtector.private", 1, maxBlobLen)
+	c.pinProtector.Public = r.bytes16("pinProtector.public", 1, maxBlobLen)
+	c.pinProtector.Private = r.bytes16("pinProtector.private", 1, maxBlobLen)
 	n := int(r.u8("keys.count"))
 	if r.err == nil && (n < 1 || n > maxKeys) {
 		r.fail("keys.count", fmt.Sprintf("%d outside 1..%d", n, maxKeys))

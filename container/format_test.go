@@ -276,7 +276,7 @@ func TestContainerSize(t *testing.T) {
 		entries[i] = make([]byte, historyEntryLen)
 	}
 	full = full.Clone()
-	full.history, err = sealHistory(hs.s, full.id, entries, MaxPINHistory, seededRand(1), nil)
+	full.history, err = (&options{rand: seededRand(1)}).sealHistory(hs.secret, full.id, entries, MaxPINHistory)
 	require.NoError(t, err)
 	withHistory := len(marshal(t, full))
 	t.Logf("RSA-2048 container: %d bytes; with protector (HPKE X25519): %d; with an X-Wing (ML-KEM-768) protector and a full history of 50: %d", plain, enrolled, withHistory)

@@ -34,7 +34,7 @@ func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.PINPolicy.checkPIN(pin, o.watch); err != nil {
+	if err := o.checkPIN(cfg.PINPolicy, pin); err != nil {
 		return nil, err
 	}
 	c := &Container{generation: 1, cfg: cfg}
@@ -73,7 +73,7 @@ func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, o
 	if err != nil {
 		return nil, err
 	}
-	if err := policy.checkPIN(newPIN, o.watch); err != nil {
+	if err := o.checkPIN(policy, newPIN); err != nil {
 		return nil, err
 	}
 	n := &Container{generation: c.generation + 1, id: c.id, cfg: c.Config()}
@@ -108,14 +108,14 @@ func (c *Container) build(ctx context.Context, t *tpm.TPM, pin string, o options
 
 	s := make([]byte, secretLen)
 	defer clear(s)
-	o.watch.see(secretS, s)
+	o.see(secretS, s)
 	if _, err := io.ReadFull(o.rand, s); err != nil {
 		return fmt.Errorf("read random: %w", err)
 	}
 	if err := c.sealPIN(ctx, t, s, pin, nil, o); err != nil {
 		return err
 	}
-	auth := keyAuth(s, c.id, LoginKeyName, o.watch)
+	auth := o.keyAuth(s, c.id, LoginKeyName)
 	defer clear(auth)
 	blob, pub, err := t.CreateKey(ctx, c.cfg.Algorithm, auth)
 	if err != nil {
@@ -125,7 +125,7 @@ func (c *Container) build(ctx context.Context, t *tpm.TPM, pin string, o options
 		return fmt.Errorf("TPM made a login key of another algorithm")
 	}
 	c.keys = []keyEntry{{name: LoginKeyName, alg: c.cfg.Algorithm, blob: blob}}
-	return c.authenticate(s, o.watch)
+	return c.authenticate(s, &o)
 }
 
 // sealPIN draws a fresh salt and seals s under pin as the PIN protector, and
@@ -139,19 +139,19 @@ func (c *Container) sealPIN(ctx context.Context, t *tpm.TPM, s []byte, pin strin
 	if _, err := io.ReadFull(o.rand, salt); err != nil {
 		return fmt.Errorf("read random: %w", err)
 	}
-	auth := pinAuth(salt, pin, o.watch)
+	auth := o.pinAuth(salt, pin)
 	defer clear(auth)
 	blob, err := t.Seal(ctx, s, auth)
 	if err != nil {
 		return fmt.Errorf("seal PIN protector: %w", err)
 	}
-	entry := historyMAC(s, c.id, pin, o.watch)
+	entry := o.historyMAC(s, c.id, pin)
 	defer clear(entry)
-	h, err := sealHistory(s, c.id, append([][]byte{entry}, prior...), c.cfg.PINPolicy.History, o.rand, o.watch)
+	h, err := o.sealHistory(s, c.id, append([][]byte{entry}, prior...), c.cfg.PINPolicy.History)
 	if err != nil {
 		return err
 	}
-	c.salt, c.pin, c.history = salt, blob, h
+	c.salt, c.pinProtector, c.history = salt, blob, h
 	c.pinSet = now
 	return nil
 }

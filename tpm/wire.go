@@ -75,7 +75,7 @@ func (t *TPM) send(c *command) (*response, error) {
 			return nil, err
 		}
 		p := bytes.Clone(c.params)
-		if s.encIn {
+		if s.enc.encryptsCommand() {
 			first, err := first2B(p)
 			if err != nil {
 				return nil, err
@@ -101,7 +101,7 @@ func (t *TPM) send(c *command) (*response, error) {
 	binary.BigEndian.PutUint32(buf[2:], uint32(len(buf)))
 	binary.BigEndian.PutUint32(buf[6:], uint32(c.cc))
 
-	if c.auth == sessionAuth && t.sess.encIn {
+	if c.auth == sessionAuth && t.sess.enc.encryptsCommand() {
 		// The embedded simulator decrypts the parameter in place, in
 		// this very buffer: what it leaves there is the secret in clear.
 		defer wipe.Bytes(buf)
@@ -166,7 +166,7 @@ func (t *TPM) parseResponse(c *command, rsp []byte) (*response, error) {
 	if err := s.validate(tpm2.TPMRCSuccess, c.cc, r.params, nonce, attrs, mac); err != nil {
 		return nil, err
 	}
-	if s.encOut {
+	if s.enc.encryptsResponse() {
 		first, err := first2B(r.params)
 		if err != nil {
 			return nil, err
