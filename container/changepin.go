@@ -17,6 +17,12 @@ import (
 // same). A wrong old PIN is ErrWrongPIN and counts toward the TPM lockout.
 // The new PIN's expiration clock starts now; with WithPINPolicy the new PIN
 // is held to, and the new container records, the policy given.
+//
+// With rollback protection (RollbackProtection) the TPM changes the NV
+// index's authValue in place, last of all: the old PIN is refused from then
+// on, through this container and every copy of it. The container salt does
+// not change, so should the process die before the caller saves the new
+// container, the old file unlocks with the new PIN. Five TPM commands.
 func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN string, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if c == nil || t == nil {
@@ -53,11 +59,28 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	}
 	n := c.next()
 	n.cfg.PINPolicy = policy
-	if err := n.sealPIN(ctx, t, s, newPIN, recent, o); err != nil {
+	if c.nv.IsZero() {
+		if err := n.sealPIN(ctx, t, s, newPIN, recent, &o); err != nil {
+			return nil, fmt.Errorf("container: change PIN: %w", err)
+		}
+	} else if err := n.setPIN(s, newPIN, recent, &o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
 	if err := n.authenticate(s, &o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
+	}
+	if !c.nv.IsZero() {
+		// The one step that changes the TPM, once nothing else can fail.
+		oldAuth, newAuth := o.pinAuth(c.salt, oldPIN), o.pinAuth(c.salt, newPIN)
+		err := t.ChangeSecretAuth(ctx, c.nv, oldAuth, newAuth)
+		clear(oldAuth)
+		clear(newAuth)
+		if err != nil {
+			if errors.Is(err, tpm.ErrAuthFailed) || errors.Is(err, tpm.ErrLockedOut) {
+				return nil, o.pinError(ctx, c, err)
+			}
+			return nil, fmt.Errorf("container: change PIN: %w", err)
+		}
 	}
 	o.emit(ctx, n, Event{Kind: EventPINChanged})
 	return n, nil
@@ -74,6 +97,13 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 // enrolment stays as it was. r stays the caller's to Destroy. It emits
 // EventReset. The new PIN's expiration clock starts now; with WithPINPolicy
 // the new PIN is held to, and the new container records, the policy given.
+//
+// With rollback protection the secret goes into a new NV index under the
+// new PIN and c's index is recorded as retired: once the caller has saved
+// the new container, Retire undefines it and c, with every copy of it, is
+// refused by the TPM. Until then c works with its PIN, so a reset that
+// fails or is killed half-way loses nothing. Two TPM commands, and one
+// for Retire.
 func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, newPIN string, next *protector.ServiceKey, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if c == nil || t == nil || r == nil {
@@ -106,15 +136,23 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	}
 	n := c.next()
 	n.cfg.PINPolicy = policy
-	if err := n.sealPIN(ctx, t, s, newPIN, nil, o); err != nil {
-		return nil, fmt.Errorf("container: reset PIN: %w", err)
-	}
 	if next != nil {
 		if err := n.enrol(s, *next, o); err != nil {
 			return nil, fmt.Errorf("container: reset PIN: re-enrol protector: %w", err)
 		}
 	}
+	if err := n.setPIN(s, newPIN, nil, &o); err != nil {
+		return nil, fmt.Errorf("container: reset PIN: %w", err)
+	}
+	if err := finishRetire(ctx, t, c); err != nil {
+		return nil, fmt.Errorf("container: reset PIN: %w", err)
+	}
+	if err := n.protectSecret(ctx, t, s, newPIN, &o); err != nil {
+		return nil, fmt.Errorf("container: reset PIN: %w", err)
+	}
+	n.retired = cloneNV(c.nv)
 	if err := n.authenticate(s, &o); err != nil {
+		n.undefineNew(t)
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
 	o.emit(ctx, n, Event{Kind: EventReset})

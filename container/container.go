@@ -135,13 +135,22 @@ type Container struct {
 	pinSet       time.Time
 	srkName      []byte
 	salt         []byte   // container salt for the PIN authValue, 32 bytes
-	pinProtector tpm.Blob // S sealed under HMAC(salt, NFC(PIN))
-	keys         []keyEntry
-	certs        []certEntry
-	history      []byte // AES-256-GCM(nonce ‖ ciphertext) of the PIN history MACs; empty: none
-	encS         []byte // Enc_R(S); empty: no protector
-	envelope     []byte // Wrap_servicePub(R) as protector.Envelope.MarshalBinary
-	tag          []byte // HMAC under an S-derived key over the encoding (see format.go)
+	pinProtector tpm.Blob // S sealed under HMAC(salt, NFC(PIN)); empty when S is in NV
+	// nv is the NV index holding S under HMAC(salt, NFC(PIN)): rollback
+	// protection (see rollback.go). Zero when S is sealed in pinProtector.
+	nv tpm.NVSecret
+	// retired is the index of the container this one replaced (by a
+	// reset), undefined by Retire once this container is saved.
+	retired tpm.NVSecret
+	// rollbackOff says why S is sealed rather than in NV; empty for NV
+	// and for containers made before rollback protection.
+	rollbackOff string
+	keys        []keyEntry
+	certs       []certEntry
+	history     []byte // AES-256-GCM(nonce ‖ ciphertext) of the PIN history MACs; empty: none
+	encS        []byte // Enc_R(S); empty: no protector
+	envelope    []byte // Wrap_servicePub(R) as protector.Envelope.MarshalBinary
+	tag         []byte // HMAC under an S-derived key over the encoding (see format.go)
 }
 
 // Clone returns a deep copy sharing no memory with c.
@@ -154,6 +163,8 @@ func (c *Container) Clone() *Container {
 	n.srkName = bytes.Clone(c.srkName)
 	n.salt = bytes.Clone(c.salt)
 	n.pinProtector = cloneBlob(c.pinProtector)
+	n.nv = cloneNV(c.nv)
+	n.retired = cloneNV(c.retired)
 	n.keys = make([]keyEntry, len(c.keys))
 	for i, k := range c.keys {
 		n.keys[i] = keyEntry{name: k.name, alg: k.alg, blob: cloneBlob(k.blob)}
@@ -434,7 +445,7 @@ func (c *Container) verify(s []byte, o *options) error {
 }
 
 func (c *Container) computeTag(s []byte, o *options) ([]byte, error) {
-	body, err := c.marshalBody()
+	body, err := c.taggedBody()
 	if err != nil {
 		return nil, err
 	}

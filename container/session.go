@@ -91,8 +91,9 @@ func pinExpired(pinSet time.Time, policy PINPolicy, now time.Time) bool {
 // does at sign-in.
 func (s *Session) PINExpired() bool { return s.expired }
 
-// unsealSecret checks the SRK and unseals S with the PIN, turning TPM
-// authorization failures into PIN errors and events.
+// unsealSecret checks the SRK and reads S with the PIN (from the NV index,
+// or by unsealing the PIN protector), turning TPM authorization failures
+// into PIN errors and events. A revoked container is ErrRevoked.
 func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o options) ([]byte, error) {
 	if err := t.CheckSRK(c.srkName); err != nil {
 		return nil, fmt.Errorf("container: check storage root key: %w", err)
@@ -106,7 +107,10 @@ func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o o
 	}
 	auth := o.pinAuth(c.salt, pin)
 	defer clear(auth)
-	s, err := t.Unseal(ctx, c.pinProtector, auth)
+	s, err := c.readSecret(ctx, t, auth)
+	if errors.Is(err, ErrRevoked) {
+		return nil, fmt.Errorf("container: unlock: %w", err)
+	}
 	if err != nil {
 		return nil, o.pinError(ctx, c, err)
 	}

@@ -45,6 +45,10 @@ type session struct {
 	auth []byte          // the authorized entity's authValue, trailing zeros trimmed
 	enc  paramEncryption // which parameter travels encrypted
 
+	// last clears continueSession: the TPM ends the session after the
+	// command succeeds (a policy session used once).
+	last bool
+
 	// mac is HMAC-SHA256 keyed with sessionKey || auth, built at most once
 	// per command and Reset for each of the command HMAC, the response
 	// HMAC and the parameter-encryption KDFa, which share that key.
@@ -110,6 +114,11 @@ func (s *session) forget() {
 // start begins a salted HMAC session (TPM2_StartAuthSession, Part 3 §11.1)
 // with the salt encrypted to srk.
 func (s *session) start(tr transport.TPM, srk tpm2.TPMHandle, kem tpm2.LabeledEncapsulationKey) error {
+	return s.startType(tr, srk, kem, tpm2.TPMSEHMAC)
+}
+
+// startType begins a salted session of the given type (HMAC or policy).
+func (s *session) startType(tr transport.TPM, srk tpm2.TPMHandle, kem tpm2.LabeledEncapsulationKey, typ tpm2.TPMSE) error {
 	nonce := make([]byte, sessionNonceSize)
 	if _, err := rand.Read(nonce); err != nil {
 		return err
@@ -124,7 +133,7 @@ func (s *session) start(tr transport.TPM, srk tpm2.TPMHandle, kem tpm2.LabeledEn
 		Bind:          tpm2.TPMRHNull,
 		NonceCaller:   tpm2.TPM2BNonce{Buffer: nonce},
 		EncryptedSalt: tpm2.TPM2BEncryptedSecret{Buffer: encSalt},
-		SessionType:   tpm2.TPMSEHMAC,
+		SessionType:   typ,
 		Symmetric: tpm2.TPMTSymDef{
 			Algorithm: tpm2.TPMAlgAES,
 			KeyBits:   tpm2.NewTPMUSymKeyBits(tpm2.TPMAlgAES, tpm2.TPMKeyBits(128)),
@@ -175,7 +184,7 @@ func (s *session) NewNonceCaller() error {
 }
 
 func (s *session) attrs() tpm2.TPMASession {
-	return tpm2.TPMASession{ContinueSession: true, Decrypt: s.enc.encryptsCommand(), Encrypt: s.enc.encryptsResponse()}
+	return tpm2.TPMASession{ContinueSession: !s.last, Decrypt: s.enc.encryptsCommand(), Encrypt: s.enc.encryptsResponse()}
 }
 
 // hmacKey is sessionKey || authValue (Part 1 §19.6.8).

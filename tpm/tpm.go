@@ -29,6 +29,8 @@ type TPM struct {
 	closer  io.Closer // nil when the transport cannot be closed
 	sim     bool
 	closed  bool
+	// volatileNV, when set, says why NV indices do not outlive the process.
+	volatileNV string
 
 	srk     tpm2.TPMHandle
 	srkName tpm2.TPM2BName
