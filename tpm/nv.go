@@ -59,7 +59,7 @@ const (
 
 // ErrOwnerAuth is a TPM that refuses the empty owner authorization: its
 // owner has set one, so the library cannot define or undefine NV indices.
-var ErrOwnerAuth = errors.New("tpm: owner authorization is not empty: NV indices cannot be defined or undefined")
+var ErrOwnerAuth = errors.New("tpm: owner authorization refused (the owner set one, or the index is not the one named): NV index not defined or undefined")
 
 // ErrNVGone is an NV secret whose index is not defined: it was undefined (a
 // reset or a delete revoked it) or never made it to this TPM.
@@ -157,17 +157,35 @@ func (t *TPM) DefineSecret(ctx context.Context, secret, auth []byte) (NVSecret, 
 			break
 		}
 	}
+	unwritten := nvName(nvPublic(handle, secretNVAttrs, len(secret)))
+	written := nvName(nvPublic(handle, secretNVAttrs|nvWritten, len(secret)))
 	if err != nil {
+		if !isTPMRC(err) && !isCtxErr(err) {
+			// The answer was lost: the TPM may have defined the index.
+			t.undefineEither(ctx, handle, unwritten, written)
+		}
 		return NVSecret{}, fmt.Errorf("tpm: define secret: %w", err)
 	}
-	unwritten := nvName(nvPublic(handle, secretNVAttrs, len(secret)))
 	if err := t.nvWrite(ctx, handle, unwritten, secret, auth); err != nil {
-		// Leave nothing behind: the index holds no secret yet.
-		_ = t.nvUndefine(ctx, handle, unwritten)
+		// Leave nothing behind. Had the write happened and only its
+		// answer been lost, the index now has its written Name.
+		t.undefineEither(ctx, handle, unwritten, written)
 		return NVSecret{}, fmt.Errorf("tpm: define secret: write: %w", err)
 	}
-	name := nvName(nvPublic(handle, secretNVAttrs|nvWritten, len(secret)))
-	return NVSecret{Handle: handle, Name: name.Buffer}, nil
+	return NVSecret{Handle: handle, Name: written.Buffer}, nil
+}
+
+// undefineEither undefines the index at handle under either Name (best
+// effort: what is left is an orphan, which Secrets lists). A wrong Name
+// makes the owner's HMAC fail with TPM_RC_BAD_AUTH, which costs no
+// dictionary-attack count. t.mu must be held.
+func (t *TPM) undefineEither(ctx context.Context, handle uint32, names ...tpm2.TPM2BName) {
+	for _, name := range names {
+		err := t.nvUndefine(ctx, handle, name)
+		if err == nil || handleGoneRC(err) {
+			return
+		}
+	}
 }
 
 // randomNVHandle draws a handle of the library's range.
