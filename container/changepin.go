@@ -22,7 +22,9 @@ import (
 // index's authValue in place, last of all: the old PIN is refused from then
 // on, through this container and every copy of it. The container salt does
 // not change, so should the process die before the caller saves the new
-// container, the old file unlocks with the new PIN. Five TPM commands.
+// container, the old file unlocks with the new PIN. Should the TPM's answer
+// to the change be lost, ChangePIN fails and the TPM holds one of the two
+// PINs: the file opens with the old or the new one. Five TPM commands.
 func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN string, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if c == nil || t == nil {
