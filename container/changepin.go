@@ -146,9 +146,7 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	if err := n.setPIN(s, newPIN, nil, &o); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
-	if err := finishRetire(ctx, t, c); err != nil {
-		return nil, fmt.Errorf("container: reset PIN: %w", err)
-	}
+	finishRetire(ctx, t, c)
 	if err := n.protectSecret(ctx, t, s, newPIN, &o); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}

@@ -87,9 +87,7 @@ func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, o
 	if t == nil {
 		return nil, errors.New("container: reprovision: nil TPM")
 	}
-	if err := finishRetire(ctx, t, c); err != nil {
-		return nil, fmt.Errorf("container: reprovision: %w", err)
-	}
+	finishRetire(ctx, t, c)
 	n := &Container{generation: c.generation + 1, id: c.id, cfg: c.Config()}
 	n.cfg.PINPolicy = policy
 	n.retired = cloneNV(c.nv)

@@ -113,15 +113,14 @@ func Retire(ctx context.Context, t *tpm.TPM, c *Container, opts ...Option) (*Con
 // finishRetire completes the retirement c itself records, before a reset
 // of c records c's own index as retired in its place: c is the saved
 // container (a reset starts from the stored one), so the index it retired
-// belongs to no live container. Nothing to do costs no command.
-func finishRetire(ctx context.Context, t *tpm.TPM, c *Container) error {
-	if c.retired.IsZero() {
-		return nil
+// belongs to no live container. Best effort: a reset is what a user locked
+// out of the container needs, so a TPM that refuses (owner authorization
+// set since) does not stop it; the index is then an orphan, which
+// Store.OrphanedIndices lists. Nothing to do costs no command.
+func finishRetire(ctx context.Context, t *tpm.TPM, c *Container) {
+	if !c.retired.IsZero() {
+		_ = t.UndefineSecret(ctx, c.retired)
 	}
-	if err := t.UndefineSecret(ctx, c.retired); err != nil {
-		return fmt.Errorf("retire the container replaced before: %w", err)
-	}
-	return nil
 }
 
 // protectSecret draws a fresh salt and puts s under pin: in a new NV index
