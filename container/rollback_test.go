@@ -264,3 +264,53 @@ func TestStoreRemoveAndOrphans(t *testing.T) {
 	s := unlock(t, tp, kept, testPIN)
 	require.NoError(t, s.Close())
 }
+
+// When the TPM's owner has set an owner authorization, the library (which
+// sends the empty one) cannot define or undefine NV indices: a new
+// container is sealed and says why; a PIN change of a container made
+// before still works in place (it needs the PIN, not the owner); a reset's
+// Retire fails with tpm.ErrOwnerAuth and revokes nothing.
+func TestOwnerAuthorizationSet(t *testing.T) {
+	raw := tpmtest.OpenTransport(t)
+	tp, err := tpm.New(noClose{raw})
+	require.NoError(t, err)
+	tpmtest.Prepare(t, tp)
+	ctx := context.Background()
+	before := provision(t, tp, testConfig())
+	require.True(t, before.RollbackProtection().On)
+
+	ownerAuth := []byte("the owner's secret")
+	_, err = tpm2.HierarchyChangeAuth{
+		AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+		NewAuth:    tpm2.TPM2BAuth{Buffer: ownerAuth},
+	}.Execute(raw)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := tpm2.HierarchyChangeAuth{
+			AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(ownerAuth)},
+		}.Execute(raw)
+		require.NoError(t, err, "give the owner its empty authorization back")
+	})
+
+	c := provision(t, tp, testConfig())
+	rb := c.RollbackProtection()
+	assert.False(t, rb.On)
+	assert.Contains(t, rb.Reason, "owner authorization")
+	s := unlock(t, tp, c, testPIN)
+	require.NoError(t, s.Close())
+
+	n, err := ChangePIN(ctx, tp, before, testPIN, otherPIN)
+	require.NoError(t, err, "NV_ChangeAuth needs the PIN, not the owner")
+	assert.True(t, n.RollbackProtection().On)
+
+	m, err := Reprovision(ctx, tp, n, thirdPIN)
+	require.NoError(t, err)
+	assert.False(t, m.RollbackProtection().On)
+	_, err = Retire(ctx, tp, m)
+	require.ErrorIs(t, err, tpm.ErrOwnerAuth)
+	s = unlock(t, tp, n, otherPIN)
+	require.NoError(t, s.Close(), "nothing was revoked")
+	st, err := tp.LockoutStatus(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, st.Failures, "a refused owner authorization costs no dictionary-attack count")
+}
