@@ -301,6 +301,8 @@ func TestHelloCLIFullScenario(t *testing.T) {
 	assert.Equal(t, id, keyID(t, r.stdout))
 	assert.Contains(t, r.stdout, "PIN recovery : not enrolled")
 	assert.Contains(t, r.stdout, "User : alice@contoso.test")
+	assert.Contains(t, r.stdout, "Rollback protection : off (the seeded embedded simulator keeps its keys across processes but not its NV memory)",
+		"the seeded simulator keeps no NV between runs, and status says so")
 
 	// Sign: the blobs load again in a new process (seeded simulator).
 	r = h.expect(exitWrongPIN, "000000\n", "sign", "-m", "hi")
