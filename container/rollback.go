@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/hellosim/hellosim/tpm"
 )
@@ -188,10 +189,18 @@ func (c *Container) readSecret(ctx context.Context, t *tpm.TPM, auth []byte) ([]
 // WithoutRollbackProtection makes Provision, ResetPIN and Reprovision seal
 // the container secret in a blob rather than an NV index, with reason as
 // what RollbackProtection reports. For TPMs whose NV memory must not be
-// used; old copies of such a container keep working with their PINs.
+// used; old copies of such a container keep working with their PINs. The
+// reason is recorded in the container, cut to 200 bytes.
 func WithoutRollbackProtection(reason string) Option {
 	if reason == "" {
 		reason = "turned off by the application"
+	}
+	if len(reason) > maxReasonLen {
+		cut := maxReasonLen
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut]
 	}
 	return func(o *options) { o.noRollback = reason }
 }

@@ -5,7 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -313,4 +315,22 @@ func TestOwnerAuthorizationSet(t *testing.T) {
 	st, err := tp.LockoutStatus(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, st.Failures, "a refused owner authorization costs no dictionary-attack count")
+}
+
+// WithoutRollbackProtection seals the secret and records the reason, cut
+// to what the format holds, so the container still saves and loads.
+func TestWithoutRollbackProtectionRecordsReason(t *testing.T) {
+	tp := openTPM(t)
+	long := strings.Repeat("é", 150) // 300 bytes
+	c := provision(t, tp, testConfig(), WithoutRollbackProtection(long))
+	rb := c.RollbackProtection()
+	assert.False(t, rb.On)
+	assert.True(t, utf8.ValidString(rb.Reason))
+	assert.LessOrEqual(t, len(rb.Reason), 200)
+	back, err := Parse(marshal(t, c))
+	require.NoError(t, err)
+	assert.Equal(t, rb, back.RollbackProtection())
+	assert.True(t, c.NVIndex().IsZero())
+	s := unlock(t, tp, c, testPIN)
+	require.NoError(t, s.Close())
 }
