@@ -111,6 +111,21 @@ func Retire(ctx context.Context, t *tpm.TPM, c *Container, opts ...Option) (*Con
 	return n, nil
 }
 
+// Discard gives back the NV index of a container that will never be saved:
+// the result of a reset whose later step failed (the directory refused the
+// new key, say). c's retired index is left alone: the container before the
+// reset is still the live one. It does nothing for a container without an
+// index.
+func Discard(ctx context.Context, t *tpm.TPM, c *Container) error {
+	if c == nil || t == nil || c.nv.IsZero() {
+		return nil
+	}
+	if err := t.UndefineSecret(ctx, c.nv); err != nil {
+		return fmt.Errorf("container: discard: %w", err)
+	}
+	return nil
+}
+
 // finishRetire completes the retirement c itself records, before a reset
 // of c records c's own index as retired in its place: c is the saved
 // container (a reset starts from the stored one), so the index it retired

@@ -184,6 +184,8 @@ func Destructive(ctx context.Context, env Env, c *container.Container, req Reque
 	}
 	if env.Directory != nil {
 		if err := env.Directory.RegisterKey(ctx, req.Token, n.KeyID(), n.PublicKey()); err != nil {
+			// n is never returned: give its NV index back.
+			_ = container.Discard(context.WithoutCancel(ctx), env.TPM, n)
 			return nil, fmt.Errorf("%w %s: %w", ErrRegistration, n.KeyID(), err)
 		}
 	}
