@@ -14,7 +14,7 @@ import (
 	"github.com/hellosim/hellosim/internal/wipe"
 )
 
-// A secret in NV memory: an ordinary NV index (TPM 2.0 Part 1 §37) holding
+// A secret in NV memory: an ordinary NV index (TPM 2.0 Part 1, NV memory) holding
 // a few bytes that only its authValue reads or writes. Unlike a sealed
 // blob, of which any number of copies unseal for ever, the TPM holds one
 // copy with one authValue: once the authValue is changed or the index
@@ -30,7 +30,7 @@ import (
 //   - WRITEALL: it is written whole;
 //   - authPolicy = PolicyCommandCode(TPM_CC_NV_ChangeAuth) ∧ PolicyAuthValue:
 //     TPM2_NV_ChangeAuth (the ADMIN role, which only a policy session can
-//     take: Part 1 §37.3) needs the current authValue. No other command is
+//     take) needs the current authValue. No other command is
 //     allowed by the policy.
 //
 // Defining an index needs owner authorization, and so does undefining one
@@ -82,7 +82,7 @@ type NVSecret struct {
 func (s NVSecret) IsZero() bool { return s.Handle == 0 }
 
 // changeAuthPolicy is the index's authPolicy: PolicyCommandCode(
-// TPM_CC_NV_ChangeAuth) then PolicyAuthValue (Part 3 §23.11, §23.18):
+// TPM_CC_NV_ChangeAuth) then PolicyAuthValue (Part 3 §23, each command's policyDigest update):
 //
 //	d1 = SHA-256(0^32 ‖ TPM_CC_PolicyCommandCode ‖ TPM_CC_NV_ChangeAuth)
 //	d2 = SHA-256(d1 ‖ TPM_CC_PolicyAuthValue)
@@ -108,7 +108,7 @@ func nvPublic(handle uint32, attrs uint32, size int) []byte {
 	return binary.BigEndian.AppendUint16(p, uint16(size))
 }
 
-// nvName is the Name of an index (Part 1 §16): nameAlg ‖ H(TPMS_NV_PUBLIC).
+// nvName is the Name of an index (Part 1, Names): nameAlg ‖ H(TPMS_NV_PUBLIC).
 func nvName(public []byte) tpm2.TPM2BName {
 	sum := sha256.Sum256(public)
 	return tpm2.TPM2BName{Buffer: append(binary.BigEndian.AppendUint16(nil, uint16(tpm2.TPMAlgSHA256)), sum[:]...)}
@@ -320,7 +320,7 @@ func (s NVSecret) check() error {
 }
 
 // ChangeSecretAuth changes the secret index's authValue from oldAuth to
-// newAuth with TPM2_NV_ChangeAuth (Part 3 §31.13) in a policy session that
+// newAuth with TPM2_NV_ChangeAuth (Part 3 §31.15) in a policy session that
 // satisfies the index's policy: TPM2_StartAuthSession (salted, so newAuth
 // travels encrypted), TPM2_PolicyCommandCode, TPM2_PolicyAuthValue and
 // TPM2_NV_ChangeAuth, four commands; the session ends with the last. The
