@@ -38,9 +38,10 @@ type command struct {
 	// sess is the session of sessionAuth; nil means the shared one.
 	sess   *session
 	params []byte // plaintext; the first parameter is encrypted when the session says so
-	// newAuth, when set, is the authValue the command gives its entity:
-	// the TPM computes the response HMAC with it (TPM 2.0 Part 1 §19.6.5,
-	// TPM2_NV_ChangeAuth and TPM2_HierarchyChangeAuth).
+	// newAuth, when set, is the authValue the command gives its entity
+	// in place (TPM2_NV_ChangeAuth): the TPM computes the response HMAC
+	// with the new value (TPM 2.0 Part 1, session HMAC; with the old one
+	// the response does not verify, as TestNVSecretLifecycle found).
 	newAuth []byte
 	// rspHandles is the number of handles in the response.
 	rspHandles int
