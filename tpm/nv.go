@@ -225,3 +225,24 @@ func (t *TPM) undefineNV(ctx context.Context, index uint32) error {
 	}
 	return err
 }
+
+// ReadEndorsementNV returns the contents of an NV index (an EK certificate
+// or a chain index), or nil when the index is not defined.
+func (t *TPM) ReadEndorsementNV(ctx context.Context, index uint32) ([]byte, error) {
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	have, err := t.nvIndices(ctx, index, index)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: read NV %#x: %w", index, err)
+	}
+	if len(have) == 0 {
+		return nil, nil
+	}
+	b, err := t.readNV(ctx, index, t.nvBufferMax(ctx), maxNVCert)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: %w", err)
+	}
+	return b, nil
+}

@@ -39,7 +39,8 @@ const ManufacturerChainIndex uint32 = 0x01C00180
 // key with the intermediate, writes the EK certificate (NV 0x01C0000A) and
 // the intermediate (ManufacturerChainIndex) into the TPM's NV, and returns
 // a pool holding the root alone. The NV indices are removed again at
-// cleanup, so a TPM shared by tests (swtpm) keeps its own certificates.
+// cleanup and what they held before is written back, so a TPM shared by
+// tests (swtpm) keeps its own certificates.
 func Manufacture(t testing.TB, tp *tpm.TPM) *x509.CertPool {
 	t.Helper()
 	return ManufactureWith(t, tp, ManufactureOptions{})
@@ -73,11 +74,21 @@ func ManufactureWith(t testing.TB, tp *tpm.TPM, o ManufactureOptions) *x509.Cert
 		index uint32
 		der   []byte
 	}{{index, ekCert.Raw}, {ManufacturerChainIndex, inter.Raw}} {
+		prev, err := tp.ReadEndorsementNV(ctx, w.index)
+		if err != nil {
+			t.Fatalf("tpmtest: manufacture: %v", err)
+		}
 		if err := tp.WriteEndorsementNV(ctx, w.index, w.der); err != nil {
 			t.Fatalf("tpmtest: manufacture: %v", err)
 		}
 		t.Cleanup(func() {
-			if err := tp.DeleteEndorsementNV(context.Background(), w.index); err != nil && !isClosed(err) {
+			// Put back what the TPM held (swtpm's own certificate, say).
+			ctx := context.Background()
+			err := tp.DeleteEndorsementNV(ctx, w.index)
+			if err == nil && prev != nil {
+				err = tp.WriteEndorsementNV(ctx, w.index, prev)
+			}
+			if err != nil && !isClosed(err) {
 				t.Errorf("tpmtest: manufacture cleanup: %v", err)
 			}
 		})
