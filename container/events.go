@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"time"
@@ -140,6 +141,8 @@ type options struct {
 	now     func() time.Time
 	policy  *PINPolicy // from device management; nil: the container's
 	watch   secretObserver
+
+	trustedTPMs *x509.CertPool // WithTrustedTPMs (trust.go)
 }
 
 // WithLogger sends lifecycle events to l (Info; wrong PINs and lockouts at Warn).

@@ -94,6 +94,9 @@ func (s *Session) PINExpired() bool { return s.expired }
 // unsealSecret checks the SRK and unseals S with the PIN, turning TPM
 // authorization failures into PIN errors and events.
 func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o options) ([]byte, error) {
+	if err := o.checkTPM(ctx, t); err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
 	if err := t.CheckSRK(c.srkName); err != nil {
 		return nil, fmt.Errorf("container: check storage root key: %w", err)
 	}
