@@ -350,26 +350,43 @@ func (t *TPM) loadEK(ctx context.Context, index uint32, certKey crypto.PublicKey
 // (empty endorsement authorization, as the TCG provisioning guidance
 // leaves it). t.mu must be held.
 func (t *TPM) createEK(ctx context.Context, template tpm2.TPMTPublic) (*loadedEK, error) {
-	var rsp *tpm2.CreatePrimaryResponse
-	err := t.run(ctx, func() (err error) {
-		rsp, err = tpm2.CreatePrimary{
-			PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHEndorsement, Auth: tpm2.PasswordAuth(nil)},
-			InPublic:      tpm2.New2B(template),
-		}.Execute(t.tr)
-		return err
-	})
+	ek, err := t.createPrimary(ctx, tpm2.TPMRHEndorsement, template)
 	if err != nil {
-		if !isTPMRC(err) && !isCtxErr(err) {
-			t.reclaim()
+		return nil, fmt.Errorf("tpm: create endorsement key: %w", err)
+	}
+	return ek, nil
+}
+
+// createPrimary is TPM2_CreatePrimary of template in hierarchy (empty
+// authorization). When the TPM has no free object slot an open Key is
+// flushed (it reloads itself when next used) and the command sent again.
+// t.mu must be held.
+func (t *TPM) createPrimary(ctx context.Context, hierarchy tpm2.TPMHandle, template tpm2.TPMTPublic) (*loadedEK, error) {
+	for {
+		var rsp *tpm2.CreatePrimaryResponse
+		err := t.run(ctx, func() (err error) {
+			rsp, err = tpm2.CreatePrimary{
+				PrimaryHandle: tpm2.AuthHandle{Handle: hierarchy, Auth: tpm2.PasswordAuth(nil)},
+				InPublic:      tpm2.New2B(template),
+			}.Execute(t.tr)
+			return err
+		})
+		if errors.Is(err, tpm2.TPMRCObjectMemory) && t.evictLRU(nil) {
+			continue
 		}
-		return nil, fmt.Errorf("tpm: create endorsement key: %w", err)
+		if err != nil {
+			if !isTPMRC(err) && !isCtxErr(err) {
+				t.reclaim()
+			}
+			return nil, err
+		}
+		pub, err := rsp.OutPublic.Contents()
+		if err != nil {
+			_ = t.flush(rsp.ObjectHandle)
+			return nil, err
+		}
+		return &loadedEK{handle: rsp.ObjectHandle, name: objectName(rsp.OutPublic.Bytes()), public: *pub, transient: true}, nil
 	}
-	pub, err := rsp.OutPublic.Contents()
-	if err != nil {
-		_ = t.flush(rsp.ObjectHandle)
-		return nil, fmt.Errorf("tpm: create endorsement key: %w", err)
-	}
-	return &loadedEK{handle: rsp.ObjectHandle, name: objectName(rsp.OutPublic.Bytes()), public: *pub, transient: true}, nil
 }
 
 // isEKPublic reports the attributes every EK template has: a restricted

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -167,4 +168,32 @@ func verifyEKChain(cert *x509.Certificate, roots *x509.CertPool, intermediates [
 func samePublicKey(a, b crypto.PublicKey) bool {
 	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ea.Equal(b)
+}
+
+// VerifyEKCertificate parses an EK certificate (DER, trailing padding
+// allowed) and verifies it up to roots with the given DER intermediates, at
+// time now, as VerifyEndorsement does: the TCG subject alternative name is
+// handled and nothing else is switched off. Verifiers of attestations (a
+// directory) use it on the certificate a client sends. Failures are
+// *UntrustedError.
+func VerifyEKCertificate(der []byte, intermediates [][]byte, roots *x509.CertPool, now time.Time) (*x509.Certificate, TPMIdentity, error) {
+	cert, id, err := parseEKCertificate(der)
+	if err != nil {
+		return nil, TPMIdentity{}, &UntrustedError{Failure: BadEKCertificate, Err: err}
+	}
+	if roots == nil {
+		return nil, TPMIdentity{}, &UntrustedError{Failure: EKChainInvalid, Err: errors.New("no trusted roots given")}
+	}
+	var inter []*x509.Certificate
+	for _, b := range intermediates {
+		c, err := x509.ParseCertificate(b)
+		if err != nil {
+			return nil, TPMIdentity{}, &UntrustedError{Failure: BadEKCertificate, Err: fmt.Errorf("intermediate: %w", err)}
+		}
+		inter = append(inter, c)
+	}
+	if _, err := verifyEKChain(cert, roots, inter, now); err != nil {
+		return nil, TPMIdentity{}, &UntrustedError{Failure: EKChainInvalid, Err: err}
+	}
+	return cert, id, nil
 }
