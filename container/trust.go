@@ -37,3 +37,21 @@ func (o *options) checkTPM(ctx context.Context, t *tpm.TPM) error {
 	}
 	return nil
 }
+
+// CertifyKey answers a directory's key attestation challenge for the key
+// called name (LoginKeyName for the login key): the TPM activates the
+// credential for its attestation key with the certified EK and has that
+// AK certify the key (tpm.TPM.Certify). The TPM must have been verified on
+// this connection (WithTrustedTPMs on the operation that opened the
+// session, or tpm.TPM.VerifyEndorsement), else tpm.ErrNotVerified.
+func (s *Session) CertifyKey(ctx context.Context, name string, credentialBlob, encryptedSecret, nonce []byte) (*tpm.KeyCertification, error) {
+	k, err := s.load(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("container: certify key: %w", err)
+	}
+	c, err := s.t.Certify(ctx, k, credentialBlob, encryptedSecret, nonce)
+	if err != nil {
+		return nil, fmt.Errorf("container: certify key: %w", err)
+	}
+	return c, nil
+}

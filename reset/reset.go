@@ -183,7 +183,7 @@ func Destructive(ctx context.Context, env Env, c *container.Container, req Reque
 		return nil, wrap("destructive reset", err)
 	}
 	if env.Directory != nil {
-		if err := env.Directory.RegisterKey(ctx, req.Token, n.KeyID(), n.PublicKey()); err != nil {
+		if err := registerKey(ctx, env, n, req); err != nil { // attested when it can be (attest.go)
 			return nil, fmt.Errorf("%w %s: %w", ErrRegistration, n.KeyID(), err)
 		}
 	}
