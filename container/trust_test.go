@@ -208,3 +208,29 @@ func TestOperationsOnASecondTPM(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustCheckCostsNothingPerOperation: after the one verification of
+// the connection, an operation with WithTrustedTPMs sends exactly the
+// commands it sends without it.
+func TestTrustCheckCostsNothingPerOperation(t *testing.T) {
+	tp := openTPM(t)
+	ctx := context.Background()
+	c := provision(t, tp, testConfig())
+	roots := tpmtest.Manufacture(t, tp)
+	trusted := WithTrustedTPMs(roots)
+	_, err := tp.VerifyEndorsement(ctx, roots)
+	require.NoError(t, err)
+
+	count := func(opts ...Option) map[tpm2.TPMCC]uint64 {
+		tp.ResetStats()
+		s, err := Unlock(ctx, tp, c, testPIN, opts...)
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+		_, err = ChangePIN(ctx, tp, c, testPIN, otherPIN, opts...)
+		require.NoError(t, err)
+		_, err = Provision(ctx, tp, testConfig(), testPIN, opts...)
+		require.NoError(t, err)
+		return tp.Stats().Commands
+	}
+	assert.Equal(t, count(), count(trusted))
+}
