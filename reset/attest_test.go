@@ -20,9 +20,14 @@ func TestDestructiveResetRegistersAnAttestedKey(t *testing.T) {
 	require.NoError(t, w.IdP.SetKeyAttestation(w.Tenant.ID, roots, true))
 	env := w.Env()
 	env.Options = append(env.Options, container.WithTrustedTPMs(roots))
-
-	n, err := reset.Destructive(context.Background(), env, w.Container, reset.Request{Token: w.Token(t), NewPIN: "918273"})
+	_, err := w.TPM.VerifyEndorsement(context.Background(), roots)
 	require.NoError(t, err)
+	tok := w.Token(t)
+
+	w.TPM.ResetStats()
+	n, err := reset.Destructive(context.Background(), env, w.Container, reset.Request{Token: tok, NewPIN: "918273"})
+	require.NoError(t, err)
+	t.Logf("attested destructive reset: %d commands %v", w.TPM.Stats().Total(), w.TPM.Stats().Commands)
 	k, err := w.IdP.LookupKey(n.KeyID())
 	require.NoError(t, err)
 	assert.True(t, k.Attested, "the directory records the key as attested")

@@ -59,12 +59,7 @@ func (t *TPM) AttestationIdentity(ctx context.Context) (*AttestationIdentity, er
 	if e == nil {
 		return nil, ErrNotVerified
 	}
-	ek, err := t.bringEK(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	ekPub := tpm2.Marshal(ek.public)
-	ek.release(t)
+	ekPub := e.ek.public // as verified; no need to bring the EK in
 	ak, err := t.createPrimary(ctx, tpm2.TPMRHEndorsement, akTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("tpm: create attestation key: %w", err)

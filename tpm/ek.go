@@ -97,6 +97,7 @@ type Endorsement struct {
 type ekSource struct {
 	persistent tpm2.TPMHandle // the platform's persistent EK, or 0
 	template   tpm2.TPMTPublic
+	public     []byte // the EK's TPMT_PUBLIC, as verified
 }
 
 // trustState caches the result of VerifyEndorsement on a connection: the
@@ -284,6 +285,7 @@ func (t *TPM) tryEKCert(ctx context.Context, index uint32, chunk int, roots *x50
 		}
 		return nil, err
 	}
+	src.public = tpm2.Marshal(ek.public)
 	return &Endorsement{Certificate: cert, Chain: chain, Index: index, TPM: id, ek: src}, nil
 }
 
