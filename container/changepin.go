@@ -121,6 +121,9 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	if err := o.checkPIN(policy, newPIN); err != nil {
 		return nil, err
 	}
+	if err := o.checkTPM(ctx, t); err != nil {
+		return nil, fmt.Errorf("container: reset PIN: %w", err)
+	}
 	if err := t.CheckSRK(c.srkName); err != nil {
 		return nil, fmt.Errorf("container: check storage root key: %w", err)
 	}

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"time"
@@ -148,6 +149,8 @@ type options struct {
 	// noRollback, when set, seals the secret instead of using NV, and is
 	// the reason recorded (WithoutRollbackProtection).
 	noRollback string
+
+	trustedTPMs *x509.CertPool // WithTrustedTPMs (trust.go)
 }
 
 // WithLogger sends lifecycle events to l (Info; wrong PINs and lockouts at Warn).

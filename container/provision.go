@@ -105,6 +105,9 @@ func (c *Container) build(ctx context.Context, t *tpm.TPM, pin string, o options
 	if t == nil {
 		return errors.New("nil TPM")
 	}
+	if err := o.checkTPM(ctx, t); err != nil {
+		return err
+	}
 	g, err := newGUID(o.rand)
 	if err != nil {
 		return err

@@ -95,6 +95,9 @@ func (s *Session) PINExpired() bool { return s.expired }
 // or by unsealing the PIN protector), turning TPM authorization failures
 // into PIN errors and events. A revoked container is ErrRevoked.
 func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o options) ([]byte, error) {
+	if err := o.checkTPM(ctx, t); err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
 	if err := t.CheckSRK(c.srkName); err != nil {
 		return nil, fmt.Errorf("container: check storage root key: %w", err)
 	}

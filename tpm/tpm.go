@@ -36,6 +36,7 @@ type TPM struct {
 	srkName tpm2.TPM2BName
 	srkKEM  tpm2.LabeledEncapsulationKey
 	sess    *session
+	trust   trustState // endorsement verified, per set of roots (ek.go)
 
 	keys    map[*Key]struct{} // open keys, loaded or not
 	tick    uint64            // use clock for least-recently-used eviction
