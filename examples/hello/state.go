@@ -383,35 +383,34 @@ func buildDirectory(info directory) (*idp.IdP, idp.Tenant, idp.User, error) {
 // serviceKey reads the PIN reset service's key, creating it (exclusively)
 // when create is set and there is none.
 func (s *state) serviceKey(create bool) (*protector.ServicePrivateKey, error) {
-	data, err := os.ReadFile(s.path(serviceFile))
+	path := s.path(serviceFile)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) && create {
-		key, err := protector.GenerateServiceKey(protector.HPKEX25519)
-		if err != nil {
-			return nil, err
+		key, gerr := protector.GenerateServiceKey(protector.HPKEX25519)
+		if gerr != nil {
+			return nil, gerr
 		}
-		data, err := key.MarshalBinary()
-		if err != nil {
-			return nil, err
+		fresh, merr := key.MarshalBinary()
+		if merr != nil {
+			return nil, merr
 		}
-		err = createFile(s.path(serviceFile), data)
-		clear(data)
-		if err == nil {
+		cerr := createFile(path, fresh)
+		clear(fresh)
+		if cerr == nil {
 			return key, nil
 		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, err
+		if !errors.Is(cerr, fs.ErrExist) {
+			return nil, cerr
 		}
-		data, err = os.ReadFile(s.path(serviceFile))
-		if err != nil {
-			return nil, fmt.Errorf("service key: %w", err)
-		}
-	} else if err != nil {
+		data, err = os.ReadFile(path) // another first run made it first
+	}
+	if err != nil {
 		return nil, fmt.Errorf("service key: %w", err)
 	}
 	key, err := protector.ParsePrivateKey(data)
 	clear(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.path(serviceFile), err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return key, nil
 }
