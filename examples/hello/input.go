@@ -32,6 +32,8 @@ var (
 	errNoInput   = errors.New("no input: expected a line on stdin")
 	errCancelled = errors.New("cancelled")
 	errMismatch  = errors.New("the PINs do not match")
+	// errLineTooLong is a secret longer than any PIN policy allows.
+	errLineTooLong = errors.New("input too long")
 )
 
 func newInput(stdin *os.File, prompt io.Writer) *input {
@@ -52,7 +54,7 @@ func (in *input) eof() error {
 func (in *input) secret(prompt string) (string, error) {
 	fmt.Fprint(in.prompt, prompt)
 	if in.tty {
-		b, err := term.ReadPassword(in.fd)
+		b, err := readSecret(in.fd)
 		fmt.Fprintln(in.prompt)
 		if errors.Is(err, io.EOF) {
 			return "", in.eof()
