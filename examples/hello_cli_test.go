@@ -519,3 +519,36 @@ func TestExamplesHelpSaysWhatTheyDo(t *testing.T) {
 	assert.NotEqual(t, exitOK, r.code)
 	assert.Contains(t, r.stderr, "unexpected arguments")
 }
+
+// Two resets that get the same code accepted at the same moment: only one
+// may use it.
+func TestHelloTOTPCodeUsedOnceByConcurrentResets(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	h.expect(exitOK, "135792\n", "enable-recovery")
+	code := h.totp()
+	const n = 3
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			results[i] = h.run("demo password 42\n"+code+"\n582046\n582046\n", "reset", "--non-destructive")
+		})
+	}
+	wg.Wait()
+	used := 0
+	for _, r := range results {
+		if strings.Contains(r.stderr, "already used") {
+			used++
+		}
+	}
+	// The others either lost at the code or, having got in, at the store.
+	assert.GreaterOrEqual(t, used, 1, "%+v", results)
+	oks := 0
+	for _, r := range results {
+		if r.code == exitOK {
+			oks++
+		}
+	}
+	assert.LessOrEqual(t, oks, 1, "the same code reset the PIN twice: %+v", results)
+}

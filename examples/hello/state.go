@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
@@ -415,8 +417,13 @@ func (s *state) serviceKey(create bool) (*protector.ServicePrivateKey, error) {
 	return key, nil
 }
 
+// totpClaimPrefix names the files that claim a TOTP time step.
+const totpClaimPrefix = ".totp-step-"
+
 // useTOTPStep records that the code of RFC 6238 time step step was used,
-// refusing a step at or before the last one used (errCodeUsed).
+// refusing a step at or before the last one used (errCodeUsed). The step is
+// claimed by creating a file exclusively, so of two runs that got the same
+// code accepted at the same moment only one may use it.
 func (s *state) useTOTPStep(step int64) error {
 	info, err := s.directory()
 	if err != nil {
@@ -425,7 +432,23 @@ func (s *state) useTOTPStep(step int64) error {
 	if step <= info.TOTPLastStep {
 		return errCodeUsed
 	}
-	info.TOTPLastStep = step
+	switch err := createFile(s.path(fmt.Sprintf("%s%d", totpClaimPrefix, step)), nil); {
+	case errors.Is(err, fs.ErrExist):
+		return errCodeUsed
+	case err != nil:
+		return err
+	}
+	// Older claims are covered by the last step from now on.
+	claims, _ := filepath.Glob(s.path(totpClaimPrefix + "*"))
+	for _, c := range claims {
+		if n, err := strconv.ParseInt(strings.TrimPrefix(filepath.Base(c), totpClaimPrefix), 10, 64); err == nil && n < step {
+			os.Remove(c)
+		}
+	}
+	if info, err = s.directory(); err != nil {
+		return err
+	}
+	info.TOTPLastStep = max(info.TOTPLastStep, step)
 	return writeJSON(s.path(directoryFile), info)
 }
 

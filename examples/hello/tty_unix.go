@@ -30,7 +30,7 @@ func readSecret(fd int) ([]byte, error) {
 		return nil, err
 	}
 	defer term.Restore(fd, old)
-	line := make([]byte, 0, 256) // room enough not to leave copies behind
+	line := make([]byte, 0, 1024) // room for any PIN or password: no copies left behind by growing
 	fail := func(err error) ([]byte, error) {
 		clear(line[:cap(line)])
 		return nil, err
