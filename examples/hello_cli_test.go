@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -551,4 +552,22 @@ func TestHelloTOTPCodeUsedOnceByConcurrentResets(t *testing.T) {
 		}
 	}
 	assert.LessOrEqual(t, oks, 1, "the same code reset the PIN twice: %+v", results)
+}
+
+// A wrong PIN is asked again, as at the Windows sign-in; each one counts
+// in the TPM.
+func TestHelloWrongPINIsAskedAgain(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	r := h.expect(exitOK, "000000\n135792\n", "sign", "-m", "second try")
+	assert.Contains(t, r.stderr, "Wrong PIN: 31 tries remain before the TPM locks. Try again.")
+	h.verifySig(r.stdout, "second try")
+	r = h.expect(exitWrongPIN, "000000\n000001\n000002\n135792\n", "sign")
+	assert.Len(t, regexp.MustCompile(`(?m)^PIN: $`).FindAllString(r.stderr, -1), 3, "three tries")
+	assert.Contains(t, r.stderr, "wrong PIN: 29 tries remain")
+
+	r = h.expect(exitOK, "000000\n246813\n246813\n135792\n", "change-pin")
+	assert.Contains(t, r.stderr, "Wrong PIN: 31 tries remain before the TPM locks. Try again.")
+	h.expect(exitOK, "246813\n", "sign")
+	h.expect(exitOK, "000000\n246813\n", "export-key", "-csr")
 }

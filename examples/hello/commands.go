@@ -69,6 +69,40 @@ func (a *app) openUnlockedTPM(ctx context.Context, st *state) (*tpm.TPM, string,
 	return t, spec, nil
 }
 
+// unlock asks for the PIN and unlocks c, asking again after a wrong PIN,
+// as the Windows sign-in does, up to maxTries times: each wrong PIN counts
+// toward the TPM's lockout, which ends the tries sooner when it comes.
+func (a *app) unlock(ctx context.Context, t *tpm.TPM, c *container.Container, opts []container.Option) (*container.Session, error) {
+	var last error
+	for try := 1; try <= maxTries; try++ {
+		if last != nil {
+			fmt.Fprintf(a.stderr, "%s. Try again.\n", sentence(errorLine(last)))
+		}
+		pin, err := a.in.secret("PIN: ")
+		if err != nil {
+			return nil, afterTries(last, err)
+		}
+		s, err := container.Unlock(ctx, t, c, pin, opts...)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, container.ErrWrongPIN) {
+			return nil, err
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// afterTries is the error of a prompt that ended (err) after a refusal
+// (last): a cancel is a cancel; running out of input reports the refusal.
+func afterTries(last, err error) error {
+	if last == nil || errors.Is(err, errCancelled) {
+		return err
+	}
+	return last
+}
+
 func (a *app) printState(c *container.Container) {
 	fmt.Fprint(a.stdout, c.UserState().String())
 }
@@ -225,12 +259,8 @@ func cmdSign() *command {
 				return err
 			}
 			defer t.Close()
-			pin, err := a.in.secret("PIN: ")
-			if err != nil {
-				return err
-			}
 			// The managed policy's Expiration, if any, decides PINExpired.
-			s, err := container.Unlock(ctx, t, c, pin, opts...)
+			s, err := a.unlock(ctx, t, c, opts)
 			if err != nil {
 				return err
 			}
@@ -309,9 +339,25 @@ func cmdChangePIN() *command {
 			if err != nil {
 				return err
 			}
-			n, err := container.ChangePIN(ctx, t, c, old, pin, opts...)
-			if err != nil {
-				return err
+			// The current PIN is checked by the TPM: asked again when wrong.
+			var n *container.Container
+			for try := 1; ; try++ {
+				n, err = container.ChangePIN(ctx, t, c, old, pin, opts...)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, container.ErrWrongPIN) || try == maxTries {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "%s. Try again.\n", sentence(errorLine(err)))
+				again, rerr := a.in.secret("Current PIN: ")
+				if rerr != nil {
+					return afterTries(err, rerr)
+				}
+				if samePIN(again, pin) {
+					return errSamePIN
+				}
+				old = again
 			}
 			if err := store.Replace(c, n); err != nil {
 				return fmt.Errorf("your PIN was not changed: %w", err)
@@ -348,11 +394,7 @@ func cmdEnableRecovery() *command {
 			if err != nil {
 				return fmt.Errorf("fetch the PIN reset service key: %w", err)
 			}
-			pin, err := a.in.secret("PIN: ")
-			if err != nil {
-				return err
-			}
-			s, err := container.Unlock(ctx, t, c, pin, opts...)
+			s, err := a.unlock(ctx, t, c, opts)
 			if err != nil {
 				return err
 			}

@@ -8,8 +8,6 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
-
-	"github.com/hellosim/hellosim/container"
 )
 
 func cmdExportKey() *command {
@@ -44,11 +42,7 @@ func cmdExportKey() *command {
 					return err
 				}
 				defer t.Close()
-				pin, err := a.in.secret("PIN: ")
-				if err != nil {
-					return err
-				}
-				s, err := container.Unlock(ctx, t, c, pin, opts...)
+				s, err := a.unlock(ctx, t, c, opts)
 				if err != nil {
 					return err
 				}

@@ -118,7 +118,7 @@ func (in *input) newPIN(what string, check func(pin string) error) (string, erro
 		}
 		pin, err := in.secret(what + ": ")
 		if err != nil {
-			return "", cmpOr(last, err)
+			return "", afterTries(last, err)
 		}
 		if check != nil {
 			if err := check(pin); err != nil {
@@ -137,16 +137,6 @@ func (in *input) newPIN(what string, check func(pin string) error) (string, erro
 		return pin, nil
 	}
 	return "", last
-}
-
-// cmpOr is the first non-nil error.
-func cmpOr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // sentence capitalises the first letter of a message.

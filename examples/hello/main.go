@@ -36,8 +36,8 @@
 //	printf '582046\n582046\n' | hello -state hello-demo provision
 //
 // A new PIN is held to the PIN policy before its confirmation is asked; a
-// refused or mismatched PIN, and a wrong verification code, are asked again,
-// three times in all. Ctrl-D at a prompt cancels. The TPM is opened, and its
+// refused or mismatched new PIN, a wrong PIN (each counts in the TPM) and a
+// wrong verification code are asked again, three times in all. Ctrl-D at a prompt cancels. The TPM is opened, and its
 // lockout checked, before any PIN is asked. reset --destructive and delete
 // ask for confirmation (y) first, unless given -y.
 //
