@@ -43,7 +43,7 @@ var (
 
 	// ErrUserHasContainer is a Store.Save of a new container for a user who
 	// already has one in the store (one container per user, as on Windows);
-	// Store.Replace replaces it. The error is a *UserError.
+	// Store.Replace replaces it. The error is a *UserHasContainerError.
 	ErrUserHasContainer = errors.New("container: the user already has a container in the store")
 
 	// ErrNotFound is a Store.Load or Store.Delete of a container that is not
@@ -190,19 +190,19 @@ func (e *ConflictError) Error() string {
 // Is makes errors.Is(err, ErrConflict) true.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
-// UserError is a new container refused because its user already has
-// container ID (of generation Generation) in the store.
-type UserError struct {
+// UserHasContainerError is a new container refused because its user
+// already has container ID (of generation Generation) in the store.
+type UserHasContainerError struct {
 	User, TenantID, UserID string
 	ID                     string
 	Generation             uint64
 }
 
 // Error names the user and the container they have.
-func (e *UserError) Error() string {
+func (e *UserHasContainerError) Error() string {
 	return fmt.Sprintf("container store: user %s (object %s in tenant %s) already has container %s",
 		e.User, e.UserID, e.TenantID, e.ID)
 }
 
 // Is makes errors.Is(err, ErrUserHasContainer) true.
-func (e *UserError) Is(target error) bool { return target == ErrUserHasContainer }
+func (e *UserHasContainerError) Is(target error) bool { return target == ErrUserHasContainer }

@@ -152,11 +152,11 @@ func (s *Store) readLock() (unlock func(), err error) {
 }
 
 // Save writes c atomically. It returns a *ConflictError (errors.Is
-// ErrConflict) when the store holds the same or a newer generation of c,
-// a *UserError (errors.Is ErrUserHasContainer) when c is new and its user
-// already has another container (Replace replaces it), and a *FileError
-// when the stored file, or any file whose user cannot be told because it is
-// damaged, is corrupt (left as it is).
+// ErrConflict) when the store holds the same or a newer generation of c, a
+// *UserHasContainerError (errors.Is ErrUserHasContainer) when c is new and
+// its user already has another container (Replace replaces it), and a
+// *FileError when the stored file, or any file whose user cannot be told
+// because it is damaged, is corrupt (left as it is).
 func (s *Store) Save(c *Container) error {
 	data, err := encodeForStore(c)
 	if err != nil {
@@ -187,9 +187,10 @@ func (s *Store) Save(c *Container) error {
 	return nil
 }
 
-// checkNoOtherContainer returns a *UserError when another container than
-// c (and than except) belongs to c's user, and a *FileError for a damaged
-// file, whose user cannot be told. The caller holds the write lock.
+// checkNoOtherContainer returns a *UserHasContainerError when another
+// container than c (and than except) belongs to c's user, and a *FileError
+// for a damaged file, whose user cannot be told. The caller holds the write
+// lock.
 func (s *Store) checkNoOtherContainer(c *Container, except string) error {
 	entries, err := s.entries()
 	if err != nil {
@@ -203,7 +204,7 @@ func (s *Store) checkNoOtherContainer(c *Container, except string) error {
 			return e.Err
 		}
 		if sameUser(e.config, c.cfg) {
-			return &UserError{User: c.cfg.User, TenantID: c.cfg.TenantID, UserID: c.cfg.UserID, ID: e.ID, Generation: e.Generation}
+			return &UserHasContainerError{User: c.cfg.User, TenantID: c.cfg.TenantID, UserID: c.cfg.UserID, ID: e.ID, Generation: e.Generation}
 		}
 	}
 	return nil

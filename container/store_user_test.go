@@ -36,7 +36,7 @@ func TestStoreOneContainerPerUser(t *testing.T) {
 
 	err = st.Save(second)
 	require.ErrorIs(t, err, ErrUserHasContainer)
-	var ue *UserError
+	var ue *UserHasContainerError
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, first.ID(), ue.ID)
 	assert.Equal(t, uint64(1), ue.Generation)

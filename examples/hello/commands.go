@@ -212,7 +212,7 @@ func cmdProvision() *command {
 			// The store keeps one container per user: of concurrent
 			// provisions, exactly one gets here first.
 			if err := store.Save(c); err != nil {
-				var ue *container.UserError
+				var ue *container.UserHasContainerError
 				if errors.As(err, &ue) {
 					return &alreadyProvisionedError{user: cfg.User}
 				}
