@@ -3,6 +3,7 @@ module github.com/hellosim/hellosim
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/google/go-tpm v0.9.8
 	github.com/google/go-tpm-tools v0.4.11

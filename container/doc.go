@@ -92,8 +92,10 @@
 // checksum and a tag: Parse refuses damaged data with a *FormatError, and the
 // tag, an HMAC under a key derived from S, makes Unlock, ChangePIN and
 // ResetPIN refuse a container altered outside this package. Store keeps
-// containers in a directory, one file each, written atomically and under a
-// lock shared across processes.
+// containers in a directory, one file each and one container per user,
+// written atomically and durably under a lock shared across processes;
+// Replace swaps a user's container (compare-and-swap on its generation),
+// reads write nothing, and Entries lists damaged files for Delete.
 //
 // # Events
 //

@@ -15,10 +15,15 @@ import (
 const lockTimeout = 30 * time.Second
 
 // lockDir takes the store's lock where flock(2) is missing: the lock file is
-// created exclusively (O_EXCL) and removed on unlock. Readers and writers
-// both take it exclusively. A holder that crashes leaves the file behind; it
-// must then be removed by hand, and lockDir says so after lockTimeout.
-func lockDir(dir string, _ bool) (unlock func(), err error) {
+// created exclusively (O_EXCL) and removed on unlock. Only writers take it:
+// creating the file is a write, and reads write nothing. Readers rely on
+// every write being a whole rename and on the replace journal. A holder
+// that crashes leaves the file behind; it must then be removed by hand, and
+// lockDir says so after lockTimeout.
+func lockDir(dir string, exclusive bool) (unlock func(), err error) {
+	if !exclusive {
+		return func() {}, nil
+	}
 	path := filepath.Join(dir, lockName)
 	deadline := time.Now().Add(lockTimeout)
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {

@@ -241,32 +241,37 @@ func (p PINPolicy) check(pin []byte) error {
 			return &PolicyError{Rule: c.rule, Detail: c.class + "s are not allowed"}
 		}
 	}
-	if constantDelta(pin) {
+	if step, ok := constantDelta(pin); ok {
+		// One rule (the WHfB FAQ's constant delta), two messages: a step
+		// of zero is one digit repeated, which nobody calls "rising".
+		if step == 0 {
+			return &PolicyError{Rule: RuleConstantDelta, Detail: "one digit repeated is too simple"}
+		}
 		return &PolicyError{Rule: RuleConstantDelta, Detail: "digits that rise or fall by a constant step are too simple"}
 	}
 	return nil
 }
 
 // constantDelta reports whether pin is all ASCII digits with the same step,
-// modulo 10, between consecutive digits. The WHfB FAQ: "The PIN can't be a
+// modulo 10, between consecutive digits, and that step (0: one digit repeated). The WHfB FAQ: "The PIN can't be a
 // simple pattern ... constant delta ... 100 such PINs at any length" — ten
 // first digits times ten steps, so the step wraps (8901, 2086 count).
-func constantDelta(pin []byte) bool {
+func constantDelta(pin []byte) (step int, ok bool) {
 	if len(pin) < 2 {
-		return false
+		return 0, false
 	}
 	for i := 0; i < len(pin); i++ {
 		if pin[i] < '0' || pin[i] > '9' {
-			return false
+			return 0, false
 		}
 	}
-	step := (int(pin[1]) - int(pin[0]) + 10) % 10
+	step = (int(pin[1]) - int(pin[0]) + 10) % 10
 	for i := 2; i < len(pin); i++ {
 		if (int(pin[i])-int(pin[i-1])+10)%10 != step {
-			return false
+			return 0, false
 		}
 	}
-	return true
+	return step, true
 }
 
 // nfcBytes returns the NFC form of pin in a fresh buffer the caller wipes.

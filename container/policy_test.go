@@ -89,7 +89,7 @@ func TestConstantDeltaCountsHundredPerLength(t *testing.T) {
 			limit *= 10
 		}
 		for v := range limit {
-			if constantDelta(fmt.Appendf(nil, "%0*d", length, v)) {
+			if _, ok := constantDelta(fmt.Appendf(nil, "%0*d", length, v)); ok {
 				n++
 			}
 		}
@@ -157,4 +157,21 @@ func TestPolicyErrorsMatchOnlyTheirSentinel(t *testing.T) {
 	assert.True(t, errors.Is(err, ErrPINPolicy))
 	assert.False(t, errors.Is(err, ErrWrongPIN))
 	assert.False(t, errors.Is(&PINError{Remaining: 3}, ErrPINPolicy))
+}
+
+// A repeated digit and a rising run break the same rule but say different
+// things: "111111" does not rise or fall.
+func TestPINPolicyRepeatedDigitsHaveTheirOwnMessage(t *testing.T) {
+	for pin, want := range map[string]string{
+		"111111": "one digit repeated is too simple",
+		"0000":   "one digit repeated is too simple",
+		"123456": "digits that rise or fall by a constant step are too simple",
+		"97531":  "digits that rise or fall by a constant step are too simple",
+	} {
+		err := PINPolicy{}.Check(pin)
+		var pe *PolicyError
+		require.ErrorAs(t, err, &pe, pin)
+		assert.Equal(t, RuleConstantDelta, pe.Rule, pin)
+		assert.Equal(t, want, pe.Detail, pin)
+	}
 }

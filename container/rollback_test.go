@@ -246,7 +246,9 @@ func TestStoreRemoveAndOrphans(t *testing.T) {
 	require.NoError(t, err)
 	kept := provision(t, tp, testConfig())
 	require.NoError(t, st.Save(kept))
-	gone := provision(t, tp, testConfig())
+	other := testConfig() // the store holds one container per user
+	other.User, other.UserID = "bob@contoso.com", "0b0b0b0b-3a8b-4b6e-9a47-1b2c3d4e5f60"
+	gone := provision(t, tp, other)
 	require.NoError(t, st.Save(gone))
 	lost := provision(t, tp, testConfig()) // never saved
 

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,21 +17,50 @@ const storeExt = ".ngc"
 // lockName is the file a Store locks across processes.
 const lockName = ".lock"
 
+// journalName is the file a Replace writes before it touches either
+// container, so that a Replace cut short by a crash is finished (or undone)
+// by the next writer and never leaves two containers for one user.
+const journalName = ".replace"
+
 // maxFileSize bounds what Load reads: far above any container Parse accepts.
 const maxFileSize = 1 << 20
 
 // Store keeps containers in a directory, one file per container named by its
-// ID. Writes are atomic (a temporary file in the same directory, fsync,
-// rename, fsync of the directory) and serialised across processes by a lock
-// on the directory's lock file, so a crash leaves either the old or the new
-// container, and two writers cannot lose each other's update unnoticed: Save
-// refuses to replace a container with one of the same or an older generation.
+// ID, and at most one container per user (tenant and directory object ID),
+// as Windows keeps one Hello container per user on a device.
+//
+// Writes are atomic and durable: a temporary file in the same directory,
+// fsync, rename, fsync of the directory, so that neither a crash nor a power
+// cut leaves a torn file or brings back an older container. Writers are
+// serialised across processes by an exclusive lock on the directory's lock
+// file; two writers cannot lose each other's update unnoticed: Save refuses
+// to replace a container with one of the same or an older generation, and
+// Replace compares the generation it replaces with the stored one.
+//
+// Reads (Load, Lookup, List, Entries) take the lock shared, through a
+// read-only descriptor, and write nothing: they work on a read-only
+// directory and never create a file.
 //
 // A Store never deletes or overwrites a file it cannot parse; Load reports it
-// as a *FileError naming the file (errors.Is ErrCorrupt) and Delete removes it
-// only when asked.
+// as a *FileError naming the file (errors.Is ErrCorrupt), Entries lists it
+// with its error, and Delete removes it only when asked.
 type Store struct {
 	dir string
+	ops diskOps
+}
+
+// diskOps are the calls that make a write durable. They are a seam for
+// tests, which record them to prove that every write syncs its file before
+// the rename and the directory after it.
+type diskOps struct {
+	syncFile func(f *os.File) error
+	syncDir  func(dir string) error
+	rename   func(from, to string) error
+	remove   func(name string) error
+}
+
+func realDiskOps() diskOps {
+	return diskOps{syncFile: (*os.File).Sync, syncDir: syncDir, rename: os.Rename, remove: os.Remove}
 }
 
 // OpenStore opens the store in dir, creating the directory (mode 0700) if needed.
@@ -41,6 +71,16 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("container store: %w", err)
 	}
+	return OpenExistingStore(dir)
+}
+
+// OpenExistingStore opens the store in dir without creating anything: a
+// missing directory is an error matching fs.ErrNotExist. Programs that only
+// read use it, so that a mistyped directory name creates nothing.
+func OpenExistingStore(dir string) (*Store, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("container store: empty directory name")
+	}
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("container store: %w", err)
@@ -48,7 +88,7 @@ func OpenStore(dir string) (*Store, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("container store: %s is not a directory", dir)
 	}
-	return &Store{dir: dir}, nil
+	return &Store{dir: dir, ops: realDiskOps()}, nil
 }
 
 // Dir is the store's directory.
@@ -64,54 +104,268 @@ func (s *Store) checkID(id string) error {
 	return nil
 }
 
-// Save writes c atomically. It returns a *ConflictError (errors.Is
-// ErrConflict) when the store holds the same or a newer generation of c,
-// and a *FileError when the stored file is corrupt (left as it is).
-func (s *Store) Save(c *Container) error {
+// sameUser reports whether a and b belong to the same user: the same
+// tenant and directory object ID (the UPN may change; they do not).
+func sameUser(a, b Config) bool {
+	return strings.EqualFold(a.TenantID, b.TenantID) && strings.EqualFold(a.UserID, b.UserID)
+}
+
+// encodeForStore marshals c and checks that Load could read it back: a zero
+// Container, or one whose fields are out of the format's range, would
+// otherwise replace a good file with an unloadable one.
+func encodeForStore(c *Container) ([]byte, error) {
 	if c == nil {
-		return errors.New("container store: nil container")
+		return nil, errors.New("container store: nil container")
 	}
 	data, err := c.MarshalBinary()
 	if err != nil {
+		return nil, err
+	}
+	if _, err := Parse(data); err != nil {
+		return nil, fmt.Errorf("container store: refusing to save a container that would not load: %w", err)
+	}
+	return data, nil
+}
+
+// writeLock takes the exclusive lock and finishes whatever a crashed writer
+// left: an interrupted Replace, temporary files.
+func (s *Store) writeLock() (unlock func(), err error) {
+	unlock, err = lockDir(s.dir, true)
+	if err != nil {
+		return nil, &FileError{Path: filepath.Join(s.dir, lockName), Err: err}
+	}
+	if err := s.recoverLocked(); err != nil {
+		unlock()
+		return nil, err
+	}
+	s.removeStaleTemps()
+	return unlock, nil
+}
+
+// readLock takes the lock shared, writing nothing.
+func (s *Store) readLock() (unlock func(), err error) {
+	unlock, err = lockDir(s.dir, false)
+	if err != nil {
+		return nil, &FileError{Path: filepath.Join(s.dir, lockName), Err: err}
+	}
+	return unlock, nil
+}
+
+// Save writes c atomically. It returns a *ConflictError (errors.Is
+// ErrConflict) when the store holds the same or a newer generation of c, a
+// *UserHasContainerError (errors.Is ErrUserHasContainer) when c is new and
+// its user already has another container (Replace replaces it), and a
+// *FileError when the stored file, or any file whose user cannot be told
+// because it is damaged, is corrupt (left as it is).
+func (s *Store) Save(c *Container) error {
+	data, err := encodeForStore(c)
+	if err != nil {
 		return err
 	}
-	// Never write what Load could not read back: a zero Container, or one
-	// whose fields are out of the format's range, would otherwise replace a
-	// good file with an unloadable one.
-	if _, err := Parse(data); err != nil {
-		return fmt.Errorf("container store: refusing to save a container that would not load: %w", err)
-	}
-	path := s.Path(c.id)
-	unlock, err := lockDir(s.dir, true)
+	unlock, err := s.writeLock()
 	if err != nil {
-		return &FileError{Path: filepath.Join(s.dir, lockName), Err: err}
+		return err
 	}
 	defer unlock()
-	s.removeStaleTemps()
 
+	path := s.Path(c.id)
 	old, err := s.read(path)
 	switch {
 	case errors.Is(err, ErrNotFound):
+		// A new container: its user must have none.
+		if err := s.checkNoOtherContainer(c, ""); err != nil {
+			return err
+		}
 	case err != nil:
 		return err
 	case old.generation >= c.generation:
 		return &ConflictError{ID: c.id, Stored: old.generation, Saving: c.generation}
 	}
-	if err := writeAtomic(s.dir, path, data); err != nil {
+	if err := s.writeAtomic(path, data); err != nil {
 		return &FileError{Path: path, Err: err}
 	}
 	return nil
 }
 
+// checkNoOtherContainer returns a *UserHasContainerError when another
+// container than c (and than except) belongs to c's user, and a *FileError
+// for a damaged file, whose user cannot be told. The caller holds the write
+// lock.
+func (s *Store) checkNoOtherContainer(c *Container, except string) error {
+	entries, err := s.entries()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.ID == c.id || e.ID == except {
+			continue
+		}
+		if e.Err != nil {
+			return e.Err
+		}
+		if sameUser(e.config, c.cfg) {
+			return &UserHasContainerError{User: c.cfg.User, TenantID: c.cfg.TenantID, UserID: c.cfg.UserID, ID: e.ID, Generation: e.Generation}
+		}
+	}
+	return nil
+}
+
+// Replace replaces old, the container the caller read from the store, with
+// n, a container of the same user: a destructive reset, or provisioning
+// again. It is a compare-and-swap under the store's lock: a *ConflictError
+// (errors.Is ErrConflict) when the stored generation of old is no longer
+// old's, or old is no longer in the store, so that of two writers that both read old only one replaces it.
+// n may have old's ID (then its generation must be newer) or a new one;
+// in both cases the store never holds two containers of the user, even if
+// the process dies half-way: a journal written first lets the next writer
+// finish the replacement, and readers already see only n.
+func (s *Store) Replace(old, n *Container) error {
+	if old == nil {
+		return errors.New("container store: replace: nil old container")
+	}
+	data, err := encodeForStore(n)
+	if err != nil {
+		return err
+	}
+	if !sameUser(old.cfg, n.cfg) {
+		return fmt.Errorf("container store: replace: container %s belongs to another user than %s", n.id, old.id)
+	}
+	unlock, err := s.writeLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	oldPath, newPath := s.Path(old.id), s.Path(n.id)
+	stored, err := s.read(oldPath)
+	if errors.Is(err, ErrNotFound) {
+		// Deleted or replaced since the caller read it.
+		return &ConflictError{ID: old.id, Saving: old.generation, Replace: true}
+	}
+	if err != nil {
+		return err
+	}
+	if stored.generation != old.generation {
+		return &ConflictError{ID: old.id, Stored: stored.generation, Saving: old.generation, Replace: true}
+	}
+	if n.id == old.id {
+		if n.generation <= stored.generation {
+			return &ConflictError{ID: n.id, Stored: stored.generation, Saving: n.generation}
+		}
+		if err := s.writeAtomic(newPath, data); err != nil {
+			return &FileError{Path: newPath, Err: err}
+		}
+		return nil
+	}
+	if _, err := os.Lstat(newPath); !errors.Is(err, fs.ErrNotExist) {
+		return &FileError{Path: newPath, Err: fs.ErrExist}
+	}
+	if err := s.checkNoOtherContainer(n, old.id); err != nil {
+		return err
+	}
+	// The journal first: from the moment the new file exists, the journal
+	// says the old one is gone.
+	journal := filepath.Join(s.dir, journalName)
+	if err := s.writeAtomic(journal, encodeJournal(old.id, n.id)); err != nil {
+		return &FileError{Path: journal, Err: err}
+	}
+	if err := s.writeAtomic(newPath, data); err != nil {
+		s.ops.remove(journal)
+		s.ops.syncDir(s.dir)
+		return &FileError{Path: newPath, Err: err}
+	}
+	return s.finishReplace(old.id)
+}
+
+// finishReplace removes the replaced container and then the journal, each
+// removal made durable. The caller holds the write lock.
+func (s *Store) finishReplace(oldID string) error {
+	oldPath := s.Path(oldID)
+	if err := s.ops.remove(oldPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &FileError{Path: oldPath, Err: err}
+	}
+	if err := s.ops.syncDir(s.dir); err != nil {
+		return &FileError{Path: s.dir, Err: err}
+	}
+	journal := filepath.Join(s.dir, journalName)
+	if err := s.ops.remove(journal); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &FileError{Path: journal, Err: err}
+	}
+	if err := s.ops.syncDir(s.dir); err != nil {
+		return &FileError{Path: s.dir, Err: err}
+	}
+	return nil
+}
+
+// recoverLocked finishes a Replace that a crash interrupted: when the new
+// container was written, the old one goes; when it was not, the old one
+// stays. Either way the journal goes. The caller holds the write lock.
+func (s *Store) recoverLocked() error {
+	oldID, newID, ok, err := s.readJournal()
+	if err != nil || !ok {
+		return err
+	}
+	if _, err := os.Lstat(s.Path(newID)); err == nil {
+		return s.finishReplace(oldID)
+	}
+	journal := filepath.Join(s.dir, journalName)
+	if err := s.ops.remove(journal); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &FileError{Path: journal, Err: err}
+	}
+	if err := s.ops.syncDir(s.dir); err != nil {
+		return &FileError{Path: s.dir, Err: err}
+	}
+	return nil
+}
+
+// journalMagic starts a replace journal: "hellosim replace v1 OLD NEW\n".
+const journalMagic = "hellosim replace v1"
+
+func encodeJournal(oldID, newID string) []byte {
+	return []byte(journalMagic + " " + oldID + " " + newID + "\n")
+}
+
+// readJournal reads the journal of an interrupted Replace; ok is false when
+// there is none.
+func (s *Store) readJournal() (oldID, newID string, ok bool, err error) {
+	path := filepath.Join(s.dir, journalName)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, &FileError{Path: path, Err: err}
+	}
+	f := strings.Fields(string(data))
+	if len(f) != 5 || strings.Join(f[:3], " ") != journalMagic || !bytes.HasSuffix(data, []byte("\n")) ||
+		!ValidID(f[3]) || !ValidID(f[4]) || f[3] == f[4] {
+		return "", "", false, &FileError{Path: path, Err: &FormatError{Field: "replace journal", Reason: "not a journal this store writes"}}
+	}
+	return f[3], f[4], true, nil
+}
+
+// replaced is the ID a reader must not see: the old container of an
+// interrupted Replace whose new container was written; "" for none.
+func (s *Store) replaced() (string, error) {
+	oldID, newID, ok, err := s.readJournal()
+	if err != nil || !ok {
+		return "", err
+	}
+	if _, err := os.Lstat(s.Path(newID)); err == nil {
+		return oldID, nil
+	}
+	return "", nil
+}
+
 // tempPattern names the temporary files of writeAtomic.
 const tempPattern = ".tmp-*" + storeExt
 
-// removeStaleTemps removes temporary files left by a Save that died between
+// removeStaleTemps removes temporary files left by a write that died between
 // creating its temporary file and renaming it (a crash, SIGKILL, power
-// loss). Every Save holds the directory's exclusive lock from before it
+// loss). Every write holds the directory's exclusive lock from before it
 // creates its temporary file until after the rename, so while the caller
-// holds that lock no temporary file belongs to a live Save. Failures are
-// ignored: a leftover file is untidy, never harmful, and the next Save tries
+// holds that lock no temporary file belongs to a live write. Failures are
+// ignored: a leftover file is untidy, never harmful, and the next write tries
 // again.
 func (s *Store) removeStaleTemps() {
 	stale, _ := filepath.Glob(filepath.Join(s.dir, tempPattern))
@@ -120,9 +374,13 @@ func (s *Store) removeStaleTemps() {
 	}
 }
 
-// writeAtomic writes data to path through a temporary file in dir.
-func writeAtomic(dir, path string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, tempPattern)
+// writeAtomic writes data to path through a temporary file in the store's
+// directory: write, fsync the file, rename, fsync the directory. Without
+// the first sync a power cut can leave the new name on an empty or partial
+// file; without the second the rename itself may be lost and an older
+// container come back.
+func (s *Store) writeAtomic(path string, data []byte) (err error) {
+	f, err := os.CreateTemp(s.dir, tempPattern)
 	if err != nil {
 		return err
 	}
@@ -139,16 +397,16 @@ func writeAtomic(dir, path string, data []byte) (err error) {
 	if _, err = f.Write(data); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
+	if err = s.ops.syncFile(f); err != nil {
 		return err
 	}
 	if err = f.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp, path); err != nil {
+	if err = s.ops.rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return s.ops.syncDir(s.dir)
 }
 
 // syncDir makes a rename or remove in dir durable (fsync of the directory).
@@ -170,11 +428,22 @@ func (s *Store) Load(id string) (*Container, error) {
 	if err := s.checkID(id); err != nil {
 		return nil, err
 	}
-	unlock, err := lockDir(s.dir, false)
+	unlock, err := s.readLock()
 	if err != nil {
-		return nil, &FileError{Path: filepath.Join(s.dir, lockName), Err: err}
+		return nil, err
 	}
 	defer unlock()
+	gone, err := s.replaced()
+	if err != nil {
+		return nil, err
+	}
+	if id == gone {
+		return nil, &FileError{Path: s.Path(id), Err: ErrNotFound}
+	}
+	return s.load(id)
+}
+
+func (s *Store) load(id string) (*Container, error) {
 	c, err := s.read(s.Path(id))
 	if err != nil {
 		return nil, err
@@ -212,17 +481,116 @@ func (s *Store) read(path string) (*Container, error) {
 	return c, nil
 }
 
+// Lookup returns the container of the user with the given tenant and
+// directory object ID. None is ErrNotFound, unless the store holds a damaged
+// file, which might be the user's: then the error is that file's *FileError
+// (errors.Is ErrCorrupt), and Entries lists it.
+func (s *Store) Lookup(tenantID, userID string) (*Container, error) {
+	unlock, err := s.readLock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	entries, err := s.entries()
+	if err != nil {
+		return nil, err
+	}
+	var damaged error
+	for _, e := range entries {
+		switch {
+		case e.Err != nil:
+			damaged = cmpOr(damaged, e.Err)
+		case sameUser(e.config, Config{TenantID: tenantID, UserID: userID}):
+			return e.container, nil
+		}
+	}
+	if damaged != nil {
+		return nil, damaged
+	}
+	return nil, &FileError{Path: s.dir, Err: ErrNotFound}
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// Entry is one container file of a store, as Entries reports it.
+type Entry struct {
+	ID   string // container ID, from the file name
+	Path string
+	// Err is nil for a container that loads, else the *FileError Load
+	// returns (errors.Is ErrCorrupt for a damaged file).
+	Err error
+	// The container's user and generation; zero when Err is set.
+	User, TenantID, UserID string
+	Generation             uint64
+
+	config    Config
+	container *Container
+}
+
+// Entries lists every container file, sorted by ID, with the user it
+// belongs to, or the error that keeps it from loading: this is how a
+// damaged file is found, to be removed with Delete.
+func (s *Store) Entries() ([]Entry, error) {
+	unlock, err := s.readLock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.entries()
+}
+
+func (s *Store) entries() ([]Entry, error) {
+	ids, err := s.list()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, 0, len(ids))
+	for _, id := range ids {
+		e := Entry{ID: id, Path: s.Path(id)}
+		c, err := s.load(id)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				continue // removed since the directory was read
+			}
+			e.Err = err
+		} else {
+			e.container, e.config = c, c.cfg
+			e.User, e.TenantID, e.UserID, e.Generation = c.cfg.User, c.cfg.TenantID, c.cfg.UserID, c.generation
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
 // List returns the IDs of the containers in the store, sorted. It reads only
 // file names: a corrupt file is listed, and Load reports it.
 func (s *Store) List() ([]string, error) {
+	unlock, err := s.readLock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.list()
+}
+
+func (s *Store) list() ([]string, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("container store: %w", err)
 	}
+	gone, err := s.replaced()
+	if err != nil {
+		return nil, err
+	}
 	var ids []string
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), storeExt)
-		if ok && e.Type().IsRegular() && ValidID(id) {
+		if ok && e.Type().IsRegular() && ValidID(id) && id != gone {
 			ids = append(ids, id)
 		}
 	}
@@ -231,26 +599,27 @@ func (s *Store) List() ([]string, error) {
 }
 
 // Delete removes the container with the given ID, like
-// certutil -deleteHelloContainer. A missing one is ErrNotFound. Only the
-// file goes: a container with rollback protection also holds an NV index
-// in the TPM, which Remove undefines with the file.
+// certutil -deleteHelloContainer, whether it loads or is damaged. A missing
+// one is ErrNotFound. Only the file goes: a container with rollback
+// protection also holds an NV index in the TPM, which Remove undefines
+// with the file.
 func (s *Store) Delete(id string) error {
 	if err := s.checkID(id); err != nil {
 		return err
 	}
-	unlock, err := lockDir(s.dir, true)
+	unlock, err := s.writeLock()
 	if err != nil {
-		return &FileError{Path: filepath.Join(s.dir, lockName), Err: err}
+		return err
 	}
 	defer unlock()
 	path := s.Path(id)
-	if err := os.Remove(path); err != nil {
+	if err := s.ops.remove(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return &FileError{Path: path, Err: ErrNotFound}
 		}
 		return &FileError{Path: path, Err: err}
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := s.ops.syncDir(s.dir); err != nil {
 		return &FileError{Path: s.dir, Err: err}
 	}
 	return nil

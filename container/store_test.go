@@ -25,12 +25,19 @@ func generations(c *Container, n int) []*Container {
 	return out
 }
 
+// otherUserConfig is testConfig for another user of the same tenant.
+func otherUserConfig() Config {
+	cfg := testConfig()
+	cfg.User, cfg.UserID = "bob@contoso.com", "0b0b0b0b-3a8b-4b6e-9a47-1b2c3d4e5f60"
+	return cfg
+}
+
 func TestStoreSaveLoadListDelete(t *testing.T) {
 	tp := openTPM(t)
 	st, err := OpenStore(filepath.Join(t.TempDir(), "ngc"))
 	require.NoError(t, err)
 	a := provision(t, tp, testConfig())
-	b := provision(t, tp, testConfig())
+	b := provision(t, tp, otherUserConfig())
 
 	ids, err := st.List()
 	require.NoError(t, err)
@@ -171,7 +178,7 @@ func TestStoreLoadChecksTheID(t *testing.T) {
 	st, err := OpenStore(t.TempDir())
 	require.NoError(t, err)
 	a := provision(t, tp, testConfig())
-	b := provision(t, tp, testConfig())
+	b := provision(t, tp, otherUserConfig())
 	require.NoError(t, st.Save(a))
 	require.NoError(t, os.Rename(st.Path(a.ID()), st.Path(b.ID())))
 	_, err = st.Load(b.ID())

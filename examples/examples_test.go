@@ -18,11 +18,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/reset/idp"
 )
 
 // bin is the directory holding the built examples (set by TestMain).
@@ -49,7 +51,7 @@ func testMain(m *testing.M) int {
 	if raceEnabled {
 		args = append(args, "-race") // the programs run under the race detector too
 	}
-	cmd := exec.Command(goTool, append(args, "./quickstart", "./hello", "./tls-client-auth")...)
+	cmd := exec.Command(goTool, append(args, "./quickstart", "./hello", "./tls-client-auth", "./pinreset-service", "./pinreset-load")...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build examples:", err)
@@ -210,12 +212,50 @@ func (h *helloCLI) expect(code int, stdin string, args ...string) result {
 	return r
 }
 
+// totp returns a code the demo directory will accept: the current one, or,
+// when a reset in this time step used it already, the next step's (the
+// IdP accepts one step either side), as a person would wait for.
 func (h *helloCLI) totp() string {
 	h.t.Helper()
-	r := h.expect(exitOK, "", "totp")
-	code := strings.TrimSpace(r.stdout)
-	require.Regexp(h.t, `^\d{6}$`, code)
+	info := h.directory()
+	period := int64(idp.TOTPPeriod / time.Second)
+	now := time.Now()
+	step := max(now.Unix()/period, info.TOTPLastStep+1)
+	if step > now.Unix()/period+1 {
+		time.Sleep(time.Until(time.Unix((step-1)*period, 0)))
+	}
+	code, err := idp.TOTPCodeAt(info.TOTPSecret, time.Unix(step*period, 0))
+	require.NoError(h.t, err)
 	return code
+}
+
+// dirInfo is the part of the state's directory.json the tests read.
+type dirInfo struct {
+	TenantID     string `json:"tenant_id"`
+	ObjectID     string `json:"object_id"`
+	TOTPSecret   string `json:"totp_secret"`
+	TOTPLastStep int64  `json:"totp_last_step"`
+}
+
+func (h *helloCLI) directory() dirInfo {
+	h.t.Helper()
+	var info dirInfo
+	data, err := os.ReadFile(filepath.Join(h.state, "directory.json"))
+	require.NoError(h.t, err)
+	require.NoError(h.t, json.Unmarshal(data, &info))
+	return info
+}
+
+// container loads the user's container from the state's store, as the
+// CLI finds it.
+func (h *helloCLI) container() (*container.Store, *container.Container) {
+	h.t.Helper()
+	info := h.directory()
+	st, err := container.OpenStore(filepath.Join(h.state, "containers"))
+	require.NoError(h.t, err)
+	c, err := st.Lookup(info.TenantID, info.ObjectID)
+	require.NoError(h.t, err)
+	return st, c
 }
 
 // verifySig checks a signature printed by 'hello sign' against the public
@@ -227,16 +267,7 @@ func (h *helloCLI) verifySig(out, msg string) {
 	sig, err := base64.StdEncoding.DecodeString(m[1])
 	require.NoError(h.t, err)
 
-	var dev struct {
-		ContainerID string `json:"container_id"`
-	}
-	data, err := os.ReadFile(filepath.Join(h.state, "device.json"))
-	require.NoError(h.t, err)
-	require.NoError(h.t, json.Unmarshal(data, &dev))
-	st, err := container.OpenStore(filepath.Join(h.state, "containers"))
-	require.NoError(h.t, err)
-	c, err := st.Load(dev.ContainerID)
-	require.NoError(h.t, err)
+	_, c := h.container()
 
 	digest := sha256.Sum256([]byte(msg))
 	switch pub := c.PublicKey().(type) {
@@ -269,7 +300,7 @@ func TestHelloCLIFullScenario(t *testing.T) {
 	r := h.expect(exitUsage, "")
 	assert.Contains(t, r.stderr, "usage: hello")
 	h.expect(exitUsage, "", "frobnicate")
-	for _, cmd := range []string{"provision", "status", "sign", "change-pin", "enable-recovery", "reset", "totp", "delete"} {
+	for _, cmd := range []string{"provision", "status", "sign", "export-key", "change-pin", "enable-recovery", "reset", "totp", "delete"} {
 		r := h.expect(exitOK, "", cmd, "-h")
 		assert.Contains(t, r.stderr, "usage: hello "+cmd, cmd)
 	}
@@ -344,7 +375,7 @@ func TestHelloCLIFullScenario(t *testing.T) {
 	h.verifySig(r.stdout, "after reset")
 
 	// Destructive reset: new key, no protector.
-	r = h.expect(exitOK, password+"\n"+h.totp()+"\n917364\n917364\n", "reset", "--destructive")
+	r = h.expect(exitOK, password+"\n"+h.totp()+"\n917364\n917364\n", "reset", "--destructive", "-y")
 	newID := keyID(t, r.stdout)
 	assert.NotEqual(t, id, newID)
 	assert.Contains(t, r.stdout, "register:")
@@ -363,20 +394,28 @@ func TestHelloCLIFullScenario(t *testing.T) {
 	assert.Contains(t, r.stderr, "open TPM")
 
 	// Delete.
-	r = h.expect(exitOK, "", "delete")
+	r = h.expect(exitOK, "", "delete", "-y")
 	assert.Contains(t, r.stdout, newID)
 	h.expect(exitNoContainer, "", "status")
-	h.expect(exitNoContainer, "", "delete")
+	h.expect(exitNoContainer, "", "delete", "-y")
 	h.expect(exitNoContainer, "917364\n", "sign")
 }
 
-// A default state directory lives in the user's configuration directory.
+// A default state directory lives in the user's configuration directory;
+// only provision makes it.
 func TestHelloDefaultStateDir(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
+	dir := filepath.Join(home, ".config", "hellosim")
 	r := runIn(t, home, home, "", "hello", "status")
 	assert.Equal(t, exitNoContainer, r.code, r.stderr)
-	_, err := os.Stat(filepath.Join(home, ".config", "hellosim", "device.json"))
+	assert.Contains(t, r.stderr, dir, "status names the missing state directory")
+	_, err := os.Stat(filepath.Join(home, ".config"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "status created the state directory")
+
+	r = runIn(t, home, home, "135792\n135792\n", "hello", "provision", "-alg", "ecc")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	_, err = os.Stat(filepath.Join(dir, "device.json"))
 	assert.NoError(t, err)
 }
 

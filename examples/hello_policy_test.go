@@ -34,17 +34,16 @@ func (h *helloCLI) setPINPolicy(p map[string]any) {
 	require.NoError(h.t, os.WriteFile(path, data, 0o600))
 }
 
-// device reads the TPM spec and container ID the CLI recorded.
-func (h *helloCLI) device() (spec, containerID string) {
+// device reads the TPM spec the CLI recorded.
+func (h *helloCLI) device() (spec string) {
 	h.t.Helper()
 	var dev struct {
-		TPM         string `json:"tpm"`
-		ContainerID string `json:"container_id"`
+		TPM string `json:"tpm"`
 	}
 	data, err := os.ReadFile(filepath.Join(h.state, "device.json"))
 	require.NoError(h.t, err)
 	require.NoError(h.t, json.Unmarshal(data, &dev))
-	return dev.TPM, dev.ContainerID
+	return dev.TPM
 }
 
 // The PIN policy device management sets on the device (device.json's
@@ -77,10 +76,10 @@ func TestHelloCLIAppliesTheManagedPINPolicy(t *testing.T) {
 	// The container records four digits; the device's policy refuses six.
 	r = h.expect(exitPINRefused, "135792\n246813\n246813\n", "change-pin")
 	assert.Contains(t, r.stderr, "MinimumPINLength")
-	r = h.expect(exitReset, password+"\n"+h.totp()+"\n917364\n917364\n", "reset", "--destructive")
-	assert.Contains(t, r.stderr, "That PIN doesn't meet the requirements: at least 8 characters.")
+	r = h.expect(exitPINRefused, password+"\n"+h.totp()+"\n917364\n917364\n", "reset", "--destructive", "-y")
+	assert.Contains(t, r.stderr, "at least 8 characters")
 	r = h.expect(exitOK, password+"\n"+h.totp()+"\n582046\n582046\n71938264\n71938264\n", "reset", "--non-destructive")
-	assert.Contains(t, r.stderr, "That PIN doesn't meet the requirements: at least 8 characters.", "the six-digit PIN is refused and asked again")
+	assert.Contains(t, r.stderr, "at least 8 characters (rule MinimumPINLength). Try again.", "the six-digit PIN is refused and asked again")
 	assert.Contains(t, r.stdout, "Same NgcKeyId "+id)
 
 	// A fresh PIN: sign says nothing about expiry.
@@ -90,11 +89,8 @@ func TestHelloCLIAppliesTheManagedPINPolicy(t *testing.T) {
 
 	// The PIN was set 31 days ago (changed here with a clock set back):
 	// it still signs, and sign says it must be changed.
-	spec, cid := h.device()
-	st, err := container.OpenStore(filepath.Join(h.state, "containers"))
-	require.NoError(t, err)
-	c, err := st.Load(cid)
-	require.NoError(t, err)
+	spec := h.device()
+	st, c := h.container()
 	assert.Equal(t, 8, c.Config().PINPolicy.MinimumLength, "the reset recorded the device's policy")
 	tp, err := tpm.Open(spec)
 	require.NoError(t, err)

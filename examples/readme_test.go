@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
@@ -115,4 +117,21 @@ func TestReadmeSampleIsTheExample(t *testing.T) {
 	j := strings.Index(rest, "```\n")
 	require.GreaterOrEqual(t, j, 0)
 	require.Equal(t, strings.Join(want, "\n"), rest[:j], "README sample differs from Example_readme")
+}
+
+// go doc never shows Example functions: the README must send readers to
+// where they are (the example_test.go files, go test -run Example), and
+// every package it names must have them.
+func TestReadmePointsAtExamplesCorrectly(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	text := string(readme)
+	assert.NotContains(t, text, "(`go doc -all ./container`)")
+	assert.Contains(t, text, "`go test -run Example -v ./container`")
+	assert.Contains(t, text, "container/example_test.go")
+	for _, pkg := range []string{"tpm", "protector", "container", "reset", "reset/service", "reset/idp"} {
+		matches, err := filepath.Glob(filepath.Join("..", pkg, "example*_test.go"))
+		require.NoError(t, err)
+		assert.NotEmpty(t, matches, "the README says %s has Examples", pkg)
+	}
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
@@ -22,13 +24,15 @@ import (
 	"github.com/hellosim/hellosim/tpm"
 )
 
-func (a *app) openState() (*state, error) { return openState(a.stateDir) }
+// openState opens the state directory; only provision (create) may make it.
+func (a *app) openState(create bool) (*state, error) { return openState(a.stateDir, create) }
 
-// loadContainer opens the state directory and loads the device's container,
+// loadContainer opens the state directory and loads the user's container,
 // with the store it came from: the start of every command that works on an
-// existing container. With none, the error is errNoContainer.
+// existing container. It writes nothing. With none, the error is
+// errNoContainer.
 func (a *app) loadContainer() (*state, *container.Store, *container.Container, error) {
-	st, err := a.openState()
+	st, err := a.openState(false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -52,9 +56,96 @@ func (a *app) openTPM(st *state) (*tpm.TPM, string, error) {
 	return t, spec, nil
 }
 
+// openUnlockedTPM opens the TPM and checks, before anyone is asked for a
+// PIN, that its dictionary-attack protection is not in lockout: a PIN typed
+// now could not be tried, and a new PIN could not be used until it ends.
+func (a *app) openUnlockedTPM(ctx context.Context, st *state) (*tpm.TPM, string, error) {
+	t, spec, err := a.openTPM(st)
+	if err != nil {
+		return nil, spec, err
+	}
+	if ls, err := t.LockoutStatus(ctx); err == nil && (ls.Locked || ls.MaxTries > 0 && ls.Remaining() <= 0) {
+		t.Close()
+		return nil, spec, &container.PINLockedError{RetryAfter: ls.Recovery}
+	}
+	return t, spec, nil
+}
+
+// unlock asks for the PIN and unlocks c, asking again after a wrong PIN,
+// as the Windows sign-in does, up to maxTries times: each wrong PIN counts
+// toward the TPM's lockout, which ends the tries sooner when it comes.
+func (a *app) unlock(ctx context.Context, t *tpm.TPM, c *container.Container, opts []container.Option) (*container.Session, error) {
+	var last error
+	for try := 1; try <= maxTries; try++ {
+		if last != nil {
+			fmt.Fprintf(a.stderr, "%s. Try again.\n", sentence(errorLine(last)))
+		}
+		pin, err := a.in.secret("PIN: ")
+		if err != nil {
+			return nil, afterTries(last, err)
+		}
+		s, err := container.Unlock(ctx, t, c, pin, opts...)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, container.ErrWrongPIN) {
+			return nil, err
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// afterTries is the error of a prompt that ended (err) after a refusal
+// (last): a cancel is a cancel; running out of input reports the refusal.
+func afterTries(last, err error) error {
+	if last == nil || errors.Is(err, errCancelled) {
+		return err
+	}
+	return last
+}
+
 func (a *app) printState(c *container.Container) {
 	fmt.Fprint(a.stdout, c.UserState().String())
 }
+
+// confirm asks before a command that destroys something, unless -y.
+func (a *app) confirm(yes bool, question string) error {
+	if yes {
+		return nil
+	}
+	ok, err := a.in.confirm(question)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errNotConfirmed
+	}
+	return nil
+}
+
+// pinPolicyFor is the policy a new PIN is held to: the device's managed
+// one, else the container's (zero for a new container: Windows defaults).
+func pinPolicyFor(managed *container.PINPolicy, c *container.Container) container.PINPolicy {
+	switch {
+	case managed != nil:
+		return *managed
+	case c != nil:
+		return c.Config().PINPolicy
+	}
+	return container.PINPolicy{}
+}
+
+// replacer stores a container in place of the one the command read:
+// Store.Replace, a compare-and-swap on the generation read.
+type replacer struct {
+	store *container.Store
+	old   *container.Container
+}
+
+func (r replacer) Save(n *container.Container) error { return r.store.Replace(r.old, n) }
+
+var _ reset.Saver = replacer{}
 
 func cmdProvision() *command {
 	var user, password, alg string
@@ -76,34 +167,38 @@ func cmdProvision() *command {
 			default:
 				return fmt.Errorf("%w: -alg %q: want rsa or ecc", errUsage, alg)
 			}
-			st, err := a.openState()
+			st, err := a.openState(true)
 			if err != nil {
 				return err
 			}
+			cl, created, err := st.openCloud(true, user, password)
+			if err != nil {
+				return err
+			}
+			// Cheap checks first: an existing container, the policy, the TPM.
 			if _, c, err := st.load(); err == nil {
-				return fmt.Errorf("a Hello container already exists for %s (NgcKeyId %s); run 'hello delete' first", c.Config().User, c.KeyID())
+				return &alreadyProvisionedError{user: c.Config().User, keyID: c.KeyID()}
 			} else if !errors.Is(err, errNoContainer) {
 				return err
 			}
-			_, statErr := os.Stat(st.path(directoryFile))
-			cl, err := st.openCloud(true, user, password)
+			managed, err := st.pinPolicy()
 			if err != nil {
 				return err
-			}
-			if statErr != nil {
-				fmt.Fprintf(a.stdout, "Simulated tenant %s (%s), onboarded to the PIN reset service.\n", cl.info.Domain, cl.info.TenantID)
-				fmt.Fprintf(a.stdout, "User %s, password %q, TOTP authenticator (kept in %s).\n", cl.info.UPN, cl.info.Password, st.path(directoryFile))
 			}
 			opts, err := st.pinOptions()
 			if err != nil {
 				return err
 			}
-			t, spec, err := a.openTPM(st)
+			t, spec, err := a.openUnlockedTPM(ctx, st)
 			if err != nil {
 				return err
 			}
 			defer t.Close()
-			pin, err := a.in.newPIN("New PIN")
+			if created {
+				fmt.Fprintf(a.stdout, "Simulated tenant %s (%s), onboarded to the PIN reset service.\n", cl.info.Domain, cl.info.TenantID)
+				fmt.Fprintf(a.stdout, "User %s, password %q, TOTP authenticator (kept in %s).\n", cl.info.UPN, cl.info.Password, st.path(directoryFile))
+			}
+			pin, err := a.in.newPIN("New PIN", pinPolicyFor(managed, nil).Check)
 			if err != nil {
 				return err
 			}
@@ -112,64 +207,25 @@ func cmdProvision() *command {
 			if err != nil {
 				return err
 			}
-			store, err := st.store()
+			store, err := st.store(true)
 			if err != nil {
 				return err
 			}
+			// The store keeps one container per user: of concurrent
+			// provisions, exactly one gets here first.
 			if err := store.Save(c); err != nil {
+				var ue *container.UserHasContainerError
+				if errors.As(err, &ue) {
+					return &alreadyProvisionedError{user: cfg.User}
+				}
 				return err
 			}
-			st.dev.ContainerID, st.dev.TPM = c.ID(), spec
+			st.dev.TPM = spec
 			if err := st.saveDevice(); err != nil {
-				return err
+				return fmt.Errorf("the container is stored, but the device file could not be written: %w", err)
 			}
 			fmt.Fprintf(a.stdout, "Windows Hello is set up for %s: %s login key on %s.\n", cfg.User, ka, spec)
 			a.printState(c)
-			return nil
-		},
-	}
-}
-
-func cmdStatus() *command {
-	return &command{
-		name: "status", args: "",
-		summary: "Show the User State block, as dsregcmd /status prints it, and the container's details.",
-		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
-			st, _, c, err := a.loadContainer()
-			if err != nil {
-				return err
-			}
-			managed, err := st.pinPolicy()
-			if err != nil {
-				return err
-			}
-			a.printState(c)
-			cfg := c.Config()
-			line := func(k, v string) { fmt.Fprintf(a.stdout, "%26s : %s\n", k, v) }
-			fmt.Fprintln(a.stdout)
-			line("User", cfg.User)
-			line("Container", fmt.Sprintf("%s (generation %d)", c.ID(), c.Generation()))
-			line("Login key", cfg.Algorithm.String())
-			if env := c.Envelope(); env != nil {
-				line("PIN recovery", fmt.Sprintf("enrolled (%s, service key %s)", env.Scheme(), env.KeyID()))
-			} else {
-				line("PIN recovery", "not enrolled")
-			}
-			line("EnablePinRecovery policy", onOff(st.dev.EnablePINRecovery))
-			if managed != nil {
-				line("PIN policy", describePolicy(*managed)+" (managed by the device)")
-			} else {
-				line("PIN policy", describePolicy(cfg.PINPolicy)+" (the container's)")
-			}
-			if exp := c.PINExpires(); !exp.IsZero() {
-				line("PIN expires", exp.Format(time.DateOnly)+" (as recorded; then 'hello sign' asks for a new PIN)")
-			} else {
-				line("PIN expires", "never")
-			}
-			line("Certificates", fmt.Sprint(len(c.Certificates())))
-			line("Rollback protection", c.RollbackProtection().String())
-			line("TPM", st.defaultTPM())
-			line("State directory", st.dir)
 			return nil
 		},
 	}
@@ -200,17 +256,13 @@ func cmdSign() *command {
 			if err != nil {
 				return err
 			}
-			t, _, err := a.openTPM(st)
+			t, _, err := a.openUnlockedTPM(ctx, st)
 			if err != nil {
 				return err
 			}
 			defer t.Close()
-			pin, err := a.in.secret("PIN: ")
-			if err != nil {
-				return err
-			}
 			// The managed policy's Expiration, if any, decides PINExpired.
-			s, err := container.Unlock(ctx, t, c, pin, opts...)
+			s, err := a.unlock(ctx, t, c, opts)
 			if err != nil {
 				return err
 			}
@@ -250,6 +302,9 @@ func verify(pub crypto.PublicKey, digest, sig []byte) (string, error) {
 	return "", fmt.Errorf("unsupported public key %T", pub)
 }
 
+// samePIN compares PINs as the container does: in NFC.
+func samePIN(a, b string) bool { return norm.NFC.String(a) == norm.NFC.String(b) }
+
 func cmdChangePIN() *command {
 	return &command{
 		name: "change-pin", args: "",
@@ -259,11 +314,15 @@ func cmdChangePIN() *command {
 			if err != nil {
 				return err
 			}
+			managed, err := st.pinPolicy()
+			if err != nil {
+				return err
+			}
 			opts, err := st.pinOptions()
 			if err != nil {
 				return err
 			}
-			t, _, err := a.openTPM(st)
+			t, _, err := a.openUnlockedTPM(ctx, st)
 			if err != nil {
 				return err
 			}
@@ -272,16 +331,38 @@ func cmdChangePIN() *command {
 			if err != nil {
 				return err
 			}
-			pin, err := a.in.newPIN("New PIN")
+			policy := pinPolicyFor(managed, c)
+			pin, err := a.in.newPIN("New PIN", func(pin string) error {
+				if samePIN(pin, old) {
+					return errSamePIN
+				}
+				return policy.Check(pin)
+			})
 			if err != nil {
 				return err
 			}
-			n, err := container.ChangePIN(ctx, t, c, old, pin, opts...)
-			if err != nil {
-				return err
+			// The current PIN is checked by the TPM: asked again when wrong.
+			var n *container.Container
+			for try := 1; ; try++ {
+				n, err = container.ChangePIN(ctx, t, c, old, pin, opts...)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, container.ErrWrongPIN) || try == maxTries {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "%s. Try again.\n", sentence(errorLine(err)))
+				again, rerr := a.in.secret("Current PIN: ")
+				if rerr != nil {
+					return afterTries(err, rerr)
+				}
+				if samePIN(again, pin) {
+					return errSamePIN
+				}
+				old = again
 			}
-			if err := store.Save(n); err != nil {
-				return err
+			if err := store.Replace(c, n); err != nil {
+				return fmt.Errorf("your PIN was not changed: %w", err)
 			}
 			fmt.Fprintf(a.stdout, "PIN changed. NgcKeyId %s is unchanged.\n", n.KeyID())
 			return nil
@@ -306,20 +387,16 @@ func cmdEnableRecovery() *command {
 			if err != nil {
 				return err
 			}
-			t, _, err := a.openTPM(st)
+			t, _, err := a.openUnlockedTPM(ctx, st)
 			if err != nil {
 				return err
 			}
 			defer t.Close()
-			pin, err := a.in.secret("PIN: ")
-			if err != nil {
-				return err
-			}
 			key, err := cl.client.ServiceKey(ctx)
 			if err != nil {
 				return fmt.Errorf("fetch the PIN reset service key: %w", err)
 			}
-			s, err := container.Unlock(ctx, t, c, pin, opts...)
+			s, err := a.unlock(ctx, t, c, opts)
 			if err != nil {
 				return err
 			}
@@ -328,8 +405,8 @@ func cmdEnableRecovery() *command {
 			if err != nil {
 				return err
 			}
-			if err := store.Save(n); err != nil {
-				return err
+			if err := store.Replace(c, n); err != nil {
+				return fmt.Errorf("PIN recovery was not enabled: %w", err)
 			}
 			st.dev.EnablePINRecovery = true
 			if err := st.saveDevice(); err != nil {
@@ -342,15 +419,78 @@ func cmdEnableRecovery() *command {
 	}
 }
 
+// mfa completes the second factor, asking again after a wrong code (up to
+// maxTries, as many as the IdP accepts for one sign-in), and refusing a
+// code of a time step already used in an earlier run.
+type mfa struct {
+	a       *app
+	st      *state
+	secret  string
+	pending *idp.Pending
+}
+
+func (m *mfa) CompleteMFA(ctx context.Context, code string) (string, error) {
+	for try := 1; ; try++ {
+		tok, err := m.complete(ctx, code)
+		if err == nil {
+			return tok, nil
+		}
+		if !errors.Is(err, idp.ErrWrongCode) || try == maxTries {
+			return "", err
+		}
+		fmt.Fprintf(m.a.stderr, "  %s Try again.\n", explainFlow(err))
+		if code, err = m.a.in.line(codePrompt); err != nil {
+			return "", err
+		}
+	}
+}
+
+func (m *mfa) complete(ctx context.Context, code string) (string, error) {
+	step, known := totpStep(m.secret, code, time.Now())
+	if known {
+		info, err := m.st.directory()
+		if err != nil {
+			return "", err
+		}
+		if step <= info.TOTPLastStep {
+			return "", errCodeUsed
+		}
+	}
+	tok, err := m.pending.CompleteMFA(ctx, code)
+	if err != nil {
+		return "", err
+	}
+	if known {
+		if err := m.st.useTOTPStep(step); err != nil {
+			return "", err
+		}
+	}
+	return tok, nil
+}
+
+// totpStep is the RFC 6238 time step whose code is code, among the steps
+// the IdP accepts at now (one either side).
+func totpStep(secret, code string, now time.Time) (int64, bool) {
+	period := int64(idp.TOTPPeriod / time.Second)
+	for _, d := range []int64{0, -1, 1} {
+		at := time.Unix((now.Unix()/period+d)*period, 0)
+		if c, err := idp.TOTPCodeAt(secret, at); err == nil && c == code {
+			return at.Unix() / period, true
+		}
+	}
+	return 0, false
+}
+
 func cmdReset() *command {
-	var destructive, nonDestructive bool
+	var destructive, nonDestructive, yes bool
 	var entry string
 	return &command{
-		name: "reset", args: "--non-destructive | --destructive [-entry settings|lock-screen]",
+		name: "reset", args: "--non-destructive | --destructive [-y] [-entry settings|lock-screen]",
 		summary: `"I forgot my PIN": sign in with password and MFA, choose a new PIN, and reset.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&nonDestructive, "non-destructive", false, "keep the keys; needs the PIN reset protector (enable-recovery)")
 			fs.BoolVar(&destructive, "destructive", false, "delete the keys and certificates; new login key, NgcKeyId and PIN")
+			fs.BoolVar(&yes, "y", false, "do not ask for confirmation before a destructive reset")
 			fs.StringVar(&entry, "entry", "settings", "where the reset starts: settings or lock-screen")
 		},
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
@@ -379,11 +519,18 @@ func cmdReset() *command {
 			if err != nil {
 				return err
 			}
-			t, _, err := a.openTPM(st)
+			// A locked TPM would lock the new PIN too: the reset would
+			// succeed and the next sign-in fail.
+			t, _, err := a.openUnlockedTPM(ctx, st)
 			if err != nil {
 				return err
 			}
 			defer t.Close()
+			if kind == reset.KindDestructive {
+				if err := a.confirm(yes, fmt.Sprintf("A destructive reset deletes the keys and certificates of NgcKeyId %s. Continue?", c.KeyID())); err != nil {
+					return err
+				}
+			}
 
 			clientPolicy := reset.Policy{}
 			if st.dev.EnablePINRecovery {
@@ -407,16 +554,25 @@ func cmdReset() *command {
 					if err != nil {
 						return nil, err
 					}
-					return p, nil
+					return &mfa{a: a, st: st, secret: cl.info.TOTPSecret, pending: p}, nil
 				}),
-				Prompt:  prompter{a.in},
-				Store:   store,
+				Prompt: prompter{a.in},
+				// Replace, not Save: the reset replaces the container read
+				// above, and loses (saying so) to any command that saved
+				// another generation meanwhile.
+				Store:   replacer{store: store, old: c},
 				Explain: explainFlow,
 				OnEvent: func(e reset.Event) {
-					if e.Err == nil {
+					switch {
+					case e.Err != nil:
+						if e.Step == reset.StepNewPIN {
+							fmt.Fprintf(a.stderr, "  %s\n", e.Message) // asked again
+						}
+					case e.Step == reset.StepReset, e.Step == reset.StepStore, e.Step == reset.StepDone:
+						// Said once, below, when it is true: the reset
+						// counts only once the new container is stored.
+					default:
 						fmt.Fprintf(a.stdout, "  %-13s %s\n", e.Step.String()+":", e.Message)
-					} else if e.Step == reset.StepNewPIN {
-						fmt.Fprintf(a.stderr, "  %s\n", e.Message) // asked again
 					}
 				},
 			}
@@ -429,9 +585,9 @@ func cmdReset() *command {
 				return err
 			}
 			if n.KeyID() == oldKeyID {
-				fmt.Fprintf(a.stdout, "Same NgcKeyId %s: keys and certificates kept.\n", n.KeyID())
+				fmt.Fprintf(a.stdout, "Your PIN was reset. Same NgcKeyId %s: keys and certificates kept. Use your new PIN to sign in.\n", n.KeyID())
 			} else {
-				fmt.Fprintf(a.stdout, "New NgcKeyId %s (was %s).\n", n.KeyID(), oldKeyID)
+				fmt.Fprintf(a.stdout, "Your PIN was reset. New NgcKeyId %s (was %s). Use your new PIN to sign in.\n", n.KeyID(), oldKeyID)
 				if st.dev.EnablePINRecovery {
 					fmt.Fprintln(a.stdout, "The new container has no PIN reset protector: run 'hello enable-recovery' to enrol one.")
 				}
@@ -462,7 +618,7 @@ func cmdTOTP() *command {
 		name: "totp", args: "",
 		summary: "Print the code the demo user's authenticator app shows now.",
 		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
-			st, err := a.openState()
+			st, err := a.openState(false)
 			if err != nil {
 				return err
 			}
@@ -470,46 +626,100 @@ func cmdTOTP() *command {
 			if err != nil {
 				return err
 			}
-			code, err := idp.TOTPCodeAt(info.TOTPSecret, time.Now())
+			now := time.Now()
+			code, err := idp.TOTPCodeAt(info.TOTPSecret, now)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(a.stdout, code)
+			period := int64(idp.TOTPPeriod / time.Second)
+			if now.Unix()/period <= info.TOTPLastStep {
+				next := time.Unix((now.Unix()/period+1)*period, 0).Sub(now).Round(time.Second)
+				fmt.Fprintf(a.stderr, "This code was used already; a new one comes in %s.\n", next)
+			}
 			return nil
 		},
 	}
 }
 
 func cmdDelete() *command {
+	var yes bool
 	return &command{
-		name: "delete", args: "",
-		summary: "Delete the Hello container, like certutil -deleteHelloContainer, and its NV index in the TPM.",
+		name: "delete", args: "[-y]",
+		summary: "Delete the Hello container, like certutil -deleteHelloContainer, even a damaged one, and its NV index in the TPM.",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&yes, "y", false, "do not ask for confirmation")
+		},
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
-			st, store, c, err := a.loadContainer()
+			st, err := a.openState(false)
 			if err != nil {
 				return err
 			}
-			if c.NVIndex().IsZero() && c.Retired().IsZero() {
-				err = store.Delete(c.ID())
-			} else {
-				t, _, oerr := a.openTPM(st)
-				if oerr != nil {
-					return oerr
+			store, err := st.store(false)
+			if err != nil {
+				return err
+			}
+			info, ierr := st.directory()
+			if ierr != nil && !errors.Is(ierr, errNoContainer) {
+				return ierr
+			}
+			// The user's container, and every file that does not load: on
+			// this device's store a damaged file can only be the user's.
+			entries, err := store.Entries()
+			if err != nil {
+				return err
+			}
+			type victim struct {
+				id, what string
+				c        *container.Container // nil: a damaged file
+			}
+			var victims []victim
+			for _, e := range entries {
+				switch {
+				case e.Err != nil:
+					victims = append(victims, victim{e.ID, fmt.Sprintf("the damaged container file %s", e.Path), nil})
+				case ierr == nil && strings.EqualFold(e.TenantID, info.TenantID) && strings.EqualFold(e.UserID, info.ObjectID):
+					c, err := store.Load(e.ID)
+					if err != nil {
+						return err
+					}
+					victims = append(victims, victim{e.ID, fmt.Sprintf("the Hello container of %s (NgcKeyId %s)", e.User, c.KeyID()), c})
 				}
-				err = store.Remove(ctx, t, c.ID())
-				t.Close()
 			}
-			if err != nil {
-				return err
+			if len(victims) == 0 {
+				return errNoContainer
 			}
-			st.dev.ContainerID, st.dev.TPM = "", ""
-			if err := st.saveDevice(); err != nil {
-				return err
+			for _, v := range victims {
+				if err := a.confirm(yes, "Delete "+v.what+"?"); err != nil {
+					return err
+				}
 			}
-			fmt.Fprintf(a.stdout, "Deleted the Hello container of %s (NgcKeyId %s).\n", c.Config().User, c.KeyID())
-			return nil
+			for _, v := range victims {
+				if err := deleteContainer(ctx, a, st, store, v.id, v.c); err != nil && !errors.Is(err, container.ErrNotFound) {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "Deleted %s.\n", v.what)
+			}
+			st.dev.TPM = ""
+			return st.saveDevice()
 		},
 	}
+}
+
+// deleteContainer removes a container's file and, when it holds one, its
+// NV index in the TPM (Store.Remove). A damaged file names no index it can
+// be trusted for: only the file goes, and an index it held is an orphan
+// (Store.RemoveOrphans finds it).
+func deleteContainer(ctx context.Context, a *app, st *state, store *container.Store, id string, c *container.Container) error {
+	if c == nil || c.NVIndex().IsZero() && c.Retired().IsZero() {
+		return store.Delete(id)
+	}
+	t, _, err := a.openTPM(st)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return store.Remove(ctx, t, id)
 }
 
 // describePolicy is a PIN policy in one line, defaults filled in.

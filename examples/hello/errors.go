@@ -9,8 +9,31 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/explain"
+	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/tpm"
 )
+
+var (
+	// errCodeUsed is a TOTP code of a time step already used: a code is
+	// good once (RFC 6238 §5.2), in the demo directory as in the service.
+	errCodeUsed = fmt.Errorf("%w: the code was already used", idp.ErrWrongCode)
+	// errSamePIN is a new PIN equal to the current one.
+	errSamePIN = errors.New("the new PIN is the current PIN; choose a different one")
+	// errNotConfirmed is a destructive command the user did not confirm.
+	errNotConfirmed = errors.New("not confirmed; nothing was changed")
+)
+
+// alreadyProvisionedError is a provision for a user who has a container.
+type alreadyProvisionedError struct {
+	user, keyID string
+}
+
+func (e *alreadyProvisionedError) Error() string {
+	if e.keyID == "" {
+		return fmt.Sprintf("already provisioned: %s has a Hello container; run 'hello delete' first", e.user)
+	}
+	return fmt.Sprintf("already provisioned: %s has a Hello container (NgcKeyId %s); run 'hello delete' first", e.user, e.keyID)
+}
 
 // exitCode maps an error to the documented exit codes.
 func exitCode(err error) int {
@@ -24,7 +47,7 @@ func exitCode(err error) int {
 		return exitWrongPIN
 	case errors.Is(err, container.ErrPINLocked):
 		return exitLocked
-	case errors.Is(err, container.ErrPINPolicy), errors.Is(err, errMismatch):
+	case errors.Is(err, container.ErrPINPolicy), errors.Is(err, errMismatch), errors.Is(err, errSamePIN):
 		return exitPINRefused
 	case errors.As(err, &se):
 		return exitReset
@@ -38,6 +61,7 @@ func errorLine(err error) string {
 	var pe *container.PINError
 	var le *container.PINLockedError
 	var pol *container.PolicyError
+	var ce *container.ConflictError
 	switch {
 	case errors.Is(err, errUsage):
 		return strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
@@ -49,27 +73,50 @@ func errorLine(err error) string {
 		}
 		return fmt.Sprintf("wrong PIN: %d tries remain before the TPM locks", pe.Remaining)
 	case errors.As(err, &le):
-		if le.RetryAfter > 0 {
-			return fmt.Sprintf("the TPM has locked the PIN (dictionary-attack protection): try again in %s", le.RetryAfter.Round(time.Second))
-		}
-		return "the TPM has locked the PIN (dictionary-attack protection)"
+		return lockedLine(le.RetryAfter)
 	case errors.As(err, &pol):
 		return "the PIN does not meet the PIN policy: " + pol.Detail + " (rule " + pol.Rule.String() + ")"
 	case errors.Is(err, tpm.ErrSRKMismatch), errors.Is(err, tpm.ErrWrongTPM):
 		return "this container was made on another TPM (its storage root key is pinned in the container); use --tpm with the TPM it was made on"
+	case errors.As(err, &ce):
+		return "the container changed while this command ran (another command saved it first); nothing was stored, run the command again"
+	case errors.Is(err, errCodeUsed):
+		return "that code was already used; wait for the next one in your authenticator"
+	case errors.Is(err, idp.ErrWrongCode):
+		return "the verification code is wrong"
 	}
 	return err.Error()
 }
 
+func lockedLine(retryAfter time.Duration) string {
+	if retryAfter > 0 {
+		return fmt.Sprintf("the TPM has locked the PIN (dictionary-attack protection): try again in %s", retryAfter.Round(time.Second))
+	}
+	return "the TPM has locked the PIN (dictionary-attack protection)"
+}
+
 // explainFlow is what the reset flow tells the user: this program's own
-// refusals at the prompts, then explain.Message for the service's, the
-// directory's and the reset package's.
+// refusals at the prompts and the store's, then explain.Message for the
+// service's, the directory's and the reset package's.
 func explainFlow(err error) string {
 	switch {
 	case errors.Is(err, errNoInput):
 		return "No input."
+	case errors.Is(err, errCancelled):
+		return "Cancelled."
 	case errors.Is(err, errMismatch):
 		return "The PINs do not match."
+	case errors.Is(err, errCodeUsed):
+		return "That code was already used. Wait for the next one in your authenticator."
+	case errors.Is(err, container.ErrConflict):
+		return "Your PIN wasn't reset: the container changed while the reset ran (another command saved it first), so the new one was not stored. Run the reset again."
+	case errors.Is(err, container.ErrCorrupt):
+		return "Your PIN wasn't reset: the container file is damaged. Run 'hello delete' to remove it."
+	case errors.Is(err, container.ErrPINLocked):
+		var le *container.PINLockedError
+		if errors.As(err, &le) {
+			return sentence(lockedLine(le.RetryAfter)) + "."
+		}
 	}
 	return explain.Message(err)
 }

@@ -15,6 +15,10 @@ import (
 	"github.com/hellosim/hellosim/reset"
 )
 
+// maxTries is how often a prompt asks again after a mismatched or refused
+// PIN or a wrong code (the IdP accepts as many wrong codes per sign-in).
+const maxTries = 3
+
 // input reads PINs, passwords and codes: from the terminal without echo, or,
 // when stdin is not a terminal, one line each from stdin (for scripts).
 type input struct {
@@ -24,19 +28,37 @@ type input struct {
 	prompt io.Writer
 }
 
-var errNoInput = errors.New("no input: expected a line on stdin")
+var (
+	errNoInput   = errors.New("no input: expected a line on stdin")
+	errCancelled = errors.New("cancelled")
+	errMismatch  = errors.New("the PINs do not match")
+	// errLineTooLong is a secret longer than any PIN policy allows.
+	errLineTooLong = errors.New("input too long")
+)
 
 func newInput(stdin *os.File, prompt io.Writer) *input {
 	fd := int(stdin.Fd())
 	return &input{r: bufio.NewReader(stdin), fd: fd, tty: term.IsTerminal(fd), prompt: prompt}
 }
 
+// eof is what running out of input means: Ctrl-D at a terminal cancels;
+// the end of a script's stdin is missing input.
+func (in *input) eof() error {
+	if in.tty {
+		return errCancelled
+	}
+	return errNoInput
+}
+
 // secret reads one value without echo.
 func (in *input) secret(prompt string) (string, error) {
 	fmt.Fprint(in.prompt, prompt)
 	if in.tty {
-		b, err := term.ReadPassword(in.fd)
+		b, err := readSecret(in.fd)
 		fmt.Fprintln(in.prompt)
+		if errors.Is(err, io.EOF) {
+			return "", in.eof()
+		}
 		if err != nil {
 			return "", err
 		}
@@ -48,7 +70,7 @@ func (in *input) secret(prompt string) (string, error) {
 	fmt.Fprintln(in.prompt)
 	if err != nil && (err != io.EOF || line == "") {
 		if err == io.EOF {
-			return "", errNoInput
+			return "", in.eof()
 		}
 		return "", err
 	}
@@ -64,30 +86,66 @@ func (in *input) line(prompt string) (string, error) {
 	}
 	if err != nil && (err != io.EOF || line == "") {
 		if err == io.EOF {
-			return "", errNoInput
+			return "", in.eof()
 		}
 		return "", err
 	}
 	return strings.TrimSpace(line), nil
 }
 
-// newPIN reads a PIN and its confirmation.
-func (in *input) newPIN(what string) (string, error) {
-	pin, err := in.secret(what + ": ")
+// confirm asks a yes/no question; only y or yes is yes.
+func (in *input) confirm(question string) (bool, error) {
+	answer, err := in.line(question + " [y/N] ")
 	if err != nil {
-		return "", err
+		return false, err
 	}
-	again, err := in.secret("Confirm " + strings.ToLower(what[:1]) + what[1:] + ": ")
-	if err != nil {
-		return "", err
+	switch strings.ToLower(answer) {
+	case "y", "yes":
+		return true, nil
 	}
-	if pin != again {
-		return "", errMismatch
-	}
-	return pin, nil
+	return false, nil
 }
 
-var errMismatch = errors.New("the PINs do not match")
+// newPIN reads a new PIN and its confirmation. check, when set, is asked
+// about the PIN before the confirmation is (a PIN the policy refuses need
+// not be typed twice). A refused or mismatched PIN is asked again, up to
+// maxTries times; the error is then the last refusal.
+func (in *input) newPIN(what string, check func(pin string) error) (string, error) {
+	var last error
+	for try := 1; try <= maxTries; try++ {
+		if last != nil {
+			fmt.Fprintf(in.prompt, "%s. Try again.\n", sentence(errorLine(last)))
+		}
+		pin, err := in.secret(what + ": ")
+		if err != nil {
+			return "", afterTries(last, err)
+		}
+		if check != nil {
+			if err := check(pin); err != nil {
+				last = err
+				continue
+			}
+		}
+		again, err := in.secret("Confirm " + strings.ToLower(what[:1]) + what[1:] + ": ")
+		if err != nil {
+			return "", err
+		}
+		if pin != again {
+			last = errMismatch
+			continue
+		}
+		return pin, nil
+	}
+	return "", last
+}
+
+// sentence capitalises the first letter of a message.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
 
 // prompter is the reset flow's Prompter on this input.
 type prompter struct{ in *input }
@@ -104,10 +162,14 @@ func (p prompter) Password(_ context.Context, upn string) (string, error) {
 	return p.in.secret("Password for " + upn + ": ")
 }
 
+const codePrompt = "Verification code from your authenticator ('hello totp' shows it): "
+
 func (p prompter) VerificationCode(_ context.Context, _ string) (string, error) {
-	return p.in.line("Verification code from your authenticator ('hello totp' shows it): ")
+	return p.in.line(codePrompt)
 }
 
-func (p prompter) NewPIN(_ context.Context, _ container.PINPolicy) (string, error) {
-	return p.in.newPIN("New PIN")
+// NewPIN asks for the new PIN, holding it to policy before the
+// confirmation; the flow checks it again (and its history).
+func (p prompter) NewPIN(_ context.Context, policy container.PINPolicy) (string, error) {
+	return p.in.newPIN("New PIN", policy.Check)
 }

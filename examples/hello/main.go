@@ -3,40 +3,69 @@
 // persists across runs, with the operations a person would try.
 //
 //	hello provision          set up Windows Hello: a login key and a PIN
-//	hello status             the dsregcmd /status User State block
+//	hello status [-json]     the dsregcmd /status User State block, the
+//	                         lockout state and the protections in force
 //	hello sign -m TEXT       unlock with the PIN and sign with the login key
+//	hello export-key [-csr]  the login public key as PEM, or a certificate
+//	                         request signed by the TPM key
 //	hello change-pin         change the PIN, knowing the old one
 //	hello enable-recovery    enrol the PIN reset protector (EnablePinRecovery)
-//	hello reset --non-destructive | --destructive
+//	hello reset --non-destructive | --destructive [-y]
 //	                         "I forgot my PIN": password + MFA, then a reset
 //	hello totp               the demo user's authenticator: the current code
-//	hello delete             delete the container (certutil -deleteHelloContainer)
+//	hello delete [-y]        delete the container (certutil -deleteHelloContainer),
+//	                         also a damaged one
 //
 // Every command takes -state DIR (default: hellosim in the user's
 // configuration directory) and --tpm SPEC (default: the TPM the container was
 // made on, or the embedded simulator with a seed kept in the state directory,
 // so its blobs load again in the next run). Give "tcp://127.0.0.1:2321" for
-// swtpm or "/dev/tpmrm0" for the machine's TPM.
+// swtpm or "/dev/tpmrm0" for the machine's TPM. Only provision creates the
+// state directory; every other command writes nothing when it has nothing to
+// change, and names the directory when it does not exist.
 //
-// PINs, passwords and codes are read from the terminal without echo, or, when
-// stdin is not a terminal, one per line from stdin, in the order of the
+// The device holds one Hello container per user: provision refuses a user
+// who has one ("already provisioned"), also when several run at once; the
+// container store decides. A container file that no longer loads is named
+// by every command that needs it, and 'hello delete' removes it.
+//
+// PINs, passwords and codes are read from the terminal without echo, or,
+// when stdin is not a terminal, one per line from stdin, in the order of the
 // prompts (which go to stderr):
 //
 //	printf '582046\n582046\n' | hello -state hello-demo provision
+//
+// A new PIN is held to the PIN policy before its confirmation is asked; a
+// refused or mismatched new PIN, a wrong PIN (each counts in the TPM) and a
+// wrong verification code are asked again, three times in all. Ctrl-D at a prompt cancels. The TPM is opened, and its
+// lockout checked, before any PIN is asked. reset --destructive and delete
+// ask for confirmation (y) first, unless given -y.
 //
 // The PIN policy device management sets, if any, is "pin_policy" in the
 // state directory's device.json, in the PassportForWork CSP's PINComplexity
 // terms (minimum_pin_length, maximum_pin_length, digits, lowercase_letters,
 // uppercase_letters and special_characters as 0 allow, 1 require,
-// 2 disallow, history, expiration in days). provision, change-pin and both
+// 2 disallow, history, expiration in days). device.json is read strictly: an
+// unknown field is an error. provision, change-pin and both
 // resets hold the new PIN to it rather than to the policy the container file
 // records; sign applies its expiration. An expired PIN still unlocks, as on
 // Windows: sign signs, exits 0, and says the PIN must be changed with
 // hello change-pin.
 //
+// status -json prints one object with these fields (names are stable; new
+// ones may be added): user, user_id, tenant_id, container_id, generation,
+// ngc_key_id, can_reset, login_key, pin_recovery {enrolled, scheme,
+// service_key_id}, enable_pin_recovery_policy, pin_policy {description,
+// managed}, pin_expires (YYYY-MM-DD, absent when never), certificates,
+// lockout {locked, failures, max_tries, tries_left, recovery_seconds,
+// next_try_seconds}, protections {NAME: {on, detail}} with NAME among
+// dictionary_attack, tpm_binding, bus_encryption, pin_policy and
+// recovery_binding, tpm and state_dir.
+//
 // The simulated directory (tenant, user, demo password and TOTP secret) and
 // the PIN reset service's key live in the state directory too, and are
-// rebuilt in memory by each command; the service is called in process.
+// rebuilt in memory by each command; the service is called in process. A
+// TOTP code is accepted once, across runs, as the service's directory does.
 //
 // Exit codes: 0 success, 1 failure, 2 usage, 3 wrong PIN, 4 PIN locked by
 // the TPM, 5 new PIN refused (policy or confirmation), 6 no container,
@@ -88,7 +117,7 @@ type command struct {
 
 func commands() []*command {
 	return []*command{
-		cmdProvision(), cmdStatus(), cmdSign(), cmdChangePIN(),
+		cmdProvision(), cmdStatus(), cmdSign(), cmdExportKey(), cmdChangePIN(),
 		cmdEnableRecovery(), cmdReset(), cmdTOTP(), cmdDelete(),
 	}
 }
@@ -121,8 +150,8 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 	top.SetOutput(stderr)
 	a.addGlobal(top)
 	top.Usage = func() {
-		fmt.Fprintf(stderr, "usage: hello [-state DIR] [--tpm SPEC] <command> [flags]\n\n"+
-			"A Windows Hello for Business container on a TPM, with PIN reset.\n\nCommands:\n")
+		fmt.Fprintf(stderr, "hello: a Windows Hello for Business container on a TPM, with PIN reset.\n\n"+
+			"usage: hello [-state DIR] [--tpm SPEC] <command> [flags]\n\nCommands:\n")
 		for _, c := range cmds {
 			fmt.Fprintf(stderr, "  %-16s %s\n", c.name, c.summary)
 		}
@@ -149,7 +178,11 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		}
 	}
 	if cmd == nil {
-		fmt.Fprintf(stderr, "hello: unknown command %q\n", name)
+		if near := nearest(name, cmds); near != "" {
+			fmt.Fprintf(stderr, "hello: unknown command %q; did you mean %s?\n", name, near)
+			return exitUsage
+		}
+		fmt.Fprintf(stderr, "hello: unknown command %q\n\n", name)
 		top.Usage()
 		return exitUsage
 	}
@@ -161,7 +194,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		cmd.flags(fs)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: hello %s %s\n\n%s\n\nFlags:\n", cmd.name, cmd.args, cmd.summary)
+		fmt.Fprintf(stderr, "hello %s: %s\n\nusage: hello %s %s\n\nFlags:\n", cmd.name, cmd.summary, cmd.name, cmd.args)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(top.Args()[1:]); err != nil {
@@ -190,4 +223,43 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		fs.Usage()
 	}
 	return code
+}
+
+// nearest is the command closest to a mistyped name (at most two edits,
+// a swap of neighbours counting as one), or "".
+func nearest(name string, cmds []*command) string {
+	best, bestD := "", 3
+	for _, c := range cmds {
+		if d := editDistance(strings.ToLower(name), c.name); d < bestD {
+			best, bestD = c.name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and transpositions of adjacent letters.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
@@ -9,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
@@ -32,7 +35,9 @@ const (
 	containersDir = "containers"
 )
 
-// device is what the device keeps between runs.
+// device is what the device keeps between runs. device.json is decoded
+// strictly: a field this program does not know (a typo such as "histroy")
+// is an error, not silently ignored.
 type device struct {
 	// Seed of the embedded simulator: the same seed gives the same storage
 	// root key, so the container's blobs load in every run.
@@ -40,8 +45,10 @@ type device struct {
 	// TPM is the spec the container was provisioned on ("sim:seed=N",
 	// "tcp://127.0.0.1:2321", "/dev/tpmrm0").
 	TPM string `json:"tpm,omitempty"`
-	// ContainerID is the user's container in containers/.
-	ContainerID string `json:"container_id,omitempty"`
+	// LegacyContainerID is where earlier versions named the current
+	// container, outside the store's lock. It is accepted and ignored: the
+	// store finds the user's container (one per user) itself.
+	LegacyContainerID string `json:"container_id,omitempty"`
 	// EnablePINRecovery is the PassportForWork policy as set on this device.
 	EnablePINRecovery bool `json:"enable_pin_recovery"`
 	// PINPolicy is the PassportForWork PINComplexity policy device
@@ -103,6 +110,9 @@ type directory struct {
 	ObjectID   string `json:"object_id"`
 	Password   string `json:"password"`
 	TOTPSecret string `json:"totp_secret"`
+	// TOTPLastStep is the RFC 6238 time step of the last code accepted:
+	// a code is good once (§5.2), across runs as in the service.
+	TOTPLastStep int64 `json:"totp_last_step,omitempty"`
 }
 
 // state is an open state directory.
@@ -113,25 +123,75 @@ type state struct {
 
 var errNoContainer = errors.New("no Hello container: run 'hello provision' first")
 
-// openState opens (creating when needed) the state directory and its device
-// file. A new device gets a random simulator seed.
-func openState(dir string) (*state, error) {
+// noStateError is a command that needs a state directory run on one that
+// does not exist: it names the directory, and creates nothing.
+type noStateError struct{ dir string }
+
+func (e *noStateError) Error() string {
+	return fmt.Sprintf("no Hello container: state directory %s does not exist (run 'hello provision' first, or give -state the right directory)", e.dir)
+}
+
+func (e *noStateError) Is(target error) bool { return target == errNoContainer }
+
+// damagedError is a container file of the device that does not load.
+type damagedError struct {
+	path string
+	err  error
+}
+
+func (e *damagedError) Error() string {
+	return fmt.Sprintf("the Hello container file %s is damaged and cannot be used: run 'hello delete' to remove it, then 'hello provision'", e.path)
+}
+
+func (e *damagedError) Unwrap() error { return e.err }
+
+// openState opens the state directory and its device file. With create
+// (provision), it makes both when needed, a new device with a random
+// simulator seed; concurrent first runs agree on one device file. Without,
+// it writes nothing, and a missing directory is a *noStateError.
+func openState(dir string, create bool) (*state, error) {
+	s := &state{dir: dir}
+	if !create {
+		fi, err := os.Stat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &noStateError{dir: dir}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("state directory: %w", err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("state directory %s is not a directory", dir)
+		}
+		err = readJSON(s.path(deviceFile), &s.dev)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, errNoContainer
+		}
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	s := &state{dir: dir}
-	err := readJSON(filepath.Join(dir, deviceFile), &s.dev)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	err := readJSON(s.path(deviceFile), &s.dev)
+	if errors.Is(err, fs.ErrNotExist) {
 		var b [8]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return nil, err
 		}
-		s.dev.Seed = int64(binary.BigEndian.Uint64(b[:]) >> 1)
-		if err := s.saveDevice(); err != nil {
-			return nil, err
+		fresh := device{Seed: int64(binary.BigEndian.Uint64(b[:]) >> 1)}
+		data, merr := json.MarshalIndent(fresh, "", "  ")
+		if merr != nil {
+			return nil, merr
 		}
-	case err != nil:
+		// Exclusive: of two first runs, one device file wins and both use it.
+		if cerr := createFile(s.path(deviceFile), append(data, '\n')); cerr != nil && !errors.Is(cerr, fs.ErrExist) {
+			return nil, cerr
+		}
+		err = readJSON(s.path(deviceFile), &s.dev)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -139,7 +199,10 @@ func openState(dir string) (*state, error) {
 
 func (s *state) path(name string) string { return filepath.Join(s.dir, name) }
 
-func (s *state) saveDevice() error { return writeJSON(s.path(deviceFile), s.dev) }
+func (s *state) saveDevice() error {
+	s.dev.LegacyContainerID = ""
+	return writeJSON(s.path(deviceFile), s.dev)
+}
 
 // defaultTPM is the spec used when --tpm is not given: the one the container
 // was made on, else the seeded simulator.
@@ -172,24 +235,39 @@ func (s *state) pinOptions() ([]container.Option, error) {
 	return []container.Option{container.WithPINPolicy(*p)}, nil
 }
 
-func (s *state) store() (*container.Store, error) {
-	return container.OpenStore(s.path(containersDir))
+// store opens the device's container store; with create, it makes the
+// directory when needed, else a missing one is errNoContainer.
+func (s *state) store(create bool) (*container.Store, error) {
+	if create {
+		return container.OpenStore(s.path(containersDir))
+	}
+	st, err := container.OpenExistingStore(s.path(containersDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNoContainer
+	}
+	return st, err
 }
 
-// load returns the device's container.
+// load returns the user's container: the store holds one per user, and
+// the user is the simulated directory's. A damaged container file is a
+// *damagedError.
 func (s *state) load() (*container.Store, *container.Container, error) {
-	st, err := s.store()
+	info, err := s.directory()
 	if err != nil {
 		return nil, nil, err
 	}
-	if s.dev.ContainerID == "" {
-		return nil, nil, errNoContainer
-	}
-	c, err := st.Load(s.dev.ContainerID)
-	if errors.Is(err, container.ErrNotFound) {
-		return nil, nil, errNoContainer
-	}
+	st, err := s.store(false)
 	if err != nil {
+		return nil, nil, err
+	}
+	c, err := st.Lookup(info.TenantID, info.ObjectID)
+	var fe *container.FileError
+	switch {
+	case errors.Is(err, container.ErrNotFound):
+		return nil, nil, errNoContainer
+	case errors.Is(err, container.ErrCorrupt) && errors.As(err, &fe):
+		return nil, nil, &damagedError{path: fe.Path, err: err}
+	case err != nil:
 		return nil, nil, err
 	}
 	return st, c, nil
@@ -216,16 +294,22 @@ func (s *state) directory() (directory, error) {
 }
 
 // loadCloud rebuilds the existing directory and service.
-func (s *state) loadCloud() (*cloud, error) { return s.openCloud(false, "", "") }
+func (s *state) loadCloud() (*cloud, error) {
+	cl, _, err := s.openCloud(false, "", "")
+	return cl, err
+}
 
 // openCloud rebuilds the directory and the service. When create is true and
 // nothing exists yet, it makes a tenant onboarded to the PIN reset service,
-// a user upn with password (random when empty) and a service key.
-func (s *state) openCloud(create bool, upn, password string) (*cloud, error) {
+// a user upn with password (random when empty) and a service key; created
+// says whether this run made the directory. Concurrent first runs agree on
+// one directory and one key: each is created exclusively, and the loser
+// uses the winner's.
+func (s *state) openCloud(create bool, upn, password string) (cl *cloud, created bool, err error) {
 	info, err := s.directory()
 	exists := err == nil
 	if err != nil && !(create && errors.Is(err, errNoContainer)) {
-		return nil, err
+		return nil, false, err
 	}
 	if !exists {
 		if password == "" {
@@ -235,73 +319,142 @@ func (s *state) openCloud(create bool, upn, password string) (*cloud, error) {
 		if _, dom, ok := cutAt(upn); ok {
 			info.Domain = dom
 		} else {
-			return nil, fmt.Errorf("%w: user %q is not a UPN (name@domain)", errUsage, upn)
+			return nil, false, fmt.Errorf("%w: user %q is not a UPN (name@domain)", errUsage, upn)
+		}
+	}
+	dir, tenant, user, err := buildDirectory(info)
+	if err != nil {
+		return nil, false, err
+	}
+	if !exists {
+		info.TenantID, info.ObjectID, info.TOTPSecret = tenant.ID, user.ObjectID, user.TOTPSecret()
+		data, err := json.MarshalIndent(info, "", "  ")
+		if err != nil {
+			return nil, false, err
+		}
+		switch err := createFile(s.path(directoryFile), append(data, '\n')); {
+		case err == nil:
+			created = true
+		case errors.Is(err, fs.ErrExist): // another first run won: use its directory
+			if info, err = s.directory(); err != nil {
+				return nil, false, err
+			}
+			if dir, tenant, user, err = buildDirectory(info); err != nil {
+				return nil, false, err
+			}
+		default:
+			return nil, false, err
 		}
 	}
 
+	key, err := s.serviceKey(create)
+	if err != nil {
+		return nil, false, err
+	}
+	verifier, err := service.VerifierFor(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{key}})
+	if err != nil {
+		return nil, false, err
+	}
+	return &cloud{info: info, idp: dir, user: user, client: service.NewInProcess(svc)}, created, nil
+}
+
+// buildDirectory makes the in-memory IdP for info (new IDs where info has none).
+func buildDirectory(info directory) (*idp.IdP, idp.Tenant, idp.User, error) {
 	// The demo password is stored in clear above, so a memory-hard hash would
 	// protect nothing here; cheap Argon2id parameters keep every run fast.
 	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
 	if err != nil {
-		return nil, err
+		return nil, idp.Tenant{}, idp.User{}, err
 	}
 	tenant, err := dir.AddTenant(idp.TenantConfig{
 		ID: info.TenantID, Domain: info.Domain,
 		ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}, // onboarded to the PIN reset service
 	})
 	if err != nil {
-		return nil, fmt.Errorf("directory: %w", err)
+		return nil, idp.Tenant{}, idp.User{}, fmt.Errorf("directory: %w", err)
 	}
 	user, err := dir.AddUser(idp.UserConfig{
 		TenantID: tenant.ID, UPN: info.UPN, Password: info.Password,
 		ObjectID: info.ObjectID, TOTPSecret: info.TOTPSecret,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("directory: %w", err)
+		return nil, idp.Tenant{}, idp.User{}, fmt.Errorf("directory: %w", err)
 	}
+	return dir, tenant, user, nil
+}
 
-	var key *protector.ServicePrivateKey
-	data, err := os.ReadFile(s.path(serviceFile))
-	switch {
-	case err == nil:
-		key, err = protector.ParsePrivateKey(data)
-		clear(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.path(serviceFile), err)
+// serviceKey reads the PIN reset service's key, creating it (exclusively)
+// when create is set and there is none.
+func (s *state) serviceKey(create bool) (*protector.ServicePrivateKey, error) {
+	path := s.path(serviceFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		key, gerr := protector.GenerateServiceKey(protector.HPKEX25519)
+		if gerr != nil {
+			return nil, gerr
 		}
-	case errors.Is(err, fs.ErrNotExist) && !exists:
-		key, err = protector.GenerateServiceKey(protector.HPKEX25519)
-		if err != nil {
-			return nil, err
+		fresh, merr := key.MarshalBinary()
+		if merr != nil {
+			return nil, merr
 		}
-		data, err := key.MarshalBinary()
-		if err != nil {
-			return nil, err
+		cerr := createFile(path, fresh)
+		clear(fresh)
+		if cerr == nil {
+			return key, nil
 		}
-		err = writeFile(s.path(serviceFile), data)
-		clear(data)
-		if err != nil {
-			return nil, err
+		if !errors.Is(cerr, fs.ErrExist) {
+			return nil, cerr
 		}
-	default:
+		data, err = os.ReadFile(path) // another first run made it first
+	}
+	if err != nil {
 		return nil, fmt.Errorf("service key: %w", err)
 	}
-	verifier, err := service.VerifierFor(dir)
+	key, err := protector.ParsePrivateKey(data)
+	clear(data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{key}})
-	if err != nil {
-		return nil, err
-	}
+	return key, nil
+}
 
-	if !exists {
-		info.TenantID, info.ObjectID, info.TOTPSecret = tenant.ID, user.ObjectID, user.TOTPSecret()
-		if err := writeJSON(s.path(directoryFile), info); err != nil {
-			return nil, err
+// totpClaimPrefix names the files that claim a TOTP time step.
+const totpClaimPrefix = ".totp-step-"
+
+// useTOTPStep records that the code of RFC 6238 time step step was used,
+// refusing a step at or before the last one used (errCodeUsed). The step is
+// claimed by creating a file exclusively, so of two runs that got the same
+// code accepted at the same moment only one may use it.
+func (s *state) useTOTPStep(step int64) error {
+	info, err := s.directory()
+	if err != nil {
+		return err
+	}
+	if step <= info.TOTPLastStep {
+		return errCodeUsed
+	}
+	switch err := createFile(s.path(fmt.Sprintf("%s%d", totpClaimPrefix, step)), nil); {
+	case errors.Is(err, fs.ErrExist):
+		return errCodeUsed
+	case err != nil:
+		return err
+	}
+	// Older claims are covered by the last step from now on.
+	claims, _ := filepath.Glob(s.path(totpClaimPrefix + "*"))
+	for _, c := range claims {
+		if n, err := strconv.ParseInt(strings.TrimPrefix(filepath.Base(c), totpClaimPrefix), 10, 64); err == nil && n < step {
+			os.Remove(c)
 		}
 	}
-	return &cloud{info: info, idp: dir, user: user, client: service.NewInProcess(svc)}, nil
+	if info, err = s.directory(); err != nil {
+		return err
+	}
+	info.TOTPLastStep = max(info.TOTPLastStep, step)
+	return writeJSON(s.path(directoryFile), info)
 }
 
 func cutAt(upn string) (name, domain string, ok bool) {
@@ -313,13 +466,20 @@ func cutAt(upn string) (name, domain string, ok bool) {
 	return "", "", false
 }
 
+// readJSON decodes one JSON value strictly: unknown fields and trailing
+// data are errors naming the file.
 func readJSON(path string, v any) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%s: data after the JSON object", path)
 	}
 	return nil
 }
@@ -332,24 +492,64 @@ func writeJSON(path string, v any) error {
 	return writeFile(path, append(data, '\n'))
 }
 
-// writeFile writes atomically (temporary file, rename), mode 0600.
-func writeFile(path string, data []byte) error {
+// tempFile writes data to a new temporary file next to path, synced, and
+// returns its name.
+func tempFile(path string, data []byte) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Close(); err != nil {
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		os.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
+// writeFile writes atomically and durably (temporary file, fsync, rename,
+// fsync of the directory), mode 0600.
+func writeFile(path string, data []byte) error {
+	tmp, err := tempFile(path, data)
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// createFile writes a new file atomically, failing with fs.ErrExist when
+// path exists: the file appears whole (a hard link to a synced temporary
+// file) and only one of concurrent creators wins.
+func createFile(path string, data []byte) error {
+	tmp, err := tempFile(path, data)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !errors.Is(err, errors.ErrUnsupported) {
 		return err
 	}
 	return nil

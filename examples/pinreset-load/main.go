@@ -41,6 +41,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,7 +77,16 @@ func run() error {
 	flag.StringVar(&cfg.schemeName, "scheme", "x25519", "envelope scheme: x25519, wing, rsa")
 	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "give up after this long")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the served rounds to this file")
+	flag.CommandLine.Init("pinreset-load", flag.ExitOnError) // the name in messages, not the build path
+	flag.CommandLine.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "pinreset-load: measures the reference PIN reset service on loopback against the cost of its cryptography.\n\n"+
+			"usage: pinreset-load [flags]\n\n")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
+	if flag.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(flag.Args(), " "))
+	}
 	switch {
 	case cfg.n < 1 || cfg.n > 200000:
 		return errors.New("-n must be 1..200000")

@@ -45,31 +45,90 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == "totp" {
-		code, err := idp.TOTPCodeAt(os.Args[2], time.Now())
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "pinreset-service:", err)
-			os.Exit(2)
-		}
-		fmt.Println(code)
-		return
-	}
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "pinreset-service:", err)
-		os.Exit(1)
-	}
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run() error {
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address (loopback only)")
-	certFile := flag.String("cert", "", "TLS certificate (PEM); with -key, serve HTTPS")
-	keyFile := flag.String("key", "", "TLS private key (PEM)")
-	schemes := flag.String("schemes", "x25519,wing", "service key schemes, current first: x25519, wing, rsa")
-	password := flag.String("password", "", "demo user's password (default: random)")
-	flag.Parse()
-	if (*certFile == "") != (*keyFile == "") {
-		return errors.New("give both -cert and -key, or neither")
+// options are the server's flags.
+type options struct {
+	addr, certFile, keyFile, schemes, password string
+}
+
+// invocation is what the command line asks for: a TOTP code, or the server.
+type invocation struct {
+	totpSecret string // set: print the code for this secret
+	serve      *options
+}
+
+var errUsage = errors.New("usage")
+
+// parseArgs reads the command line strictly: "totp SECRET" and nothing
+// else, or flags and no word at all. Anything else is a usage error, so
+// that no mistyped command starts a server.
+func parseArgs(args []string, stderr io.Writer) (invocation, error) {
+	fs := flag.NewFlagSet("pinreset-service", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address (loopback only)")
+	fs.StringVar(&o.certFile, "cert", "", "TLS certificate (PEM); with -key, serve HTTPS")
+	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
+	fs.StringVar(&o.schemes, "schemes", "x25519,wing", "service key schemes, current first: x25519, wing, rsa")
+	fs.StringVar(&o.password, "password", "", "demo user's password (default: random)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "pinreset-service: runs the reference PIN reset service with a demonstration directory (one tenant, one user).\n\n"+
+			"usage: pinreset-service [-addr HOST:PORT] [-cert FILE -key FILE] [-schemes LIST] [-password PW]\n"+
+			"       pinreset-service totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
+		fs.PrintDefaults()
 	}
+	if len(args) > 0 && args[0] == "totp" {
+		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
+			fmt.Fprintln(stderr, "pinreset-service totp: give exactly one base32 secret: pinreset-service totp SECRET")
+			return invocation{}, errUsage
+		}
+		return invocation{totpSecret: args[1]}, nil
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return invocation{}, flag.ErrHelp
+		}
+		return invocation{}, errUsage
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "pinreset-service: unknown command or argument %q\n\n", fs.Arg(0))
+		fs.Usage()
+		return invocation{}, errUsage
+	}
+	if (o.certFile == "") != (o.keyFile == "") {
+		fmt.Fprintln(stderr, "pinreset-service: give both -cert and -key, or neither")
+		return invocation{}, errUsage
+	}
+	return invocation{serve: &o}, nil
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	inv, err := parseArgs(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		return 2
+	case inv.serve == nil:
+		code, err := idp.TOTPCodeAt(inv.totpSecret, time.Now())
+		if err != nil {
+			fmt.Fprintln(stderr, "pinreset-service:", err)
+			return 2
+		}
+		fmt.Fprintln(stdout, code)
+		return 0
+	}
+	if err := run(*inv.serve); err != nil {
+		fmt.Fprintln(stderr, "pinreset-service:", err)
+		return 1
+	}
+	return 0
+}
+
+func run(o options) error {
+	addr, certFile, keyFile, schemes, password := &o.addr, &o.certFile, &o.keyFile, &o.schemes, &o.password
 	if err := loopbackOnly(*addr); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -88,4 +89,51 @@ func TestParseScheme(t *testing.T) {
 	}
 	_, err := parseScheme("dsa")
 	assert.Error(t, err)
+}
+
+// The command line is read strictly: only "totp SECRET" and flags; a
+// missing secret, a stray word or an unknown command is a usage error and
+// starts no server.
+func TestParseArgsIsStrict(t *testing.T) {
+	for _, args := range [][]string{
+		{"totp"},
+		{"totp", "JBSWY3DPEHPK3PXP", "extra"},
+		{"totp", "-addr"},
+		{"serve"},
+		{"tot"},
+		{"-addr", "127.0.0.1:0", "extra"},
+		{"-cert", "c.pem"},
+		{"-nosuchflag"},
+	} {
+		var stderr bytes.Buffer
+		inv, err := parseArgs(args, &stderr)
+		assert.ErrorIs(t, err, errUsage, "%q", args)
+		assert.Nil(t, inv.serve, "%q would start a server", args)
+		assert.NotEmpty(t, stderr.String(), "%q: no message", args)
+		assert.Equal(t, 2, realMain(args, &bytes.Buffer{}, &bytes.Buffer{}), "%q", args)
+	}
+
+	inv, err := parseArgs([]string{"totp", "JBSWY3DPEHPK3PXP"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, "JBSWY3DPEHPK3PXP", inv.totpSecret)
+	assert.Nil(t, inv.serve)
+	var out bytes.Buffer
+	assert.Equal(t, 0, realMain([]string{"totp", "JBSWY3DPEHPK3PXP"}, &out, &bytes.Buffer{}))
+	assert.Regexp(t, `^\d{6}\n$`, out.String())
+
+	inv, err = parseArgs([]string{"-addr", "127.0.0.1:0", "-schemes", "rsa"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.NotNil(t, inv.serve)
+	assert.Equal(t, "127.0.0.1:0", inv.serve.addr)
+	assert.Equal(t, "rsa", inv.serve.schemes)
+}
+
+// -h says what the program does first, under a fixed name.
+func TestHelpSaysWhatItDoes(t *testing.T) {
+	var stderr bytes.Buffer
+	_, err := parseArgs([]string{"-h"}, &stderr)
+	assert.ErrorIs(t, err, flag.ErrHelp)
+	assert.True(t, strings.HasPrefix(stderr.String(), "pinreset-service: runs the reference PIN reset service"), stderr.String())
+	assert.Contains(t, stderr.String(), "pinreset-service totp SECRET")
+	assert.Equal(t, 0, realMain([]string{"-h"}, &bytes.Buffer{}, &bytes.Buffer{}))
 }

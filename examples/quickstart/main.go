@@ -63,14 +63,15 @@ const (
 
 func main() {
 	verbose := flag.Bool("v", false, "print details: TPM commands per step, timings, peak memory")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: quickstart [-v]\n\n"+
-			"Runs the Windows Hello for Business PIN reset story on the embedded TPM simulator.\n\n")
+	flag.CommandLine.Init("quickstart", flag.ExitOnError) // the name in messages, not the build path
+	flag.CommandLine.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "quickstart: runs the Windows Hello for Business PIN reset story on the embedded TPM simulator.\n\n"+
+			"usage: quickstart [-v]\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
 	if flag.NArg() != 0 {
-		flag.Usage()
+		flag.CommandLine.Usage()
 		os.Exit(2)
 	}
 	if err := run(context.Background(), os.Stdout, *verbose); err != nil {

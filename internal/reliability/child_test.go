@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -28,6 +29,13 @@ const (
 	// file) when a line arrives on stdin, and prints "ok", "conflict" or
 	// "error: …".
 	roleRacer = "racer"
+	// roleReplacer runs every write of the Store on one user's container,
+	// in a loop (args: store directory, pool file of containers of one
+	// user, number of operations): it looks up the user's container and
+	// replaces it with the next of the pool, deletes it every fifth time,
+	// and saves one when the user has none. It prints "ready" before its
+	// first operation and "done" after its last.
+	roleReplacer = "replacer"
 )
 
 // runChild runs the child program named role (see TestMain).
@@ -48,6 +56,15 @@ func runChild(role string, args []string) error {
 			return errors.New("usage: racer DIR CONTAINER")
 		}
 		return childRacer(args[0], args[1])
+	case roleReplacer:
+		if len(args) != 3 {
+			return errors.New("usage: replacer DIR POOL OPS")
+		}
+		ops, err := strconv.Atoi(args[2])
+		if err != nil {
+			return err
+		}
+		return childReplacer(args[0], args[1], ops)
 	}
 	return fmt.Errorf("unknown child role %q", role)
 }
@@ -85,6 +102,52 @@ func childSaver(dir, chainFile string) error {
 	for _, c := range cs[next:] {
 		if err := st.Save(c); err != nil {
 			return fmt.Errorf("save generation %d: %w", c.Generation(), err)
+		}
+	}
+	fmt.Println("done")
+	return nil
+}
+
+func childReplacer(dir, poolFile string, ops int) error {
+	raw, err := os.ReadFile(poolFile)
+	if err != nil {
+		return err
+	}
+	enc, err := decodeChain(raw)
+	if err != nil {
+		return err
+	}
+	pool := make([]*container.Container, len(enc))
+	for i, b := range enc {
+		if pool[i], err = container.Parse(b); err != nil {
+			return fmt.Errorf("pool[%d]: %w", i, err)
+		}
+	}
+	st, err := container.OpenStore(dir)
+	if err != nil {
+		return err
+	}
+	cfg := pool[0].Config()
+	fmt.Println("ready")
+	for i := range ops {
+		cur, err := st.Lookup(cfg.TenantID, cfg.UserID)
+		switch {
+		case errors.Is(err, container.ErrNotFound):
+			err = st.Save(pool[i%len(pool)])
+		case err != nil:
+		case i%5 == 4:
+			err = st.Delete(cur.ID())
+		default:
+			next := pool[0]
+			for j, c := range pool {
+				if c.ID() == cur.ID() {
+					next = pool[(j+1)%len(pool)]
+				}
+			}
+			err = st.Replace(cur, next)
+		}
+		if err != nil {
+			return fmt.Errorf("operation %d: %w", i, err)
 		}
 	}
 	fmt.Println("done")

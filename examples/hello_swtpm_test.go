@@ -1,0 +1,103 @@
+package examples_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startSwtpm starts swtpm on free loopback ports with a fresh state and
+// returns its spec; the test is skipped where swtpm is not installed.
+func startSwtpm(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("swtpm")
+	if err != nil {
+		t.Skip("swtpm is not installed: the locked-TPM tests need a TPM whose lockout outlives a process")
+	}
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		ctrl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
+		if err != nil {
+			continue
+		}
+		ctrl.Close()
+		cmd := exec.Command(path, "socket", "--tpm2", "--tpmstate", "dir="+t.TempDir(),
+			"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
+			"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1),
+			"--flags", "not-need-init,startup-clear")
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				c.Close()
+				return fmt.Sprintf("tcp://127.0.0.1:%d", port)
+			}
+		}
+		t.Fatal("swtpm did not start")
+	}
+	t.Fatal("no free port pair for swtpm")
+	return ""
+}
+
+// On a TPM in dictionary-attack lockout (swtpm: the lockout outlives the
+// process), nothing asks for a PIN it could not try, status says so, and a
+// destructive reset refuses before it starts instead of ending "All set"
+// with a new PIN that is locked too.
+func TestHelloOnALockedTPM(t *testing.T) {
+	t.Parallel()
+	spec := startSwtpm(t)
+	h := newHello(t)
+	h.expect(exitOK, "135792\n135792\n", "provision", "-alg", "ecc", "-password", "demo password 42", "--tpm", spec)
+	locked := false
+	for range 40 {
+		r := h.run("000000\n", "sign")
+		if r.code == exitLocked {
+			locked = true
+			break
+		}
+		require.Equal(t, exitWrongPIN, r.code, r.stderr)
+	}
+	require.True(t, locked, "the TPM never locked")
+
+	r := h.expect(exitLocked, "135792\n", "sign")
+	assert.NotContains(t, r.stderr, "PIN:", "asked for a PIN on a locked TPM")
+	assert.Contains(t, r.stderr, "the TPM has locked the PIN (dictionary-attack protection): try again in")
+
+	r = h.expect(exitOK, "", "status")
+	assert.Contains(t, r.stdout, "PIN tries left : none: the TPM is locked; next try in at most ")
+	r = h.expect(exitOK, "", "status", "-json")
+	var st struct {
+		Lockout struct {
+			Locked    bool  `json:"locked"`
+			TriesLeft int   `json:"tries_left"`
+			NextTry   int64 `json:"next_try_seconds"`
+		} `json:"lockout"`
+		TPM string `json:"tpm"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st))
+	assert.True(t, st.Lockout.Locked)
+	assert.Zero(t, st.Lockout.TriesLeft)
+	assert.Positive(t, st.Lockout.NextTry)
+	assert.Equal(t, spec, st.TPM)
+
+	_, before := h.container()
+	r = h.expect(exitLocked, "demo password 42\n"+h.totp()+"\n917364\n917364\n", "reset", "--destructive", "-y")
+	out := r.stdout + r.stderr
+	assert.NotContains(t, out, "All set")
+	assert.NotContains(t, out, "Your PIN was reset")
+	assert.NotContains(t, out, "Password for", "signed in before finding the TPM locked")
+	assert.True(t, strings.Contains(r.stderr, "locked"), r.stderr)
+	_, after := h.container()
+	assert.Equal(t, before.KeyID(), after.KeyID(), "the container is unchanged")
+	h.expect(exitLocked, "135792\n135792\n", "change-pin")
+}
