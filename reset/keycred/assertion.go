@@ -69,7 +69,7 @@ func algFor(pub crypto.PublicKey) (jose.SignatureAlgorithm, error) {
 			return jose.ES256, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %T", ErrUnsupportedKey, pub)
+	return "", fmt.Errorf("%w: %T", ErrKeyType, pub)
 }
 
 // SignAssertion signs a with signer, the unlocked Hello login key (any

@@ -51,20 +51,20 @@ func MarshalPublicKey(pub crypto.PublicKey) ([]byte, error) {
 	case *ecdsa.PublicKey:
 		return marshalECDSA(k)
 	default:
-		return nil, fmt.Errorf("marshal public key: %w: %T", ErrUnsupportedKey, pub)
+		return nil, fmt.Errorf("marshal public key: %w: %T", ErrKeyType, pub)
 	}
 }
 
 func marshalRSA(k *rsa.PublicKey) ([]byte, error) {
 	if k == nil || k.N == nil || k.N.Sign() <= 0 {
-		return nil, fmt.Errorf("marshal rsa public key: %w: no modulus", ErrUnsupportedKey)
+		return nil, fmt.Errorf("marshal rsa public key: %w: no modulus", ErrKeyType)
 	}
 	bits := k.N.BitLen()
 	if bits < minRSABits || bits > maxRSABits {
-		return nil, fmt.Errorf("marshal rsa public key: %w: %d bits", ErrUnsupportedKey, bits)
+		return nil, fmt.Errorf("marshal rsa public key: %w: %d bits", ErrKeyType, bits)
 	}
 	if k.E < 3 || k.E%2 == 0 {
-		return nil, fmt.Errorf("marshal rsa public key: %w: exponent %d", ErrUnsupportedKey, k.E)
+		return nil, fmt.Errorf("marshal rsa public key: %w: exponent %d", ErrKeyType, k.E)
 	}
 	exp := big.NewInt(int64(k.E)).Bytes()
 	mod := k.N.Bytes()
@@ -81,11 +81,11 @@ func marshalRSA(k *rsa.PublicKey) ([]byte, error) {
 
 func marshalECDSA(k *ecdsa.PublicKey) ([]byte, error) {
 	if k == nil || k.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("marshal ecdsa public key: %w: not P-256", ErrUnsupportedKey)
+		return nil, fmt.Errorf("marshal ecdsa public key: %w: not P-256", ErrKeyType)
 	}
 	pt, err := k.Bytes() // 0x04 || X || Y, checked on the curve
 	if err != nil {
-		return nil, fmt.Errorf("marshal ecdsa public key: %w: %v", ErrUnsupportedKey, err)
+		return nil, fmt.Errorf("marshal ecdsa public key: %w: %v", ErrKeyType, err)
 	}
 	b := make([]byte, 0, eccHeaderLen+2*p256Len)
 	b = binary.LittleEndian.AppendUint32(b, MagicECDSAPublicP256)
@@ -99,7 +99,7 @@ func marshalECDSA(k *ecdsa.PublicKey) ([]byte, error) {
 // account for every byte, an RSA blob's BitLength must be the modulus's
 // exact size and its prime sizes zero, numbers carry no leading zero bytes,
 // and an EC point must lie on the curve. Private blobs (RSA2, RSA3, ECS2,
-// ECK2) and ECDH keys (ECK1) are refused with ErrUnsupportedKey.
+// ECK2) and ECDH keys (ECK1) are refused with ErrKeyType.
 func ParsePublicKey(blob []byte) (crypto.PublicKey, error) {
 	if len(blob) < 4 {
 		return nil, &ParseError{What: "BCRYPT key blob", Offset: len(blob), Err: ErrTruncated}
@@ -110,11 +110,11 @@ func ParsePublicKey(blob []byte) (crypto.PublicKey, error) {
 	case MagicECDSAPublicP256:
 		return parseECDSA(blob)
 	case magicRSAPrivate, magicRSAFullPrivate, magicECDSAPrivP256, magicECDHPrivateP256:
-		return nil, &ParseError{What: "BCRYPT key blob", Err: fmt.Errorf("%w: private key blob %q", ErrUnsupportedKey, blob[:4])}
+		return nil, &ParseError{What: "BCRYPT key blob", Err: fmt.Errorf("%w: private key blob %q", ErrKeyType, blob[:4])}
 	case magicECDHPublicP256:
-		return nil, &ParseError{What: "BCRYPT key blob", Err: fmt.Errorf("%w: ECDH key %q cannot sign", ErrUnsupportedKey, blob[:4])}
+		return nil, &ParseError{What: "BCRYPT key blob", Err: fmt.Errorf("%w: ECDH key %q cannot sign", ErrKeyType, blob[:4])}
 	default:
-		return nil, &ParseError{What: "BCRYPT key blob", Err: fmt.Errorf("%w: magic %#08x", ErrUnsupportedKey, m)}
+		return nil, &ParseError{What: "BCRYPT key blob", Err: fmt.Errorf("%w: magic %#08x", ErrKeyType, m)}
 	}
 }
 
@@ -132,7 +132,7 @@ func parseRSA(blob []byte) (*rsa.PublicKey, error) {
 		return fail(16, fmt.Errorf("%w: prime sizes %d, %d in a public blob", ErrKeyBlob, p1, p2))
 	}
 	if bits < minRSABits || bits > maxRSABits {
-		return fail(4, fmt.Errorf("%w: %d bits", ErrUnsupportedKey, bits))
+		return fail(4, fmt.Errorf("%w: %d bits", ErrKeyType, bits))
 	}
 	if expLen == 0 || expLen > maxExpLen {
 		return fail(8, fmt.Errorf("%w: exponent of %d bytes", ErrKeyBlob, expLen))
@@ -161,7 +161,7 @@ func parseRSA(blob []byte) (*rsa.PublicKey, error) {
 	}
 	e := new(big.Int).SetBytes(exp)
 	if !e.IsInt64() || e.Int64() > 1<<31-1 {
-		return fail(rsaHeaderLen, fmt.Errorf("%w: exponent above 2^31-1", ErrUnsupportedKey))
+		return fail(rsaHeaderLen, fmt.Errorf("%w: exponent above 2^31-1", ErrKeyType))
 	}
 	if e.Int64() < 3 || e.Bit(0) == 0 {
 		return fail(rsaHeaderLen, fmt.Errorf("%w: exponent %d", ErrKeyBlob, e.Int64()))

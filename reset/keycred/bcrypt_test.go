@@ -48,7 +48,7 @@ func TestMarshalPublicKeyRefusesOtherKeys(t *testing.T) {
 		"rsa-512":           &rsa.PublicKey{N: small, E: 65537},
 	} {
 		_, err := MarshalPublicKey(pub)
-		assert.ErrorIs(t, err, ErrUnsupportedKey, name)
+		assert.ErrorIs(t, err, ErrKeyType, name)
 	}
 }
 
@@ -70,11 +70,11 @@ func TestParsePublicKeyRefusals(t *testing.T) {
 	}{
 		{"empty", nil, ErrTruncated},
 		{"magic only", rsa1[:4], ErrTruncated},
-		{"unknown magic", put(rsa1, 0, 0x12345678), ErrUnsupportedKey},
-		{"RSA2 private blob", put(rsa1, 0, 0x32415352), ErrUnsupportedKey},
-		{"RSA3 full private blob", put(rsa1, 0, 0x33415352), ErrUnsupportedKey},
-		{"ECS2 private blob", put(ecs1, 0, 0x32534345), ErrUnsupportedKey},
-		{"ECK1 ECDH key", eck1, ErrUnsupportedKey},
+		{"unknown magic", put(rsa1, 0, 0x12345678), ErrKeyType},
+		{"RSA2 private blob", put(rsa1, 0, 0x32415352), ErrKeyType},
+		{"RSA3 full private blob", put(rsa1, 0, 0x33415352), ErrKeyType},
+		{"ECS2 private blob", put(ecs1, 0, 0x32534345), ErrKeyType},
+		{"ECK1 ECDH key", eck1, ErrKeyType},
 		{"rsa truncated header", rsa1[:20], ErrTruncated},
 		{"rsa truncated modulus", rsa1[:len(rsa1)-1], ErrTruncated},
 		{"rsa trailing byte", append(append([]byte(nil), rsa1...), 0), ErrTrailingData},
@@ -82,7 +82,7 @@ func TestParsePublicKeyRefusals(t *testing.T) {
 		{"rsa cbPrime2 set", put(rsa1, 20, 128), ErrKeyBlob},
 		{"rsa BitLength 2047", put(rsa1, 4, 2047), ErrKeyBlob},
 		{"rsa BitLength 2056", put(rsa1, 4, 2056), ErrKeyBlob},
-		{"rsa BitLength 512", put(rsa1, 4, 512), ErrUnsupportedKey},
+		{"rsa BitLength 512", put(rsa1, 4, 512), ErrKeyType},
 		{"rsa cbModulus short", put(rsa1, 12, 255), ErrKeyBlob},
 		{"rsa cbPublicExp 0", put(rsa1, 8, 0), ErrKeyBlob},
 		{"rsa cbPublicExp 9", put(rsa1, 8, 9), ErrKeyBlob},
@@ -95,7 +95,7 @@ func TestParsePublicKeyRefusals(t *testing.T) {
 		{"rsa exponent above 2^31", mut(rsa1, func(c []byte) []byte {
 			c[8] = 5
 			return append(append(c[:24:24], 1, 0, 0, 0, 1), rsa1[27:]...)
-		}), ErrUnsupportedKey},
+		}), ErrKeyType},
 		{"rsa modulus top byte zero", mut(rsa1, func(c []byte) []byte { c[27] = 0; return c }), ErrKeyBlob},
 		{"rsa even modulus", mut(rsa1, func(c []byte) []byte { c[len(c)-1] &^= 1; return c }), ErrKeyBlob},
 		{"ecc cbKey 48", put(ecs1, 4, 48), ErrKeyBlob},

@@ -36,9 +36,9 @@ var (
 	ErrTime = errors.New("keycred: timestamp out of range")
 	// ErrKeyBlob: a BCRYPT public key blob that is malformed.
 	ErrKeyBlob = errors.New("keycred: malformed key blob")
-	// ErrUnsupportedKey: a key type or size this package does not encode
+	// ErrKeyType: a key type or size this package does not encode
 	// or decode (private blobs among them: they are never accepted).
-	ErrUnsupportedKey = errors.New("keycred: unsupported key")
+	ErrKeyType = errors.New("keycred: unsupported key type")
 	// ErrDNBinary: a string that is not in DN-Binary form.
 	ErrDNBinary = errors.New("keycred: malformed DN-Binary value")
 )
