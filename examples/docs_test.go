@@ -24,6 +24,7 @@ var packageDirs = map[string]string{
 	"service":   "../reset/service",
 	"idp":       "../reset/idp",
 	"resettest": "../reset/resettest",
+	"identity":  "../reset/identity",
 }
 
 // declarations collects the exported names of a package directory: top-level

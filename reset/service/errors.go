@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/hellosim/hellosim/protector"
 )
 
 // Sentinel errors. A client error from Recover or ServiceKey is a *Error; it
@@ -35,11 +37,9 @@ var (
 	// ErrRateLimited: too many recoveries for this user; Error.RetryAfter says
 	// when to try again (429).
 	ErrRateLimited = errors.New("pin reset service: rate limited")
-	// ErrUnknownKey: the envelope names a service key the service does not
-	// hold (400) or has retired (410): re-enrol the protector.
-	ErrUnknownKey = errors.New("pin reset service: unknown service key")
 	// ErrKeyRetired: the envelope names a retired service key (410). It also
-	// matches ErrUnknownKey.
+	// matches protector.ErrUnknownKey, which an envelope naming a key the
+	// service does not hold (400) matches alone: re-enrol the protector.
 	ErrKeyRetired = errors.New("pin reset service: service key retired")
 	// ErrMalformedRequest: the request was refused as malformed: wrong path,
 	// method or content type, a body too large, bad JSON, or an envelope the
@@ -142,9 +142,9 @@ func (e *Error) sentinels() []error {
 	case CodeRateLimited:
 		return []error{ErrRateLimited}
 	case CodeUnknownKey:
-		return []error{ErrUnknownKey}
+		return []error{protector.ErrUnknownKey}
 	case CodeKeyRetired:
-		return []error{ErrKeyRetired, ErrUnknownKey}
+		return []error{ErrKeyRetired, protector.ErrUnknownKey}
 	case CodeBadEnvelope:
 		return []error{ErrBadEnvelope, ErrMalformedRequest}
 	case CodeNotFound, CodeMethodNotAllowed, CodeUnsupportedMediaType,

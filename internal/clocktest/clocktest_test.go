@@ -1,0 +1,25 @@
+package clocktest_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hellosim/hellosim/internal/clocktest"
+)
+
+func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
+	start := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	c := clocktest.New(start)
+	if !c.Now().Equal(start) || !c.Now().Equal(start) {
+		t.Fatalf("Now = %v, want %v", c.Now(), start)
+	}
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() { c.Advance(time.Second) })
+	}
+	wg.Wait()
+	if got, want := c.Now(), start.Add(10*time.Second); !got.Equal(want) {
+		t.Fatalf("after ten concurrent Advance(1s): %v, want %v", got, want)
+	}
+}
