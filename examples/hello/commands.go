@@ -123,6 +123,9 @@ func cmdProvision() *command {
 			if err := st.saveDevice(); err != nil {
 				return err
 			}
+			if err := a.registerLoginKey(ctx, st, cl, c); err != nil {
+				return err
+			}
 			fmt.Fprintf(a.stdout, "Windows Hello is set up for %s: %s login key on %s.\n", cfg.User, ka, spec)
 			a.printState(c)
 			return nil
@@ -384,6 +387,7 @@ func cmdReset() *command {
 			}
 			defer t.Close()
 
+			var pending *idp.Pending // the reset's sign-in, for the DRS token
 			clientPolicy := reset.Policy{}
 			if st.dev.EnablePINRecovery {
 				clientPolicy = reset.Policy{EnablePINRecovery: true, Source: policy.DeviceMDM}
@@ -391,7 +395,10 @@ func cmdReset() *command {
 			flow := &reset.Flow{
 				// The managed PIN policy: the new PIN is held to it, not to
 				// the one the (unauthenticated) container file records.
-				Env: reset.Env{TPM: t, Service: cl.client, Directory: cl.idp, PINPolicy: pinPolicy},
+				// A destructive reset registers the new key as provisioning
+				// does: through the DRS endpoint, with the reset sign-in's
+				// device-bound DRS token.
+				Env: reset.Env{TPM: t, Service: cl.client, Directory: cl.drs(&pending), PINPolicy: pinPolicy},
 				Device: reset.Device{
 					Join: identity.AzureADJoined, Trust: identity.CloudKerberosTrust, Edition: reset.Enterprise,
 					Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
@@ -406,6 +413,7 @@ func cmdReset() *command {
 					if err != nil {
 						return nil, err
 					}
+					pending = p
 					return p, nil
 				}),
 				Prompt:  prompter{a.in},
@@ -422,6 +430,9 @@ func cmdReset() *command {
 			oldKeyID := c.KeyID()
 			n, err := flow.Run(ctx, c)
 			if err != nil {
+				return err
+			}
+			if err := st.saveObjects(cl); err != nil {
 				return err
 			}
 			if n.KeyID() == oldKeyID {

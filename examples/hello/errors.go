@@ -9,6 +9,7 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/explain"
+	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/tpm"
 )
 
@@ -28,6 +29,8 @@ func exitCode(err error) int {
 		return exitPINRefused
 	case errors.As(err, &se):
 		return exitReset
+	case errors.Is(err, idp.ErrAssertionRefused), errors.Is(err, idp.ErrNonceExpired), errors.Is(err, idp.ErrNonceUnknown):
+		return exitReset // hello sign-in refused
 	}
 	return exitFailure
 }

@@ -11,6 +11,8 @@
 //	                         "I forgot my PIN": password + MFA, then a reset
 //	hello totp               the demo user's authenticator: the current code
 //	hello delete             delete the container (certutil -deleteHelloContainer)
+//	hello sign-in            sign in with the Hello key: the PIN unlocks the key that signs the nonce
+//	hello directory [-json]  what the directory holds: msDS-KeyCredentialLink values, the device
 //
 // Every command takes -state DIR (default: hellosim in the user's
 // configuration directory) and --tpm SPEC (default: the TPM the container was
@@ -90,6 +92,7 @@ func commands() []*command {
 	return []*command{
 		cmdProvision(), cmdStatus(), cmdSign(), cmdChangePIN(),
 		cmdEnableRecovery(), cmdReset(), cmdTOTP(), cmdDelete(),
+		cmdDirectory(), cmdSignIn(),
 	}
 }
 

@@ -202,6 +202,7 @@ type cloud struct {
 	idp    *idp.IdP
 	user   idp.User
 	client *service.Client // in process: the same bytes as over HTTP
+	device idp.Device      // this device's object in the directory (directory.go)
 }
 
 // directory reads the simulated tenant and user; errNoContainer when there
@@ -301,7 +302,11 @@ func (s *state) openCloud(create bool, upn, password string) (*cloud, error) {
 			return nil, err
 		}
 	}
-	return &cloud{info: info, idp: dir, user: user, client: service.NewInProcess(svc)}, nil
+	cl := &cloud{info: info, idp: dir, user: user, client: service.NewInProcess(svc)}
+	if err := s.restoreObjects(cl); err != nil {
+		return nil, err
+	}
+	return cl, nil
 }
 
 func cutAt(upn string) (name, domain string, ok bool) {
