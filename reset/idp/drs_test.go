@@ -402,3 +402,15 @@ func TestRestoreKeyPutsBackWhatWasSaved(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, kb, ka, "the same msDS-KeyCredentialLink value")
 }
+
+func TestPINResetTokensCarryEntraClaims(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, idp.TenantConfig{})
+	_, tok := f.signIn(t)
+	c := payload(t, tok)
+	assert.Equal(t, c["jti"], c["uti"])
+	assert.Equal(t, identity.PINResetServiceAppID, c["aud"])
+	assert.Equal(t, identity.PINResetClientAppID, c["azp"])
+	assert.Equal(t, []any{"pwd", "mfa"}, c["amr"])
+	assert.NotContains(t, c, "deviceid", "a password sign-in is not device-bound")
+}
