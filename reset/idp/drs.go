@@ -38,7 +38,8 @@ type KeyRegistration struct {
 	// "ngcmfa" in amr.
 	Token string
 	// KNGC is the login key's BCRYPT public key blob: RSA1, as Windows
-	// sends it, or ECS1 for this module's P-256 login keys.
+	// sends it, or ECS1 for this module's P-256 login keys — an extension:
+	// Entra's service is not known to take ECC keys as kngc.
 	KNGC []byte
 	// Attested: the caller verified an attestation of the key (a TPM
 	// certification of it); recorded as the Attestation flag. The JSON
@@ -250,24 +251,28 @@ func readKeyRegistration(r *http.Request) (KeyRegistration, error) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return bad("content type must be application/json")
 	}
+	// One object whose only member is "kngc", spelled so: encoding/json
+	// would match member names case-insensitively into a struct.
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxDRSBody+1))
-	dec.DisallowUnknownFields()
-	var body struct {
-		KNGC *string `json:"kngc"`
-	}
+	var body map[string]json.RawMessage
 	if err := dec.Decode(&body); err != nil {
 		return bad("body: %v", err)
 	}
-	if dec.More() || dec.InputOffset() > maxDRSBody {
-		return bad("body: trailing data or too large")
+	if dec.InputOffset() > maxDRSBody {
+		return bad("body too large")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return bad("body: trailing data")
 	}
-	if body.KNGC == nil {
-		return bad("no kngc")
+	raw, ok := body["kngc"]
+	if !ok || len(body) != 1 {
+		return bad(`want {"kngc": "..."}`)
 	}
-	blob, err := base64.StdEncoding.Strict().DecodeString(*body.KNGC)
+	var kngc string
+	if err := json.Unmarshal(raw, &kngc); err != nil {
+		return bad("kngc is not a string")
+	}
+	blob, err := base64.StdEncoding.Strict().DecodeString(kngc)
 	if err != nil {
 		return bad("kngc is not base64")
 	}
