@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/keycred"
@@ -141,15 +142,18 @@ func (a *app) registerLoginKey(ctx context.Context, st *state, cl *cloud, c *con
 	if _, err := pending.CompleteMFA(ctx, code); err != nil {
 		return fmt.Errorf("sign in to register the key: %w", err)
 	}
-	tok, err := pending.DeviceToken(ctx, cl.device.DeviceID, idp.DRSResource)
+	// The same reset.Directory a destructive reset registers through; it
+	// asks the session for the device-bound DRS token, so no token is
+	// passed here.
+	var dir reset.Directory = cl.drs(&pending)
+	if err := dir.RegisterKey(ctx, "", c.KeyID(), c.PublicKey()); err != nil {
+		return fmt.Errorf("register the login key: %w", err)
+	}
+	kid, err := keycred.PublicKeyIdentifier(c.PublicKey())
 	if err != nil {
 		return err
 	}
-	res, err := cl.drs(&pending).RegisterHelloKey(ctx, tok, c.PublicKey())
-	if err != nil {
-		return fmt.Errorf("register the login key: %w", err)
-	}
-	fmt.Fprintf(a.stdout, "Login key registered with the device registration service: kid %s for %s (device %s).\n", res.KID, res.UPN, cl.device.DeviceID)
+	fmt.Fprintf(a.stdout, "Login key registered with the device registration service: kid %s for %s (device %s).\n", kid, cl.info.UPN, cl.device.DeviceID)
 	return st.saveObjects(cl)
 }
 
@@ -205,6 +209,10 @@ type viewUser struct {
 	TenantID          string    `json:"tenantId"`
 	KeyCredentialLink []string  `json:"msDS-KeyCredentialLink"`
 	KeyCredentials    []viewKey `json:"keyCredentials"`
+	// The on-premises user, for hybrid tenants: its DN and the values
+	// written back to its msDS-KeyCredentialLink for key trust.
+	DistinguishedName string   `json:"distinguishedName,omitempty"`
+	OnPremisesLinks   []string `json:"onPremisesKeyCredentialLink,omitempty"`
 }
 
 type viewDevice struct {
@@ -226,7 +234,10 @@ func directoryView(cl *cloud) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
-	v := view{User: viewUser{ObjectID: u.ObjectID, UserPrincipalName: u.UPN, TenantID: u.TenantID, KeyCredentialLink: []string{}, KeyCredentials: []viewKey{}}}
+	v := view{User: viewUser{
+		ObjectID: u.ObjectID, UserPrincipalName: u.UPN, TenantID: u.TenantID, DistinguishedName: u.DistinguishedName,
+		KeyCredentialLink: []string{}, KeyCredentials: []viewKey{},
+	}}
 	for _, k := range u.Keys {
 		kc, _, err := keycred.ParseAttributeValue(k.KeyCredentialLink)
 		if err != nil {
@@ -237,6 +248,9 @@ func directoryView(cl *cloud) (view, error) {
 			return view{}, err
 		}
 		v.User.KeyCredentialLink = append(v.User.KeyCredentialLink, k.KeyCredentialLink)
+		if k.OnPremisesKeyCredentialLink != "" {
+			v.User.OnPremisesLinks = append(v.User.OnPremisesLinks, k.OnPremisesKeyCredentialLink)
+		}
 		flags := "None"
 		if kc.CustomKeyInfo != nil {
 			flags = kc.CustomKeyInfo.Flags.String()

@@ -262,3 +262,43 @@ func TestCustomKeyInformationLongFormRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data, enc)
 }
+
+func TestParseReadsTheShapesOtherWritersUse(t *testing.T) {
+	t.Parallel()
+	rsa1 := readHex(t, "rsa1.hex")
+	ft := []byte{0, 0xb0, 0x0a, 0x96, 0x2e, 0x83, 0xdd, 0x01}           // 2026-12-03T14:00:00Z
+	der := []byte{0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01, 0x00} // a DER RSAPublicKey's start: opaque here
+	for _, tc := range []struct {
+		name    string
+		entries []rawEntry
+		want    KeyCredential
+	}{
+		// A computer's NGC key as DSInternals writes it for a validated
+		// write: DER key material, no CustomKeyInformation, no last logon.
+		{"computer key", []rawEntry{
+			ent(EntryKeyID, nil), ent(EntryKeyHash, nil), ent(EntryKeyMaterial, der),
+			ent(EntryKeyUsage, []byte{1}), ent(EntryKeySource, []byte{0}),
+			ent(EntryDeviceID, make([]byte, 16)), ent(EntryCreationTime, ft),
+		}, KeyCredential{KeyMaterial: der, Usage: KeyUsageNGC, Source: KeySourceAD,
+			DeviceID: "00000000-0000-0000-0000-000000000000", Created: vectorCreated}},
+		// A user key without a device, as tools that add shadow credentials
+		// may write it.
+		{"no device", []rawEntry{
+			ent(EntryKeyID, nil), ent(EntryKeyHash, nil), ent(EntryKeyMaterial, rsa1),
+			ent(EntryKeyUsage, []byte{1}), ent(EntryKeySource, []byte{0}),
+			ent(EntryCustomKeyInformation, []byte{1, 0}), ent(EntryLastLogonTime, ft), ent(EntryCreationTime, ft),
+		}, KeyCredential{KeyMaterial: rsa1, Usage: KeyUsageNGC, Source: KeySourceAD,
+			CustomKeyInfo: &CustomKeyInformation{}, LastLogon: vectorCreated, Created: vectorCreated}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			data := build(Version2, tc.entries...)
+			k, err := Parse(data)
+			require.NoError(t, err)
+			assert.Equal(t, &tc.want, k)
+			enc, err := k.MarshalBinary()
+			require.NoError(t, err)
+			assert.Equal(t, data, enc, "the same bytes back")
+		})
+	}
+}
