@@ -38,8 +38,9 @@ type DeviceConfig struct {
 // keys: devices, and the nonces handed out for Hello sign-in. The caller of
 // every method holds p.mu.
 type directoryObjects struct {
-	devices map[string]*Device   // by lower-case device ID
-	nonces  map[string]time.Time // sign-in nonce → when it was issued
+	devices   map[string]*Device   // by lower-case device ID
+	nonces    map[string]time.Time // sign-in nonce → when it was issued
+	nextSweep int                  // size of nonces at which expired ones are swept
 }
 
 func (o *directoryObjects) init() {

@@ -28,6 +28,10 @@ const HelloNonceLifetime = 5 * time.Minute
 // maxAssertionBytes bounds the assertion SignInWithHelloKey parses.
 const maxAssertionBytes = 16 << 10
 
+// MaxOutstandingNonces bounds the nonces handed out and not yet used or
+// expired, so that asking for nonces cannot fill the directory's memory.
+const MaxOutstandingNonces = 1 << 16
+
 var (
 	// ErrAssertionRefused: a Hello sign-in assertion that is malformed,
 	// names no registered key, is not signed by it, or whose iss, aud or
@@ -39,6 +43,8 @@ var (
 	// ErrNonceUnknown: the assertion's nonce was not issued by this
 	// directory, or was already used (a replayed assertion).
 	ErrNonceUnknown = errors.New("idp: sign-in nonce unknown or already used")
+	// ErrTooManyNonces: MaxOutstandingNonces are outstanding; try later.
+	ErrTooManyNonces = errors.New("idp: too many sign-in nonces outstanding")
 )
 
 // HelloNonce returns a fresh nonce for one Hello sign-in.
@@ -52,12 +58,17 @@ func (p *IdP) HelloNonce() (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.objects.init()
-	if len(p.objects.nonces) >= minUseGC {
-		for k, at := range p.objects.nonces {
+	if o := &p.objects; len(o.nonces) >= o.nextSweep || len(o.nonces) >= MaxOutstandingNonces {
+		// Amortised: a sweep each time the map doubles, and at the cap.
+		for k, at := range o.nonces {
 			if now.Sub(at) > HelloNonceLifetime {
-				delete(p.objects.nonces, k)
+				delete(o.nonces, k)
 			}
 		}
+		o.nextSweep = max(minUseGC, 2*len(o.nonces))
+	}
+	if len(p.objects.nonces) >= MaxOutstandingNonces {
+		return "", fmt.Errorf("hello nonce: %w", ErrTooManyNonces)
 	}
 	p.objects.nonces[n] = now
 	return n, nil

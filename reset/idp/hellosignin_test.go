@@ -251,3 +251,18 @@ func TestHelloSignInOverTheTokenEndpoint(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Equal(t, "invalid_grant", out["error"])
 }
+
+func TestHelloNoncesAreBounded(t *testing.T) {
+	t.Parallel()
+	w := newHelloWorld(t)
+	for range idp.MaxOutstandingNonces {
+		_, err := w.p.HelloNonce()
+		require.NoError(t, err)
+	}
+	_, err := w.p.HelloNonce()
+	assert.ErrorIs(t, err, idp.ErrTooManyNonces)
+	// Expired ones make room again.
+	w.clk.Advance(idp.HelloNonceLifetime + time.Second)
+	_, err = w.p.HelloNonce()
+	assert.NoError(t, err)
+}

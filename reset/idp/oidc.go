@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"errors"
 	"mime"
 	"net/http"
 	"net/url"
@@ -145,6 +146,10 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 	switch r.PostForm.Get("grant_type") {
 	case "srv_challenge":
 		n, err := p.HelloNonce()
+		if errors.Is(err, ErrTooManyNonces) {
+			writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "too many sign-ins in progress")
+			return
+		}
 		if err != nil {
 			writeOAuthError(w, http.StatusInternalServerError, "server_error", "no nonce")
 			return
