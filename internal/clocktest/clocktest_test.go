@@ -11,8 +11,10 @@ import (
 func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
 	start := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 	c := clocktest.New(start)
-	if !c.Now().Equal(start) || !c.Now().Equal(start) {
-		t.Fatalf("Now = %v, want %v", c.Now(), start)
+	first := c.Now()
+	time.Sleep(time.Millisecond)
+	if second := c.Now(); !first.Equal(start) || !second.Equal(start) {
+		t.Fatalf("Now = %v then %v, want %v both times", first, second, start)
 	}
 	var wg sync.WaitGroup
 	for range 10 {

@@ -492,11 +492,12 @@ func parseBool(s string) (bool, error) {
 
 // ParseDomain reads one domain as ConfigureWebSignInAllowedUrls lists it
 // (and as a sign-in page's host appears): surrounding spaces and a trailing
-// dot dropped, lower-cased, then checked as a DNS name of ASCII labels.
+// dot dropped, lower-cased, then checked as a DNS name of ASCII labels. A
+// refusal is a *SettingError.
 func ParseDomain(s string) (string, error) {
 	h := normalizeHost(s)
 	if err := validHost(h); err != nil {
-		return "", err
+		return "", policyErr("domain", s, err.Error())
 	}
 	return h, nil
 }

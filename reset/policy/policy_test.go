@@ -335,3 +335,15 @@ func FuzzParseIntuneSetting(f *testing.F) {
 		}
 	})
 }
+
+func TestParseDomain(t *testing.T) {
+	h, err := ParseDomain(" SignIn.Contoso.COM. ")
+	require.NoError(t, err)
+	assert.Equal(t, "signin.contoso.com", h)
+	for _, bad := range []string{"", "-a.com", "a..com", "bücher.example", "a_b.com", strings.Repeat("a", 64) + ".com"} {
+		_, err := ParseDomain(bad)
+		var se *SettingError
+		assert.ErrorAs(t, err, &se, "%q", bad)
+		assert.ErrorIs(t, err, ErrMalformedSetting, "%q", bad)
+	}
+}

@@ -13,8 +13,10 @@ import (
 // Sentinel errors. A client error from Recover or ServiceKey is a *Error; it
 // matches, with errors.Is, the sentinel of its code (and a few match more than
 // one: a replayed token is also unauthorized, a retired key is also an unknown
-// key). The reset package wraps them with %w, so callers branch on these
-// values without knowing about HTTP.
+// key). An envelope under a key the service does not hold matches
+// protector.ErrUnknownKey, the one name of that failure. The reset package
+// wraps them with %w, so callers branch on these values without knowing
+// about HTTP.
 var (
 	// ErrUnauthorized: the access token is missing, malformed, badly signed,
 	// expired, not yet valid, or meant for another issuer or audience (401).

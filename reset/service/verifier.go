@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
 	"github.com/hellosim/hellosim/internal/accesstoken"
 	"github.com/hellosim/hellosim/reset/identity"
 )
