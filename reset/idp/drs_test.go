@@ -417,3 +417,33 @@ func TestPINResetTokensCarryEntraClaims(t *testing.T) {
 	assert.Equal(t, []any{"pwd", "mfa"}, c["amr"])
 	assert.NotContains(t, c, "deviceid", "a password sign-in is not device-bound")
 }
+
+func TestConcurrentRegistrationsWithOneTokenAdmitOneKey(t *testing.T) {
+	t.Parallel()
+	w := newDRSWorld(t, idp.TenantConfig{})
+	tok := w.drsToken(t)
+	const n = 8
+	keys := make([]*rsa.PrivateKey, n)
+	for i := range keys {
+		keys[i] = rsaKey(t)
+	}
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := w.client.RegisterHelloKey(context.Background(), tok, &keys[i].PublicKey)
+			errs <- err
+		}()
+	}
+	admitted := 0
+	for range n {
+		if err := <-errs; err == nil {
+			admitted++
+		} else {
+			assert.ErrorIs(t, err, idp.ErrTokenUsed)
+		}
+	}
+	assert.Equal(t, 1, admitted)
+	ks, err := w.p.RegisteredKeys(w.alice.UPN)
+	require.NoError(t, err)
+	assert.Len(t, ks, 1)
+}
