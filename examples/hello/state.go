@@ -24,6 +24,8 @@ import (
 //	containers/      the device: the Hello container (container.Store)
 //	directory.json   the simulated Azure AD tenant and user (demo password and
 //	                 TOTP secret in clear: this is a simulator)
+//	directory-objects.json  the directory's device object and registered
+//	                 Hello keys (directory.go)
 //	service.key      the PIN reset service's private key
 const (
 	deviceFile    = "device.json"
