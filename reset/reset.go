@@ -186,6 +186,8 @@ func Destructive(ctx context.Context, env Env, c *container.Container, req Reque
 	}
 	if env.Directory != nil {
 		if err := env.Directory.RegisterKey(ctx, req.Token, next.KeyID(), next.PublicKey()); err != nil {
+			// next is never returned: give its NV index back.
+			_ = container.Discard(context.WithoutCancel(ctx), env.TPM, next)
 			return nil, fmt.Errorf("%w %s: %w", ErrRegistration, next.KeyID(), err)
 		}
 	}
