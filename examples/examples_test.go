@@ -151,6 +151,10 @@ func TestQuickstartTellsTheStoryInOrder(t *testing.T) {
 				"new NgcKeyId: yes",
 				"registered in the directory",
 				"old login key gone",
+				"login key registered: POST /EnrollmentServer/key/",
+				"signed in with the Hello key: the PIN unlocked the key that signed the directory's nonce -> token with amr [rsa mfa ngcmfa]",
+				"the old key's msDS-KeyCredentialLink value is gone: the new one replaced it",
+				"signed in with the new Hello key",
 				"rollback protection: the old container with its old PIN is refused by the TPM",
 			} {
 				assert.Contains(t, out, want)

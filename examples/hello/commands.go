@@ -224,6 +224,9 @@ func cmdProvision() *command {
 			if err := st.saveDevice(); err != nil {
 				return fmt.Errorf("the container is stored, but the device file could not be written: %w", err)
 			}
+			if err := a.registerLoginKey(ctx, st, cl, c); err != nil {
+				return err
+			}
 			fmt.Fprintf(a.stdout, "Windows Hello is set up for %s: %s login key on %s.\n", cfg.User, ka, spec)
 			a.printState(c)
 			return nil
@@ -532,6 +535,7 @@ func cmdReset() *command {
 				}
 			}
 
+			var pending *idp.Pending // the reset's sign-in, for the DRS token
 			clientPolicy := reset.Policy{}
 			if st.dev.EnablePINRecovery {
 				clientPolicy = reset.Policy{EnablePINRecovery: true, Source: policy.DeviceMDM}
@@ -539,7 +543,10 @@ func cmdReset() *command {
 			flow := &reset.Flow{
 				// The managed PIN policy: the new PIN is held to it, not to
 				// the one the (unauthenticated) container file records.
-				Env: reset.Env{TPM: t, Service: cl.client, Directory: cl.idp, PINPolicy: pinPolicy},
+				// A destructive reset registers the new key as provisioning
+				// does: through the DRS endpoint, with the reset sign-in's
+				// device-bound DRS token.
+				Env: reset.Env{TPM: t, Service: cl.client, Directory: cl.drs(&pending), PINPolicy: pinPolicy},
 				Device: reset.Device{
 					Join: identity.AzureADJoined, Trust: identity.CloudKerberosTrust, Edition: reset.Enterprise,
 					Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
@@ -554,6 +561,7 @@ func cmdReset() *command {
 					if err != nil {
 						return nil, err
 					}
+					pending = p
 					return &mfa{a: a, st: st, secret: cl.info.TOTPSecret, pending: p}, nil
 				}),
 				Prompt: prompter{a.in},
@@ -579,6 +587,9 @@ func cmdReset() *command {
 			oldKeyID := c.KeyID()
 			n, err := flow.Run(ctx, c)
 			if err != nil {
+				return err
+			}
+			if err := st.saveObjects(cl); err != nil {
 				return err
 			}
 			if n, err = retire(ctx, t, store, n); err != nil {

@@ -51,6 +51,8 @@ func exitCode(err error) int {
 		return exitPINRefused
 	case errors.As(err, &se):
 		return exitReset
+	case errors.Is(err, idp.ErrAssertionRefused), errors.Is(err, idp.ErrNonceExpired), errors.Is(err, idp.ErrNonceUnknown):
+		return exitReset // hello sign-in refused
 	}
 	return exitFailure
 }

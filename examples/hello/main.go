@@ -15,6 +15,8 @@
 //	hello totp               the demo user's authenticator: the current code
 //	hello delete [-y]        delete the container (certutil -deleteHelloContainer),
 //	                         also a damaged one
+//	hello sign-in            sign in with the Hello key: the PIN unlocks the key that signs the nonce
+//	hello directory [-json]  what the directory holds: msDS-KeyCredentialLink values, the device
 //
 // Every command takes -state DIR (default: hellosim in the user's
 // configuration directory) and --tpm SPEC (default: the TPM the container was
@@ -119,6 +121,7 @@ func commands() []*command {
 	return []*command{
 		cmdProvision(), cmdStatus(), cmdSign(), cmdExportKey(), cmdChangePIN(),
 		cmdEnableRecovery(), cmdReset(), cmdTOTP(), cmdDelete(),
+		cmdDirectory(), cmdSignIn(),
 	}
 }
 

@@ -27,6 +27,8 @@ import (
 //	containers/      the device: the Hello container (container.Store)
 //	directory.json   the simulated Azure AD tenant and user (demo password and
 //	                 TOTP secret in clear: this is a simulator)
+//	directory-objects.json  the directory's device object and registered
+//	                 Hello keys (directory.go)
 //	service.key      the PIN reset service's private key
 const (
 	deviceFile    = "device.json"
@@ -280,6 +282,7 @@ type cloud struct {
 	idp    *idp.IdP
 	user   idp.User
 	client *service.Client // in process: the same bytes as over HTTP
+	device idp.Device      // this device's object in the directory (directory.go)
 }
 
 // directory reads the simulated tenant and user; errNoContainer when there
@@ -359,7 +362,11 @@ func (s *state) openCloud(create bool, upn, password string) (cl *cloud, created
 	if err != nil {
 		return nil, false, err
 	}
-	return &cloud{info: info, idp: dir, user: user, client: service.NewInProcess(svc)}, created, nil
+	cl = &cloud{info: info, idp: dir, user: user, client: service.NewInProcess(svc)}
+	if err := s.restoreObjects(cl); err != nil {
+		return nil, false, err
+	}
+	return cl, created, nil
 }
 
 // buildDirectory makes the in-memory IdP for info (new IDs where info has none).

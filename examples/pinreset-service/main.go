@@ -7,7 +7,9 @@
 //	go run ./examples/pinreset-service totp <base32-secret>          # print a TOTP code
 //
 // It serves GET /v1/keys and POST /v1/recover (see package reset/service),
-// and, for the demonstration only, POST /demo/token, which signs the demo
+// the directory's Hello key registration endpoint POST
+// /EnrollmentServer/key/?api-version=1.0 (see package reset/idp), and, for
+// the demonstration only, POST /demo/token, which signs the demo
 // user in with password and TOTP code and returns an access token:
 //
 //	curl -s -X POST http://127.0.0.1:8080/demo/token \
@@ -159,9 +161,16 @@ func run(o options) error {
 		return err
 	}
 
+	// The directory's device registration endpoint for Hello keys sits
+	// beside the service, with a joined demo device for its tokens.
+	device, err := dir.AddDevice(idp.DeviceConfig{TenantID: tenant.ID, DisplayName: "DEMO-PC"})
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", svc)
-	mux.Handle("POST /demo/token", demoTokenHandler(dir))
+	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
+	mux.Handle("POST /demo/token", demoTokenHandler(dir, device.DeviceID))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -314,6 +323,12 @@ Get an access token (password + TOTP code):
 
 Published keys:
   curl -s %[1]s/v1/keys
+
+Register a Windows Hello key (a DRS token for the demo device: add
+"resource":"urn:ms-drs:enterpriseregistration.windows.net" above; kngc is
+base64 of the key's BCRYPT RSA1 blob):
+  curl -s -X POST '%[1]s/EnrollmentServer/key/?api-version=1.0' -H "Authorization: Bearer $DRS_TOKEN" \
+    -H 'Content-Type: application/json' -d '{"kngc":"..."}'
 
 Recover (a sample envelope for %[4]s; return_key is your one-time X25519 public key):
   curl -s -X POST %[1]s/v1/recover -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \

@@ -39,7 +39,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", svc)
-	mux.Handle("POST /demo/token", demoTokenHandler(dir))
+	mux.Handle("POST /demo/token", demoTokenHandler(dir, ""))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

@@ -2,8 +2,12 @@
 // reset documentation, in order, on the embedded TPM 2.0 simulator:
 //
 //  1. a tenant onboarded to the PIN reset service, a user with a password and
-//     a TOTP authenticator, and a Hello container (RSA-2048 login key) that
-//     signs; CanReset reads DestructiveOnly;
+//     a TOTP authenticator, a joined device, and a Hello container (RSA-2048
+//     login key) whose key is registered as Windows registers it (POST
+//     /EnrollmentServer/key/ on the same server as the PIN reset service)
+//     and held as an msDS-KeyCredentialLink value; the key signs, and signs
+//     the user in (an assertion over the directory's nonce: amr ngcmfa);
+//     CanReset reads DestructiveOnly;
 //  2. the EnablePinRecovery policy turned on and the PIN reset protector
 //     enrolled; CanReset reads DestructiveAndNonDestructive;
 //  3. wrong PINs, each counted by the TPM's dictionary-attack protection;
@@ -11,7 +15,8 @@
 //     non-destructive reset through the PIN reset service on loopback — the
 //     NgcKeyId and the keys are kept;
 //  5. a destructive reset: a new login key and NgcKeyId, registered with the
-//     directory; CanReset is back to DestructiveOnly.
+//     directory, whose msDS-KeyCredentialLink value replaces the old one;
+//     CanReset is back to DestructiveOnly.
 //
 // After each stage it prints the dsregcmd-style User State block. It needs no
 // flags and writes no files:
@@ -26,11 +31,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -45,6 +53,7 @@ import (
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/keycred"
 	"github.com/hellosim/hellosim/reset/policy"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/tpm"
@@ -172,10 +181,30 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	srv := httptest.NewServer(svc)
+	// One server, as in the example deployment: the PIN reset service and
+	// the directory's device registration endpoint for Hello keys.
+	mux := http.NewServeMux()
+	mux.Handle("/", svc)
+	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	client := service.NewClient(srv.URL, srv.Client())
-	s.done("PIN reset service listening on %s (service key %s)", srv.URL, serviceKey.Public().ID())
+	s.done("PIN reset service listening on %s (service key %s), with the device registration service", srv.URL, serviceKey.Public().ID())
+	pc, err := dir.AddDevice(idp.DeviceConfig{TenantID: tenant.ID, DisplayName: "DESKTOP-QUICKSTART", JoinType: identity.AzureADJoined})
+	if err != nil {
+		return err
+	}
+	// The device registration client takes the device-bound DRS token of
+	// the latest sign-in: Windows asks for it from the signed-in session.
+	var session *idp.Pending
+	drs, err := idp.NewDRSClient(srv.URL, srv.Client())
+	if err != nil {
+		return err
+	}
+	drs.Token = func(ctx context.Context) (string, error) {
+		return session.DeviceToken(ctx, pc.DeviceID, idp.DRSResource)
+	}
+	fmt.Fprintf(w, "  - device %s joined: device object %s\n", pc.DisplayName, pc.DeviceID)
 
 	s.begin()
 	cfg := container.Config{User: user.UPN, UserID: user.ObjectID, TenantID: user.TenantID, Algorithm: tpm.RSA2048}
@@ -186,12 +215,36 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	s.done("container provisioned: %s login key, NgcKeyId %s", cfg.Algorithm, c.KeyID())
 
 	s.begin()
+	if session, _, err = signIn(ctx, dir, user.UPN); err != nil {
+		return err
+	}
+	offset.Add(int64(idp.TOTPPeriod)) // the next sign-in needs the authenticator's next code
+	drsToken, err := session.DeviceToken(ctx, pc.DeviceID, idp.DRSResource)
+	if err != nil {
+		return err
+	}
+	registered, err := drs.RegisterHelloKey(ctx, drsToken, c.PublicKey())
+	if err != nil {
+		return fmt.Errorf("register the login key: %w", err)
+	}
+	s.done("login key registered: POST %s with kngc (RSA1 blob), DRS token with deviceid and ngcmfa -> kid %s", idp.DRSKeyPath, registered.KID)
+	if err := showKeyCredentialLink(w, dir, user.UPN); err != nil {
+		return err
+	}
+
+	s.begin()
 	loginKey := c.PublicKey() // the public key the directory knows
 	msg := "sign-in challenge 1"
 	if err := signAndVerify(ctx, t, c, firstPIN, msg, loginKey); err != nil {
 		return err
 	}
 	s.done("unlocked with the PIN, signed %q: the signature verifies", msg)
+	s.begin()
+	amr, err := helloSignIn(ctx, t, dir, c, firstPIN, user)
+	if err != nil {
+		return err
+	}
+	s.done("signed in with the Hello key: the PIN unlocked the key that signed the directory's nonce -> token with amr %v", amr)
 
 	device := reset.Device{
 		Join: identity.AzureADJoined, Trust: identity.CloudKerberosTrust, Edition: reset.Enterprise,
@@ -254,7 +307,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	}
 	fmt.Fprintln(w, "  - reset.Check: non-destructive reset allowed from the lock screen")
 	s.begin()
-	token, err := signIn(ctx, dir, user.UPN)
+	_, token, err := signIn(ctx, dir, user.UPN)
 	if err != nil {
 		return err
 	}
@@ -262,7 +315,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 
 	s.begin()
 	oldKeyID := c.KeyID()
-	envReset := reset.Env{TPM: t, Service: client, Directory: dir}
+	envReset := reset.Env{TPM: t, Service: client, Directory: drs}
 	n, err := reset.NonDestructive(ctx, envReset, c, reset.Request{Token: token, NewPIN: resetPIN})
 	if err != nil {
 		return fmt.Errorf("non-destructive reset: %w", err)
@@ -294,7 +347,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	s.stage(5, "Destructive reset: new login key, new NgcKeyId")
 	s.begin()
 	offset.Add(int64(idp.TOTPPeriod)) // 30 s later the authenticator shows its next code
-	token, err = signIn(ctx, dir, user.UPN)
+	session, token, err = signIn(ctx, dir, user.UPN)
 	if err != nil {
 		return err
 	}
@@ -304,11 +357,21 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	}
 	s.done("signed in again; keys, certificates and protector deleted; new login key and PIN provisioned")
 	fmt.Fprintf(w, "  - new NgcKeyId: %s (%s, was %s)\n", yes(n.KeyID() != c.KeyID()), n.KeyID(), c.KeyID())
-	reg, err := dir.LookupKey(n.KeyID())
+	newKID, err := keycred.PublicKeyIdentifier(n.PublicKey())
+	if err != nil {
+		return err
+	}
+	reg, err := dir.LookupKey(newKID)
 	if err != nil {
 		return fmt.Errorf("new key not registered: %w", err)
 	}
-	fmt.Fprintf(w, "  - new public key registered in the directory for %s\n", reg.ObjectID)
+	fmt.Fprintf(w, "  - new public key registered in the directory for %s (kid %s), through the DRS endpoint\n", reg.ObjectID, reg.KID)
+	if _, err := dir.LookupKey(registered.KID); errors.Is(err, idp.ErrKeyNotFound) {
+		fmt.Fprintln(w, "  - the old key's msDS-KeyCredentialLink value is gone: the new one replaced it")
+	}
+	if err := showKeyCredentialLink(w, dir, user.UPN); err != nil {
+		return err
+	}
 
 	s.begin()
 	msg = "sign-in challenge 3"
@@ -326,6 +389,11 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	if err := retire(ctx, s, t, c, &n, resetPIN); err != nil {
 		return err
 	}
+	s.begin()
+	if amr, err = helloSignIn(ctx, t, dir, n, lastPIN, user); err != nil {
+		return err
+	}
+	s.done("signed in with the new Hello key -> token with amr %v", amr)
 	fmt.Fprintf(w, "  - CanReset = %s (enrol the protector again to get non-destructive reset back)\n", n.UserState().CanReset)
 	s.state(n)
 
@@ -339,21 +407,83 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 }
 
 // signIn is "complete authentication and multi-factor authentication": the
-// password, then the code the user's authenticator app shows.
-func signIn(ctx context.Context, dir *idp.IdP, upn string) (string, error) {
+// password, then the code the user's authenticator app shows. It returns the
+// signed-in session too, which device-bound tokens come from.
+func signIn(ctx context.Context, dir *idp.IdP, upn string) (*idp.Pending, string, error) {
 	pending, err := dir.SignIn(ctx, upn, password)
 	if err != nil {
-		return "", fmt.Errorf("sign in: %w", err)
+		return nil, "", fmt.Errorf("sign in: %w", err)
 	}
 	code, err := dir.TOTPCode(upn) // what the authenticator app shows
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	token, err := pending.CompleteMFA(ctx, code)
 	if err != nil {
-		return "", fmt.Errorf("mfa: %w", err)
+		return nil, "", fmt.Errorf("mfa: %w", err)
 	}
-	return token, nil
+	return pending, token, nil
+}
+
+// helloSignIn unlocks c with pin and signs in with the login key: the
+// directory's nonce, an assertion signed by the key (kid = base64 SHA-256
+// of its BCRYPT blob), and the token's amr.
+func helloSignIn(ctx context.Context, t *tpm.TPM, dir *idp.IdP, c *container.Container, pin string, user idp.User) ([]string, error) {
+	sess, err := container.Unlock(ctx, t, c, pin)
+	if err != nil {
+		return nil, fmt.Errorf("unlock: %w", err)
+	}
+	defer sess.Close()
+	nonce, err := dir.HelloNonce()
+	if err != nil {
+		return nil, err
+	}
+	now := dir.Now()
+	assertion, err := keycred.SignAssertion(sess.Signer(), keycred.Assertion{
+		Issuer: user.UPN, Audience: user.TenantID, Nonce: nonce, Scope: "openid aza ugs",
+		IssuedAt: now, Expiry: now.Add(5 * time.Minute),
+	})
+	if err != nil {
+		return nil, err
+	}
+	tok, err := dir.SignInWithHelloKey(ctx, assertion, idp.DRSResource)
+	if err != nil {
+		return nil, fmt.Errorf("hello sign-in: %w", err)
+	}
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("hello sign-in: the token is not a JWT")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	var claims struct {
+		AMR []string `json:"amr"`
+	}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		return nil, err
+	}
+	return claims.AMR, nil
+}
+
+// showKeyCredentialLink prints the user's msDS-KeyCredentialLink values as
+// the directory holds them, each decoded as a directory tool would.
+func showKeyCredentialLink(w io.Writer, dir *idp.IdP, upn string) error {
+	u, err := dir.DirectoryUser(upn)
+	if err != nil {
+		return err
+	}
+	for _, k := range u.Keys {
+		kc, _, err := keycred.ParseAttributeValue(k.KeyCredentialLink)
+		if err != nil {
+			return err
+		}
+		v := k.KeyCredentialLink
+		fmt.Fprintf(w, "    msDS-KeyCredentialLink: %s…%s\n", v[:40], v[len(v)-40:])
+		fmt.Fprintf(w, "      %s key, source %s, device %s, created %s\n", kc.Usage, kc.Source, kc.DeviceID, kc.Created.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // signAndVerify unlocks c with pin, signs msg with the login key and verifies

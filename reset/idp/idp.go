@@ -50,6 +50,25 @@
 // documentation says hybrid key trust "doesn't support [destructive reset]
 // from above the lock screen".
 //
+// # Entra's and AD's own formats
+//
+// The directory also speaks the wire formats of Entra and AD (package
+// reset/keycred holds them), so that tools written for those directories
+// work against it. A device joins (AddDevice); the signed-in session asks
+// for a device-bound token for the device registration service
+// (Pending.DeviceToken: aud urn:ms-drs:enterpriseregistration.windows.net,
+// deviceid, amr with ngcmfa while the MFA is fresh, auth_time, uti); the
+// login key is registered as Windows registers it, POST
+// /EnrollmentServer/key/?api-version=1.0 with {"kngc": base64 of the BCRYPT
+// blob} answered with {"kid", "upn"} (DRSHandler, RegisterHelloKey, and
+// DRSClient, which implements reset.Directory). Every registered key is an
+// msDS-KeyCredentialLink value (MS-ADTS 2.2.20, KeySource Azure AD; written
+// back to AD for hybrid key trust after the sync delay: DirectoryUser).
+// Signing in with the key is a nonce (HelloNonce) and an assertion the key
+// signs (SignInWithHelloKey), which yields a token with amr ngcmfa. The
+// signing keys are published as a JWKS behind /.well-known/openid-configuration
+// (OIDCHandler).
+//
 // Everything is held in memory and guarded by one mutex; an IdP is safe for
 // concurrent use. The clock and the randomness are injectable, so tests can
 // move time (token expiry, TOTP steps, lockout, sync delay) without sleeping.
@@ -217,8 +236,9 @@ type IdP struct {
 	// registers one key.
 	tokenUses map[string]tokenUse
 	nextUseGC int
-	signers   []*signingKey // [0] is current
-	dummy     *passwordHash // hashed for unknown users, so timing does not tell
+	signers   []*signingKey    // [0] is current
+	dummy     *passwordHash    // hashed for unknown users, so timing does not tell
+	objects   directoryObjects // devices and sign-in nonces (device.go, hellosignin.go)
 
 	attestation attestationState // TPM key attestation (attestation.go)
 

@@ -14,17 +14,35 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/reset/identity"
+	"github.com/hellosim/hellosim/reset/keycred"
 	"github.com/hellosim/hellosim/tpm"
 )
 
 // RegisteredKey is a Windows Hello public key recorded in the directory.
 type RegisteredKey struct {
-	KeyID        string // the container's NgcKeyId
+	KeyID        string // the container's NgcKeyId; the kid for keys registered through the DRS endpoint
 	TenantID     string
 	ObjectID     string
 	Public       crypto.PublicKey
 	RegisteredAt time.Time
-	Attested     bool // registered with a verified TPM key attestation
+
+	// KID is the directory's name for the key: base64 of SHA-256 of its
+	// BCRYPT blob (keycred.Identifier), the "kid" of registration and of
+	// the Hello sign-in assertion.
+	KID string
+	// DeviceID is the device object the key was registered from; "" when
+	// the registration was not device-bound.
+	DeviceID string
+	// Attested: the registration came with a key attestation the directory
+	// checked. It sets the Attestation flag of the key's
+	// msDS-KeyCredentialLink value.
+	Attested bool
+	// WithoutMFA: the registration was authorised by a single credential;
+	// it sets the MFANotUsed flag.
+	WithoutMFA bool
+	// LastSignIn is the last Hello sign-in with the key (zero: none yet);
+	// the value's KeyApproximateLastLogonTimeStamp.
+	LastSignIn time.Time
 }
 
 // RegisterKey records a user's new Windows Hello public key, authorised by
@@ -87,7 +105,11 @@ func (p *IdP) registerKey(ctx context.Context, token, keyID string, pub crypto.P
 		}
 		return fmt.Errorf("register key %s: %w", keyID, ErrExists)
 	}
-	p.regKeys[keyID] = &RegisteredKey{KeyID: keyID, TenantID: u.TenantID, ObjectID: u.ObjectID, Public: pub, RegisteredAt: now, Attested: attested}
+	kid, err := keycred.PublicKeyIdentifier(pub)
+	if err != nil {
+		return fmt.Errorf("register key: %w: %w", ErrUnsupportedKey, err)
+	}
+	p.regKeys[keyID] = &RegisteredKey{KeyID: keyID, TenantID: u.TenantID, ObjectID: u.ObjectID, Public: pub, RegisteredAt: now, KID: kid, Attested: attested}
 	p.recordTokenUse(use, keyID, claims.Expiry, now)
 	return nil
 }

@@ -106,45 +106,14 @@ func (p *IdP) SigningKeyID() string {
 	return p.signers[0].kid
 }
 
-// issue signs an access token for u to the PIN reset service.
+// issue signs an access token for u to the PIN reset service, with
+// Entra's claims (issueEntra): not device-bound, no auth_time (a refreshed
+// token does not know when the user authenticated).
 func (p *IdP) issue(u User, federation string, amr []string) (string, error) {
-	var jti [16]byte
-	if err := p.readRand(jti[:]); err != nil {
-		return "", fmt.Errorf("issue token: %w", err)
-	}
-	now := p.now()
-	c := tokenClaims{
-		Claims: jwt.Claims{
-			Issuer:    p.Issuer(u.TenantID),
-			Subject:   u.ObjectID,
-			Audience:  jwt.Audience{identity.PINResetServiceAppID},
-			IssuedAt:  jwt.NewNumericDate(now),
-			NotBefore: jwt.NewNumericDate(now),
-			Expiry:    jwt.NewNumericDate(now.Add(p.tokenTTL)),
-			ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
-		},
-		TenantID: u.TenantID,
-		ObjectID: u.ObjectID,
-		UPN:      u.UPN,
-		AMR:      amr,
-		AZP:      identity.PINResetClientAppID,
-		Ver:      "2.0",
-	}
-	if federation != "" {
-		c.IDP = federation
-	}
-	p.mu.Lock()
-	if len(p.signers) == 0 {
-		p.mu.Unlock()
-		return "", fmt.Errorf("issue token: %w", errNoSigner)
-	}
-	signer := p.signers[0].signer
-	p.mu.Unlock()
-	tok, err := jwt.Signed(signer).Claims(c).Serialize()
-	if err != nil {
-		return "", fmt.Errorf("issue token: %w", err)
-	}
-	return tok, nil
+	return p.issueEntra(tokenRequest{
+		user: u, federation: federation, audience: identity.PINResetServiceAppID,
+		azp: identity.PINResetClientAppID, amr: amr,
+	})
 }
 
 // federationHost names a federated tenant's sign-in service for the idp

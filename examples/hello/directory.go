@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/identity"
+	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/keycred"
+)
+
+// What the directory holds beyond the tenant and user of directory.json —
+// the device object and the registered Hello keys — is kept in
+// directory-objects.json and restored into the in-memory directory by
+// every command, so that provisioning, resets and sign-ins change it the
+// way they change Entra.
+const objectsFile = "directory-objects.json"
+
+type savedObjects struct {
+	Device savedDevice `json:"device"`
+	Keys   []savedKey  `json:"keys"`
+}
+
+type savedDevice struct {
+	DeviceID     string    `json:"device_id"`
+	DisplayName  string    `json:"display_name"`
+	RegisteredAt time.Time `json:"registered_at"`
+}
+
+type savedKey struct {
+	KeyID        string    `json:"key_id"`
+	KID          string    `json:"kid"`
+	DeviceID     string    `json:"device_id,omitempty"`
+	KNGC         string    `json:"kngc"` // base64 of the BCRYPT public key blob
+	RegisteredAt time.Time `json:"registered_at"`
+	LastSignIn   time.Time `json:"last_sign_in,omitzero"`
+	Attested     bool      `json:"attested,omitempty"`
+	WithoutMFA   bool      `json:"without_mfa,omitempty"`
+}
+
+// restoreObjects loads the device and keys into cl's directory; on the
+// first run it joins the device (a new device object) and saves it.
+func (s *state) restoreObjects(cl *cloud) error {
+	var saved savedObjects
+	err := readJSON(s.path(objectsFile), &saved)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		d, err := cl.idp.AddDevice(idp.DeviceConfig{TenantID: cl.info.TenantID, DisplayName: "HELLOSIM-PC", JoinType: identity.AzureADJoined})
+		if err != nil {
+			return fmt.Errorf("directory: join the device: %w", err)
+		}
+		cl.device = d
+		return s.saveObjects(cl)
+	case err != nil:
+		return err
+	}
+	d, err := cl.idp.AddDevice(idp.DeviceConfig{
+		TenantID: cl.info.TenantID, DeviceID: saved.Device.DeviceID, DisplayName: saved.Device.DisplayName,
+		JoinType: identity.AzureADJoined, RegisteredAt: saved.Device.RegisteredAt,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: device: %w", s.path(objectsFile), err)
+	}
+	cl.device = d
+	for _, k := range saved.Keys {
+		blob, err := base64.StdEncoding.DecodeString(k.KNGC)
+		if err != nil {
+			return fmt.Errorf("%s: key %s: %w", s.path(objectsFile), k.KID, err)
+		}
+		pub, err := keycred.ParsePublicKey(blob)
+		if err != nil {
+			return fmt.Errorf("%s: key %s: %w", s.path(objectsFile), k.KID, err)
+		}
+		if err := cl.idp.RestoreKey(idp.RegisteredKey{
+			KeyID: k.KeyID, KID: k.KID, TenantID: cl.user.TenantID, ObjectID: cl.user.ObjectID, Public: pub,
+			RegisteredAt: k.RegisteredAt, DeviceID: k.DeviceID, LastSignIn: k.LastSignIn,
+			Attested: k.Attested, WithoutMFA: k.WithoutMFA,
+		}); err != nil {
+			return fmt.Errorf("%s: %w", s.path(objectsFile), err)
+		}
+	}
+	return nil
+}
+
+// saveObjects writes the device and the user's registered keys.
+func (s *state) saveObjects(cl *cloud) error {
+	keys, err := cl.idp.RegisteredKeys(cl.user.UPN)
+	if err != nil {
+		return err
+	}
+	out := savedObjects{Device: savedDevice{DeviceID: cl.device.DeviceID, DisplayName: cl.device.DisplayName, RegisteredAt: cl.device.RegisteredAt}}
+	for _, k := range keys {
+		blob, err := keycred.MarshalPublicKey(k.Public)
+		if err != nil {
+			return err
+		}
+		out.Keys = append(out.Keys, savedKey{
+			KeyID: k.KeyID, KID: k.KID, DeviceID: k.DeviceID, KNGC: base64.StdEncoding.EncodeToString(blob),
+			RegisteredAt: k.RegisteredAt, LastSignIn: k.LastSignIn, Attested: k.Attested, WithoutMFA: k.WithoutMFA,
+		})
+	}
+	return writeJSON(s.path(objectsFile), out)
+}
+
+// drs is the device registration service as the device reaches it: its
+// handler in process, with the same requests and answers as over HTTP.
+// Its token is the device-bound DRS token of the sign-in *pending refers
+// to when the call is made.
+func (cl *cloud) drs(pending **idp.Pending) *idp.DRSClient {
+	c := idp.NewInProcessDRS(cl.idp.DRSHandler())
+	c.Token = func(ctx context.Context) (string, error) {
+		if *pending == nil {
+			return "", errors.New("no signed-in session to ask for a device registration token")
+		}
+		return (*pending).DeviceToken(ctx, cl.device.DeviceID, idp.DRSResource)
+	}
+	return c
+}
+
+// registerLoginKey registers c's login key as Windows does right after
+// provisioning: the signed-in session (here: the demo user's password and
+// authenticator code, which the simulator keeps) asks for a device-bound
+// DRS token with ngcmfa, and the key goes to POST /EnrollmentServer/key/.
+func (a *app) registerLoginKey(ctx context.Context, st *state, cl *cloud, c *container.Container) error {
+	pending, err := cl.idp.SignIn(ctx, cl.info.UPN, cl.info.Password)
+	if err != nil {
+		return fmt.Errorf("sign in to register the key: %w", err)
+	}
+	code, err := idp.TOTPCodeAt(cl.info.TOTPSecret, cl.idp.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := pending.CompleteMFA(ctx, code); err != nil {
+		return fmt.Errorf("sign in to register the key: %w", err)
+	}
+	// The same reset.Directory a destructive reset registers through; it
+	// asks the session for the device-bound DRS token, so no token is
+	// passed here.
+	var dir reset.Directory = cl.drs(&pending)
+	if err := dir.RegisterKey(ctx, "", c.KeyID(), c.PublicKey()); err != nil {
+		return fmt.Errorf("register the login key: %w", err)
+	}
+	kid, err := keycred.PublicKeyIdentifier(c.PublicKey())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Login key registered with the device registration service: kid %s for %s (device %s).\n", kid, cl.info.UPN, cl.device.DeviceID)
+	return st.saveObjects(cl)
+}
+
+func cmdDirectory() *command {
+	var asJSON bool
+	return &command{
+		name: "directory", args: "[-json]",
+		summary: "Show what the directory holds: the user object with its msDS-KeyCredentialLink values, the device object.",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+		},
+		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
+			st, err := a.openState(false)
+			if err != nil {
+				return err
+			}
+			cl, err := st.loadCloud()
+			if err != nil {
+				return err
+			}
+			v, err := directoryView(cl)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				b, err := json.MarshalIndent(v, "", "  ")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout, string(b))
+				return nil
+			}
+			printDirectory(a, v)
+			return nil
+		},
+	}
+}
+
+type viewKey struct {
+	KeyID        string    `json:"keyId"`
+	Usage        string    `json:"usage"`
+	Source       string    `json:"source"`
+	DeviceID     string    `json:"deviceId,omitempty"`
+	Flags        string    `json:"flags"`
+	CreationTime time.Time `json:"creationTime"`
+	LastLogon    time.Time `json:"lastLogonTime"`
+	KeySize      string    `json:"key"`
+}
+
+type viewUser struct {
+	ObjectID          string    `json:"objectId"`
+	UserPrincipalName string    `json:"userPrincipalName"`
+	TenantID          string    `json:"tenantId"`
+	KeyCredentialLink []string  `json:"msDS-KeyCredentialLink"`
+	KeyCredentials    []viewKey `json:"keyCredentials"`
+	// The on-premises user, for hybrid tenants: its DN and the values
+	// written back to its msDS-KeyCredentialLink for key trust.
+	DistinguishedName string   `json:"distinguishedName,omitempty"`
+	OnPremisesLinks   []string `json:"onPremisesKeyCredentialLink,omitempty"`
+}
+
+type viewDevice struct {
+	DeviceID     string    `json:"deviceId"`
+	DisplayName  string    `json:"displayName"`
+	TrustType    string    `json:"trustType"`
+	RegisteredAt time.Time `json:"registrationDateTime"`
+}
+
+type view struct {
+	User    viewUser     `json:"user"`
+	Devices []viewDevice `json:"devices"`
+}
+
+// directoryView decodes each msDS-KeyCredentialLink value with keycred, as
+// a tool reading the directory would.
+func directoryView(cl *cloud) (view, error) {
+	u, err := cl.idp.DirectoryUser(cl.info.UPN)
+	if err != nil {
+		return view{}, err
+	}
+	v := view{User: viewUser{
+		ObjectID: u.ObjectID, UserPrincipalName: u.UPN, TenantID: u.TenantID, DistinguishedName: u.DistinguishedName,
+		KeyCredentialLink: []string{}, KeyCredentials: []viewKey{},
+	}}
+	for _, k := range u.Keys {
+		kc, _, err := keycred.ParseAttributeValue(k.KeyCredentialLink)
+		if err != nil {
+			return view{}, err
+		}
+		pub, err := kc.PublicKey()
+		if err != nil {
+			return view{}, err
+		}
+		v.User.KeyCredentialLink = append(v.User.KeyCredentialLink, k.KeyCredentialLink)
+		if k.OnPremisesKeyCredentialLink != "" {
+			v.User.OnPremisesLinks = append(v.User.OnPremisesLinks, k.OnPremisesKeyCredentialLink)
+		}
+		flags := "None"
+		if kc.CustomKeyInfo != nil {
+			flags = kc.CustomKeyInfo.Flags.String()
+		}
+		v.User.KeyCredentials = append(v.User.KeyCredentials, viewKey{
+			KeyID: kc.ID(), Usage: kc.Usage.String(), Source: kc.Source.String(), DeviceID: kc.DeviceID,
+			Flags: flags, CreationTime: kc.Created, LastLogon: kc.LastLogon, KeySize: describeKey(pub),
+		})
+	}
+	for _, d := range cl.idp.Devices(cl.info.TenantID) {
+		v.Devices = append(v.Devices, viewDevice{DeviceID: d.DeviceID, DisplayName: d.DisplayName, TrustType: "AzureAd", RegisteredAt: d.RegisteredAt})
+	}
+	return v, nil
+}
+
+func describeKey(pub any) string {
+	if b, err := keycred.MarshalPublicKey(pub); err == nil {
+		return strings.TrimRight(string(b[:4]), "\x00") + fmt.Sprintf(" (%d bytes)", len(b))
+	}
+	return fmt.Sprintf("%T", pub)
+}
+
+func printDirectory(a *app, v view) {
+	w := a.stdout
+	line := func(k, val string) { fmt.Fprintf(w, "  %-22s : %s\n", k, val) }
+	fmt.Fprintln(w, "User object")
+	line("objectId", v.User.ObjectID)
+	line("userPrincipalName", v.User.UserPrincipalName)
+	line("tenantId", v.User.TenantID)
+	line("msDS-KeyCredentialLink", fmt.Sprintf("%d value(s)", len(v.User.KeyCredentialLink)))
+	for i, k := range v.User.KeyCredentials {
+		fmt.Fprintf(w, "    %s\n", v.User.KeyCredentialLink[i])
+		fmt.Fprintf(w, "      KeyID %s, %s, source %s, flags %s, key %s\n", k.KeyID, k.Usage, k.Source, k.Flags, k.KeySize)
+		fmt.Fprintf(w, "      device %s, created %s, last logon %s\n", k.DeviceID, k.CreationTime.Format(time.RFC3339), k.LastLogon.Format(time.RFC3339))
+	}
+	for _, d := range v.Devices {
+		fmt.Fprintln(w, "Device object")
+		line("deviceId", d.DeviceID)
+		line("displayName", d.DisplayName)
+		line("trustType", d.TrustType)
+		line("registrationDateTime", d.RegisteredAt.Format(time.RFC3339))
+	}
+}
+
+func cmdSignIn() *command {
+	return &command{
+		name: "sign-in", args: "",
+		summary: "Sign in with the Hello key: the PIN unlocks the login key, which signs the directory's nonce.",
+		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
+			st, _, c, err := a.loadContainer()
+			if err != nil {
+				return err
+			}
+			cl, err := st.loadCloud()
+			if err != nil {
+				return err
+			}
+			opts, err := st.pinOptions()
+			if err != nil {
+				return err
+			}
+			t, _, err := a.openTPM(st)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			pin, err := a.in.secret("PIN: ")
+			if err != nil {
+				return err
+			}
+			s, err := container.Unlock(ctx, t, c, pin, opts...)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			nonce, err := cl.idp.HelloNonce()
+			if err != nil {
+				return err
+			}
+			now := cl.idp.Now()
+			assertion, err := keycred.SignAssertion(s.Signer(), keycred.Assertion{
+				Issuer: cl.info.UPN, Audience: cl.info.TenantID, Nonce: nonce, Scope: "openid aza ugs",
+				IssuedAt: now, Expiry: now.Add(5 * time.Minute),
+			})
+			if err != nil {
+				return err
+			}
+			kid, err := keycred.AssertionKeyID(assertion)
+			if err != nil {
+				return err
+			}
+			tok, err := cl.idp.SignInWithHelloKey(ctx, assertion, idp.DRSResource)
+			if err != nil {
+				return err
+			}
+			claims, err := unverifiedClaims(tok)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Signed the directory's nonce with the login key (kid %s).\n", kid)
+			fmt.Fprintf(a.stdout, "Access token for %v: amr %v, deviceid %v, upn %v.\n", claims["aud"], claims["amr"], claims["deviceid"], claims["upn"])
+			return st.saveObjects(cl)
+		},
+	}
+}
+
+// unverifiedClaims decodes a token the directory just issued in process.
+func unverifiedClaims(tok string) (map[string]any, error) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("token is not a JWT")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	return m, json.Unmarshal(raw, &m)
+}

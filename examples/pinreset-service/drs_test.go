@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/keycred"
+)
+
+// The demo serves Hello key registration beside the service: a DRS token
+// from /demo/token, then POST /EnrollmentServer/key/ with kngc.
+func TestDemoRegistersAHelloKey(t *testing.T) {
+	dir, tenant, user, pw, err := demoDirectory("")
+	require.NoError(t, err)
+	device, err := dir.AddDevice(idp.DeviceConfig{TenantID: tenant.ID})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
+	mux.Handle("POST /demo/token", demoTokenHandler(dir, device.DeviceID))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	token := func(resource string) (int, map[string]string) {
+		code, err := dir.TOTPCode(user.UPN)
+		require.NoError(t, err)
+		body, _ := json.Marshal(map[string]string{"upn": user.UPN, "password": pw, "code": code, "resource": resource})
+		resp, err := http.Post(srv.URL+"/demo/token", "application/json", bytes.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]string
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return resp.StatusCode, out
+	}
+	status, out := token("https://graph.example")
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Equal(t, "invalid_resource", out["error"])
+
+	status, out = token(idp.DRSResource)
+	require.Equal(t, http.StatusOK, status, out)
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	blob, err := keycred.MarshalPublicKey(&key.PublicKey)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/EnrollmentServer/key/?api-version=1.0",
+		bytes.NewReader([]byte(`{"kngc":"`+base64.StdEncoding.EncodeToString(blob)+`"}`)))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+out["access_token"])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var reg map[string]string
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&reg))
+	require.Equal(t, http.StatusOK, resp.StatusCode, reg)
+	assert.Equal(t, keycred.Identifier(blob), reg["kid"])
+	assert.Equal(t, user.UPN, reg["upn"])
+}

@@ -1,0 +1,161 @@
+package idp
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hellosim/hellosim/reset/keycred"
+)
+
+// DRSClient registers Hello keys with a device registration service over
+// HTTP: Entra's endpoint, or DRSHandler. It implements reset.Directory, so
+// container provisioning and destructive resets register their new login
+// key through it.
+type DRSClient struct {
+	endpoint string
+	hc       *http.Client
+	// Token, when set, gives the bearer token for RegisterKey in place of
+	// the one a reset passes, which is the PIN reset service's: Windows
+	// asks the signed-in session for a separate device-bound DRS token
+	// (Pending.DeviceToken with DRSResource).
+	Token func(ctx context.Context) (string, error)
+}
+
+// DefaultDRSTimeout bounds one registration when no *http.Client is given.
+const DefaultDRSTimeout = 30 * time.Second
+
+// NewDRSClient returns a client for the service at baseURL (for Entra,
+// "https://enterpriseregistration.windows.net"). baseURL must be https, or
+// http to a loopback host. hc nil means a client with DefaultDRSTimeout;
+// redirects are never followed.
+func NewDRSClient(baseURL string, hc *http.Client) (*DRSClient, error) {
+	u, err := url.Parse(baseURL)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("drs client: %w: base url does not parse", ErrInvalid)
+	case u.Scheme != "https" && u.Scheme != "http", u.Host == "", u.User != nil, u.RawQuery != "", u.Fragment != "":
+		return nil, fmt.Errorf("drs client: %w: base url must be https://host[/path]", ErrInvalid)
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		return nil, fmt.Errorf("drs client: %w: plain http only to a loopback host", ErrInvalid)
+	}
+	return newDRSClient(strings.TrimSuffix(u.String(), "/"), hc), nil
+}
+
+// NewInProcessDRS returns a client that calls h (a DRSHandler) directly,
+// with the same requests and answers as over HTTP.
+func NewInProcessDRS(h http.Handler) *DRSClient {
+	return newDRSClient("http://in-process", &http.Client{Transport: inProcess{h}})
+}
+
+func newDRSClient(base string, hc *http.Client) *DRSClient {
+	var c http.Client
+	if hc != nil {
+		c = *hc
+	} else {
+		c.Timeout = DefaultDRSTimeout
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &DRSClient{endpoint: base + DRSKeyPath + "?api-version=" + DRSAPIVersion, hc: &c}
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// RegisterHelloKey sends pub as kngc with token and returns the service's
+// answer. A refusal is a *DRSError matching the idp sentinel of its code.
+// The answer's kid must be the key's identifier.
+func (c *DRSClient) RegisterHelloKey(ctx context.Context, token string, pub crypto.PublicKey) (KeyRegistrationResult, error) {
+	blob, err := keycred.MarshalPublicKey(pub)
+	if err != nil {
+		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w: %w", ErrUnsupportedKey, err)
+	}
+	body, err := json.Marshal(map[string]string{"kngc": base64.StdEncoding.EncodeToString(blob)})
+	if err != nil {
+		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxDRSBody))
+	if err != nil {
+		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := &DRSError{Status: resp.StatusCode}
+		if json.Unmarshal(data, e) != nil || e.Code == "" {
+			e.Code, e.Message = "bad_response", http.StatusText(resp.StatusCode)
+		}
+		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", e)
+	}
+	var res KeyRegistrationResult
+	if err := json.Unmarshal(data, &res); err != nil || res.KID == "" || res.UPN == "" {
+		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", &DRSError{Status: resp.StatusCode, Code: "bad_response", Message: "answer is not {kid, upn}"})
+	}
+	if res.KID != keycred.Identifier(blob) {
+		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", &DRSError{Status: resp.StatusCode, Code: "bad_response", Message: "kid names another key"})
+	}
+	return res, nil
+}
+
+// RegisterKey registers pub (reset.Directory): with c.Token's token when
+// set, else with token. keyID, the container's NgcKeyId, is not part of
+// the protocol: the service names the key by its kid.
+func (c *DRSClient) RegisterKey(ctx context.Context, token, keyID string, pub crypto.PublicKey) error {
+	if c.Token != nil {
+		t, err := c.Token(ctx)
+		if err != nil {
+			return fmt.Errorf("register key %s: device registration token: %w", keyID, err)
+		}
+		token = t
+	}
+	if _, err := c.RegisterHelloKey(ctx, token, pub); err != nil {
+		return fmt.Errorf("register key %s: %w", keyID, err)
+	}
+	return nil
+}
+
+// inProcess serves requests with a handler, in memory.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	in := req.Clone(req.Context())
+	in.RequestURI = req.URL.RequestURI()
+	in.RemoteAddr = "in-process"
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, in)
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return rec.Result(), nil
+}

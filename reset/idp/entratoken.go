@@ -1,0 +1,158 @@
+package idp
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/hellosim/hellosim/reset/identity"
+)
+
+// Audiences and client applications of the tokens a Windows device asks
+// for around Windows Hello for Business, as Entra and the open-source
+// clients that speak to it (roadtx, AADInternals) name them.
+const (
+	// DRSResource is the device registration service's resource: the
+	// audience of tokens for key registration.
+	DRSResource = "urn:ms-drs:enterpriseregistration.windows.net"
+	// DeviceRegistrationClientAppID is the client that asks for DRS tokens
+	// (Microsoft Device Registration Client): their azp.
+	DeviceRegistrationClientAppID = "dd762716-544d-4aeb-a526-687b73838a22"
+	// WindowsSignInAppID is the client Windows names when it signs in with
+	// the Hello key: the azp of the tokens SignInWithHelloKey issues.
+	WindowsSignInAppID = "38aa3b87-a06d-4817-b275-7a316988d93b"
+)
+
+// NGCMFAWindow is how long after the second factor a token earns "ngcmfa"
+// in amr, the claim the registration service wants before it takes a new
+// Hello key: the MFA must be fresh, not one remembered from yesterday.
+// Entra's window is not published; ten minutes covers provisioning.
+const NGCMFAWindow = 10 * time.Minute
+
+// entraClaims adds to tokenClaims what Entra v2 access tokens carry beyond
+// the PIN reset service's needs: the device of a device-bound sign-in,
+// when the user authenticated, and uti (Entra's name for the token
+// identifier, the same value as jti).
+type entraClaims struct {
+	tokenClaims
+	DeviceID string           `json:"deviceid,omitempty"`
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+	UTI      string           `json:"uti"`
+}
+
+// tokenRequest is one token to issue with entraClaims.
+type tokenRequest struct {
+	user       User
+	federation string
+	audience   string
+	azp        string
+	amr        []string
+	deviceID   string
+	authTime   time.Time
+}
+
+// issueEntra signs a v2 access token with Entra's claims.
+func (p *IdP) issueEntra(r tokenRequest) (string, error) {
+	var jti [16]byte
+	if err := p.readRand(jti[:]); err != nil {
+		return "", fmt.Errorf("issue token: %w", err)
+	}
+	id := base64.RawURLEncoding.EncodeToString(jti[:])
+	now := p.now()
+	c := entraClaims{
+		tokenClaims: tokenClaims{
+			Claims: jwt.Claims{
+				Issuer:    p.Issuer(r.user.TenantID),
+				Subject:   r.user.ObjectID,
+				Audience:  jwt.Audience{r.audience},
+				IssuedAt:  jwt.NewNumericDate(now),
+				NotBefore: jwt.NewNumericDate(now),
+				Expiry:    jwt.NewNumericDate(now.Add(p.tokenTTL)),
+				ID:        id,
+			},
+			TenantID: r.user.TenantID, ObjectID: r.user.ObjectID, UPN: r.user.UPN,
+			AMR: r.amr, AZP: r.azp, IDP: r.federation, Ver: "2.0",
+		},
+		DeviceID: r.deviceID,
+		UTI:      id,
+	}
+	if !r.authTime.IsZero() {
+		c.AuthTime = jwt.NewNumericDate(r.authTime)
+	}
+	p.mu.Lock()
+	if len(p.signers) == 0 {
+		p.mu.Unlock()
+		return "", fmt.Errorf("issue token: %w", errNoSigner)
+	}
+	signer := p.signers[0].signer
+	p.mu.Unlock()
+	tok, err := jwt.Signed(signer).Claims(c).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("issue token: %w", err)
+	}
+	return tok, nil
+}
+
+// DeviceToken returns an access token for resource, bound to the device
+// deviceID, from a sign-in that completed MFA: what Windows asks for from
+// the signed-in session before it registers a Hello key (resource
+// DRSResource). amr is ["pwd","mfa"], with "ngcmfa" added while the MFA is
+// within NGCMFAWindow; deviceid names the device, which must exist in the
+// user's tenant (deviceID "" gives a token that is not device-bound, as a
+// sign-in on an unregistered device gets); auth_time is when the MFA
+// completed. resource is DRSResource or the PIN reset service's
+// application ID.
+func (s *Pending) DeviceToken(ctx context.Context, deviceID, resource string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	mfaAt := s.mfaAt
+	s.mu.Unlock()
+	p := s.p
+	now := p.now()
+	switch {
+	case mfaAt.IsZero():
+		return "", fmt.Errorf("device token: %w", ErrMFANotCompleted)
+	case now.Sub(mfaAt) > DefaultSessionLifetime:
+		return "", fmt.Errorf("device token: %w", ErrSignInExpired)
+	}
+	azp := map[string]string{DRSResource: DeviceRegistrationClientAppID, identity.PINResetServiceAppID: identity.PINResetClientAppID}[resource]
+	if azp == "" {
+		return "", fmt.Errorf("device token: %w: resource %q", ErrInvalid, resource)
+	}
+	p.mu.Lock()
+	u, err := p.activeUserLocked(s.upn, now)
+	if err != nil {
+		p.mu.Unlock()
+		return "", fmt.Errorf("device token: %w", err)
+	}
+	var dev string
+	if deviceID != "" {
+		d, ok := p.objects.devices[strings.ToLower(deviceID)]
+		if !ok || d.TenantID != u.TenantID {
+			p.mu.Unlock()
+			return "", fmt.Errorf("device token: %w", ErrDeviceNotFound)
+		}
+		dev = d.DeviceID
+	}
+	snap, fed := u.snapshot(), federationHost(u.tenant)
+	p.mu.Unlock()
+	amr := []string{"pwd", "mfa"}
+	if now.Sub(mfaAt) <= NGCMFAWindow {
+		amr = append(amr, "ngcmfa")
+	}
+	tok, err := p.issueEntra(tokenRequest{user: snap, federation: fed, audience: resource, azp: azp, amr: amr, deviceID: dev, authTime: mfaAt})
+	if err != nil {
+		return "", fmt.Errorf("device token: %w", err)
+	}
+	return tok, nil
+}
+
+// hasAMR reports whether a verified token's amr holds m.
+func hasAMR(amr []string, m string) bool { return slices.Contains(amr, m) }
