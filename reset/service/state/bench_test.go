@@ -1,0 +1,106 @@
+package state
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkAdmit is one recover decision (a lockout, two one-time IDs,
+// three buckets) against each store. For Redis it reports the round trips
+// and the bytes the server read and wrote per decision (from INFO stats:
+// run it alone on its Redis), and the latency quantiles.
+func BenchmarkAdmit(b *testing.B) {
+	b.Run("memory", func(b *testing.B) {
+		benchAdmit(b, NewMemory(MemoryOptions{}), nil)
+	})
+	b.Run("redis", func(b *testing.B) {
+		s := newRedisStore(b, redisURL(b), RedisOptions{Prefix: testPrefix(b)})
+		benchAdmit(b, s, s)
+	})
+}
+
+// BenchmarkRedisFail is one counted failure.
+func BenchmarkRedisFail(b *testing.B) {
+	s := newRedisStore(b, redisURL(b), RedisOptions{Prefix: testPrefix(b)})
+	ctx := context.Background()
+	p := Lockout{Failures: 1 << 20, Window: time.Hour, Base: time.Minute, Max: time.Minute}
+	if _, err := s.Fail(ctx, "warm", p); err != nil {
+		b.Fatal(err)
+	}
+	in0, out0 := netBytes(b, s)
+	h := new(countingHook)
+	s.c.AddHook(h)
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := s.Fail(ctx, "user-"+strconv.Itoa(i%1000), p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	in1, out1 := netBytes(b, s)
+	n := float64(b.N)
+	b.ReportMetric(float64(h.trips.Load())/n, "round-trips/op")
+	b.ReportMetric(float64(in1-in0)/n, "req-bytes/op")
+	b.ReportMetric(float64(out1-out0)/n, "resp-bytes/op")
+}
+
+func benchAdmit(b *testing.B, s Store, r *Redis) {
+	ctx := context.Background()
+	if _, err := s.Admit(ctx, recoverAdmission(-1)); err != nil {
+		b.Fatal(err)
+	}
+	var h *countingHook
+	var in0, out0 int64
+	if r != nil {
+		in0, out0 = netBytes(b, r)
+		h = new(countingHook)
+		r.c.AddHook(h)
+	}
+	lat := make([]time.Duration, 0, 1<<16)
+	i := 0
+	for b.Loop() {
+		a := recoverAdmission(i)
+		i++
+		start := time.Now()
+		v, err := s.Admit(ctx, a)
+		lat = append(lat, time.Since(start))
+		if err != nil || v.Outcome != Admitted {
+			b.Fatal(v, err)
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	if r != nil {
+		in1, out1 := netBytes(b, r)
+		b.ReportMetric(float64(h.trips.Load())/n, "round-trips/op")
+		b.ReportMetric(float64(in1-in0)/n, "req-bytes/op")
+		b.ReportMetric(float64(out1-out0)/n, "resp-bytes/op")
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+}
+
+// netBytes reads the server's total_net_input_bytes and
+// total_net_output_bytes; the INFO call itself is a few hundred bytes,
+// negligible over a benchmark's thousands of decisions.
+func netBytes(b *testing.B, r *Redis) (in, out int64) {
+	info, err := r.c.Info(context.Background(), "stats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		k, v, _ := strings.Cut(line, ":")
+		switch k {
+		case "total_net_input_bytes":
+			in, _ = strconv.ParseInt(v, 10, 64)
+		case "total_net_output_bytes":
+			out, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return in, out
+}

@@ -1,0 +1,86 @@
+// Package state is the shared state of the PIN reset service: the replay
+// records, the rate limits and the failure lockouts that must hold across
+// every instance of the service, behind one interface, Store.
+//
+// A service that runs on one instance uses NewMemory, the embedded default.
+// A service that runs on several instances behind a load balancer uses
+// NewRedis, so that a token used at one instance is refused at another, a
+// user locked out at one instance is locked out at all, and a limit counts
+// the requests that reach any of them.
+//
+// # One decision, one step
+//
+// A recover request is admitted or refused in one call, Store.Admit, which
+// takes everything the decision depends on (an Admission): the lockout keys
+// to check, the token buckets to draw from and the one-time IDs to record.
+// Admit checks all of them and then either changes nothing (a refusal) or
+// records every ID and draws from every bucket (admitted), atomically: two
+// instances racing on the same token ID see exactly one Admitted. On Redis
+// this is one Lua script, one round trip. The order of the checks is fixed:
+// the epoch, the lockouts, the one-time IDs, the buckets; a refusal names
+// the first that failed. A refused request spends nothing, so a client held
+// back by a rate limit may retry with the same token.
+//
+// Failures (an envelope that does not open, a binding that does not match,
+// the wrong device) are counted with Store.Fail, which returns the failure
+// count in the sliding window and the lockout it caused, if any. Under a
+// Lockout policy modelled on escrow services (Google Cloud Key Vault and
+// iCloud Keychain escrow allow 10 guesses), the Failures-th failure in
+// Window locks the key for Base, and each further failure in the window
+// doubles that, up to Max.
+//
+// # Failing closed
+//
+// Every error of a Store means "no decision was made": the caller must
+// refuse the request (the service answers 503) and release nothing. Errors
+// of the Redis store match ErrUnavailable and are *UnavailableError values;
+// each call has a deadline (RedisOptions.Timeout), so a slow Redis is an
+// unavailable one. The client reconnects by itself: when Redis returns,
+// the next call succeeds, with no restart of the service.
+//
+// # The epoch
+//
+// A Redis restarted without persistence has forgotten every token ID it
+// recorded, so a token used before the restart could be used again. The
+// epoch closes that hole: the store keeps the time it started remembering
+// (its epoch), in Redis itself, set atomically by the first Admit after the
+// keyspace was emptied. Admit refuses, with BeforeEpoch, any admission whose
+// IssuedAt is before the epoch. A token issued after the restart cannot have
+// been used before it, so nothing forgotten can be replayed; the cost of a
+// restart is that users holding older tokens sign in again, and that rate
+// limits and lockouts start afresh (a lockout lost this way is the one real
+// loss: run Redis with persistence where that matters, see below).
+//
+// With persistence (RDB snapshots or an AOF with appendfsync everysec) the
+// epoch key survives a restart along with the records, except the writes of
+// the last second or snapshot interval: a token admitted in that interval
+// could be admitted once more. appendfsync always closes that interval at
+// the cost of an fsync per decision; no persistence at all, with the epoch,
+// is safe and the cheapest. NewMemory has an epoch too: the time it was
+// made, so a restarted single-instance service is safe in the same way.
+//
+// # Time
+//
+// The Redis store decides with the Redis server's clock (the TIME command
+// inside the script), so instances whose clocks drift still agree; the
+// memory store uses its Clock. Both take absolute expiry times for one-time
+// IDs (the token's exp plus the service's skew) and remember an ID until
+// then and no longer.
+//
+// # Keys
+//
+// The Redis keys are, under RedisOptions.Prefix (default "hellosim:"):
+//
+//	epoch                     the epoch, unix milliseconds
+//	r:{partition}:<hash>      a one-time ID: the SHA-256 of the ID (16
+//	                          bytes, base64url), value its expiry
+//	b:<key>                   a token bucket: tokens and last refill
+//	f:<key>                   the failure window: a sorted set of times
+//	l:<key>                   a lockout: its end
+//
+// The partition (the tenant) is a Redis Cluster hash tag, so that one
+// tenant's records stay on one shard. Admit touches several keys in one
+// script, which on a cluster must share a slot; this package targets one
+// Redis (with replicas or Sentinel), and docs/SCALING.md describes the
+// layout that grows past it.
+package state
