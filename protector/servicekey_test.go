@@ -259,9 +259,23 @@ func TestHPKEUnwrapperFromExistingKey(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, got.Equal(r))
 
-	p256, err := hpke.DHKEM(ecdh.P256()).GenerateKey()
+	// DHKEM(P-256) behind an ecdh.KeyExchanger: the PKCS #11 case.
+	pk, err := ecdh.P256().GenerateKey(nil)
 	require.NoError(t, err)
-	_, err = NewHPKEUnwrapper(p256)
+	hp, err := hpke.NewDHKEMPrivateKey(pk)
+	require.NoError(t, err)
+	u, err = NewHPKEUnwrapper(hp)
+	require.NoError(t, err)
+	assert.Equal(t, HPKEP256, u.Public().Scheme())
+	env, err = u.Public().Wrap(r, testBinding, nil)
+	require.NoError(t, err)
+	got, err = u.Unwrap(env)
+	require.NoError(t, err)
+	assert.True(t, got.Equal(r))
+
+	p384, err := hpke.DHKEM(ecdh.P384()).GenerateKey()
+	require.NoError(t, err)
+	_, err = NewHPKEUnwrapper(p384)
 	assert.ErrorIs(t, err, ErrUnsupported)
 	_, err = NewHPKEUnwrapper(nil)
 	assert.ErrorIs(t, err, ErrInvalidKey)
@@ -325,4 +339,23 @@ func TestWrapUsesRandForRSA(t *testing.T) {
 	assert.True(t, a.Equal(b), "the same OAEP seed gives the same envelope")
 	_, err = pub.Wrap(r, testBinding, bytes.NewReader(nil))
 	assert.Error(t, err, "a failing reader fails the wrap")
+}
+
+func TestNewServiceKeyP256TakesOnlyUncompressedPointsOnTheCurve(t *testing.T) {
+	pub := testKey(t, HPKEP256).Public().Bytes()
+	require.Len(t, pub, 65)
+	_, err := NewServiceKey(HPKEP256, pub)
+	require.NoError(t, err)
+	compressed := append([]byte{0x02 | pub[64]&1}, pub[1:33]...)
+	offCurve := bytes.Clone(pub)
+	offCurve[64] ^= 1
+	infinity := make([]byte, 65)
+	infinity[0] = 4
+	for name, b := range map[string][]byte{
+		"compressed": compressed, "off the curve": offCurve, "zero point": infinity,
+		"truncated": pub[:64], "trailing byte": append(bytes.Clone(pub), 0),
+	} {
+		_, err := NewServiceKey(HPKEP256, b)
+		assert.ErrorIs(t, err, ErrInvalidKey, name)
+	}
 }

@@ -29,7 +29,8 @@ var (
 )
 
 // NewHPKEUnwrapper returns an Unwrapper for an HPKE private key of
-// DHKEM(X25519, HKDF-SHA256) (HPKEX25519) or MLKEM768-X25519 (HPKEXWing).
+// DHKEM(X25519, HKDF-SHA256) (HPKEX25519), MLKEM768-X25519 (HPKEXWing) or
+// DHKEM(P-256, HKDF-SHA256) (HPKEP256).
 // Keys held in hardware come in through hpke.NewDHKEMPrivateKey or
 // hpke.NewHybridPrivateKey, which take an ecdh.KeyExchanger and a
 // crypto.Decapsulator.
