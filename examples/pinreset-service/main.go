@@ -17,7 +17,15 @@
 // At start it prints the user's credentials and a protector envelope bound
 // to the user, so the whole exchange can be tried with curl. The service
 // keys and the directory live in memory and vanish on exit. It listens on
-// loopback addresses only, and stops gracefully on SIGINT or SIGTERM.
+// loopback addresses only, and stops gracefully on SIGINT or SIGTERM:
+// /readyz turns 503 and the requests in flight finish.
+//
+// For operators it serves GET /healthz (alive), GET /readyz (ready: every
+// backend answers) and GET /metrics (Prometheus: decisions by code, request
+// latency, Redis and PKCS #11 latency). -pkcs11-module and -pkcs11-token
+// keep the service keys in a PKCS #11 token (the user PIN comes from
+// PINRESET_PKCS11_PIN); -redis connects the Redis its instances share
+// (see backends.go; flags default to PINRESET_* environment variables).
 package main
 
 import (
@@ -65,6 +73,7 @@ func run() error {
 	keyFile := flag.String("key", "", "TLS private key (PEM)")
 	schemes := flag.String("schemes", "x25519,wing", "service key schemes, current first: x25519, wing, rsa")
 	password := flag.String("password", "", "demo user's password (default: random)")
+	be := registerBackendFlags(flag.CommandLine)
 	flag.Parse()
 	if (*certFile == "") != (*keyFile == "") {
 		return errors.New("give both -cert and -key, or neither")
@@ -73,7 +82,8 @@ func run() error {
 		return err
 	}
 
-	audit := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	o := newOps()
+	audit := slog.New(o.auditCounter(slog.NewJSONHandler(os.Stderr, nil)))
 	dir, tenant, user, pw, err := demoDirectory(*password)
 	if err != nil {
 		return err
@@ -90,6 +100,11 @@ func run() error {
 		}
 		keys = append(keys, k)
 	}
+	keys, closeBackends, err := be.open(o, keys, os.Stderr) // a token's keys replace the generated ones
+	if err != nil {
+		return err
+	}
+	defer closeBackends.Close()
 	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: keys, Audit: audit})
 	if err != nil {
 		return err
@@ -98,13 +113,14 @@ func run() error {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", svc)
 	mux.Handle("POST /demo/token", demoTokenHandler(dir))
+	o.routes(mux)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           o.instrument(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -146,6 +162,7 @@ func run() error {
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(os.Stderr, "pinreset-service: shutting down")
+	o.drain() // /readyz answers 503 while requests in flight finish
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
