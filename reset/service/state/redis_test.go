@@ -203,3 +203,40 @@ func recoverAdmission(i int) Admission {
 		},
 	}
 }
+
+// TestRedisInstancesShareLimitsAndLockouts: three stores, as three service
+// instances, draw from one bucket and count failures toward one lockout.
+func TestRedisInstancesShareLimitsAndLockouts(t *testing.T) {
+	url := redisURL(t)
+	prefix := testPrefix(t)
+	var inst [3]*Redis
+	for i := range inst {
+		inst[i] = newRedisStore(t, url, RedisOptions{Prefix: prefix})
+	}
+	ctx := context.Background()
+	user := Bucket{Key: "user:u", Limit: Limit{Burst: 5, Per: time.Hour}}
+	admitted := 0
+	for i := range 9 {
+		v, err := inst[i%3].Admit(ctx, Admission{Buckets: []Bucket{user}})
+		require.NoError(t, err)
+		if v.Outcome == Admitted {
+			admitted++
+		} else {
+			assert.Equal(t, RateLimited, v.Outcome)
+		}
+	}
+	assert.Equal(t, 5, admitted, "the limit counts requests at every instance")
+
+	p := Lockout{Failures: 10, Window: time.Hour, Base: time.Minute, Max: time.Hour}
+	for i := range 10 {
+		f, err := inst[i%3].Fail(ctx, "tenant/u", p)
+		require.NoError(t, err)
+		assert.Equal(t, i+1, f.Count)
+	}
+	for _, s := range inst {
+		v, err := s.Admit(ctx, Admission{Locks: []string{"tenant/u"}})
+		require.NoError(t, err)
+		assert.Equal(t, LockedOut, v.Outcome, "locked out at one instance, locked out at all")
+		assert.InDelta(t, time.Minute.Seconds(), v.RetryAfter.Seconds(), 1)
+	}
+}
