@@ -29,6 +29,15 @@
 // X25519 and X-Wing have no PKCS #11 mechanism that SoftHSM2 or most HSMs
 // offer; services that keep their key in a token use one of the two above.
 //
+// # What leaves the token
+//
+// The private keys never do. What the token returns for one envelope, the
+// DH output (P-256) or the padded protector (RSA on a token without
+// SHA-256 OAEP), passes through a C buffer that the binding frees without
+// wiping, then a Go slice: the padded protector's is wiped after decoding;
+// the DH output goes to crypto/hpke, which keeps its copies for the call
+// and offers no way to wipe them, as for software keys.
+//
 // # Rotation
 //
 // Token.Generate makes a new key pair in the token, labelled with its
