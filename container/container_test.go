@@ -49,7 +49,7 @@ func TestProvisionUnlockSign(t *testing.T) {
 			assert.True(t, samePublicKey(s.Signer().Public(), c.PublicKey()))
 			require.NoError(t, s.Close())
 			_, err := s.Signer().Sign(nil, make([]byte, 32), crypto.SHA256)
-			assert.ErrorIs(t, err, ErrClosed)
+			assert.ErrorIs(t, err, ErrSessionClosed)
 			assert.NoError(t, s.Close(), "Close is idempotent")
 		})
 	}
@@ -154,7 +154,7 @@ func TestLockoutAfter32WrongPINs(t *testing.T) {
 	}
 	_, err = Unlock(ctx, tp, c, otherPIN, opt)
 	require.ErrorIs(t, err, ErrPINLocked)
-	var le *LockoutError
+	var le *PINLockedError
 	require.ErrorAs(t, err, &le)
 	assert.Greater(t, le.RetryAfter, time.Duration(0))
 	assert.LessOrEqual(t, le.RetryAfter, tpm.WindowsRecovery)
@@ -617,11 +617,11 @@ func TestSessionClosedRefusesWork(t *testing.T) {
 	s := unlock(t, tp, c, testPIN)
 	require.NoError(t, s.Close())
 	_, err := s.AddKey(ctx, "k", tpm.ECCP256)
-	assert.ErrorIs(t, err, ErrClosed)
+	assert.ErrorIs(t, err, ErrSessionClosed)
 	_, err = s.Key(LoginKeyName)
-	assert.ErrorIs(t, err, ErrClosed)
+	assert.ErrorIs(t, err, ErrSessionClosed)
 	_, err = s.EnablePINRecovery(ctx, newServiceKey(t, protector.HPKEX25519).Public())
-	assert.ErrorIs(t, err, ErrClosed)
+	assert.ErrorIs(t, err, ErrSessionClosed)
 	objects, _, err := tp.LoadedHandles(ctx)
 	require.NoError(t, err)
 	assert.LessOrEqual(t, len(objects), 1, "only the SRK may stay loaded after Close")
@@ -632,8 +632,8 @@ func TestPINErrorMessages(t *testing.T) {
 	assert.Equal(t, "container: wrong PIN; 1 try remains before the TPM locks", (&PINError{Remaining: 1}).Error())
 	assert.Contains(t, (&PINError{Remaining: 0}).Error(), "no tries remain")
 	assert.Equal(t, "container: wrong PIN", (&PINError{Remaining: -1}).Error())
-	assert.Contains(t, (&LockoutError{RetryAfter: 9*time.Minute + 30*time.Second}).Error(), "9m30s")
-	assert.True(t, errors.Is(&LockoutError{}, ErrPINLocked))
+	assert.Contains(t, (&PINLockedError{RetryAfter: 9*time.Minute + 30*time.Second}).Error(), "9m30s")
+	assert.True(t, errors.Is(&PINLockedError{}, ErrPINLocked))
 }
 
 func TestSignerWorksWithPSS(t *testing.T) {

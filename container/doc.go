@@ -21,7 +21,7 @@
 // Unlock turns a container and a PIN into a Session, which holds S and
 // offers the login key as a crypto.Signer for crypto/x509 and crypto/tls.
 // A wrong PIN is a *PINError that says how many tries remain; a locked TPM a
-// *LockoutError that says when to try again. Windows configures TPM 2.0 to
+// *PINLockedError that says when to try again. Windows configures TPM 2.0 to
 // lock after 32 failures and forgive one every 10 minutes.
 //
 // Before the TPM is asked anything, the container checks that the TPM's

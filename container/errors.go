@@ -14,7 +14,7 @@ var (
 	ErrWrongPIN = errors.New("container: wrong PIN")
 
 	// ErrPINLocked is a TPM in dictionary-attack lockout. The error is a
-	// *LockoutError saying when the next try is possible.
+	// *PINLockedError saying when the next try is possible.
 	ErrPINLocked = errors.New("container: PIN locked (TPM dictionary-attack lockout)")
 
 	// ErrPINPolicy is a PIN the PIN policy refuses. The error is a *PolicyError
@@ -45,8 +45,8 @@ var (
 	// in the store.
 	ErrNotFound = errors.New("container: not found")
 
-	// ErrClosed is the use of a Session after Close.
-	ErrClosed = errors.New("container: session closed")
+	// ErrSessionClosed is the use of a Session after Close.
+	ErrSessionClosed = errors.New("container: session closed")
 
 	// ErrNoKey is a Session.Key or AddCertificate naming a key the container
 	// does not hold.
@@ -84,15 +84,15 @@ func (e *PINError) Error() string {
 // Is makes errors.Is(err, ErrWrongPIN) true.
 func (e *PINError) Is(target error) bool { return target == ErrWrongPIN }
 
-// LockoutError is a TPM in dictionary-attack lockout. RetryAfter is how long
+// PINLockedError is a TPM in dictionary-attack lockout. RetryAfter is how long
 // until the TPM forgives a failure and accepts the next try (Windows configures
 // one forgiven failure every 10 minutes), 0 when unknown.
-type LockoutError struct {
+type PINLockedError struct {
 	RetryAfter time.Duration
 }
 
 // Error says when the next try is possible.
-func (e *LockoutError) Error() string {
+func (e *PINLockedError) Error() string {
 	if e.RetryAfter <= 0 {
 		return "container: PIN locked by the TPM's dictionary-attack protection; try again later"
 	}
@@ -101,7 +101,7 @@ func (e *LockoutError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrPINLocked) true.
-func (e *LockoutError) Is(target error) bool { return target == ErrPINLocked }
+func (e *PINLockedError) Is(target error) bool { return target == ErrPINLocked }
 
 // PolicyError is a PIN the PIN policy refuses. Rule is the rule that failed;
 // the message never contains the PIN.

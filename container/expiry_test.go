@@ -2,41 +2,23 @@ package container
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/clocktest"
 	"github.com/hellosim/hellosim/protector"
 )
-
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 const day = 24 * time.Hour
 
 func TestExpiredPINStillUnlocksAndSaysSo(t *testing.T) {
 	tp := openTPM(t)
 	ctx := context.Background()
-	clk := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	clock := WithClock(clk.now)
+	clk := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := WithClock(clk.Now)
 	unlockKinds := func(c *Container, pin string, opts ...Option) (*Session, []EventKind) {
 		t.Helper()
 		var kinds []EventKind
@@ -52,26 +34,26 @@ func TestExpiredPINStillUnlocksAndSaysSo(t *testing.T) {
 	c, err := Provision(ctx, tp, cfg, testPIN, clock)
 	require.NoError(t, err)
 
-	clk.advance(30*day - time.Second)
+	clk.Advance(30*day - time.Second)
 	s, kinds := unlockKinds(c, testPIN)
 	assert.False(t, s.PINExpired(), "a second before expiry")
 	assert.Equal(t, []EventKind{EventUnlocked}, kinds)
 
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	s, kinds = unlockKinds(c, testPIN)
 	assert.True(t, s.PINExpired(), "at expiry")
 	assert.Equal(t, []EventKind{EventUnlocked, EventPINExpired}, kinds)
 	signVerify(t, s.Signer(), c.PublicKey()) // the session works all the same
 
 	// Changing the expired PIN restarts the clock.
-	clk.advance(10 * day)
+	clk.Advance(10 * day)
 	n, err := ChangePIN(ctx, tp, c, testPIN, otherPIN, clock)
 	require.NoError(t, err)
-	assert.Equal(t, clk.now().AddDate(0, 0, 30), n.PINExpires())
+	assert.Equal(t, clk.Now().AddDate(0, 0, 30), n.PINExpires())
 	s, kinds = unlockKinds(n, otherPIN)
 	assert.False(t, s.PINExpired())
 	assert.Equal(t, []EventKind{EventUnlocked}, kinds)
-	clk.advance(30 * day)
+	clk.Advance(30 * day)
 	s, _ = unlockKinds(n, otherPIN)
 	assert.True(t, s.PINExpired())
 
@@ -86,17 +68,17 @@ func TestExpiredPINStillUnlocksAndSaysSo(t *testing.T) {
 func TestPINWithoutExpirationNeverExpires(t *testing.T) {
 	tp := openTPM(t)
 	ctx := context.Background()
-	clk := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	c, err := Provision(ctx, tp, testConfig(), testPIN, WithClock(clk.now))
+	clk := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	c, err := Provision(ctx, tp, testConfig(), testPIN, WithClock(clk.Now))
 	require.NoError(t, err)
-	clk.advance(10 * 365 * day)
-	s, err := Unlock(ctx, tp, c, testPIN, WithClock(clk.now))
+	clk.Advance(10 * 365 * day)
+	s, err := Unlock(ctx, tp, c, testPIN, WithClock(clk.Now))
 	require.NoError(t, err)
 	defer s.Close()
 	assert.False(t, s.PINExpired())
 
 	// Device management's policy decides when it sets an expiration.
-	s2, err := Unlock(ctx, tp, c, testPIN, WithClock(clk.now), WithPINPolicy(PINPolicy{Expiration: 7}))
+	s2, err := Unlock(ctx, tp, c, testPIN, WithClock(clk.Now), WithPINPolicy(PINPolicy{Expiration: 7}))
 	require.NoError(t, err)
 	defer s2.Close()
 	assert.True(t, s2.PINExpired())
@@ -105,8 +87,8 @@ func TestPINWithoutExpirationNeverExpires(t *testing.T) {
 func TestResetsRestartPINExpiry(t *testing.T) {
 	tp := openTPM(t)
 	ctx := context.Background()
-	clk := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	clock := WithClock(clk.now)
+	clk := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := WithClock(clk.Now)
 	svc := newServiceKey(t, protector.HPKEX25519)
 	cfg := testConfig()
 	cfg.PINPolicy.Expiration = 30
@@ -118,7 +100,7 @@ func TestResetsRestartPINExpiry(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
-	clk.advance(45 * day)
+	clk.Advance(45 * day)
 	s, err = Unlock(ctx, tp, e, testPIN, clock)
 	require.NoError(t, err)
 	assert.True(t, s.PINExpired())
@@ -135,7 +117,7 @@ func TestResetsRestartPINExpiry(t *testing.T) {
 		c   *Container
 		pin string
 	}{"non-destructive": {nd, otherPIN}, "destructive": {d, thirdPIN}} {
-		assert.Equal(t, clk.now().AddDate(0, 0, 30), x.c.PINExpires(), name)
+		assert.Equal(t, clk.Now().AddDate(0, 0, 30), x.c.PINExpires(), name)
 		s, err := Unlock(ctx, tp, x.c, x.pin, clock)
 		require.NoError(t, err, name)
 		assert.False(t, s.PINExpired(), name)

@@ -35,7 +35,7 @@ type Session struct {
 // PIN protector and loads the login key with the authValue derived from it.
 //
 // A wrong PIN is a *PINError (errors.Is ErrWrongPIN) saying how many tries
-// the TPM still allows; a TPM in dictionary-attack lockout a *LockoutError
+// the TPM still allows; a TPM in dictionary-attack lockout a *PINLockedError
 // (errors.Is ErrPINLocked) saying when the next try is possible. Every wrong
 // PIN counts toward the lockout: Windows configures TPM 2.0 to lock after 32
 // failures and to forgive one every 10 minutes (WHfB tpm-fundamentals).
@@ -132,7 +132,7 @@ func (o *options) pinError(ctx context.Context, c *Container, err error) error {
 	var le *tpm.LockoutError
 	if errors.As(err, &le) {
 		o.emit(ctx, c, Event{Kind: EventLockedOut, RetryAfter: le.RetryAfter})
-		return &LockoutError{RetryAfter: le.RetryAfter}
+		return &PINLockedError{RetryAfter: le.RetryAfter}
 	}
 	if errors.Is(err, tpm.ErrAuthFailed) {
 		o.emit(ctx, c, Event{Kind: EventWrongPIN, Remaining: -1})
@@ -140,7 +140,7 @@ func (o *options) pinError(ctx context.Context, c *Container, err error) error {
 	}
 	if errors.Is(err, tpm.ErrLockedOut) {
 		o.emit(ctx, c, Event{Kind: EventLockedOut})
-		return &LockoutError{}
+		return &PINLockedError{}
 	}
 	return fmt.Errorf("container: unseal PIN protector: %w", err)
 }
@@ -151,7 +151,7 @@ func (s *Session) load(ctx context.Context, name string) (*tpm.Key, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return nil, ErrSessionClosed
 	}
 	if k := s.keys[name]; k != nil {
 		return k, nil
@@ -181,7 +181,7 @@ func (s *Session) Container() *Container {
 // Signer is the login key as a crypto.Signer, for crypto/x509 (certificate
 // requests), crypto/tls (client certificates) and JOSE. RSA keys sign PKCS #1
 // v1.5 or PSS as opts asks; ECDSA keys return ASN.1 signatures. After Close it
-// returns ErrClosed.
+// returns ErrSessionClosed.
 func (s *Session) Signer() crypto.Signer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -264,7 +264,7 @@ func (s *Session) addKey(ctx context.Context, name string, alg tpm.KeyAlgorithm)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return nil, ErrSessionClosed
 	}
 	if s.c.key(name) != nil {
 		return nil, fmt.Errorf("%w: %q", ErrKeyExists, name)
@@ -313,7 +313,7 @@ func (s *Session) addCertificate(name string, cert *x509.Certificate) (*Containe
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return nil, ErrSessionClosed
 	}
 	pub, err := s.c.PublicKeyOf(name)
 	if err != nil {
@@ -368,7 +368,7 @@ func (s *Session) enablePINRecovery(key protector.ServiceKey) (*Container, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return nil, ErrSessionClosed
 	}
 	n := s.c.next()
 	if err := n.enrol(s.s, key, s.o); err != nil {
@@ -408,7 +408,7 @@ func (c *Container) enrol(s []byte, key protector.ServiceKey, o options) error {
 }
 
 // Close wipes the container secret and flushes the session's keys from the
-// TPM. Further use of the session or its signers returns ErrClosed. Close is
+// TPM. Further use of the session or its signers returns ErrSessionClosed. Close is
 // idempotent.
 func (s *Session) Close() error {
 	s.mu.Lock()

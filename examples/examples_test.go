@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -40,8 +39,10 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
+	// go test puts its own GOROOT/bin first in the PATH of the test binary,
+	// so this is the go command that runs the tests.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
 		goTool = "go"
 	}
 	args := []string{"build", "-o", dir + string(filepath.Separator)}

@@ -16,6 +16,7 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/tpm"
@@ -34,13 +35,15 @@ func Example_readme() {
 	// after password + MFA.
 	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
 	check(err)
-	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	check(err)
 	user, err := dir.AddUser(idp.UserConfig{TenantID: tenant.ID, UPN: "alice@contoso.test", Password: "correct horse battery staple"})
 	check(err)
 	serviceKey, err := protector.GenerateServiceKey(protector.HPKEX25519)
 	check(err)
-	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: []protector.Unwrapper{serviceKey}})
+	verifier, err := service.VerifierFor(dir)
+	check(err)
+	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{serviceKey}})
 	check(err)
 	client := service.NewInProcess(svc)
 	pending, err := dir.SignIn(context.Background(), user.UPN, "correct horse battery staple")

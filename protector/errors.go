@@ -17,7 +17,8 @@ var (
 	ErrMalformed = errors.New("protector: malformed envelope")
 
 	// ErrUnknownKey reports an envelope made for another service key, or a
-	// key set with no key to wrap to.
+	// key set with no key to wrap to. The PIN reset service's refusal of an
+	// envelope under a key it does not hold (or has retired) matches it too.
 	ErrUnknownKey = errors.New("protector: unknown service key")
 
 	// ErrDecrypt reports a failed decryption: tampered data, a binding or

@@ -3,71 +3,9 @@ package reset
 import (
 	"fmt"
 	"strings"
+
+	"github.com/hellosim/hellosim/reset/identity"
 )
-
-// JoinType is how a device is joined to a directory. The PIN reset
-// documentation's summary table has one row per join type ("Azure Active
-// Directory Joined", "Hybrid Azure Active Directory Joined", "On Premises"),
-// and its Requirements list adds Azure AD registered devices.
-type JoinType int
-
-const (
-	// JoinUnknown is the zero value: the join type was not given. Check refuses it.
-	JoinUnknown JoinType = iota
-	// AzureADJoined is a device joined to Azure AD only.
-	AzureADJoined
-	// HybridAzureADJoined is a device joined to on-premises AD and registered in Azure AD.
-	HybridAzureADJoined
-	// AzureADRegistered is a personal or BYOD device with a work account
-	// added (WorkplaceJoined : YES in dsregcmd).
-	AzureADRegistered
-	// OnPremises is an on-premises-only deployment: AD joined, no Azure AD identity.
-	OnPremises
-)
-
-var joinNames = []string{"unknown", "azure-ad-joined", "hybrid-azure-ad-joined", "azure-ad-registered", "on-premises"}
-
-// String returns a stable lower-case name such as "hybrid-azure-ad-joined".
-func (j JoinType) String() string { return enumName(joinNames, int(j), "JoinType") }
-
-// MarshalText implements encoding.TextMarshaler.
-func (j JoinType) MarshalText() ([]byte, error) { return enumMarshal(joinNames, int(j), "join type") }
-
-// UnmarshalText accepts the names String returns (case-insensitive).
-func (j *JoinType) UnmarshalText(b []byte) error {
-	return enumUnmarshal(joinNames, (*int)(j), b, "join type")
-}
-
-// TrustType is how Windows Hello for Business authenticates to on-premises
-// resources; the summary table names all three for each join type.
-type TrustType int
-
-const (
-	// TrustUnknown is the zero value: the trust type was not given.
-	TrustUnknown TrustType = iota
-	// KeyTrust: the Hello public key is written to AD (msDS-KeyCredentialLink).
-	KeyTrust
-	// CertificateTrust: an enterprise CA issues a sign-in certificate (AD FS
-	// acts as the enrollment registration authority).
-	CertificateTrust
-	// CloudKerberosTrust: Azure AD Kerberos issues partial TGTs.
-	CloudKerberosTrust
-)
-
-var trustNames = []string{"unknown", "key-trust", "certificate-trust", "cloud-kerberos-trust"}
-
-// String returns a stable lower-case name such as "key-trust".
-func (t TrustType) String() string { return enumName(trustNames, int(t), "TrustType") }
-
-// MarshalText implements encoding.TextMarshaler.
-func (t TrustType) MarshalText() ([]byte, error) {
-	return enumMarshal(trustNames, int(t), "trust type")
-}
-
-// UnmarshalText accepts the names String returns (case-insensitive).
-func (t *TrustType) UnmarshalText(b []byte) error {
-	return enumUnmarshal(trustNames, (*int)(t), b, "trust type")
-}
 
 // Edition is the Windows edition. The documentation names only Enterprise and
 // Pro ("Windows Enterprise and Pro editions"); every other edition is
@@ -96,30 +34,6 @@ func (e Edition) MarshalText() ([]byte, error) { return enumMarshal(editionNames
 // UnmarshalText accepts the names String returns (case-insensitive).
 func (e *Edition) UnmarshalText(b []byte) error {
 	return enumUnmarshal(editionNames, (*int)(e), b, "edition")
-}
-
-// Cloud is the Azure AD instance a tenant lives in.
-type Cloud int
-
-const (
-	// PublicCloud is the worldwide Azure AD (the zero value).
-	PublicCloud Cloud = iota
-	// AzureGovernment is Azure US Government, where the Microsoft PIN reset
-	// service is not available.
-	AzureGovernment
-)
-
-var cloudNames = []string{"public", "azure-government"}
-
-// String returns "public" or "azure-government".
-func (c Cloud) String() string { return enumName(cloudNames, int(c), "Cloud") }
-
-// MarshalText implements encoding.TextMarshaler.
-func (c Cloud) MarshalText() ([]byte, error) { return enumMarshal(cloudNames, int(c), "cloud") }
-
-// UnmarshalText accepts the names String returns (case-insensitive).
-func (c *Cloud) UnmarshalText(b []byte) error {
-	return enumUnmarshal(cloudNames, (*int)(c), b, "cloud")
 }
 
 // AccountType is the kind of account that owns the Hello container (the
@@ -229,8 +143,8 @@ type Network struct {
 
 // Device describes the device and the user at the moment of a reset.
 type Device struct {
-	Join    JoinType
-	Trust   TrustType
+	Join    identity.JoinType
+	Trust   identity.TrustType
 	Edition Edition
 	Version Version
 	Account AccountType
@@ -246,25 +160,11 @@ type Device struct {
 	LockScreenRestricted bool
 }
 
-// Identifiers of the two Azure AD applications a tenant consents to when it
-// onboards the Microsoft PIN reset service ("Enable the Microsoft PIN Reset
-// Service in your Azure AD tenant").
-const (
-	PINResetServiceAppID = "b8456c59-1230-44c7-a4a2-99b085333e84" // PIN Reset Service
-	PINResetClientAppID  = "9115dd05-fad5-4f9c-acc7-305d08b1b04e" // PIN Reset Client
-)
-
-// Tenant describes the user's Azure AD tenant (or on-premises directory).
+// Tenant describes the user's Azure AD tenant (or on-premises directory)
+// as Check needs it: the directory's view of the tenant, and what the
+// deployment adds.
 type Tenant struct {
-	ID    string
-	Cloud Cloud
-	// ConsentedApps are the application IDs with admin consent in the tenant.
-	// The tenant is onboarded to the PIN reset service when both
-	// PINResetServiceAppID and PINResetClientAppID are present.
-	ConsentedApps []string
-	// FederationSignInURL is the sign-in page of the tenant's federated
-	// identity provider (AD FS or a third party); empty for a managed tenant.
-	FederationSignInURL string
+	identity.Tenant
 	// ADFS reports that AD FS is part of the deployment (the registration
 	// authority of certificate trust, or the IdP of an on-premises deployment).
 	ADFS bool
@@ -272,23 +172,6 @@ type Tenant struct {
 	// above the lock screen on Azure AD joined devices. Empty means password only.
 	Methods []Method
 }
-
-// Onboarded reports whether both PIN reset applications have consent.
-func (t Tenant) Onboarded() bool {
-	return t.hasApp(PINResetServiceAppID) && t.hasApp(PINResetClientAppID)
-}
-
-func (t Tenant) hasApp(id string) bool {
-	for _, a := range t.ConsentedApps {
-		if strings.EqualFold(strings.TrimSpace(a), id) {
-			return true
-		}
-	}
-	return false
-}
-
-// Federated reports whether sign-in is handled by a federated identity provider.
-func (t Tenant) Federated() bool { return t.FederationSignInURL != "" }
 
 func enumName(names []string, v int, typ string) string {
 	if v >= 0 && v < len(names) {

@@ -50,8 +50,8 @@
 // EnablePinRecovery reaches a device through Group Policy ("Use PIN
 // Recovery"), the PassportForWork CSP (a custom OMA-URI) or the Intune
 // settings catalog; ConfigureWebSignInAllowedUrls through the Policy CSP.
-// The Parse functions read each form strictly and ResolvePINRecovery applies
-// Windows' precedence (GPO over MDM, user over device/computer).
+// Package reset/policy reads each form strictly and applies Windows'
+// precedence; NewPolicy turns its answer into the Policy that Check reads.
 //
 // # A flow
 //

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/reset/identity"
+	"github.com/hellosim/hellosim/reset/policy"
 )
 
 // GovernmentSignInHost is the Azure US Government sign-in host. The PIN reset
@@ -48,24 +50,10 @@ const GovernmentSignInHost = "login.microsoftonline.us"
 //     the identity provider's sign-in host must be allowed
 //     (ConfigureWebSignInAllowedUrls, "Applies to: Azure AD joined devices").
 //
-// Join types. The Requirements list of non-destructive reset names "Azure AD
-// registered, Azure AD joined, and Hybrid Azure AD joined"; the summary
-// table's "On Premises" row says the service "relies on Azure Active Directory
-// identities, so it's only available for Hybrid Azure Active Directory Joined
-// and Azure Active Directory Joined devices". We read the row as a contrast
-// with on-premises-only deployments (its stated reason is the Azure AD
-// identity, which a registered device's work account has) and the
-// Requirements list as the full set: non-destructive reset is allowed on Azure
-// AD registered devices and refused for OnPremises. Destructive reset is "the
-// default option" and is allowed for every join type.
-//
-// Editions. The "Windows editions and versions" row has a single cell,
-// "Windows Enterprise and Pro editions"; Check applies it to both kinds.
-//
-// Federation services. The note "If AD FS is being used for certificate trust
-// or for on-premises only deployments, users must also have corporate network
-// connectivity to federation services to reset their PIN" does not limit
-// itself to destructive reset, so Check applies it to both kinds.
+// Where the documentation leaves room for more than one reading (the join
+// types of non-destructive reset, the editions, the federation service
+// note), docs/PINRESET-MAPPING.md, "How Check reads the documentation",
+// says which reading Check takes and why.
 func Check(d Device, p Policy, t Tenant, e EntryPoint, k Kind) error {
 	deny := func(r Reason, format string, args ...any) error {
 		return &NotAllowedError{Kind: k, Entry: e, Reason: r, Detail: fmt.Sprintf(format, args...)}
@@ -77,17 +65,17 @@ func Check(d Device, p Policy, t Tenant, e EntryPoint, k Kind) error {
 		return deny(ReasonIncomplete, "reset kind %s", k)
 	case e != EntrySettings && e != EntryLockScreen:
 		return deny(ReasonIncomplete, "entry point %s", e)
-	case d.Join < AzureADJoined || d.Join > OnPremises:
+	case d.Join < identity.AzureADJoined || d.Join > identity.OnPremises:
 		return deny(ReasonIncomplete, "join type %s", d.Join)
 	case d.Account != EnterpriseAccount && d.Account != MicrosoftAccount:
 		return deny(ReasonIncomplete, "account type %s", d.Account)
 	case d.Edition < Enterprise || d.Edition > EditionOther:
 		return deny(ReasonIncomplete, "edition %s", d.Edition)
-	case d.Join != AzureADRegistered && (d.Trust < KeyTrust || d.Trust > CloudKerberosTrust):
+	case d.Join != identity.AzureADRegistered && (d.Trust < identity.KeyTrust || d.Trust > identity.CloudKerberosTrust):
 		return deny(ReasonIncomplete, "trust type %s", d.Trust)
 	case k == KindNonDestructive && d.Version <= 0:
 		return deny(ReasonIncomplete, "windows version unknown")
-	case t.Cloud != PublicCloud && t.Cloud != AzureGovernment:
+	case t.Cloud != identity.PublicCloud && t.Cloud != identity.AzureGovernment:
 		return deny(ReasonIncomplete, "cloud %s", t.Cloud)
 	}
 
@@ -103,7 +91,7 @@ func Check(d Device, p Policy, t Tenant, e EntryPoint, k Kind) error {
 			return deny(ReasonNotSignedIn, "settings entry point without a signed-in user")
 		}
 	case EntryLockScreen:
-		if d.Join != AzureADJoined && d.Join != HybridAzureADJoined {
+		if d.Join != identity.AzureADJoined && d.Join != identity.HybridAzureADJoined {
 			return deny(ReasonLockScreenJoinType, "join type %s", d.Join)
 		}
 		if d.LockScreenRestricted {
@@ -114,20 +102,20 @@ func Check(d Device, p Policy, t Tenant, e EntryPoint, k Kind) error {
 	// 4 and 5. The kind.
 	switch k {
 	case KindDestructive:
-		if d.Join == HybridAzureADJoined && d.Trust == KeyTrust && e == EntryLockScreen {
+		if d.Join == identity.HybridAzureADJoined && d.Trust == identity.KeyTrust && e == EntryLockScreen {
 			return deny(ReasonHybridKeyTrustLockScreen, "hybrid key trust, lock screen")
 		}
-		if d.Join == HybridAzureADJoined && !d.Network.DomainController {
+		if d.Join == identity.HybridAzureADJoined && !d.Network.DomainController {
 			return deny(ReasonNoDomainController, "hybrid joined, domain controller unreachable")
 		}
 	case KindNonDestructive:
 		if d.Account != EnterpriseAccount {
 			return deny(ReasonEnterpriseOnly, "account type %s", d.Account)
 		}
-		if d.Join == OnPremises {
+		if d.Join == identity.OnPremises {
 			return deny(ReasonNoAzureAD, "join type %s", d.Join)
 		}
-		if t.Cloud == AzureGovernment {
+		if t.Cloud == identity.AzureGovernment {
 			return deny(ReasonGovernmentCloud, "tenant %s in %s", t.ID, t.Cloud)
 		}
 		if least := MinimumVersion(d.Edition); d.Version < least {
@@ -135,11 +123,11 @@ func Check(d Device, p Policy, t Tenant, e EntryPoint, k Kind) error {
 		}
 		if !t.Onboarded() {
 			var missing []string
-			if !t.hasApp(PINResetServiceAppID) {
-				missing = append(missing, "PIN Reset Service "+PINResetServiceAppID)
+			if !t.HasConsent(identity.PINResetServiceAppID) {
+				missing = append(missing, "PIN Reset Service "+identity.PINResetServiceAppID)
 			}
-			if !t.hasApp(PINResetClientAppID) {
-				missing = append(missing, "PIN Reset Client "+PINResetClientAppID)
+			if !t.HasConsent(identity.PINResetClientAppID) {
+				missing = append(missing, "PIN Reset Client "+identity.PINResetClientAppID)
 			}
 			return deny(ReasonNotOnboarded, "tenant %s lacks consent to %s", t.ID, strings.Join(missing, " and "))
 		}
@@ -149,13 +137,13 @@ func Check(d Device, p Policy, t Tenant, e EntryPoint, k Kind) error {
 	}
 
 	// 6. Federation service.
-	if t.ADFS && (d.Trust == CertificateTrust || d.Join == OnPremises) && !d.Network.FederationService {
+	if t.ADFS && (d.Trust == identity.CertificateTrust || d.Join == identity.OnPremises) && !d.Network.FederationService {
 		return deny(ReasonNoFederationService, "AD FS unreachable")
 	}
 
 	// 7. Web sign-in allowed URLs (Azure AD joined only).
-	if d.Join == AzureADJoined {
-		if t.Cloud == AzureGovernment && !p.AllowsHost(GovernmentSignInHost) {
+	if d.Join == identity.AzureADJoined {
+		if t.Cloud == identity.AzureGovernment && !p.AllowsHost(GovernmentSignInHost) {
 			return deny(ReasonGovernmentWebSignIn, "set ConfigureWebSignInAllowedUrls to %s", GovernmentSignInHost)
 		}
 		if t.Federated() {
@@ -198,8 +186,8 @@ func signInHost(raw string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q is not a URL", raw)
 	}
-	h := normalizeHost(u.Hostname())
-	if err := validHost(h); err != nil {
+	h, err := policy.ParseDomain(u.Hostname())
+	if err != nil {
 		return "", fmt.Errorf("%q: %v", raw, err)
 	}
 	return h, nil

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/reset/identity"
+	"github.com/hellosim/hellosim/reset/policy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -17,12 +19,12 @@ const testTenant = "6f1f3c4e-2b1a-4d7e-9c3b-1a2b3c4d5e6f"
 // tenant with PIN recovery on: everything allowed. Rows change one thing.
 func base() (Device, Policy, Tenant) {
 	return Device{
-			Join: AzureADJoined, Trust: KeyTrust, Edition: Enterprise, Version: Windows11v23H2,
+			Join: identity.AzureADJoined, Trust: identity.KeyTrust, Edition: Enterprise, Version: Windows11v23H2,
 			Account: EnterpriseAccount, SignedIn: true,
 			Network: Network{DomainController: true, FederationService: true},
 		},
-		Policy{EnablePINRecovery: true, Source: DeviceMDM},
-		Tenant{ID: testTenant, ConsentedApps: []string{PINResetServiceAppID, PINResetClientAppID}}
+		Policy{EnablePINRecovery: true, Source: policy.DeviceMDM},
+		Tenant{Tenant: identity.Tenant{ID: testTenant, ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}}}
 }
 
 type row struct {
@@ -33,12 +35,12 @@ type row struct {
 	want  Reason // 0: allowed
 }
 
-func hybrid(tr TrustType) func(*Device, *Policy, *Tenant) {
-	return func(d *Device, _ *Policy, _ *Tenant) { d.Join, d.Trust = HybridAzureADJoined, tr }
+func hybrid(tr identity.TrustType) func(*Device, *Policy, *Tenant) {
+	return func(d *Device, _ *Policy, _ *Tenant) { d.Join, d.Trust = identity.HybridAzureADJoined, tr }
 }
 
-func aadj(tr TrustType) func(*Device, *Policy, *Tenant) {
-	return func(d *Device, _ *Policy, _ *Tenant) { d.Join, d.Trust = AzureADJoined, tr }
+func aadj(tr identity.TrustType) func(*Device, *Policy, *Tenant) {
+	return func(d *Device, _ *Policy, _ *Tenant) { d.Join, d.Trust = identity.AzureADJoined, tr }
 }
 
 func both(fs ...func(*Device, *Policy, *Tenant)) func(*Device, *Policy, *Tenant) {
@@ -49,12 +51,14 @@ func both(fs ...func(*Device, *Policy, *Tenant)) func(*Device, *Policy, *Tenant)
 	}
 }
 
-func noDC(d *Device, _ *Policy, _ *Tenant)      { d.Network.DomainController = false }
-func noFS(d *Device, _ *Policy, _ *Tenant)      { d.Network.FederationService = false }
-func adfs(_ *Device, _ *Policy, t *Tenant)      { t.ADFS = true }
-func policyOff(_ *Device, p *Policy, _ *Tenant) { p.EnablePINRecovery, p.Source = false, NotConfigured }
-func gov(_ *Device, _ *Policy, t *Tenant)       { t.Cloud = AzureGovernment }
-func none(*Device, *Policy, *Tenant)            {}
+func noDC(d *Device, _ *Policy, _ *Tenant) { d.Network.DomainController = false }
+func noFS(d *Device, _ *Policy, _ *Tenant) { d.Network.FederationService = false }
+func adfs(_ *Device, _ *Policy, t *Tenant) { t.ADFS = true }
+func policyOff(_ *Device, p *Policy, _ *Tenant) {
+	p.EnablePINRecovery, p.Source = false, policy.NotConfigured
+}
+func gov(_ *Device, _ *Policy, t *Tenant) { t.Cloud = identity.AzureGovernment }
+func none(*Device, *Policy, *Tenant)      {}
 
 // TestCheckSummaryTable has one row per cell and note of the PIN reset
 // documentation; each name starts with the line it comes from.
@@ -77,33 +81,35 @@ func TestCheckSummaryTable(t *testing.T) {
 		// Line 23: no alternate credential: start from the lock screen.
 		{"L23: lock screen needs no signed-in user", func(d *Device, _ *Policy, _ *Tenant) { d.SignedIn = false }, LS, N, 0},
 		// Line 26: hybrid destructive needs a domain controller.
-		{"L26: hybrid destructive without DC", both(hybrid(CertificateTrust), noDC), S, D, ReasonNoDomainController},
-		{"L26: hybrid destructive with DC", hybrid(CertificateTrust), S, D, 0},
+		{"L26: hybrid destructive without DC", both(hybrid(identity.CertificateTrust), noDC), S, D, ReasonNoDomainController},
+		{"L26: hybrid destructive with DC", hybrid(identity.CertificateTrust), S, D, 0},
 		// Line 26: AD FS for certificate trust or on-premises needs the federation service.
-		{"L26: AD FS cert trust destructive without federation service", both(hybrid(CertificateTrust), adfs, noFS), S, D, ReasonNoFederationService},
-		{"L26: AD FS cert trust non-destructive without federation service", both(hybrid(CertificateTrust), adfs, noFS), S, N, ReasonNoFederationService},
-		{"L26: AD FS cert trust with federation service", both(hybrid(CertificateTrust), adfs), S, D, 0},
-		{"L26: AD FS key trust needs no federation service", both(hybrid(KeyTrust), adfs, noFS), S, N, 0},
+		{"L26: AD FS cert trust destructive without federation service", both(hybrid(identity.CertificateTrust), adfs, noFS), S, D, ReasonNoFederationService},
+		{"L26: AD FS cert trust non-destructive without federation service", both(hybrid(identity.CertificateTrust), adfs, noFS), S, N, ReasonNoFederationService},
+		{"L26: AD FS cert trust with federation service", both(hybrid(identity.CertificateTrust), adfs), S, D, 0},
+		{"L26: AD FS key trust needs no federation service", both(hybrid(identity.KeyTrust), adfs, noFS), S, N, 0},
 		// Lines 36-42: Azure AD joined, above the lock screen.
 		{"L36: AADJ lock screen destructive", none, LS, D, 0},
 		{"L36: AADJ lock screen non-destructive", none, LS, N, 0},
 		// Lines 44-50: hybrid joined, above the lock screen (password).
-		{"L44: hybrid cert trust lock screen non-destructive", hybrid(CertificateTrust), LS, N, 0},
+		{"L44: hybrid cert trust lock screen non-destructive", hybrid(identity.CertificateTrust), LS, N, 0},
 		// Line 53 (and 82): hybrid key trust, destructive, above the lock screen.
-		{"L53: hybrid key trust lock screen destructive", hybrid(KeyTrust), LS, D, ReasonHybridKeyTrustLockScreen},
-		{"L53: hybrid key trust lock screen non-destructive works", hybrid(KeyTrust), LS, N, 0},
+		{"L53: hybrid key trust lock screen destructive", hybrid(identity.KeyTrust), LS, D, ReasonHybridKeyTrustLockScreen},
+		{"L53: hybrid key trust lock screen non-destructive works", hybrid(identity.KeyTrust), LS, N, 0},
 		// Line 55: settings only post login; SSPR lock screen limitations.
 		{"L55: lock screen with an SSPR limitation", func(d *Device, _ *Policy, _ *Tenant) { d.LockScreenRestricted = true }, LS, D, ReasonLockScreenRestricted},
 		{"L55: settings unaffected by lock screen limitation", func(d *Device, _ *Policy, _ *Tenant) { d.LockScreenRestricted = true }, S, D, 0},
 		// Lines 59-64: requirements of non-destructive reset.
-		{"L61: on-premises has no Azure AD identity", func(d *Device, _ *Policy, _ *Tenant) { d.Join = OnPremises }, S, N, ReasonNoAzureAD},
+		{"L61: on-premises has no Azure AD identity", func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.OnPremises }, S, N, ReasonNoAzureAD},
 		{"L62: Pro edition destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Edition = Pro }, S, D, 0},
 		{"L62: other edition destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Edition = EditionOther }, S, D, ReasonEdition},
 		{"L62: other edition non-destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Edition = EditionOther }, S, N, ReasonEdition},
-		{"L64: Azure AD registered non-destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Join, d.Trust = AzureADRegistered, TrustUnknown }, S, N, 0},
-		{"L64: Azure AD registered destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Join = AzureADRegistered }, S, D, 0},
-		{"L34: Azure AD registered has no lock screen reset", func(d *Device, _ *Policy, _ *Tenant) { d.Join = AzureADRegistered }, LS, D, ReasonLockScreenJoinType},
-		{"L34: on-premises has no lock screen reset", func(d *Device, _ *Policy, _ *Tenant) { d.Join = OnPremises }, LS, D, ReasonLockScreenJoinType},
+		{"L64: Azure AD registered non-destructive", func(d *Device, _ *Policy, _ *Tenant) {
+			d.Join, d.Trust = identity.AzureADRegistered, identity.TrustUnknown
+		}, S, N, 0},
+		{"L64: Azure AD registered destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.AzureADRegistered }, S, D, 0},
+		{"L34: Azure AD registered has no lock screen reset", func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.AzureADRegistered }, LS, D, ReasonLockScreenJoinType},
+		{"L34: on-premises has no lock screen reset", func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.OnPremises }, LS, D, ReasonLockScreenJoinType},
 		// Line 72: editions and versions of non-destructive reset.
 		{"L72: Enterprise 1703 too old", func(d *Device, _ *Policy, _ *Tenant) { d.Version = Windows10v1703 }, S, N, ReasonVersion},
 		{"L72: Enterprise 1709", func(d *Device, _ *Policy, _ *Tenant) { d.Version = Windows10v1709 }, S, N, 0},
@@ -115,39 +121,39 @@ func TestCheckSummaryTable(t *testing.T) {
 		{"L72: old version does not limit destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Edition, d.Version = Pro, Windows10v1703 }, S, D, 0},
 		// Lines 73/89: not in Azure Government.
 		{"L73: government non-destructive", gov, S, N, ReasonGovernmentCloud},
-		{"L89: government hybrid destructive", both(gov, hybrid(CertificateTrust)), S, D, 0},
+		{"L89: government hybrid destructive", both(gov, hybrid(identity.CertificateTrust)), S, D, 0},
 		// Line 80: Windows editions and versions row.
 		{"L80: Enterprise destructive", none, S, D, 0},
 		// Line 81: Azure AD joined, all trusts, both forms.
-		{"L81: AADJ cert trust destructive", aadj(CertificateTrust), S, D, 0},
-		{"L81: AADJ key trust destructive", aadj(KeyTrust), S, D, 0},
-		{"L81: AADJ cloud Kerberos destructive", aadj(CloudKerberosTrust), S, D, 0},
-		{"L81: AADJ cert trust non-destructive", aadj(CertificateTrust), S, N, 0},
-		{"L81: AADJ key trust non-destructive", aadj(KeyTrust), S, N, 0},
-		{"L81: AADJ cloud Kerberos non-destructive", aadj(CloudKerberosTrust), S, N, 0},
+		{"L81: AADJ cert trust destructive", aadj(identity.CertificateTrust), S, D, 0},
+		{"L81: AADJ key trust destructive", aadj(identity.KeyTrust), S, D, 0},
+		{"L81: AADJ cloud Kerberos destructive", aadj(identity.CloudKerberosTrust), S, D, 0},
+		{"L81: AADJ cert trust non-destructive", aadj(identity.CertificateTrust), S, N, 0},
+		{"L81: AADJ key trust non-destructive", aadj(identity.KeyTrust), S, N, 0},
+		{"L81: AADJ cloud Kerberos non-destructive", aadj(identity.CloudKerberosTrust), S, N, 0},
 		// Line 82: hybrid joined, destructive column.
-		{"L82: hybrid cert trust destructive settings", hybrid(CertificateTrust), S, D, 0},
-		{"L82: hybrid cert trust destructive lock screen", hybrid(CertificateTrust), LS, D, 0},
-		{"L82: hybrid cloud Kerberos destructive settings", hybrid(CloudKerberosTrust), S, D, 0},
-		{"L82: hybrid cloud Kerberos destructive lock screen", hybrid(CloudKerberosTrust), LS, D, 0},
-		{"L82: hybrid key trust destructive lock screen", hybrid(KeyTrust), LS, D, ReasonHybridKeyTrustLockScreen},
-		{"L82: hybrid key trust destructive settings with DC", hybrid(KeyTrust), S, D, 0},
-		{"L82: hybrid key trust destructive settings without DC", both(hybrid(KeyTrust), noDC), S, D, ReasonNoDomainController},
+		{"L82: hybrid cert trust destructive settings", hybrid(identity.CertificateTrust), S, D, 0},
+		{"L82: hybrid cert trust destructive lock screen", hybrid(identity.CertificateTrust), LS, D, 0},
+		{"L82: hybrid cloud Kerberos destructive settings", hybrid(identity.CloudKerberosTrust), S, D, 0},
+		{"L82: hybrid cloud Kerberos destructive lock screen", hybrid(identity.CloudKerberosTrust), LS, D, 0},
+		{"L82: hybrid key trust destructive lock screen", hybrid(identity.KeyTrust), LS, D, ReasonHybridKeyTrustLockScreen},
+		{"L82: hybrid key trust destructive settings with DC", hybrid(identity.KeyTrust), S, D, 0},
+		{"L82: hybrid key trust destructive settings without DC", both(hybrid(identity.KeyTrust), noDC), S, D, ReasonNoDomainController},
 		// Line 82: hybrid joined, non-destructive column: no DC needed.
-		{"L82: hybrid cert trust non-destructive settings, no DC", both(hybrid(CertificateTrust), noDC), S, N, 0},
-		{"L82: hybrid cert trust non-destructive lock screen, no DC", both(hybrid(CertificateTrust), noDC), LS, N, 0},
-		{"L82: hybrid key trust non-destructive settings, no DC", both(hybrid(KeyTrust), noDC), S, N, 0},
-		{"L82: hybrid key trust non-destructive lock screen, no DC", both(hybrid(KeyTrust), noDC), LS, N, 0},
-		{"L82: hybrid cloud Kerberos non-destructive settings, no DC", both(hybrid(CloudKerberosTrust), noDC), S, N, 0},
-		{"L82: hybrid cloud Kerberos non-destructive lock screen, no DC", both(hybrid(CloudKerberosTrust), noDC), LS, N, 0},
+		{"L82: hybrid cert trust non-destructive settings, no DC", both(hybrid(identity.CertificateTrust), noDC), S, N, 0},
+		{"L82: hybrid cert trust non-destructive lock screen, no DC", both(hybrid(identity.CertificateTrust), noDC), LS, N, 0},
+		{"L82: hybrid key trust non-destructive settings, no DC", both(hybrid(identity.KeyTrust), noDC), S, N, 0},
+		{"L82: hybrid key trust non-destructive lock screen, no DC", both(hybrid(identity.KeyTrust), noDC), LS, N, 0},
+		{"L82: hybrid cloud Kerberos non-destructive settings, no DC", both(hybrid(identity.CloudKerberosTrust), noDC), S, N, 0},
+		{"L82: hybrid cloud Kerberos non-destructive lock screen, no DC", both(hybrid(identity.CloudKerberosTrust), noDC), LS, N, 0},
 		// Line 83: on premises.
-		{"L83: on-premises destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Join = OnPremises }, S, D, 0},
-		{"L83: on-premises AD FS destructive without federation service", both(func(d *Device, _ *Policy, _ *Tenant) { d.Join = OnPremises }, adfs, noFS), S, D, ReasonNoFederationService},
-		{"L83: on-premises AD FS destructive with federation service", both(func(d *Device, _ *Policy, _ *Tenant) { d.Join = OnPremises }, adfs), S, D, 0},
-		{"L83: on-premises non-destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Join = OnPremises }, S, N, ReasonNoAzureAD},
+		{"L83: on-premises destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.OnPremises }, S, D, 0},
+		{"L83: on-premises AD FS destructive without federation service", both(func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.OnPremises }, adfs, noFS), S, D, ReasonNoFederationService},
+		{"L83: on-premises AD FS destructive with federation service", both(func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.OnPremises }, adfs), S, D, 0},
+		{"L83: on-premises non-destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.OnPremises }, S, N, ReasonNoAzureAD},
 		// Line 84 and 93-108: onboard both applications.
-		{"L95: only the PIN Reset Client consented", func(_ *Device, _ *Policy, t *Tenant) { t.ConsentedApps = []string{PINResetClientAppID} }, S, N, ReasonNotOnboarded},
-		{"L96: only the PIN Reset Service consented", func(_ *Device, _ *Policy, t *Tenant) { t.ConsentedApps = []string{PINResetServiceAppID} }, S, N, ReasonNotOnboarded},
+		{"L95: only the PIN Reset Client consented", func(_ *Device, _ *Policy, t *Tenant) { t.ConsentedApps = []string{identity.PINResetClientAppID} }, S, N, ReasonNotOnboarded},
+		{"L96: only the PIN Reset Service consented", func(_ *Device, _ *Policy, t *Tenant) { t.ConsentedApps = []string{identity.PINResetServiceAppID} }, S, N, ReasonNotOnboarded},
 		{"L84: not onboarded at all", func(_ *Device, _ *Policy, t *Tenant) { t.ConsentedApps = nil }, S, N, ReasonNotOnboarded},
 		// Line 85: MSA and Enterprise / Enterprise only.
 		{"L85: MSA destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Account = MicrosoftAccount }, S, D, 0},
@@ -161,7 +167,7 @@ func TestCheckSummaryTable(t *testing.T) {
 			t.FederationSignInURL = "https://signin.contoso.com/adfs/ls"
 			p.WebSignInAllowedURLs = []string{"signin.contoso.com", "portal.contoso.com"}
 		}, LS, D, 0},
-		{"L222: hybrid federated tenant needs no allowed URLs", both(hybrid(CloudKerberosTrust), func(_ *Device, _ *Policy, t *Tenant) {
+		{"L222: hybrid federated tenant needs no allowed URLs", both(hybrid(identity.CloudKerberosTrust), func(_ *Device, _ *Policy, t *Tenant) {
 			t.FederationSignInURL = "https://signin.contoso.com/"
 		}), LS, N, 0},
 		// Line 252: Azure Government known issue.
@@ -170,10 +176,10 @@ func TestCheckSummaryTable(t *testing.T) {
 			p.WebSignInAllowedURLs = []string{"LOGIN.microsoftonline.us."}
 		}), S, D, 0},
 		// Facts Check needs.
-		{"unknown join type", func(d *Device, _ *Policy, _ *Tenant) { d.Join = JoinUnknown }, S, D, ReasonIncomplete},
+		{"unknown join type", func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.JoinUnknown }, S, D, ReasonIncomplete},
 		{"unknown account type", func(d *Device, _ *Policy, _ *Tenant) { d.Account = AccountUnknown }, S, D, ReasonIncomplete},
 		{"unknown edition", func(d *Device, _ *Policy, _ *Tenant) { d.Edition = EditionUnknown }, S, D, ReasonIncomplete},
-		{"unknown trust type on a joined device", func(d *Device, _ *Policy, _ *Tenant) { d.Trust = TrustUnknown }, S, D, ReasonIncomplete},
+		{"unknown trust type on a joined device", func(d *Device, _ *Policy, _ *Tenant) { d.Trust = identity.TrustUnknown }, S, D, ReasonIncomplete},
 		{"unknown version for non-destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Version = 0 }, S, N, ReasonIncomplete},
 		{"unknown version is fine for destructive", func(d *Device, _ *Policy, _ *Tenant) { d.Version = 0 }, S, D, 0},
 		{"unknown entry point", none, EntryUnknown, D, ReasonIncomplete},
@@ -207,7 +213,7 @@ func TestCheckDoesNotMatchOtherReasons(t *testing.T) {
 	d, p, tn := base()
 	err := Check(d, p, tn, EntrySettings, KindNonDestructive)
 	require.NoError(t, err)
-	tn.Cloud = AzureGovernment
+	tn.Cloud = identity.AzureGovernment
 	err = Check(d, p, tn, EntrySettings, KindNonDestructive)
 	assert.ErrorIs(t, err, ReasonGovernmentCloud)
 	assert.NotErrorIs(t, err, ReasonNotOnboarded)
@@ -237,12 +243,12 @@ func TestCanReset(t *testing.T) {
 		// Line 178: DestructiveOnly when only destructive is enabled.
 		{"policy off", policyOff, container.DestructiveOnly},
 		{"msa", func(d *Device, _ *Policy, _ *Tenant) { d.Account = MicrosoftAccount }, container.DestructiveOnly},
-		{"government hybrid", both(gov, hybrid(KeyTrust)), container.DestructiveOnly},
-		{"on-premises", func(d *Device, _ *Policy, _ *Tenant) { d.Join = OnPremises }, container.DestructiveOnly},
+		{"government hybrid", both(gov, hybrid(identity.KeyTrust)), container.DestructiveOnly},
+		{"on-premises", func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.OnPremises }, container.DestructiveOnly},
 		// Transient facts do not change CanReset.
-		{"hybrid key trust, DC unreachable, nobody signed in", both(hybrid(KeyTrust), noDC, func(d *Device, _ *Policy, _ *Tenant) { d.SignedIn = false }), container.DestructiveAndNonDestructive},
+		{"hybrid key trust, DC unreachable, nobody signed in", both(hybrid(identity.KeyTrust), noDC, func(d *Device, _ *Policy, _ *Tenant) { d.SignedIn = false }), container.DestructiveAndNonDestructive},
 		{"other edition", func(d *Device, _ *Policy, _ *Tenant) { d.Edition = EditionOther }, container.Unknown},
-		{"unknown join", func(d *Device, _ *Policy, _ *Tenant) { d.Join = JoinUnknown }, container.Unknown},
+		{"unknown join", func(d *Device, _ *Policy, _ *Tenant) { d.Join = identity.JoinUnknown }, container.Unknown},
 		{"federated AADJ without allowed URL", func(_ *Device, _ *Policy, t *Tenant) { t.FederationSignInURL = "sts.fabrikam.com" }, container.Unknown},
 	}
 	for _, c := range cases {
@@ -255,16 +261,16 @@ func TestCanReset(t *testing.T) {
 }
 
 func TestEnumText(t *testing.T) {
-	var j JoinType
+	var j identity.JoinType
 	require.NoError(t, j.UnmarshalText([]byte("Hybrid-Azure-AD-Joined")))
-	assert.Equal(t, HybridAzureADJoined, j)
+	assert.Equal(t, identity.HybridAzureADJoined, j)
 	b, err := j.MarshalText()
 	require.NoError(t, err)
 	assert.Equal(t, "hybrid-azure-ad-joined", string(b))
 	assert.Error(t, j.UnmarshalText([]byte("domain-joined")))
-	_, err = JoinType(42).MarshalText()
+	_, err = identity.JoinType(42).MarshalText()
 	assert.Error(t, err)
-	assert.Equal(t, "JoinType(42)", JoinType(42).String())
+	assert.Equal(t, "JoinType(42)", identity.JoinType(42).String())
 
 	var k Kind
 	require.NoError(t, k.UnmarshalText([]byte("non-destructive")))
@@ -272,12 +278,12 @@ func TestEnumText(t *testing.T) {
 	var e EntryPoint
 	require.NoError(t, e.UnmarshalText([]byte("lock-screen")))
 	assert.Equal(t, EntryLockScreen, e)
-	var c Cloud
+	var c identity.Cloud
 	require.NoError(t, c.UnmarshalText([]byte("azure-government")))
-	assert.Equal(t, AzureGovernment, c)
-	var tr TrustType
+	assert.Equal(t, identity.AzureGovernment, c)
+	var tr identity.TrustType
 	require.NoError(t, tr.UnmarshalText([]byte("cloud-kerberos-trust")))
-	assert.Equal(t, CloudKerberosTrust, tr)
+	assert.Equal(t, identity.CloudKerberosTrust, tr)
 	var ed Edition
 	require.NoError(t, ed.UnmarshalText([]byte("Pro")))
 	assert.Equal(t, Pro, ed)
@@ -355,14 +361,14 @@ func FuzzCheck(f *testing.F) {
 	f.Add(2, 1, 2, 16299, 2, 1, 2, 2, uint8(0), "https://sts.fabrikam.com/adfs")
 	f.Fuzz(func(t *testing.T, join, trust, edition, version, account, cloud, entry, kind int, bits uint8, fed string) {
 		d := Device{
-			Join: JoinType(join), Trust: TrustType(trust), Edition: Edition(edition), Version: Version(version),
+			Join: identity.JoinType(join), Trust: identity.TrustType(trust), Edition: Edition(edition), Version: Version(version),
 			Account: AccountType(account), SignedIn: bits&1 != 0, LockScreenRestricted: bits&2 != 0,
 			Network: Network{DomainController: bits&4 != 0, FederationService: bits&8 != 0},
 		}
 		p := Policy{EnablePINRecovery: bits&16 != 0, WebSignInAllowedURLs: []string{"sts.fabrikam.com"}}
-		tn := Tenant{Cloud: Cloud(cloud), ADFS: bits&32 != 0, FederationSignInURL: fed}
+		tn := Tenant{Tenant: identity.Tenant{Cloud: identity.Cloud(cloud), FederationSignInURL: fed}, ADFS: bits&32 != 0}
 		if bits&64 != 0 {
-			tn.ConsentedApps = []string{PINResetServiceAppID, PINResetClientAppID}
+			tn.ConsentedApps = []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}
 		}
 		err := Check(d, p, tn, EntryPoint(entry), Kind(kind))
 		if err != nil {

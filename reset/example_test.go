@@ -9,7 +9,9 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/policy"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/tpm"
 )
@@ -35,8 +37,8 @@ func newDemo() *demo {
 		log.Fatal(err)
 	}
 	tenant, err := dir.AddTenant(idp.TenantConfig{
-		Domain:   "contoso.test",
-		Consents: []string{idp.ServiceAppID, idp.ClientAppID}, // onboarded: both applications
+		Domain:        "contoso.test",
+		ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}, // onboarded: both applications
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -49,7 +51,7 @@ func newDemo() *demo {
 	if err != nil {
 		log.Fatal(err)
 	}
-	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: []protector.Unwrapper{key}})
+	svc, err := service.New(service.Config{Verifier: mustVerifier(dir), Directory: dir, Keys: []protector.Unwrapper{key}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -165,12 +167,12 @@ func ExampleDestructive() {
 // Check answers whether a reset may start, with the message the user sees.
 func ExampleCheck() {
 	device := reset.Device{
-		Join: reset.HybridAzureADJoined, Trust: reset.KeyTrust,
+		Join: identity.HybridAzureADJoined, Trust: identity.KeyTrust,
 		Edition: reset.Enterprise, Version: reset.Windows10v22H2, Account: reset.EnterpriseAccount,
 		Network: reset.Network{DomainController: true},
 	}
 	policy := reset.Policy{} // EnablePinRecovery not configured
-	tenant := reset.Tenant{ID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}
+	tenant := reset.Tenant{Tenant: identity.Tenant{ID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}}
 
 	err := reset.Check(device, policy, tenant, reset.EntryLockScreen, reset.KindDestructive)
 	var na *reset.NotAllowedError
@@ -187,13 +189,13 @@ func ExampleCheck() {
 
 // A custom OMA-URI profile's setting, as an MDM delivers it.
 func ExampleParsePINRecoveryOMA() {
-	s, err := reset.ParsePINRecoveryOMA(
+	s, err := policy.ParsePINRecoveryOMA(
 		"./Vendor/MSFT/Policy/PassportForWork/72f988bf-86f1-41af-91ab-2d7cd011db47/Policies/EnablePinRecovery", "True")
 	if err != nil {
 		log.Fatal(err)
 	}
-	gpo := reset.PINRecoveryFromGPO(reset.GPODisabled, false)
-	eff, err := reset.ResolvePINRecovery(s.TenantID, s, gpo)
+	gpo := policy.PINRecoveryFromGPO(policy.GPODisabled, false)
+	eff, err := policy.ResolvePINRecovery(s.TenantID, s, gpo)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -202,4 +204,13 @@ func ExampleParsePINRecoveryOMA() {
 	// Output:
 	// true device-mdm
 	// false computer-gpo
+}
+
+// mustVerifier is the PIN reset service's verifier for iss's tokens.
+func mustVerifier(iss service.TokenIssuer) *service.JWTVerifier {
+	v, err := service.VerifierFor(iss)
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/reset/identity"
 )
 
 // Step is one step of the documented "I forgot my PIN" flow.
@@ -145,138 +146,211 @@ type Flow struct {
 
 // Run performs the flow on c and returns the new container. c itself is
 // never modified; on failure the *StepError says which step stopped.
+//
+// The steps are those of the documentation, in its order: may the reset
+// start here, choose an authentication method (lock screen, Azure AD
+// joined), the password, the second factor, a new PIN that meets the
+// policy, the reset itself (and, destructive, the key's registration), and
+// storing the result.
 func (f *Flow) Run(ctx context.Context, c *container.Container) (*container.Container, error) {
+	if err := f.validate(c); err != nil {
+		return nil, err
+	}
+	r := &flowRun{Flow: f, c: c, kind: f.chooseKind(c), upn: f.UPN}
+	if r.upn == "" {
+		r.upn = c.Config().User
+	}
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	if err := r.chooseMethod(ctx); err != nil {
+		return nil, err
+	}
+	pending, err := r.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	token, err := r.completeMFA(ctx, pending)
+	if err != nil {
+		return nil, err
+	}
+	pin, err := r.choosePIN(ctx)
+	if err != nil {
+		return nil, err
+	}
+	next, err := r.reset(ctx, Request{Token: token, NewPIN: pin})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.store(next); err != nil {
+		return nil, err
+	}
+	f.ok(StepDone, r.kind, "All set. Use your new PIN to sign in.")
+	return next, nil
+}
+
+// validate refuses a flow that cannot start at all, before any step runs.
+func (f *Flow) validate(c *container.Container) error {
 	if c == nil || f.Auth == nil || f.Prompt == nil {
-		return nil, &StepError{Step: StepCheck, Message: Explain(ErrInvalidEnv), Err: fmt.Errorf("%w: flow needs a container, an authenticator and a prompter", ErrInvalidEnv)}
+		return &StepError{Step: StepCheck, Message: Explain(ErrInvalidEnv), Err: fmt.Errorf("%w: flow needs a container, an authenticator and a prompter", ErrInvalidEnv)}
 	}
 	if p := f.Env.PINPolicy; p != nil {
 		if err := p.Validate(); err != nil {
-			return nil, &StepError{Step: StepCheck, Message: Explain(ErrInvalidEnv), Err: fmt.Errorf("%w: PIN policy: %w", ErrInvalidEnv, err)}
+			return &StepError{Step: StepCheck, Message: Explain(ErrInvalidEnv), Err: fmt.Errorf("%w: PIN policy: %w", ErrInvalidEnv, err)}
 		}
 	}
-	upn := f.UPN
-	if upn == "" {
-		upn = c.Config().User
-	}
-	kind := f.Kind
-	if kind == KindUnknown {
-		kind = KindDestructive
-		if c.HasProtector() && f.Env.Service != nil && Check(f.Device, f.Policy, f.Tenant, f.Entry, KindNonDestructive) == nil {
-			kind = KindNonDestructive
-		}
-	}
+	return nil
+}
 
-	// Check, before the user is asked anything: what NonDestructive would
-	// refuse only after the password and the second factor is refused here.
-	err := Check(f.Device, f.Policy, f.Tenant, f.Entry, kind)
-	if err == nil && kind == KindNonDestructive {
+// chooseKind is f.Kind, or for KindUnknown non-destructive when the
+// container has a protector, Env a Service and Check allows it.
+func (f *Flow) chooseKind(c *container.Container) Kind {
+	if f.Kind != KindUnknown {
+		return f.Kind
+	}
+	if c.HasProtector() && f.Env.Service != nil && Check(f.Device, f.Policy, f.Tenant, f.Entry, KindNonDestructive) == nil {
+		return KindNonDestructive
+	}
+	return KindDestructive
+}
+
+// flowRun is one run of a Flow: the container, the kind and the account.
+type flowRun struct {
+	*Flow
+	c    *container.Container
+	kind Kind
+	upn  string
+}
+
+// check: may this reset start here? Before the user is asked anything, so
+// that what NonDestructive would refuse only after the password and the
+// second factor is refused now.
+func (r *flowRun) check() error {
+	err := Check(r.Device, r.Policy, r.Tenant, r.Entry, r.kind)
+	if err == nil && r.kind == KindNonDestructive {
 		switch {
-		case !c.HasProtector():
-			err = ErrNoProtector
-		case f.Env.Service == nil:
+		case !r.c.HasProtector():
+			err = errNoProtector
+		case r.Env.Service == nil:
 			err = ErrNoService
 		}
 	}
 	if err != nil {
-		return nil, f.fail(StepCheck, kind, err)
+		return r.fail(StepCheck, r.kind, err)
 	}
-	f.ok(StepCheck, kind, fmt.Sprintf("Reset your PIN (%s).", kind))
+	r.ok(StepCheck, r.kind, fmt.Sprintf("Reset your PIN (%s).", r.kind))
+	return nil
+}
 
-	// Choose a method: the tenant's list, above the lock screen on Azure AD
-	// joined devices; the password otherwise.
-	if f.Entry == EntryLockScreen && f.Device.Join == AzureADJoined {
-		methods := f.Tenant.Methods
-		if len(methods) == 0 {
-			methods = []Method{MethodPassword}
-		}
-		m, err := f.Prompt.ChooseMethod(ctx, slices.Clone(methods))
-		switch {
-		case err != nil:
-			return nil, f.fail(StepChooseMethod, kind, err)
-		case !slices.Contains(methods, m):
-			return nil, f.fail(StepChooseMethod, kind, fmt.Errorf("%w: %q is not offered", ErrMethodUnsupported, m))
-		case m != MethodPassword:
-			return nil, f.fail(StepChooseMethod, kind, fmt.Errorf("%w: %s", ErrMethodUnsupported, m))
-		}
-		f.ok(StepChooseMethod, kind, string(m))
+// chooseMethod: above the lock screen on an Azure AD joined device the user
+// picks one of the tenant's methods; elsewhere the password is implied.
+func (r *flowRun) chooseMethod(ctx context.Context) error {
+	if r.Entry != EntryLockScreen || r.Device.Join != identity.AzureADJoined {
+		return nil
 	}
+	methods := r.Tenant.Methods
+	if len(methods) == 0 {
+		methods = []Method{MethodPassword}
+	}
+	m, err := r.Prompt.ChooseMethod(ctx, slices.Clone(methods))
+	switch {
+	case err != nil:
+		return r.fail(StepChooseMethod, r.kind, err)
+	case !slices.Contains(methods, m):
+		return r.fail(StepChooseMethod, r.kind, fmt.Errorf("%w: %q is not offered", ErrMethodUnsupported, m))
+	case m != MethodPassword:
+		return r.fail(StepChooseMethod, r.kind, fmt.Errorf("%w: %s", ErrMethodUnsupported, m))
+	}
+	r.ok(StepChooseMethod, r.kind, string(m))
+	return nil
+}
 
-	// Authenticate.
-	pw, err := f.Prompt.Password(ctx, upn)
+// authenticate asks for the password and signs in.
+func (r *flowRun) authenticate(ctx context.Context) (MFA, error) {
+	pw, err := r.Prompt.Password(ctx, r.upn)
 	if err != nil {
-		return nil, f.fail(StepAuthenticate, kind, err)
+		return nil, r.fail(StepAuthenticate, r.kind, err)
 	}
-	pending, err := f.Auth.SignIn(ctx, upn, pw)
+	pending, err := r.Auth.SignIn(ctx, r.upn, pw)
 	if err != nil {
-		return nil, f.fail(StepAuthenticate, kind, err)
+		return nil, r.fail(StepAuthenticate, r.kind, err)
 	}
-	f.ok(StepAuthenticate, kind, "Password accepted.")
+	r.ok(StepAuthenticate, r.kind, "Password accepted.")
+	return pending, nil
+}
 
-	// MFA.
-	code, err := f.Prompt.VerificationCode(ctx, upn)
+// completeMFA asks for the second factor's code and returns the access token.
+func (r *flowRun) completeMFA(ctx context.Context, pending MFA) (string, error) {
+	code, err := r.Prompt.VerificationCode(ctx, r.upn)
 	if err != nil {
-		return nil, f.fail(StepMFA, kind, err)
+		return "", r.fail(StepMFA, r.kind, err)
 	}
 	token, err := pending.CompleteMFA(ctx, code)
 	if err != nil {
-		return nil, f.fail(StepMFA, kind, err)
+		return "", r.fail(StepMFA, r.kind, err)
 	}
-	f.ok(StepMFA, kind, "Verified.")
+	r.ok(StepMFA, r.kind, "Verified.")
+	return token, nil
+}
 
-	// New PIN, asked again while the policy refuses it.
-	policy := c.Config().PINPolicy
-	if f.Env.PINPolicy != nil {
-		policy = *f.Env.PINPolicy
-	}
-	var pin string
+// choosePIN asks for the new PIN, again while the policy refuses it (at
+// most maxPINTries times).
+func (r *flowRun) choosePIN(ctx context.Context) (string, error) {
+	policy := pinPolicy(r.Env, r.c)
 	for try := 1; ; try++ {
-		pin, err = f.Prompt.NewPIN(ctx, policy)
+		pin, err := r.Prompt.NewPIN(ctx, policy)
 		if err == nil {
-			err = checkPIN(f.Env, c, pin)
+			err = checkPIN(r.Env, r.c, pin)
 		}
 		if err == nil {
-			break
+			r.ok(StepNewPIN, r.kind, "PIN meets the requirements.")
+			return pin, nil
 		}
 		if !errors.Is(err, ErrWeakPIN) || try == maxPINTries {
-			return nil, f.fail(StepNewPIN, kind, err)
+			return "", r.fail(StepNewPIN, r.kind, err)
 		}
-		f.emit(Event{Step: StepNewPIN, Kind: kind, Err: err, Message: f.explain(err)})
+		r.emit(Event{Step: StepNewPIN, Kind: r.kind, Err: err, Message: r.explain(err)})
 	}
-	f.ok(StepNewPIN, kind, "PIN meets the requirements.")
+}
 
-	// Reset (and, destructive, register).
-	req := Request{Token: token, NewPIN: pin}
-	var n *container.Container
-	if kind == KindNonDestructive {
-		n, err = NonDestructive(ctx, f.Env, c, req)
+// reset runs NonDestructive or Destructive; a destructive reset's key
+// registration is its own step.
+func (r *flowRun) reset(ctx context.Context, req Request) (*container.Container, error) {
+	var next *container.Container
+	var err error
+	if r.kind == KindNonDestructive {
+		next, err = NonDestructive(ctx, r.Env, r.c, req)
 	} else {
-		n, err = Destructive(ctx, f.Env, c, req)
+		next, err = Destructive(ctx, r.Env, r.c, req)
 	}
 	if err != nil {
 		step := StepReset
 		if errors.Is(err, ErrRegistration) {
 			step = StepRegister
 		}
-		return nil, f.fail(step, kind, err)
+		return nil, r.fail(step, r.kind, err)
 	}
-	if kind == KindNonDestructive {
-		f.ok(StepReset, kind, "Your PIN was changed; your keys and certificates were kept.")
-	} else {
-		f.ok(StepReset, kind, "A new sign-in key and PIN were set up.")
-		if f.Env.Directory != nil {
-			f.ok(StepRegister, kind, "Your new key was registered with your organization.")
-		}
+	if r.kind == KindNonDestructive {
+		r.ok(StepReset, r.kind, "Your PIN was changed; your keys and certificates were kept.")
+		return next, nil
 	}
+	r.ok(StepReset, r.kind, "A new sign-in key and PIN were set up.")
+	if r.Env.Directory != nil {
+		r.ok(StepRegister, r.kind, "Your new key was registered with your organization.")
+	}
+	return next, nil
+}
 
-	// Store.
-	if f.Store != nil {
-		if err := f.Store.Save(n); err != nil {
-			return nil, f.fail(StepStore, kind, err)
-		}
-		f.ok(StepStore, kind, "Saved.")
+// store saves the new container when the flow has a Store.
+func (r *flowRun) store(next *container.Container) error {
+	if r.Store == nil {
+		return nil
 	}
-	f.ok(StepDone, kind, "All set. Use your new PIN to sign in.")
-	return n, nil
+	if err := r.Store.Save(next); err != nil {
+		return r.fail(StepStore, r.kind, err)
+	}
+	r.ok(StepStore, r.kind, "Saved.")
+	return nil
 }
 
 func (f *Flow) emit(e Event) {
@@ -310,7 +384,7 @@ func Explain(err error) string {
 	var na *NotAllowedError
 	var pe *container.PolicyError
 	var pinErr *container.PINError
-	var lock *container.LockoutError
+	var lock *container.PINLockedError
 	switch {
 	case err == nil:
 		return ""
@@ -321,7 +395,7 @@ func Explain(err error) string {
 			return "That PIN doesn't meet the requirements: " + pe.Detail + "."
 		}
 		return "That PIN doesn't meet the requirements."
-	case errors.Is(err, ErrNoProtector):
+	case errors.Is(err, container.ErrNoProtector):
 		return "PIN recovery isn't set up for your account on this device, so your PIN can only be reset by creating a new one."
 	case errors.Is(err, ErrNoService):
 		return "The PIN reset service isn't configured on this device."

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
@@ -83,7 +84,7 @@ func TestFlowLockScreenUnsupportedMethod(t *testing.T) {
 
 // Hybrid joined above the lock screen: "Enter your password", no method list.
 func TestFlowLockScreenHybridAsksPassword(t *testing.T) {
-	w := resettest.New(t, resettest.WithHybrid(idp.CertTrust))
+	w := resettest.New(t, resettest.WithHybrid(identity.CertificateTrust))
 	f := w.Flow(t, reset.EntryLockScreen, newPIN)
 	f.Device.Network.DomainController = false // non-destructive needs no DC
 	_, rec, err := run(t, f, w.Container)
@@ -94,7 +95,7 @@ func TestFlowLockScreenHybridAsksPassword(t *testing.T) {
 // Hybrid key trust without a protector above the lock screen: destructive,
 // which the documentation does not support there.
 func TestFlowHybridKeyTrustLockScreenDestructiveRefused(t *testing.T) {
-	w := resettest.New(t, resettest.WithHybrid(idp.KeyTrust), resettest.WithoutRecovery())
+	w := resettest.New(t, resettest.WithHybrid(identity.KeyTrust), resettest.WithoutRecovery())
 	f := w.Flow(t, reset.EntryLockScreen, newPIN)
 	_, rec, err := run(t, f, w.Container)
 	var se *reset.StepError
@@ -161,19 +162,19 @@ func TestFlowRefusals(t *testing.T) {
 		}, reset.StepMFA, idp.ErrWrongCode, "code didn't work"},
 		// The device believes the tenant onboarded; the service knows better.
 		{"service: not onboarded", []resettest.Option{resettest.WithoutOnboarding()}, func(w *resettest.World, f *reset.Flow) {
-			f.Tenant.ConsentedApps = []string{reset.PINResetServiceAppID, reset.PINResetClientAppID}
+			f.Tenant.ConsentedApps = []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}
 			f.Kind = reset.KindNonDestructive
 		}, reset.StepReset, service.ErrNotOnboarded, "hasn't set up the PIN reset service"},
 		{"service: down", nil, func(w *resettest.World, f *reset.Flow) {
 			w.Server.Close()
 		}, reset.StepReset, service.ErrUnavailable, "can't reach the PIN reset service"},
-		{"government cloud", []resettest.Option{resettest.WithCloud(idp.CloudAzureGovernment)}, func(w *resettest.World, f *reset.Flow) {
+		{"government cloud", []resettest.Option{resettest.WithCloud(identity.AzureGovernment)}, func(w *resettest.World, f *reset.Flow) {
 			f.Kind = reset.KindNonDestructive
 		}, reset.StepCheck, reset.ReasonGovernmentCloud, "Azure Government"},
 		{"no protector", []resettest.Option{resettest.WithoutRecovery()}, func(w *resettest.World, f *reset.Flow) {
 			f.Kind = reset.KindNonDestructive
 			f.Policy.EnablePINRecovery = true
-		}, reset.StepCheck, reset.ErrNoProtector, "PIN recovery isn't set up"},
+		}, reset.StepCheck, container.ErrNoProtector, "PIN recovery isn't set up"},
 		{"policy off", nil, func(w *resettest.World, f *reset.Flow) {
 			f.Kind = reset.KindNonDestructive
 			f.Policy.EnablePINRecovery = false
@@ -218,7 +219,7 @@ func TestFlowStoresTheResult(t *testing.T) {
 
 func TestExplainCoversRefusals(t *testing.T) {
 	for _, err := range []error{reset.ErrNoService, reset.ErrMethodUnsupported, reset.ErrRegistration, context.Canceled,
-		&container.PINError{Remaining: 3}, &container.LockoutError{}} {
+		&container.PINError{Remaining: 3}, &container.PINLockedError{}} {
 		m := reset.Explain(err)
 		assert.NotEqual(t, reset.Explain(assertUnknown{}), m, "%v", err)
 	}

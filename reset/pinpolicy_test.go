@@ -143,5 +143,5 @@ func TestDestructiveWithoutDirectoryChecksNoToken(t *testing.T) {
 	n, err := reset.Destructive(context.Background(), env, w.Container, reset.Request{Token: "not a token", NewPIN: newPIN})
 	require.NoError(t, err)
 	_, err = w.IdP.LookupKey(n.KeyID())
-	assert.ErrorIs(t, err, idp.ErrUnknownKey)
+	assert.ErrorIs(t, err, idp.ErrKeyNotFound)
 }

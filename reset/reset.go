@@ -68,16 +68,15 @@ type Service interface {
 	// Recover sends the envelope with the user's token and returns the PIN
 	// reset protector R. Refusals come back as errors the caller can match
 	// (no MFA, wrong tenant or user, not onboarded, cloud, rate limit, …).
-	Recover(ctx context.Context, token string, env *protector.Envelope) (*protector.Key, error)
+	Recover(ctx context.Context, token string, envelope *protector.Envelope) (*protector.Key, error)
 }
 
 // Errors of the resets. Errors from the service, the directory, the TPM and
 // the container are wrapped, so errors.Is and errors.As see through them.
+//
+// A container without a PIN reset protector, where only a destructive reset
+// is possible (CanReset is DestructiveOnly), gives container.ErrNoProtector.
 var (
-	// ErrNoProtector: the container has no PIN reset protector, so only a
-	// destructive reset is possible (CanReset is DestructiveOnly). It
-	// matches container.ErrNoProtector too.
-	ErrNoProtector = fmt.Errorf("reset: no PIN reset protector enrolled, only destructive reset is possible: %w", container.ErrNoProtector)
 	// ErrNoService: a non-destructive reset needs Env.Service.
 	ErrNoService = errors.New("reset: no PIN reset service configured")
 	// ErrWeakPIN: the new PIN fails the PIN policy (Env.PINPolicy, or the
@@ -93,10 +92,13 @@ var (
 	ErrRegistration = errors.New("reset: the directory did not register the new key")
 )
 
+// errNoProtector is container.ErrNoProtector, saying what remains possible.
+var errNoProtector = fmt.Errorf("reset: only destructive reset is possible: %w", container.ErrNoProtector)
+
 // NonDestructive is the non-destructive PIN reset: the container, its keys,
 // certificates and NgcKeyId are kept, only the PIN changes.
 //
-//  1. The container must hold a PIN reset protector (ErrNoProtector) and the
+//  1. The container must hold a PIN reset protector (container.ErrNoProtector) and the
 //     new PIN must meet the policy, Env.PINPolicy or else the container's
 //     (ErrWeakPIN), checked before anything is sent so a weak PIN does not
 //     spend the user's token.
@@ -116,7 +118,7 @@ func NonDestructive(ctx context.Context, env Env, c *container.Container, req Re
 		return nil, err
 	}
 	if !c.HasProtector() {
-		return nil, ErrNoProtector
+		return nil, errNoProtector
 	}
 	envelope := c.Envelope()
 	if envelope == nil {
@@ -128,27 +130,27 @@ func NonDestructive(ctx context.Context, env Env, c *container.Container, req Re
 	if err := checkPIN(env, c, req.NewPIN); err != nil {
 		return nil, err
 	}
-	next, err := env.Service.ServiceKey(ctx)
+	currentKey, err := env.Service.ServiceKey(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reset: fetch the service key: %w", err)
 	}
-	r, err := env.Service.Recover(ctx, req.Token, envelope)
-	if r != nil {
+	resetProtector, err := env.Service.Recover(ctx, req.Token, envelope)
+	if resetProtector != nil {
 		// R is ours from here, even when a service hands it back along
 		// with an error.
-		defer r.Destroy()
+		defer resetProtector.Destroy()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reset: recover the PIN reset protector: %w", err)
 	}
-	if r == nil {
+	if resetProtector == nil {
 		return nil, errors.New("reset: the PIN reset service returned no protector")
 	}
-	n, err := container.ResetPIN(ctx, env.TPM, c, r, req.NewPIN, &next, options(env)...)
+	next, err := container.ResetPIN(ctx, env.TPM, c, resetProtector, req.NewPIN, &currentKey, options(env)...)
 	if err != nil {
 		return nil, wrap("non-destructive reset", err)
 	}
-	return n, nil
+	return next, nil
 }
 
 // Destructive is the destructive PIN reset: "the user's existing PIN and
@@ -178,32 +180,32 @@ func Destructive(ctx context.Context, env Env, c *container.Container, req Reque
 	if err := checkPIN(env, c, req.NewPIN); err != nil {
 		return nil, err
 	}
-	n, err := container.Reprovision(ctx, env.TPM, c, req.NewPIN, options(env)...)
+	next, err := container.Reprovision(ctx, env.TPM, c, req.NewPIN, options(env)...)
 	if err != nil {
 		return nil, wrap("destructive reset", err)
 	}
 	if env.Directory != nil {
-		if err := env.Directory.RegisterKey(ctx, req.Token, n.KeyID(), n.PublicKey()); err != nil {
-			return nil, fmt.Errorf("%w %s: %w", ErrRegistration, n.KeyID(), err)
+		if err := env.Directory.RegisterKey(ctx, req.Token, next.KeyID(), next.PublicKey()); err != nil {
+			return nil, fmt.Errorf("%w %s: %w", ErrRegistration, next.KeyID(), err)
 		}
 	}
-	return n, nil
+	return next, nil
 }
 
 // ContainerCanReset is dsregcmd's CanReset for container c on a device: the
 // configuration's answer (CanReset) limited by what the container holds —
 // without a PIN reset protector only destructive reset is possible.
 func ContainerCanReset(c *container.Container, d Device, p Policy, t Tenant) container.CanReset {
-	cr := CanReset(d, p, t)
+	offered := CanReset(d, p, t)
 	if c != nil && !c.HasProtector() {
-		switch cr {
+		switch offered {
 		case container.DestructiveAndNonDestructive:
 			return container.DestructiveOnly
 		case container.NonDestructiveOnly:
 			return container.Unknown
 		}
 	}
-	return cr
+	return offered
 }
 
 func checkEnv(env Env, c *container.Container) error {
@@ -224,14 +226,19 @@ func checkEnv(env Env, c *container.Container) error {
 // checkPIN checks the new PIN against the policy the reset applies, before
 // the service or the TPM is asked anything.
 func checkPIN(env Env, c *container.Container, pin string) error {
-	p := c.Config().PINPolicy
-	if env.PINPolicy != nil {
-		p = *env.PINPolicy
-	}
-	if err := p.Check(pin); err != nil {
+	if err := pinPolicy(env, c).Check(pin); err != nil {
 		return fmt.Errorf("%w: %w", ErrWeakPIN, err)
 	}
 	return nil
+}
+
+// pinPolicy is the PIN policy a reset of c under env applies: the managed
+// one when env has it, else the one c records.
+func pinPolicy(env Env, c *container.Container) container.PINPolicy {
+	if env.PINPolicy != nil {
+		return *env.PINPolicy
+	}
+	return c.Config().PINPolicy
 }
 
 func wrap(op string, err error) error {
@@ -239,7 +246,7 @@ func wrap(op string, err error) error {
 	case errors.Is(err, container.ErrPINPolicy):
 		return fmt.Errorf("%w: %w", ErrWeakPIN, err)
 	case errors.Is(err, container.ErrNoProtector):
-		return ErrNoProtector
+		return errNoProtector
 	}
 	return fmt.Errorf("reset: %s: %w", op, err)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
@@ -188,7 +189,7 @@ func TestDestructiveResetWithoutDirectory(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, w.Container.KeyID(), n.KeyID())
 	_, err = w.IdP.LookupKey(n.KeyID())
-	assert.ErrorIs(t, err, idp.ErrUnknownKey)
+	assert.ErrorIs(t, err, idp.ErrKeyNotFound)
 }
 
 // TestNonDestructiveRefusals covers each refusal of a non-destructive reset;
@@ -204,7 +205,7 @@ func TestNonDestructiveRefusals(t *testing.T) {
 			req.Token = w.TokenWithoutMFA(t)
 		}, []error{service.ErrMFARequired}},
 		{"other tenant", nil, func(t *testing.T, w *resettest.World, _ *reset.Env, req *reset.Request) {
-			tn, err := w.IdP.AddTenant(idp.TenantConfig{Domain: "fabrikam.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+			tn, err := w.IdP.AddTenant(idp.TenantConfig{Domain: "fabrikam.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 			require.NoError(t, err)
 			_, err = w.IdP.AddUser(idp.UserConfig{TenantID: tn.ID, UPN: "mallory@fabrikam.test", Password: w.Password})
 			require.NoError(t, err)
@@ -215,8 +216,8 @@ func TestNonDestructiveRefusals(t *testing.T) {
 			req.Token = w.TokenFor(t, bob.UPN)
 		}, []error{service.ErrBindingMismatch}},
 		{"not onboarded", []resettest.Option{resettest.WithoutOnboarding()}, nil, []error{service.ErrNotOnboarded}},
-		{"only the client app consented", []resettest.Option{resettest.WithConsents(idp.ClientAppID)}, nil, []error{service.ErrNotOnboarded}},
-		{"government cloud", []resettest.Option{resettest.WithCloud(idp.CloudAzureGovernment)}, nil, []error{service.ErrUnavailableInCloud}},
+		{"only the client app consented", []resettest.Option{resettest.WithConsents(identity.PINResetClientAppID)}, nil, []error{service.ErrNotOnboarded}},
+		{"government cloud", []resettest.Option{resettest.WithCloud(identity.AzureGovernment)}, nil, []error{service.ErrUnavailableInCloud}},
 		{"rate limited", []resettest.Option{resettest.WithRateLimit(service.RateLimit{Requests: 1, Per: time.Hour})},
 			func(t *testing.T, w *resettest.World, env *reset.Env, req *reset.Request) {
 				_, err := reset.NonDestructive(context.Background(), *env, w.Container, reset.Request{Token: w.Token(t), NewPIN: newPIN})
@@ -238,7 +239,7 @@ func TestNonDestructiveRefusals(t *testing.T) {
 		{"weak PIN", nil, func(t *testing.T, w *resettest.World, _ *reset.Env, req *reset.Request) {
 			req.NewPIN = "123456"
 		}, []error{reset.ErrWeakPIN, container.ErrPINPolicy}},
-		{"no protector", []resettest.Option{resettest.WithoutRecovery()}, nil, []error{reset.ErrNoProtector, container.ErrNoProtector}},
+		{"no protector", []resettest.Option{resettest.WithoutRecovery()}, nil, []error{container.ErrNoProtector, container.ErrNoProtector}},
 		{"no TPM", nil, func(t *testing.T, w *resettest.World, env *reset.Env, _ *reset.Request) {
 			env.TPM = nil
 		}, []error{reset.ErrInvalidEnv}},
@@ -297,10 +298,10 @@ func TestDestructiveRefusals(t *testing.T) {
 	}{
 		{"directory refuses a token without MFA", func(t *testing.T, w *resettest.World, _ *reset.Env, req *reset.Request) {
 			req.Token = w.TokenWithoutMFA(t)
-		}, []error{idp.ErrMFARequired, reset.ErrRegistration}},
+		}, []error{idp.ErrTokenWithoutMFA, reset.ErrRegistration}},
 		{"directory refuses a bad token", func(t *testing.T, w *resettest.World, _ *reset.Env, req *reset.Request) {
 			req.Token = "not.a.token"
-		}, []error{idp.ErrUnauthorized}},
+		}, []error{idp.ErrTokenRefused}},
 		{"weak PIN", func(t *testing.T, w *resettest.World, _ *reset.Env, req *reset.Request) {
 			req.NewPIN = "12"
 		}, []error{reset.ErrWeakPIN, container.ErrPINPolicy}},

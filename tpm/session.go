@@ -311,9 +311,11 @@ func (s *session) cfb(p, nonceNewer, nonceOlder []byte, encrypt bool) error {
 		return err
 	}
 	if encrypt {
-		cipher.NewCFBEncrypter(block, keyIV[keyBytes:]).XORKeyStream(p, p) //nolint:staticcheck // CFB is what TPM 2.0 specifies
+		//lint:ignore SA1019 CFB is what TPM 2.0 specifies for parameter encryption
+		cipher.NewCFBEncrypter(block, keyIV[keyBytes:]).XORKeyStream(p, p)
 	} else {
-		cipher.NewCFBDecrypter(block, keyIV[keyBytes:]).XORKeyStream(p, p) //nolint:staticcheck // CFB is what TPM 2.0 specifies
+		//lint:ignore SA1019 CFB is what TPM 2.0 specifies for parameter encryption
+		cipher.NewCFBDecrypter(block, keyIV[keyBytes:]).XORKeyStream(p, p)
 	}
 	return nil
 }

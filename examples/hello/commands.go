@@ -16,7 +16,9 @@ import (
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/policy"
 	"github.com/hellosim/hellosim/tpm"
 )
 
@@ -382,21 +384,21 @@ func cmdReset() *command {
 			}
 			defer t.Close()
 
-			policy := reset.Policy{}
+			clientPolicy := reset.Policy{}
 			if st.dev.EnablePINRecovery {
-				policy = reset.Policy{EnablePINRecovery: true, Source: reset.DeviceMDM}
+				clientPolicy = reset.Policy{EnablePINRecovery: true, Source: policy.DeviceMDM}
 			}
 			flow := &reset.Flow{
 				// The managed PIN policy: the new PIN is held to it, not to
 				// the one the (unauthenticated) container file records.
 				Env: reset.Env{TPM: t, Service: cl.client, Directory: cl.idp, PINPolicy: pinPolicy},
 				Device: reset.Device{
-					Join: reset.AzureADJoined, Trust: reset.CloudKerberosTrust, Edition: reset.Enterprise,
+					Join: identity.AzureADJoined, Trust: identity.CloudKerberosTrust, Edition: reset.Enterprise,
 					Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
 					Network: reset.Network{DomainController: true, FederationService: true},
 				},
-				Policy: policy,
-				Tenant: reset.Tenant{ID: cl.info.TenantID, ConsentedApps: []string{idp.ServiceAppID, idp.ClientAppID}},
+				Policy: clientPolicy,
+				Tenant: reset.Tenant{Tenant: identity.Tenant{ID: cl.info.TenantID, ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}}},
 				Entry:  ep,
 				Kind:   kind,
 				Auth: reset.AuthenticatorFunc(func(ctx context.Context, upn, pw string) (reset.MFA, error) {

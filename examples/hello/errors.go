@@ -36,7 +36,7 @@ func exitCode(err error) int {
 func errorLine(err error) string {
 	var se *reset.StepError
 	var pe *container.PINError
-	var le *container.LockoutError
+	var le *container.PINLockedError
 	var pol *container.PolicyError
 	switch {
 	case errors.Is(err, errUsage):

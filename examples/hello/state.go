@@ -12,6 +12,7 @@ import (
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -246,7 +247,7 @@ func (s *state) openCloud(create bool, upn, password string) (*cloud, error) {
 	}
 	tenant, err := dir.AddTenant(idp.TenantConfig{
 		ID: info.TenantID, Domain: info.Domain,
-		Consents: []string{idp.ServiceAppID, idp.ClientAppID}, // onboarded to the PIN reset service
+		ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}, // onboarded to the PIN reset service
 	})
 	if err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
@@ -285,7 +286,11 @@ func (s *state) openCloud(create bool, upn, password string) (*cloud, error) {
 	default:
 		return nil, fmt.Errorf("service key: %w", err)
 	}
-	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: []protector.Unwrapper{key}})
+	verifier, err := service.VerifierFor(dir)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{key}})
 	if err != nil {
 		return nil, err
 	}

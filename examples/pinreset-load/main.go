@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -163,14 +164,15 @@ type user struct {
 }
 
 type world struct {
-	cfg   config
-	dir   *idp.IdP
-	key   *protector.ServicePrivateKey
-	svc   *service.Service
-	srv   *http.Server
-	base  string
-	users []*user
-	hc    *http.Client
+	cfg      config
+	dir      *idp.IdP
+	verifier *service.JWTVerifier
+	key      *protector.ServicePrivateKey
+	svc      *service.Service
+	srv      *http.Server
+	base     string
+	users    []*user
+	hc       *http.Client
 }
 
 func newWorld(ctx context.Context, cfg config) (*world, error) {
@@ -180,7 +182,7 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	tenant, err := w.dir.AddTenant(idp.TenantConfig{Domain: "load.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+	tenant, err := w.dir.AddTenant(idp.TenantConfig{Domain: "load.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	if err != nil {
 		return nil, err
 	}
@@ -223,9 +225,12 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 		}
 		w.users = append(w.users, &user{session: p, env: env, want: r, body: body, rk: rk})
 	}
+	if w.verifier, err = service.VerifierFor(w.dir); err != nil {
+		return nil, err
+	}
 	w.svc, err = service.New(service.Config{
-		Verifier:  w.dir.Verifier(),
-		Tenants:   w.dir,
+		Verifier:  w.verifier,
+		Directory: w.dir,
 		Keys:      []protector.Unwrapper{w.key},
 		Audit:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		RateLimit: service.RateLimit{Unlimited: true},
@@ -388,7 +393,7 @@ func (w *world) parallel(ctx context.Context, n int, fn func(i int) error) (time
 
 // ceilingChunk runs the crypto of n requests on c goroutines.
 func (w *world) ceilingChunk(ctx context.Context, n int, toks []string) (time.Duration, error) {
-	v := w.dir.Verifier()
+	v := w.verifier
 	return w.parallel(ctx, n, func(i int) error {
 		u := w.users[i%len(w.users)]
 		return cryptoPath(ctx, v, w.key, toks[i%len(toks)], u.env, u.rk.PublicKey())
@@ -501,7 +506,7 @@ func (w *world) handlerAllocs(ctx context.Context, m int) (allocFigures, error) 
 			return allocFigures{}, fmt.Errorf("handler status %d", rw.status)
 		}
 	}
-	v := w.dir.Verifier()
+	v := w.verifier
 	u := w.users[0]
 	var c0, c1 runtime.MemStats
 	runtime.ReadMemStats(&c0)

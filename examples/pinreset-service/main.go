@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -105,7 +106,11 @@ func run() error {
 		return err
 	}
 	defer closeBackends.Close()
-	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: keys, Audit: audit})
+	verifier, err := service.VerifierFor(dir)
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: keys, Audit: audit})
 	if err != nil {
 		return err
 	}
@@ -213,8 +218,8 @@ func demoDirectory(pw string) (*idp.IdP, idp.Tenant, idp.User, string, error) {
 		return fail(err)
 	}
 	tenant, err := dir.AddTenant(idp.TenantConfig{
-		Domain:   "contoso.test",
-		Consents: []string{idp.ServiceAppID, idp.ClientAppID},
+		Domain:        "contoso.test",
+		ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID},
 	})
 	if err != nil {
 		return fail(err)

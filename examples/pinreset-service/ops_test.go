@@ -52,7 +52,9 @@ func TestOpsHealthReadinessMetrics(t *testing.T) {
 	require.NoError(t, err)
 	key, err := protector.GenerateServiceKey(protector.HPKEX25519)
 	require.NoError(t, err)
-	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: []protector.Unwrapper{key},
+	verifier, err := service.VerifierFor(dir)
+	require.NoError(t, err)
+	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{key},
 		Audit: slog.New(o.auditCounter(slog.DiscardHandler))})
 	require.NoError(t, err)
 	mux := http.NewServeMux()

@@ -43,7 +43,9 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/policy"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/tpm"
 )
@@ -153,7 +155,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 		return err
 	}
 	fmt.Fprintf(w, "  - tenant %s (%s) onboarded to the PIN reset service: %s\n", tenant.Domain, tenant.ID, yes(tenant.Onboarded()))
-	fmt.Fprintf(w, "    admin consent: PIN Reset Service %s, PIN Reset Client %s\n", idp.ServiceAppID, idp.ClientAppID)
+	fmt.Fprintf(w, "    admin consent: PIN Reset Service %s, PIN Reset Client %s\n", identity.PINResetServiceAppID, identity.PINResetClientAppID)
 	s.done("user %s: password and TOTP authenticator (MFA)", user.UPN)
 
 	s.begin()
@@ -161,7 +163,11 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(service.Config{Verifier: dir.Verifier(), Tenants: dir, Keys: []protector.Unwrapper{serviceKey}})
+	verifier, err := service.VerifierFor(dir)
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{serviceKey}})
 	if err != nil {
 		return err
 	}
@@ -187,25 +193,25 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	s.done("unlocked with the PIN, signed %q: the signature verifies", msg)
 
 	device := reset.Device{
-		Join: reset.AzureADJoined, Trust: reset.CloudKerberosTrust, Edition: reset.Enterprise,
+		Join: identity.AzureADJoined, Trust: identity.CloudKerberosTrust, Edition: reset.Enterprise,
 		Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
 	}
-	rt := reset.Tenant{ID: tenant.ID, ConsentedApps: tenant.Consents}
-	policy := reset.Policy{} // EnablePinRecovery not configured: off
-	fmt.Fprintf(w, "  - policy EnablePinRecovery: off; CanReset = %s\n", reset.ContainerCanReset(c, device, policy, rt))
+	rt := reset.Tenant{Tenant: tenant.Tenant}
+	clientPolicy := reset.Policy{} // EnablePinRecovery not configured: off
+	fmt.Fprintf(w, "  - policy EnablePinRecovery: off; CanReset = %s\n", reset.ContainerCanReset(c, device, clientPolicy, rt))
 	s.state(c)
 
 	// ---- 2. EnablePinRecovery: the PIN reset protector ------------------
 	s.stage(2, "Policy EnablePinRecovery on: the PIN reset protector")
-	setting, err := reset.ParsePINRecoveryOMA("./Vendor/MSFT/Policy/PassportForWork/"+tenant.ID+"/Policies/EnablePinRecovery", "True")
+	setting, err := policy.ParsePINRecoveryOMA("./Vendor/MSFT/Policy/PassportForWork/"+tenant.ID+"/Policies/EnablePinRecovery", "True")
 	if err != nil {
 		return err
 	}
-	policy, err = reset.NewPolicy(tenant.ID, []reset.PINRecoverySetting{setting}, nil)
+	clientPolicy, err = reset.NewPolicy(tenant.ID, []policy.PINRecoverySetting{setting}, nil)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "  - MDM sets %s = True (%s)\n", "./Vendor/MSFT/Policy/PassportForWork/{TenantId}/Policies/EnablePinRecovery", policy.Source)
+	fmt.Fprintf(w, "  - MDM sets %s = True (%s)\n", "./Vendor/MSFT/Policy/PassportForWork/{TenantId}/Policies/EnablePinRecovery", clientPolicy.Source)
 
 	s.begin()
 	key, err := client.ServiceKey(ctx)
@@ -224,7 +230,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	env := c.Envelope()
 	s.done("256-bit protector R made on the client, S encrypted under R, R wrapped to the service key")
 	fmt.Fprintf(w, "    envelope: %s, bound to tenant %s, user %s\n", env.Scheme(), env.Binding().TenantID, env.Binding().UserID)
-	fmt.Fprintf(w, "  - CanReset = %s\n", reset.ContainerCanReset(c, device, policy, rt))
+	fmt.Fprintf(w, "  - CanReset = %s\n", reset.ContainerCanReset(c, device, clientPolicy, rt))
 	s.state(c)
 
 	// ---- 3. Wrong PINs ---------------------------------------------------
@@ -242,7 +248,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 
 	// ---- 4. Non-destructive reset ---------------------------------------
 	s.stage(4, `"I forgot my PIN": non-destructive reset`)
-	if err := reset.Check(device, policy, rt, reset.EntryLockScreen, reset.KindNonDestructive); err != nil {
+	if err := reset.Check(device, clientPolicy, rt, reset.EntryLockScreen, reset.KindNonDestructive); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "  - reset.Check: non-destructive reset allowed from the lock screen")

@@ -14,6 +14,7 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/policy"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/tpm"
 )
@@ -63,25 +64,25 @@ func decoders(t testing.TB) []decoder {
 		{"tpm.PublicKey", func(b []byte) error { _, err := tpm.PublicKey(tpm.Blob{Public: b, Private: b}); return err }, isAny(tpm.ErrCorruptBlob)},
 		{"service.DecodeRecoverRequest", func(b []byte) error { _, _, err := service.DecodeRecoverRequest(b); return err }, isAny(service.ErrMalformedRequest)},
 		{"service.DecodeRecoverResponse", func(b []byte) error { _, err := service.DecodeRecoverResponse(b); return err }, isAny(service.ErrBadResponse)},
-		{"reset.ParseIntuneSetting", func(b []byte) error { _, err := reset.ParseIntuneSetting(b); return err }, isAny(reset.ErrMalformedPolicy)},
-		{"reset.ParsePINRecoveryIntune", func(b []byte) error {
-			_, err := reset.ParsePINRecoveryIntune(reset.IntuneDefinitionID, string(b))
+		{"policy.ParseIntuneSetting", func(b []byte) error { _, err := policy.ParseIntuneSetting(b); return err }, isAny(policy.ErrMalformedSetting)},
+		{"policy.ParsePINRecoveryIntune", func(b []byte) error {
+			_, err := policy.ParsePINRecoveryIntune(policy.IntuneDefinitionID, string(b))
 			return err
-		}, isAny(reset.ErrMalformedPolicy)},
-		{"reset.ParsePINRecoveryOMA", func(b []byte) error {
-			_, err := reset.ParsePINRecoveryOMA("./Device/Vendor/MSFT/PassportForWork/72f988bf-86f1-41af-91ab-2d7cd011db47/Policies/EnablePinRecovery", string(b))
+		}, isAny(policy.ErrMalformedSetting)},
+		{"policy.ParsePINRecoveryOMA", func(b []byte) error {
+			_, err := policy.ParsePINRecoveryOMA("./Device/Vendor/MSFT/PassportForWork/72f988bf-86f1-41af-91ab-2d7cd011db47/Policies/EnablePinRecovery", string(b))
 			return err
-		}, isAny(reset.ErrMalformedPolicy)},
-		{"reset.ParsePINRecoveryRegistry", func(b []byte) error {
-			_, err := reset.ParsePINRecoveryRegistry(reset.GPORegistryKey, "EnablePinRecovery", string(b))
+		}, isAny(policy.ErrMalformedSetting)},
+		{"policy.ParsePINRecoveryRegistry", func(b []byte) error {
+			_, err := policy.ParsePINRecoveryRegistry(policy.GPORegistryKey, "EnablePinRecovery", string(b))
 			return err
-		}, isAny(reset.ErrMalformedPolicy)},
-		{"reset.ParseDomainList", func(b []byte) error { _, err := reset.ParseDomainList(string(b)); return err }, isAny(reset.ErrMalformedPolicy)},
-		{"reset.ParseWebSignInAllowedURLsOMA", func(b []byte) error {
-			_, err := reset.ParseWebSignInAllowedURLsOMA(reset.WebSignInAllowedURLsOMA, string(b))
+		}, isAny(policy.ErrMalformedSetting)},
+		{"policy.ParseDomainList", func(b []byte) error { _, err := policy.ParseDomainList(string(b)); return err }, isAny(policy.ErrMalformedSetting)},
+		{"policy.ParseWebSignInAllowedURLsOMA", func(b []byte) error {
+			_, err := policy.ParseWebSignInAllowedURLsOMA(policy.WebSignInAllowedURLsOMA, string(b))
 			return err
-		}, isAny(reset.ErrMalformedPolicy)},
-		{"reset.ParseGPOState", func(b []byte) error { _, err := reset.ParseGPOState(string(b)); return err }, isAny(reset.ErrMalformedPolicy)},
+		}, isAny(policy.ErrMalformedSetting)},
+		{"policy.ParseGPOState", func(b []byte) error { _, err := policy.ParseGPOState(string(b)); return err }, isAny(policy.ErrMalformedSetting)},
 		{"reset.ParseVersion", func(b []byte) error { _, err := reset.ParseVersion(string(b)); return err }, isAny(reset.ErrInvalidVersion)},
 		{"protector.ParseScheme", func(b []byte) error { _, err := protector.ParseScheme(string(b)); return err }, isAny(protector.ErrUnsupported)},
 	}

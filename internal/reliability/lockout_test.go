@@ -65,7 +65,7 @@ func TestLockoutCounterMatchesTPM(t *testing.T) {
 		require.Equal(t, raw, st.Failures, "try %d: LockoutStatus.Failures vs the TPM", i)
 		require.Equal(t, tpm.WindowsMaxTries-i, st.Remaining(), "try %d: LockoutStatus.Remaining", i)
 		var pe *container.PINError
-		var le *container.LockoutError
+		var le *container.PINLockedError
 		switch {
 		case errors.As(err, &pe):
 			assert.Equal(t, tpm.WindowsMaxTries-int(raw), pe.Remaining, "try %d: PINError.Remaining vs the TPM", i)
@@ -92,7 +92,7 @@ func TestLockoutCounterMatchesTPM(t *testing.T) {
 	// nothing.
 	for _, p := range []string{pin1, wrong} {
 		_, err = container.Unlock(ctx, r.tp, c, p, opt)
-		var le *container.LockoutError
+		var le *container.PINLockedError
 		require.ErrorAs(t, err, &le, "PIN %s while locked", p)
 		require.ErrorIs(t, err, container.ErrPINLocked)
 		assert.Equal(t, tpm.WindowsRecovery, le.RetryAfter, "the wait is one recovery interval")

@@ -34,10 +34,10 @@ var (
 	// ErrNoCgo: the package was built without cgo, which the PKCS #11
 	// binding needs.
 	ErrNoCgo = errors.New("pkcs11: built without cgo")
-	// ErrNoToken: no token with the configured label.
-	ErrNoToken = errors.New("pkcs11: token not found")
-	// ErrNoKey: no key with that ID in the token.
-	ErrNoKey = errors.New("pkcs11: key not found")
-	// ErrClosed: the Token was closed.
-	ErrClosed = errors.New("pkcs11: token closed")
+	// ErrTokenNotFound: no token with the configured label.
+	ErrTokenNotFound = errors.New("pkcs11: token not found")
+	// ErrNoSuchKey: no key with that ID in the token.
+	ErrNoSuchKey = errors.New("pkcs11: key not found")
+	// ErrTokenClosed: the Token was closed.
+	ErrTokenClosed = errors.New("pkcs11: token closed")
 )

@@ -98,7 +98,7 @@ func findSlot(ctx *p11.Ctx, label string) (uint, error) {
 			return s, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: no token labelled %q", ErrNoToken, label)
+	return 0, fmt.Errorf("%w: no token labelled %q", ErrTokenNotFound, label)
 }
 
 func isCode(err error, code uint) bool {
@@ -111,7 +111,7 @@ func (t *Token) do(op string, f func(sh p11.SessionHandle) error) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.closed {
-		return ErrClosed
+		return ErrTokenClosed
 	}
 	sh := <-t.pool
 	defer func() { t.pool <- sh }()
@@ -159,7 +159,7 @@ func (t *Token) Ping(ctx context.Context) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.closed {
-		return ErrClosed
+		return ErrTokenClosed
 	}
 	var sh p11.SessionHandle
 	select {
@@ -358,7 +358,7 @@ func (t *Token) Destroy(id string) error {
 			return nil
 		})
 	}
-	return fmt.Errorf("%w: %s", ErrNoKey, id)
+	return fmt.Errorf("%w: %s", ErrNoSuchKey, id)
 }
 
 func (t *Token) find(sh p11.SessionHandle, tmpl []*p11.Attribute) ([]p11.ObjectHandle, error) {

@@ -153,7 +153,7 @@ func TestPKCS11Rotation(t *testing.T) {
 	}
 
 	require.NoError(t, tok.Destroy(old.Public().ID()))
-	assert.ErrorIs(t, tok.Destroy(old.Public().ID()), ErrNoKey)
+	assert.ErrorIs(t, tok.Destroy(old.Public().ID()), ErrNoSuchKey)
 	after, err := tok.Keys()
 	require.NoError(t, err)
 	require.Len(t, after, 1)
@@ -166,9 +166,9 @@ func TestPKCS11Ping(t *testing.T) {
 	tok := openToken(t)
 	require.NoError(t, tok.Ping(context.Background()))
 	require.NoError(t, tok.Close())
-	assert.ErrorIs(t, tok.Ping(context.Background()), ErrClosed)
+	assert.ErrorIs(t, tok.Ping(context.Background()), ErrTokenClosed)
 	_, err := tok.Keys()
-	assert.ErrorIs(t, err, ErrClosed)
+	assert.ErrorIs(t, err, ErrTokenClosed)
 }
 
 func TestPKCS11OpenRefusesUnknownToken(t *testing.T) {
@@ -179,7 +179,7 @@ func TestPKCS11OpenRefusesUnknownToken(t *testing.T) {
 	cfg := tokenCfg
 	cfg.TokenLabel = "no-such-token"
 	_, err := Open(cfg)
-	assert.ErrorIs(t, err, ErrNoToken)
+	assert.ErrorIs(t, err, ErrTokenNotFound)
 	cfg = tokenCfg
 	cfg.PIN = "wrong-pin"
 	_, err = Open(cfg)

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
@@ -60,7 +61,7 @@ func Message(err error) string {
 			return fmt.Sprintf("Too many PIN reset attempts. Try again in %s.", d)
 		}
 		return "Too many PIN reset attempts. Try again later."
-	case errors.Is(err, service.ErrUnknownKey):
+	case errors.Is(err, protector.ErrUnknownKey):
 		// The protector is wrapped to a key the service no longer holds:
 		// only a destructive reset remains until recovery is enrolled again.
 		return "Your PIN recovery information is out of date, so your PIN can only be reset by creating a new one."

@@ -14,6 +14,7 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/explain"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -86,16 +87,16 @@ func TestMessageOfEveryRefusal(t *testing.T) {
 			"That PIN doesn't meet the requirements: at least 6 characters."},
 		{"weak PIN without detail", fmt.Errorf("%w: %w", reset.ErrWeakPIN, &container.PolicyError{Rule: container.RuleMinimumLength}),
 			"That PIN doesn't meet the requirements."},
-		{"no protector", reset.ErrNoProtector,
+		{"no protector", container.ErrNoProtector,
 			"PIN recovery isn't set up for your account on this device, so your PIN can only be reset by creating a new one."},
 		{"no service", reset.ErrNoService, "The PIN reset service isn't configured on this device."},
 		{"method unsupported", fmt.Errorf("%w: fido", reset.ErrMethodUnsupported), "That sign-in option isn't available here. Choose Password."},
-		{"registration refused", fmt.Errorf("%w K1: register key: %w", reset.ErrRegistration, idp.ErrUnauthorized),
+		{"registration refused", fmt.Errorf("%w K1: register key: %w", reset.ErrRegistration, idp.ErrTokenRefused),
 			"Your organization couldn't register your new PIN. Try again later."},
 		// The directory's own refusal is more precise than "couldn't register".
 		{"registration of a disabled account", fmt.Errorf("%w K1: register key: %w", reset.ErrRegistration, idp.ErrDisabled), disabled},
 		{"wrong PIN", fmt.Errorf("unlock: %w", &container.PINError{Remaining: 2}), "That PIN is incorrect."},
-		{"PIN locked", fmt.Errorf("unlock: %w", &container.LockoutError{RetryAfter: time.Minute}), "Your PIN is locked for now. Try again later."},
+		{"PIN locked", fmt.Errorf("unlock: %w", &container.PINLockedError{RetryAfter: time.Minute}), "Your PIN is locked for now. Try again later."},
 		{"cancelled", fmt.Errorf("reset: %w", context.Canceled), "PIN reset was cancelled."},
 		{"unknown", errors.New("something else"), generic},
 	} {
@@ -124,7 +125,7 @@ func TestMessageOfDirectorySignIn(t *testing.T) {
 	ctx := context.Background()
 	p, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithLockout(2, time.Minute))
 	require.NoError(t, err)
-	tenant, err := p.AddTenant(idp.TenantConfig{Domain: "contoso.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+	tenant, err := p.AddTenant(idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	require.NoError(t, err)
 	const password = "correct horse battery"
 	alice, err := p.AddUser(idp.UserConfig{TenantID: tenant.ID, UPN: "alice@contoso.test", Password: password})

@@ -25,24 +25,22 @@ var (
 	ErrSignInExpired = errors.New("idp: sign-in expired")
 	// ErrMFANotCompleted: Refresh before CompleteMFA.
 	ErrMFANotCompleted = errors.New("idp: multi-factor authentication not completed")
-	// ErrUnknownTenant: no tenant with that ID.
-	ErrUnknownTenant = errors.New("idp: unknown tenant")
 	// ErrExists: a tenant, user or key with that identifier already exists.
 	ErrExists = errors.New("idp: already exists")
 	// ErrInvalid: a configuration value is malformed.
 	ErrInvalid = errors.New("idp: invalid value")
-	// ErrUnauthorized: RegisterKey was given a token that does not verify.
-	ErrUnauthorized = errors.New("idp: unauthorized")
-	// ErrMFARequired: RegisterKey was given a token without MFA.
-	ErrMFARequired = errors.New("idp: multi-factor authentication required")
-	// ErrUnknownKey: no registered key with that ID.
-	ErrUnknownKey = errors.New("idp: unknown key")
+	// ErrTokenRefused: RegisterKey was given a token that does not verify.
+	ErrTokenRefused = errors.New("idp: access token refused")
+	// ErrTokenWithoutMFA: RegisterKey was given a token without MFA.
+	ErrTokenWithoutMFA = errors.New("idp: access token shows no multi-factor authentication")
+	// ErrKeyNotFound: no registered key, or signing key, with that ID.
+	ErrKeyNotFound = errors.New("idp: no key with that ID")
 	// ErrUnsupportedKey: RegisterKey was given a key type Windows Hello does
 	// not use (RSA-2048 or larger and ECDSA P-256 are accepted).
 	ErrUnsupportedKey = errors.New("idp: unsupported key type")
 	// ErrTokenUsed: RegisterKey was given a token that already registered
 	// another key. A token registers one key; the error also matches
-	// ErrUnauthorized.
+	// ErrTokenRefused.
 	ErrTokenUsed = errors.New("idp: access token already registered a key")
 )
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 )
 
@@ -17,8 +18,8 @@ func Example() {
 		log.Fatal(err)
 	}
 	tenant, err := p.AddTenant(idp.TenantConfig{
-		Domain:   "contoso.test",
-		Consents: []string{idp.ServiceAppID, idp.ClientAppID},
+		Domain:        "contoso.test",
+		ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -41,14 +42,14 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	claims, err := p.Verifier().Verify(ctx, token)
+	claims, err := mustVerifier(p).Verify(ctx, token)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("onboarded:", tenant.Onboarded())
 	fmt.Println("upn:", claims.UPN)
 	fmt.Println("amr:", claims.AMR)
-	fmt.Println("audience is the PIN reset service:", claims.Audience[0] == idp.ServiceAppID)
+	fmt.Println("audience is the PIN reset service:", claims.Audience[0] == identity.PINResetServiceAppID)
 	// Output:
 	// onboarded: true
 	// upn: alice@contoso.test

@@ -12,7 +12,8 @@
 // it is hybrid (synchronised with an on-premises Active Directory) and with
 // which trust type, and its consents. Non-destructive PIN reset needs the
 // tenant's consent to two applications the documentation names — the PIN
-// Reset Service (ServiceAppID) and the PIN Reset Client (ClientAppID);
+// Reset Service and the PIN Reset Client (identity.PINResetServiceAppID and
+// identity.PINResetClientAppID);
 // Tenant.Onboarded is true only when both are granted.
 //
 // A user has an object ID, a UPN in the tenant's domain, a password stored
@@ -30,11 +31,13 @@
 // # Verification
 //
 // The identity provider publishes its signing keys as a JSON Web Key Set
-// (JWKS). Verifier returns a service.JWTVerifier over that set: the same
-// generic relying-party check the PIN reset service applies to any issuer.
-// The import goes one way — this package uses reset/service for the
-// verifier, the Tenants interface it implements, and the application IDs;
-// reset/service never imports it.
+// (JWKS, with IssuerTemplate and Now: what service.TokenIssuer asks), and
+// answers the PIN reset service's tenant lookups (Tenant, the
+// service.Directory method) with identity.Tenant values. This package does
+// not import reset/service, nor the service this one: both speak the
+// vocabulary of reset/identity, and the code that builds a world
+// (resettest, the examples) connects them with service.VerifierFor(idp)
+// and service.Config{Directory: idp}.
 //
 // # Key registration
 //
@@ -66,29 +69,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/hellosim/hellosim/reset/service"
-)
-
-// The two applications of non-destructive PIN reset, from the WHfB
-// documentation, "Enable the Microsoft PIN Reset Service in your Azure AD
-// tenant".
-const (
-	// ServiceAppID is the Microsoft PIN Reset Service Production application,
-	// the audience of access tokens for the service.
-	ServiceAppID = service.ServiceAppID
-	// ClientAppID is the Microsoft PIN Reset Client Production application,
-	// the client that requests those tokens on the device (the azp claim).
-	ClientAppID = service.ClientAppID
-)
-
-// Cloud is the national cloud a tenant lives in (an alias of the service's
-// type, so a tenant's cloud reaches the service unchanged).
-type Cloud = service.Cloud
-
-// The clouds a tenant can live in.
-const (
-	CloudPublic          = service.CloudPublic          // Azure AD, worldwide
-	CloudAzureGovernment = service.CloudAzureGovernment // where the PIN reset service is "not currently available"
+	"github.com/hellosim/hellosim/internal/accesstoken"
+	"github.com/hellosim/hellosim/reset/identity"
 )
 
 // Defaults.
@@ -195,7 +177,7 @@ func WithArgon2(a Argon2Params) Option {
 // WithTokenLifetime sets the access token lifetime (default 10 minutes).
 func WithTokenLifetime(d time.Duration) Option {
 	return func(p *IdP) error {
-		if d <= 0 || d > service.DefaultMaxLifetime {
+		if d <= 0 || d > accesstoken.DefaultMaxLifetime {
 			return fmt.Errorf("%w: token lifetime %s", ErrInvalid, d)
 		}
 		p.tokenTTL = d
@@ -239,7 +221,7 @@ type IdP struct {
 	dummy     *passwordHash // hashed for unknown users, so timing does not tell
 
 	jwks     atomic.Pointer[jose.JSONWebKeySet]
-	verifier *service.JWTVerifier
+	verifier accesstoken.Config // verifies its own tokens for RegisterKey
 }
 
 // New returns an empty IdP with one fresh signing key.
@@ -271,16 +253,12 @@ func New(opts ...Option) (*IdP, error) {
 		return nil, fmt.Errorf("new idp: %w", err)
 	}
 	p.dummy = dummy
-	v, err := service.NewJWTVerifier(service.VerifierConfig{
+	p.verifier = accesstoken.Config{
 		Keys:     p.jwks.Load,
 		Issuer:   p.issuer,
-		Audience: ServiceAppID,
+		Audience: identity.PINResetServiceAppID,
 		Clock:    p.now,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("new idp: %w", err)
-	}
-	p.verifier = v
+	}.WithDefaults()
 	return p, nil
 }
 
@@ -316,10 +294,6 @@ func (p *IdP) JWKS() *jose.JSONWebKeySet {
 	return out
 }
 
-// Verifier returns a verifier for this IdP's access tokens to the PIN reset
-// service: it follows key rotation and uses the IdP's clock.
-func (p *IdP) Verifier() *service.JWTVerifier { return p.verifier }
-
 // readRand fills b from the IdP's randomness.
 func (p *IdP) readRand(b []byte) error {
 	p.randMu.Lock()
@@ -332,21 +306,22 @@ func (p *IdP) readRand(b []byte) error {
 
 // newGUID returns a random (version 4) GUID in lower case.
 func (p *IdP) newGUID() (string, error) {
-	var b [16]byte
-	if err := p.readRand(b[:]); err != nil {
+	p.randMu.Lock()
+	defer p.randMu.Unlock()
+	g, err := identity.NewGUID(p.rand)
+	if err != nil {
 		return "", err
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+	return g.String(), nil
 }
 
 // checkGUID normalises a GUID to lower case, or refuses it.
 func checkGUID(what, s string) (string, error) {
-	if !service.ValidGUID(s) {
+	g, err := identity.CanonicalGUID(s)
+	if err != nil {
 		return "", fmt.Errorf("%w: %s %q is not a GUID", ErrInvalid, what, s)
 	}
-	return strings.ToLower(s), nil
+	return g, nil
 }
 
 var errNoSigner = errors.New("no signing key")

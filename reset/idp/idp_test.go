@@ -19,29 +19,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/clocktest"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
-	clk    *clock
+	clk    *clocktest.Clock
 	p      *idp.IdP
 	tenant idp.Tenant
 	alice  idp.User
@@ -51,7 +36,7 @@ const alicePW = "correct horse battery"
 
 func newFixture(t *testing.T, tcfg idp.TenantConfig) *fixture {
 	t.Helper()
-	f := &fixture{clk: &clock{t: time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)}}
+	f := &fixture{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))}
 	var err error
 	f.p, err = idp.New(idp.WithClock(f.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
 	require.NoError(t, err)
@@ -110,8 +95,8 @@ func TestSignInWithMFAIssuesVerifiableToken(t *testing.T) {
 	assert.Equal(t, f.p.SigningKeyID(), h["kid"])
 	c := payload(t, tok)
 	assert.Equal(t, "https://login.hellosim.test/"+f.tenant.ID+"/v2.0", c["iss"])
-	assert.Equal(t, idp.ServiceAppID, c["aud"])
-	assert.Equal(t, idp.ClientAppID, c["azp"])
+	assert.Equal(t, identity.PINResetServiceAppID, c["aud"])
+	assert.Equal(t, identity.PINResetClientAppID, c["azp"])
 	assert.Equal(t, f.tenant.ID, c["tid"])
 	assert.Equal(t, f.alice.ObjectID, c["oid"])
 	assert.Equal(t, "alice@contoso.test", c["upn"])
@@ -123,7 +108,7 @@ func TestSignInWithMFAIssuesVerifiableToken(t *testing.T) {
 	assert.NotEmpty(t, c["jti"])
 	assert.NotContains(t, c, "idp", "managed tenant: no federation claim")
 
-	claims, err := f.p.Verifier().Verify(context.Background(), tok)
+	claims, err := mustVerifier(f.p).Verify(context.Background(), tok)
 	require.NoError(t, err)
 	assert.True(t, claims.HasMFA())
 }
@@ -134,7 +119,7 @@ func TestTokenWithoutMFA(t *testing.T) {
 	require.NoError(t, err)
 	tok, err := p.TokenWithoutMFA(context.Background())
 	require.NoError(t, err)
-	c, err := f.p.Verifier().Verify(context.Background(), tok)
+	c, err := mustVerifier(f.p).Verify(context.Background(), tok)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"pwd"}, c.AMR)
 	assert.False(t, c.HasMFA())
@@ -261,7 +246,7 @@ func TestRefresh(t *testing.T) {
 	f.clk.Advance(time.Hour)
 	tok, err := p.Refresh(ctx)
 	require.NoError(t, err)
-	c, err := f.p.Verifier().Verify(ctx, tok)
+	c, err := mustVerifier(f.p).Verify(ctx, tok)
 	require.NoError(t, err)
 	assert.True(t, c.HasMFA())
 	assert.NotEqual(t, payload(t, first)["jti"], c.JTI)
@@ -313,9 +298,9 @@ func TestAddUserAndTenantValidation(t *testing.T) {
 		{Domain: "UPPER..test"},
 		{ID: "nope", Domain: "x.test"},
 		{ID: f.tenant.ID, Domain: "y.test"},
-		{Domain: "z.test", FederationURL: "http://adfs.z.test/adfs/ls"},
+		{Domain: "z.test", FederationSignInURL: "http://adfs.z.test/adfs/ls"},
 		{Domain: "z.test", Cloud: 7},
-		{Domain: "z.test", Consents: []string{"not-a-guid"}},
+		{Domain: "z.test", ConsentedApps: []string{"not-a-guid"}},
 		{Domain: "z.test", SyncDelay: -time.Second},
 	}
 	for i, cfg := range badT {
@@ -332,44 +317,43 @@ func TestAddUserAndTenantValidation(t *testing.T) {
 func TestOnboardingNeedsBothConsents(t *testing.T) {
 	f := newFixture(t, idp.TenantConfig{})
 	ctx := context.Background()
-	info := func() service.TenantInfo {
+	info := func() identity.Tenant {
 		i, err := f.p.Tenant(ctx, f.tenant.ID)
 		require.NoError(t, err)
 		return i
 	}
-	assert.False(t, info().Onboarded)
-	require.NoError(t, f.p.GrantConsent(f.tenant.ID, idp.ServiceAppID))
-	assert.False(t, info().Onboarded, "service app only")
-	require.NoError(t, f.p.GrantConsent(f.tenant.ID, idp.ClientAppID))
-	assert.True(t, info().Onboarded)
+	assert.False(t, info().Onboarded())
+	require.NoError(t, f.p.GrantConsent(f.tenant.ID, identity.PINResetServiceAppID))
+	assert.False(t, info().Onboarded(), "service app only")
+	require.NoError(t, f.p.GrantConsent(f.tenant.ID, identity.PINResetClientAppID))
+	assert.True(t, info().Onboarded())
 	tn, err := f.p.LookupTenant(f.tenant.ID)
 	require.NoError(t, err)
 	assert.True(t, tn.Onboarded())
-	require.NoError(t, f.p.RevokeConsent(f.tenant.ID, idp.ServiceAppID))
-	assert.False(t, info().Onboarded, "client app only")
+	require.NoError(t, f.p.RevokeConsent(f.tenant.ID, identity.PINResetServiceAppID))
+	assert.False(t, info().Onboarded(), "client app only")
 	require.NoError(t, f.p.Onboard(f.tenant.ID))
-	assert.True(t, info().Onboarded)
-	assert.Equal(t, service.CloudPublic, info().Cloud)
+	assert.True(t, info().Onboarded())
+	assert.Equal(t, identity.PublicCloud, info().Cloud)
 
 	_, err = f.p.Tenant(ctx, "00000000-0000-4000-8000-000000000000")
-	assert.ErrorIs(t, err, idp.ErrUnknownTenant)
-	assert.ErrorIs(t, err, service.ErrUnknownTenant)
+	assert.ErrorIs(t, err, identity.ErrUnknownTenant)
 }
 
 func TestFederatedAndGovernmentTenants(t *testing.T) {
-	f := newFixture(t, idp.TenantConfig{Domain: "fed.test", FederationURL: "https://adfs.fed.test/adfs/ls/"})
+	f := newFixture(t, idp.TenantConfig{Domain: "fed.test", FederationSignInURL: "https://adfs.fed.test/adfs/ls/"})
 	assert.True(t, f.tenant.Federated())
 	assert.Equal(t, "adfs.fed.test", f.tenant.SignInHost())
 	_, tok := f.signIn(t)
 	assert.Equal(t, "https://adfs.fed.test/adfs/ls", payload(t, tok)["idp"])
 
-	gov, err := f.p.AddTenant(idp.TenantConfig{Domain: "agency.test", Cloud: idp.CloudAzureGovernment})
+	gov, err := f.p.AddTenant(idp.TenantConfig{Domain: "agency.test", Cloud: identity.AzureGovernment})
 	require.NoError(t, err)
 	assert.Equal(t, "login.microsoftonline.us", gov.SignInHost())
 	info, err := f.p.Tenant(context.Background(), gov.ID)
 	require.NoError(t, err)
-	assert.Equal(t, service.CloudAzureGovernment, info.Cloud)
-	assert.Equal(t, "AzureGovernment", info.Cloud.String())
+	assert.Equal(t, identity.AzureGovernment, info.Cloud)
+	assert.Equal(t, "azure-government", info.Cloud.String())
 }
 
 func TestRegisterKey(t *testing.T) {
@@ -419,19 +403,19 @@ func TestRegisterKeyNeedsAValidTokenWithMFA(t *testing.T) {
 	require.NoError(t, err)
 	noMFA, err := p.TokenWithoutMFA(ctx)
 	require.NoError(t, err)
-	assert.ErrorIs(t, f.p.RegisterKey(ctx, noMFA, "k1", &ec.PublicKey), idp.ErrMFARequired)
-	assert.ErrorIs(t, f.p.RegisterKey(ctx, "garbage", "k1", &ec.PublicKey), idp.ErrUnauthorized)
+	assert.ErrorIs(t, f.p.RegisterKey(ctx, noMFA, "k1", &ec.PublicKey), idp.ErrTokenWithoutMFA)
+	assert.ErrorIs(t, f.p.RegisterKey(ctx, "garbage", "k1", &ec.PublicKey), idp.ErrTokenRefused)
 
 	_, tok := f.signIn(t)
 	f.clk.Advance(idp.DefaultTokenLifetime + 2*time.Minute)
-	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok, "k1", &ec.PublicKey), idp.ErrUnauthorized, "expired")
+	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok, "k1", &ec.PublicKey), idp.ErrTokenRefused, "expired")
 
 	other, err := idp.New(idp.WithClock(f.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
 	require.NoError(t, err)
 	_, tok = f.signIn(t)
-	assert.ErrorIs(t, other.RegisterKey(ctx, tok, "k1", &ec.PublicKey), idp.ErrUnauthorized, "another IdP's token")
+	assert.ErrorIs(t, other.RegisterKey(ctx, tok, "k1", &ec.PublicKey), idp.ErrTokenRefused, "another IdP's token")
 	_, err = f.p.LookupKey("k1")
-	assert.ErrorIs(t, err, idp.ErrUnknownKey)
+	assert.ErrorIs(t, err, idp.ErrKeyNotFound)
 }
 
 // directory is reset.Directory, restated here: the IdP must satisfy it.
@@ -449,9 +433,9 @@ func TestKeyUsableOnPremisesAfterSyncDelay(t *testing.T) {
 		after  bool // usable after the sync delay
 		err    error
 	}{
-		{"hybrid key trust", idp.TenantConfig{Hybrid: true, TrustType: idp.KeyTrust, SyncDelay: 30 * time.Minute}, false, true, nil},
-		{"hybrid cert trust", idp.TenantConfig{Hybrid: true, TrustType: idp.CertTrust}, true, true, nil},
-		{"hybrid cloud kerberos trust", idp.TenantConfig{Hybrid: true, TrustType: idp.CloudKerberosTrust}, true, true, nil},
+		{"hybrid key trust", idp.TenantConfig{Hybrid: true, TrustType: identity.KeyTrust, SyncDelay: 30 * time.Minute}, false, true, nil},
+		{"hybrid cert trust", idp.TenantConfig{Hybrid: true, TrustType: identity.CertificateTrust}, true, true, nil},
+		{"hybrid cloud kerberos trust", idp.TenantConfig{Hybrid: true, TrustType: identity.CloudKerberosTrust}, true, true, nil},
 		{"cloud only", idp.TenantConfig{}, false, false, idp.ErrNotHybrid},
 	}
 	for _, tc := range tests {
@@ -473,7 +457,7 @@ func TestKeyUsableOnPremisesAfterSyncDelay(t *testing.T) {
 	f := newFixture(t, idp.TenantConfig{Hybrid: true})
 	assert.Equal(t, idp.DefaultSyncDelay, f.tenant.SyncDelay)
 	_, err := f.p.KeyUsableOnPremises("missing", time.Now())
-	assert.ErrorIs(t, err, idp.ErrUnknownKey)
+	assert.ErrorIs(t, err, idp.ErrKeyNotFound)
 }
 
 func TestJWKSPublishesOnlyPublicKeys(t *testing.T) {
@@ -522,10 +506,19 @@ func TestConcurrentSignIns(t *testing.T) {
 			code, _ := f.p.TOTPCode(u.UPN)
 			tok, err := p.CompleteMFA(context.Background(), code)
 			if assert.NoError(t, err) {
-				_, err = f.p.Verifier().Verify(context.Background(), tok)
+				_, err = mustVerifier(f.p).Verify(context.Background(), tok)
 				assert.NoError(t, err)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// mustVerifier is the PIN reset service's verifier for iss's tokens.
+func mustVerifier(iss service.TokenIssuer) *service.JWTVerifier {
+	v, err := service.VerifierFor(iss)
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

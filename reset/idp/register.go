@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hellosim/hellosim/reset/identity"
 )
 
 // RegisteredKey is a Windows Hello public key recorded in the directory.
@@ -42,10 +44,10 @@ func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.P
 		if ctx.Err() != nil {
 			return fmt.Errorf("register key: %w", ctx.Err())
 		}
-		return fmt.Errorf("register key: %w: %w", ErrUnauthorized, err)
+		return fmt.Errorf("register key: %w: %w", ErrTokenRefused, err)
 	}
 	if !claims.HasMFA() {
-		return fmt.Errorf("register key: %w", ErrMFARequired)
+		return fmt.Errorf("register key: %w", ErrTokenWithoutMFA)
 	}
 	if keyID == "" || len(keyID) > 128 || strings.ContainsFunc(keyID, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 		return fmt.Errorf("register key: %w: key id", ErrInvalid)
@@ -65,7 +67,7 @@ func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.P
 	}
 	use := claims.Issuer + "\x00" + claims.JTI
 	if prev, used := p.tokenUses[use]; used && now.Before(prev.until) && prev.keyID != keyID {
-		return fmt.Errorf("register key %s: %w (%w)", keyID, ErrTokenUsed, ErrUnauthorized)
+		return fmt.Errorf("register key %s: %w (%w)", keyID, ErrTokenUsed, ErrTokenRefused)
 	}
 	if old, taken := p.regKeys[keyID]; taken {
 		if old.ObjectID == u.ObjectID && old.TenantID == u.TenantID && samePublicKey(old.Public, pub) {
@@ -98,7 +100,7 @@ func (p *IdP) recordTokenUse(use, keyID string, exp, now time.Time) {
 		}
 		p.nextUseGC = max(minUseGC, 2*len(p.tokenUses))
 	}
-	p.tokenUses[use] = tokenUse{keyID: keyID, until: exp.Add(p.verifier.Skew())}
+	p.tokenUses[use] = tokenUse{keyID: keyID, until: exp.Add(p.verifier.Skew)}
 }
 
 // minUseGC is the number of remembered token uses below which expired ones
@@ -137,7 +139,7 @@ func (p *IdP) LookupKey(keyID string) (RegisteredKey, error) {
 	defer p.mu.Unlock()
 	k, ok := p.regKeys[keyID]
 	if !ok {
-		return RegisteredKey{}, fmt.Errorf("lookup key: %w", ErrUnknownKey)
+		return RegisteredKey{}, fmt.Errorf("lookup key: %w", ErrKeyNotFound)
 	}
 	return *k, nil
 }
@@ -181,16 +183,16 @@ func (p *IdP) KeyUsableOnPremises(keyID string, now time.Time) (bool, error) {
 	defer p.mu.Unlock()
 	k, ok := p.regKeys[keyID]
 	if !ok {
-		return false, fmt.Errorf("key usable on premises: %w", ErrUnknownKey)
+		return false, fmt.Errorf("key usable on premises: %w", ErrKeyNotFound)
 	}
 	t, ok := p.tenants[k.TenantID]
 	if !ok {
-		return false, fmt.Errorf("key usable on premises: %w", ErrUnknownTenant)
+		return false, fmt.Errorf("key usable on premises: %w", identity.ErrUnknownTenant)
 	}
 	if !t.Hybrid {
 		return false, fmt.Errorf("key usable on premises: %w", ErrNotHybrid)
 	}
-	if t.TrustType != KeyTrust {
+	if t.TrustType != identity.KeyTrust {
 		return true, nil
 	}
 	return !now.Before(k.RegisteredAt.Add(t.SyncDelay)), nil

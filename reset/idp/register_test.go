@@ -33,13 +33,13 @@ func TestRegisterKeyOneKeyPerToken(t *testing.T) {
 	// and the verifier's skew.
 	err := f.p.RegisterKey(ctx, tok, second, newKey())
 	assert.ErrorIs(t, err, idp.ErrTokenUsed)
-	assert.ErrorIs(t, err, idp.ErrUnauthorized)
+	assert.ErrorIs(t, err, idp.ErrTokenRefused)
 	f.clk.Advance(idp.DefaultTokenLifetime + service.DefaultSkew - time.Second)
 	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok, second, newKey()), idp.ErrTokenUsed, "just before the token stops verifying")
 	f.clk.Advance(2 * time.Second)
-	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok, second, newKey()), idp.ErrUnauthorized, "after it: the token is expired")
+	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok, second, newKey()), idp.ErrTokenRefused, "after it: the token is expired")
 	_, err = f.p.LookupKey(second)
-	assert.ErrorIs(t, err, idp.ErrUnknownKey)
+	assert.ErrorIs(t, err, idp.ErrKeyNotFound)
 
 	// A refused registration does not spend the token.
 	_, tok2 := f.signIn(t)

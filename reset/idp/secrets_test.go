@@ -57,9 +57,9 @@ func TestJWKSCopyCannotChangeWhatVerifies(t *testing.T) {
 	forged, err := jwt.Signed(signer).Claims(claims).Serialize()
 	require.NoError(t, err)
 
-	_, err = f.p.Verifier().Verify(ctx, forged)
+	_, err = mustVerifier(f.p).Verify(ctx, forged)
 	assert.ErrorIs(t, err, service.ErrInvalidToken, "a forged token verified")
-	_, err = f.p.Verifier().Verify(ctx, tok)
+	_, err = mustVerifier(f.p).Verify(ctx, tok)
 	assert.NoError(t, err, "the IdP's own token still verifies")
 	assert.NotSame(t, set.Keys[0].Key, f.p.JWKS().Keys[0].Key)
 }

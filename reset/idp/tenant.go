@@ -8,32 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hellosim/hellosim/reset/service"
+	"github.com/hellosim/hellosim/reset/identity"
 )
-
-// TrustType is how a hybrid tenant's devices authenticate to on-premises
-// Active Directory with Windows Hello for Business.
-type TrustType int
-
-// The trust types of the WHfB deployment guides.
-const (
-	KeyTrust           TrustType = iota // the public key is synchronised to AD (msDS-KeyCredentialLink)
-	CertTrust                           // a certificate is issued for the key
-	CloudKerberosTrust                  // Azure AD Kerberos issues partial TGTs
-)
-
-// String names the trust type.
-func (t TrustType) String() string {
-	switch t {
-	case KeyTrust:
-		return "KeyTrust"
-	case CertTrust:
-		return "CertTrust"
-	case CloudKerberosTrust:
-		return "CloudKerberosTrust"
-	}
-	return fmt.Sprintf("TrustType(%d)", int(t))
-}
 
 // TenantConfig describes a tenant to create.
 type TenantConfig struct {
@@ -42,60 +18,47 @@ type TenantConfig struct {
 	// Domain is the verified domain users' UPNs end in, e.g. "contoso.test".
 	Domain string
 	// Cloud is where the tenant lives.
-	Cloud Cloud
-	// FederationURL, when set, is the https sign-in page of the tenant's
+	Cloud identity.Cloud
+	// FederationSignInURL, when set, is the https sign-in page of the tenant's
 	// federation service (AD FS or a third-party identity provider): sign-in
 	// happens there, and the token's idp claim names it.
-	FederationURL string
+	FederationSignInURL string
 	// Hybrid: the tenant is synchronised with an on-premises Active Directory.
 	Hybrid bool
-	// TrustType of a hybrid tenant (ignored otherwise).
-	TrustType TrustType
+	// TrustType of a hybrid tenant (ignored otherwise); TrustUnknown means
+	// key trust.
+	TrustType identity.TrustType
 	// SyncDelay for a hybrid key-trust tenant: how long after registration a
 	// key becomes usable on premises; 0 means DefaultSyncDelay.
 	SyncDelay time.Duration
-	// Consents are the application IDs the tenant's administrator consented
-	// to; both ServiceAppID and ClientAppID make it onboarded.
-	Consents []string
+	// ConsentedApps are the application IDs the tenant's administrator consented
+	// to; both identity.PINResetServiceAppID and identity.PINResetClientAppID
+	// make it onboarded.
+	ConsentedApps []string
 }
 
-// Tenant is a snapshot of a tenant.
+// Tenant is a snapshot of a tenant: its identity (ID, cloud, consents,
+// federation sign-in page: the identity.Tenant the PIN reset service is
+// given) and what only the directory holds.
 type Tenant struct {
-	ID            string
-	Domain        string
-	Cloud         Cloud
-	FederationURL string
-	Hybrid        bool
-	TrustType     TrustType
-	SyncDelay     time.Duration
-	Consents      []string
+	identity.Tenant
+	Domain    string
+	Hybrid    bool
+	TrustType identity.TrustType
+	SyncDelay time.Duration
 }
-
-// Onboarded reports whether the tenant consented to both PIN reset
-// applications, as the WHfB documentation requires before non-destructive
-// reset: "you must register two applications in your Azure Active Directory
-// tenant: PIN Reset Service, PIN Reset Client".
-func (t Tenant) Onboarded() bool {
-	return slices.Contains(t.Consents, ServiceAppID) && slices.Contains(t.Consents, ClientAppID)
-}
-
-// Federated reports whether sign-in happens at a federation service.
-func (t Tenant) Federated() bool { return t.FederationURL != "" }
 
 // SignInHost is the host whose pages a PIN reset visits to sign in: the
 // federation service's host when federated, else the cloud's Azure AD
 // login host (for Azure Government, the documentation names
 // login.microsoftonline.us). ConfigureWebSignInAllowedUrls must allow it.
 func (t Tenant) SignInHost() string {
-	if t.FederationURL != "" {
-		if u, err := url.Parse(t.FederationURL); err == nil {
+	if t.FederationSignInURL != "" {
+		if u, err := url.Parse(t.FederationSignInURL); err == nil {
 			return u.Hostname()
 		}
 	}
-	if t.Cloud == CloudAzureGovernment {
-		return "login.microsoftonline.us"
-	}
-	return "login.microsoftonline.com"
+	return t.Cloud.SignInHost()
 }
 
 type tenant struct {
@@ -120,16 +83,19 @@ func (p *IdP) AddTenant(cfg TenantConfig) (Tenant, error) {
 	if !validDomain(domain) {
 		return Tenant{}, fmt.Errorf("add tenant: %w: domain %q", ErrInvalid, cfg.Domain)
 	}
-	if cfg.Cloud != CloudPublic && cfg.Cloud != CloudAzureGovernment {
+	if !cfg.Cloud.Known() {
 		return Tenant{}, fmt.Errorf("add tenant: %w: cloud %v", ErrInvalid, cfg.Cloud)
 	}
-	if cfg.FederationURL != "" {
-		u, err := url.Parse(cfg.FederationURL)
+	if cfg.FederationSignInURL != "" {
+		u, err := url.Parse(cfg.FederationSignInURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			return Tenant{}, fmt.Errorf("add tenant: %w: federation url must be https", ErrInvalid)
 		}
 	}
-	if cfg.TrustType < KeyTrust || cfg.TrustType > CloudKerberosTrust {
+	if cfg.TrustType == identity.TrustUnknown {
+		cfg.TrustType = identity.KeyTrust
+	}
+	if cfg.TrustType < identity.KeyTrust || cfg.TrustType > identity.CloudKerberosTrust {
 		return Tenant{}, fmt.Errorf("add tenant: %w: trust type %v", ErrInvalid, cfg.TrustType)
 	}
 	if cfg.SyncDelay < 0 {
@@ -139,7 +105,7 @@ func (p *IdP) AddTenant(cfg TenantConfig) (Tenant, error) {
 		cfg.SyncDelay = DefaultSyncDelay
 	}
 	var consents []string
-	for _, a := range cfg.Consents {
+	for _, a := range cfg.ConsentedApps {
 		a, err := checkGUID("application id", a)
 		if err != nil {
 			return Tenant{}, fmt.Errorf("add tenant: %w", err)
@@ -149,8 +115,8 @@ func (p *IdP) AddTenant(cfg TenantConfig) (Tenant, error) {
 		}
 	}
 	t := &tenant{Tenant{
-		ID: id, Domain: domain, Cloud: cfg.Cloud, FederationURL: cfg.FederationURL,
-		Hybrid: cfg.Hybrid, TrustType: cfg.TrustType, SyncDelay: cfg.SyncDelay, Consents: consents,
+		Tenant: identity.Tenant{ID: id, Cloud: cfg.Cloud, ConsentedApps: consents, FederationSignInURL: cfg.FederationSignInURL},
+		Domain: domain, Hybrid: cfg.Hybrid, TrustType: cfg.TrustType, SyncDelay: cfg.SyncDelay,
 	}}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -168,7 +134,7 @@ func (p *IdP) AddTenant(cfg TenantConfig) (Tenant, error) {
 
 func (t *tenant) snapshot() Tenant {
 	s := t.Tenant
-	s.Consents = slices.Clone(t.Consents)
+	s.Tenant = t.Tenant.Tenant.Clone()
 	return s
 }
 
@@ -178,28 +144,27 @@ func (p *IdP) LookupTenant(tenantID string) (Tenant, error) {
 	defer p.mu.Unlock()
 	t, ok := p.tenants[strings.ToLower(tenantID)]
 	if !ok {
-		return Tenant{}, fmt.Errorf("lookup tenant: %w", ErrUnknownTenant)
+		return Tenant{}, fmt.Errorf("lookup tenant: %w", identity.ErrUnknownTenant)
 	}
 	return t.snapshot(), nil
 }
 
-// Tenant implements service.Tenants: onboarding and cloud of a tenant. An
-// unknown tenant's error matches both ErrUnknownTenant and
-// service.ErrUnknownTenant.
-func (p *IdP) Tenant(ctx context.Context, tenantID string) (service.TenantInfo, error) {
+// Tenant returns the tenant's identity (cloud, consents, federation), as
+// the PIN reset service looks it up at request time (it implements
+// service.Directory). An unknown tenant's error matches
+// identity.ErrUnknownTenant.
+func (p *IdP) Tenant(ctx context.Context, tenantID string) (identity.Tenant, error) {
 	if err := ctx.Err(); err != nil {
-		return service.TenantInfo{}, err
+		return identity.Tenant{}, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t, ok := p.tenants[strings.ToLower(tenantID)]
 	if !ok {
-		return service.TenantInfo{}, fmt.Errorf("%w (%w)", ErrUnknownTenant, service.ErrUnknownTenant)
+		return identity.Tenant{}, fmt.Errorf("tenant %s: %w", tenantID, identity.ErrUnknownTenant)
 	}
-	return service.TenantInfo{Onboarded: t.Onboarded(), Cloud: t.Cloud}, nil
+	return t.Tenant.Tenant.Clone(), nil
 }
-
-var _ service.Tenants = (*IdP)(nil)
 
 // GrantConsent records an administrator's consent to appID.
 func (p *IdP) GrantConsent(tenantID, appID string) error {
@@ -211,10 +176,10 @@ func (p *IdP) GrantConsent(tenantID, appID string) error {
 	defer p.mu.Unlock()
 	t, ok := p.tenants[strings.ToLower(tenantID)]
 	if !ok {
-		return fmt.Errorf("grant consent: %w", ErrUnknownTenant)
+		return fmt.Errorf("grant consent: %w", identity.ErrUnknownTenant)
 	}
-	if !slices.Contains(t.Consents, appID) {
-		t.Consents = append(t.Consents, appID)
+	if !slices.Contains(t.ConsentedApps, appID) {
+		t.ConsentedApps = append(t.ConsentedApps, appID)
 	}
 	return nil
 }
@@ -226,19 +191,19 @@ func (p *IdP) RevokeConsent(tenantID, appID string) error {
 	defer p.mu.Unlock()
 	t, ok := p.tenants[strings.ToLower(tenantID)]
 	if !ok {
-		return fmt.Errorf("revoke consent: %w", ErrUnknownTenant)
+		return fmt.Errorf("revoke consent: %w", identity.ErrUnknownTenant)
 	}
-	t.Consents = slices.DeleteFunc(t.Consents, func(a string) bool { return strings.EqualFold(a, appID) })
+	t.ConsentedApps = slices.DeleteFunc(t.ConsentedApps, func(a string) bool { return strings.EqualFold(a, appID) })
 	return nil
 }
 
 // Onboard grants both PIN reset consents: the two admin-consent steps of
 // "Connect Azure Active Directory with the PIN Reset Service / Client".
 func (p *IdP) Onboard(tenantID string) error {
-	if err := p.GrantConsent(tenantID, ServiceAppID); err != nil {
+	if err := p.GrantConsent(tenantID, identity.PINResetServiceAppID); err != nil {
 		return err
 	}
-	return p.GrantConsent(tenantID, ClientAppID)
+	return p.GrantConsent(tenantID, identity.PINResetClientAppID)
 }
 
 // validDomain accepts lower-case DNS names with at least two labels.

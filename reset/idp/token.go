@@ -11,6 +11,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/hellosim/hellosim/reset/identity"
 )
 
 // signingKey is one of the IdP's ES256 token-signing keys.
@@ -94,7 +96,7 @@ func (p *IdP) RetireSigningKey(kid string) error {
 		p.publishLocked()
 		return nil
 	}
-	return fmt.Errorf("retire signing key %s: %w", kid, ErrUnknownKey)
+	return fmt.Errorf("retire signing key %s: %w", kid, ErrKeyNotFound)
 }
 
 // SigningKeyID returns the current signing key's kid.
@@ -115,7 +117,7 @@ func (p *IdP) issue(u User, federation string, amr []string) (string, error) {
 		Claims: jwt.Claims{
 			Issuer:    p.Issuer(u.TenantID),
 			Subject:   u.ObjectID,
-			Audience:  jwt.Audience{ServiceAppID},
+			Audience:  jwt.Audience{identity.PINResetServiceAppID},
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
 			Expiry:    jwt.NewNumericDate(now.Add(p.tokenTTL)),
@@ -125,7 +127,7 @@ func (p *IdP) issue(u User, federation string, amr []string) (string, error) {
 		ObjectID: u.ObjectID,
 		UPN:      u.UPN,
 		AMR:      amr,
-		AZP:      ClientAppID,
+		AZP:      identity.PINResetClientAppID,
 		Ver:      "2.0",
 	}
 	if federation != "" {
@@ -148,8 +150,8 @@ func (p *IdP) issue(u User, federation string, amr []string) (string, error) {
 // federationHost names a federated tenant's sign-in service for the idp
 // claim.
 func federationHost(t *tenant) string {
-	if t.FederationURL == "" {
+	if t.FederationSignInURL == "" {
 		return ""
 	}
-	return strings.TrimSuffix(t.FederationURL, "/")
+	return strings.TrimSuffix(t.FederationSignInURL, "/")
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/argon2"
@@ -175,7 +176,7 @@ func (p *IdP) AddUser(cfg UserConfig) (User, error) {
 	defer p.mu.Unlock()
 	t, ok := p.tenants[strings.ToLower(cfg.TenantID)]
 	if !ok {
-		return User{}, fmt.Errorf("add user: %w", ErrUnknownTenant)
+		return User{}, fmt.Errorf("add user: %w", identity.ErrUnknownTenant)
 	}
 	if domain != t.Domain {
 		return User{}, fmt.Errorf("add user: %w: upn %q is not in the tenant's domain %s", ErrInvalid, cfg.UPN, t.Domain)

@@ -26,7 +26,9 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/policy"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/tpm"
 	"github.com/hellosim/hellosim/tpm/tpmtest"
@@ -42,11 +44,11 @@ const (
 
 type config struct {
 	scheme     protector.Scheme
-	cloud      idp.Cloud
+	cloud      identity.Cloud
 	consents   []string
 	federation string
 	hybrid     bool
-	trust      idp.TrustType
+	trust      identity.TrustType
 	recovery   bool
 	alg        tpm.KeyAlgorithm
 	pin        string
@@ -61,16 +63,16 @@ type Option func(*config)
 // WithScheme sets the service key's wrapping scheme (default HPKE X25519).
 func WithScheme(s protector.Scheme) Option { return func(c *config) { c.scheme = s } }
 
-// WithCloud puts the tenant in another cloud (idp.CloudAzureGovernment: the
+// WithCloud puts the tenant in another cloud (identity.AzureGovernment: the
 // service refuses it, as the documentation says it is not available there).
-func WithCloud(cl idp.Cloud) Option { return func(c *config) { c.cloud = cl } }
+func WithCloud(cl identity.Cloud) Option { return func(c *config) { c.cloud = cl } }
 
 // WithoutOnboarding leaves the tenant without consent to the PIN reset
 // applications.
 func WithoutOnboarding() Option { return func(c *config) { c.consents = nil } }
 
 // WithConsents sets the application IDs the tenant consented to (both
-// idp.ServiceAppID and idp.ClientAppID by default).
+// identity.PINResetServiceAppID and identity.PINResetClientAppID by default).
 func WithConsents(appIDs ...string) Option {
 	return func(c *config) { c.consents = append([]string(nil), appIDs...) }
 }
@@ -79,7 +81,7 @@ func WithConsents(appIDs ...string) Option {
 func WithFederation(signInURL string) Option { return func(c *config) { c.federation = signInURL } }
 
 // WithHybrid makes the tenant hybrid with the given trust type.
-func WithHybrid(trust idp.TrustType) Option {
+func WithHybrid(trust identity.TrustType) Option {
 	return func(c *config) { c.hybrid, c.trust = true, trust }
 }
 
@@ -115,9 +117,11 @@ type World struct {
 	Password   string
 	PIN        string // the container's current PIN as New provisioned it
 	ServiceKey *protector.ServicePrivateKey
-	Service    *service.Service
-	Server     *httptest.Server
-	Client     *service.Client
+	// Verifier is the service's verifier of the IdP's access tokens.
+	Verifier *service.JWTVerifier
+	Service  *service.Service
+	Server   *httptest.Server
+	Client   *service.Client
 	// Container is the user's provisioned container, enrolled for PIN
 	// recovery unless WithoutRecovery.
 	Container *container.Container
@@ -134,7 +138,7 @@ type World struct {
 func New(t testing.TB, opts ...Option) *World {
 	t.Helper()
 	cfg := config{
-		consents: []string{idp.ServiceAppID, idp.ClientAppID},
+		consents: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID},
 		recovery: true,
 		pin:      DefaultPIN,
 	}
@@ -147,8 +151,8 @@ func New(t testing.TB, opts ...Option) *World {
 	w.IdP, err = idp.New(idp.WithClock(w.Now), idp.WithArgon2(idp.TestArgon2Params()))
 	check(t, "new idp", err)
 	w.Tenant, err = w.IdP.AddTenant(idp.TenantConfig{
-		Domain: DefaultDomain, Cloud: cfg.cloud, FederationURL: cfg.federation,
-		Hybrid: cfg.hybrid, TrustType: cfg.trust, Consents: cfg.consents,
+		Domain: DefaultDomain, Cloud: cfg.cloud, FederationSignInURL: cfg.federation,
+		Hybrid: cfg.hybrid, TrustType: cfg.trust, ConsentedApps: cfg.consents,
 	})
 	check(t, "add tenant", err)
 	w.User, err = w.IdP.AddUser(idp.UserConfig{TenantID: w.Tenant.ID, UPN: DefaultUser + "@" + DefaultDomain, Password: w.Password})
@@ -156,8 +160,10 @@ func New(t testing.TB, opts ...Option) *World {
 
 	w.ServiceKey, err = protector.GenerateServiceKey(cfg.scheme)
 	check(t, "generate service key", err)
+	w.Verifier, err = service.VerifierFor(w.IdP)
+	check(t, "new token verifier", err)
 	w.Service, err = service.New(service.Config{
-		Verifier: w.IdP.Verifier(), Tenants: w.IdP,
+		Verifier: w.Verifier, Directory: w.IdP,
 		Keys: []protector.Unwrapper{w.ServiceKey}, Clock: w.Now, RateLimit: cfg.rate,
 	})
 	check(t, "new pin reset service", err)
@@ -283,24 +289,19 @@ func (w *World) Env() reset.Env {
 	return env
 }
 
-// ResetTenant describes the world's tenant for reset.Check: cloud,
-// consents, federation, AD FS (a federated hybrid certificate trust tenant).
+// ResetTenant describes the world's tenant for reset.Check: the directory's
+// tenant as it is now, the password method, and AD FS for a federated hybrid
+// certificate trust tenant.
 func (w *World) ResetTenant() reset.Tenant {
 	tn, err := w.IdP.LookupTenant(w.Tenant.ID)
 	if err != nil {
 		tn = w.Tenant
 	}
-	rt := reset.Tenant{
-		ID:                  tn.ID,
-		ConsentedApps:       append([]string(nil), tn.Consents...),
-		FederationSignInURL: tn.FederationURL,
-		Methods:             []reset.Method{reset.MethodPassword},
+	return reset.Tenant{
+		Tenant:  tn.Tenant,
+		Methods: []reset.Method{reset.MethodPassword},
+		ADFS:    tn.Federated() && tn.Hybrid && tn.TrustType == identity.CertificateTrust,
 	}
-	if tn.Cloud == idp.CloudAzureGovernment {
-		rt.Cloud = reset.AzureGovernment
-	}
-	rt.ADFS = tn.Federated() && tn.Hybrid && tn.TrustType == idp.CertTrust
-	return rt
 }
 
 // Device describes a device of the world's user for reset.Check: Azure AD
@@ -308,18 +309,12 @@ func (w *World) ResetTenant() reset.Tenant {
 // Enterprise on Windows 11, signed in, every network reachable.
 func (w *World) Device() reset.Device {
 	d := reset.Device{
-		Join: reset.AzureADJoined, Trust: reset.KeyTrust, Edition: reset.Enterprise,
+		Join: identity.AzureADJoined, Trust: identity.KeyTrust, Edition: reset.Enterprise,
 		Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
 		Network: reset.Network{DomainController: true, FederationService: true},
 	}
 	if w.Tenant.Hybrid {
-		d.Join = reset.HybridAzureADJoined
-		switch w.Tenant.TrustType {
-		case idp.CertTrust:
-			d.Trust = reset.CertificateTrust
-		case idp.CloudKerberosTrust:
-			d.Trust = reset.CloudKerberosTrust
-		}
+		d.Join, d.Trust = identity.HybridAzureADJoined, w.Tenant.TrustType
 	}
 	return d
 }
@@ -330,7 +325,7 @@ func (w *World) Device() reset.Device {
 func (w *World) Policy() reset.Policy {
 	p := reset.Policy{WebSignInAllowedURLs: []string{w.Tenant.SignInHost()}}
 	if w.Container != nil && w.Container.HasProtector() {
-		p.EnablePINRecovery, p.Source = true, reset.DeviceMDM
+		p.EnablePINRecovery, p.Source = true, policy.DeviceMDM
 	}
 	return p
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
-	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/tpm"
@@ -33,7 +33,7 @@ func TestNewBuildsAReadyWorld(t *testing.T) {
 	// Tokens: fresh each time, with MFA, accepted by the service.
 	a, b := w.Token(t), w.Token(t)
 	assert.NotEqual(t, a, b)
-	claims, err := w.IdP.Verifier().Verify(ctx, a)
+	claims, err := mustVerifier(w.IdP).Verify(ctx, a)
 	require.NoError(t, err)
 	assert.True(t, claims.HasMFA())
 	assert.Equal(t, w.User.ObjectID, claims.ObjectID)
@@ -43,7 +43,7 @@ func TestNewBuildsAReadyWorld(t *testing.T) {
 
 	// Without MFA the service refuses.
 	noMFA := w.TokenWithoutMFA(t)
-	claims, err = w.IdP.Verifier().Verify(ctx, noMFA)
+	claims, err = mustVerifier(w.IdP).Verify(ctx, noMFA)
 	require.NoError(t, err)
 	assert.False(t, claims.HasMFA())
 	_, err = w.Client.Recover(ctx, noMFA, w.Container.Envelope())
@@ -65,18 +65,18 @@ func TestOptions(t *testing.T) {
 		assert.Equal(t, "24681", w.PIN)
 	})
 	t.Run("government, not onboarded, no recovery", func(t *testing.T) {
-		w := resettest.New(t, resettest.WithoutRecovery(), resettest.WithCloud(idp.CloudAzureGovernment), resettest.WithoutOnboarding())
+		w := resettest.New(t, resettest.WithoutRecovery(), resettest.WithCloud(identity.AzureGovernment), resettest.WithoutOnboarding())
 		assert.False(t, w.Container.HasProtector())
 		assert.False(t, w.Tenant.Onboarded())
-		assert.Equal(t, reset.AzureGovernment, w.ResetTenant().Cloud)
+		assert.Equal(t, identity.AzureGovernment, w.ResetTenant().Cloud)
 		assert.False(t, w.Policy().EnablePINRecovery)
 		assert.Equal(t, container.DestructiveOnly, reset.CanReset(w.Device(), w.Policy(), w.ResetTenant()))
 	})
 	t.Run("hybrid, federated", func(t *testing.T) {
-		w := resettest.New(t, resettest.WithHybrid(idp.CertTrust), resettest.WithFederation("https://sts.contoso.test/adfs/ls"))
+		w := resettest.New(t, resettest.WithHybrid(identity.CertificateTrust), resettest.WithFederation("https://sts.contoso.test/adfs/ls"))
 		d := w.Device()
-		assert.Equal(t, reset.HybridAzureADJoined, d.Join)
-		assert.Equal(t, reset.CertificateTrust, d.Trust)
+		assert.Equal(t, identity.HybridAzureADJoined, d.Join)
+		assert.Equal(t, identity.CertificateTrust, d.Trust)
 		assert.True(t, w.ResetTenant().ADFS)
 		assert.True(t, w.Policy().AllowsHost("sts.contoso.test"))
 	})
@@ -133,4 +133,13 @@ func TestWithPINPolicyIsTheManagedPolicyOfResets(t *testing.T) {
 
 	// Without the option the world manages no policy.
 	assert.Nil(t, resettest.New(t, resettest.WithTPM(w.TPM)).Env().PINPolicy)
+}
+
+// mustVerifier is the PIN reset service's verifier for iss's tokens.
+func mustVerifier(iss service.TokenIssuer) *service.JWTVerifier {
+	v, err := service.VerifierFor(iss)
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -100,7 +100,7 @@ func BenchmarkRecoverCrypto(b *testing.B) {
 			defer rk.Destroy()
 			pub := rk.PublicKey()
 			tok := w.alice.token(b)
-			v := w.idp.Verifier()
+			v := mustVerifier(w.idp)
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -245,8 +245,8 @@ func TestErrorMatching(t *testing.T) {
 		isnt []error
 	}{
 		{&service.Error{Status: 401, Code: service.CodeTokenReplayed}, []error{service.ErrReplay, service.ErrUnauthorized}, []error{service.ErrRateLimited}},
-		{&service.Error{Status: 410, Code: service.CodeKeyRetired}, []error{service.ErrKeyRetired, service.ErrUnknownKey}, []error{service.ErrMalformedRequest}},
-		{&service.Error{Status: 400, Code: service.CodeBadEnvelope}, []error{service.ErrBadEnvelope, service.ErrMalformedRequest}, []error{service.ErrUnknownKey}},
+		{&service.Error{Status: 410, Code: service.CodeKeyRetired}, []error{service.ErrKeyRetired, protector.ErrUnknownKey}, []error{service.ErrMalformedRequest}},
+		{&service.Error{Status: 400, Code: service.CodeBadEnvelope}, []error{service.ErrBadEnvelope, service.ErrMalformedRequest}, []error{protector.ErrUnknownKey}},
 		{&service.Error{Status: 403, Code: "future_code"}, nil, []error{service.ErrUnauthorized, service.ErrMFARequired, service.ErrUnavailable}},
 		{&service.Error{Code: service.CodeUnavailable, Err: errors.New("dial")}, []error{service.ErrUnavailable}, []error{service.ErrBadResponse}},
 	}

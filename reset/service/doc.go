@@ -56,7 +56,7 @@
 //
 // Service is the http.Handler; Config gives it a TokenVerifier (JWTVerifier
 // checks tokens against a JSON Web Key Set, as any relying party of Azure
-// AD does), a Tenants directory, and its keys as protector.Unwrapper values,
+// AD does), a Directory (tenant lookups), and its keys as protector.Unwrapper values,
 // so a KMS or an HSM can hold them. Client implements the reset.Service
 // interface over HTTP; NewInProcess gives the same client over a handler in
 // the same process, for tests. Because the client carries the user's access

@@ -6,13 +6,17 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/hellosim/hellosim/protector"
 )
 
 // Sentinel errors. A client error from Recover or ServiceKey is a *Error; it
 // matches, with errors.Is, the sentinel of its code (and a few match more than
 // one: a replayed token is also unauthorized, a retired key is also an unknown
-// key). The reset package wraps them with %w, so callers branch on these
-// values without knowing about HTTP.
+// key). An envelope under a key the service does not hold matches
+// protector.ErrUnknownKey, the one name of that failure. The reset package
+// wraps them with %w, so callers branch on these values without knowing
+// about HTTP.
 var (
 	// ErrUnauthorized: the access token is missing, malformed, badly signed,
 	// expired, not yet valid, or meant for another issuer or audience (401).
@@ -35,11 +39,9 @@ var (
 	// ErrRateLimited: too many recoveries for this user; Error.RetryAfter says
 	// when to try again (429).
 	ErrRateLimited = errors.New("pin reset service: rate limited")
-	// ErrUnknownKey: the envelope names a service key the service does not
-	// hold (400) or has retired (410): re-enrol the protector.
-	ErrUnknownKey = errors.New("pin reset service: unknown service key")
 	// ErrKeyRetired: the envelope names a retired service key (410). It also
-	// matches ErrUnknownKey.
+	// matches protector.ErrUnknownKey, which an envelope naming a key the
+	// service does not hold (400) matches alone: re-enrol the protector.
 	ErrKeyRetired = errors.New("pin reset service: service key retired")
 	// ErrMalformedRequest: the request was refused as malformed: wrong path,
 	// method or content type, a body too large, bad JSON, or an envelope the
@@ -142,9 +144,9 @@ func (e *Error) sentinels() []error {
 	case CodeRateLimited:
 		return []error{ErrRateLimited}
 	case CodeUnknownKey:
-		return []error{ErrUnknownKey}
+		return []error{protector.ErrUnknownKey}
 	case CodeKeyRetired:
-		return []error{ErrKeyRetired, ErrUnknownKey}
+		return []error{ErrKeyRetired, protector.ErrUnknownKey}
 	case CodeBadEnvelope:
 		return []error{ErrBadEnvelope, ErrMalformedRequest}
 	case CodeNotFound, CodeMethodNotAllowed, CodeUnsupportedMediaType,

@@ -6,6 +6,7 @@ import (
 	"log"
 
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -19,7 +20,7 @@ func Example() {
 
 	// The directory: a tenant onboarded to both PIN reset applications.
 	dir, _ := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
-	tenant, _ := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+	tenant, _ := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	user, _ := dir.AddUser(idp.UserConfig{TenantID: tenant.ID, UPN: "alice@contoso.test", Password: "correct horse battery"})
 
 	// The service, with one HPKE X25519 key.
@@ -28,9 +29,9 @@ func Example() {
 		log.Fatal(err)
 	}
 	svc, err := service.New(service.Config{
-		Verifier: dir.Verifier(),
-		Tenants:  dir,
-		Keys:     []protector.Unwrapper{key},
+		Verifier:  mustVerifier(dir),
+		Directory: dir,
+		Keys:      []protector.Unwrapper{key},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/identity"
 )
 
 // Paths served.
@@ -138,25 +139,25 @@ func (s *Service) recover(w http.ResponseWriter, r *http.Request, rid string) {
 		s.deny(w, r, rid, d)
 		return
 	}
-	ti, err := s.tenants.Tenant(ctx, claims.TenantID)
+	tenant, err := s.directory.Tenant(ctx, claims.TenantID)
 	switch {
-	case errors.Is(err, ErrUnknownTenant):
-		ti = TenantInfo{}
+	case errors.Is(err, identity.ErrUnknownTenant):
+		tenant = identity.Tenant{}
 	case err != nil:
 		d := d0
 		d.status, d.code, d.message, d.reason = http.StatusServiceUnavailable, CodeUnavailable, "directory unavailable", "tenant lookup failed"
 		s.deny(w, r, rid, d)
 		return
 	}
-	if !ti.Onboarded {
+	if !tenant.Onboarded() {
 		d := d0
 		d.status, d.code, d.message = http.StatusForbidden, CodeNotOnboarded, "tenant has not consented to the PIN reset applications"
 		s.deny(w, r, rid, d)
 		return
 	}
-	if ti.Cloud != CloudPublic {
+	if tenant.Cloud != identity.PublicCloud {
 		d := d0
-		d.status, d.code, d.message = http.StatusForbidden, CodeUnavailableInCloud, "the PIN reset service is not available in "+ti.Cloud.String()
+		d.status, d.code, d.message = http.StatusForbidden, CodeUnavailableInCloud, "the PIN reset service is not available in "+tenant.Cloud.String()
 		s.deny(w, r, rid, d)
 		return
 	}

@@ -20,30 +20,12 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/clocktest"
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
-
-// clock is a settable clock shared by the IdP and the service.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // syncBuffer is a concurrency-safe audit sink.
 type syncBuffer struct {
@@ -109,7 +91,7 @@ func (m *minter) sign(t testing.TB, claims any) string {
 
 // world is an IdP with tenants and users, a service and a client.
 type world struct {
-	clk      *clock
+	clk      *clocktest.Clock // shared by the IdP and the service
 	idp      *idp.IdP
 	tenant   idp.Tenant // onboarded, public cloud
 	alice    *person    // in tenant
@@ -131,12 +113,12 @@ type worldOption func(*service.Config)
 
 func newWorld(t testing.TB, opts ...worldOption) *world {
 	t.Helper()
-	w := &world{clk: newClock(), audit: &syncBuffer{}, keys: map[protector.Scheme]*protector.ServicePrivateKey{}}
+	w := &world{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)), audit: &syncBuffer{}, keys: map[protector.Scheme]*protector.ServicePrivateKey{}}
 	var err error
 	w.idp, err = idp.New(idp.WithClock(w.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
 	require.NoError(t, err)
-	w.tenant = w.addTenant(t, idp.TenantConfig{Domain: "contoso.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
-	w.other = w.addTenant(t, idp.TenantConfig{Domain: "fabrikam.test", Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+	w.tenant = w.addTenant(t, idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
+	w.other = w.addTenant(t, idp.TenantConfig{Domain: "fabrikam.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	w.alice = w.addPerson(t, w.tenant, "alice")
 	w.bob = w.addPerson(t, w.tenant, "bob")
 	w.carol = w.addPerson(t, w.other, "carol")
@@ -159,16 +141,16 @@ func newWorld(t testing.TB, opts ...worldOption) *world {
 		return set
 	}
 	v, err := service.NewJWTVerifier(service.VerifierConfig{
-		Keys: keys, Issuer: w.idp.IssuerTemplate(), Audience: service.ServiceAppID, Clock: w.clk.Now,
+		Keys: keys, Issuer: w.idp.IssuerTemplate(), Audience: identity.PINResetServiceAppID, Clock: w.clk.Now,
 	})
 	require.NoError(t, err)
 	cfg := service.Config{
-		Verifier: v,
-		Tenants:  w.idp,
-		Keys:     []protector.Unwrapper{w.counters[0], w.counters[1], w.counters[2]},
-		Retired:  []string{w.retired.Public().ID()},
-		Audit:    slog.New(slog.NewJSONHandler(w.audit, nil)),
-		Clock:    w.clk.Now,
+		Verifier:  v,
+		Directory: w.idp,
+		Keys:      []protector.Unwrapper{w.counters[0], w.counters[1], w.counters[2]},
+		Retired:   []string{w.retired.Public().ID()},
+		Audit:     slog.New(slog.NewJSONHandler(w.audit, nil)),
+		Clock:     w.clk.Now,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -283,7 +265,7 @@ func (w *world) claims(p *person) map[string]any {
 	now := w.clk.Now()
 	return map[string]any{
 		"iss": w.idp.Issuer(p.user.TenantID),
-		"aud": service.ServiceAppID,
+		"aud": identity.PINResetServiceAppID,
 		"tid": p.user.TenantID,
 		"oid": p.user.ObjectID,
 		"upn": p.user.UPN,
@@ -340,4 +322,13 @@ func errorBody(t testing.TB, resp *http.Response) (code, message string) {
 	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
 	return e.Error, e.Message
+}
+
+// mustVerifier is the PIN reset service's verifier for iss's tokens.
+func mustVerifier(iss service.TokenIssuer) *service.JWTVerifier {
+	v, err := service.VerifierFor(iss)
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -78,20 +78,6 @@ func TestGuardForgetsRefilledBuckets(t *testing.T) {
 	}
 }
 
-func TestValidGUID(t *testing.T) {
-	for _, ok := range []string{"b8456c59-1230-44c7-a4a2-99b085333e84", "B8456C59-1230-44C7-A4A2-99B085333E84"} {
-		if !ValidGUID(ok) {
-			t.Errorf("ValidGUID(%q) = false", ok)
-		}
-	}
-	for _, bad := range []string{"", "{b8456c59-1230-44c7-a4a2-99b085333e84}", "b8456c59-1230-44c7-a4a2-99b085333e8g",
-		"b8456c59x1230-44c7-a4a2-99b085333e84", "b8456c59-1230-44c7-a4a2-99b085333e8"} {
-		if ValidGUID(bad) {
-			t.Errorf("ValidGUID(%q) = true", bad)
-		}
-	}
-}
-
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Duration{

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -47,10 +48,10 @@ func TestRecoverWithIdPVerifier(t *testing.T) {
 	// client.
 	w := newWorld(t)
 	svc, err := service.New(service.Config{
-		Verifier: w.idp.Verifier(),
-		Tenants:  w.idp,
-		Keys:     []protector.Unwrapper{w.keys[protector.HPKEX25519]},
-		Clock:    w.clk.Now,
+		Verifier:  mustVerifier(w.idp),
+		Directory: w.idp,
+		Keys:      []protector.Unwrapper{w.keys[protector.HPKEX25519]},
+		Clock:     w.clk.Now,
 	})
 	require.NoError(t, err)
 	c := service.NewInProcess(svc)
@@ -158,7 +159,7 @@ func refusals() []refusal {
 			name: "wrong audience",
 			setup: func(t *testing.T, w *world) (string, *protector.Envelope) {
 				c := w.claims(w.alice)
-				c["aud"] = idp.ClientAppID
+				c["aud"] = identity.PINResetClientAppID
 				return w.minter.sign(t, c), x25519Env(t, w, w.alice)
 			},
 			status: 401, code: service.CodeInvalidToken, sentinel: service.ErrUnauthorized,
@@ -268,7 +269,7 @@ func refusals() []refusal {
 		{
 			name: "not onboarded: no consent to the PIN Reset Service",
 			setup: func(t *testing.T, w *world) (string, *protector.Envelope) {
-				require.NoError(t, w.idp.RevokeConsent(w.tenant.ID, idp.ServiceAppID))
+				require.NoError(t, w.idp.RevokeConsent(w.tenant.ID, identity.PINResetServiceAppID))
 				return w.alice.token(t), x25519Env(t, w, w.alice)
 			},
 			status: 403, code: service.CodeNotOnboarded, sentinel: service.ErrNotOnboarded,
@@ -276,7 +277,7 @@ func refusals() []refusal {
 		{
 			name: "not onboarded: no consent to the PIN Reset Client",
 			setup: func(t *testing.T, w *world) (string, *protector.Envelope) {
-				require.NoError(t, w.idp.RevokeConsent(w.tenant.ID, idp.ClientAppID))
+				require.NoError(t, w.idp.RevokeConsent(w.tenant.ID, identity.PINResetClientAppID))
 				return w.alice.token(t), x25519Env(t, w, w.alice)
 			},
 			status: 403, code: service.CodeNotOnboarded, sentinel: service.ErrNotOnboarded,
@@ -284,8 +285,8 @@ func refusals() []refusal {
 		{
 			name: "Azure Government tenant",
 			setup: func(t *testing.T, w *world) (string, *protector.Envelope) {
-				gov := w.addTenant(t, idp.TenantConfig{Domain: "agency.test", Cloud: idp.CloudAzureGovernment,
-					Consents: []string{idp.ServiceAppID, idp.ClientAppID}})
+				gov := w.addTenant(t, idp.TenantConfig{Domain: "agency.test", Cloud: identity.AzureGovernment,
+					ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 				dave := w.addPerson(t, gov, "dave")
 				return dave.token(t), x25519Env(t, w, dave)
 			},
@@ -342,7 +343,7 @@ func refusals() []refusal {
 				r.Destroy()
 				return w.alice.token(t), env
 			},
-			status: 400, code: service.CodeUnknownKey, sentinel: service.ErrUnknownKey,
+			status: 400, code: service.CodeUnknownKey, sentinel: protector.ErrUnknownKey,
 		},
 		{
 			name: "retired service key",
@@ -540,7 +541,7 @@ func TestKeyRotation(t *testing.T) {
 	oldKey := w.keys[protector.HPKEX25519]
 	newKey := cachedKey(t, "stranger")
 	svc, err := service.New(service.Config{
-		Verifier: w.idp.Verifier(), Tenants: w.idp, Clock: w.clk.Now,
+		Verifier: mustVerifier(w.idp), Directory: w.idp, Clock: w.clk.Now,
 		Keys: []protector.Unwrapper{newKey, oldKey},
 	})
 	require.NoError(t, err)
@@ -557,26 +558,26 @@ func TestKeyRotation(t *testing.T) {
 	}
 	// Retiring the old key turns its envelopes into 410.
 	svc2, err := service.New(service.Config{
-		Verifier: w.idp.Verifier(), Tenants: w.idp, Clock: w.clk.Now,
+		Verifier: mustVerifier(w.idp), Directory: w.idp, Clock: w.clk.Now,
 		Keys: []protector.Unwrapper{newKey}, Retired: []string{oldKey.Public().ID()},
 	})
 	require.NoError(t, err)
 	env, _ := w.alice.envelope(t, oldKey.Public())
 	_, err = service.NewInProcess(svc2).Recover(context.Background(), w.alice.token(t), env)
 	assert.ErrorIs(t, err, service.ErrKeyRetired)
-	assert.ErrorIs(t, err, service.ErrUnknownKey)
+	assert.ErrorIs(t, err, protector.ErrUnknownKey)
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {
 	w := newWorld(t)
 	k := w.keys[protector.HPKEX25519]
 	for name, cfg := range map[string]service.Config{
-		"no verifier":        {Tenants: w.idp, Keys: []protector.Unwrapper{k}},
-		"no tenants":         {Verifier: w.idp.Verifier(), Keys: []protector.Unwrapper{k}},
-		"no keys":            {Verifier: w.idp.Verifier(), Tenants: w.idp},
-		"duplicate key":      {Verifier: w.idp.Verifier(), Tenants: w.idp, Keys: []protector.Unwrapper{k, k}},
-		"served and retired": {Verifier: w.idp.Verifier(), Tenants: w.idp, Keys: []protector.Unwrapper{k}, Retired: []string{k.Public().ID()}},
-		"nil key":            {Verifier: w.idp.Verifier(), Tenants: w.idp, Keys: []protector.Unwrapper{nil}},
+		"no verifier":        {Directory: w.idp, Keys: []protector.Unwrapper{k}},
+		"no tenants":         {Verifier: mustVerifier(w.idp), Keys: []protector.Unwrapper{k}},
+		"no keys":            {Verifier: mustVerifier(w.idp), Directory: w.idp},
+		"duplicate key":      {Verifier: mustVerifier(w.idp), Directory: w.idp, Keys: []protector.Unwrapper{k, k}},
+		"served and retired": {Verifier: mustVerifier(w.idp), Directory: w.idp, Keys: []protector.Unwrapper{k}, Retired: []string{k.Public().ID()}},
+		"nil key":            {Verifier: mustVerifier(w.idp), Directory: w.idp, Keys: []protector.Unwrapper{nil}},
 	} {
 		_, err := service.New(cfg)
 		assert.Error(t, err, name)
@@ -636,7 +637,7 @@ func (nilVerifier) Verify(context.Context, string) (*service.Claims, error) { re
 
 func TestBrokenVerifierIsUnauthorized(t *testing.T) {
 	w := newWorld(t)
-	svc, err := service.New(service.Config{Verifier: nilVerifier{}, Tenants: w.idp, Keys: []protector.Unwrapper{w.keys[protector.HPKEX25519]}})
+	svc, err := service.New(service.Config{Verifier: nilVerifier{}, Directory: w.idp, Keys: []protector.Unwrapper{w.keys[protector.HPKEX25519]}})
 	require.NoError(t, err)
 	_, err = service.NewInProcess(svc).Recover(context.Background(), w.alice.token(t), x25519Env(t, w, w.alice))
 	assert.ErrorIs(t, err, service.ErrUnauthorized)

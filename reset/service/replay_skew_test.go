@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -17,7 +18,7 @@ import (
 func skewedVerifier(t *testing.T, w *world, skew time.Duration) *service.JWTVerifier {
 	t.Helper()
 	v, err := service.NewJWTVerifier(service.VerifierConfig{
-		Keys: w.idp.JWKS, Issuer: w.idp.IssuerTemplate(), Audience: service.ServiceAppID, Clock: w.clk.Now, Skew: skew,
+		Keys: w.idp.JWKS, Issuer: w.idp.IssuerTemplate(), Audience: identity.PINResetServiceAppID, Clock: w.clk.Now, Skew: skew,
 	})
 	require.NoError(t, err)
 	return v
@@ -33,7 +34,7 @@ func (h hiddenSkew) Verify(ctx context.Context, tok string) (*service.Claims, er
 func serviceWith(t *testing.T, w *world, v service.TokenVerifier, replaySkew time.Duration) (*service.Service, error) {
 	t.Helper()
 	return service.New(service.Config{
-		Verifier: v, Tenants: w.idp, Clock: w.clk.Now, ReplaySkew: replaySkew,
+		Verifier: v, Directory: w.idp, Clock: w.clk.Now, ReplaySkew: replaySkew,
 		Keys: []protector.Unwrapper{w.counters[0], w.counters[1], w.counters[2]},
 	})
 }
@@ -47,14 +48,14 @@ func TestNewRefusesReplaySkewBelowVerifierSkew(t *testing.T) {
 		var ce *service.ConfigError
 		require.ErrorAs(t, err, &ce, "ReplaySkew %s", rs)
 		assert.Equal(t, "ReplaySkew", ce.Field)
-		assert.ErrorIs(t, err, service.ErrInvalidConfig)
+		assert.ErrorIs(t, err, service.ErrInvalidServiceConfig)
 	}
 	for _, rs := range []time.Duration{0, 5 * time.Minute, time.Hour} {
 		_, err := serviceWith(t, w, v, rs)
 		assert.NoError(t, err, "ReplaySkew %s", rs)
 	}
-	_, err := service.New(service.Config{Tenants: w.idp, Keys: []protector.Unwrapper{w.counters[0]}})
-	assert.ErrorIs(t, err, service.ErrInvalidConfig)
+	_, err := service.New(service.Config{Directory: w.idp, Keys: []protector.Unwrapper{w.counters[0]}})
+	assert.ErrorIs(t, err, service.ErrInvalidServiceConfig)
 }
 
 // With ReplaySkew left at zero the service takes the verifier's skew, so a

@@ -12,51 +12,20 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/identity"
 )
 
-// Application IDs from the WHfB documentation ("Enable the Microsoft PIN
-// Reset Service in your Azure AD tenant"): the two applications a tenant
-// must consent to before PIN recovery works. Access tokens for the service
-// carry ServiceAppID as their audience.
-const (
-	ServiceAppID = "b8456c59-1230-44c7-a4a2-99b085333e84" // Microsoft PIN Reset Service Production
-	ClientAppID  = "9115dd05-fad5-4f9c-acc7-305d08b1b04e" // Microsoft PIN Reset Client Production
-)
-
-// Cloud is the national cloud a tenant lives in.
-type Cloud int
-
-// The clouds.
-const (
-	CloudPublic          Cloud = iota // Azure AD, worldwide
-	CloudAzureGovernment              // Azure Government: the PIN reset service is "not currently available" there
-)
-
-// String names the cloud.
-func (c Cloud) String() string {
-	switch c {
-	case CloudPublic:
-		return "AzurePublic"
-	case CloudAzureGovernment:
-		return "AzureGovernment"
-	}
-	return fmt.Sprintf("Cloud(%d)", int(c))
-}
-
-// TenantInfo is what the service needs to know about a tenant.
-type TenantInfo struct {
-	// Onboarded: the tenant consented to both ServiceAppID and ClientAppID.
-	Onboarded bool
-	Cloud     Cloud
-}
-
-// ErrUnknownTenant is returned by a Tenants implementation for a tenant it
-// does not know. The service treats such a tenant as not onboarded.
-var ErrUnknownTenant = errors.New("unknown tenant")
-
-// Tenants looks tenants up in the directory.
-type Tenants interface {
-	Tenant(ctx context.Context, tenantID string) (TenantInfo, error)
+// Directory is what the service asks the directory about, at request
+// time: today the tenant (is it onboarded, which cloud is it in). It is the
+// one place the service learns about the parties to a recovery, so a lookup
+// of the user's current standing (disabled, deleted, sessions revoked)
+// belongs here too. The simulated directory (*idp.IdP) implements it; the
+// code that builds a world (resettest, the examples) connects the two.
+type Directory interface {
+	// Tenant returns the tenant with that ID. A tenant the directory does
+	// not hold is an error matching identity.ErrUnknownTenant; the service
+	// treats it as not onboarded.
+	Tenant(ctx context.Context, tenantID string) (identity.Tenant, error)
 }
 
 // Defaults for Config.
@@ -71,8 +40,8 @@ const (
 type Config struct {
 	// Verifier checks access tokens (required); JWTVerifier is the usual one.
 	Verifier TokenVerifier
-	// Tenants answers onboarding and cloud questions (required).
-	Tenants Tenants
+	// Directory answers onboarding and cloud questions (required).
+	Directory Directory
 	// Keys are the service's private keys (at least one). Keys[0] is current:
 	// it is published first and is the one clients wrap new protectors to.
 	// Envelopes made under any of them are opened.
@@ -110,9 +79,9 @@ type VerifierSkew interface {
 	Skew() time.Duration
 }
 
-// ErrInvalidConfig matches the *ConfigError New returns for a Config it
+// ErrInvalidServiceConfig matches the *ConfigError New returns for a Config it
 // cannot run with.
-var ErrInvalidConfig = errors.New("pin reset service: invalid configuration")
+var ErrInvalidServiceConfig = errors.New("pin reset service: invalid configuration")
 
 // ConfigError is a Config that New refused. Field names the Config field.
 type ConfigError struct {
@@ -125,22 +94,22 @@ func (e *ConfigError) Error() string {
 	return "new pin reset service: " + e.Field + ": " + e.Reason
 }
 
-// Is makes errors.Is(err, ErrInvalidConfig) true.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+// Is makes errors.Is(err, ErrInvalidServiceConfig) true.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidServiceConfig }
 
 // Service is the reference PIN reset service: an http.Handler serving
 // GET /v1/keys and POST /v1/recover. It is safe for concurrent use.
 type Service struct {
-	verifier TokenVerifier
-	tenants  Tenants
-	keys     map[string]protector.Unwrapper
-	retired  map[string]bool
-	keySet   []byte // the published key set, marshalled once
-	audit    *slog.Logger
-	now      func() time.Time
-	guard    *guard
-	maxBody  int64
-	skew     time.Duration
+	verifier  TokenVerifier
+	directory Directory
+	keys      map[string]protector.Unwrapper
+	retired   map[string]bool
+	keySet    []byte // the published key set, marshalled once
+	audit     *slog.Logger
+	now       func() time.Time
+	guard     *guard
+	maxBody   int64
+	skew      time.Duration
 
 	reqPrefix string
 	reqSeq    atomic.Uint64
@@ -151,8 +120,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Verifier == nil {
 		return nil, &ConfigError{Field: "Verifier", Reason: "no token verifier"}
 	}
-	if cfg.Tenants == nil {
-		return nil, &ConfigError{Field: "Tenants", Reason: "no tenant directory"}
+	if cfg.Directory == nil {
+		return nil, &ConfigError{Field: "Directory", Reason: "no tenant directory"}
 	}
 	if len(cfg.Keys) == 0 {
 		return nil, &ConfigError{Field: "Keys", Reason: "no service keys"}
@@ -162,14 +131,14 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		verifier: cfg.Verifier,
-		tenants:  cfg.Tenants,
-		keys:     make(map[string]protector.Unwrapper, len(cfg.Keys)),
-		retired:  make(map[string]bool, len(cfg.Retired)),
-		audit:    cfg.Audit,
-		now:      cfg.Clock,
-		maxBody:  cfg.MaxBodyBytes,
-		skew:     skew,
+		verifier:  cfg.Verifier,
+		directory: cfg.Directory,
+		keys:      make(map[string]protector.Unwrapper, len(cfg.Keys)),
+		retired:   make(map[string]bool, len(cfg.Retired)),
+		audit:     cfg.Audit,
+		now:       cfg.Clock,
+		maxBody:   cfg.MaxBodyBytes,
+		skew:      skew,
 	}
 	for _, id := range cfg.Retired {
 		s.retired[id] = true

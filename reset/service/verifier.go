@@ -2,16 +2,15 @@ package service
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/hellosim/hellosim/internal/accesstoken"
+	"github.com/hellosim/hellosim/reset/identity"
 )
 
 // Claims are the verified claims of an access token, as the identity
@@ -58,12 +57,12 @@ func (e *TokenError) Is(target error) bool { return target == ErrInvalidToken }
 // Verifier defaults.
 const (
 	// DefaultSkew is the clock skew tolerated on exp, nbf and iat.
-	DefaultSkew = time.Minute
+	DefaultSkew = accesstoken.DefaultSkew
 	// DefaultMaxLifetime bounds exp-iat: a longer-lived token is refused (and
 	// so the replay cache never holds an entry longer than this).
-	DefaultMaxLifetime = 2 * time.Hour
+	DefaultMaxLifetime = accesstoken.DefaultMaxLifetime
 	// MaxTokenBytes bounds the compact serialization the verifier will parse.
-	MaxTokenBytes = 8 << 10
+	MaxTokenBytes = accesstoken.MaxTokenBytes
 )
 
 // VerifierConfig configures a JWTVerifier.
@@ -95,6 +94,7 @@ type VerifierConfig struct {
 // and jti.
 type JWTVerifier struct {
 	cfg VerifierConfig
+	at  accesstoken.Config
 }
 
 var _ TokenVerifier = (*JWTVerifier)(nil)
@@ -107,16 +107,40 @@ func NewJWTVerifier(cfg VerifierConfig) (*JWTVerifier, error) {
 	if cfg.Issuer == "" || cfg.Audience == "" {
 		return nil, errors.New("new jwt verifier: issuer and audience are required")
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
-	if cfg.Skew <= 0 {
-		cfg.Skew = DefaultSkew
-	}
-	if cfg.MaxLifetime <= 0 {
-		cfg.MaxLifetime = DefaultMaxLifetime
-	}
-	return &JWTVerifier{cfg: cfg}, nil
+	at := accesstoken.Config{
+		Keys: cfg.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience,
+		Clock: cfg.Clock, Skew: cfg.Skew, MaxLifetime: cfg.MaxLifetime,
+	}.WithDefaults()
+	cfg.Clock, cfg.Skew, cfg.MaxLifetime = at.Clock, at.Skew, at.MaxLifetime
+	return &JWTVerifier{cfg: cfg, at: at}, nil
+}
+
+// TokenIssuer is an identity provider as a JWTVerifier sees it: the keys it
+// signs access tokens with, its issuer, and its clock. The simulated
+// directory (package idp) implements it; a deployment against a real
+// identity provider fills a VerifierConfig instead.
+type TokenIssuer interface {
+	// JWKS returns the current public signing keys. It is called on every
+	// verification, so a rotation is seen at once; it must be safe for
+	// concurrent use.
+	JWKS() *jose.JSONWebKeySet
+	// IssuerTemplate is the iss of its tokens, with "{tid}" for the tenant ID.
+	IssuerTemplate() string
+	// Now is the issuer's clock, which the verifier follows (a simulated
+	// directory's test clock moves the verifier with it).
+	Now() time.Time
+}
+
+// VerifierFor returns a JWTVerifier for the access tokens iss issues to the
+// PIN reset service: iss's keys, issuer and clock, audience
+// identity.PINResetServiceAppID.
+func VerifierFor(iss TokenIssuer) (*JWTVerifier, error) {
+	return NewJWTVerifier(VerifierConfig{
+		Keys:     iss.JWKS,
+		Issuer:   iss.IssuerTemplate(),
+		Audience: identity.PINResetServiceAppID,
+		Clock:    iss.Now,
+	})
 }
 
 var _ VerifierSkew = (*JWTVerifier)(nil)
@@ -126,142 +150,18 @@ var _ VerifierSkew = (*JWTVerifier)(nil)
 // token's jti at least that long.
 func (v *JWTVerifier) Skew() time.Duration { return v.cfg.Skew }
 
-// accessClaims is the JSON shape of the claims the verifier reads.
-type accessClaims struct {
-	jwt.Claims
-	TenantID string   `json:"tid"`
-	ObjectID string   `json:"oid"`
-	UPN      string   `json:"upn"`
-	AMR      []string `json:"amr"`
-}
-
-func refuse(reason string) error { return &TokenError{Reason: reason} }
-
 // Verify checks token and returns its claims.
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Claims, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	c, err := v.at.Verify(ctx, token)
+	var refused *accesstoken.RefusedError
+	if errors.As(err, &refused) {
+		return nil, &TokenError{Reason: refused.Reason}
 	}
-	if token == "" {
-		return nil, refuse("empty")
-	}
-	if len(token) > MaxTokenBytes {
-		return nil, refuse("too large")
-	}
-	// Only ES256 is accepted: ParseSigned refuses any other "alg", among
-	// them "none" and "HS256".
-	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil {
-		return nil, refuse("malformed or algorithm not allowed")
-	}
-	if len(tok.Headers) != 1 {
-		return nil, refuse("not a single signature")
-	}
-	h := tok.Headers[0]
-	if h.KeyID == "" {
-		return nil, refuse("no key id")
-	}
-	if h.JSONWebKey != nil {
-		// A key embedded in the header is the attacker's choice; never use it.
-		return nil, refuse("embedded key not allowed")
-	}
-	pub, err := v.key(h.KeyID)
 	if err != nil {
 		return nil, err
 	}
-	var c accessClaims
-	if err := tok.Claims(pub, &c); err != nil {
-		return nil, refuse("bad signature")
-	}
-	now := v.cfg.Clock()
-	skew := v.cfg.Skew
-	switch {
-	case c.TenantID == "" || c.ObjectID == "":
-		return nil, refuse("no tenant or object id")
-	case !ValidGUID(c.TenantID) || !ValidGUID(c.ObjectID):
-		return nil, refuse("tenant or object id is not a GUID")
-	case c.Issuer != strings.ReplaceAll(v.cfg.Issuer, "{tid}", c.TenantID):
-		return nil, refuse("wrong issuer")
-	case !slices.Contains([]string(c.Audience), v.cfg.Audience):
-		return nil, refuse("wrong audience")
-	case c.Expiry == nil:
-		return nil, refuse("no expiry")
-	case c.IssuedAt == nil:
-		return nil, refuse("no issued-at")
-	case c.ID == "":
-		return nil, refuse("no jti")
-	}
-	exp, iat := c.Expiry.Time().UTC(), c.IssuedAt.Time().UTC()
-	nbf := iat
-	if c.NotBefore != nil {
-		nbf = c.NotBefore.Time().UTC()
-	}
-	switch {
-	case !now.Before(exp.Add(skew)):
-		return nil, refuse("expired")
-	case now.Add(skew).Before(nbf):
-		return nil, refuse("not yet valid")
-	case now.Add(skew).Before(iat):
-		return nil, refuse("issued in the future")
-	case exp.Sub(iat) > v.cfg.MaxLifetime || exp.Before(iat):
-		return nil, refuse("lifetime out of bounds")
-	}
-	return &Claims{
-		Issuer:    c.Issuer,
-		Audience:  []string(c.Audience),
-		TenantID:  c.TenantID,
-		ObjectID:  c.ObjectID,
-		UPN:       c.UPN,
-		AMR:       c.AMR,
-		IssuedAt:  iat,
-		NotBefore: nbf,
-		Expiry:    exp,
-		JTI:       c.ID,
-	}, nil
-}
-
-// key finds the verification key named kid: exactly one public P-256 ECDSA
-// key meant for signatures with ES256.
-func (v *JWTVerifier) key(kid string) (*ecdsa.PublicKey, error) {
-	set := v.cfg.Keys()
-	if set == nil {
-		return nil, refuse("unknown key id")
-	}
-	keys := set.Key(kid)
-	if len(keys) != 1 {
-		return nil, refuse("unknown key id")
-	}
-	k := keys[0]
-	if (k.Use != "" && k.Use != "sig") || (k.Algorithm != "" && k.Algorithm != string(jose.ES256)) {
-		return nil, refuse("key not for ES256 signatures")
-	}
-	pub, ok := k.Key.(*ecdsa.PublicKey)
-	if !ok || pub.Curve != elliptic.P256() {
-		return nil, refuse("key is not a P-256 public key")
-	}
-	return pub, nil
-}
-
-// ValidGUID reports whether s has the 8-4-4-4-12 hexadecimal form of a
-// directory GUID (without braces).
-func ValidGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
+	claims := Claims(*c)
+	return &claims, nil
 }
 
 // String names the verifier's configuration (no keys).

@@ -17,7 +17,7 @@ import (
 // those of the seed it came from.
 func FuzzJWTVerify(f *testing.F) {
 	w := newWorld(f)
-	v := w.idp.Verifier()
+	v := mustVerifier(w.idp)
 	tok := w.alice.token(f)
 	want, err := v.Verify(context.Background(), tok)
 	require.NoError(f, err)

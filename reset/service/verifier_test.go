@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -22,11 +23,11 @@ import (
 func TestVerifierReturnsIdPClaims(t *testing.T) {
 	w := newWorld(t)
 	tok := w.alice.token(t)
-	c, err := w.idp.Verifier().Verify(context.Background(), tok)
+	c, err := mustVerifier(w.idp).Verify(context.Background(), tok)
 	require.NoError(t, err)
 	now := w.clk.Now()
 	assert.Equal(t, w.idp.Issuer(w.tenant.ID), c.Issuer)
-	assert.Equal(t, []string{service.ServiceAppID}, c.Audience)
+	assert.Equal(t, []string{identity.PINResetServiceAppID}, c.Audience)
 	assert.Equal(t, w.tenant.ID, c.TenantID)
 	assert.Equal(t, w.alice.user.ObjectID, c.ObjectID)
 	assert.Equal(t, "alice@contoso.test", c.UPN)
@@ -36,14 +37,14 @@ func TestVerifierReturnsIdPClaims(t *testing.T) {
 	assert.Equal(t, now, c.NotBefore)
 	assert.Equal(t, now.Add(idp.DefaultTokenLifetime), c.Expiry)
 	assert.Len(t, c.JTI, 22)
-	c2, err := w.idp.Verifier().Verify(context.Background(), w.alice.token(t))
+	c2, err := mustVerifier(w.idp).Verify(context.Background(), w.alice.token(t))
 	require.NoError(t, err)
 	assert.NotEqual(t, c.JTI, c2.JTI, "every token has its own jti")
 }
 
 func TestVerifierSkewBoundaries(t *testing.T) {
 	w := newWorld(t)
-	v := w.idp.Verifier()
+	v := mustVerifier(w.idp)
 	tok := w.alice.token(t)
 	w.clk.Advance(idp.DefaultTokenLifetime + service.DefaultSkew - time.Second)
 	_, err := v.Verify(context.Background(), tok)
@@ -62,7 +63,7 @@ func TestVerifierSkewBoundaries(t *testing.T) {
 func minterVerifier(t *testing.T, w *world) *service.JWTVerifier {
 	v, err := service.NewJWTVerifier(service.VerifierConfig{
 		Keys:   func() *jose.JSONWebKeySet { return &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{w.minter.jwk()}} },
-		Issuer: w.idp.IssuerTemplate(), Audience: service.ServiceAppID, Clock: w.clk.Now,
+		Issuer: w.idp.IssuerTemplate(), Audience: identity.PINResetServiceAppID, Clock: w.clk.Now,
 	})
 	require.NoError(t, err)
 	return v
@@ -87,7 +88,7 @@ func TestVerifierRefusesKeyMisuse(t *testing.T) {
 	} {
 		v, err := service.NewJWTVerifier(service.VerifierConfig{
 			Keys:   func() *jose.JSONWebKeySet { return &jose.JSONWebKeySet{Keys: keys} },
-			Issuer: w.idp.IssuerTemplate(), Audience: service.ServiceAppID, Clock: w.clk.Now,
+			Issuer: w.idp.IssuerTemplate(), Audience: identity.PINResetServiceAppID, Clock: w.clk.Now,
 		})
 		require.NoError(t, err)
 		_, err = v.Verify(context.Background(), tok)
@@ -123,7 +124,7 @@ func TestVerifierRefusesEmbeddedKey(t *testing.T) {
 
 func TestVerifierRefusesMalformed(t *testing.T) {
 	w := newWorld(t)
-	v := w.idp.Verifier()
+	v := mustVerifier(w.idp)
 	tok := w.alice.token(t)
 	for _, bad := range []string{"", "a", "a.b", "a.b.c", "..", tok + ".", tok[:len(tok)-10],
 		strings.Repeat("A", service.MaxTokenBytes+1), tok + tok} {
@@ -138,7 +139,7 @@ func TestVerifierRefusesMalformed(t *testing.T) {
 
 func TestVerifierFollowsIdPKeyRotation(t *testing.T) {
 	w := newWorld(t)
-	v := w.idp.Verifier()
+	v := mustVerifier(w.idp)
 	oldKid := w.idp.SigningKeyID()
 	oldTok := w.alice.token(t)
 	newKid, err := w.idp.RotateSigningKey()

@@ -1,4 +1,4 @@
-package reset
+package policy
 
 import (
 	"errors"
@@ -50,8 +50,8 @@ func TestParsePINRecoveryOMA(t *testing.T) {
 	for _, b := range bad {
 		_, err := ParsePINRecoveryOMA(b.uri, b.value)
 		require.Error(t, err, b.uri)
-		assert.ErrorIs(t, err, ErrMalformedPolicy)
-		var pe *PolicyError
+		assert.ErrorIs(t, err, ErrMalformedSetting)
+		var pe *SettingError
 		require.ErrorAs(t, err, &pe)
 		assert.Contains(t, err.Error(), b.says, b.uri)
 	}
@@ -67,16 +67,16 @@ func TestParseWebSignInAllowedURLs(t *testing.T) {
 		" Login.MicrosoftOnline.US. ; ;login.microsoftonline.us;")
 	require.NoError(t, err)
 	// pin-reset.md line 252: the Azure Government workaround.
-	assert.Equal(t, []string{GovernmentSignInHost}, got)
+	assert.Equal(t, []string{"login.microsoftonline.us"}, got)
 
 	got, err = ParseDomainList("")
 	require.NoError(t, err)
 	assert.Empty(t, got)
 
 	_, err = ParseWebSignInAllowedURLsOMA("./User/Vendor/MSFT/Policy/Config/Authentication/ConfigureWebSignInAllowedUrls", "a.com")
-	assert.ErrorIs(t, err, ErrMalformedPolicy)
+	assert.ErrorIs(t, err, ErrMalformedSetting)
 	_, err = ParseWebSignInAllowedURLsOMA("./Vendor/MSFT/Policy/Config/Authentication/ConfigureWebSignInAllowedURLs/x", "a.com")
-	assert.ErrorIs(t, err, ErrMalformedPolicy)
+	assert.ErrorIs(t, err, ErrMalformedSetting)
 
 	for value, says := range map[string]string{
 		"https://signin.contoso.com":     "drop the scheme",
@@ -92,7 +92,7 @@ func TestParseWebSignInAllowedURLs(t *testing.T) {
 	} {
 		_, err := ParseDomainList(value)
 		require.Error(t, err, value)
-		assert.ErrorIs(t, err, ErrMalformedPolicy)
+		assert.ErrorIs(t, err, ErrMalformedSetting)
 		assert.Contains(t, err.Error(), says, value)
 	}
 	many := make([]string, maxDomains+1)
@@ -102,7 +102,7 @@ func TestParseWebSignInAllowedURLs(t *testing.T) {
 	_, err = ParseDomainList(strings.Join(many[:maxDomains], ";"))
 	require.NoError(t, err)
 	_, err = ParseDomainList(strings.Join(many, ";"))
-	assert.ErrorIs(t, err, ErrMalformedPolicy)
+	assert.ErrorIs(t, err, ErrMalformedSetting)
 	assert.Contains(t, err.Error(), "more than")
 }
 
@@ -113,7 +113,7 @@ func TestGPO(t *testing.T) {
 		assert.Equal(t, want, s)
 	}
 	_, err := ParseGPOState("On")
-	assert.ErrorIs(t, err, ErrMalformedPolicy)
+	assert.ErrorIs(t, err, ErrMalformedSetting)
 
 	// pin-reset.md line 156: Computer Configuration > ... > Use PIN Recovery.
 	s := PINRecoveryFromGPO(GPOEnabled, false)
@@ -151,7 +151,7 @@ func TestParsePINRecoveryRegistry(t *testing.T) {
 		{`HKLM\SOFTWARE\Policies\Microsoft\PassportForWork`, "EnablePinRecovery", "-1"},
 	} {
 		_, err := ParsePINRecoveryRegistry(c[0], c[1], c[2])
-		assert.ErrorIs(t, err, ErrMalformedPolicy, c)
+		assert.ErrorIs(t, err, ErrMalformedSetting, c)
 	}
 }
 
@@ -171,11 +171,11 @@ func TestParsePINRecoveryIntune(t *testing.T) {
 	assert.Equal(t, UserMDM, s.Source)
 
 	_, err = ParsePINRecoveryIntune("device_vendor_msft_passportforwork_{tenantid}_policies_usepassportforwork", "true")
-	assert.ErrorIs(t, err, ErrMalformedPolicy)
+	assert.ErrorIs(t, err, ErrMalformedSetting)
 	_, err = ParsePINRecoveryIntune(IntuneDefinitionID, "yes")
-	assert.ErrorIs(t, err, ErrMalformedPolicy)
+	assert.ErrorIs(t, err, ErrMalformedSetting)
 	_, err = ParsePINRecoveryIntune(IntuneDefinitionID, "device_vendor_msft_passportforwork_{tenantid}_policies_usepassportforwork_true")
-	assert.ErrorIs(t, err, ErrMalformedPolicy)
+	assert.ErrorIs(t, err, ErrMalformedSetting)
 }
 
 func TestParseIntuneSettingTestdata(t *testing.T) {
@@ -195,7 +195,7 @@ func TestParseIntuneSettingTestdata(t *testing.T) {
 		`{"settingDefinitionId":` + strings.Repeat(" ", maxIntuneJSON) + `"x"}`,
 	} {
 		_, err := ParseIntuneSetting([]byte(bad))
-		assert.ErrorIs(t, err, ErrMalformedPolicy, bad[:min(len(bad), 80)])
+		assert.ErrorIs(t, err, ErrMalformedSetting, bad[:min(len(bad), 80)])
 	}
 }
 
@@ -247,30 +247,18 @@ func TestResolvePINRecoveryPrecedence(t *testing.T) {
 
 	// Same precedence, different values: a conflict.
 	_, err = ResolvePINRecovery(tid, deviceOn, deviceOff)
-	assert.ErrorIs(t, err, ErrPolicyConflict)
-	var ce *ConflictError
+	assert.ErrorIs(t, err, ErrSettingConflict)
+	var ce *SettingConflictError
 	require.ErrorAs(t, err, &ce)
 	assert.Contains(t, err.Error(), "device-mdm")
 	_, err = ResolvePINRecovery(tid, gpoOn, gpoOn)
 	assert.NoError(t, err)
 
-	p, err := NewPolicy(tid, []PINRecoverySetting{deviceOn}, []string{"a.com"})
-	require.NoError(t, err)
-	assert.Equal(t, Policy{EnablePINRecovery: true, Source: DeviceMDM, WebSignInAllowedURLs: []string{"a.com"}}, p)
-	_, err = NewPolicy(tid, []PINRecoverySetting{deviceOn, deviceOff}, nil)
-	assert.Error(t, err)
-}
-
-func TestPolicyAllowsHost(t *testing.T) {
-	p := Policy{WebSignInAllowedURLs: []string{"signin.contoso.com"}}
-	assert.True(t, p.AllowsHost("SIGNIN.contoso.com."))
-	assert.False(t, p.AllowsHost("evil.signin.contoso.com"))
-	assert.False(t, p.AllowsHost("contoso.com"))
 }
 
 func checkPolicyErr(t *testing.T, err error) {
 	t.Helper()
-	if err != nil && !errors.Is(err, ErrMalformedPolicy) {
+	if err != nil && !errors.Is(err, ErrMalformedSetting) {
 		t.Fatalf("untyped error: %v", err)
 	}
 }
@@ -346,4 +334,16 @@ func FuzzParseIntuneSetting(f *testing.F) {
 			t.Fatalf("source %v", s.Source)
 		}
 	})
+}
+
+func TestParseDomain(t *testing.T) {
+	h, err := ParseDomain(" SignIn.Contoso.COM. ")
+	require.NoError(t, err)
+	assert.Equal(t, "signin.contoso.com", h)
+	for _, bad := range []string{"", "-a.com", "a..com", "bücher.example", "a_b.com", strings.Repeat("a", 64) + ".com"} {
+		_, err := ParseDomain(bad)
+		var se *SettingError
+		assert.ErrorAs(t, err, &se, "%q", bad)
+		assert.ErrorIs(t, err, ErrMalformedSetting, "%q", bad)
+	}
 }

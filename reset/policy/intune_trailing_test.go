@@ -1,4 +1,4 @@
-package reset
+package policy
 
 import (
 	"errors"
@@ -18,8 +18,8 @@ func TestParseIntuneSettingRefusesAnyTrailingData(t *testing.T) {
 	}
 	for _, tail := range []string{"}", "]", "x", "{", ",", "\x00", "\"", "// comment", "{}", "1"} {
 		_, err := ParseIntuneSetting(append(append([]byte(nil), data...), tail...))
-		if !errors.Is(err, ErrMalformedPolicy) {
-			t.Errorf("trailing %q: got %v, want ErrMalformedPolicy", tail, err)
+		if !errors.Is(err, ErrMalformedSetting) {
+			t.Errorf("trailing %q: got %v, want ErrMalformedSetting", tail, err)
 		}
 	}
 }

@@ -1,4 +1,12 @@
-package reset
+// Package policy reads the client policies that govern PIN reset on a
+// device, from every place Windows takes them: EnablePinRecovery from Group
+// Policy ("Use PIN Recovery", and the registry value it writes), from the
+// PassportForWork CSP as a custom OMA-URI, or from the Intune settings
+// catalog; ConfigureWebSignInAllowedUrls from the Policy CSP. Each Parse
+// function reads its form strictly (a refusal is a *SettingError), and
+// ResolvePINRecovery applies Windows' precedence (GPO over MDM, user over
+// device or computer). Package reset takes the result as reset.Policy.
+package policy
 
 import (
 	"bytes"
@@ -9,45 +17,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/hellosim/hellosim/reset/identity"
 )
-
-// Policy is the client policy that governs PIN reset on a device.
-type Policy struct {
-	// EnablePINRecovery is the PassportForWork EnablePinRecovery policy
-	// ("Use PIN Recovery" in Group Policy). Off by default: destructive reset
-	// "is the default option, and doesn't require configuration"; the
-	// non-destructive form needs this policy.
-	EnablePINRecovery bool
-	// Source is where EnablePINRecovery came from (see ResolvePINRecovery).
-	Source Source
-	// WebSignInAllowedURLs is the ConfigureWebSignInAllowedUrls policy: the
-	// domains that may be reached during PIN reset on Azure AD joined devices,
-	// lower case (ParseDomainList produces it).
-	WebSignInAllowedURLs []string
-}
-
-// AllowsHost reports whether host is in WebSignInAllowedURLs. Matching is
-// exact and case-insensitive (a trailing dot is ignored): the policy lists
-// domains, not patterns.
-func (p Policy) AllowsHost(host string) bool {
-	h := normalizeHost(host)
-	for _, a := range p.WebSignInAllowedURLs {
-		if normalizeHost(a) == h {
-			return true
-		}
-	}
-	return false
-}
-
-// NewPolicy resolves the EnablePinRecovery settings for tenantID (see
-// ResolvePINRecovery) and combines them with the allowed-URL list.
-func NewPolicy(tenantID string, pinRecovery []PINRecoverySetting, webSignInAllowedURLs []string) (Policy, error) {
-	s, err := ResolvePINRecovery(tenantID, pinRecovery...)
-	if err != nil {
-		return Policy{}, err
-	}
-	return Policy{EnablePINRecovery: s.Enabled, Source: s.Source, WebSignInAllowedURLs: slices.Clone(webSignInAllowedURLs)}, nil
-}
 
 // Source is the policy store a setting came from. The values are ordered by
 // precedence, lowest first, as Windows applies Windows Hello for Business
@@ -103,52 +75,53 @@ type PINRecoverySetting struct {
 
 // Errors of the policy parsers and of ResolvePINRecovery.
 var (
-	// ErrMalformedPolicy matches every *PolicyError.
-	ErrMalformedPolicy = errors.New("reset: malformed policy")
-	// ErrPolicyConflict matches every *ConflictError.
-	ErrPolicyConflict = errors.New("reset: conflicting policy settings")
+	// ErrMalformedSetting matches every *SettingError.
+	ErrMalformedSetting = errors.New("policy: malformed setting")
+	// ErrSettingConflict matches every *SettingConflictError.
+	ErrSettingConflict = errors.New("policy: conflicting settings")
 )
 
-// PolicyError is a policy setting that cannot be read.
-type PolicyError struct {
+// SettingError is a policy setting that cannot be read.
+type SettingError struct {
 	Setting string // which setting: "EnablePinRecovery OMA-URI", "ConfigureWebSignInAllowedUrls", …
 	Value   string // the offending input (policy values are not secret), shortened
 	Reason  string
 }
 
 // Error says which setting, which value and why.
-func (e *PolicyError) Error() string {
-	return fmt.Sprintf("reset: malformed policy %s %q: %s", e.Setting, e.Value, e.Reason)
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("policy: malformed setting %s %q: %s", e.Setting, e.Value, e.Reason)
 }
 
-// Is matches ErrMalformedPolicy.
-func (e *PolicyError) Is(target error) bool { return target == ErrMalformedPolicy }
+// Is matches ErrMalformedSetting.
+func (e *SettingError) Is(target error) bool { return target == ErrMalformedSetting }
 
 func policyErr(setting, value, reason string) error {
 	const max = 96
 	if len(value) > max {
 		value = value[:max] + "…"
 	}
-	return &PolicyError{Setting: setting, Value: value, Reason: reason}
+	return &SettingError{Setting: setting, Value: value, Reason: reason}
 }
 
-// ConflictError is two settings of the same precedence with different values.
-type ConflictError struct{ A, B PINRecoverySetting }
+// SettingConflictError is two settings of the same precedence with
+// different values.
+type SettingConflictError struct{ A, B PINRecoverySetting }
 
 // Error names both settings.
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("reset: conflicting EnablePinRecovery settings in %s: %s=%t and %s=%t",
+func (e *SettingConflictError) Error() string {
+	return fmt.Sprintf("policy: conflicting EnablePinRecovery settings in %s: %s=%t and %s=%t",
 		e.A.Source, e.A.Path, e.A.Enabled, e.B.Path, e.B.Enabled)
 }
 
-// Is matches ErrPolicyConflict.
-func (e *ConflictError) Is(target error) bool { return target == ErrPolicyConflict }
+// Is matches ErrSettingConflict.
+func (e *SettingConflictError) Is(target error) bool { return target == ErrSettingConflict }
 
 // ResolvePINRecovery picks the effective EnablePinRecovery for tenantID from
 // the settings of every source. Settings for another tenant's {TenantId} node
 // are ignored (tenantID "" keeps them all); NotConfigured settings are
 // ignored; the setting of highest Source precedence wins. Two settings of the
-// same precedence that disagree are a *ConflictError, since Windows gives no
+// same precedence that disagree are a *SettingConflictError, since Windows gives no
 // order between them. With no setting the result is NotConfigured and off.
 func ResolvePINRecovery(tenantID string, settings ...PINRecoverySetting) (PINRecoverySetting, error) {
 	best := PINRecoverySetting{Source: NotConfigured, Path: "default"}
@@ -163,7 +136,7 @@ func ResolvePINRecovery(tenantID string, settings ...PINRecoverySetting) (PINRec
 		case s.Source > best.Source:
 			best = s
 		case s.Source == best.Source && s.Enabled != best.Enabled:
-			return PINRecoverySetting{}, &ConflictError{A: best, B: s}
+			return PINRecoverySetting{}, &SettingConflictError{A: best, B: s}
 		}
 	}
 	return best, nil
@@ -246,7 +219,7 @@ const (
 // ConfigureWebSignInAllowedUrls). Spaces around entries and empty entries
 // (a trailing ";") are ignored; names are lower-cased, a trailing dot
 // dropped, duplicates removed. URLs, ports, paths, wildcards and non-ASCII
-// names (give them in punycode, xn--…) are refused with a *PolicyError.
+// names (give them in punycode, xn--…) are refused with a *SettingError.
 func ParseDomainList(value string) ([]string, error) {
 	const what = "ConfigureWebSignInAllowedUrls"
 	if len(value) > maxDomainListLen {
@@ -428,7 +401,7 @@ const maxIntuneJSON = 64 << 10
 //	  "choiceSettingValue": {"value": "device_vendor_msft_passportforwork_{tenantid}_policies_enablepinrecovery_true"}}}
 //
 // Unknown fields are ignored; a missing definition or value, trailing data,
-// or input over 64 KiB is a *PolicyError.
+// or input over 64 KiB is a *SettingError.
 func ParseIntuneSetting(data []byte) (PINRecoverySetting, error) {
 	const what = "Intune setting JSON"
 	short := string(data[:min(len(data), 64)])
@@ -497,26 +470,14 @@ func parseTenantID(s string) (string, error) {
 	if strings.HasPrefix(s, "{") {
 		return "", errors.New("tenant ID must be a GUID without curly braces")
 	}
-	if len(s) != 36 {
-		return "", errors.New("tenant ID must be a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47")
+	id, err := identity.CanonicalGUID(s)
+	switch {
+	case err == nil:
+		return id, nil
+	case len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-':
+		return "", errors.New("tenant ID must be hexadecimal")
 	}
-	for i, c := range []byte(s) {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return "", errors.New("tenant ID must be a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47")
-			}
-			continue
-		}
-		if !isHex(c) {
-			return "", errors.New("tenant ID must be hexadecimal")
-		}
-	}
-	return strings.ToLower(s), nil
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+	return "", errors.New("tenant ID must be a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47")
 }
 
 func parseBool(s string) (bool, error) {
@@ -527,6 +488,18 @@ func parseBool(s string) (bool, error) {
 		return false, nil
 	}
 	return false, errors.New(`want "true" or "false"`)
+}
+
+// ParseDomain reads one domain as ConfigureWebSignInAllowedUrls lists it
+// (and as a sign-in page's host appears): surrounding spaces and a trailing
+// dot dropped, lower-cased, then checked as a DNS name of ASCII labels. A
+// refusal is a *SettingError.
+func ParseDomain(s string) (string, error) {
+	h := normalizeHost(s)
+	if err := validHost(h); err != nil {
+		return "", policyErr("domain", s, err.Error())
+	}
+	return h, nil
 }
 
 func normalizeHost(h string) string {
@@ -560,4 +533,29 @@ func validHost(h string) error {
 		}
 	}
 	return nil
+}
+
+func enumName(names []string, v int, typ string) string {
+	if v >= 0 && v < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, v)
+}
+
+func enumMarshal(names []string, v int, what string) ([]byte, error) {
+	if v >= 0 && v < len(names) {
+		return []byte(names[v]), nil
+	}
+	return nil, fmt.Errorf("policy: invalid %s %d", what, v)
+}
+
+func enumUnmarshal(names []string, v *int, b []byte, what string) error {
+	s := string(b)
+	for i, n := range names {
+		if strings.EqualFold(s, n) {
+			*v = i
+			return nil
+		}
+	}
+	return fmt.Errorf("policy: unknown %s %q (want one of %s)", what, s, strings.Join(names, ", "))
 }

@@ -1,0 +1,165 @@
+package archtest
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const modulePath = "github.com/hellosim/hellosim"
+
+// rule is one row of the import-rules table of docs/ARCHITECTURE.md.
+type rule struct {
+	pkg     string          // a package directory, or "dir/..." for a tree
+	any     bool            // "anything but examples/..."
+	allowed map[string]bool // otherwise: the module packages it may import
+}
+
+func (r rule) covers(dir string) bool {
+	if tree, ok := strings.CutSuffix(r.pkg, "/..."); ok {
+		return dir == tree || strings.HasPrefix(dir, tree+"/")
+	}
+	return dir == r.pkg
+}
+
+var codeSpan = regexp.MustCompile("`([^`]+)`")
+
+// importRules reads the table between the "import rules" markers.
+func importRules(t *testing.T) []rule {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(moduleRoot, "docs", "ARCHITECTURE.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(doc), "<!-- import rules: begin -->")
+	table, _, ok2 := strings.Cut(table, "<!-- import rules: end -->")
+	if !ok || !ok2 {
+		t.Fatal("docs/ARCHITECTURE.md has no import rules table between its markers")
+	}
+	var rules []rule
+	for line := range strings.SplitSeq(table, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) != 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		m := codeSpan.FindStringSubmatch(cells[1])
+		r := rule{pkg: m[1], allowed: map[string]bool{}}
+		may := strings.TrimSpace(cells[3])
+		switch {
+		case may == "nothing":
+		case strings.HasPrefix(may, "anything but `examples/...`"):
+			r.any = true
+		default:
+			for _, m := range codeSpan.FindAllStringSubmatch(may, -1) {
+				r.allowed[m[1]] = true
+			}
+			if len(r.allowed) == 0 {
+				t.Fatalf("import rule for %s: cannot read %q", r.pkg, may)
+			}
+		}
+		rules = append(rules, r)
+	}
+	if len(rules) < 10 {
+		t.Fatalf("read only %d import rules", len(rules))
+	}
+	return rules
+}
+
+// moduleImports returns, for each package directory of the module, the
+// module packages its non-test files import (build tags are ignored: a rule
+// holds on every platform).
+func moduleImports(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	out := map[string]map[string]bool{}
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(moduleRoot, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); path != moduleRoot && (strings.HasPrefix(n, ".") || n == "testdata" || n == "vendor") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(moduleRoot, filepath.Dir(path))
+		dir := filepath.ToSlash(rel)
+		if out[dir] == nil {
+			out[dir] = map[string]bool{}
+		}
+		for _, imp := range f.Imports {
+			p, err := strconv.Unquote(imp.Path.Value)
+			if err != nil {
+				return err
+			}
+			if p == modulePath {
+				out[dir]["."] = true
+			} else if sub, ok := strings.CutPrefix(p, modulePath+"/"); ok {
+				out[dir][sub] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The layers of docs/ARCHITECTURE.md hold: every package imports only what
+// its row of the import-rules table allows, every package has a row, and
+// every row names a package that exists.
+func TestImportRules(t *testing.T) {
+	rules := importRules(t)
+	imports := moduleImports(t)
+	var dirs []string
+	for dir := range imports {
+		dirs = append(dirs, dir)
+	}
+	sort.Strings(dirs)
+	used := map[string]bool{}
+	for _, dir := range dirs {
+		var r *rule
+		for i := range rules {
+			if rules[i].covers(dir) {
+				if r != nil {
+					t.Errorf("%s is covered by two import rules, %s and %s", dir, r.pkg, rules[i].pkg)
+				}
+				r = &rules[i]
+			}
+		}
+		if r == nil {
+			t.Errorf("%s has no row in the import rules of docs/ARCHITECTURE.md", dir)
+			continue
+		}
+		used[r.pkg] = true
+		for imp := range imports[dir] {
+			switch {
+			case imp == "examples" || strings.HasPrefix(imp, "examples/"):
+				t.Errorf("%s imports %s: nothing imports the examples", dir, imp)
+			case r.any:
+			case !r.allowed[imp]:
+				t.Errorf("%s imports %s, which its import rule (layer of docs/ARCHITECTURE.md) does not allow", dir, imp)
+			}
+		}
+	}
+	for _, r := range rules {
+		if !used[r.pkg] {
+			t.Errorf("the import rules name %s, which is not a package of the module", r.pkg)
+		}
+	}
+}
