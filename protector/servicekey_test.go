@@ -359,3 +359,39 @@ func TestNewServiceKeyP256TakesOnlyUncompressedPointsOnTheCurve(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalidKey, name)
 	}
 }
+
+// failingExchanger is an ecdh.KeyExchanger whose device has gone away.
+type failingExchanger struct{ ecdh.KeyExchanger }
+
+func (failingExchanger) ECDH(*ecdh.PublicKey) ([]byte, error) {
+	return nil, fmt.Errorf("%w: hsm: connection refused", ErrKeyUnavailable)
+}
+
+// failingDecrypter is a crypto.Decrypter whose device has gone away.
+type failingDecrypter struct{ crypto.Decrypter }
+
+func (failingDecrypter) Decrypt(io.Reader, []byte, crypto.DecrypterOpts) ([]byte, error) {
+	return nil, fmt.Errorf("%w: hsm: connection refused", ErrKeyUnavailable)
+}
+
+// TestUnwrapTellsAnUnavailableKeyFromABadEnvelope: a key holder that fails
+// gives ErrKeyUnavailable, never ErrDecrypt, so that a service does not
+// count an HSM outage as the user's failure; other decrypter errors stay
+// ErrDecrypt.
+func TestUnwrapTellsAnUnavailableKeyFromABadEnvelope(t *testing.T) {
+	ek, err := ecdh.P256().GenerateKey(nil)
+	require.NoError(t, err)
+	hk, err := hpke.NewDHKEMPrivateKey(failingExchanger{ek})
+	require.NoError(t, err)
+	hu, err := NewHPKEUnwrapper(hk)
+	require.NoError(t, err)
+	ru, err := NewRSAUnwrapper(failingDecrypter{testKey(t, RSAOAEP3072).rsa})
+	require.NoError(t, err)
+	for _, u := range []Unwrapper{hu, ru} {
+		env, err := u.Public().Wrap(newKey(t), testBinding, nil)
+		require.NoError(t, err)
+		_, err = u.Unwrap(env)
+		assert.ErrorIs(t, err, ErrKeyUnavailable, "%v", u.Public().Scheme())
+		assert.NotErrorIs(t, err, ErrDecrypt, "%v", u.Public().Scheme())
+	}
+}

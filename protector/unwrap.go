@@ -15,8 +15,9 @@ import (
 //
 // Unwrap must check that the envelope names its key (else ErrUnknownKey) and
 // authenticate the envelope's header and binding; it fails with ErrDecrypt,
-// whatever the cause, for envelopes that do not open. Implementations must
-// be safe for concurrent use.
+// whatever the cause, for envelopes that do not open, and with
+// ErrKeyUnavailable when the key itself could not be used (an HSM that does
+// not answer). Implementations must be safe for concurrent use.
 type Unwrapper interface {
 	Public() ServiceKey
 	Unwrap(env *Envelope) (*Key, error)
@@ -126,6 +127,9 @@ func unwrapHPKE(pub ServiceKey, priv hpke.PrivateKey, env *Envelope) (*Key, erro
 	ct = append(append(ct, env.enc...), env.ct...)
 	pt, err := hpke.Open(priv, kdf, aead, env.authenticatedData(), ct)
 	if err != nil {
+		if errors.Is(err, ErrKeyUnavailable) { // the key's holder failed, not the envelope
+			return nil, fmt.Errorf("protector: unwrap: %w", err)
+		}
 		return nil, ErrDecrypt
 	}
 	return keyFromPlaintext(pt)
@@ -141,6 +145,9 @@ func unwrapRSA(pub ServiceKey, d crypto.Decrypter, env *Envelope) (*Key, error) 
 		clear(pt)
 		if errors.Is(err, rsa.ErrDecryption) {
 			return nil, ErrDecrypt
+		}
+		if errors.Is(err, ErrKeyUnavailable) { // the key's holder failed, not the envelope
+			return nil, fmt.Errorf("protector: unwrap: %w", err)
 		}
 		// An external Decrypter failed for its own reasons (an HSM offline):
 		// keep the cause for the service's logs, but the sentinel is the

@@ -38,6 +38,17 @@
 // the DH output goes to crypto/hpke, which keeps its copies for the call
 // and offers no way to wipe them, as for software keys.
 //
+// # Failures
+//
+// A token that cannot be used (closed, removed, a device error) makes
+// Unwrap fail with protector.ErrKeyUnavailable rather than
+// protector.ErrDecrypt, so that a service answers 503 and does not count
+// an HSM outage against the user; only answers that cannot depend on the
+// ciphertext are reported that way, so the distinction is no padding
+// oracle. A session the token closed, or a login it forgot, is replaced on
+// the next operation (a new session, a new login, the key's objects found
+// again by CKA_ID): the Token recovers by itself.
+//
 // # Rotation
 //
 // Token.Generate makes a new key pair in the token, labelled with its

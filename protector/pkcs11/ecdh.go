@@ -22,13 +22,13 @@ var p256Params = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x
 // ECDH is CKM_ECDH1_DERIVE there.
 type ecdhKey struct {
 	t    *Token
-	priv p11.ObjectHandle
+	priv *object
 	pub  *ecdh.PublicKey
 }
 
 var _ ecdh.KeyExchanger = (*ecdhKey)(nil)
 
-func (t *Token) ecdhKey(priv, pub p11.ObjectHandle) (*ecdhKey, error) {
+func (t *Token) ecdhKey(priv *object, pub p11.ObjectHandle) (*ecdhKey, error) {
 	var attrs []*p11.Attribute
 	err := t.do("find", func(sh p11.SessionHandle) error {
 		var err error
@@ -78,8 +78,8 @@ func (k *ecdhKey) ECDH(peer *ecdh.PublicKey) ([]byte, error) {
 		p11.NewAttribute(p11.CKA_VALUE_LEN, 32),
 	}
 	var z []byte
-	err := k.t.do("derive", func(sh p11.SessionHandle) error {
-		h, err := k.t.ctx.DeriveKey(sh, mech, k.priv, tmpl)
+	err := k.t.use("derive", k.priv, func(sh p11.SessionHandle, priv p11.ObjectHandle) error {
+		h, err := k.t.ctx.DeriveKey(sh, mech, priv, tmpl)
 		if err != nil {
 			return err
 		}
@@ -91,12 +91,14 @@ func (k *ecdhKey) ECDH(peer *ecdh.PublicKey) ([]byte, error) {
 		z = attrs[0].Value
 		return nil
 	})
+	// crypto/hpke has checked the peer's point before asking, so no answer
+	// here depends on the envelope: every failure is the token's.
 	if err != nil {
-		return nil, fmt.Errorf("pkcs11: ecdh: %w", err)
+		return nil, fmt.Errorf("%w: pkcs11: ecdh: %w", protector.ErrKeyUnavailable, err)
 	}
 	if len(z) != 32 {
 		clear(z)
-		return nil, fmt.Errorf("pkcs11: ecdh: token derived %d bytes, want 32", len(z))
+		return nil, fmt.Errorf("%w: pkcs11: ecdh: token derived %d bytes, want 32", protector.ErrKeyUnavailable, len(z))
 	}
 	return z, nil
 }

@@ -11,13 +11,15 @@ import (
 	"sync/atomic"
 
 	p11 "github.com/miekg/pkcs11"
+
+	"github.com/hellosim/hellosim/protector"
 )
 
 // rsaDecrypter is an RSA private key in the token as a crypto.Decrypter
 // that does RSA-OAEP with SHA-256, the label given, in the token.
 type rsaDecrypter struct {
 	t    *Token
-	priv p11.ObjectHandle
+	priv *object
 	pub  *rsa.PublicKey
 	// raw: the token refused CKM_RSA_PKCS_OAEP with SHA-256 and a label
 	// (SoftHSM2 2.6 takes SHA-1 only), so the token does CKM_RSA_X_509
@@ -27,7 +29,7 @@ type rsaDecrypter struct {
 
 var _ crypto.Decrypter = (*rsaDecrypter)(nil)
 
-func (t *Token) rsaDecrypter(priv, pub p11.ObjectHandle) (*rsaDecrypter, error) {
+func (t *Token) rsaDecrypter(priv *object, pub p11.ObjectHandle) (*rsaDecrypter, error) {
 	var attrs []*p11.Attribute
 	err := t.do("find", func(sh p11.SessionHandle) error {
 		var err error
@@ -81,8 +83,10 @@ func (d *rsaDecrypter) Decrypt(_ io.Reader, ct []byte, opts crypto.DecrypterOpts
 
 func (d *rsaDecrypter) decrypt(mech *p11.Mechanism, ct []byte) ([]byte, error) {
 	var pt []byte
-	err := d.t.do("decrypt", func(sh p11.SessionHandle) error {
-		if err := d.t.ctx.DecryptInit(sh, []*p11.Mechanism{mech}, d.priv); err != nil {
+	initFailed := false
+	err := d.t.use("decrypt", d.priv, func(sh p11.SessionHandle, h p11.ObjectHandle) error {
+		if err := d.t.ctx.DecryptInit(sh, []*p11.Mechanism{mech}, h); err != nil {
+			initFailed = true
 			return err
 		}
 		var err error
@@ -92,8 +96,14 @@ func (d *rsaDecrypter) decrypt(mech *p11.Mechanism, ct []byte) ([]byte, error) {
 	switch {
 	case err == nil:
 		return pt, nil
-	case isCode(err, p11.CKR_ENCRYPTED_DATA_INVALID) || isCode(err, p11.CKR_ENCRYPTED_DATA_LEN_RANGE):
+	case !initFailed && (isCode(err, p11.CKR_ENCRYPTED_DATA_INVALID) || isCode(err, p11.CKR_ENCRYPTED_DATA_LEN_RANGE)):
 		return nil, rsa.ErrDecryption
+	case initFailed || unavailable(err):
+		// Nothing here depends on the ciphertext (C_DecryptInit has not
+		// seen it), so telling these apart offers no oracle.
+		return nil, fmt.Errorf("%w: pkcs11: decrypt: %w", protector.ErrKeyUnavailable, err)
 	}
+	// Any other answer of C_Decrypt may depend on the padding: it is a
+	// decryption failure like any other.
 	return nil, fmt.Errorf("pkcs11: decrypt: %w", err)
 }

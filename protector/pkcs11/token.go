@@ -27,6 +27,7 @@ type Token struct {
 	observe func(string, time.Duration, error)
 	pool    chan p11.SessionHandle
 	size    int
+	pin     string // to log in again when the token forgot the login
 
 	mu     sync.RWMutex // held for reading by every operation, for writing by Close
 	closed bool
@@ -50,7 +51,7 @@ func Open(cfg Config) (*Token, error) {
 		}
 		return nil, fmt.Errorf("pkcs11: open: initialize: %w", err)
 	}
-	t := &Token{ctx: ctx, label: cfg.Label, observe: cfg.Observe, size: cfg.Sessions}
+	t := &Token{ctx: ctx, label: cfg.Label, observe: cfg.Observe, size: cfg.Sessions, pin: cfg.PIN}
 	if t.label == "" {
 		t.label = DefaultLabel
 	}
@@ -106,17 +107,35 @@ func isCode(err error, code uint) bool {
 	return errors.As(err, &e) && uint(e) == code
 }
 
-// do runs f on a session of the pool and reports it to Observe.
+// do runs f on a session of the pool and reports it to Observe. A session
+// the token closed or logged out is replaced and f run once more, so the
+// Token recovers by itself; every operation it runs is safe to repeat.
 func (t *Token) do(op string, f func(sh p11.SessionHandle) error) error {
+	return t.doCtx(context.Background(), op, f)
+}
+
+// doCtx is do, waiting for a free session no longer than ctx allows.
+func (t *Token) doCtx(ctx context.Context, op string, f func(sh p11.SessionHandle) error) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.closed {
 		return ErrTokenClosed
 	}
-	sh := <-t.pool
+	var sh p11.SessionHandle
+	select {
+	case sh = <-t.pool:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	defer func() { t.pool <- sh }()
 	start := time.Now()
 	err := f(sh)
+	if sessionLost(err) {
+		if nsh, rerr := t.reopen(sh); rerr == nil {
+			sh = nsh
+			err = f(sh)
+		}
+	}
 	if t.observe != nil {
 		t.observe(op, time.Since(start), err)
 	}
@@ -153,33 +172,20 @@ func (t *Token) shutdown() {
 }
 
 // Ping reports whether the token answers: the session and token
-// information, for readiness checks. ctx bounds only the wait for a free
+// information, for readiness checks. ctx bounds the wait for a free
 // session.
 func (t *Token) Ping(ctx context.Context) error {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if t.closed {
-		return ErrTokenClosed
-	}
-	var sh p11.SessionHandle
-	select {
-	case sh = <-t.pool:
-	case <-ctx.Done():
-		return fmt.Errorf("pkcs11: ping: %w", ctx.Err())
-	}
-	defer func() { t.pool <- sh }()
-	start := time.Now()
-	_, err := t.ctx.GetSessionInfo(sh)
-	if err == nil {
-		_, err = t.ctx.GetTokenInfo(t.slot)
-	}
-	if t.observe != nil {
-		t.observe("ping", time.Since(start), err)
-	}
-	if err != nil {
+	err := t.doCtx(ctx, "ping", func(sh p11.SessionHandle) error {
+		if _, err := t.ctx.GetSessionInfo(sh); err != nil {
+			return err
+		}
+		_, err := t.ctx.GetTokenInfo(t.slot)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrTokenClosed) {
 		return fmt.Errorf("pkcs11: ping: %w", err)
 	}
-	return nil
+	return err
 }
 
 // Key is a service key in the token: a protector.Unwrapper whose private
@@ -188,8 +194,7 @@ type Key struct {
 	protector.Unwrapper
 	label     string
 	created   time.Time
-	priv, pub p11.ObjectHandle
-	objectID  []byte // CKA_ID, shared by the two objects
+	priv, pub *object
 }
 
 // Created is when the key was generated (from its label).
@@ -348,15 +353,14 @@ func (t *Token) Destroy(id string) error {
 		if k.Public().ID() != id {
 			continue
 		}
-		return t.do("destroy", func(sh p11.SessionHandle) error {
-			if err := t.ctx.DestroyObject(sh, k.priv); err != nil {
-				return fmt.Errorf("pkcs11: destroy %s: %w", id, err)
-			}
-			if err := t.ctx.DestroyObject(sh, k.pub); err != nil {
-				return fmt.Errorf("pkcs11: destroy %s public key: %w", id, err)
-			}
-			return nil
-		})
+		destroy := func(sh p11.SessionHandle, h p11.ObjectHandle) error { return t.ctx.DestroyObject(sh, h) }
+		if err := t.use("destroy", k.priv, destroy); err != nil {
+			return fmt.Errorf("pkcs11: destroy %s: %w", id, err)
+		}
+		if err := t.use("destroy", k.pub, destroy); err != nil {
+			return fmt.Errorf("pkcs11: destroy %s public key: %w", id, err)
+		}
+		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrNoSuchKey, id)
 }
@@ -394,10 +398,11 @@ func (t *Token) load(priv, pub p11.ObjectHandle, label string, id []byte) (*Key,
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11: load %s: label has no creation time", label)
 	}
-	k := &Key{label: label, created: created, priv: priv, pub: pub, objectID: id}
+	k := &Key{label: label, created: created,
+		priv: newObject(p11.CKO_PRIVATE_KEY, id, priv), pub: newObject(p11.CKO_PUBLIC_KEY, id, pub)}
 	switch kt, _ := ulong(typ[0].Value); kt {
 	case p11.CKK_RSA:
-		d, err := t.rsaDecrypter(priv, pub)
+		d, err := t.rsaDecrypter(k.priv, pub)
 		if err != nil {
 			return nil, fmt.Errorf("pkcs11: load %s: %w", label, err)
 		}
@@ -405,7 +410,7 @@ func (t *Token) load(priv, pub p11.ObjectHandle, label string, id []byte) (*Key,
 			return nil, fmt.Errorf("pkcs11: load %s: %w", label, err)
 		}
 	case p11.CKK_EC:
-		x, err := t.ecdhKey(priv, pub)
+		x, err := t.ecdhKey(k.priv, pub)
 		if err != nil {
 			return nil, fmt.Errorf("pkcs11: load %s: %w", label, err)
 		}

@@ -87,10 +87,10 @@ func TestPKCS11PrivateKeyNeverReadable(t *testing.T) {
 			}
 			require.NoError(t, tok.do("test", func(sh p11.SessionHandle) error {
 				for _, a := range secret {
-					_, err := tok.ctx.GetAttributeValue(sh, k.priv, []*p11.Attribute{p11.NewAttribute(a, nil)})
+					_, err := tok.ctx.GetAttributeValue(sh, k.priv.handle(), []*p11.Attribute{p11.NewAttribute(a, nil)})
 					assert.True(t, isCode(err, p11.CKR_ATTRIBUTE_SENSITIVE), "attribute 0x%x: %v", a, err)
 				}
-				flags, err := tok.ctx.GetAttributeValue(sh, k.priv, []*p11.Attribute{
+				flags, err := tok.ctx.GetAttributeValue(sh, k.priv.handle(), []*p11.Attribute{
 					p11.NewAttribute(p11.CKA_SENSITIVE, nil), p11.NewAttribute(p11.CKA_EXTRACTABLE, nil),
 					p11.NewAttribute(p11.CKA_ALWAYS_SENSITIVE, nil), p11.NewAttribute(p11.CKA_NEVER_EXTRACTABLE, nil),
 					p11.NewAttribute(p11.CKA_TOKEN, nil),
@@ -101,9 +101,9 @@ func TestPKCS11PrivateKeyNeverReadable(t *testing.T) {
 					assert.Equal(t, []byte{want[i]}, f.Value, "attribute 0x%x", f.Type)
 				}
 				// Neither can it be made readable or extractable...
-				err = tok.ctx.SetAttributeValue(sh, k.priv, []*p11.Attribute{p11.NewAttribute(p11.CKA_EXTRACTABLE, true)})
+				err = tok.ctx.SetAttributeValue(sh, k.priv.handle(), []*p11.Attribute{p11.NewAttribute(p11.CKA_EXTRACTABLE, true)})
 				assert.Error(t, err, "CKA_EXTRACTABLE cannot be set back to true")
-				err = tok.ctx.SetAttributeValue(sh, k.priv, []*p11.Attribute{p11.NewAttribute(p11.CKA_SENSITIVE, false)})
+				err = tok.ctx.SetAttributeValue(sh, k.priv.handle(), []*p11.Attribute{p11.NewAttribute(p11.CKA_SENSITIVE, false)})
 				assert.Error(t, err, "CKA_SENSITIVE cannot be set back to false")
 				// ... nor wrapped out under a key the caller knows.
 				wk, err := tok.ctx.CreateObject(sh, []*p11.Attribute{
@@ -114,7 +114,7 @@ func TestPKCS11PrivateKeyNeverReadable(t *testing.T) {
 				require.NoError(t, err)
 				defer tok.ctx.DestroyObject(sh, wk)
 				for _, m := range []uint{p11.CKM_AES_KEY_WRAP_PAD, p11.CKM_AES_KEY_WRAP} {
-					out, err := tok.ctx.WrapKey(sh, []*p11.Mechanism{p11.NewMechanism(m, nil)}, wk, k.priv)
+					out, err := tok.ctx.WrapKey(sh, []*p11.Mechanism{p11.NewMechanism(m, nil)}, wk, k.priv.handle())
 					assert.Error(t, err, "mechanism 0x%x wrapped the private key", m)
 					assert.Empty(t, out)
 				}
@@ -185,4 +185,71 @@ func TestPKCS11OpenRefusesUnknownToken(t *testing.T) {
 	_, err = Open(cfg)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "wrong-pin", "the PIN is never in an error")
+}
+
+// TestPKCS11RecoversFromLostSessionsAndLogin: the token logs the
+// application out, then every session is closed behind the Token's back
+// (as when an HSM restarts); the next operations open new sessions, log in
+// again and find the key's objects again, with no new Token.
+func TestPKCS11RecoversFromLostSessionsAndLogin(t *testing.T) {
+	tok := openToken(t)
+	for _, s := range tokenSchemes {
+		t.Run(s.String(), func(t *testing.T) {
+			k, err := tok.Generate(s)
+			require.NoError(t, err)
+			r, env := wrapTo(t, k.Public(), binding)
+			unwrap := func(what string) {
+				t.Helper()
+				got, err := k.Unwrap(env)
+				require.NoError(t, err, what)
+				assert.True(t, got.Equal(r), what)
+				got.Destroy()
+			}
+			unwrap("before")
+
+			require.NoError(t, tok.do("test", func(sh p11.SessionHandle) error { return tok.ctx.Logout(sh) }))
+			unwrap("after a logout")
+
+			for range tok.size {
+				sh := <-tok.pool
+				require.NoError(t, tok.ctx.CloseSession(sh))
+				tok.pool <- sh
+			}
+			unwrap("after every session was closed")
+			require.NoError(t, tok.Ping(context.Background()))
+			keys, err := tok.Keys()
+			require.NoError(t, err)
+			assert.NotEmpty(t, keys)
+		})
+	}
+}
+
+// TestPKCS11TokenGoneIsUnavailableNotADecryptionFailure: when the token
+// cannot be used, Unwrap says ErrKeyUnavailable, not ErrDecrypt, so the
+// service answers 503 and counts no failure against the user.
+func TestPKCS11TokenGoneIsUnavailableNotADecryptionFailure(t *testing.T) {
+	tok := openToken(t)
+	cfg := tokenCfg
+	cfg.Label = tok.label
+	var envs []*protector.Envelope
+	var keys []*Key
+	for _, s := range tokenSchemes {
+		k, err := tok.Generate(s)
+		require.NoError(t, err)
+		_, env := wrapTo(t, k.Public(), binding)
+		keys, envs = append(keys, k), append(envs, env)
+	}
+	require.NoError(t, tok.Close())
+	for i, k := range keys {
+		_, err := k.Unwrap(envs[i])
+		assert.ErrorIs(t, err, protector.ErrKeyUnavailable, "%v", k.Public().Scheme())
+		assert.NotErrorIs(t, err, protector.ErrDecrypt, "%v", k.Public().Scheme())
+	}
+	// Tidy the token the test used.
+	again, err := Open(cfg)
+	require.NoError(t, err)
+	defer again.Close()
+	for _, k := range keys {
+		assert.NoError(t, again.Destroy(k.Public().ID()))
+	}
 }
