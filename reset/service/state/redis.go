@@ -70,7 +70,7 @@ func NewRedis(url string, o RedisOptions) (*Redis, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		// The URL may hold a password: do not repeat it.
-		return nil, fmt.Errorf("%w: redis URL: not a redis:// or rediss:// URL", ErrInvalidAdmission)
+		return nil, errors.New("state: redis URL: not a redis:// or rediss:// URL")
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultRedisTimeout
