@@ -1,9 +1,11 @@
 package pkcs11
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"errors"
 	"math/big"
 	"sync"
 	"testing"
@@ -83,4 +85,41 @@ func TestOAEPDecodeWipesTheEncoding(t *testing.T) {
 	_, err = oaepDecode(em, k.Size(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, make([]byte, len(em)), em)
+}
+
+// FuzzOAEPDecode: whatever integer a token returns (the attacker chooses
+// the ciphertext, hence the integer), decoding never panics, and what it
+// accepts is a valid encoding: re-encoding the message under the same seed
+// gives the same integer back.
+func FuzzOAEPDecode(f *testing.F) {
+	k := testRSAKey()
+	label := []byte("label")
+	ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &k.PublicKey, []byte("0123456789abcdef0123456789abcdef"), label)
+	require.NoError(f, err)
+	f.Add(rawDecrypt(k, ct))
+	f.Add([]byte{})
+	f.Add(make([]byte, k.Size()))
+	f.Fuzz(func(t *testing.T, em []byte) {
+		in := append([]byte(nil), em...)
+		msg, err := oaepDecode(em, k.Size(), label)
+		if err != nil {
+			if !errors.Is(err, rsa.ErrDecryption) {
+				t.Fatalf("error %v is not rsa.ErrDecryption", err)
+			}
+			return
+		}
+		// Accepted: the encryption of msg under k, decrypted by crypto/rsa
+		// from the same integer, must agree.
+		if len(in) > k.Size() {
+			t.Fatal("accepted an integer longer than the modulus")
+		}
+		c := new(big.Int).Exp(new(big.Int).SetBytes(in), big.NewInt(int64(k.E)), k.N)
+		if new(big.Int).SetBytes(in).Cmp(k.N) >= 0 {
+			return // not a possible token output
+		}
+		want, werr := rsa.DecryptOAEP(sha256.New(), nil, k, c.FillBytes(make([]byte, k.Size())), label)
+		if werr != nil || !bytes.Equal(want, msg) {
+			t.Fatalf("accepted what crypto/rsa refuses (%v)", werr)
+		}
+	})
 }
