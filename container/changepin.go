@@ -17,6 +17,14 @@ import (
 // same). A wrong old PIN is ErrWrongPIN and counts toward the TPM lockout.
 // The new PIN's expiration clock starts now; with WithPINPolicy the new PIN
 // is held to, and the new container records, the policy given.
+//
+// With rollback protection (RollbackProtection) the TPM changes the NV
+// index's authValue in place, last of all: the old PIN is refused from then
+// on, through this container and every copy of it. The container salt does
+// not change, so should the process die before the caller saves the new
+// container, the old file unlocks with the new PIN. Should the TPM's answer
+// to the change be lost, ChangePIN fails and the TPM holds one of the two
+// PINs: the file opens with the old or the new one. Five TPM commands.
 func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN string, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if c == nil || t == nil {
@@ -26,7 +34,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	if err != nil {
 		return nil, err
 	}
-	if err := policy.checkPIN(newPIN, o.watch); err != nil {
+	if err := o.checkPIN(policy, newPIN); err != nil {
 		return nil, err
 	}
 	s, err := unsealSecret(ctx, t, c, oldPIN, o)
@@ -34,7 +42,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 		return nil, err
 	}
 	defer clear(s)
-	history, err := openHistory(s, c.id, c.history, o.watch)
+	history, err := o.openHistory(s, c.id, c.history)
 	if err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
@@ -46,18 +54,35 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	// The history holds at most the recorded policy's History PINs; a
 	// policy from device management with a shorter one looks at fewer.
 	recent := history[:min(len(history), policy.History)]
-	mac := historyMAC(s, c.id, newPIN, o.watch)
+	mac := o.historyMAC(s, c.id, newPIN)
 	defer clear(mac)
 	if inHistory(recent, mac) {
 		return nil, &PolicyError{Rule: RuleHistory, Detail: fmt.Sprintf("the PIN is one of the last %d PINs", policy.History)}
 	}
 	n := c.next()
 	n.cfg.PINPolicy = policy
-	if err := n.sealPIN(ctx, t, s, newPIN, recent, o); err != nil {
+	if c.nv.IsZero() {
+		if err := n.sealPIN(ctx, t, s, newPIN, recent, &o); err != nil {
+			return nil, fmt.Errorf("container: change PIN: %w", err)
+		}
+	} else if err := n.setPIN(s, newPIN, recent, &o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
-	if err := n.authenticate(s, o.watch); err != nil {
+	if err := n.authenticate(s, &o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
+	}
+	if !c.nv.IsZero() {
+		// The one step that changes the TPM, once nothing else can fail.
+		oldAuth, newAuth := o.pinAuth(c.salt, oldPIN), o.pinAuth(c.salt, newPIN)
+		err := t.ChangeSecretAuth(ctx, c.nv, oldAuth, newAuth)
+		clear(oldAuth)
+		clear(newAuth)
+		if err != nil {
+			if errors.Is(err, tpm.ErrAuthFailed) || errors.Is(err, tpm.ErrLockedOut) {
+				return nil, o.pinError(ctx, c, err)
+			}
+			return nil, fmt.Errorf("container: change PIN: %w", err)
+		}
 	}
 	o.emit(ctx, n, Event{Kind: EventPINChanged})
 	return n, nil
@@ -74,6 +99,13 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 // enrolment stays as it was. r stays the caller's to Destroy. It emits
 // EventReset. The new PIN's expiration clock starts now; with WithPINPolicy
 // the new PIN is held to, and the new container records, the policy given.
+//
+// With rollback protection the secret goes into a new NV index under the
+// new PIN and c's index is recorded as retired: once the caller has saved
+// the new container, Retire undefines it and c, with every copy of it, is
+// refused by the TPM. Until then c works with its PIN, so a reset that
+// fails or is killed half-way loses nothing. Two TPM commands, and one
+// for Retire.
 func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, newPIN string, next *protector.ServiceKey, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if c == nil || t == nil || r == nil {
@@ -86,8 +118,11 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	if err != nil {
 		return nil, err
 	}
-	if err := policy.checkPIN(newPIN, o.watch); err != nil {
+	if err := o.checkPIN(policy, newPIN); err != nil {
 		return nil, err
+	}
+	if err := o.checkTPM(ctx, t); err != nil {
+		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
 	if err := t.CheckSRK(c.srkName); err != nil {
 		return nil, fmt.Errorf("container: check storage root key: %w", err)
@@ -97,24 +132,30 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 		return nil, fmt.Errorf("container: reset PIN: open secret with protector: %w", err)
 	}
 	defer clear(s)
-	o.watch.see(secretS, s)
+	o.see(secretS, s)
 	if len(s) != secretLen {
 		return nil, &FormatError{Field: "protector.encS", Reason: "secret has the wrong length"}
 	}
-	if err := c.verify(s, o.watch); err != nil {
+	if err := c.verify(s, &o); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
 	n := c.next()
 	n.cfg.PINPolicy = policy
-	if err := n.sealPIN(ctx, t, s, newPIN, nil, o); err != nil {
-		return nil, fmt.Errorf("container: reset PIN: %w", err)
-	}
 	if next != nil {
 		if err := n.enrol(s, *next, o); err != nil {
 			return nil, fmt.Errorf("container: reset PIN: re-enrol protector: %w", err)
 		}
 	}
-	if err := n.authenticate(s, o.watch); err != nil {
+	if err := n.setPIN(s, newPIN, nil, &o); err != nil {
+		return nil, fmt.Errorf("container: reset PIN: %w", err)
+	}
+	finishRetire(ctx, t, c)
+	if err := n.protectSecret(ctx, t, s, newPIN, &o); err != nil {
+		return nil, fmt.Errorf("container: reset PIN: %w", err)
+	}
+	n.retired = cloneNV(c.nv)
+	if err := n.authenticate(s, &o); err != nil {
+		n.undefineNew(t)
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
 	o.emit(ctx, n, Event{Kind: EventReset})

@@ -127,21 +127,30 @@ type certEntry struct {
 // its input, so any number of goroutines may read one. Nothing in it is secret
 // in the clear; the blobs are only usable on the TPM that made them.
 type Container struct {
-	generation uint64
-	id         string // container ID, lowercase GUID
-	keyID      string // NgcKeyId, "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}"
-	cfg        Config // normalized; WAMDefault non-nil
-	created    time.Time
-	pinSet     time.Time
-	srkName    []byte
-	salt       []byte   // container salt for the PIN authValue, 32 bytes
-	pin        tpm.Blob // the PIN protector: S sealed under HMAC(salt, NFC(PIN))
-	keys       []keyEntry
-	certs      []certEntry
-	history    []byte // AES-256-GCM(nonce ‖ ciphertext) of the PIN history MACs; empty: none
-	encS       []byte // Enc_R(S); empty: no protector
-	envelope   []byte // Wrap_servicePub(R) as protector.Envelope.MarshalBinary
-	tag        []byte // HMAC under an S-derived key over the encoding (see format.go)
+	generation   uint64
+	id           string // container ID, lowercase GUID
+	keyID        string // NgcKeyId, "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}"
+	cfg          Config // normalized; WAMDefault non-nil
+	created      time.Time
+	pinSet       time.Time
+	srkName      []byte
+	salt         []byte   // container salt for the PIN authValue, 32 bytes
+	pinProtector tpm.Blob // S sealed under HMAC(salt, NFC(PIN)); empty when S is in NV
+	// nv is the NV index holding S under HMAC(salt, NFC(PIN)): rollback
+	// protection (see rollback.go). Zero when S is sealed in pinProtector.
+	nv tpm.NVSecret
+	// retired is the index of the container this one replaced (by a
+	// reset), undefined by Retire once this container is saved.
+	retired tpm.NVSecret
+	// rollbackOff says why S is sealed rather than in NV; empty for NV
+	// and for containers made before rollback protection.
+	rollbackOff string
+	keys        []keyEntry
+	certs       []certEntry
+	history     []byte // AES-256-GCM(nonce ‖ ciphertext) of the PIN history MACs; empty: none
+	encS        []byte // Enc_R(S); empty: no protector
+	envelope    []byte // Wrap_servicePub(R) as protector.Envelope.MarshalBinary
+	tag         []byte // HMAC under an S-derived key over the encoding (see format.go)
 }
 
 // Clone returns a deep copy sharing no memory with c.
@@ -153,7 +162,9 @@ func (c *Container) Clone() *Container {
 	n.cfg = c.Config()
 	n.srkName = bytes.Clone(c.srkName)
 	n.salt = bytes.Clone(c.salt)
-	n.pin = cloneBlob(c.pin)
+	n.pinProtector = cloneBlob(c.pinProtector)
+	n.nv = cloneNV(c.nv)
+	n.retired = cloneNV(c.retired)
 	n.keys = make([]keyEntry, len(c.keys))
 	for i, k := range c.keys {
 		n.keys[i] = keyEntry{name: k.name, alg: k.alg, blob: cloneBlob(k.blob)}
@@ -326,34 +337,34 @@ const (
 // keyAuth is the authValue of the named key: HKDF(S, salt = container ID, info
 // names the key). It is high-entropy, so the keys are noDA. The caller
 // wipes it.
-func keyAuth(s []byte, containerID, name string, watch secretObserver) []byte {
+func (o *options) keyAuth(s []byte, containerID, name string) []byte {
 	k, err := hkdf.Key(sha256.New, s, []byte(containerID), infoKeyAuth+name, 32)
 	if err != nil {
 		panic("container: hkdf: " + err.Error()) // only for lengths beyond 255*32
 	}
-	watch.see(secretKeyAuth, k)
+	o.see(secretKeyAuth, k)
 	return k
 }
 
 // deriveKey is HKDF(S, salt = container ID, info); the caller wipes it.
-func deriveKey(s []byte, containerID, info string, watch secretObserver) []byte {
+func (o *options) deriveKey(s []byte, containerID, info string) []byte {
 	k, err := hkdf.Key(sha256.New, s, []byte(containerID), info, 32)
 	if err != nil {
 		panic("container: hkdf: " + err.Error())
 	}
-	watch.see(secretDerivedKey, k)
+	o.see(secretDerivedKey, k)
 	return k
 }
 
 // pinAuth is the PIN protector's authValue: HMAC-SHA256(salt, NFC(PIN)). The
 // caller wipes it.
-func pinAuth(salt []byte, pin string, watch secretObserver) []byte {
-	p := nfcBytes(pin, watch)
+func (o *options) pinAuth(salt []byte, pin string) []byte {
+	p := o.nfcBytes(pin)
 	defer clear(p)
 	m := hmac.New(sha256.New, salt)
 	m.Write(p)
 	a := m.Sum(nil)
-	watch.see(secretPINAuth, a)
+	o.see(secretPINAuth, a)
 	return a
 }
 
@@ -411,8 +422,8 @@ func validKeyName(name string) bool {
 // authenticate sets the tag: HMAC-SHA256 over the encoding under a key
 // derived from S. Every operation that makes a new container holds S and
 // calls it last.
-func (c *Container) authenticate(s []byte, watch secretObserver) error {
-	t, err := c.computeTag(s, watch)
+func (c *Container) authenticate(s []byte, o *options) error {
+	t, err := c.computeTag(s, o)
 	if err != nil {
 		return err
 	}
@@ -422,8 +433,8 @@ func (c *Container) authenticate(s []byte, watch secretObserver) error {
 
 // verify checks the tag with S: a container whose file was changed by
 // anything but this package, holding S, fails.
-func (c *Container) verify(s []byte, watch secretObserver) error {
-	t, err := c.computeTag(s, watch)
+func (c *Container) verify(s []byte, o *options) error {
+	t, err := c.computeTag(s, o)
 	if err != nil {
 		return err
 	}
@@ -433,12 +444,12 @@ func (c *Container) verify(s []byte, watch secretObserver) error {
 	return nil
 }
 
-func (c *Container) computeTag(s []byte, watch secretObserver) ([]byte, error) {
-	body, err := c.marshalBody()
+func (c *Container) computeTag(s []byte, o *options) ([]byte, error) {
+	body, err := c.taggedBody()
 	if err != nil {
 		return nil, err
 	}
-	k := deriveKey(s, c.id, infoTag, watch)
+	k := o.deriveKey(s, c.id, infoTag)
 	defer clear(k)
 	m := hmac.New(sha256.New, k)
 	m.Write(body)

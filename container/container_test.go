@@ -242,10 +242,12 @@ func TestChangePINHistory(t *testing.T) {
 	assert.NoError(t, err)
 
 	// The history is encrypted: no entry appears in the file.
+	// The last change succeeded: with rollback protection the TPM holds
+	// pins[0] now, and c (the file from before it) unlocks with it.
 	data := marshal(t, c)
-	s := unlock(t, tp, c, cur)
+	s := unlock(t, tp, c, pins[0])
 	for _, p := range pins {
-		mac := historyMAC(s.s, c.id, p, nil)
+		mac := (&options{}).historyMAC(s.secret, c.id, p)
 		assert.NotContains(t, string(data), string(mac))
 	}
 }
@@ -546,7 +548,7 @@ func TestOperationsLeaveInputUnchanged(t *testing.T) {
 	_, err = ChangePIN(ctx, tp, c, testPIN, otherPIN)
 	require.NoError(t, err)
 	check("ChangePIN")
-	_, err = ChangePIN(ctx, tp, c, otherPIN, thirdPIN)
+	_, err = ChangePIN(ctx, tp, c, "13579135", thirdPIN)
 	require.Error(t, err)
 	check("failed ChangePIN")
 	_, err = Reprovision(ctx, tp, c, otherPIN)
@@ -584,7 +586,7 @@ func TestCloneSharesNoMemory(t *testing.T) {
 	same := func(a, b []byte) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }
 	for name, p := range map[string][2][]byte{
 		"srkName": {c.srkName, n.srkName}, "salt": {c.salt, n.salt},
-		"pin.Public": {c.pin.Public, n.pin.Public}, "pin.Private": {c.pin.Private, n.pin.Private},
+		"pin.Public": {c.pinProtector.Public, n.pinProtector.Public}, "pin.Private": {c.pinProtector.Private, n.pinProtector.Private},
 		"key.Public": {c.keys[0].blob.Public, n.keys[0].blob.Public}, "key.Private": {c.keys[0].blob.Private, n.keys[0].blob.Private},
 		"cert": {c.certs[0].der, n.certs[0].der}, "encS": {c.encS, n.encS}, "envelope": {c.envelope, n.envelope},
 	} {
@@ -599,7 +601,7 @@ func TestSessionStringShowsNoSecret(t *testing.T) {
 	tp := openTPM(t)
 	c := provision(t, tp, testConfig())
 	s := unlock(t, tp, c, testPIN)
-	secret := append([]byte(nil), s.s...)
+	secret := append([]byte(nil), s.secret...)
 	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s", s, s, s, s), fmt.Sprint(c), fmt.Sprintf("%+v", c)} {
 		assert.NotContains(t, out, string(secret))
 		assert.NotContains(t, out, fmt.Sprintf("%x", secret))
@@ -607,7 +609,7 @@ func TestSessionStringShowsNoSecret(t *testing.T) {
 		assert.NotContains(t, out, testPIN)
 	}
 	require.NoError(t, s.Close())
-	assert.Nil(t, s.s)
+	assert.Nil(t, s.secret)
 }
 
 func TestSessionClosedRefusesWork(t *testing.T) {

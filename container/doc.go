@@ -8,15 +8,27 @@
 // WHfB describes a container as a logical group of keys, each gesture (here,
 // the PIN) holding a protector that unlocks the user's keys. This package
 // follows that shape with one secret in the middle. Provision draws a 32-byte
-// container secret S and seals it in the TPM under the PIN — the PIN
-// protector, a sealed-data object whose authValue is
-// HMAC-SHA256(salt, NFC(PIN)) and which counts toward the TPM's
-// dictionary-attack lockout. Every key of the container (the login key,
+// container secret S and puts it in the TPM under the PIN — the PIN
+// protector: an NV index whose authValue is HMAC-SHA256(salt, NFC(PIN)) and
+// which counts toward the TPM's dictionary-attack lockout (or, where the
+// TPM keeps no NV, a sealed-data object with that authValue; see
+// RollbackProtection). Every key of the container (the login key,
 // RSA-2048 by default as in WHfB, or ECC P-256; and any key added with
 // Session.AddKey) is a TPM key whose authValue is HKDF-SHA256(S, the key's
 // name); those keys are noDA, since their authorization is high-entropy. So
-// the PIN opens S, S opens the keys, and changing the PIN re-seals S without
-// touching a key.
+// the PIN opens S, S opens the keys, and changing the PIN changes the
+// index's authValue without touching a key.
+//
+// # Rollback protection
+//
+// The TPM holds one S under one PIN, so an old copy of a container file (a
+// backup, a disk image) does not open with the PIN of its time once the PIN
+// changed: the TPM refuses it. A reset cannot prove the old PIN, so it puts
+// S (or a new S) in a new index and records the old one as retired; Retire,
+// called once the new container is saved, undefines the old index, and the
+// old container is refused from then on. Store.Remove deletes a container
+// with its index; Store.OrphanedIndices and RemoveOrphans clean up after a
+// process killed between defining an index and saving its container.
 //
 // Unlock turns a container and a PIN into a Session, which holds S and
 // offers the login key as a crypto.Signer for crypto/x509 and crypto/tls.
@@ -33,10 +45,12 @@
 //
 // A *Container is an immutable value. Provision, ChangePIN, ResetPIN,
 // Reprovision and the Session methods that change a container return a new
-// one, a generation on, sharing no memory with the old; the input stays valid
-// and unchanged. A reset that fails half-way therefore loses nothing: the old
-// container is still there until the caller stores the new one, and Store
-// refuses to replace a container by an older or equal generation.
+// one, a generation on, sharing no memory with the old; the input value stays
+// unchanged. A reset that fails half-way therefore loses nothing: the old
+// container opens as before until the caller stores the new one and calls
+// Retire, and Store refuses to replace a container by an older or equal
+// generation. ChangePIN changes the TPM in place, as its last step: from
+// then on the old value (and file) opens with the new PIN only.
 //
 // # PIN policy
 //

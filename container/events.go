@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"time"
@@ -22,6 +23,7 @@ const (
 	EventKeyAdded                              // a key was added to the container
 	EventCertificateAdded                      // a certificate was added to the container
 	EventPINExpired                            // Unlock found the PIN past the policy's Expiration: the user must change it
+	EventRetired                               // Retire revoked the container a reset replaced
 )
 
 // String is the event's name in logs: created, unlocked, wrong_pin, ….
@@ -47,6 +49,8 @@ func (k EventKind) String() string {
 		return "certificate_added"
 	case EventPINExpired:
 		return "pin_expired"
+	case EventRetired:
+		return "retired"
 	}
 	return "unknown"
 }
@@ -125,6 +129,8 @@ func (e Event) message() string {
 		return "hello container: certificate added"
 	case EventPINExpired:
 		return "hello container: PIN expired, the user must change it"
+	case EventRetired:
+		return "hello container: the container a reset replaced was revoked"
 	}
 	return "hello container event"
 }
@@ -140,6 +146,11 @@ type options struct {
 	now     func() time.Time
 	policy  *PINPolicy // from device management; nil: the container's
 	watch   secretObserver
+	// noRollback, when set, seals the secret instead of using NV, and is
+	// the reason recorded (WithoutRollbackProtection).
+	noRollback string
+
+	trustedTPMs *x509.CertPool // WithTrustedTPMs (trust.go)
 }
 
 // WithLogger sends lifecycle events to l (Info; wrong PINs and lockouts at Warn).

@@ -57,8 +57,8 @@ func runLifecycle(t *testing.T, tp *tpm.TPM) *lifecycle {
 	keep(err)
 	s, err := Unlock(ctx, tp, c, pins[0], opts...)
 	require.NoError(t, err)
-	lc.secrets = append(lc.secrets, append([]byte(nil), s.s...))
-	lc.secrets = append(lc.secrets, keyAuth(s.s, c.id, LoginKeyName, nil), pinAuth(c.salt, pins[0], nil))
+	lc.secrets = append(lc.secrets, append([]byte(nil), s.secret...))
+	lc.secrets = append(lc.secrets, (&options{}).keyAuth(s.secret, c.id, LoginKeyName), (&options{}).pinAuth(c.salt, pins[0]))
 	_, err = s.AddKey(ctx, "vpn", tpm.ECCP256)
 	require.NoError(t, err)
 	_, err = s.AddCertificate(LoginKeyName, selfSigned(t, s.Signer()))
@@ -167,7 +167,7 @@ func TestNothingSecretOnTheBus(t *testing.T) {
 	c, err := Provision(ctx, tp, cfg, testPIN)
 	require.NoError(t, err)
 	s := unlock(t, tp, c, testPIN)
-	secret := append([]byte(nil), s.s...)
+	secret := append([]byte(nil), s.secret...)
 	vpnc, err := s.AddKey(ctx, "vpn", tpm.RSA2048)
 	require.NoError(t, err)
 	signVerify(t, s.Signer(), c.PublicKey())
@@ -184,8 +184,8 @@ func TestNothingSecretOnTheBus(t *testing.T) {
 	rec.AssertAbsent(t,
 		secret,
 		[]byte(testPIN), []byte(otherPIN), []byte(thirdPIN),
-		pinAuth(c.salt, testPIN, nil), pinAuth(n.salt, otherPIN, nil), pinAuth(m.salt, thirdPIN, nil), pinAuth(m.salt, testPIN, nil),
-		keyAuth(secret, c.id, LoginKeyName, nil), keyAuth(secret, c.id, "vpn", nil),
+		(&options{}).pinAuth(c.salt, testPIN), (&options{}).pinAuth(n.salt, otherPIN), (&options{}).pinAuth(m.salt, thirdPIN), (&options{}).pinAuth(m.salt, testPIN),
+		(&options{}).keyAuth(secret, c.id, LoginKeyName), (&options{}).keyAuth(secret, c.id, "vpn"),
 	)
 	assert.Len(t, vpnc.KeyNames(), 2)
 }

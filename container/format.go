@@ -19,7 +19,7 @@ import (
 // bytes, no unknown versions, no field out of range.
 //
 //	magic            "HSNGC" (5 bytes)
-//	version          uint8 = 1
+//	version          uint8 = 1 or 2
 //	generation       uint64
 //	id               uint8-prefixed, 36-byte lowercase GUID
 //	keyID            uint8-prefixed, 38-byte "{GUID}" uppercase
@@ -32,6 +32,11 @@ import (
 //	srkName          uint8-prefixed, 2..66 bytes
 //	salt             uint8-prefixed, 32 bytes
 //	pin protector    public, private: uint16-prefixed, 1..4096 bytes
+//	                 (version 2: 0..4096, empty iff the secret is in NV)
+//	version 2 only:  nv handle uint32 (0: none), nv name uint8-prefixed
+//	                 (0 or 34 bytes), retired handle uint32, retired name
+//	                 uint8-prefixed, why rollback protection is off
+//	                 uint8-prefixed text (empty when the secret is in NV)
 //	keys             uint8 count 1..32, each: name uint8-prefixed, alg uint8,
 //	                 public, private uint16-prefixed; the first is "login" and
 //	                 its algorithm is Config.Algorithm
@@ -47,9 +52,13 @@ import (
 // stops a deliberate change: it can only be checked, and made, with the
 // container secret, so Unlock, ChangePIN and ResetPIN verify it and refuse a
 // container whose policy, certificates or enrolment were altered.
+//
+// Version 1 is a container whose secret is sealed in a blob, made before
+// rollback protection; such a container is still written as version 1, so
+// its bytes do not change. Every other container is version 2.
 const (
 	formatMagic   = "HSNGC"
-	formatVersion = 1
+	formatVersion = 2
 	tagLen        = sha256.Size
 	checksumLen   = sha256.Size
 )
@@ -68,12 +77,28 @@ func (c *Container) MarshalBinary() ([]byte, error) {
 	return append(out, sum[:]...), nil
 }
 
-// marshalBody encodes everything the tag authenticates.
-func (c *Container) marshalBody() ([]byte, error) {
+// marshalBody encodes everything before the tag.
+func (c *Container) marshalBody() ([]byte, error) { return c.encodeBody(false) }
+
+// taggedBody is what the tag authenticates: the body, except that in
+// version 2 the generation and the retired index are left out (written as
+// zero). Those two are what Retire changes, and Retire does not hold the
+// container secret; neither is a secret nor a thing an attacker gains by
+// changing (a file's generation only orders saves, and an index named as
+// retired is one the owner, who can undefine any index, could undefine
+// anyway).
+func (c *Container) taggedBody() ([]byte, error) { return c.encodeBody(c.version() == 2) }
+
+func (c *Container) encodeBody(forTag bool) ([]byte, error) {
+	generation, retired := c.generation, c.retired
+	if forTag {
+		generation, retired = 0, tpm.NVSecret{}
+	}
 	var b cryptobyte.Builder
 	b.AddBytes([]byte(formatMagic))
-	b.AddUint8(formatVersion)
-	b.AddUint64(c.generation)
+	v2 := c.version() == 2
+	b.AddUint8(c.version())
+	b.AddUint64(generation)
 	addU8(&b, []byte(c.id))
 	addU8(&b, []byte(c.keyID))
 	addU16(&b, []byte(c.cfg.User))
@@ -97,8 +122,15 @@ func (c *Container) marshalBody() ([]byte, error) {
 	b.AddUint64(uint64(c.pinSet.Unix()))
 	addU8(&b, c.srkName)
 	addU8(&b, c.salt)
-	addU16(&b, c.pin.Public)
-	addU16(&b, c.pin.Private)
+	addU16(&b, c.pinProtector.Public)
+	addU16(&b, c.pinProtector.Private)
+	if v2 {
+		b.AddUint32(c.nv.Handle)
+		addU8(&b, c.nv.Name)
+		b.AddUint32(retired.Handle)
+		addU8(&b, retired.Name)
+		addU8(&b, []byte(c.rollbackOff))
+	}
 	b.AddUint8(uint8(len(c.keys)))
 	for _, k := range c.keys {
 		addU8(&b, []byte(k.name))
@@ -240,8 +272,9 @@ func Parse(data []byte) (*Container, error) {
 	if !r.s.ReadBytes(&magic, len(formatMagic)) || string(magic) != formatMagic {
 		return nil, &FormatError{Field: "magic", Reason: "not a hello container"}
 	}
-	if v := r.u8("version"); r.err == nil && v != formatVersion {
-		return nil, &FormatError{Field: "version", Reason: fmt.Sprintf("version %d unsupported (want %d)", v, formatVersion), Unsupported: true, Version: int(v)}
+	v := r.u8("version")
+	if r.err == nil && v != 1 && v != formatVersion {
+		return nil, &FormatError{Field: "version", Reason: fmt.Sprintf("version %d unsupported (want 1 or %d)", v, formatVersion), Unsupported: true, Version: int(v)}
 	}
 	c := &Container{}
 	c.generation = r.u64("generation")
@@ -269,8 +302,17 @@ func Parse(data []byte) (*Container, error) {
 	c.pinSet = r.unix("pinSet")
 	c.srkName = r.bytes8("srkName", 2, maxSRKName)
 	c.salt = r.bytes8("salt", saltLen, saltLen)
-	c.pin.Public = r.bytes16("pinProtector.public", 1, maxBlobLen)
-	c.pin.Private = r.bytes16("pinProtector.private", 1, maxBlobLen)
+	minBlob := 1
+	if v == 2 {
+		minBlob = 0
+	}
+	c.pinProtector.Public = r.bytes16("pinProtector.public", minBlob, maxBlobLen)
+	c.pinProtector.Private = r.bytes16("pinProtector.private", minBlob, maxBlobLen)
+	if v == 2 {
+		c.nv = r.nvSecret("nv")
+		c.retired = r.nvSecret("retired")
+		c.rollbackOff = string(r.bytes8("rollbackOff", 0, maxReasonLen))
+	}
 	n := int(r.u8("keys.count"))
 	if r.err == nil && (n < 1 || n > maxKeys) {
 		r.fail("keys.count", fmt.Sprintf("%d outside 1..%d", n, maxKeys))
@@ -315,7 +357,46 @@ func Parse(data []byte) (*Container, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	if c.version() != v {
+		// A version 2 encoding of what version 1 holds, or the reverse:
+		// not canonical.
+		return nil, &FormatError{Field: "version", Reason: "not the version this container is written in"}
+	}
 	return c, nil
+}
+
+// version is the format version c is written in: 1 for a sealed secret
+// made before rollback protection (nothing of version 2 to record), else 2.
+func (c *Container) version() uint8 {
+	if c.nv.IsZero() && c.retired.IsZero() && c.rollbackOff == "" {
+		return 1
+	}
+	return formatVersion
+}
+
+// maxReasonLen bounds the text saying why rollback protection is off.
+const maxReasonLen = 200
+
+// nvSecret reads an NV handle and its Name: both absent, or a handle of
+// the library's range and a SHA-256 Name.
+func (r *reader) nvSecret(field string) tpm.NVSecret {
+	var s tpm.NVSecret
+	var h uint32
+	if r.err == nil && !r.s.ReadUint32(&h) {
+		r.fail(field+".handle", "truncated")
+	}
+	s.Handle = h
+	s.Name = r.bytes8(field+".name", 0, 2+sha256.Size)
+	if r.err != nil {
+		return s
+	}
+	if h == 0 && len(s.Name) == 0 {
+		return s
+	}
+	if h < tpm.NVFirst || h > tpm.NVLast || len(s.Name) != 2+sha256.Size {
+		r.fail(field, "not an NV index of the library's range with a SHA-256 name")
+	}
+	return s
 }
 
 // validate checks what the field bounds alone do not.
@@ -378,6 +459,15 @@ func (c *Container) validate() error {
 	}
 	if h := len(c.history); h != 0 && (h < historyOverhead+historyEntryLen || (h-historyOverhead)%historyEntryLen != 0) {
 		return bad("history", "length is not a whole number of entries")
+	}
+	sealed := len(c.pinProtector.Public) > 0 || len(c.pinProtector.Private) > 0
+	switch {
+	case !c.nv.IsZero() && (sealed || c.rollbackOff != ""):
+		return bad("nv", "the secret is in NV and also sealed, or said to be unprotected")
+	case c.nv.IsZero() && (len(c.pinProtector.Public) == 0 || len(c.pinProtector.Private) == 0):
+		return bad("pinProtector", "no sealed secret and no NV index")
+	case !c.nv.IsZero() && c.nv.Handle == c.retired.Handle:
+		return bad("retired", "the index in use is the one retired")
 	}
 	if (len(c.encS) == 0) != (len(c.envelope) == 0) {
 		return bad("protector", "encrypted secret and envelope must both be present or both absent")

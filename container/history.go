@@ -21,10 +21,10 @@ const (
 )
 
 // historyMAC is the history entry of pin; the caller wipes it.
-func historyMAC(s []byte, containerID, pin string, watch secretObserver) []byte {
-	k := deriveKey(s, containerID, infoHistoryMAC, watch)
+func (o *options) historyMAC(s []byte, containerID, pin string) []byte {
+	k := o.deriveKey(s, containerID, infoHistoryMAC)
 	defer clear(k)
-	p := nfcBytes(pin, watch)
+	p := o.nfcBytes(pin)
 	defer clear(p)
 	m := hmac.New(sha256.New, k)
 	m.Write(p)
@@ -34,12 +34,12 @@ func historyMAC(s []byte, containerID, pin string, watch secretObserver) []byte 
 	// A copy of exactly historyEntryLen bytes, so that the caller's clear
 	// wipes all of it.
 	mac := append(make([]byte, 0, historyEntryLen), sum[:historyEntryLen]...)
-	watch.see(secretHistoryMAC, mac)
+	o.see(secretHistoryMAC, mac)
 	return mac
 }
 
-func historyAEAD(s []byte, containerID string, watch secretObserver) cipher.AEAD {
-	k := deriveKey(s, containerID, infoHistoryEnc, watch)
+func (o *options) historyAEAD(s []byte, containerID string) cipher.AEAD {
+	k := o.deriveKey(s, containerID, infoHistoryEnc)
 	defer clear(k)
 	block, err := aes.NewCipher(k)
 	if err != nil {
@@ -56,18 +56,18 @@ func historyAAD(containerID string) []byte { return []byte("hellosim pin history
 
 // openHistory decrypts the history entries, most recent first. They share
 // one buffer; the caller wipes each entry.
-func openHistory(s []byte, containerID string, ct []byte, watch secretObserver) ([][]byte, error) {
+func (o *options) openHistory(s []byte, containerID string, ct []byte) ([][]byte, error) {
 	if len(ct) == 0 {
 		return nil, nil
 	}
 	if len(ct) < historyOverhead {
 		return nil, &FormatError{Field: "history", Reason: "too short"}
 	}
-	pt, err := historyAEAD(s, containerID, watch).Open(nil, ct[:historyNonceLen], ct[historyNonceLen:], historyAAD(containerID))
+	pt, err := o.historyAEAD(s, containerID).Open(nil, ct[:historyNonceLen], ct[historyNonceLen:], historyAAD(containerID))
 	if err != nil {
 		return nil, &FormatError{Field: "history", Reason: "does not decrypt under this container's secret"}
 	}
-	watch.see(secretHistory, pt)
+	o.see(secretHistory, pt)
 	// Bytes after the last whole entry belong to no entry the caller
 	// wipes: wipe them now.
 	clear(pt[len(pt)-len(pt)%historyEntryLen : cap(pt)])
@@ -79,8 +79,9 @@ func openHistory(s []byte, containerID string, ct []byte, watch secretObserver) 
 	return out, nil
 }
 
-// sealHistory encrypts up to max entries (most recent first); nil when max is 0.
-func sealHistory(s []byte, containerID string, entries [][]byte, max int, rand io.Reader, watch secretObserver) ([]byte, error) {
+// sealHistory encrypts up to max entries (most recent first) with a nonce
+// from o.rand; nil when max is 0.
+func (o *options) sealHistory(s []byte, containerID string, entries [][]byte, max int) ([]byte, error) {
 	if max == 0 || len(entries) == 0 {
 		return nil, nil
 	}
@@ -89,15 +90,15 @@ func sealHistory(s []byte, containerID string, entries [][]byte, max int, rand i
 	}
 	pt := make([]byte, 0, len(entries)*historyEntryLen)
 	defer clear(pt[:cap(pt)])
-	watch.see(secretHistory, pt)
+	o.see(secretHistory, pt)
 	for _, e := range entries {
 		pt = append(pt, e...)
 	}
 	nonce := make([]byte, historyNonceLen, historyOverhead+len(pt))
-	if _, err := io.ReadFull(rand, nonce); err != nil {
+	if _, err := io.ReadFull(o.rand, nonce); err != nil {
 		return nil, fmt.Errorf("read random: %w", err)
 	}
-	return historyAEAD(s, containerID, watch).Seal(nonce, nonce, pt, historyAAD(containerID)), nil
+	return o.historyAEAD(s, containerID).Seal(nonce, nonce, pt, historyAAD(containerID)), nil
 }
 
 func inHistory(entries [][]byte, mac []byte) bool {

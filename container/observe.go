@@ -25,9 +25,9 @@ const (
 type secretObserver func(kind string, buf []byte)
 
 // see shows buf, up to its capacity, to the observer, if there is one.
-func (f secretObserver) see(kind string, buf []byte) {
-	if f != nil && buf != nil {
-		f(kind, buf[:cap(buf)])
+func (o *options) see(kind string, buf []byte) {
+	if o != nil && o.watch != nil && buf != nil {
+		o.watch(kind, buf[:cap(buf)])
 	}
 }
 

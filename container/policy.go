@@ -183,13 +183,13 @@ func (p PINPolicy) Check(pin string) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	return p.withDefaults().checkPIN(pin, nil)
+	return (&options{}).checkPIN(p.withDefaults(), pin)
 }
 
 // checkPIN checks pin against a validated, defaulted policy, wiping its
 // working copy of the PIN.
-func (p PINPolicy) checkPIN(pin string, watch secretObserver) error {
-	b := nfcBytes(pin, watch)
+func (o *options) checkPIN(p PINPolicy, pin string) error {
+	b := o.nfcBytes(pin)
 	defer clear(b)
 	return p.check(b)
 }
@@ -270,16 +270,16 @@ func constantDelta(pin []byte) bool {
 }
 
 // nfcBytes returns the NFC form of pin in a fresh buffer the caller wipes.
-func nfcBytes(pin string, watch secretObserver) []byte {
+func (o *options) nfcBytes(pin string) []byte {
 	b := []byte(pin)
 	if len(b) == 0 {
 		return b
 	}
-	watch.see(secretPIN, b)
+	o.see(secretPIN, b)
 	n := norm.NFC.Bytes(b)
 	if len(n) == 0 || &n[0] != &b[0] {
 		clear(b[:cap(b)])
-		watch.see(secretPIN, n)
+		o.see(secretPIN, n)
 	}
 	return n
 }

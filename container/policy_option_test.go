@@ -93,9 +93,10 @@ func TestResetPINAndChangePINApplyPolicyOption(t *testing.T) {
 	assert.ErrorIs(t, err, ErrPINPolicy, "testPIN is among the last 5")
 	_, err = ChangePIN(ctx, tp, b, thirdPIN, testPIN, WithPINPolicy(PINPolicy{History: 2}))
 	assert.NoError(t, err, "testPIN is not among the last 2")
-	_, err = ChangePIN(ctx, tp, b, thirdPIN, otherPIN, WithPINPolicy(PINPolicy{History: 2}))
+	// The TPM holds testPIN now; b, the file from before, opens with it.
+	_, err = ChangePIN(ctx, tp, b, testPIN, otherPIN, WithPINPolicy(PINPolicy{History: 2}))
 	assert.ErrorIs(t, err, ErrPINPolicy, "otherPIN is among the last 2")
-	ch, err := ChangePIN(ctx, tp, b, thirdPIN, strictPIN, WithPINPolicy(strictPolicy))
+	ch, err := ChangePIN(ctx, tp, b, testPIN, strictPIN, WithPINPolicy(strictPolicy))
 	require.NoError(t, err)
 	assert.Equal(t, strictPolicy.withDefaults(), ch.Config().PINPolicy)
 }

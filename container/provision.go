@@ -16,8 +16,11 @@ import (
 //
 //  1. the PIN is checked against cfg.PINPolicy (ErrPINPolicy);
 //  2. a 32-byte container secret S is drawn at random;
-//  3. S is sealed in the TPM under the PIN (the PIN protector, a DA-protected
-//     sealed-data object whose authValue is HMAC-SHA256(salt, NFC(PIN)));
+//  3. S is put in the TPM under the PIN: in an NV index whose authValue is
+//     HMAC-SHA256(salt, NFC(PIN)), DA-protected (rollback protection, see
+//     Retire), or, where the TPM keeps no NV (RollbackProtection says why),
+//     sealed in a DA-protected sealed-data object with that authValue (the
+//     PIN protector);
 //  4. the login key (RSA-2048 by default, ECC P-256 on request) is created in
 //     the TPM with an authValue derived from S;
 //  5. S is wiped.
@@ -34,7 +37,7 @@ func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.PINPolicy.checkPIN(pin, o.watch); err != nil {
+	if err := o.checkPIN(cfg.PINPolicy, pin); err != nil {
 		return nil, err
 	}
 	c := &Container{generation: 1, cfg: cfg}
@@ -59,6 +62,11 @@ func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...
 // reset protector. The caller registers the new public key with the directory.
 // It emits EventReset with Destructive set.
 //
+// The new container records c's NV index as retired: once the caller has
+// saved the new container, Retire undefines it, and c, with every copy of
+// it, is refused by the TPM from then on. Until then c works as before, so
+// a reset that fails or is killed half-way loses nothing.
+//
 // Nothing of c is authenticated here: Reprovision never holds c's container
 // secret, so it cannot check the tag, and it takes c's user, tenant and
 // policy as the file says. Pass the policy device management sets with
@@ -73,11 +81,16 @@ func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, o
 	if err != nil {
 		return nil, err
 	}
-	if err := policy.checkPIN(newPIN, o.watch); err != nil {
+	if err := o.checkPIN(policy, newPIN); err != nil {
 		return nil, err
 	}
+	if t == nil {
+		return nil, errors.New("container: reprovision: nil TPM")
+	}
+	finishRetire(ctx, t, c)
 	n := &Container{generation: c.generation + 1, id: c.id, cfg: c.Config()}
 	n.cfg.PINPolicy = policy
+	n.retired = cloneNV(c.nv)
 	if err := n.build(ctx, t, newPIN, o); err != nil {
 		return nil, fmt.Errorf("container: reprovision: %w", err)
 	}
@@ -86,10 +99,14 @@ func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, o
 }
 
 // build makes everything but the ID, generation and config: key ID, S, the
-// PIN protector, the login key, the history.
-func (c *Container) build(ctx context.Context, t *tpm.TPM, pin string, o options) error {
+// NV index or PIN protector, the login key, the history. When it fails
+// after defining an NV index, the index is undefined again.
+func (c *Container) build(ctx context.Context, t *tpm.TPM, pin string, o options) (err error) {
 	if t == nil {
 		return errors.New("nil TPM")
+	}
+	if err := o.checkTPM(ctx, t); err != nil {
+		return err
 	}
 	g, err := newGUID(o.rand)
 	if err != nil {
@@ -108,14 +125,22 @@ func (c *Container) build(ctx context.Context, t *tpm.TPM, pin string, o options
 
 	s := make([]byte, secretLen)
 	defer clear(s)
-	o.watch.see(secretS, s)
+	o.see(secretS, s)
 	if _, err := io.ReadFull(o.rand, s); err != nil {
 		return fmt.Errorf("read random: %w", err)
 	}
-	if err := c.sealPIN(ctx, t, s, pin, nil, o); err != nil {
+	if err := c.protectSecret(ctx, t, s, pin, &o); err != nil {
 		return err
 	}
-	auth := keyAuth(s, c.id, LoginKeyName, o.watch)
+	defer func() {
+		if err != nil {
+			c.undefineNew(t)
+		}
+	}()
+	if err := c.setPIN(s, pin, nil, &o); err != nil {
+		return err
+	}
+	auth := o.keyAuth(s, c.id, LoginKeyName)
 	defer clear(auth)
 	blob, pub, err := t.CreateKey(ctx, c.cfg.Algorithm, auth)
 	if err != nil {
@@ -125,35 +150,55 @@ func (c *Container) build(ctx context.Context, t *tpm.TPM, pin string, o options
 		return fmt.Errorf("TPM made a login key of another algorithm")
 	}
 	c.keys = []keyEntry{{name: LoginKeyName, alg: c.cfg.Algorithm, blob: blob}}
-	return c.authenticate(s, o.watch)
+	return c.authenticate(s, &o)
 }
 
-// sealPIN draws a fresh salt and seals s under pin as the PIN protector, and
-// sets the history to pin followed by prior (most recent first).
-func (c *Container) sealPIN(ctx context.Context, t *tpm.TPM, s []byte, pin string, prior [][]byte, o options) error {
+// setPIN records pin as the PIN set now: the history becomes pin followed
+// by prior (most recent first) and the expiration clock restarts. The TPM
+// is not involved.
+func (c *Container) setPIN(s []byte, pin string, prior [][]byte, o *options) error {
 	now, err := o.timestamp()
 	if err != nil {
+		return err
+	}
+	entry := o.historyMAC(s, c.id, pin)
+	defer clear(entry)
+	h, err := o.sealHistory(s, c.id, append([][]byte{entry}, prior...), c.cfg.PINPolicy.History)
+	if err != nil {
+		return err
+	}
+	c.history = h
+	c.pinSet = now
+	return nil
+}
+
+// sealPIN draws a fresh salt and seals s under pin as the PIN protector
+// (the sealed mode, without rollback protection), and sets the PIN.
+func (c *Container) sealPIN(ctx context.Context, t *tpm.TPM, s []byte, pin string, prior [][]byte, o *options) error {
+	if err := o.timestampOK(); err != nil {
 		return err
 	}
 	salt := make([]byte, saltLen)
 	if _, err := io.ReadFull(o.rand, salt); err != nil {
 		return fmt.Errorf("read random: %w", err)
 	}
-	auth := pinAuth(salt, pin, o.watch)
+	auth := o.pinAuth(salt, pin)
 	defer clear(auth)
 	blob, err := t.Seal(ctx, s, auth)
 	if err != nil {
 		return fmt.Errorf("seal PIN protector: %w", err)
 	}
-	entry := historyMAC(s, c.id, pin, o.watch)
-	defer clear(entry)
-	h, err := sealHistory(s, c.id, append([][]byte{entry}, prior...), c.cfg.PINPolicy.History, o.rand, o.watch)
-	if err != nil {
+	if err := c.setPIN(s, pin, prior, o); err != nil {
 		return err
 	}
-	c.salt, c.pin, c.history = salt, blob, h
-	c.pinSet = now
+	c.salt, c.pinProtector = salt, blob
 	return nil
+}
+
+// timestampOK checks the clock before the TPM is asked anything.
+func (o *options) timestampOK() error {
+	_, err := o.timestamp()
+	return err
 }
 
 // timestamp reads the clock for a time the container records. The format

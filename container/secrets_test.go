@@ -17,7 +17,7 @@ func TestSessionPrintsNoSecretWithAnyVerb(t *testing.T) {
 	tp := openTPM(t)
 	c := provision(t, tp, testConfig())
 	s := unlock(t, tp, c, testPIN)
-	secret := append([]byte(nil), s.s...)
+	secret := append([]byte(nil), s.secret...)
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%O", "%b", "%c", "%U", "%t", "%e"} {
 		out := fmt.Sprintf(verb, s)
 		assert.Equal(t, s.String(), out, verb)
@@ -30,7 +30,7 @@ func TestSessionPrintsNoSecretWithAnyVerb(t *testing.T) {
 // it, so clearing the slice wipes the whole PIN-derived value.
 func TestHistoryMACLeavesNothingToWipe(t *testing.T) {
 	s := make([]byte, secretLen)
-	mac := historyMAC(s, "1b4e28ba-2fa1-41d2-883f-0016d3cca427", testPIN, nil)
+	mac := (&options{}).historyMAC(s, "1b4e28ba-2fa1-41d2-883f-0016d3cca427", testPIN)
 	assert.Len(t, mac, historyEntryLen)
 	assert.Equal(t, historyEntryLen, cap(mac), "bytes beyond len would survive clear(mac)")
 }

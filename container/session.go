@@ -26,7 +26,7 @@ type Session struct {
 
 	mu     sync.Mutex
 	c      *Container
-	s      []byte // the container secret S; nil once closed
+	secret []byte // the container secret S; nil once closed
 	keys   map[string]*tpm.Key
 	closed bool
 }
@@ -64,7 +64,7 @@ func Unlock(ctx context.Context, t *tpm.TPM, c *Container, pin string, opts ...O
 		return nil, err
 	}
 	// Only now, with the tag verified, is c.pinSet known to be genuine.
-	sess := &Session{t: t, o: o, c: c, s: s, keys: map[string]*tpm.Key{}, expired: pinExpired(c.pinSet, policy, o.now())}
+	sess := &Session{t: t, o: o, c: c, secret: s, keys: map[string]*tpm.Key{}, expired: pinExpired(c.pinSet, policy, o.now())}
 	if _, err := sess.load(ctx, LoginKeyName); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("container: unlock: %w", err)
@@ -91,9 +91,13 @@ func pinExpired(pinSet time.Time, policy PINPolicy, now time.Time) bool {
 // does at sign-in.
 func (s *Session) PINExpired() bool { return s.expired }
 
-// unsealSecret checks the SRK and unseals S with the PIN, turning TPM
-// authorization failures into PIN errors and events.
+// unsealSecret checks the SRK and reads S with the PIN (from the NV index,
+// or by unsealing the PIN protector), turning TPM authorization failures
+// into PIN errors and events. A revoked container is ErrRevoked.
 func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o options) ([]byte, error) {
+	if err := o.checkTPM(ctx, t); err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
 	if err := t.CheckSRK(c.srkName); err != nil {
 		return nil, fmt.Errorf("container: check storage root key: %w", err)
 	}
@@ -104,18 +108,21 @@ func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o o
 	if len(pin) > 4*MaxPINLength {
 		return nil, &PolicyError{Rule: RuleMaximumLength, Detail: "longer than any PIN"}
 	}
-	auth := pinAuth(c.salt, pin, o.watch)
+	auth := o.pinAuth(c.salt, pin)
 	defer clear(auth)
-	s, err := t.Unseal(ctx, c.pin, auth)
+	s, err := c.readSecret(ctx, t, auth)
+	if errors.Is(err, ErrRevoked) {
+		return nil, fmt.Errorf("container: unlock: %w", err)
+	}
 	if err != nil {
 		return nil, o.pinError(ctx, c, err)
 	}
-	o.watch.see(secretS, s)
+	o.see(secretS, s)
 	if len(s) != secretLen {
 		clear(s)
 		return nil, &FormatError{Field: "pinProtector", Reason: "sealed secret has the wrong length"}
 	}
-	if err := c.verify(s, o.watch); err != nil {
+	if err := c.verify(s, &o); err != nil {
 		clear(s)
 		return nil, err
 	}
@@ -160,7 +167,7 @@ func (s *Session) load(ctx context.Context, name string) (*tpm.Key, error) {
 	if e == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNoKey, name)
 	}
-	auth := keyAuth(s.s, s.c.id, name, s.o.watch)
+	auth := s.o.keyAuth(s.secret, s.c.id, name)
 	defer clear(auth)
 	k, err := s.t.LoadKey(ctx, e.blob, auth)
 	if err != nil {
@@ -272,7 +279,7 @@ func (s *Session) addKey(ctx context.Context, name string, alg tpm.KeyAlgorithm)
 	if len(s.c.keys) >= maxKeys {
 		return nil, fmt.Errorf("%w: a container holds at most %d keys", ErrInvalidConfig, maxKeys)
 	}
-	auth := keyAuth(s.s, s.c.id, name, s.o.watch)
+	auth := s.o.keyAuth(s.secret, s.c.id, name)
 	defer clear(auth)
 	blob, pub, err := s.t.CreateKey(ctx, alg, auth)
 	if err != nil {
@@ -283,7 +290,7 @@ func (s *Session) addKey(ctx context.Context, name string, alg tpm.KeyAlgorithm)
 	}
 	n := s.c.next()
 	n.keys = append(n.keys, keyEntry{name: name, alg: alg, blob: blob})
-	if err := n.authenticate(s.s, s.o.watch); err != nil {
+	if err := n.authenticate(s.secret, &s.o); err != nil {
 		return nil, fmt.Errorf("container: add key %q: %w", name, err)
 	}
 	s.c = n
@@ -336,7 +343,7 @@ func (s *Session) addCertificate(name string, cert *x509.Certificate) (*Containe
 		}
 		n.certs = append(n.certs, entry)
 	}
-	if err := n.authenticate(s.s, s.o.watch); err != nil {
+	if err := n.authenticate(s.secret, &s.o); err != nil {
 		return nil, fmt.Errorf("container: add certificate: %w", err)
 	}
 	s.c = n
@@ -371,10 +378,10 @@ func (s *Session) enablePINRecovery(key protector.ServiceKey) (*Container, error
 		return nil, ErrSessionClosed
 	}
 	n := s.c.next()
-	if err := n.enrol(s.s, key, s.o); err != nil {
+	if err := n.enrol(s.secret, key, s.o); err != nil {
 		return nil, fmt.Errorf("container: enable PIN recovery: %w", err)
 	}
-	if err := n.authenticate(s.s, s.o.watch); err != nil {
+	if err := n.authenticate(s.secret, &s.o); err != nil {
 		return nil, fmt.Errorf("container: enable PIN recovery: %w", err)
 	}
 	s.c = n
@@ -417,8 +424,8 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
-	clear(s.s)
-	s.s = nil
+	clear(s.secret)
+	s.secret = nil
 	var errs []error
 	for name, k := range s.keys {
 		if err := k.Close(); err != nil && !errors.Is(err, tpm.ErrClosed) {

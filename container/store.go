@@ -231,8 +231,9 @@ func (s *Store) List() ([]string, error) {
 }
 
 // Delete removes the container with the given ID, like
-// certutil -deleteHelloContainer. A missing one is ErrNotFound. The TPM holds
-// nothing of a container, so removing its file is the whole deletion.
+// certutil -deleteHelloContainer. A missing one is ErrNotFound. Only the
+// file goes: a container with rollback protection also holds an NV index
+// in the TPM, which Remove undefines with the file.
 func (s *Store) Delete(id string) error {
 	if err := s.checkID(id); err != nil {
 		return err

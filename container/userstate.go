@@ -41,6 +41,11 @@ type UserState struct {
 	WamDefaultAuthority string
 	WamDefaultId        string // spelled as dsregcmd prints it
 	WamDefaultGUID      string
+
+	// RollbackProtection is not a dsregcmd field (String does not print
+	// it): whether old copies of the container stop working after a PIN
+	// change or a reset, and if not, why (Container.RollbackProtection).
+	RollbackProtection Rollback
 }
 
 // UserState reports the container as dsregcmd would: NgcSet YES, its NgcKeyId,
@@ -52,6 +57,8 @@ func (c *Container) UserState() UserState {
 		NgcKeyId:        c.keyID,
 		CanReset:        DestructiveOnly,
 		WorkplaceJoined: c.cfg.WorkplaceJoined,
+
+		RollbackProtection: c.RollbackProtection(),
 	}
 	if c.HasProtector() {
 		s.CanReset = DestructiveAndNonDestructive

@@ -116,7 +116,7 @@ var allKinds = []string{secretS, secretPIN, secretPINAuth, secretKeyAuth, secret
 func TestSecretLogCatchesAnUnwipedBuffer(t *testing.T) {
 	var l secretLog
 	o := newOptions([]Option{l.opt()})
-	k := keyAuth(make([]byte, secretLen), "1b4e28ba-2fa1-41d2-883f-0016d3cca427", LoginKeyName, o.watch)
+	k := o.keyAuth(make([]byte, secretLen), "1b4e28ba-2fa1-41d2-883f-0016d3cca427", LoginKeyName)
 	require.Len(t, l.notWiped(), 1)
 	assert.Equal(t, secretKeyAuth, l.notWiped()[0].kind)
 	clear(k)
@@ -140,7 +140,7 @@ func TestSecretBuffersWipedAfterEachOperation(t *testing.T) {
 	secrets := l.of(secretS)
 	require.Len(t, secrets, 1)
 	live := secrets[0]
-	assert.Same(t, &s.s[0], &live[0], "the secret seen is the session's")
+	assert.Same(t, &s.secret[0], &live[0], "the secret seen is the session's")
 	sessionHoldsOnlyS := func(what string) {
 		t.Helper()
 		left := l.notWiped()
@@ -189,7 +189,7 @@ func TestSecretBuffersWipedWhenOperationsFail(t *testing.T) {
 	svc := newServiceKey(t, protector.HPKEX25519)
 	c := provision(t, tp, wipeConfig())
 	s := unlock(t, tp, c, testPIN)
-	secret := append([]byte(nil), s.s...)
+	secret := append([]byte(nil), s.secret...)
 	e, err := s.EnablePINRecovery(ctx, svc.Public())
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
@@ -246,7 +246,11 @@ func TestSecretBuffersWipedWhenOperationsFail(t *testing.T) {
 
 	t.Run("TPM refuses the PIN protector", func(t *testing.T) {
 		x := e.Clone()
-		x.pin.Private[len(x.pin.Private)-1] ^= 1
+		if x.nv.IsZero() {
+			x.pinProtector.Private[len(x.pinProtector.Private)-1] ^= 1
+		} else {
+			x.nv.Handle ^= 1 // no index there
+		}
 		_, err := Unlock(ctx, tp, x, testPIN, l.opt())
 		require.Error(t, err)
 		assert.NotErrorIs(t, err, ErrWrongPIN)

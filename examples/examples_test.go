@@ -149,13 +149,15 @@ func TestQuickstartTellsTheStoryInOrder(t *testing.T) {
 				"new NgcKeyId: yes",
 				"registered in the directory",
 				"old login key gone",
+				"rollback protection: the old container with its old PIN is refused by the TPM",
 			} {
 				assert.Contains(t, out, want)
 			}
 			if verbose {
 				assert.Contains(t, out, "Peak RSS:")
-				assert.Regexp(t, `\[2 TPM commands: Create 2; `, out, "provisioning is two TPM2_Create")
-				assert.Regexp(t, `\[1 TPM command: Create 1; `, out, "a non-destructive reset seals once")
+				assert.Regexp(t, `\[3 TPM commands: NV_DefineSpace 1, NV_Write 1, Create 1; `, out, "provisioning: the secret in NV, the login key")
+				assert.Regexp(t, `\[2 TPM commands: NV_DefineSpace 1, NV_Write 1; `, out, "a non-destructive reset writes a new index")
+				assert.Regexp(t, `\[1 TPM command: NV_UndefineSpace 1; `, out, "Retire undefines the old one")
 			} else {
 				assert.NotContains(t, out, "TPM commands")
 				assert.NotContains(t, out, "Peak RSS")
@@ -300,6 +302,8 @@ func TestHelloCLIFullScenario(t *testing.T) {
 	assert.Equal(t, id, keyID(t, r.stdout))
 	assert.Contains(t, r.stdout, "PIN recovery : not enrolled")
 	assert.Contains(t, r.stdout, "User : alice@contoso.test")
+	assert.Contains(t, r.stdout, "Rollback protection : off (the seeded embedded simulator keeps its keys across processes but not its NV memory)",
+		"the seeded simulator keeps no NV between runs, and status says so")
 
 	// Sign: the blobs load again in a new process (seeded simulator).
 	r = h.expect(exitWrongPIN, "000000\n", "sign", "-m", "hi")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -18,30 +19,31 @@ import (
 	"github.com/hellosim/hellosim/tpm/tpmtest"
 )
 
-// faulty fails every command with code cc while armed, as a TPM that
-// breaks, or a bus that drops, in the middle of a reset.
+// faulty fails every command with one of the codes ccs while armed, as a
+// TPM that breaks, or a bus that drops, in the middle of a reset.
 type faulty struct {
 	next  transport.TPM
 	armed atomic.Bool
-	cc    tpm2.TPMCC
+	ccs   []tpm2.TPMCC
 	hits  atomic.Int32
 }
 
 var errBusDown = errors.New("bus down")
 
 func (f *faulty) Send(cmd []byte) ([]byte, error) {
-	if f.armed.Load() && len(cmd) >= 10 && tpm2.TPMCC(binary.BigEndian.Uint32(cmd[6:10])) == f.cc {
+	if f.armed.Load() && len(cmd) >= 10 && slices.Contains(f.ccs, tpm2.TPMCC(binary.BigEndian.Uint32(cmd[6:10]))) {
 		f.hits.Add(1)
 		return nil, errBusDown
 	}
 	return f.next.Send(cmd)
 }
 
-// TestTPMFailureLeavesInputIntact fails the TPM command each reset needs
-// (Create: seal under the new PIN, or the new login key) and checks that
+// TestTPMFailureLeavesInputIntact fails the TPM commands each reset needs
+// (NV_Write: the secret under the new PIN, with rollback protection;
+// Create: a sealed secret, or the new login key) and checks that
 // the reset returns an error and the input still unlocks with its PIN.
 func TestTPMFailureLeavesInputIntact(t *testing.T) {
-	f := &faulty{next: tpmtest.OpenTransport(t), cc: tpm2.TPMCCCreate}
+	f := &faulty{next: tpmtest.OpenTransport(t), ccs: []tpm2.TPMCC{tpm2.TPMCCCreate, tpm2.TPMCCNVWrite}}
 	tp, err := tpm.New(f)
 	require.NoError(t, err)
 	tpmtest.Prepare(t, tp)

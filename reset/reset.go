@@ -185,7 +185,9 @@ func Destructive(ctx context.Context, env Env, c *container.Container, req Reque
 		return nil, wrap("destructive reset", err)
 	}
 	if env.Directory != nil {
-		if err := env.Directory.RegisterKey(ctx, req.Token, next.KeyID(), next.PublicKey()); err != nil {
+		if err := registerKey(ctx, env, next, req); err != nil { // attested when it can be (attest.go)
+			// next is never returned: give its NV index back.
+			_ = container.Discard(context.WithoutCancel(ctx), env.TPM, next)
 			return nil, fmt.Errorf("%w %s: %w", ErrRegistration, next.KeyID(), err)
 		}
 	}

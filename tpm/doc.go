@@ -51,8 +51,14 @@
 // manager, so when a load finds no free slot the least recently used Key is
 // flushed and later reloads itself.
 //
-// Everything the TPM creates comes back as a Blob under the SRK: nothing is
-// made persistent and no NV index is written.
+// Everything the TPM creates comes back as a Blob under the SRK, except the
+// secrets of DefineSecret: an NV index (0x013C0000–0x013FFFFF) holding 32
+// bytes under an authValue, read with ReadSecret, whose authValue only its
+// holder can change (ChangeSecretAuth) and which the owner can undefine
+// (UndefineSecret); Secrets lists them. Unlike a blob, of which every copy
+// works for ever, the TPM holds one copy of such a secret under one
+// authValue. PersistentNV says whether the TPM keeps them across processes
+// (a seeded simulator does not).
 //
 // # Concurrency, faults and accounting
 //

@@ -87,9 +87,10 @@ func isCorruptRC(err error) bool {
 	return false
 }
 
-// isAuthRC reports TPM_RC_AUTH_FAIL or TPM_RC_BAD_AUTH (with any handle or
-// session bits).
-func isAuthRC(err error) (bool, bool) {
+// isAuthRC reports a wrong authValue: TPM_RC_AUTH_FAIL or TPM_RC_BAD_AUTH
+// (with any handle or session bits). counted is set for TPM_RC_AUTH_FAIL,
+// the failure of a DA-protected entity, which the lockout counter counts.
+func isAuthRC(err error) (wrong, counted bool) {
 	if errors.Is(err, tpm2.TPMRCAuthFail) {
 		return true, true
 	}

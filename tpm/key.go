@@ -203,7 +203,7 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 		reloaded bool
 		lerr     error
 	)
-	err = t.withSession(ctx, k.secret.auth, false, false, func() (err error) {
+	err = t.withSession(ctx, k.secret.auth, encryptNone, func() (err error) {
 		t.tick++
 		k.lastUse = t.tick
 		rsp, err = t.send(&command{

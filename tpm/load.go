@@ -110,9 +110,9 @@ func (t *TPM) evictLRU(except *Key) bool {
 // reading the TPM's dictionary-attack state to say how many tries remain.
 // It returns nil for other errors. t.mu must be held.
 func (t *TPM) authErr(ctx context.Context, err error) error {
-	if isAuth, da := isAuthRC(err); isAuth {
+	if wrong, counted := isAuthRC(err); wrong {
 		remaining := -1
-		if da {
+		if counted {
 			if st, serr := t.lockoutStatus(ctx); serr == nil {
 				remaining = max(st.Remaining(), 0)
 			}

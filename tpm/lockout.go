@@ -138,7 +138,7 @@ func seconds(d time.Duration) (uint32, error) {
 // the dictionary-attack commands; they are framed like the other hot
 // commands (wire.go). t.mu must be held.
 func (t *TPM) lockoutCommand(ctx context.Context, cc tpm2.TPMCC, params, lockoutAuth []byte) error {
-	err := t.withSession(ctx, lockoutAuth, false, false, func() error {
+	err := t.withSession(ctx, lockoutAuth, encryptNone, func() error {
 		_, err := t.send(&command{
 			cc:      cc,
 			handles: []tpm2.TPMHandle{tpm2.TPMRHLockout},
@@ -157,7 +157,7 @@ func (t *TPM) lockoutCommand(ctx context.Context, cc tpm2.TPMCC, params, lockout
 		}
 		return &LockoutError{RetryAfter: after}
 	}
-	if isAuth, _ := isAuthRC(err); isAuth {
+	if wrong, _ := isAuthRC(err); wrong {
 		// lockoutAuth failures are not counted by TPM_PT_LOCKOUT_COUNTER.
 		return &AuthError{Remaining: -1}
 	}

@@ -33,5 +33,9 @@ func OpenSimulator(opts ...SimulatorOption) (*TPM, error) {
 		return nil, fmt.Errorf("tpm: open simulator: %w", err)
 	}
 	tr := simtransport.New(s)
-	return newTPM(tr, tr, true)
+	t, err := newTPM(tr, tr, true)
+	if err == nil && c.seeded {
+		t.volatileNV = "the seeded embedded simulator keeps its keys across processes but not its NV memory"
+	}
+	return t, err
 }

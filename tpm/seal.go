@@ -60,7 +60,7 @@ func (t *TPM) create(ctx context.Context, template, data, auth []byte) (public, 
 	params := createParams(template, data, trimAuth(auth))
 	defer wipe.Bytes(params)
 	var rsp *response
-	err = t.withSession(ctx, nil, true, false, func() (err error) {
+	err = t.withSession(ctx, nil, encryptCommand, func() (err error) {
 		rsp, err = t.send(&command{
 			cc:      tpm2.TPMCCCreate,
 			handles: []tpm2.TPMHandle{t.srk},
@@ -108,7 +108,7 @@ func (t *TPM) Unseal(ctx context.Context, b Blob, auth []byte) ([]byte, error) {
 		return nil, fmt.Errorf("tpm: unseal: %w", err)
 	}
 	var rsp *response
-	err = t.withSession(ctx, auth, false, true, func() (err error) {
+	err = t.withSession(ctx, auth, encryptResponse, func() (err error) {
 		rsp, err = t.send(&command{
 			cc:      tpm2.TPMCCUnseal,
 			handles: []tpm2.TPMHandle{h},

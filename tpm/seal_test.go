@@ -94,9 +94,19 @@ func TestAuthValuesWithZeroBytes(t *testing.T) {
 	_, err = tp.Unseal(ctx, b, []byte{0x61})
 	require.ErrorIs(t, err, tpm.ErrAuthFailed)
 
+	// An inner zero is part of the value: the same bytes without it are
+	// another authValue, whatever the library does with zeros on its side.
+	b, err = tp.Seal(ctx, []byte("inner"), []byte{0x61, 0x00, 0x62})
+	require.NoError(t, err)
+	_, err = tp.Unseal(ctx, b, []byte{0x61, 0x62})
+	require.ErrorIs(t, err, tpm.ErrAuthFailed, "{61 00 62} sealed, {61 62} must not unseal")
+	got, err = tp.Unseal(ctx, b, []byte{0x61, 0x00, 0x62, 0x00})
+	require.NoError(t, err)
+	assert.Equal(t, []byte("inner"), got)
+
 	st, err := tp.LockoutStatus(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, uint32(1), st.Failures, "only the deliberate wrong auth counted")
+	assert.Equal(t, uint32(2), st.Failures, "only the deliberate wrong auths counted")
 }
 
 func TestWrongAuthCountsDown(t *testing.T) {

@@ -42,9 +42,12 @@ type session struct {
 	nonceTPM    []byte
 
 	// Set for each command.
-	auth   []byte // the authorized entity's authValue, trailing zeros trimmed
-	encIn  bool   // decrypt attribute: first command parameter encrypted
-	encOut bool   // encrypt attribute: first response parameter encrypted
+	auth []byte          // the authorized entity's authValue, trailing zeros trimmed
+	enc  paramEncryption // which parameter travels encrypted
+
+	// last clears continueSession: the TPM ends the session after the
+	// command succeeds (a policy session used once).
+	last bool
 
 	// mac is HMAC-SHA256 keyed with sessionKey || auth, built at most once
 	// per command and Reset for each of the command HMAC, the response
@@ -53,6 +56,23 @@ type session struct {
 
 	rand io.Reader // nonces; nil means crypto/rand (tests make it repeatable)
 }
+
+// paramEncryption says which parameter of a command travels encrypted under
+// the session (TPM 2.0 Part 1 §21): none, the first command parameter (the
+// session's decrypt attribute: the TPM decrypts it) or the first response
+// parameter (the encrypt attribute: the TPM encrypts it). No command the
+// library sends needs both.
+type paramEncryption int
+
+const (
+	encryptNone     paramEncryption = iota
+	encryptCommand                  // TPMA_SESSION decrypt
+	encryptResponse                 // TPMA_SESSION encrypt
+)
+
+// encryptsCommand and encryptsResponse are the two session attributes.
+func (e paramEncryption) encryptsCommand() bool  { return e == encryptCommand }
+func (e paramEncryption) encryptsResponse() bool { return e == encryptResponse }
 
 // sessionNonceSize is the size of both nonces: the digest size of the
 // session hash, as Part 1 §19.6.3 recommends.
@@ -65,20 +85,20 @@ func newSession() *session { return &session{handle: tpm2.TPMRHNull} }
 // started reports whether the TPM holds the session.
 func (s *session) started() bool { return s.handle != tpm2.TPMRHNull }
 
-// use sets the authValue and encryption directions for the next command.
+// use sets the authValue and parameter encryption for the next command.
 // The authValue is trimmed of trailing zeros as the TPM trims it (Part 1
 // §19.6.8: "the authValue ... with trailing octets of zero removed"); inner
 // zero bytes are kept.
-func (s *session) use(auth []byte, encIn, encOut bool) {
+func (s *session) use(auth []byte, enc paramEncryption) {
 	s.auth = trimAuth(auth)
-	s.encIn, s.encOut = encIn, encOut
+	s.enc = enc
 	s.mac = nil
 }
 
 // done forgets the per-command settings.
 func (s *session) done() {
 	s.auth = nil
-	s.encIn, s.encOut = false, false
+	s.enc = encryptNone
 	s.mac = nil
 }
 
@@ -94,6 +114,11 @@ func (s *session) forget() {
 // start begins a salted HMAC session (TPM2_StartAuthSession, Part 3 §11.1)
 // with the salt encrypted to srk.
 func (s *session) start(tr transport.TPM, srk tpm2.TPMHandle, kem tpm2.LabeledEncapsulationKey) error {
+	return s.startType(tr, srk, kem, tpm2.TPMSEHMAC)
+}
+
+// startType begins a salted session of the given type (HMAC or policy).
+func (s *session) startType(tr transport.TPM, srk tpm2.TPMHandle, kem tpm2.LabeledEncapsulationKey, typ tpm2.TPMSE) error {
 	nonce := make([]byte, sessionNonceSize)
 	if _, err := rand.Read(nonce); err != nil {
 		return err
@@ -108,7 +133,7 @@ func (s *session) start(tr transport.TPM, srk tpm2.TPMHandle, kem tpm2.LabeledEn
 		Bind:          tpm2.TPMRHNull,
 		NonceCaller:   tpm2.TPM2BNonce{Buffer: nonce},
 		EncryptedSalt: tpm2.TPM2BEncryptedSecret{Buffer: encSalt},
-		SessionType:   tpm2.TPMSEHMAC,
+		SessionType:   typ,
 		Symmetric: tpm2.TPMTSymDef{
 			Algorithm: tpm2.TPMAlgAES,
 			KeyBits:   tpm2.NewTPMUSymKeyBits(tpm2.TPMAlgAES, tpm2.TPMKeyBits(128)),
@@ -159,7 +184,7 @@ func (s *session) NewNonceCaller() error {
 }
 
 func (s *session) attrs() tpm2.TPMASession {
-	return tpm2.TPMASession{ContinueSession: true, Decrypt: s.encIn, Encrypt: s.encOut}
+	return tpm2.TPMASession{ContinueSession: !s.last, Decrypt: s.enc.encryptsCommand(), Encrypt: s.enc.encryptsResponse()}
 }
 
 // hmacKey is sessionKey || authValue (Part 1 §19.6.8).
@@ -269,15 +294,15 @@ func (s *session) validate(rc tpm2.TPMRC, cc tpm2.TPMCC, parms, nonce []byte, at
 var errResponseHMAC = errors.New("response HMAC does not verify")
 
 // IsEncryption implements tpm2.Session (the TPM encrypts the response).
-func (s *session) IsEncryption() bool { return s.encOut }
+func (s *session) IsEncryption() bool { return s.enc.encryptsResponse() }
 
 // IsDecryption implements tpm2.Session (the TPM decrypts the command).
-func (s *session) IsDecryption() bool { return s.encIn }
+func (s *session) IsDecryption() bool { return s.enc.encryptsCommand() }
 
 // Encrypt implements tpm2.Session: it encrypts the first command parameter
 // in place (Part 1 §21.3, CFB mode; the IV is from nonceCaller, nonceTPM).
 func (s *session) Encrypt(p []byte) error {
-	if !s.encIn {
+	if !s.enc.encryptsCommand() {
 		return nil
 	}
 	return s.cfb(p, s.nonceCaller, s.nonceTPM, true)
@@ -286,7 +311,7 @@ func (s *session) Encrypt(p []byte) error {
 // Decrypt implements tpm2.Session: it decrypts the first response parameter
 // in place (nonceTPM, nonceCaller order for responses).
 func (s *session) Decrypt(p []byte) error {
-	if !s.encOut {
+	if !s.enc.encryptsResponse() {
 		return nil
 	}
 	return s.cfb(p, s.nonceTPM, s.nonceCaller, false)

@@ -22,7 +22,11 @@ func TestSessionCFBMatchesKDFa(t *testing.T) {
 	s.nonceTPM = bytes.Repeat([]byte{0x22}, 32)
 	for _, auth := range [][]byte{nil, {0x61, 0x00, 0x62}, {0x61, 0x00, 0x00}, bytes.Repeat([]byte{0xfe}, 64)} {
 		for _, encrypt := range []bool{true, false} {
-			s.use(auth, encrypt, !encrypt)
+			enc := encryptResponse
+			if encrypt {
+				enc = encryptCommand
+			}
+			s.use(auth, enc)
 			if _, err := s.commandHMAC(tpm2.TPMCCUnseal, nil, []byte("p")); err != nil {
 				t.Fatal(err)
 			}

@@ -36,6 +36,12 @@ func (t *TPM) createSRK(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create storage root key: %w", err)
 	}
+	if pub.ObjectAttributes != tpm2.ECCSRKTemplate.ObjectAttributes {
+		// VerifyEndorsement proves an object with this Name lives in the
+		// TPM; only these attributes (fixedTPM, a restricted decryption
+		// key made in the TPM) make that object a key no one else holds.
+		return fmt.Errorf("create storage root key: the TPM returned a key with other attributes")
+	}
 	kem, err := tpm2.ImportEncapsulationKey(pub)
 	if err != nil {
 		return fmt.Errorf("create storage root key: %w", err)

@@ -29,11 +29,14 @@ type TPM struct {
 	closer  io.Closer // nil when the transport cannot be closed
 	sim     bool
 	closed  bool
+	// volatileNV, when set, says why NV indices do not outlive the process.
+	volatileNV string
 
 	srk     tpm2.TPMHandle
 	srkName tpm2.TPM2BName
 	srkKEM  tpm2.LabeledEncapsulationKey
 	sess    *session
+	trust   trustState // endorsement verified, per set of roots (ek.go)
 
 	keys    map[*Key]struct{} // open keys, loaded or not
 	tick    uint64            // use clock for least-recently-used eviction
@@ -223,13 +226,13 @@ func (t *TPM) run(ctx context.Context, f func() error) error {
 }
 
 // withSession runs a command authorized by the shared session with the
-// given entity authValue and encryption directions. If the TPM lost the
+// given entity authValue and parameter encryption. If the TPM lost the
 // session (TPM_RC_REFERENCE_S0) it starts a new one and sends the command
 // once more; after TPM_RC_AUTH_FAIL it never retries, since every try costs
 // a dictionary-attack count. again, when not nil, is asked about any other
 // TPM error: when it returns true (it has made room, or reloaded a key) the
 // command is sent again on the same session. t.mu must be held.
-func (t *TPM) withSession(ctx context.Context, auth []byte, encIn, encOut bool, f func() error, again func(error) bool) error {
+func (t *TPM) withSession(ctx context.Context, auth []byte, enc paramEncryption, f func() error, again func(error) bool) error {
 	restarted := false
 	for {
 		if !t.sess.started() {
@@ -237,7 +240,7 @@ func (t *TPM) withSession(ctx context.Context, auth []byte, encIn, encOut bool, 
 				return err
 			}
 		}
-		t.sess.use(auth, encIn, encOut)
+		t.sess.use(auth, enc)
 		err := t.run(ctx, f)
 		t.sess.done()
 		switch {
@@ -309,19 +312,25 @@ func (t *TPM) dropSession() {
 func (t *TPM) flush(h tpm2.TPMHandle) error {
 	var err error
 	for attempt := range 3 {
-		err = t.run(context.Background(), func() error {
-			_, err := t.send(&command{
-				cc:     tpm2.TPMCCFlushContext,
-				params: binary.BigEndian.AppendUint32(nil, uint32(h)),
-			})
-			return err
-		})
+		err = t.flushOnce(h)
 		if err == nil || (attempt > 0 && handleGoneRC(err)) {
 			return nil
 		}
 	}
 	t.orphans = append(t.orphans, h)
 	return err
+}
+
+// flushOnce sends TPM2_FlushContext (Part 3 §28.4) for h, resent only after
+// the warnings run resends, and never cancelled. t.mu must be held.
+func (t *TPM) flushOnce(h tpm2.TPMHandle) error {
+	return t.run(context.Background(), func() error {
+		_, err := t.send(&command{
+			cc:     tpm2.TPMCCFlushContext,
+			params: binary.BigEndian.AppendUint32(nil, uint32(h)),
+		})
+		return err
+	})
 }
 
 // handleGoneRC reports that a handle is not loaded (any more).
@@ -335,14 +344,7 @@ func (t *TPM) flushOrphans() {
 	orphans := t.orphans
 	t.orphans = nil
 	for _, h := range orphans {
-		err := t.run(context.Background(), func() error {
-			_, err := t.send(&command{
-				cc:     tpm2.TPMCCFlushContext,
-				params: binary.BigEndian.AppendUint32(nil, uint32(h)),
-			})
-			return err
-		})
-		if err != nil && !handleGoneRC(err) {
+		if err := t.flushOnce(h); err != nil && !handleGoneRC(err) {
 			t.orphans = append(t.orphans, h)
 		}
 	}

@@ -13,18 +13,24 @@ import (
 	"github.com/hellosim/hellosim/tpm/internal/simtransport"
 )
 
-// keepsBuffers remembers the very buffers it is handed, not copies.
+// keepsBuffers remembers the very buffers it is handed and hands back, not
+// copies.
 type keepsBuffers struct {
 	simtransport.Transport
 	mu   sync.Mutex
 	cmds [][]byte
+	rsps [][]byte
 }
 
 func (k *keepsBuffers) Send(cmd []byte) ([]byte, error) {
 	k.mu.Lock()
 	k.cmds = append(k.cmds, cmd)
 	k.mu.Unlock()
-	return k.Transport.Send(cmd)
+	rsp, err := k.Transport.Send(cmd)
+	k.mu.Lock()
+	k.rsps = append(k.rsps, rsp)
+	k.mu.Unlock()
+	return rsp, err
 }
 
 // The embedded simulator decrypts encrypted command parameters in place,
@@ -54,6 +60,44 @@ func TestCommandBufferWipedAfterSend(t *testing.T) {
 	for i, c := range tr.cmds {
 		if bytes.Contains(c, secret) || bytes.Contains(c, auth) {
 			t.Errorf("command buffer %d still holds a secret in clear", i)
+		}
+	}
+}
+
+// TPM2_Unseal's response parameter is decrypted in place, in the buffer
+// the transport returned: after Unseal that buffer held the secret in clear
+// until the garbage collector reused it. The library wipes it (the caller
+// gets its own copy).
+func TestUnsealResponseBufferWiped(t *testing.T) {
+	s, err := simulator.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &keepsBuffers{Transport: simtransport.New(s)}
+	tp, err := newTPM(tr, tr, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	ctx := context.Background()
+	secret := []byte("a secret decrypted in the response buffer")
+	auth := []byte("an authValue")
+	b, err := tp.Seal(ctx, secret, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tp.Unseal(ctx, b, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, secret) {
+		t.Fatalf("unsealed %q", got)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for i, r := range tr.rsps {
+		if bytes.Contains(r, secret) {
+			t.Errorf("response buffer %d still holds the secret in clear", i)
 		}
 	}
 }

@@ -35,7 +35,14 @@ type command struct {
 	handles []tpm2.TPMHandle
 	names   []tpm2.TPM2BName // of the handles, for cpHash (sessionAuth)
 	auth    authKind
-	params  []byte // plaintext; the first parameter is encrypted when the session says so
+	// sess is the session of sessionAuth; nil means the shared one.
+	sess   *session
+	params []byte // plaintext; the first parameter is encrypted when the session says so
+	// newAuth, when set, is the authValue the command gives its entity
+	// in place (TPM2_NV_ChangeAuth): the TPM computes the response HMAC
+	// with the new value (TPM 2.0 Part 1, session HMAC; with the old one
+	// the response does not verify, as TestNVSecretLifecycle found).
+	newAuth []byte
 	// rspHandles is the number of handles in the response.
 	rspHandles int
 }
@@ -70,12 +77,12 @@ func (t *TPM) send(c *command) (*response, error) {
 		buf = append(buf, passwordArea...)
 		buf = append(buf, c.params...)
 	case sessionAuth:
-		s := t.sess
+		s := t.sessionOf(c)
 		if err := s.NewNonceCaller(); err != nil {
 			return nil, err
 		}
 		p := bytes.Clone(c.params)
-		if s.encIn {
+		if s.enc.encryptsCommand() {
 			first, err := first2B(p)
 			if err != nil {
 				return nil, err
@@ -101,7 +108,7 @@ func (t *TPM) send(c *command) (*response, error) {
 	binary.BigEndian.PutUint32(buf[2:], uint32(len(buf)))
 	binary.BigEndian.PutUint32(buf[6:], uint32(c.cc))
 
-	if c.auth == sessionAuth && t.sess.encIn {
+	if c.auth == sessionAuth && t.sessionOf(c).enc.encryptsCommand() {
 		// The embedded simulator decrypts the parameter in place, in
 		// this very buffer: what it leaves there is the secret in clear.
 		defer wipe.Bytes(buf)
@@ -162,11 +169,15 @@ func (t *TPM) parseResponse(c *command, rsp []byte) (*response, error) {
 		}
 		return r, nil
 	}
-	s := t.sess
+	s := t.sessionOf(c)
+	if c.newAuth != nil {
+		s.auth = trimAuth(c.newAuth)
+		s.mac = nil
+	}
 	if err := s.validate(tpm2.TPMRCSuccess, c.cc, r.params, nonce, attrs, mac); err != nil {
 		return nil, err
 	}
-	if s.encOut {
+	if s.enc.encryptsResponse() {
 		first, err := first2B(r.params)
 		if err != nil {
 			return nil, err
@@ -176,6 +187,14 @@ func (t *TPM) parseResponse(c *command, rsp []byte) (*response, error) {
 		}
 	}
 	return r, nil
+}
+
+// sessionOf is the session that authorizes c: its own, or the shared one.
+func (t *TPM) sessionOf(c *command) *session {
+	if c.sess != nil {
+		return c.sess
+	}
+	return t.sess
 }
 
 // first2B returns the contents of the TPM2B at the start of p.

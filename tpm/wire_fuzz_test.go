@@ -27,7 +27,7 @@ func FuzzParseResponse(f *testing.F) {
 		s := tp.sess
 		s.handle, s.key, s.nonceTPM = 0x02000000, bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
 		s.nonceCaller = bytes.Repeat([]byte{3}, 32)
-		s.use([]byte("auth"), kind&4 != 0, kind&8 != 0)
+		s.use([]byte("auth"), paramEncryption(kind>>2)%3)
 		c := &command{cc: tpm2.TPMCCUnseal, auth: authKind(kind % 3), rspHandles: int(kind>>4) % 2}
 		r, err := tp.parseResponse(c, rsp)
 		if err != nil {

@@ -40,13 +40,13 @@ func TestWireMatchesGoTPM(t *testing.T) {
 	digest := sha256.Sum256([]byte("m"))
 
 	cases := []struct {
-		name    string
-		ours    func() error
-		gotpm   func() error
-		auth    []byte
-		in, out bool
+		name  string
+		ours  func() error
+		gotpm func() error
+		auth  []byte
+		enc   paramEncryption
 	}{{
-		name: "Create", in: true,
+		name: "Create", enc: encryptCommand,
 		ours: func() error {
 			_, err := tp.send(&command{cc: tpm2.TPMCCCreate, handles: []tpm2.TPMHandle{tp.srk},
 				names: []tpm2.TPM2BName{tp.srkName}, auth: sessionAuth, params: createParams(sealTemplate, secret, auth)})
@@ -79,7 +79,7 @@ func TestWireMatchesGoTPM(t *testing.T) {
 			return err
 		},
 	}, {
-		name: "Unseal", auth: auth, out: true,
+		name: "Unseal", auth: auth, enc: encryptResponse,
 		ours: func() error {
 			_, err := tp.send(&command{cc: tpm2.TPMCCUnseal, handles: []tpm2.TPMHandle{0x80000001},
 				names: []tpm2.TPM2BName{obj.name}, auth: sessionAuth})
@@ -118,7 +118,7 @@ func TestWireMatchesGoTPM(t *testing.T) {
 		},
 	}}
 	for _, tc := range cases {
-		s.use(tc.auth, tc.in, tc.out)
+		s.use(tc.auth, tc.enc)
 		nonces()
 		if err := tc.ours(); err == nil {
 			t.Fatalf("%s: want the captured failure", tc.name)
@@ -131,7 +131,7 @@ func TestWireMatchesGoTPM(t *testing.T) {
 		if !bytes.Equal(ours, c.cmd) {
 			t.Errorf("%s differs:\nours   %x\ngo-tpm %x", tc.name, ours, c.cmd)
 		}
-		if tc.in && bytes.Contains(ours, secret) {
+		if tc.enc == encryptCommand && bytes.Contains(ours, secret) {
 			t.Errorf("%s: secret in clear", tc.name)
 		}
 	}

@@ -167,6 +167,7 @@ func cmdStatus() *command {
 				line("PIN expires", "never")
 			}
 			line("Certificates", fmt.Sprint(len(c.Certificates())))
+			line("Rollback protection", c.RollbackProtection().String())
 			line("TPM", st.defaultTPM())
 			line("State directory", st.dir)
 			return nil
@@ -424,6 +425,9 @@ func cmdReset() *command {
 			if err != nil {
 				return err
 			}
+			if n, err = retire(ctx, t, store, n); err != nil {
+				return err
+			}
 			if n.KeyID() == oldKeyID {
 				fmt.Fprintf(a.stdout, "Same NgcKeyId %s: keys and certificates kept.\n", n.KeyID())
 			} else {
@@ -436,6 +440,21 @@ func cmdReset() *command {
 			return nil
 		},
 	}
+}
+
+// retire revokes, once the flow has saved n, the container the reset
+// replaced (rollback protection), and saves n without the record.
+func retire(ctx context.Context, t *tpm.TPM, store *container.Store, n *container.Container) (*container.Container, error) {
+	r, err := container.Retire(ctx, t, n)
+	if err != nil {
+		return nil, fmt.Errorf("revoke the container the reset replaced (run 'hello reset' again to finish): %w", err)
+	}
+	if r != n {
+		if err := store.Save(r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 func cmdTOTP() *command {
@@ -464,13 +483,23 @@ func cmdTOTP() *command {
 func cmdDelete() *command {
 	return &command{
 		name: "delete", args: "",
-		summary: "Delete the Hello container, like certutil -deleteHelloContainer. The TPM holds nothing of it.",
-		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
+		summary: "Delete the Hello container, like certutil -deleteHelloContainer, and its NV index in the TPM.",
+		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			st, store, c, err := a.loadContainer()
 			if err != nil {
 				return err
 			}
-			if err := store.Delete(c.ID()); err != nil {
+			if c.NVIndex().IsZero() && c.Retired().IsZero() {
+				err = store.Delete(c.ID())
+			} else {
+				t, _, oerr := a.openTPM(st)
+				if oerr != nil {
+					return oerr
+				}
+				err = store.Remove(ctx, t, c.ID())
+				t.Close()
+			}
+			if err != nil {
 				return err
 			}
 			st.dev.ContainerID, st.dev.TPM = "", ""

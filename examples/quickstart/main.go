@@ -283,6 +283,9 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	if _, err := client.Recover(ctx, token, n.Envelope()); errors.Is(err, service.ErrReplay) {
 		fmt.Fprintln(w, "  - the same access token, sent again, is refused as a replay")
 	}
+	if err := retire(ctx, s, t, c, &n, firstPIN); err != nil {
+		return err
+	}
 	c = n
 	s.state(c)
 
@@ -319,6 +322,9 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 		return fmt.Errorf("new login key: %w", err)
 	}
 	s.done("old login key gone: it does not verify the new key's signature; the new one does")
+	if err := retire(ctx, s, t, c, &n, resetPIN); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "  - CanReset = %s (enrol the protector again to get non-destructive reset back)\n", n.UserState().CanReset)
 	s.state(n)
 
@@ -388,6 +394,30 @@ func verify(pub crypto.PublicKey, digest, sig []byte) error {
 	return fmt.Errorf("unsupported public key %T", pub)
 }
 
+// retire revokes the container a reset replaced, once the new one *n is
+// kept (a real client saves it first), and shows that the old one, with
+// its PIN, is refused by the TPM from then on: rollback protection.
+func retire(ctx context.Context, s *story, t *tpm.TPM, old *container.Container, n **container.Container, oldPIN string) error {
+	rb := (*n).RollbackProtection()
+	if !rb.On {
+		fmt.Fprintf(s.w, "  - rollback protection: %s\n", rb)
+		return nil
+	}
+	s.begin()
+	r, err := container.Retire(ctx, t, *n)
+	if err != nil {
+		return fmt.Errorf("retire: %w", err)
+	}
+	*n = r
+	s.done("new container kept; the one it replaced retired (NV index undefined)")
+	s.begin()
+	if _, err := container.Unlock(ctx, t, old, oldPIN); !errors.Is(err, container.ErrRevoked) {
+		return fmt.Errorf("old container after retire: want ErrRevoked, got %v", err)
+	}
+	s.done("rollback protection: the old container with its old PIN is refused by the TPM")
+	return nil
+}
+
 func yes(b bool) string {
 	if b {
 		return "yes"
@@ -410,6 +440,14 @@ var commandNames = map[tpm2.TPMCC]string{
 	tpm2.TPMCCDictionaryAttackParameters: "DictionaryAttackParameters",
 	tpm2.TPMCCGetRandom:                  "GetRandom",
 	tpm2.TPMCCStartup:                    "Startup",
+	tpm2.TPMCCNVDefineSpace:              "NV_DefineSpace",
+	tpm2.TPMCCNVUndefineSpace:            "NV_UndefineSpace",
+	tpm2.TPMCCNVWrite:                    "NV_Write",
+	tpm2.TPMCCNVRead:                     "NV_Read",
+	tpm2.TPMCCNVReadPublic:               "NV_ReadPublic",
+	tpm2.TPMCCNVChangeAuth:               "NV_ChangeAuth",
+	tpm2.TPMCCPolicyCommandCode:          "PolicyCommandCode",
+	tpm2.TPMCCPolicyAuthValue:            "PolicyAuthValue",
 }
 
 // formatStats renders "5 TPM commands: Create 1, Load 2, …".

@@ -38,6 +38,11 @@ func runChild(role string, args []string) error {
 			return errors.New("usage: saver DIR CHAIN")
 		}
 		return childSaver(args[0], args[1])
+	case roleRotator:
+		if len(args) != 3 {
+			return errors.New("usage: rotator DIR TPM PIN")
+		}
+		return childRotator(args[0], args[1], args[2])
 	case roleRacer:
 		if len(args) != 2 {
 			return errors.New("usage: racer DIR CONTAINER")

@@ -264,6 +264,8 @@ func TestServiceFaults(t *testing.T) {
 		})
 	}
 
+	nvBefore, err := r.tp.Secrets(ctx)
+	require.NoError(t, err)
 	dirCases := []struct {
 		name string
 		dir  failingDirectory
@@ -292,6 +294,9 @@ func TestServiceFaults(t *testing.T) {
 			require.NoError(t, unlockAndSign(ctx, r.tp, base, pin1))
 			objs, _ := r.handles(t)
 			assert.Equal(t, 1, len(objs), "objects left loaded: %s", hexHandles(objs))
+			nv, err := r.tp.Secrets(ctx)
+			require.NoError(t, err)
+			assert.ElementsMatch(t, nvBefore, nv, "the refused reset left an NV index behind")
 		})
 	}
 }

@@ -88,10 +88,20 @@ func (w *faultWorld) ops() []faultOp {
 					require.NoError(t, s.Close())
 				}
 		}},
-		simple("change-pin", func(ctx context.Context) (*container.Container, string, error) {
-			c, err := container.ChangePIN(ctx, tp, base, pin1, pin2)
-			return c, pin2, err
-		}),
+		// ChangePIN switches the PIN in the TPM, so each trial works on a
+		// container of its own: after a fault, the file from before opens
+		// with the old PIN or the new one, never neither.
+		{name: "change-pin", prepare: func(t *testing.T) (func(context.Context) (*container.Container, string, error), func()) {
+			fresh, err := container.Provision(context.Background(), tp, testConfig(tpm.ECCP256), pin1)
+			require.NoError(t, err)
+			return func(ctx context.Context) (*container.Container, string, error) {
+					c, err := container.ChangePIN(ctx, tp, fresh, pin1, pin2)
+					return c, pin2, err
+				}, func() {
+					w.requireOldOrNewPIN(t, fresh, pin1, pin2)
+					w.undefine(t, fresh)
+				}
+		}},
 		simple("enable-recovery", func(ctx context.Context) (*container.Container, string, error) {
 			s, err := container.Unlock(ctx, tp, base, pin1)
 			if err != nil {
@@ -109,6 +119,58 @@ func (w *faultWorld) ops() []faultOp {
 			c, err := reset.Destructive(ctx, reset.Env{TPM: tp}, base, reset.Request{NewPIN: pin3})
 			return c, pin3, err
 		}),
+		// Retire, after a reset the caller saved, revokes the container
+		// from before; each trial resets a container of its own. After a
+		// fault the new container opens with the new PIN, Retire called
+		// again finishes, and the old container is then refused.
+		{name: "retire", prepare: func(t *testing.T) (func(context.Context) (*container.Container, string, error), func()) {
+			ctx := context.Background()
+			old := enrolled(t, tp, tpm.ECCP256, pin1, w.svc.priv.Public())
+			n, err := reset.NonDestructive(ctx, reset.Env{TPM: tp, Service: w.svc}, old, reset.Request{Token: "unused", NewPIN: pin3})
+			require.NoError(t, err)
+			return func(ctx context.Context) (*container.Container, string, error) {
+					c, err := container.Retire(ctx, tp, n)
+					return c, pin3, err
+				}, func() {
+					if err := unlockAndSign(ctx, tp, n, pin3); err != nil {
+						t.Errorf("retire: the new container does not open after a fault: %v", err)
+					}
+					if _, err := container.Retire(ctx, tp, n); err != nil {
+						t.Errorf("retire: Retire again does not finish: %v", err)
+					}
+					if _, err := container.Unlock(ctx, tp, old, pin1); !errors.Is(err, container.ErrRevoked) {
+						t.Errorf("retire: the old container is not refused after Retire: %v", err)
+					}
+					w.undefine(t, n)
+				}
+		}},
+	}
+}
+
+// requireOldOrNewPIN checks that c, the file from before a PIN change,
+// opens with oldPIN or newPIN. A wrong first try is expected when the
+// change went through and costs a dictionary-attack count, reset here.
+func (w *faultWorld) requireOldOrNewPIN(t *testing.T, c *container.Container, oldPIN, newPIN string) {
+	ctx := context.Background()
+	err := unlockAndSign(ctx, w.r.tp, c, oldPIN)
+	if errors.Is(err, container.ErrWrongPIN) {
+		require.NoError(t, w.r.tp.ResetLockout(ctx, nil))
+		err = unlockAndSign(ctx, w.r.tp, c, newPIN)
+	}
+	if err != nil {
+		t.Errorf("the container opens with neither the old nor the new PIN: %v", err)
+	}
+}
+
+// undefine removes c's NV index, so that the suite's trials do not fill NV.
+func (w *faultWorld) undefine(t *testing.T, c *container.Container) {
+	if c == nil {
+		return
+	}
+	for _, nv := range []tpm.NVSecret{c.NVIndex(), c.Retired()} {
+		if !nv.IsZero() {
+			require.NoError(t, w.r.tp.UndefineSecret(context.Background(), nv))
+		}
 	}
 }
 
@@ -129,7 +191,8 @@ func (f faultFinding) String() string {
 // the operation sends, in each fault mode. After each fault, with faults
 // off: the input container still unlocks with its PIN and signs; a result
 // that came back unlocks with its PIN; the TPM holds nothing beyond the SRK
-// and the shared session; no dictionary-attack count was spent. Where the
+// and the shared session, and no NV index beyond those of the input and
+// the result; no dictionary-attack count was spent. Where the
 // library leaves something loaded, the test flushes it behind the library's
 // back (so that later trials start clean) and reports it.
 func TestTPMFaults(t *testing.T) {
@@ -137,7 +200,7 @@ func TestTPMFaults(t *testing.T) {
 	w := newFaultWorld(t)
 	r := w.r
 	ctx := context.Background()
-	trials, findings := 0, 0
+	trials, findings, nvIndices := 0, 0, 0
 	for _, op := range w.ops() {
 		for _, mode := range modes {
 			t.Run(op.name+"/"+mode.String(), func(t *testing.T) {
@@ -161,6 +224,9 @@ func TestTPMFaults(t *testing.T) {
 						done()
 						if !fired {
 							require.NoError(t, err, "%s without a fault", op.name)
+							if out != nil && out.NVIndex().Handle != w.base.NVIndex().Handle {
+								require.NoError(t, r.tp.UndefineSecret(ctx, out.NVIndex()))
+							}
 							break
 						}
 						trials++
@@ -210,6 +276,25 @@ func TestTPMFaults(t *testing.T) {
 							report("the fault cost %d dictionary-attack count(s)", c)
 							require.NoError(t, r.tp.ResetLockout(ctx, nil))
 						}
+						// NV: the input's index and the result's, nothing
+						// else (a fault must not leave an orphan); the
+						// result's is then removed for the next trial.
+						secrets, serr := r.tp.Secrets(ctx)
+						require.NoError(t, serr)
+						for _, nv := range secrets {
+							if nv.Handle == w.base.NVIndex().Handle {
+								continue
+							}
+							if err == nil && out != nil && (nv.Handle == out.NVIndex().Handle || nv.Handle == out.Retired().Handle) {
+								continue
+							}
+							report("NV index %#x left behind", nv.Handle)
+							require.NoError(t, r.tp.UndefineSecret(ctx, nv))
+						}
+						if err == nil && out != nil && out.NVIndex().Handle != w.base.NVIndex().Handle {
+							require.NoError(t, r.tp.UndefineSecret(ctx, out.NVIndex()))
+						}
+						nvIndices++
 					}
 				}
 				findings += len(found)
@@ -219,7 +304,7 @@ func TestTPMFaults(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("TPM faults: %d trials, %d faults injected, %d findings", trials, r.ft.total(), findings)
+	t.Logf("TPM faults: %d trials, %d faults injected, %d findings; NV checked after %d", trials, r.ft.total(), findings, nvIndices)
 	require.Positive(t, trials)
 }
 
@@ -254,6 +339,22 @@ func ccName(cc tpm2.TPMCC) string {
 		return "TPM2_GetCapability"
 	case tpm2.TPMCCCreatePrimary:
 		return "TPM2_CreatePrimary"
+	case tpm2.TPMCCNVDefineSpace:
+		return "TPM2_NV_DefineSpace"
+	case tpm2.TPMCCNVUndefineSpace:
+		return "TPM2_NV_UndefineSpace"
+	case tpm2.TPMCCNVWrite:
+		return "TPM2_NV_Write"
+	case tpm2.TPMCCNVRead:
+		return "TPM2_NV_Read"
+	case tpm2.TPMCCNVChangeAuth:
+		return "TPM2_NV_ChangeAuth"
+	case tpm2.TPMCCPolicyCommandCode:
+		return "TPM2_PolicyCommandCode"
+	case tpm2.TPMCCPolicyAuthValue:
+		return "TPM2_PolicyAuthValue"
+	case tpm2.TPMCCNVReadPublic:
+		return "TPM2_NV_ReadPublic"
 	}
 	return fmt.Sprintf("TPM_CC %#x", uint32(cc))
 }

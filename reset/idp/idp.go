@@ -220,6 +220,8 @@ type IdP struct {
 	signers   []*signingKey // [0] is current
 	dummy     *passwordHash // hashed for unknown users, so timing does not tell
 
+	attestation attestationState // TPM key attestation (attestation.go)
+
 	jwks     atomic.Pointer[jose.JSONWebKeySet]
 	verifier accesstoken.Config // verifies its own tokens for RegisterKey
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/reset/identity"
+	"github.com/hellosim/hellosim/tpm"
 )
 
 // RegisteredKey is a Windows Hello public key recorded in the directory.
@@ -23,6 +24,7 @@ type RegisteredKey struct {
 	ObjectID     string
 	Public       crypto.PublicKey
 	RegisteredAt time.Time
+	Attested     bool // registered with a verified TPM key attestation
 }
 
 // RegisterKey records a user's new Windows Hello public key, authorised by
@@ -39,6 +41,11 @@ type RegisteredKey struct {
 // Repeating the same registration with the same token (a retry after a lost
 // answer) stays a no-op.
 func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.PublicKey) error {
+	return p.registerKey(ctx, token, keyID, pub, nil)
+}
+
+// registerKey is RegisterKey, with the key's attestation when c is not nil.
+func (p *IdP) registerKey(ctx context.Context, token, keyID string, pub crypto.PublicKey, c *tpm.KeyCertification) error {
 	claims, err := p.verifier.Verify(ctx, token)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -65,6 +72,10 @@ func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.P
 	if u.Disabled {
 		return fmt.Errorf("register key: %w", ErrDisabled)
 	}
+	attested, err := p.checkAttestation(u, keyID, pub, c)
+	if err != nil {
+		return fmt.Errorf("register key %s: %w", keyID, err)
+	}
 	use := claims.Issuer + "\x00" + claims.JTI
 	if prev, used := p.tokenUses[use]; used && now.Before(prev.until) && prev.keyID != keyID {
 		return fmt.Errorf("register key %s: %w (%w)", keyID, ErrTokenUsed, ErrTokenRefused)
@@ -76,7 +87,7 @@ func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.P
 		}
 		return fmt.Errorf("register key %s: %w", keyID, ErrExists)
 	}
-	p.regKeys[keyID] = &RegisteredKey{KeyID: keyID, TenantID: u.TenantID, ObjectID: u.ObjectID, Public: pub, RegisteredAt: now}
+	p.regKeys[keyID] = &RegisteredKey{KeyID: keyID, TenantID: u.TenantID, ObjectID: u.ObjectID, Public: pub, RegisteredAt: now, Attested: attested}
 	p.recordTokenUse(use, keyID, claims.Expiry, now)
 	return nil
 }

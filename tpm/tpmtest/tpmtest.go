@@ -5,14 +5,17 @@
 //
 // Every TPM handed out is a test TPM: its dictionary-attack lockout is reset
 // and given Windows' parameters (32 tries, one forgiven every 10 minutes), so
-// tests start from the same state on the simulator and on swtpm. Never point
-// HELLOSIM_TPM at a TPM whose lockout state matters.
+// tests start from the same state on the simulator and on swtpm; on a
+// simulator or a tcp:// TPM the library's NV secret indices left by earlier
+// tests are undefined too, so that NV does not fill up over a suite. Never
+// point HELLOSIM_TPM at a TPM whose lockout state or NV indices matter.
 package tpmtest
 
 import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/hellosim/hellosim/tpm"
@@ -60,6 +63,17 @@ func prepare(t testing.TB, tp *tpm.TPM) {
 	}
 	if err := tp.SetLockoutParameters(ctx, tpm.WindowsMaxTries, tpm.WindowsRecovery, tpm.WindowsLockoutRecovery, nil); err != nil {
 		t.Fatalf("tpmtest: set lockout parameters: %v", err)
+	}
+	if spec := Spec(); spec == "sim" || strings.HasPrefix(spec, "sim:") || strings.HasPrefix(spec, "tcp://") {
+		left, err := tp.Secrets(ctx)
+		if err != nil {
+			t.Fatalf("tpmtest: list NV secrets: %v", err)
+		}
+		for _, s := range left {
+			if err := tp.UndefineSecret(ctx, s); err != nil {
+				t.Fatalf("tpmtest: undefine NV secret %#x: %v", s.Handle, err)
+			}
+		}
 	}
 	tp.ResetStats()
 }

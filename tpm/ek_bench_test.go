@@ -1,0 +1,106 @@
+package tpm_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"testing"
+
+	"github.com/google/go-tpm/tpm2"
+
+	"github.com/hellosim/hellosim/tpm"
+	"github.com/hellosim/hellosim/tpm/tpmtest"
+)
+
+// BenchmarkVerifyEndorsement is the one-time cost of showing a connection
+// talks to a genuine TPM: reading the EK certificate and chain from NV,
+// verifying the chain, bringing the EK in and activating a credential for
+// the SRK. Each iteration uses a fresh pool (a copy of the same roots), so
+// the per-connection cache does not answer.
+func BenchmarkVerifyEndorsement(b *testing.B) {
+	run := func(b *testing.B, tp *tpm.TPM, roots *x509.CertPool) {
+		ctx := context.Background()
+		tp.ResetStats()
+		b.ResetTimer()
+		for b.Loop() {
+			if _, err := tp.VerifyEndorsement(ctx, roots.Clone()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(tp.Stats().Total())/float64(b.N), "tpm-cmds/op")
+	}
+	b.Run("manufactured-ECCP256", func(b *testing.B) {
+		tp := tpmtest.Open(b)
+		run(b, tp, tpmtest.Manufacture(b, tp))
+	})
+	b.Run("manufactured-RSA2048", func(b *testing.B) {
+		tp := tpmtest.Open(b)
+		run(b, tp, tpmtest.ManufactureWith(b, tp, tpmtest.ManufactureOptions{RSA: true}))
+	})
+	b.Run("genuine", func(b *testing.B) {
+		roots := tpmtest.Roots(b)
+		run(b, tpmtest.Open(b), roots)
+	})
+}
+
+// BenchmarkEKSaltedSessionStart is the alternative design measured: salting
+// the shared session to the certified EK instead of proving the SRK. Every
+// session start (the first, and each restart after an error) then needs
+// the EK loaded: TPM2_CreatePrimary of the EK (no persistent EK on the
+// simulator), the salted TPM2_StartAuthSession, and a flush of the EK.
+func BenchmarkEKSaltedSessionStart(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		template tpm2.TPMTPublic
+	}{{"ECCP256", tpm2.ECCEKTemplate}, {"RSA2048", tpm2.RSAEKTemplate}} {
+		b.Run(tc.name, func(b *testing.B) {
+			tr := tpmtest.OpenTransport(b)
+			var cmds int
+			for b.Loop() {
+				ek, err := tpm2.CreatePrimary{
+					PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHEndorsement, Auth: tpm2.PasswordAuth(nil)},
+					InPublic:      tpm2.New2B(tc.template),
+				}.Execute(tr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pub, err := ek.OutPublic.Contents()
+				if err != nil {
+					b.Fatal(err)
+				}
+				kem, err := tpm2.ImportEncapsulationKey(pub)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, enc, err := tpm2.CreateEncryptedSalt(rand.Reader, kem)
+				if err != nil {
+					b.Fatal(err)
+				}
+				nonce := make([]byte, 32)
+				_, _ = rand.Read(nonce)
+				s, err := tpm2.StartAuthSession{
+					TPMKey: ek.ObjectHandle, Bind: tpm2.TPMRHNull,
+					NonceCaller:   tpm2.TPM2BNonce{Buffer: nonce},
+					EncryptedSalt: tpm2.TPM2BEncryptedSecret{Buffer: enc},
+					SessionType:   tpm2.TPMSEHMAC,
+					Symmetric: tpm2.TPMTSymDef{
+						Algorithm: tpm2.TPMAlgAES,
+						KeyBits:   tpm2.NewTPMUSymKeyBits(tpm2.TPMAlgAES, tpm2.TPMKeyBits(128)),
+						Mode:      tpm2.NewTPMUSymMode(tpm2.TPMAlgAES, tpm2.TPMAlgCFB),
+					},
+					AuthHash: tpm2.TPMAlgSHA256,
+				}.Execute(tr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = tpm2.FlushContext{FlushHandle: ek.ObjectHandle}.Execute(tr)
+				cmds += 3
+				b.StopTimer()
+				_, _ = tpm2.FlushContext{FlushHandle: s.SessionHandle}.Execute(tr)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(cmds)/float64(b.N), "tpm-cmds/op")
+		})
+	}
+}
