@@ -186,8 +186,19 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	body := `{"envelope":"AAAA","return_key":"AAAA"}`
-	fmt.Fprintf(conn, "POST /v1/recover HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body[:10])
-	time.Sleep(100 * time.Millisecond) // the server is reading the body
+	// Expect: 100-continue makes the server say when the handler starts
+	// reading the body: from then on the request is in flight.
+	fmt.Fprintf(conn, "POST /v1/recover HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", addr, len(body))
+	br := bufio.NewReader(conn)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	status, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "HTTP/1.1 100 Continue\r\n", status)
+	blank, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "\r\n", blank)
+	_, err = io.WriteString(conn, body[:10])
+	require.NoError(t, err)
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "shutting down") }, 5*time.Second, 10*time.Millisecond)
@@ -196,7 +207,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 
 	_, err = io.WriteString(conn, body[10:])
 	require.NoError(t, err)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(br, nil)
 	require.NoError(t, err, "the request in flight is answered")
 	answer, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
