@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -171,8 +172,8 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := new(lockedBuffer)
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
 	sc := bufio.NewScanner(stdout)
@@ -215,4 +216,22 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	assert.Equal(t, 400, resp.StatusCode, "the envelope AAAA is malformed")
 	assert.Contains(t, string(answer), `"error"`)
 	require.NoError(t, cmd.Wait(), "exits 0 after a graceful shutdown; stderr:\n%s", stderr.String())
+}
+
+// lockedBuffer is an io.Writer the test may read while exec writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
