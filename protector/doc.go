@@ -21,10 +21,11 @@
 // # Wrapping to the service
 //
 // A ServiceKey is the public half of a service key; ServiceKey.Wrap encrypts
-// a protector to it and returns an Envelope. Three schemes exist: HPKE
+// a protector to it and returns an Envelope. Four schemes exist: HPKE
 // (RFC 9180) with DHKEM(X25519), the default; HPKE with the post-quantum
-// hybrid ML-KEM-768+X25519; and RSA-OAEP-SHA256 with RSA-3072, for services
-// whose key lives in an HSM that speaks only RSA.
+// hybrid ML-KEM-768+X25519; and, for services whose key lives in an HSM,
+// RSA-OAEP-SHA256 with RSA-3072 and HPKE with DHKEM(P-256), whose
+// Diffie-Hellman a PKCS #11 token computes (see protector/pkcs11).
 //
 // An envelope binds the tenant ID, the user's object ID and the container
 // ID (a Binding). The binding and the envelope's header (format version,

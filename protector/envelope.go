@@ -12,13 +12,15 @@ import (
 //
 //	magic        4 bytes   "HSPR"
 //	version      uint8     0x01
-//	scheme       uint8     0x01 HPKEX25519, 0x02 HPKEXWing, 0x03 RSAOAEP3072
+//	scheme       uint8     0x01 HPKEX25519, 0x02 HPKEXWing, 0x03 RSAOAEP3072,
+//	                       0x04 HPKEP256
 //	key ID       16 bytes  SHA-256(scheme || service public key)[:16]
 //	tenant ID    uint8 length (1..255) || UTF-8
 //	user ID      uint8 length (1..255) || UTF-8
 //	container ID uint8 length (1..255) || UTF-8
 //	enc          uint16 length || bytes: the HPKE encapsulated key
-//	             (32 for X25519, 1120 for X-Wing; empty for RSA-OAEP)
+//	             (32 for X25519, 1120 for X-Wing, 65 for P-256; empty
+//	             for RSA-OAEP)
 //	ciphertext   uint16 length || bytes: the sealed protector
 //	             (48 for HPKE, 384 for RSA-OAEP-3072)
 //

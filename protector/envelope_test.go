@@ -40,7 +40,7 @@ func TestWrapUnwrapRoundTrip(t *testing.T) {
 }
 
 func TestEnvelopeSizes(t *testing.T) {
-	want := map[Scheme]int{HPKEX25519: 32, HPKEXWing: 1120, RSAOAEP3072: 0}
+	want := map[Scheme]int{HPKEX25519: 32, HPKEXWing: 1120, RSAOAEP3072: 0, HPKEP256: 65}
 	for _, s := range allSchemes {
 		env, raw := wrap(t, s, newKey(t), testBinding)
 		assert.Len(t, env.enc, want[s], "%v enc", s)
@@ -204,7 +204,8 @@ func TestParseEnvelopeRefusesBadFields(t *testing.T) {
 		{"version 2", rawEnvelope("HSPR", 2, 1, kid, good, enc, ct), ErrUnsupported},
 		{"version 255", rawEnvelope("HSPR", 255, 1, kid, good, enc, ct), ErrUnsupported},
 		{"scheme 0", rawEnvelope("HSPR", 1, 0, kid, good, enc, ct), ErrUnsupported},
-		{"scheme 4", rawEnvelope("HSPR", 1, 4, kid, good, enc, ct), ErrUnsupported},
+		{"scheme 5", rawEnvelope("HSPR", 1, 5, kid, good, enc, ct), ErrUnsupported},
+		{"P-256 with X25519 enc", rawEnvelope("HSPR", 1, 4, kid, good, enc, ct), ErrMalformed},
 		{"empty tenant", rawEnvelope("HSPR", 1, 1, kid, [3]string{"", "u", "c"}, enc, ct), ErrMalformed},
 		{"empty user", rawEnvelope("HSPR", 1, 1, kid, [3]string{"t", "", "c"}, enc, ct), ErrMalformed},
 		{"empty container", rawEnvelope("HSPR", 1, 1, kid, [3]string{"t", "u", ""}, enc, ct), ErrMalformed},

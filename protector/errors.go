@@ -26,6 +26,16 @@ var (
 	// says which, so that it cannot serve as an oracle.
 	ErrDecrypt = errors.New("protector: decryption failed")
 
+	// ErrKeyUnavailable reports that the service private key could not be
+	// used: the KMS or HSM holding it failed or does not answer. It is not
+	// the envelope's fault: a service answers "unavailable" (503) and
+	// counts no failure against the user. Unwrapper implementations, and
+	// the ecdh.KeyExchanger or crypto.Decrypter behind NewHPKEUnwrapper and
+	// NewRSAUnwrapper, wrap their device errors with it, and only errors
+	// that do not depend on the ciphertext, so that it is no oracle; Unwrap
+	// passes them on instead of ErrDecrypt.
+	ErrKeyUnavailable = errors.New("protector: service key unavailable")
+
 	// ErrUnsupported reports an envelope version or a scheme this package
 	// does not implement.
 	ErrUnsupported = errors.New("protector: unsupported version or scheme")

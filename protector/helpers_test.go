@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var allSchemes = []Scheme{HPKEX25519, HPKEXWing, RSAOAEP3072}
+var allSchemes = []Scheme{HPKEX25519, HPKEXWing, RSAOAEP3072, HPKEP256}
 
 // testBinding is the binding of the test vectors: GUID-form tenant and user
 // object IDs and a container ID, as a Hello client would bind them.

@@ -29,7 +29,7 @@ type ServicePrivateKey struct {
 // crypto/rand.
 func GenerateServiceKey(s Scheme) (*ServicePrivateKey, error) {
 	switch s {
-	case HPKEX25519, HPKEXWing:
+	case HPKEX25519, HPKEXWing, HPKEP256:
 		priv, err := s.kem().GenerateKey()
 		if err != nil {
 			return nil, fmt.Errorf("protector: generate %v: %w", s, err)
@@ -46,7 +46,7 @@ func GenerateServiceKey(s Scheme) (*ServicePrivateKey, error) {
 }
 
 // NewServicePrivateKey makes a service key from existing key material: an
-// hpke.PrivateKey of DHKEM(X25519) or MLKEM768-X25519, or an *rsa.PrivateKey
+// hpke.PrivateKey of DHKEM(X25519), MLKEM768-X25519 or DHKEM(P-256), or an *rsa.PrivateKey
 // of 3072 bits with exponent 65537.
 func NewServicePrivateKey(priv any) (*ServicePrivateKey, error) {
 	switch p := priv.(type) {
@@ -99,7 +99,7 @@ func (k *ServicePrivateKey) Format(f fmt.State, _ rune) { io.WriteString(f, k.St
 //	version  uint8    0x01
 //	scheme   uint8    as in an envelope
 //	key      uint16 length || bytes: the HPKE SerializePrivateKey output
-//	         (32 bytes for both HPKE schemes), or PKCS #8 DER for RSA
+//	         (32 bytes for every HPKE scheme), or PKCS #8 DER for RSA
 const (
 	privateKeyMagic   = "HSPK"
 	privateKeyVersion = 1
@@ -160,7 +160,7 @@ func ParsePrivateKey(data []byte) (*ServicePrivateKey, error) {
 		return nil, badKeyFile("trailing bytes")
 	}
 	switch scheme {
-	case HPKEX25519, HPKEXWing:
+	case HPKEX25519, HPKEXWing, HPKEP256:
 		priv, err := scheme.kem().NewPrivateKey(raw)
 		if err != nil {
 			return nil, badKeyFile(err.Error())

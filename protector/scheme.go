@@ -26,6 +26,12 @@ const (
 	// MGF1, under an RSA-3072 key with public exponent 65537: for services
 	// whose key lives in an HSM that speaks RSA only.
 	RSAOAEP3072
+
+	// HPKEP256 is HPKE base mode with DHKEM(P-256, HKDF-SHA256),
+	// HKDF-SHA256 and AES-256-GCM: for services whose key lives in an HSM,
+	// which computes the Diffie-Hellman (PKCS #11 CKM_ECDH1_DERIVE) where
+	// X25519 is rarely offered.
+	HPKEP256
 )
 
 // Scheme wire identifiers: the byte an envelope, a private key file and the
@@ -35,6 +41,7 @@ const (
 	wireHPKEX25519  = 0x01
 	wireHPKEXWing   = 0x02
 	wireRSAOAEP3072 = 0x03
+	wireHPKEP256    = 0x04
 )
 
 // Fixed sizes, per scheme, of what Wrap produces. ParseEnvelope requires
@@ -42,6 +49,7 @@ const (
 const (
 	x25519EncSize = 32        // DHKEM(X25519) encapsulated key (RFC 9180, 7.1)
 	xwingEncSize  = 1088 + 32 // ML-KEM-768 ciphertext + X25519 share
+	p256EncSize   = 65        // DHKEM(P-256) encapsulated key: an uncompressed point (RFC 9180, 7.1.1)
 	hpkeCtSize    = KeySize + 16
 	rsaBits       = 3072
 	rsaCtSize     = rsaBits / 8
@@ -49,15 +57,17 @@ const (
 
 	x25519PubSize = 32
 	xwingPubSize  = 1184 + 32 // ML-KEM-768 encapsulation key + X25519 key
+	p256PubSize   = 65        // uncompressed SEC 1 point
 )
 
 // schemeNames are the schemes' names in key sets, indexed by Scheme; a
 // function, so that no package state can change them.
-func schemeNames() [3]string {
+func schemeNames() [4]string {
 	return [...]string{
 		HPKEX25519:  "hpke-x25519-sha256-aes256gcm",
 		HPKEXWing:   "hpke-mlkem768x25519-sha256-aes256gcm",
 		RSAOAEP3072: "rsa-oaep-sha256-3072",
+		HPKEP256:    "hpke-p256-sha256-aes256gcm",
 	}
 }
 
@@ -98,7 +108,7 @@ func (s *Scheme) UnmarshalText(text []byte) error {
 	return nil
 }
 
-func (s Scheme) valid() bool { return s >= HPKEX25519 && s <= RSAOAEP3072 }
+func (s Scheme) valid() bool { return s >= HPKEX25519 && s <= HPKEP256 }
 
 func (s Scheme) wire() uint8 {
 	switch s {
@@ -108,6 +118,8 @@ func (s Scheme) wire() uint8 {
 		return wireHPKEXWing
 	case RSAOAEP3072:
 		return wireRSAOAEP3072
+	case HPKEP256:
+		return wireHPKEP256
 	}
 	return 0
 }
@@ -120,6 +132,8 @@ func schemeFromWire(b uint8) (Scheme, bool) {
 		return HPKEXWing, true
 	case wireRSAOAEP3072:
 		return RSAOAEP3072, true
+	case wireHPKEP256:
+		return HPKEP256, true
 	}
 	return 0, false
 }
@@ -132,6 +146,8 @@ func (s Scheme) encSize() int {
 		return x25519EncSize
 	case HPKEXWing:
 		return xwingEncSize
+	case HPKEP256:
+		return p256EncSize
 	}
 	return 0
 }
@@ -150,6 +166,8 @@ func (s Scheme) kem() hpke.KEM {
 		return hpke.DHKEM(ecdh.X25519())
 	case HPKEXWing:
 		return hpke.MLKEM768X25519()
+	case HPKEP256:
+		return hpke.DHKEM(ecdh.P256())
 	}
 	return nil
 }
@@ -162,9 +180,11 @@ func schemeForKEM(id uint16) (Scheme, bool) {
 		return HPKEX25519, true
 	case 0x647a: // MLKEM768-X25519 (X-Wing)
 		return HPKEXWing, true
+	case 0x0010: // DHKEM(P-256, HKDF-SHA256)
+		return HPKEP256, true
 	}
 	return 0, false
 }
 
-// The KDF and AEAD are the same for both HPKE schemes.
+// The KDF and AEAD are the same for every HPKE scheme.
 func hpkeSuite() (hpke.KDF, hpke.AEAD) { return hpke.HKDFSHA256(), hpke.AES256GCM() }

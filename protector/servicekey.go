@@ -33,6 +33,7 @@ type ServiceKey struct {
 //   - HPKEX25519: the 32-byte X25519 public key (RFC 7748);
 //   - HPKEXWing: the 1216-byte ML-KEM-768+X25519 encapsulation key
 //     (draft-ietf-hpke-pq SerializePublicKey);
+//   - HPKEP256: the 65-byte uncompressed P-256 point (SEC 1, 2.3.3);
 //   - RSAOAEP3072: a DER SubjectPublicKeyInfo (RFC 5280) of an RSA-3072 key
 //     with exponent 65537, in the canonical encoding Go produces.
 //
@@ -53,6 +54,17 @@ func NewServiceKey(s Scheme, pub []byte) (ServiceKey, error) {
 		if err := checkX25519Share(pub[len(pub)-x25519PubSize:]); err != nil {
 			return ServiceKey{}, invalidKey(s, "X25519 share of small order")
 		}
+		pk, err := s.kem().NewPublicKey(pub)
+		if err != nil {
+			return ServiceKey{}, invalidKey(s, "%v", err)
+		}
+		k.hpkePub = pk
+	case HPKEP256:
+		if len(pub) != p256PubSize {
+			return ServiceKey{}, invalidKey(s, "%d bytes, want %d", len(pub), p256PubSize)
+		}
+		// crypto/ecdh takes only uncompressed points on the curve, so the
+		// encoding is canonical and the point valid.
 		pk, err := s.kem().NewPublicKey(pub)
 		if err != nil {
 			return ServiceKey{}, invalidKey(s, "%v", err)
@@ -180,7 +192,7 @@ func (k ServiceKey) Wrap(r *Key, b Binding, rand io.Reader) (*Envelope, error) {
 	env := &Envelope{version: envelopeVersion, scheme: k.scheme, keyID: k.id, binding: b}
 	ad := env.authenticatedData()
 	switch k.scheme {
-	case HPKEX25519, HPKEXWing:
+	case HPKEX25519, HPKEXWing, HPKEP256:
 		kdf, aead := hpkeSuite()
 		out, err := hpke.Seal(k.hpkePub, kdf, aead, ad, rb)
 		if err != nil {

@@ -259,9 +259,23 @@ func TestHPKEUnwrapperFromExistingKey(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, got.Equal(r))
 
-	p256, err := hpke.DHKEM(ecdh.P256()).GenerateKey()
+	// DHKEM(P-256) behind an ecdh.KeyExchanger: the PKCS #11 case.
+	pk, err := ecdh.P256().GenerateKey(nil)
 	require.NoError(t, err)
-	_, err = NewHPKEUnwrapper(p256)
+	hp, err := hpke.NewDHKEMPrivateKey(pk)
+	require.NoError(t, err)
+	u, err = NewHPKEUnwrapper(hp)
+	require.NoError(t, err)
+	assert.Equal(t, HPKEP256, u.Public().Scheme())
+	env, err = u.Public().Wrap(r, testBinding, nil)
+	require.NoError(t, err)
+	got, err = u.Unwrap(env)
+	require.NoError(t, err)
+	assert.True(t, got.Equal(r))
+
+	p384, err := hpke.DHKEM(ecdh.P384()).GenerateKey()
+	require.NoError(t, err)
+	_, err = NewHPKEUnwrapper(p384)
 	assert.ErrorIs(t, err, ErrUnsupported)
 	_, err = NewHPKEUnwrapper(nil)
 	assert.ErrorIs(t, err, ErrInvalidKey)
@@ -325,4 +339,59 @@ func TestWrapUsesRandForRSA(t *testing.T) {
 	assert.True(t, a.Equal(b), "the same OAEP seed gives the same envelope")
 	_, err = pub.Wrap(r, testBinding, bytes.NewReader(nil))
 	assert.Error(t, err, "a failing reader fails the wrap")
+}
+
+func TestNewServiceKeyP256TakesOnlyUncompressedPointsOnTheCurve(t *testing.T) {
+	pub := testKey(t, HPKEP256).Public().Bytes()
+	require.Len(t, pub, 65)
+	_, err := NewServiceKey(HPKEP256, pub)
+	require.NoError(t, err)
+	compressed := append([]byte{0x02 | pub[64]&1}, pub[1:33]...)
+	offCurve := bytes.Clone(pub)
+	offCurve[64] ^= 1
+	infinity := make([]byte, 65)
+	infinity[0] = 4
+	for name, b := range map[string][]byte{
+		"compressed": compressed, "off the curve": offCurve, "zero point": infinity,
+		"truncated": pub[:64], "trailing byte": append(bytes.Clone(pub), 0),
+	} {
+		_, err := NewServiceKey(HPKEP256, b)
+		assert.ErrorIs(t, err, ErrInvalidKey, name)
+	}
+}
+
+// failingExchanger is an ecdh.KeyExchanger whose device has gone away.
+type failingExchanger struct{ ecdh.KeyExchanger }
+
+func (failingExchanger) ECDH(*ecdh.PublicKey) ([]byte, error) {
+	return nil, fmt.Errorf("%w: hsm: connection refused", ErrKeyUnavailable)
+}
+
+// failingDecrypter is a crypto.Decrypter whose device has gone away.
+type failingDecrypter struct{ crypto.Decrypter }
+
+func (failingDecrypter) Decrypt(io.Reader, []byte, crypto.DecrypterOpts) ([]byte, error) {
+	return nil, fmt.Errorf("%w: hsm: connection refused", ErrKeyUnavailable)
+}
+
+// TestUnwrapTellsAnUnavailableKeyFromABadEnvelope: a key holder that fails
+// gives ErrKeyUnavailable, never ErrDecrypt, so that a service does not
+// count an HSM outage as the user's failure; other decrypter errors stay
+// ErrDecrypt.
+func TestUnwrapTellsAnUnavailableKeyFromABadEnvelope(t *testing.T) {
+	ek, err := ecdh.P256().GenerateKey(nil)
+	require.NoError(t, err)
+	hk, err := hpke.NewDHKEMPrivateKey(failingExchanger{ek})
+	require.NoError(t, err)
+	hu, err := NewHPKEUnwrapper(hk)
+	require.NoError(t, err)
+	ru, err := NewRSAUnwrapper(failingDecrypter{testKey(t, RSAOAEP3072).rsa})
+	require.NoError(t, err)
+	for _, u := range []Unwrapper{hu, ru} {
+		env, err := u.Public().Wrap(newKey(t), testBinding, nil)
+		require.NoError(t, err)
+		_, err = u.Unwrap(env)
+		assert.ErrorIs(t, err, ErrKeyUnavailable, "%v", u.Public().Scheme())
+		assert.NotErrorIs(t, err, ErrDecrypt, "%v", u.Public().Scheme())
+	}
 }

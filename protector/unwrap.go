@@ -15,8 +15,9 @@ import (
 //
 // Unwrap must check that the envelope names its key (else ErrUnknownKey) and
 // authenticate the envelope's header and binding; it fails with ErrDecrypt,
-// whatever the cause, for envelopes that do not open. Implementations must
-// be safe for concurrent use.
+// whatever the cause, for envelopes that do not open, and with
+// ErrKeyUnavailable when the key itself could not be used (an HSM that does
+// not answer). Implementations must be safe for concurrent use.
 type Unwrapper interface {
 	Public() ServiceKey
 	Unwrap(env *Envelope) (*Key, error)
@@ -29,7 +30,8 @@ var (
 )
 
 // NewHPKEUnwrapper returns an Unwrapper for an HPKE private key of
-// DHKEM(X25519, HKDF-SHA256) (HPKEX25519) or MLKEM768-X25519 (HPKEXWing).
+// DHKEM(X25519, HKDF-SHA256) (HPKEX25519), MLKEM768-X25519 (HPKEXWing) or
+// DHKEM(P-256, HKDF-SHA256) (HPKEP256).
 // Keys held in hardware come in through hpke.NewDHKEMPrivateKey or
 // hpke.NewHybridPrivateKey, which take an ecdh.KeyExchanger and a
 // crypto.Decapsulator.
@@ -125,6 +127,9 @@ func unwrapHPKE(pub ServiceKey, priv hpke.PrivateKey, env *Envelope) (*Key, erro
 	ct = append(append(ct, env.enc...), env.ct...)
 	pt, err := hpke.Open(priv, kdf, aead, env.authenticatedData(), ct)
 	if err != nil {
+		if errors.Is(err, ErrKeyUnavailable) { // the key's holder failed, not the envelope
+			return nil, fmt.Errorf("protector: unwrap: %w", err)
+		}
 		return nil, ErrDecrypt
 	}
 	return keyFromPlaintext(pt)
@@ -140,6 +145,9 @@ func unwrapRSA(pub ServiceKey, d crypto.Decrypter, env *Envelope) (*Key, error) 
 		clear(pt)
 		if errors.Is(err, rsa.ErrDecryption) {
 			return nil, ErrDecrypt
+		}
+		if errors.Is(err, ErrKeyUnavailable) { // the key's holder failed, not the envelope
+			return nil, fmt.Errorf("protector: unwrap: %w", err)
 		}
 		// An external Decrypter failed for its own reasons (an HSM offline):
 		// keep the cause for the service's logs, but the sentinel is the

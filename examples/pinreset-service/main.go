@@ -19,7 +19,15 @@
 // At start it prints the user's credentials and a protector envelope bound
 // to the user, so the whole exchange can be tried with curl. The service
 // keys and the directory live in memory and vanish on exit. It listens on
-// loopback addresses only, and stops gracefully on SIGINT or SIGTERM.
+// loopback addresses only, and stops gracefully on SIGINT or SIGTERM:
+// /readyz turns 503 and the requests in flight finish.
+//
+// For operators it serves GET /healthz (alive), GET /readyz (ready: every
+// backend answers) and GET /metrics (Prometheus: decisions by code, request
+// latency, Redis and PKCS #11 latency). -pkcs11-module and -pkcs11-token
+// keep the service keys in a PKCS #11 token (the user PIN comes from
+// PINRESET_PKCS11_PIN); -redis connects the Redis its instances share
+// (see backends.go; flags default to PINRESET_* environment variables).
 package main
 
 import (
@@ -53,6 +61,7 @@ func main() {
 // options are the server's flags.
 type options struct {
 	addr, certFile, keyFile, schemes, password string
+	be                                         *backendConfig // -redis, -pkcs11-*
 }
 
 // invocation is what the command line asks for: a TOTP code, or the server.
@@ -75,6 +84,7 @@ func parseArgs(args []string, stderr io.Writer) (invocation, error) {
 	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.schemes, "schemes", "x25519,wing", "service key schemes, current first: x25519, wing, rsa")
 	fs.StringVar(&o.password, "password", "", "demo user's password (default: random)")
+	o.be = registerBackendFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "pinreset-service: runs the reference PIN reset service with a demonstration directory (one tenant, one user).\n\n"+
 			"usage: pinreset-service [-addr HOST:PORT] [-cert FILE -key FILE] [-schemes LIST] [-password PW]\n"+
@@ -129,13 +139,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func run(o options) error {
-	addr, certFile, keyFile, schemes, password := &o.addr, &o.certFile, &o.keyFile, &o.schemes, &o.password
+func run(opt options) error {
+	addr, certFile, keyFile, schemes, password := &opt.addr, &opt.certFile, &opt.keyFile, &opt.schemes, &opt.password
+	be := opt.be
 	if err := loopbackOnly(*addr); err != nil {
 		return err
 	}
 
-	audit := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	o := newOps()
+	audit := slog.New(o.auditCounter(slog.NewJSONHandler(os.Stderr, nil)))
 	dir, tenant, user, pw, err := demoDirectory(*password)
 	if err != nil {
 		return err
@@ -152,6 +164,11 @@ func run(o options) error {
 		}
 		keys = append(keys, k)
 	}
+	keys, closeBackends, err := be.open(o, keys, os.Stderr) // a token's keys replace the generated ones
+	if err != nil {
+		return err
+	}
+	defer closeBackends.Close()
 	verifier, err := service.VerifierFor(dir)
 	if err != nil {
 		return err
@@ -171,13 +188,14 @@ func run(o options) error {
 	mux.Handle("/v1/", svc)
 	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
 	mux.Handle("POST /demo/token", demoTokenHandler(dir, device.DeviceID))
+	o.routes(mux)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           o.instrument(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -219,6 +237,7 @@ func run(o options) error {
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(os.Stderr, "pinreset-service: shutting down")
+	o.drain() // /readyz answers 503 while requests in flight finish
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

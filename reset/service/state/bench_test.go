@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -103,4 +104,85 @@ func netBytes(b *testing.B, r *Redis) (in, out int64) {
 		}
 	}
 	return in, out
+}
+
+// BenchmarkRedisMemory reports the Redis memory one live record takes
+// (used_memory before and after b.N records; run it alone on its Redis):
+// a remembered token ID, a user's token bucket, a user's failure window.
+func BenchmarkRedisMemory(b *testing.B) {
+	const tenant = "8f6ba4d2-5bd9-4e0a-9c43-0d1c6f2b7a11"
+	exp := time.Now().Add(time.Hour)
+	lim := Limit{Burst: 5, Per: time.Minute}
+	p := Lockout{Failures: 10, Window: time.Hour, Base: time.Minute, Max: time.Hour}
+	for _, c := range []struct {
+		name string
+		op   func(s *Redis, i int) error
+	}{
+		{"once", func(s *Redis, i int) error {
+			_, err := s.Admit(context.Background(), Admission{Once: []Once{{Partition: tenant, ID: "jti-" + strconv.Itoa(i) + "-0123456789abcdef", Expires: exp}}})
+			return err
+		}},
+		{"bucket", func(s *Redis, i int) error {
+			_, err := s.Admit(context.Background(), Admission{Buckets: []Bucket{{Key: "user:" + tenant + "/" + strconv.Itoa(i), Limit: lim}}})
+			return err
+		}},
+		{"failure", func(s *Redis, i int) error {
+			_, err := s.Fail(context.Background(), tenant+"/"+strconv.Itoa(i), p)
+			return err
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s := newRedisStore(b, redisURL(b), RedisOptions{Prefix: testPrefix(b)})
+			if err := c.op(s, -1); err != nil {
+				b.Fatal(err)
+			}
+			before := usedMemory(b, s)
+			i := 0
+			for b.Loop() {
+				if err := c.op(s, i); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(usedMemory(b, s)-before)/float64(b.N), "redis-bytes/record")
+		})
+	}
+}
+
+func usedMemory(b *testing.B, r *Redis) int64 {
+	info, err := r.c.Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	b.Fatal("no used_memory in INFO")
+	return 0
+}
+
+// BenchmarkRedisAdmitParallel is decisions from 16 concurrent callers (8 per core) on
+// one connection pool: what one service instance can push through one
+// Redis (client and server share this machine's cores).
+func BenchmarkRedisAdmitParallel(b *testing.B) {
+	s := newRedisStore(b, redisURL(b), RedisOptions{Prefix: testPrefix(b)})
+	ctx := context.Background()
+	if _, err := s.Admit(ctx, Admission{}); err != nil { // sets the epoch
+		b.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if v, err := s.Admit(ctx, recoverAdmission(int(n.Add(1)))); err != nil || v.Outcome != Admitted {
+				b.Error(v, err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
 }

@@ -29,11 +29,25 @@
 // Window locks the key for Base, and each further failure in the window
 // doubles that, up to Max.
 //
+// # In the service
+//
+// The recover path makes its cheap checks first (body, return key, key ID,
+// token and DPoP signatures, binding), then one Admit with the user's
+// lockout key, the token's and the DPoP proof's jti in the tenant's
+// partition (expiring at exp plus the verifier's skew) and the user's,
+// client address's and tenant's buckets; then it decrypts. The verdict maps
+// to the refusals: BeforeEpoch and Expired to an expired token, Replayed to
+// a replayed token, LockedOut and RateLimited to 429 with RetryAfter, Full
+// to 503 for that tenant only. An envelope that then fails to open, a
+// binding or device mismatch is one Fail for the user. An error of either
+// call (ErrStoreUnavailable) is 503, with nothing released and nothing
+// counted.
+//
 // # Failing closed
 //
 // Every error of a Store means "no decision was made": the caller must
 // refuse the request (the service answers 503) and release nothing. Errors
-// of the Redis store match ErrUnavailable and are *UnavailableError values;
+// of the Redis store match ErrStoreUnavailable and are *UnavailableError values;
 // each call has a deadline (RedisOptions.Timeout), so a slow Redis is an
 // unavailable one. The client reconnects by itself: when Redis returns,
 // the next call succeeds, with no restart of the service.

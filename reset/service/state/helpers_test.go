@@ -102,14 +102,28 @@ func startRedis(t *testing.T) *redisProcess {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server is not on PATH; skipping")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
+	port := freePort(t)
 	p := &redisProcess{t: t, port: port, dir: t.TempDir()}
 	p.start()
 	t.Cleanup(p.kill)
 	return p
+}
+
+// freePort is a free loopback port in 6390–6399 (the range this project's
+// Redis servers use, so that they stay out of other services' way), or a
+// skip.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for port := 6390; port <= 6399; port++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
+	}
+	t.Skip("no free port in 127.0.0.1:6390-6399 for a Redis of the test's own")
+	return 0
 }
 
 func (p *redisProcess) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", p.port) }

@@ -54,7 +54,7 @@ func TestRedisTwoClientsRaceOneWins(t *testing.T) {
 }
 
 // TestRedisKilledAndRestarted: Redis dies mid-run; every call fails closed
-// with ErrUnavailable within the deadline; a restarted Redis (no
+// with ErrStoreUnavailable within the deadline; a restarted Redis (no
 // persistence) is used again without a new store, and the epoch refuses
 // every token issued before the restart, so the token admitted before the
 // crash is not admitted twice.
@@ -81,7 +81,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	} {
 		start := time.Now()
 		err := call()
-		assert.ErrorIs(t, err, ErrUnavailable)
+		assert.ErrorIs(t, err, ErrStoreUnavailable)
 		var ue *UnavailableError
 		assert.True(t, errors.As(err, &ue))
 		assert.Less(t, time.Since(start), time.Second, "fails within the deadline")
@@ -117,7 +117,7 @@ func TestRedisSlowIsUnavailable(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
 	_, err := s.Admit(ctx, Admission{Once: []Once{{Partition: "t", ID: "slow", Expires: time.Now().Add(time.Hour)}}})
-	assert.ErrorIs(t, err, ErrUnavailable)
+	assert.ErrorIs(t, err, ErrStoreUnavailable)
 	assert.Less(t, time.Since(start), 400*time.Millisecond)
 	require.NoError(t, <-done)
 	require.Eventually(t, func() bool { return s.Ping(ctx) == nil }, 2*time.Second, 10*time.Millisecond)
@@ -131,7 +131,7 @@ func TestRedisUnreachableIsUnavailable(t *testing.T) {
 	require.NoError(t, ln.Close())
 	s := newRedisStore(t, "redis://"+addr+"/0", RedisOptions{Timeout: 100 * time.Millisecond})
 	_, err = s.Admit(context.Background(), Admission{})
-	assert.ErrorIs(t, err, ErrUnavailable)
+	assert.ErrorIs(t, err, ErrStoreUnavailable)
 	assert.NotContains(t, err.Error(), "jti")
 }
 
@@ -201,5 +201,42 @@ func recoverAdmission(i int) Admission {
 			{Key: "addr:192.0.2.10", Limit: Limit{Burst: 1 << 30, Per: time.Second}},
 			{Key: "tenant:" + tenant, Limit: Limit{Burst: 1 << 30, Per: time.Second}},
 		},
+	}
+}
+
+// TestRedisInstancesShareLimitsAndLockouts: three stores, as three service
+// instances, draw from one bucket and count failures toward one lockout.
+func TestRedisInstancesShareLimitsAndLockouts(t *testing.T) {
+	url := redisURL(t)
+	prefix := testPrefix(t)
+	var inst [3]*Redis
+	for i := range inst {
+		inst[i] = newRedisStore(t, url, RedisOptions{Prefix: prefix})
+	}
+	ctx := context.Background()
+	user := Bucket{Key: "user:u", Limit: Limit{Burst: 5, Per: time.Hour}}
+	admitted := 0
+	for i := range 9 {
+		v, err := inst[i%3].Admit(ctx, Admission{Buckets: []Bucket{user}})
+		require.NoError(t, err)
+		if v.Outcome == Admitted {
+			admitted++
+		} else {
+			assert.Equal(t, RateLimited, v.Outcome)
+		}
+	}
+	assert.Equal(t, 5, admitted, "the limit counts requests at every instance")
+
+	p := Lockout{Failures: 10, Window: time.Hour, Base: time.Minute, Max: time.Hour}
+	for i := range 10 {
+		f, err := inst[i%3].Fail(ctx, "tenant/u", p)
+		require.NoError(t, err)
+		assert.Equal(t, i+1, f.Count)
+	}
+	for _, s := range inst {
+		v, err := s.Admit(ctx, Admission{Locks: []string{"tenant/u"}})
+		require.NoError(t, err)
+		assert.Equal(t, LockedOut, v.Outcome, "locked out at one instance, locked out at all")
+		assert.InDelta(t, time.Minute.Seconds(), v.RetryAfter.Seconds(), 1)
 	}
 }
