@@ -110,7 +110,7 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
 	if next != nil {
-		if err := n.enrol(s, *next, o); err != nil {
+		if err := n.enrol(s, *next, c.DeviceID(), o); err != nil {
 			return nil, fmt.Errorf("container: reset PIN: re-enrol protector: %w", err)
 		}
 	}
