@@ -33,7 +33,7 @@
 //
 // Every error of a Store means "no decision was made": the caller must
 // refuse the request (the service answers 503) and release nothing. Errors
-// of the Redis store match ErrUnavailable and are *UnavailableError values;
+// of the Redis store match ErrStoreUnavailable and are *UnavailableError values;
 // each call has a deadline (RedisOptions.Timeout), so a slow Redis is an
 // unavailable one. The client reconnects by itself: when Redis returns,
 // the next call succeeds, with no restart of the service.

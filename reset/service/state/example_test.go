@@ -35,7 +35,7 @@ func Example() {
 	}
 	for range 2 {
 		v, err := store.Admit(ctx, a)
-		if err != nil { // state.ErrUnavailable: answer 503, release nothing
+		if err != nil { // state.ErrStoreUnavailable: answer 503, release nothing
 			fmt.Println("503:", err)
 			return
 		}

@@ -91,7 +91,7 @@ func (m *Memory) Admit(_ context.Context, a Admission) (Verdict, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return Verdict{}, ErrClosed
+		return Verdict{}, ErrStoreClosed
 	}
 	now := m.now()
 	if !a.IssuedAt.IsZero() && a.IssuedAt.Before(m.epoch) {
@@ -206,7 +206,7 @@ func (m *Memory) Fail(_ context.Context, key string, p Lockout) (Failures, error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return Failures{}, ErrClosed
+		return Failures{}, ErrStoreClosed
 	}
 	now := m.now()
 	if len(m.fails) >= m.nextF {
@@ -253,7 +253,7 @@ func (m *Memory) Ping(context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return ErrClosed
+		return ErrStoreClosed
 	}
 	return nil
 }

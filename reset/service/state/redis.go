@@ -64,7 +64,7 @@ type scripts struct{ admit, fail *redis.Script }
 // NewRedis connects to the Redis at url ("redis://host:port/db", or
 // "rediss://" for TLS; a password in the URL or in REDIS_PASSWORD-style
 // configuration is the caller's to supply). It does not dial: the first
-// call does, and a Redis that is down makes calls fail with ErrUnavailable
+// call does, and a Redis that is down makes calls fail with ErrStoreUnavailable
 // until it is back.
 func NewRedis(url string, o RedisOptions) (*Redis, error) {
 	opt, err := redis.ParseURL(url)
@@ -115,7 +115,7 @@ func (r *Redis) run(ctx context.Context, op string, f func(context.Context) erro
 		return nil
 	}
 	if errors.Is(err, redis.ErrClosed) {
-		return ErrClosed
+		return ErrStoreClosed
 	}
 	return &UnavailableError{Op: op, Err: err}
 }

@@ -54,7 +54,7 @@ func TestRedisTwoClientsRaceOneWins(t *testing.T) {
 }
 
 // TestRedisKilledAndRestarted: Redis dies mid-run; every call fails closed
-// with ErrUnavailable within the deadline; a restarted Redis (no
+// with ErrStoreUnavailable within the deadline; a restarted Redis (no
 // persistence) is used again without a new store, and the epoch refuses
 // every token issued before the restart, so the token admitted before the
 // crash is not admitted twice.
@@ -81,7 +81,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	} {
 		start := time.Now()
 		err := call()
-		assert.ErrorIs(t, err, ErrUnavailable)
+		assert.ErrorIs(t, err, ErrStoreUnavailable)
 		var ue *UnavailableError
 		assert.True(t, errors.As(err, &ue))
 		assert.Less(t, time.Since(start), time.Second, "fails within the deadline")
@@ -117,7 +117,7 @@ func TestRedisSlowIsUnavailable(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
 	_, err := s.Admit(ctx, Admission{Once: []Once{{Partition: "t", ID: "slow", Expires: time.Now().Add(time.Hour)}}})
-	assert.ErrorIs(t, err, ErrUnavailable)
+	assert.ErrorIs(t, err, ErrStoreUnavailable)
 	assert.Less(t, time.Since(start), 400*time.Millisecond)
 	require.NoError(t, <-done)
 	require.Eventually(t, func() bool { return s.Ping(ctx) == nil }, 2*time.Second, 10*time.Millisecond)
@@ -131,7 +131,7 @@ func TestRedisUnreachableIsUnavailable(t *testing.T) {
 	require.NoError(t, ln.Close())
 	s := newRedisStore(t, "redis://"+addr+"/0", RedisOptions{Timeout: 100 * time.Millisecond})
 	_, err = s.Admit(context.Background(), Admission{})
-	assert.ErrorIs(t, err, ErrUnavailable)
+	assert.ErrorIs(t, err, ErrStoreUnavailable)
 	assert.NotContains(t, err.Error(), "jti")
 }
 

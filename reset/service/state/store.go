@@ -189,20 +189,20 @@ type Verdict struct {
 
 // Sentinel errors.
 var (
-	// ErrUnavailable: the store did not answer (unreachable, too slow,
+	// ErrStoreUnavailable: the store did not answer (unreachable, too slow,
 	// failed). No decision was made; refuse with 503 and retry later.
-	ErrUnavailable = errors.New("state: store unavailable")
+	ErrStoreUnavailable = errors.New("state: store unavailable")
 
 	// ErrInvalidAdmission: an Admission or a policy the store cannot
 	// decide (a limit or policy that is not positive, an empty key).
 	ErrInvalidAdmission = errors.New("state: invalid admission")
 
-	// ErrClosed: the store was closed.
-	ErrClosed = errors.New("state: store closed")
+	// ErrStoreClosed: the store was closed.
+	ErrStoreClosed = errors.New("state: store closed")
 )
 
 // UnavailableError is the error of a store that did not answer. It
-// matches ErrUnavailable and wraps the cause (a timeout, a refused
+// matches ErrStoreUnavailable and wraps the cause (a timeout, a refused
 // connection), which never contains a key or an ID.
 type UnavailableError struct {
 	Op  string // "admit", "fail", "epoch", "ping"
@@ -214,8 +214,8 @@ func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("state: %s: store unavailable: %v", e.Op, e.Err)
 }
 
-// Unwrap returns ErrUnavailable and the cause.
-func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+// Unwrap returns ErrStoreUnavailable and the cause.
+func (e *UnavailableError) Unwrap() []error { return []error{ErrStoreUnavailable, e.Err} }
 
 // check validates an admission before any state is touched.
 func (a Admission) check() error {

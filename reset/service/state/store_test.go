@@ -268,5 +268,5 @@ func TestMemoryEpochIsItsStart(t *testing.T) {
 		"a restarted process refuses tokens issued before it started")
 	require.NoError(t, m.Close())
 	_, err := m.Admit(context.Background(), Admission{})
-	assert.True(t, errors.Is(err, ErrClosed))
+	assert.True(t, errors.Is(err, ErrStoreClosed))
 }
