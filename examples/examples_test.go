@@ -155,7 +155,7 @@ func TestQuickstartTellsTheStoryInOrder(t *testing.T) {
 			if verbose {
 				assert.Contains(t, out, "Peak RSS:")
 				assert.Regexp(t, `\[2 TPM commands: Create 2; `, out, "provisioning is two TPM2_Create")
-				assert.Regexp(t, `\[1 TPM command: Create 1; `, out, "a non-destructive reset seals once")
+				assert.Regexp(t, `\[2 TPM commands: Create 1, Sign 1; `, out, "a non-destructive reset seals once and the device key signs its proof once")
 			} else {
 				assert.NotContains(t, out, "TPM commands")
 				assert.NotContains(t, out, "Peak RSS")

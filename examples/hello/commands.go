@@ -318,11 +318,16 @@ func cmdEnableRecovery() *command {
 			if err != nil {
 				return fmt.Errorf("fetch the PIN reset service key: %w", err)
 			}
+			dev, err := st.join(ctx, t, cl)
+			if err != nil {
+				return err
+			}
+			defer dev.key.Close()
 			s, err := container.Unlock(ctx, t, c, pin, opts...)
 			if err != nil {
 				return err
 			}
-			n, err := s.EnablePINRecovery(ctx, key)
+			n, err := s.EnablePINRecoveryOnDevice(ctx, key, dev.dev.ID())
 			s.Close()
 			if err != nil {
 				return err
@@ -383,6 +388,11 @@ func cmdReset() *command {
 				return err
 			}
 			defer t.Close()
+			dev, err := st.join(ctx, t, cl)
+			if err != nil {
+				return err
+			}
+			defer dev.key.Close()
 
 			clientPolicy := reset.Policy{}
 			if st.dev.EnablePINRecovery {
@@ -391,7 +401,7 @@ func cmdReset() *command {
 			flow := &reset.Flow{
 				// The managed PIN policy: the new PIN is held to it, not to
 				// the one the (unauthenticated) container file records.
-				Env: reset.Env{TPM: t, Service: cl.client, Directory: cl.idp, PINPolicy: pinPolicy},
+				Env: reset.Env{TPM: t, Service: dev.client, Directory: cl.idp, PINPolicy: pinPolicy},
 				Device: reset.Device{
 					Join: identity.AzureADJoined, Trust: identity.CloudKerberosTrust, Edition: reset.Enterprise,
 					Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
@@ -404,6 +414,9 @@ func cmdReset() *command {
 				Auth: reset.AuthenticatorFunc(func(ctx context.Context, upn, pw string) (reset.MFA, error) {
 					p, err := cl.idp.SignIn(ctx, upn, pw)
 					if err != nil {
+						return nil, err
+					}
+					if err := dev.bind(ctx, cl, p); err != nil {
 						return nil, err
 					}
 					return p, nil

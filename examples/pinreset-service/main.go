@@ -100,22 +100,27 @@ func run() error {
 		return err
 	}
 
+	dev, err := newDemoDevice()
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", svc)
-	mux.Handle("POST /demo/token", demoTokenHandler(dir))
+	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           svc.AuditHandler(mux), // with AuditListener: net/http's own refusals are audited
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(audit.Handler(), slog.LevelWarn),
+		ErrorLog:          svc.ErrorLog(),
+		ConnContext:       svc.ConnContext,
 	}
 	scheme := "http"
 	if *certFile != "" {
@@ -142,7 +147,7 @@ func run() error {
 		if *certFile != "" {
 			errc <- srv.ServeTLS(ln, *certFile, *keyFile)
 		} else {
-			errc <- srv.Serve(ln)
+			errc <- srv.Serve(svc.AuditListener(ln))
 		}
 	}()
 	select {
@@ -229,7 +234,7 @@ func demoEnvelope(key protector.ServiceKey, t idp.Tenant, u idp.User) (string, e
 		return "", err
 	}
 	defer r.Destroy()
-	env, err := key.Wrap(r, protector.Binding{TenantID: t.ID, UserID: u.ObjectID, ContainerID: "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}"}, nil)
+	env, err := key.Wrap(r, protector.Binding{TenantID: t.ID, UserID: u.ObjectID, ContainerID: "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}", DeviceID: demoDeviceID}, nil)
 	if err != nil {
 		return "", fmt.Errorf("demo envelope: %w", err)
 	}
@@ -256,8 +261,10 @@ Get an access token (password + TOTP code):
 Published keys:
   curl -s %[1]s/v1/keys
 
-Recover (a sample envelope for %[4]s; return_key is your one-time X25519 public key):
-  curl -s -X POST %[1]s/v1/recover -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+Recover (a sample envelope for %[4]s; return_key is your one-time X25519 public key;
+the token is bound to the demo device, so the request also needs a DPoP proof by
+its key, which the Go client (service.Client.WithDevice) signs — by hand, expect 401):
+  curl -s -X POST %[1]s/v1/recover -H "Authorization: DPoP $TOKEN" -H "DPoP: $PROOF" -H 'Content-Type: application/json' \
     -d '{"envelope":"%[7]s","return_key":"%[8]s"}'
 
 Audit records go to standard error. Ctrl-C stops.

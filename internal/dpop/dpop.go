@@ -52,12 +52,12 @@ type Proof struct {
 	JKT string
 }
 
-// RefusedError is a proof Parse or Check refused; Reason says why.
-type RefusedError struct{ Reason string }
+// ProofError is a proof Parse or Check refused; Reason says why.
+type ProofError struct{ Reason string }
 
-func (e *RefusedError) Error() string { return "dpop proof refused: " + e.Reason }
+func (e *ProofError) Error() string { return "dpop proof refused: " + e.Reason }
 
-func refuse(r string) error { return &RefusedError{Reason: r} }
+func refuse(r string) error { return &ProofError{Reason: r} }
 
 // Hash is base64url(SHA-256(b)): the form of ath and rkh.
 func Hash(b []byte) string {
@@ -170,7 +170,7 @@ type Expect struct {
 	MaxAge, Skew time.Duration
 }
 
-// Check compares p with e and returns a *RefusedError naming the first
+// Check compares p with e and returns a *ProofError naming the first
 // difference.
 func (p *Proof) Check(e Expect) error {
 	iat := time.Unix(p.IAT, 0)

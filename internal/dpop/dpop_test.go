@@ -45,7 +45,7 @@ func TestSignParseCheck(t *testing.T) {
 	} {
 		e2 := e
 		mut(&e2)
-		var re *RefusedError
+		var re *ProofError
 		assert.ErrorAs(t, p.Check(e2), &re, name)
 	}
 }
@@ -96,7 +96,7 @@ func TestParseRefusesHostileProofs(t *testing.T) {
 		"four parts":        {good + ".x", "not a compact JWS"},
 	} {
 		_, err := Parse(tc.proof)
-		var re *RefusedError
+		var re *ProofError
 		require.ErrorAs(t, err, &re, name)
 		if tc.reason != "" {
 			assert.Equal(t, tc.reason, re.Reason, name)

@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	crand "crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
@@ -210,4 +212,51 @@ func (s *Pending) BindDevice(ctx context.Context, deviceID, proof string) error 
 // objectKey indexes users by tenant and object ID.
 func objectKey(tenantID, objectID string) string {
 	return strings.ToLower(tenantID) + "/" + strings.ToLower(objectID)
+}
+
+// DeviceProof is the device's side of BindDevice: a DPoP proof signed by
+// the device key (a crypto.Signer: the TPM key of container.Device), for
+// POST to the tenant's TokenEndpoint, dated now, with a random jti.
+func (p *IdP) DeviceProof(key crypto.Signer, tenantID string, now time.Time) (string, error) {
+	var jti [16]byte
+	if _, err := crand.Read(jti[:]); err != nil {
+		return "", fmt.Errorf("device proof: %w", err)
+	}
+	return dpop.Sign(key, dpop.Claims{HTM: "POST", HTU: p.TokenEndpoint(tenantID), IAT: now.Unix(), JTI: base64.RawURLEncoding.EncodeToString(jti[:])})
+}
+
+// AddDevice records a device object without a sign-in, as a directory
+// import or an administrator does: the device of a user of tenantID, with
+// its P-256 key. A device already recorded with the same key is a no-op.
+func (p *IdP) AddDevice(tenantID, ownerObjectID, deviceID string, pub crypto.PublicKey) error {
+	id, err := checkGUID("device id", deviceID)
+	if err != nil {
+		return fmt.Errorf("add device: %w", err)
+	}
+	k, ok := pub.(*ecdsa.PublicKey)
+	if !ok || k.Curve != elliptic.P256() {
+		return fmt.Errorf("add device: %w: device key must be ECDSA P-256", ErrUnsupportedKey)
+	}
+	jkt, err := dpop.Thumbprint(k)
+	if err != nil {
+		return fmt.Errorf("add device: %w", err)
+	}
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u, ok := p.byObject[objectKey(tenantID, ownerObjectID)]
+	if !ok {
+		return fmt.Errorf("add device: %w", ErrUnknownUser)
+	}
+	if d, taken := p.devices[id]; taken {
+		if d.KeyThumbprint == jkt && d.TenantID == u.TenantID {
+			return nil
+		}
+		return fmt.Errorf("add device %s: %w", id, ErrExists)
+	}
+	p.devices[id] = &device{
+		Device: identity.Device{TenantID: u.TenantID, DeviceID: id, Standing: identity.StandingEnabled, KeyThumbprint: jkt},
+		owner:  u.ObjectID, registeredAt: now,
+	}
+	return nil
 }

@@ -68,10 +68,10 @@ var (
 	// version 1): re-enrol the protector on the device (400). It also
 	// matches ErrMalformedRequest.
 	ErrEnvelopeNotDeviceBound = errors.New("pin reset service: envelope not bound to a device")
-	// ErrLockedOut: too many failed recoveries for this user (bindings or
+	// ErrUserLockedOut: too many failed recoveries for this user (bindings or
 	// devices that do not match, envelopes that do not open); Error.RetryAfter
 	// says when the lockout ends (429). It also matches ErrRateLimited.
-	ErrLockedOut = errors.New("pin reset service: user locked out")
+	ErrUserLockedOut = errors.New("pin reset service: user locked out")
 	// ErrUnavailable: the service could not be reached or failed (5xx,
 	// network errors, timeouts).
 	ErrUnavailable = errors.New("pin reset service: unavailable")
@@ -170,7 +170,7 @@ func (e *Error) sentinels() []error {
 	case CodeEnvelopeNotBound:
 		return []error{ErrEnvelopeNotDeviceBound, ErrMalformedRequest}
 	case CodeLockedOut:
-		return []error{ErrLockedOut, ErrRateLimited}
+		return []error{ErrUserLockedOut, ErrRateLimited}
 	case CodeTokenReplayed:
 		return []error{ErrReplay, ErrUnauthorized}
 	case CodeMFARequired:

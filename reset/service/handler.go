@@ -20,7 +20,6 @@ const realm = "hellosim-pin-reset"
 
 // ServeHTTP implements http.Handler.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	markHandled(r)
 	rid := s.reqPrefix + strconv.FormatUint(s.reqSeq.Add(1), 10)
 	h := w.Header()
 	h["X-Request-Id"] = []string{rid}

@@ -26,14 +26,27 @@ import (
 // address), and every read or write that timed out in the middle of a
 // request. Serve the service with
 //
-//	srv := &http.Server{Handler: svc, ErrorLog: svc.ErrorLog(), ConnContext: svc.ConnContext, ...}
+//	srv := &http.Server{Handler: svc.AuditHandler(mux), ErrorLog: svc.ErrorLog(), ConnContext: svc.ConnContext, ...}
 //	srv.Serve(svc.AuditListener(l))
+//
+// where mux serves the service (and whatever else the server serves):
+// AuditHandler marks each request a handler answered, so the responses
+// net/http writes on its own are told from the rest.
 //
 // It sees plaintext, so it belongs under a TLS-terminating proxy or above
 // a listener that has already done TLS at the connection level; behind
 // http.Server.ServeTLS it sees only ciphertext and audits timeouts alone.
 func (s *Service) AuditListener(l net.Listener) net.Listener {
 	return &auditListener{Listener: l, s: s}
+}
+
+// AuditHandler wraps the server's handler for AuditListener: it tells the
+// connection that a handler answers this request.
+func (s *Service) AuditHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		markHandled(r)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ConnContext is for http.Server.ConnContext: it lets the handler tell the

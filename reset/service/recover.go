@@ -324,7 +324,7 @@ func (s *Service) checkProof(_ context.Context, at *attempt) *refusal {
 	}
 	if err != nil {
 		reason := "proof refused"
-		var re *dpop.RefusedError
+		var re *dpop.ProofError
 		if errors.As(err, &re) {
 			reason = re.Reason
 		}
