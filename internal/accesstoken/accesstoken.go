@@ -122,7 +122,7 @@ func (c Config) Verify(ctx context.Context, token string) (*Claims, error) {
 	}
 	// Only ES256 is accepted: ParseSigned refuses any other "alg", among
 	// them "none" and "HS256".
-	tok, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	tok, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return nil, refuse("malformed or algorithm not allowed")
 	}

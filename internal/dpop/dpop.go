@@ -115,7 +115,7 @@ func Parse(proof string) (*Proof, error) {
 	if strings.Count(proof, ".") != 2 {
 		return nil, refuse("not a compact JWS")
 	}
-	jws, err := jose.ParseSigned(proof, []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return nil, refuse("malformed or algorithm not allowed")
 	}
