@@ -142,7 +142,7 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	n := c.next()
 	n.cfg.PINPolicy = policy
 	if next != nil {
-		if err := n.enrol(s, *next, o); err != nil {
+		if err := n.enrol(s, *next, c.DeviceID(), o); err != nil {
 			return nil, fmt.Errorf("container: reset PIN: re-enrol protector: %w", err)
 		}
 	}

@@ -292,7 +292,8 @@ func (c *Container) Certificate(keyName string) (*x509.Certificate, bool) {
 }
 
 // Binding is what the PIN reset protector envelope authenticates: the tenant,
-// the user's object ID and this container.
+// the user's object ID and this container. The device an enrolment is bound
+// to is the enrolment's own (DeviceID), and not part of this value.
 func (c *Container) Binding() protector.Binding {
 	return protector.Binding{TenantID: c.cfg.TenantID, UserID: c.cfg.UserID, ContainerID: c.id}
 }

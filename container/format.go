@@ -477,7 +477,7 @@ func (c *Container) validate() error {
 		if err != nil {
 			return bad("protector.envelope", err.Error())
 		}
-		if env.Binding() != c.Binding() {
+		if b := env.Binding(); b.TenantID != c.cfg.TenantID || b.UserID != c.cfg.UserID || b.ContainerID != c.id {
 			return bad("protector.envelope", "bound to another tenant, user or container")
 		}
 	}

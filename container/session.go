@@ -363,7 +363,7 @@ func (s *Session) addCertificate(name string, cert *x509.Certificate) (*Containe
 // Envelope is set, CanReset reads DestructiveAndNonDestructive); the session
 // moves to it.
 func (s *Session) EnablePINRecovery(ctx context.Context, key protector.ServiceKey) (*Container, error) {
-	n, err := s.enablePINRecovery(key)
+	n, err := s.enablePINRecovery(key, "")
 	if err != nil {
 		return nil, err
 	}
@@ -371,14 +371,19 @@ func (s *Session) EnablePINRecovery(ctx context.Context, key protector.ServiceKe
 	return n, nil
 }
 
-func (s *Session) enablePINRecovery(key protector.ServiceKey) (*Container, error) {
+// enablePINRecovery enrols a protector bound to deviceID, or when it is ""
+// to the device of the current enrolment (none if there is none).
+func (s *Session) enablePINRecovery(key protector.ServiceKey, deviceID string) (*Container, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrSessionClosed
 	}
+	if deviceID == "" {
+		deviceID = s.c.DeviceID()
+	}
 	n := s.c.next()
-	if err := n.enrol(s.secret, key, s.o); err != nil {
+	if err := n.enrol(s.secret, key, deviceID, s.o); err != nil {
 		return nil, fmt.Errorf("container: enable PIN recovery: %w", err)
 	}
 	if err := n.authenticate(s.secret, &s.o); err != nil {
@@ -388,8 +393,9 @@ func (s *Session) enablePINRecovery(key protector.ServiceKey) (*Container, error
 	return n, nil
 }
 
-// enrol sets a fresh protector enrolment for secret s.
-func (c *Container) enrol(s []byte, key protector.ServiceKey, o options) error {
+// enrol sets a fresh protector enrolment for secret s, bound to deviceID
+// ("" for none).
+func (c *Container) enrol(s []byte, key protector.ServiceKey, deviceID string, o options) error {
 	r, err := protector.NewKey(o.rand)
 	if err != nil {
 		return fmt.Errorf("new protector: %w", err)
@@ -399,7 +405,9 @@ func (c *Container) enrol(s []byte, key protector.ServiceKey, o options) error {
 	if err != nil {
 		return fmt.Errorf("encrypt secret under protector: %w", err)
 	}
-	env, err := key.Wrap(r, c.Binding(), o.rand)
+	b := c.Binding()
+	b.DeviceID = deviceID
+	env, err := key.Wrap(r, b, o.rand)
 	if err != nil {
 		return fmt.Errorf("wrap protector: %w", err)
 	}

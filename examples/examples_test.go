@@ -162,7 +162,7 @@ func TestQuickstartTellsTheStoryInOrder(t *testing.T) {
 			if verbose {
 				assert.Contains(t, out, "Peak RSS:")
 				assert.Regexp(t, `\[3 TPM commands: NV_DefineSpace 1, NV_Write 1, Create 1; `, out, "provisioning: the secret in NV, the login key")
-				assert.Regexp(t, `\[2 TPM commands: NV_DefineSpace 1, NV_Write 1; `, out, "a non-destructive reset writes a new index")
+				assert.Regexp(t, `\[3 TPM commands: NV_DefineSpace 1, NV_Write 1, Sign 1; `, out, "a non-destructive reset writes a new index; the device key signs its proof once")
 				assert.Regexp(t, `\[1 TPM command: NV_UndefineSpace 1; `, out, "Retire undefines the old one")
 			} else {
 				assert.NotContains(t, out, "TPM commands")

@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,9 +35,13 @@ func Example_readme() {
 		}
 	}
 	// The world around the device: a directory with a tenant onboarded to
-	// the PIN reset service, a user, the service, and the user's access token
-	// after password + MFA.
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
+	// the PIN reset service, a user, the service, and signIn, the user's
+	// password + MFA on the device (bound to the device key when given one),
+	// which yields an access token. The clock moves one TOTP step per
+	// sign-in, so each has a fresh code.
+	var steps atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(steps.Load()) * idp.TOTPPeriod) }
+	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithClock(clock))
 	check(err)
 	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	check(err)
@@ -45,15 +51,24 @@ func Example_readme() {
 	check(err)
 	verifier, err := service.VerifierFor(dir)
 	check(err)
-	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{serviceKey}})
+	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{serviceKey}, Clock: clock})
 	check(err)
-	client := service.NewInProcess(svc)
-	pending, err := dir.SignIn(context.Background(), user.UPN, "correct horse battery staple")
-	check(err)
-	code, err := dir.TOTPCode(user.UPN)
-	check(err)
-	token, err := pending.CompleteMFA(context.Background(), code)
-	check(err)
+	client := service.NewInProcess(svc).WithClock(clock)
+	signIn := func(deviceKey crypto.Signer, deviceID string) string {
+		steps.Add(1)
+		pending, err := dir.SignIn(context.Background(), user.UPN, "correct horse battery staple")
+		check(err)
+		if deviceKey != nil {
+			proof, err := dir.DeviceProof(deviceKey, user.TenantID, clock())
+			check(err)
+			check(pending.BindDevice(context.Background(), deviceID, proof))
+		}
+		code, err := dir.TOTPCode(user.UPN)
+		check(err)
+		token, err := pending.CompleteMFA(context.Background(), code)
+		check(err)
+		return token
+	}
 
 	// README:begin
 	ctx := context.Background()
@@ -66,6 +81,16 @@ func Example_readme() {
 	c, err := container.Provision(ctx, t, cfg, "135792")
 	check(err)
 
+	// Join the device: a TPM key of its own (no PIN), registered with the
+	// directory as the device object by the user's sign-in.
+	dev, err := container.JoinDevice(ctx, t, nil)
+	check(err)
+	devKey, err := dev.Signer(ctx, t)
+	check(err)
+	defer devKey.Close()
+	check(dir.RegisterDevice(ctx, signIn(nil, ""), dev.ID(), dev.PublicKey()))
+	client = client.WithDevice(devKey) // it signs each recovery's DPoP proof
+
 	// Unlock with the PIN; the login key is a crypto.Signer.
 	s, err := container.Unlock(ctx, t, c, "135792")
 	check(err)
@@ -74,17 +99,19 @@ func Example_readme() {
 	sig, err := s.Signer().Sign(nil, digest[:], crypto.SHA256)
 	check(err)
 
-	// EnablePinRecovery: wrap the PIN reset protector to the service's key.
+	// EnablePinRecovery: wrap the PIN reset protector to the service's key,
+	// bound to this device.
 	key, err := client.ServiceKey(ctx) // client: a *service.Client
 	check(err)
-	c, err = s.EnablePINRecovery(ctx, key)
+	c, err = s.EnablePINRecoveryOnDevice(ctx, key, dev.ID())
 	check(err)
 	fmt.Println(c.UserState().CanReset)
 
-	// "I forgot my PIN": with an access token from password + MFA the
-	// service returns the protector; the PIN changes, the keys stay.
+	// "I forgot my PIN": with an access token from password + MFA on this
+	// device (bound to its key) the service returns the protector; the PIN
+	// changes, the keys stay.
 	n, err := reset.NonDestructive(ctx, reset.Env{TPM: t, Service: client}, c,
-		reset.Request{Token: token, NewPIN: "582046"})
+		reset.Request{Token: signIn(devKey, dev.ID()), NewPIN: "582046"})
 	check(err)
 	fmt.Println(n.KeyID() == c.KeyID(),
 		rsa.VerifyPKCS1v15(n.PublicKey().(*rsa.PublicKey), crypto.SHA256, digest[:], sig) == nil)

@@ -16,16 +16,24 @@ const MaxBindingLength = 255
 // trust it once Unwrap succeeds and compare it with the access token's
 // tenant and user: a stolen envelope opens for nobody else.
 //
+// DeviceID names the device the protector may be released to: the
+// directory's device object, whose TPM-bound key must prove possession
+// (DPoP) when the envelope is sent. It is optional in the format: an
+// envelope without one is version 1, with one version 2. The reference
+// service releases only envelopes that name a device (see reset/service).
+//
 // The fields are compared byte for byte: callers choose one spelling (for
 // GUIDs, lower case) and keep it.
 type Binding struct {
 	TenantID    string // the directory tenant ID ("tid")
 	UserID      string // the user's directory object ID ("oid")
 	ContainerID string // the Hello container ID
+	DeviceID    string // the device object ID ("deviceid"); "" in version 1 envelopes
 }
 
-// Validate reports whether every field is non-empty, valid UTF-8 and at most
-// MaxBindingLength bytes. The error is a *BindingError.
+// Validate reports whether every field but DeviceID is non-empty, and every
+// field valid UTF-8 and at most MaxBindingLength bytes. The error is a
+// *BindingError.
 func (b Binding) Validate() error {
 	if field, reason := b.problem(); reason != "" {
 		return &BindingError{Field: field, Reason: reason}
@@ -42,6 +50,11 @@ func (b Binding) problem() (field, reason string) {
 	} {
 		if reason := bindingFieldProblem(f.v); reason != "" {
 			return f.name, reason
+		}
+	}
+	if b.DeviceID != "" {
+		if reason := bindingFieldProblem(b.DeviceID); reason != "" {
+			return "device ID", reason
 		}
 	}
 	return "", ""
@@ -67,17 +80,27 @@ func bindingFieldProblem(v string) string {
 	return ""
 }
 
-// addBinding appends the three fields, each with a uint8 length.
+// addBinding appends the three fields, each with a uint8 length, and the
+// device ID after them when there is one (version 2).
 func addBinding(b *cryptobyte.Builder, bd Binding) {
-	for _, v := range [...]string{bd.TenantID, bd.UserID, bd.ContainerID} {
+	fields := []string{bd.TenantID, bd.UserID, bd.ContainerID}
+	if bd.DeviceID != "" {
+		fields = append(fields, bd.DeviceID)
+	}
+	for _, v := range fields {
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(v)) })
 	}
 }
 
-// readBinding is the strict inverse of addBinding.
-func readBinding(s *cryptobyte.String) (Binding, error) {
-	var out [3]string
-	for i, name := range [...]string{"tenant ID", "user ID", "container ID"} {
+// readBinding is the strict inverse of addBinding for an envelope of
+// version v: version 2 carries a non-empty device ID, version 1 none.
+func readBinding(s *cryptobyte.String, v uint8) (Binding, error) {
+	var out [4]string
+	names := []string{"tenant ID", "user ID", "container ID", "device ID"}
+	if v < envelopeVersionDevice {
+		names = names[:3]
+	}
+	for i, name := range names {
 		var v cryptobyte.String
 		if !s.ReadUint8LengthPrefixed(&v) {
 			return Binding{}, malformed(name, "truncated")
@@ -87,5 +110,5 @@ func readBinding(s *cryptobyte.String) (Binding, error) {
 		}
 		out[i] = string(v)
 	}
-	return Binding{TenantID: out[0], UserID: out[1], ContainerID: out[2]}, nil
+	return Binding{TenantID: out[0], UserID: out[1], ContainerID: out[2], DeviceID: out[3]}, nil
 }

@@ -27,8 +27,10 @@
 // RSA-OAEP-SHA256 with RSA-3072 and HPKE with DHKEM(P-256), whose
 // Diffie-Hellman a PKCS #11 token computes (see protector/pkcs11).
 //
-// An envelope binds the tenant ID, the user's object ID and the container
-// ID (a Binding). The binding and the envelope's header (format version,
+// An envelope binds the tenant ID, the user's object ID, the container ID
+// and, from format version 2, the device ID (a Binding): the device whose
+// TPM-bound key must prove possession before the service releases the
+// protector. The binding and the envelope's header (format version,
 // scheme, key ID) are the HPKE info or the RSA-OAEP label, so they are
 // authenticated: the service learns them for certain only when decryption
 // succeeds, and it hands the protector back only when the access token names

@@ -8,16 +8,17 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// Envelope format, version 1. All integers are big-endian.
+// Envelope format, versions 1 and 2. All integers are big-endian.
 //
 //	magic        4 bytes   "HSPR"
-//	version      uint8     0x01
+//	version      uint8     0x01 (no device), 0x02 (bound to a device)
 //	scheme       uint8     0x01 HPKEX25519, 0x02 HPKEXWing, 0x03 RSAOAEP3072,
 //	                       0x04 HPKEP256
 //	key ID       16 bytes  SHA-256(scheme || service public key)[:16]
 //	tenant ID    uint8 length (1..255) || UTF-8
 //	user ID      uint8 length (1..255) || UTF-8
 //	container ID uint8 length (1..255) || UTF-8
+//	device ID    uint8 length (1..255) || UTF-8: version 2 only
 //	enc          uint16 length || bytes: the HPKE encapsulated key
 //	             (32 for X25519, 1120 for X-Wing, 65 for P-256; empty
 //	             for RSA-OAEP)
@@ -28,20 +29,24 @@ import (
 // authenticated: prefixed with wrapLabel it is the HPKE info or the OAEP
 // label. enc and the ciphertext are authenticated by the KEM and the AEAD,
 // and every length is checked against the scheme, so no byte goes
-// unchecked.
+// unchecked. The version follows from the binding (a device ID makes it
+// 2), so each binding has exactly one encoding, and the version is itself
+// authenticated: a version 2 envelope cannot be passed off as version 1
+// with its device dropped.
 const (
-	envelopeMagic   = "HSPR"
-	envelopeVersion = 1
-	keyIDSize       = 16
+	envelopeMagic         = "HSPR"
+	envelopeVersion       = 1
+	envelopeVersionDevice = 2
+	keyIDSize             = 16
 
 	// wrapLabel separates the wrapping of a protector from every other use
 	// of a service key.
 	wrapLabel = "hellosim protector v1 wrap"
 )
 
-// MaxEnvelopeSize bounds an encoded envelope (2298 bytes): the largest
+// MaxEnvelopeSize bounds an encoded envelope (2554 bytes): the largest
 // binding under the largest scheme fits. ParseEnvelope refuses more.
-const MaxEnvelopeSize = 4 + 1 + 1 + 16 + 3*(1+MaxBindingLength) + 2 + 1120 + 2 + 384
+const MaxEnvelopeSize = 4 + 1 + 1 + 16 + 4*(1+MaxBindingLength) + 2 + 1120 + 2 + 384
 
 // Envelope is a wrapped PIN reset protector as the client stores it and
 // sends it to the service: version, scheme, service key ID, binding, and the
@@ -66,7 +71,8 @@ func (e *Envelope) KeyID() string { return encodeKeyID(e.keyID) }
 // Scheme returns the wrapping scheme.
 func (e *Envelope) Scheme() Scheme { return e.scheme }
 
-// Version returns the format version (1).
+// Version returns the format version: 2 when the binding names a device,
+// else 1.
 func (e *Envelope) Version() int { return int(e.version) }
 
 // Equal reports whether e and o encode to the same bytes.
@@ -78,8 +84,8 @@ func (e *Envelope) Equal(o *Envelope) bool {
 
 // String summarises the envelope for logs; it holds nothing secret.
 func (e *Envelope) String() string {
-	return fmt.Sprintf("protector.Envelope{v%d %v kid=%s tenant=%q user=%q container=%q}",
-		e.version, e.scheme, e.KeyID(), e.binding.TenantID, e.binding.UserID, e.binding.ContainerID)
+	return fmt.Sprintf("protector.Envelope{v%d %v kid=%s tenant=%q user=%q container=%q device=%q}",
+		e.version, e.scheme, e.KeyID(), e.binding.TenantID, e.binding.UserID, e.binding.ContainerID, e.binding.DeviceID)
 }
 
 // check reports whether e can be encoded: it catches a zero Envelope or one
@@ -88,7 +94,7 @@ func (e *Envelope) check() error {
 	switch {
 	case e == nil:
 		return malformed("envelope", "nil")
-	case e.version != envelopeVersion:
+	case e.version != versionFor(e.binding):
 		return unsupported("version", fmt.Sprint(e.version))
 	case !e.scheme.valid():
 		return unsupported("scheme", e.scheme.String())
@@ -154,7 +160,7 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 	if !s.ReadUint8(&e.version) {
 		return nil, malformed("version", "truncated")
 	}
-	if e.version != envelopeVersion {
+	if e.version != envelopeVersion && e.version != envelopeVersionDevice {
 		return nil, unsupported("version", fmt.Sprint(e.version))
 	}
 	var wire uint8
@@ -169,7 +175,7 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 		return nil, malformed("key ID", "truncated")
 	}
 	var err error
-	if e.binding, err = readBinding(&s); err != nil {
+	if e.binding, err = readBinding(&s, e.version); err != nil {
 		return nil, err
 	}
 	var enc, ct cryptobyte.String
@@ -191,6 +197,14 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 	e.enc = bytes.Clone(enc)
 	e.ct = bytes.Clone(ct)
 	return e, nil
+}
+
+// versionFor is the one version that encodes b.
+func versionFor(b Binding) uint8 {
+	if b.DeviceID != "" {
+		return envelopeVersionDevice
+	}
+	return envelopeVersion
 }
 
 // b64url is unpadded base64url, strict about the unused final bits so that

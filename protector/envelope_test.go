@@ -201,7 +201,8 @@ func TestParseEnvelopeRefusesBadFields(t *testing.T) {
 		{"empty", nil, ErrMalformed},
 		{"wrong magic", rawEnvelope("HSPQ", 1, 1, kid, good, enc, ct), ErrMalformed},
 		{"version 0", rawEnvelope("HSPR", 0, 1, kid, good, enc, ct), ErrUnsupported},
-		{"version 2", rawEnvelope("HSPR", 2, 1, kid, good, enc, ct), ErrUnsupported},
+		{"version 2 without a device ID", rawEnvelope("HSPR", 2, 1, kid, good, enc, ct), ErrMalformed},
+		{"version 3", rawEnvelope("HSPR", 3, 1, kid, good, enc, ct), ErrUnsupported},
 		{"version 255", rawEnvelope("HSPR", 255, 1, kid, good, enc, ct), ErrUnsupported},
 		{"scheme 0", rawEnvelope("HSPR", 1, 0, kid, good, enc, ct), ErrUnsupported},
 		{"scheme 5", rawEnvelope("HSPR", 1, 5, kid, good, enc, ct), ErrUnsupported},
@@ -308,7 +309,7 @@ func TestWrapRefusesBadBinding(t *testing.T) {
 	// The longest allowed binding fits in MaxEnvelopeSize under every scheme.
 	max := strings.Repeat("é", MaxBindingLength/2) + "x"
 	for _, s := range allSchemes {
-		_, raw := wrap(t, s, newKey(t), Binding{max, max, max})
+		_, raw := wrap(t, s, newKey(t), Binding{max, max, max, max})
 		assert.LessOrEqual(t, len(raw), MaxEnvelopeSize)
 	}
 }
@@ -333,7 +334,7 @@ func TestEnvelopeStringHasNoSecret(t *testing.T) {
 }
 
 func TestSizeConstants(t *testing.T) {
-	assert.Equal(t, 2298, MaxEnvelopeSize)
-	assert.Equal(t, 4+1+1+keyIDSize+3*(1+MaxBindingLength)+2+xwingEncSize+2+rsaCtSize, MaxEnvelopeSize)
+	assert.Equal(t, 2554, MaxEnvelopeSize)
+	assert.Equal(t, 4+1+1+keyIDSize+4*(1+MaxBindingLength)+2+xwingEncSize+2+rsaCtSize, MaxEnvelopeSize)
 	assert.Equal(t, x25519EncSize+hpkeCtSize, ReturnSealedSize)
 }

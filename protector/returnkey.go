@@ -106,6 +106,18 @@ func (k ReturnKey) GoString() string { return k.String() }
 // Format prints String for every verb.
 func (k ReturnKey) Format(f fmt.State, _ rune) { io.WriteString(f, k.String()) }
 
+// CheckReturnKey reports whether clientPub is a public key SealToReturnKey
+// accepts: 32 bytes, an X25519 point of large order (not one of the
+// small-order points RFC 7748 §6.1 warns of, whose shared secret is known
+// to all). The service calls it before any other work on a request. The
+// error matches ErrInvalidKey.
+func CheckReturnKey(clientPub []byte) error {
+	if len(clientPub) != x25519PubSize || checkX25519Share(clientPub) != nil {
+		return fmt.Errorf("protector: return key: %w: want a 32-byte X25519 public key of large order", ErrInvalidKey)
+	}
+	return nil
+}
+
 // SealToReturnKey seals r to a client's one-time public key (the 32 bytes of
 // ReturnKey.PublicKey) with HPKE; the info binds the SHA-256 of the envelope
 // r came from, so the result opens only for that request. A public key of

@@ -189,7 +189,7 @@ func (k ServiceKey) Wrap(r *Key, b Binding, rand io.Reader) (*Envelope, error) {
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("protector: wrap: %w", err)
 	}
-	env := &Envelope{version: envelopeVersion, scheme: k.scheme, keyID: k.id, binding: b}
+	env := &Envelope{version: versionFor(b), scheme: k.scheme, keyID: k.id, binding: b}
 	ad := env.authenticatedData()
 	switch k.scheme {
 	case HPKEX25519, HPKEXWing, HPKEP256:

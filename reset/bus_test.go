@@ -54,7 +54,7 @@ func TestResetsKeepSecretsOffTheBus(t *testing.T) {
 	require.NoError(t, err)
 	s, err := container.Unlock(ctx, tp, c, w.PIN, opt)
 	require.NoError(t, err)
-	c, err = s.EnablePINRecovery(ctx, key)
+	c, err = s.EnablePINRecoveryOnDevice(ctx, key, w.DeviceIdentity.ID())
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 

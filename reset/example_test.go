@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync/atomic"
+	"time"
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
@@ -17,13 +19,22 @@ import (
 )
 
 // demo is a small world for the examples: a simulated TPM, a directory
-// with an onboarded tenant and a user, and the PIN reset service in process.
+// with an onboarded tenant and a user, the device joined to the tenant (its
+// TPM key registered as the device object), and the PIN reset service in
+// process, its client proving possession of the device key.
 type demo struct {
 	tpm    *tpm.TPM
 	dir    *idp.IdP
 	user   idp.User
+	device *container.Device
+	key    *tpm.Key // the device key
 	client *service.Client
+	offset *atomic.Int64 // the demo clock's lead on the wall clock
 }
+
+// now is the demo's clock: the wall clock, moved on one TOTP step per
+// sign-in so that each sign-in has a fresh code.
+func (d *demo) now() time.Time { return time.Now().Add(time.Duration(d.offset.Load())) }
 
 const demoPassword = "correct horse battery staple"
 
@@ -32,7 +43,9 @@ func newDemo() *demo {
 	if err != nil {
 		log.Fatal(err)
 	}
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
+	offset := new(atomic.Int64)
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithClock(clock))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -51,11 +64,26 @@ func newDemo() *demo {
 	if err != nil {
 		log.Fatal(err)
 	}
-	svc, err := service.New(service.Config{Verifier: mustVerifier(dir), Directory: dir, Keys: []protector.Unwrapper{key}})
+	svc, err := service.New(service.Config{Verifier: mustVerifier(dir), Directory: dir, Keys: []protector.Unwrapper{key}, Clock: clock})
 	if err != nil {
 		log.Fatal(err)
 	}
-	return &demo{tpm: tp, dir: dir, user: user, client: service.NewInProcess(svc)}
+	ctx := context.Background()
+	device, err := container.JoinDevice(ctx, tp, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dk, err := device.Signer(ctx, tp)
+	if err != nil {
+		log.Fatal(err)
+	}
+	d := &demo{tpm: tp, dir: dir, user: user, device: device, key: dk, offset: offset,
+		client: service.NewInProcess(svc).WithDevice(dk).WithClock(clock)}
+	// The user joins the device: a sign-in with MFA registers its key.
+	if err := dir.RegisterDevice(ctx, d.signIn(ctx), device.ID(), device.PublicKey()); err != nil {
+		log.Fatal(err)
+	}
+	return d
 }
 
 // provision makes the user's container with PIN 135792, enrolled for PIN
@@ -78,19 +106,30 @@ func (d *demo) provision(ctx context.Context, recovery bool) *container.Containe
 		log.Fatal(err)
 	}
 	defer s.Close()
-	c, err = s.EnablePINRecovery(ctx, key)
+	c, err = s.EnablePINRecoveryOnDevice(ctx, key, d.device.ID())
 	if err != nil {
 		log.Fatal(err)
 	}
 	return c
 }
 
-// signIn is the user's authentication: password, then the code their
-// authenticator app shows.
+// signIn is the user's authentication on the device: password, then the
+// code their authenticator app shows; once the device is registered, the
+// sign-in is bound to it, so the token is DPoP-bound to the device key.
 func (d *demo) signIn(ctx context.Context) string {
+	d.offset.Add(int64(idp.TOTPPeriod))
 	pending, err := d.dir.SignIn(ctx, d.user.UPN, demoPassword)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if dev, err := d.dir.Device(ctx, d.user.TenantID, d.device.ID()); err == nil && dev.Standing == identity.StandingEnabled {
+		proof, err := d.dir.DeviceProof(d.key, d.user.TenantID, d.now())
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pending.BindDevice(ctx, d.device.ID(), proof); err != nil {
+			log.Fatal(err)
+		}
 	}
 	code, err := d.dir.TOTPCode(d.user.UPN)
 	if err != nil {

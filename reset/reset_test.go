@@ -210,7 +210,7 @@ func TestNonDestructiveRefusals(t *testing.T) {
 			_, err = w.IdP.AddUser(idp.UserConfig{TenantID: tn.ID, UPN: "mallory@fabrikam.test", Password: w.Password})
 			require.NoError(t, err)
 			req.Token = w.TokenFor(t, "mallory@fabrikam.test")
-		}, []error{service.ErrBindingMismatch}},
+		}, []error{service.ErrDeviceNotAllowed}}, // her sign-in is not bound to this tenant's device
 		{"other user's envelope", nil, func(t *testing.T, w *resettest.World, _ *reset.Env, req *reset.Request) {
 			bob := w.AddUser(t, "bob")
 			req.Token = w.TokenFor(t, bob.UPN)

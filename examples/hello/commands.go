@@ -399,11 +399,16 @@ func cmdEnableRecovery() *command {
 			if err != nil {
 				return fmt.Errorf("fetch the PIN reset service key: %w", err)
 			}
+			dev, err := st.join(ctx, t, cl)
+			if err != nil {
+				return err
+			}
+			defer dev.key.Close()
 			s, err := a.unlock(ctx, t, c, opts)
 			if err != nil {
 				return err
 			}
-			n, err := s.EnablePINRecovery(ctx, key)
+			n, err := s.EnablePINRecoveryOnDevice(ctx, key, dev.dev.ID())
 			s.Close()
 			if err != nil {
 				return err
@@ -534,6 +539,11 @@ func cmdReset() *command {
 					return err
 				}
 			}
+			dev, err := st.join(ctx, t, cl)
+			if err != nil {
+				return err
+			}
+			defer dev.key.Close()
 
 			var pending *idp.Pending // the reset's sign-in, for the DRS token
 			clientPolicy := reset.Policy{}
@@ -546,7 +556,7 @@ func cmdReset() *command {
 				// A destructive reset registers the new key as provisioning
 				// does: through the DRS endpoint, with the reset sign-in's
 				// device-bound DRS token.
-				Env: reset.Env{TPM: t, Service: cl.client, Directory: cl.drs(&pending), PINPolicy: pinPolicy},
+				Env: reset.Env{TPM: t, Service: dev.client, Directory: cl.drs(&pending), PINPolicy: pinPolicy},
 				Device: reset.Device{
 					Join: identity.AzureADJoined, Trust: identity.CloudKerberosTrust, Edition: reset.Enterprise,
 					Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
@@ -562,6 +572,9 @@ func cmdReset() *command {
 						return nil, err
 					}
 					pending = p
+					if err := dev.bind(ctx, cl, p); err != nil {
+						return nil, err
+					}
 					return &mfa{a: a, st: st, secret: cl.info.TOTPSecret, pending: p}, nil
 				}),
 				Prompt: prompter{a.in},

@@ -6,15 +6,18 @@
 //
 // It starts the service on 127.0.0.1 (an ephemeral port; it never sends to
 // any other address) with a simulated directory, signs users in with
-// password and TOTP, and mints one access token per request beforehand —
-// every recover needs a fresh token, since the service refuses a replayed
-// jti. Each round then measures n requests two ways, alternating in chunks
+// password and TOTP on a device of their own (a P-256 key registered as the
+// device object, the sign-in bound to it), and mints one DPoP-bound access
+// token per request beforehand, with the device's proof for it — every
+// recover needs a fresh token and proof, since the service refuses a
+// replayed jti of either. Each round then measures n requests two ways, alternating in chunks
 // of -chunk requests so that both see the same machine (on shared cores the
 // load from other processes changes faster than a round lasts):
 //
 //   - ceiling: c goroutines run the pure crypto path of a request — verify
-//     the token (ES256 and claims), unwrap the envelope, seal the protector
-//     to the client's one-time key;
+//     the token (ES256 and claims), verify the DPoP proof (ES256 under its
+//     JWK, its thumbprint, htm, htu, iat, ath, rkh), unwrap the envelope,
+//     seal the protector to the client's one-time key;
 //   - served: c HTTP/1.1 clients with keep-alive send POST /v1/recover;
 //     every response must be 200 and decode, and during warm-up one
 //     response per user is opened with its one-time key and compared with
@@ -23,12 +26,16 @@
 // It prints requests per second, p50 and p99 latency, the ratio of served to
 // ceiling, and allocations per request: of the handler alone (measured
 // in-process) and of the whole process (client and server together). The
-// per-user rate limit is off: this measures throughput, not the limiter.
+// per-user, per-address and per-tenant limits are off: this measures
+// throughput, not the limiters (the replay records stay on).
 package main
 
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -46,6 +53,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -171,6 +179,7 @@ type user struct {
 	want    *protector.Key
 	body    []byte // the recover request body
 	rk      *protector.ReturnKey
+	device  *ecdsa.PrivateKey
 }
 
 type world struct {
@@ -217,11 +226,29 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 		if _, err := p.CompleteMFA(ctx, code); err != nil {
 			return nil, err
 		}
+		// Each user's device: a P-256 key (a TPM key on a real device;
+		// its signing is the device's cost, not the service's) registered
+		// as the device object, and the sign-in bound to it.
+		dk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		deviceID := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		if err := w.dir.AddDeviceKey(tenant.ID, u.ObjectID, deviceID, &dk.PublicKey); err != nil {
+			return nil, err
+		}
+		bind, err := w.dir.DeviceProof(dk, tenant.ID, w.dir.Now())
+		if err != nil {
+			return nil, err
+		}
+		if err := p.BindDevice(ctx, deviceID, bind); err != nil {
+			return nil, err
+		}
 		r, err := protector.NewKey(nil)
 		if err != nil {
 			return nil, err
 		}
-		env, err := w.key.Public().Wrap(r, protector.Binding{TenantID: tenant.ID, UserID: u.ObjectID, ContainerID: fmt.Sprintf("container-%d", i)}, nil)
+		env, err := w.key.Public().Wrap(r, protector.Binding{TenantID: tenant.ID, UserID: u.ObjectID, ContainerID: fmt.Sprintf("container-%d", i), DeviceID: deviceID}, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -233,19 +260,9 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 		if err != nil {
 			return nil, err
 		}
-		w.users = append(w.users, &user{session: p, env: env, want: r, body: body, rk: rk})
+		w.users = append(w.users, &user{session: p, env: env, want: r, body: body, rk: rk, device: dk})
 	}
 	if w.verifier, err = service.VerifierFor(w.dir); err != nil {
-		return nil, err
-	}
-	w.svc, err = service.New(service.Config{
-		Verifier:  w.verifier,
-		Directory: w.dir,
-		Keys:      []protector.Unwrapper{w.key},
-		Audit:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		RateLimit: service.RateLimit{Unlimited: true},
-	})
-	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0") // loopback only
@@ -253,6 +270,21 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 		return nil, err
 	}
 	w.base = "http://" + ln.Addr().String()
+	w.svc, err = service.New(service.Config{
+		Verifier:  w.verifier,
+		Directory: w.dir,
+		Keys:      []protector.Unwrapper{w.key},
+		Audit:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		// One address, one tenant, a handful of users sending thousands
+		// of requests: the limits would measure themselves.
+		RateLimit:    service.RateLimit{Unlimited: true},
+		AddressLimit: service.RateLimit{Unlimited: true},
+		TenantLimit:  service.RateLimit{Unlimited: true},
+		PublicURL:    w.base,
+	})
+	if err != nil {
+		return nil, err
+	}
 	w.srv = &http.Server{Handler: w.svc, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go w.srv.Serve(ln)
 	w.hc = &http.Client{
@@ -291,15 +323,28 @@ func recoverBody(env *protector.Envelope, returnKey []byte) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// tokens mints n fresh access tokens, round-robin over the users.
-func (w *world) tokens(ctx context.Context, n int) ([]string, error) {
-	out := make([]string, n)
+// credential is a token and the DPoP proof its device signed for it.
+type credential struct{ token, proof string }
+
+// tokens mints n fresh access tokens, round-robin over the users, each with
+// its device's proof for the user's request (signed ahead: the device's
+// signing is not the service's work).
+func (w *world) tokens(ctx context.Context, n int) ([]credential, error) {
+	out := make([]credential, n)
 	for i := range out {
-		t, err := w.users[i%len(w.users)].session.Refresh(ctx)
+		u := w.users[i%len(w.users)]
+		t, err := u.session.Refresh(ctx)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = t
+		var jti [12]byte
+		rand.Read(jti[:])
+		proof, err := dpop.Sign(u.device, dpop.Claims{HTM: http.MethodPost, HTU: w.base + service.PathRecover, IAT: time.Now().Unix(),
+			JTI: b64(jti[:]), ATH: dpop.Hash([]byte(t)), RKH: dpop.Hash(u.rk.PublicKey())})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = credential{t, proof}
 	}
 	return out, nil
 }
@@ -402,17 +447,28 @@ func (w *world) parallel(ctx context.Context, n int, fn func(i int) error) (time
 }
 
 // ceilingChunk runs the crypto of n requests on c goroutines.
-func (w *world) ceilingChunk(ctx context.Context, n int, toks []string) (time.Duration, error) {
+func (w *world) ceilingChunk(ctx context.Context, n int, toks []credential) (time.Duration, error) {
 	v := w.verifier
 	return w.parallel(ctx, n, func(i int) error {
 		u := w.users[i%len(w.users)]
-		return cryptoPath(ctx, v, w.key, toks[i%len(toks)], u.env, u.rk.PublicKey())
+		return cryptoPath(ctx, v, w.key, toks[i%len(toks)], w.base+service.PathRecover, u.env, u.rk.PublicKey())
 	})
 }
 
-// cryptoPath is what a recover request cannot do without.
-func cryptoPath(ctx context.Context, v service.TokenVerifier, k protector.Unwrapper, tok string, env *protector.Envelope, pub []byte) error {
-	if _, err := v.Verify(ctx, tok); err != nil {
+// cryptoPath is what a recover request cannot do without: the token's
+// signature and claims, the DPoP proof's signature and its match with the
+// request, the unwrap and the seal.
+func cryptoPath(ctx context.Context, v service.TokenVerifier, k protector.Unwrapper, cr credential, htu string, env *protector.Envelope, pub []byte) error {
+	c, err := v.Verify(ctx, cr.token)
+	if err != nil {
+		return err
+	}
+	pr, err := dpop.Parse(cr.proof)
+	if err != nil {
+		return err
+	}
+	if err := pr.Check(dpop.Expect{HTM: http.MethodPost, HTU: htu, ATH: dpop.Hash([]byte(cr.token)), RKH: dpop.Hash(pub),
+		JKT: c.JKT, Now: time.Now(), MaxAge: service.DefaultProofMaxAge, Skew: service.DefaultSkew}); err != nil {
 		return err
 	}
 	r, err := k.Unwrap(env)
@@ -427,7 +483,7 @@ func cryptoPath(ctx context.Context, v service.TokenVerifier, k protector.Unwrap
 // loadChunk sends one recover request per token from c keep-alive clients,
 // recording each latency; toks[i] belongs to user off+i. It returns the elapsed time and the process's
 // allocations.
-func (w *world) loadChunk(ctx context.Context, off int, toks []string, lat []time.Duration) (time.Duration, uint64, error) {
+func (w *world) loadChunk(ctx context.Context, off int, toks []credential, lat []time.Duration) (time.Duration, uint64, error) {
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	el, err := w.parallel(ctx, len(toks), func(i int) error {
@@ -444,13 +500,14 @@ func (w *world) loadChunk(ctx context.Context, off int, toks []string, lat []tim
 
 // send makes one recover request; with check, it also opens the sealed
 // protector and compares it with the one that was wrapped.
-func (w *world) send(ctx context.Context, tok string, u *user, check bool) error {
+func (w *world) send(ctx context.Context, tok credential, u *user, check bool) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.base+service.PathRecover, bytes.NewReader(u.body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Authorization", "DPoP "+tok.token)
+	req.Header.Set("DPoP", tok.proof)
 	resp, err := w.hc.Do(req)
 	if err != nil {
 		return err
@@ -497,8 +554,10 @@ func (w *world) handlerAllocs(ctx context.Context, m int) (allocFigures, error) 
 		if err != nil {
 			return allocFigures{}, err
 		}
+		r.RemoteAddr = "127.0.0.1:1"
 		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Authorization", "Bearer "+toks[i])
+		r.Header.Set("Authorization", "DPoP "+toks[i].token)
+		r.Header.Set("DPoP", toks[i].proof)
 		reqs[i] = r
 	}
 	rws := make([]*discardWriter, m)
@@ -517,11 +576,11 @@ func (w *world) handlerAllocs(ctx context.Context, m int) (allocFigures, error) 
 		}
 	}
 	v := w.verifier
-	u := w.users[0]
 	var c0, c1 runtime.MemStats
 	runtime.ReadMemStats(&c0)
 	for i := range m {
-		if err := cryptoPath(ctx, v, w.key, toks[i], u.env, u.rk.PublicKey()); err != nil {
+		u := w.users[i%len(w.users)]
+		if err := cryptoPath(ctx, v, w.key, toks[i], w.base+service.PathRecover, u.env, u.rk.PublicKey()); err != nil {
 			return allocFigures{}, err
 		}
 	}

@@ -22,11 +22,13 @@ import (
 func TestDemoRegistersAHelloKey(t *testing.T) {
 	dir, tenant, user, pw, err := demoDirectory("")
 	require.NoError(t, err)
-	device, err := dir.AddDevice(idp.DeviceConfig{TenantID: tenant.ID})
+	_, err = dir.AddDevice(idp.DeviceConfig{TenantID: tenant.ID, DeviceID: demoDeviceID})
+	require.NoError(t, err)
+	dev, err := newDemoDevice()
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
-	mux.Handle("POST /demo/token", demoTokenHandler(dir, device.DeviceID))
+	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

@@ -180,14 +180,18 @@ func run(opt options) error {
 
 	// The directory's device registration endpoint for Hello keys sits
 	// beside the service, with a joined demo device for its tokens.
-	device, err := dir.AddDevice(idp.DeviceConfig{TenantID: tenant.ID, DisplayName: "DEMO-PC"})
+	_, err = dir.AddDevice(idp.DeviceConfig{TenantID: tenant.ID, DeviceID: demoDeviceID, DisplayName: "DEMO-PC"})
+	if err != nil {
+		return err
+	}
+	dev, err := newDemoDevice() // its key signs the DPoP proofs
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", svc)
 	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
-	mux.Handle("POST /demo/token", demoTokenHandler(dir, device.DeviceID))
+	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
 	o.routes(mux)
 
 	ln, err := net.Listen("tcp", *addr)
@@ -195,13 +199,14 @@ func run(opt options) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           o.instrument(mux),
+		Handler:           o.instrument(svc.AuditHandler(mux)), // with AuditListener: net/http's own refusals are audited
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(audit.Handler(), slog.LevelWarn),
+		ErrorLog:          svc.ErrorLog(),
+		ConnContext:       svc.ConnContext,
 	}
 	scheme := "http"
 	if *certFile != "" {
@@ -228,7 +233,7 @@ func run(opt options) error {
 		if *certFile != "" {
 			errc <- srv.ServeTLS(ln, *certFile, *keyFile)
 		} else {
-			errc <- srv.Serve(ln)
+			errc <- srv.Serve(svc.AuditListener(ln))
 		}
 	}()
 	select {
@@ -316,7 +321,7 @@ func demoEnvelope(key protector.ServiceKey, t idp.Tenant, u idp.User) (string, e
 		return "", err
 	}
 	defer r.Destroy()
-	env, err := key.Wrap(r, protector.Binding{TenantID: t.ID, UserID: u.ObjectID, ContainerID: "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}"}, nil)
+	env, err := key.Wrap(r, protector.Binding{TenantID: t.ID, UserID: u.ObjectID, ContainerID: "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}", DeviceID: demoDeviceID}, nil)
 	if err != nil {
 		return "", fmt.Errorf("demo envelope: %w", err)
 	}
@@ -349,8 +354,10 @@ base64 of the key's BCRYPT RSA1 blob):
   curl -s -X POST '%[1]s/EnrollmentServer/key/?api-version=1.0' -H "Authorization: Bearer $DRS_TOKEN" \
     -H 'Content-Type: application/json' -d '{"kngc":"..."}'
 
-Recover (a sample envelope for %[4]s; return_key is your one-time X25519 public key):
-  curl -s -X POST %[1]s/v1/recover -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+Recover (a sample envelope for %[4]s; return_key is your one-time X25519 public key;
+the token is bound to the demo device, so the request also needs a DPoP proof by
+its key, which the Go client (service.Client.WithDevice) signs — by hand, expect 401):
+  curl -s -X POST %[1]s/v1/recover -H "Authorization: DPoP $TOKEN" -H "DPoP: $PROOF" -H 'Content-Type: application/json' \
     -d '{"envelope":"%[7]s","return_key":"%[8]s"}'
 
 Audit records go to standard error. Ctrl-C stops.

@@ -37,9 +37,11 @@ func TestDemoEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{key}})
 	require.NoError(t, err)
+	dev, err := newDemoDevice()
+	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", svc)
-	mux.Handle("POST /demo/token", demoTokenHandler(dir, ""))
+	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -57,6 +59,16 @@ func TestDemoEndToEnd(t *testing.T) {
 	status, out := getToken("wrong password")
 	assert.Equal(t, 401, status)
 	assert.Equal(t, "sign_in_failed", out["error"])
+	wrongPassword := out
+	// An unknown user gets the very same answer: no enumeration.
+	ub, _ := json.Marshal(map[string]string{"upn": "nobody@contoso.test", "password": "wrong password", "code": "000000"})
+	uresp, err := http.Post(srv.URL+"/demo/token", "application/json", bytes.NewReader(ub))
+	require.NoError(t, err)
+	var unknown map[string]string
+	require.NoError(t, json.NewDecoder(uresp.Body).Decode(&unknown))
+	uresp.Body.Close()
+	assert.Equal(t, 401, uresp.StatusCode)
+	assert.Equal(t, wrongPassword, unknown, "unknown user and wrong password answer alike")
 	status, out = getToken(pw)
 	require.Equal(t, 200, status)
 	tok := out["access_token"]
@@ -68,7 +80,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	env, err := protector.ParseEnvelope(raw)
 	require.NoError(t, err)
-	c := service.NewClient(srv.URL, srv.Client())
+	c := service.NewClient(srv.URL, srv.Client()).WithDevice(dev.key)
 	r, err := c.Recover(context.Background(), tok, env)
 	require.NoError(t, err, "the printed envelope opens with a demo token")
 	r.Destroy()

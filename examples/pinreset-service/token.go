@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,13 +13,38 @@ import (
 	"github.com/hellosim/hellosim/reset/idp"
 )
 
-// demoTokenHandler signs a user in with password and TOTP code and answers
-// {"access_token": "..."}: the demonstration's stand-in for the Azure AD
-// sign-in pages a device shows during a reset. With "resource" set to the
-// device registration service's, the token is that service's, bound to the
-// demo device deviceID (with ngcmfa): the one a Hello key registration
-// needs.
-func demoTokenHandler(dir *idp.IdP, deviceID string) http.Handler {
+// demoDeviceID names the demonstration's device object: the device the
+// demo envelope is bound to and demo sign-ins are bound to.
+const demoDeviceID = "d3b07384-d9a0-4c9b-8f1e-5e6a7b8c9d0e"
+
+// demoDevice stands in for the device of a real reset: its key (a P-256
+// key in this process; a TPM key on a device) signs the DPoP proofs the
+// service asks for. Demo sign-ins are bound to it.
+type demoDevice struct {
+	key *ecdsa.PrivateKey
+}
+
+func newDemoDevice() (*demoDevice, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return &demoDevice{key: k}, nil
+}
+
+// errSignIn is the one answer to a sign-in that failed on the user name or
+// the password: an unknown user, a wrong password and a disabled account
+// are told apart by neither message nor status (the directory runs the
+// password hash against a dummy for unknown users, so not by time either).
+const errSignIn = "the user name or password is incorrect"
+
+// demoTokenHandler signs a user in with password and TOTP code on the demo
+// device and answers {"access_token": "..."}, a token bound to the device:
+// the demonstration's stand-in for the Azure AD sign-in pages a device
+// shows during a reset. With "resource" set to the device registration
+// service's, the token is that service's, for the same device (with
+// ngcmfa): the one a Hello key registration needs.
+func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			UPN      string `json:"upn"`
@@ -35,29 +64,53 @@ func demoTokenHandler(dir *idp.IdP, deviceID string) http.Handler {
 		}
 		pending, err := dir.SignIn(r.Context(), req.UPN, req.Password)
 		if err != nil {
-			reply(w, signInStatus(err), map[string]string{"error": "sign_in_failed", "message": err.Error()})
+			status, msg := http.StatusUnauthorized, errSignIn
+			if errors.Is(err, idp.ErrLocked) {
+				status, msg = http.StatusTooManyRequests, "too many failed sign-ins: try again later"
+			}
+			reply(w, status, map[string]string{"error": "sign_in_failed", "message": msg})
+			return
+		}
+		if err := dev.bind(r.Context(), dir, pending); err != nil {
+			reply(w, http.StatusInternalServerError, map[string]string{"error": "device_binding_failed"})
 			return
 		}
 		token, err := pending.CompleteMFA(r.Context(), req.Code)
 		if err != nil {
-			reply(w, signInStatus(err), map[string]string{"error": "mfa_failed", "message": err.Error()})
+			status := http.StatusUnauthorized
+			if errors.Is(err, idp.ErrLocked) {
+				status = http.StatusTooManyRequests
+			}
+			reply(w, status, map[string]string{"error": "mfa_failed", "message": "the verification code is incorrect or expired"})
 			return
 		}
 		if req.Resource == idp.DRSResource {
-			if token, err = pending.DeviceToken(r.Context(), deviceID, idp.DRSResource); err != nil {
+			if token, err = pending.DeviceToken(r.Context(), demoDeviceID, idp.DRSResource); err != nil {
 				reply(w, http.StatusBadRequest, map[string]string{"error": "invalid_resource", "message": err.Error()})
 				return
 			}
+			reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "Bearer"})
+			return
 		}
-		reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "Bearer"})
+		reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "DPoP"})
 	})
 }
 
-func signInStatus(err error) int {
-	if errors.Is(err, idp.ErrLocked) {
-		return http.StatusTooManyRequests
+// bind records the demo device for the signing-in user (once) and binds the
+// sign-in to it.
+func (d *demoDevice) bind(ctx context.Context, dir *idp.IdP, p *idp.Pending) error {
+	u, err := p.User()
+	if err != nil {
+		return err
 	}
-	return http.StatusUnauthorized
+	if err := dir.AddDeviceKey(u.TenantID, u.ObjectID, demoDeviceID, &d.key.PublicKey); err != nil {
+		return err
+	}
+	proof, err := dir.DeviceProof(d.key, u.TenantID, dir.Now())
+	if err != nil {
+		return err
+	}
+	return p.BindDevice(ctx, demoDeviceID, proof)
 }
 
 func reply(w http.ResponseWriter, status int, v any) {

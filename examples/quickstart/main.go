@@ -177,7 +177,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{serviceKey}})
+	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{serviceKey}, Clock: clock})
 	if err != nil {
 		return err
 	}
@@ -188,9 +188,33 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	client := service.NewClient(srv.URL, srv.Client())
 	s.done("PIN reset service listening on %s (service key %s), with the device registration service", srv.URL, serviceKey.Public().ID())
-	pc, err := dir.AddDevice(idp.DeviceConfig{TenantID: tenant.ID, DisplayName: "DESKTOP-QUICKSTART", JoinType: identity.AzureADJoined})
+
+	// The device joins the tenant: a TPM key of its own (no PIN, noDA),
+	// registered with the directory as the device object by the user's
+	// first sign-in with MFA. The service releases a protector only to a
+	// request signed by it (DPoP).
+	s.begin()
+	dev, err := container.JoinDevice(ctx, t, nil)
+	if err != nil {
+		return fmt.Errorf("join device: %w", err)
+	}
+	devKey, err := dev.Signer(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer devKey.Close()
+	_, joinToken, err := signIn(ctx, dir, user, nil)
+	if err != nil {
+		return err
+	}
+	if err := dir.RegisterDevice(ctx, joinToken, dev.ID(), dev.PublicKey()); err != nil {
+		return fmt.Errorf("register device: %w", err)
+	}
+	client := service.NewClient(srv.URL, srv.Client()).WithDevice(devKey).WithClock(clock)
+	bound := &deviceBinding{dir: dir, dev: dev, key: devKey, now: clock}
+	s.done("device joined: TPM-bound P-256 device key, device object %s", dev.ID())
+	pc, err := dir.AddDevice(idp.DeviceConfig{TenantID: tenant.ID, DeviceID: dev.ID(), DisplayName: "DESKTOP-QUICKSTART", JoinType: identity.AzureADJoined})
 	if err != nil {
 		return err
 	}
@@ -215,7 +239,8 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	s.done("container provisioned: %s login key, NgcKeyId %s", cfg.Algorithm, c.KeyID())
 
 	s.begin()
-	if session, _, err = signIn(ctx, dir, user.UPN); err != nil {
+	offset.Add(int64(idp.TOTPPeriod)) // the join used the authenticator's code
+	if session, _, err = signIn(ctx, dir, user, bound); err != nil {
 		return err
 	}
 	offset.Add(int64(idp.TOTPPeriod)) // the next sign-in needs the authenticator's next code
@@ -276,14 +301,14 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	c, err = sess.EnablePINRecovery(ctx, key)
+	c, err = sess.EnablePINRecoveryOnDevice(ctx, key, dev.ID())
 	sess.Close()
 	if err != nil {
 		return fmt.Errorf("enable pin recovery: %w", err)
 	}
 	env := c.Envelope()
 	s.done("256-bit protector R made on the client, S encrypted under R, R wrapped to the service key")
-	fmt.Fprintf(w, "    envelope: %s, bound to tenant %s, user %s\n", env.Scheme(), env.Binding().TenantID, env.Binding().UserID)
+	fmt.Fprintf(w, "    envelope: %s, bound to tenant %s, user %s, device %s\n", env.Scheme(), env.Binding().TenantID, env.Binding().UserID, env.Binding().DeviceID)
 	fmt.Fprintf(w, "  - CanReset = %s\n", reset.ContainerCanReset(c, device, clientPolicy, rt))
 	s.state(c)
 
@@ -307,11 +332,12 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	}
 	fmt.Fprintln(w, "  - reset.Check: non-destructive reset allowed from the lock screen")
 	s.begin()
-	_, token, err := signIn(ctx, dir, user.UPN)
+	offset.Add(int64(idp.TOTPPeriod)) // the authenticator's next code
+	_, token, err := signIn(ctx, dir, user, bound)
 	if err != nil {
 		return err
 	}
-	s.done("signed in: password, then the authenticator's code -> access token (amr pwd, mfa)")
+	s.done("signed in on the device: password, then the authenticator's code -> access token (amr pwd, mfa), DPoP-bound to the device key")
 
 	s.begin()
 	oldKeyID := c.KeyID()
@@ -320,7 +346,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	if err != nil {
 		return fmt.Errorf("non-destructive reset: %w", err)
 	}
-	s.done("envelope + token sent to the service; R came back sealed to a one-time key; new PIN set")
+	s.done("envelope + token + device proof sent to the service; R came back sealed to a one-time key; new PIN set")
 	fmt.Fprintf(w, "  - same NgcKeyId: %s (%s)\n", yes(n.KeyID() == oldKeyID), n.KeyID())
 
 	s.begin()
@@ -347,7 +373,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	s.stage(5, "Destructive reset: new login key, new NgcKeyId")
 	s.begin()
 	offset.Add(int64(idp.TOTPPeriod)) // 30 s later the authenticator shows its next code
-	session, token, err = signIn(ctx, dir, user.UPN)
+	session, token, err = signIn(ctx, dir, user, bound)
 	if err != nil {
 		return err
 	}
@@ -407,12 +433,24 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 }
 
 // signIn is "complete authentication and multi-factor authentication": the
-// password, then the code the user's authenticator app shows. It returns the
-// signed-in session too, which device-bound tokens come from.
-func signIn(ctx context.Context, dir *idp.IdP, upn string) (*idp.Pending, string, error) {
+// password, then the code the user's authenticator app shows; with d,
+// the sign-in is bound to the device key. It returns the signed-in
+// session too, which device-bound tokens come from.
+func signIn(ctx context.Context, dir *idp.IdP, user idp.User, d *deviceBinding) (*idp.Pending, string, error) {
+	upn := user.UPN
 	pending, err := dir.SignIn(ctx, upn, password)
 	if err != nil {
 		return nil, "", fmt.Errorf("sign in: %w", err)
+	}
+	if d != nil {
+		// The device's token broker binds the sign-in to the device key.
+		proof, err := dir.DeviceProof(d.key, user.TenantID, d.now())
+		if err != nil {
+			return nil, "", err
+		}
+		if err := pending.BindDevice(ctx, d.dev.ID(), proof); err != nil {
+			return nil, "", fmt.Errorf("bind device: %w", err)
+		}
 	}
 	code, err := dir.TOTPCode(upn) // what the authenticator app shows
 	if err != nil {
@@ -484,6 +522,14 @@ func showKeyCredentialLink(w io.Writer, dir *idp.IdP, upn string) error {
 		fmt.Fprintf(w, "      %s key, source %s, device %s, created %s\n", kc.Usage, kc.Source, kc.DeviceID, kc.Created.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// deviceBinding is what a sign-in needs to be bound to the device.
+type deviceBinding struct {
+	dir *idp.IdP
+	dev *container.Device
+	key crypto.Signer
+	now func() time.Time
 }
 
 // signAndVerify unlocks c with pin, signs msg with the login key and verifies

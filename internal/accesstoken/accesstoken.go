@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -52,6 +53,17 @@ type Claims struct {
 	NotBefore time.Time
 	Expiry    time.Time
 	JTI       string
+	// AZP is the client application the token was issued to: azp (v2
+	// tokens), or appid (v1) when azp is absent.
+	AZP string
+	// AuthTime is when the user last authenticated interactively (the MFA,
+	// for a token with "mfa" in amr); zero when the token has no auth_time.
+	AuthTime time.Time
+	// DeviceID is the device object the sign-in was bound to (deviceid).
+	DeviceID string
+	// JKT is cnf.jkt: the thumbprint of the key the token is bound to
+	// (RFC 9449 §6.1); "" for a bearer token.
+	JKT string
 }
 
 // RefusedError is a token Verify refused; Reason says why in a few words
@@ -84,6 +96,13 @@ type accessClaims struct {
 	ObjectID string   `json:"oid"`
 	UPN      string   `json:"upn"`
 	AMR      []string `json:"amr"`
+	AZP      string   `json:"azp"`
+	AppID    string   `json:"appid"`
+	AuthTime *int64   `json:"auth_time"`
+	DeviceID string   `json:"deviceid"`
+	CNF      *struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
 }
 
 // Verify checks token under c (which WithDefaults has filled): the
@@ -103,14 +122,14 @@ func (c Config) Verify(ctx context.Context, token string) (*Claims, error) {
 	}
 	// Only ES256 is accepted: ParseSigned refuses any other "alg", among
 	// them "none" and "HS256".
-	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	tok, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return nil, refuse("malformed or algorithm not allowed")
 	}
-	if len(tok.Headers) != 1 {
+	if len(tok.Signatures) != 1 {
 		return nil, refuse("not a single signature")
 	}
-	h := tok.Headers[0]
+	h := tok.Signatures[0].Header
 	if h.KeyID == "" {
 		return nil, refuse("no key id")
 	}
@@ -122,9 +141,15 @@ func (c Config) Verify(ctx context.Context, token string) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ac accessClaims
-	if err := tok.Claims(pub, &ac); err != nil {
+	payload, err := tok.Verify(pub)
+	if err != nil {
 		return nil, refuse("bad signature")
+	}
+	// Validly signed from here: a claim that does not decode is the
+	// issuer's malformed token, not a forgery, and is reported so.
+	var ac accessClaims
+	if err := json.Unmarshal(payload, &ac); err != nil {
+		return nil, refuse("malformed claims")
 	}
 	now := c.Clock()
 	skew := c.Skew
@@ -159,7 +184,7 @@ func (c Config) Verify(ctx context.Context, token string) (*Claims, error) {
 	case exp.Sub(iat) > c.MaxLifetime || exp.Before(iat):
 		return nil, refuse("lifetime out of bounds")
 	}
-	return &Claims{
+	out := &Claims{
 		Issuer:    ac.Issuer,
 		Audience:  []string(ac.Audience),
 		TenantID:  ac.TenantID,
@@ -170,7 +195,19 @@ func (c Config) Verify(ctx context.Context, token string) (*Claims, error) {
 		NotBefore: nbf,
 		Expiry:    exp,
 		JTI:       ac.ID,
-	}, nil
+		AZP:       ac.AZP,
+		DeviceID:  ac.DeviceID,
+	}
+	if out.AZP == "" {
+		out.AZP = ac.AppID
+	}
+	if ac.AuthTime != nil {
+		out.AuthTime = time.Unix(*ac.AuthTime, 0).UTC()
+	}
+	if ac.CNF != nil {
+		out.JKT = ac.CNF.JKT
+	}
+	return out, nil
 }
 
 func isGUID(s string) bool {

@@ -42,7 +42,7 @@ func FuzzServiceClientResponse(f *testing.F) {
 			w.WriteHeader(int(status))
 			w.Write(body)
 		})
-		c := service.NewInProcess(h)
+		c := service.NewInProcess(h).WithDevice(anyDevice)
 		ctx := context.Background()
 		k, err := c.Recover(ctx, "eyJhbGciOiJFUzI1NiJ9.e30.c2ln", env)
 		if err == nil {

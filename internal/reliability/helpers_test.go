@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -184,3 +185,13 @@ func enrolled(t testing.TB, tp *tpm.TPM, alg tpm.KeyAlgorithm, pin string, key p
 	require.NoError(t, err)
 	return c
 }
+
+// anyDevice is a device key for clients of services that do not check
+// proofs (the fault-injecting ones here).
+var anyDevice = func() *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()

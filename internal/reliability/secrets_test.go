@@ -135,7 +135,7 @@ func TestSecretsStayInside(t *testing.T) {
 	require.NoError(t, err)
 	srv := httptest.NewServer(&badService{priv: priv})
 	defer srv.Close()
-	svc := &capturingService{Service: service.NewClient(srv.URL, nil)}
+	svc := &capturingService{Service: service.NewClient(srv.URL, nil).WithDevice(anyDevice)}
 	const token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2VjcmV0LXRva2VuLXNpZ25hdHVyZQ"
 	const wrongPIN, weakPIN, destructivePIN = "999999", "123456", "370415"
 	pins := []string{pin1, pin2, pin3, wrongPIN, weakPIN, destructivePIN}

@@ -229,7 +229,7 @@ func TestServiceFaults(t *testing.T) {
 			srv := httptest.NewServer(c.svc)
 			defer srv.Close()
 			hc := &http.Client{Timeout: c.timeout}
-			client := service.NewClient(srv.URL, hc)
+			client := service.NewClient(srv.URL, hc).WithDevice(anyDevice)
 			rctx := ctx
 			if c.ctxWait > 0 {
 				var cancel context.CancelFunc

@@ -40,9 +40,7 @@ const NGCMFAWindow = 10 * time.Minute
 // identifier, the same value as jti).
 type entraClaims struct {
 	tokenClaims
-	DeviceID string           `json:"deviceid,omitempty"`
-	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
-	UTI      string           `json:"uti"`
+	UTI string `json:"uti"`
 }
 
 // tokenRequest is one token to issue with entraClaims.
@@ -54,6 +52,7 @@ type tokenRequest struct {
 	amr        []string
 	deviceID   string
 	authTime   time.Time
+	jkt        string // the device key's thumbprint: a DPoP-bound token (cnf.jkt)
 }
 
 // issueEntra signs a v2 access token with Entra's claims.
@@ -77,12 +76,15 @@ func (p *IdP) issueEntra(r tokenRequest) (string, error) {
 			},
 			TenantID: r.user.TenantID, ObjectID: r.user.ObjectID, UPN: r.user.UPN,
 			AMR: r.amr, AZP: r.azp, IDP: r.federation, Ver: "2.0",
+			DeviceID: r.deviceID,
 		},
-		DeviceID: r.deviceID,
-		UTI:      id,
+		UTI: id,
 	}
 	if !r.authTime.IsZero() {
-		c.AuthTime = jwt.NewNumericDate(r.authTime)
+		c.AuthTime = r.authTime.Unix()
+	}
+	if r.jkt != "" {
+		c.CNF = &tokenCNF{JKT: r.jkt}
 	}
 	p.mu.Lock()
 	if len(p.signers) == 0 {

@@ -231,7 +231,10 @@ type IdP struct {
 	mu      sync.Mutex
 	tenants map[string]*tenant // by lower-case ID
 	users   map[string]*user   // by lower-case UPN
-	regKeys map[string]*RegisteredKey
+	// byObject: the same users by tenant ID and object ID (objectKey).
+	byObject map[string]*user
+	devices  map[string]*device // by lower-case device ID
+	regKeys  map[string]*RegisteredKey
 	// tokenUses: issuer+jti of each token that registered a key; a token
 	// registers one key.
 	tokenUses map[string]tokenUse
@@ -258,6 +261,8 @@ func New(opts ...Option) (*IdP, error) {
 		lockDuration:  DefaultLockoutDuration,
 		tenants:       make(map[string]*tenant),
 		users:         make(map[string]*user),
+		byObject:      make(map[string]*user),
+		devices:       make(map[string]*device),
 		regKeys:       make(map[string]*RegisteredKey),
 		tokenUses:     make(map[string]tokenUse),
 		nextUseGC:     minUseGC,

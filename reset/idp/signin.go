@@ -74,6 +74,8 @@ type Pending struct {
 	attempts int
 	mfaAt    time.Time // zero until MFA completes
 	dead     bool
+	deviceID string // set by BindDevice
+	jkt      string // the bound device key's thumbprint
 }
 
 // User returns a snapshot of the user signing in.
@@ -118,7 +120,7 @@ func (s *Pending) CompleteMFA(ctx context.Context, code string) (string, error) 
 	u.failures = 0
 	snap, fed := u.snapshot(), federationHost(u.tenant)
 	p.mu.Unlock()
-	tok, err := p.issue(snap, fed, []string{"pwd", "mfa"})
+	tok, err := p.issue(snap, fed, grant{amr: []string{"pwd", "mfa"}, authTime: now, deviceID: s.deviceID, jkt: s.jkt})
 	if err != nil {
 		return "", fmt.Errorf("complete mfa: %w", err)
 	}
@@ -141,7 +143,7 @@ func (s *Pending) TokenWithoutMFA(ctx context.Context) (string, error) {
 	if s.dead || !s.mfaAt.IsZero() || now.Sub(s.created) > DefaultPendingLifetime {
 		return "", fmt.Errorf("token without mfa: %w", ErrSignInExpired)
 	}
-	tok, err := p.issueFor(s.upn, now, "pwd")
+	tok, err := p.issueFor(s.upn, now, grant{amr: []string{"pwd"}, deviceID: s.deviceID, jkt: s.jkt})
 	if err != nil {
 		return "", fmt.Errorf("token without mfa: %w", err)
 	}
@@ -150,13 +152,16 @@ func (s *Pending) TokenWithoutMFA(ctx context.Context) (string, error) {
 
 // Refresh returns a new access token (new jti, new times, amr ["pwd","mfa"])
 // for a sign-in that completed MFA, within DefaultSessionLifetime of it, as
-// long as the account is still enabled and unlocked.
+// long as the account is still enabled and unlocked and its sessions were
+// not revoked since. Its auth_time is the MFA's own time, never the
+// refresh's: a relying party that wants a fresh MFA (the PIN reset service
+// does) sees how old it really is.
 func (s *Pending) Refresh(ctx context.Context) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	s.mu.Lock()
-	mfaAt := s.mfaAt
+	mfaAt, deviceID, jkt := s.mfaAt, s.deviceID, s.jkt
 	s.mu.Unlock()
 	p := s.p
 	now := p.now()
@@ -166,25 +171,38 @@ func (s *Pending) Refresh(ctx context.Context) (string, error) {
 	if now.Sub(mfaAt) > DefaultSessionLifetime {
 		return "", fmt.Errorf("refresh: %w", ErrSignInExpired)
 	}
-	tok, err := p.issueFor(s.upn, now, "pwd", "mfa")
+	tok, err := p.issueFor(s.upn, now, grant{amr: []string{"pwd", "mfa"}, authTime: mfaAt, deviceID: deviceID, jkt: jkt})
 	if err != nil {
 		return "", fmt.Errorf("refresh: %w", err)
 	}
 	return tok, nil
 }
 
-// issueFor issues a token with the given authentication methods to the user
-// upn, if the account is still enabled and unlocked at now.
-func (p *IdP) issueFor(upn string, now time.Time, amr ...string) (string, error) {
+// AuthTime is when this sign-in completed MFA (zero before): the auth_time
+// its tokens carry.
+func (s *Pending) AuthTime() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mfaAt
+}
+
+// issueFor issues a token under g to the user upn, if the account is still
+// enabled and unlocked at now and its sessions were not revoked after the
+// grant's authentication.
+func (p *IdP) issueFor(upn string, now time.Time, g grant) (string, error) {
 	p.mu.Lock()
 	u, err := p.activeUserLocked(upn, now)
 	if err != nil {
 		p.mu.Unlock()
 		return "", err
 	}
+	if !u.revokedAt.IsZero() && !g.authTime.IsZero() && !g.authTime.After(u.revokedAt) {
+		p.mu.Unlock()
+		return "", ErrSignInExpired
+	}
 	snap, fed := u.snapshot(), federationHost(u.tenant)
 	p.mu.Unlock()
-	return p.issue(snap, fed, amr)
+	return p.issue(snap, fed, g)
 }
 
 // activeUserLocked returns the user if it exists, is enabled and unlocked.

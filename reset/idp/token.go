@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -32,6 +33,28 @@ type tokenClaims struct {
 	AZP      string   `json:"azp"`           // the client application that asked for the token
 	IDP      string   `json:"idp,omitempty"` // the federation service, for federated tenants
 	Ver      string   `json:"ver"`
+	// AuthTime is when the user completed the sign-in's MFA (OIDC Core
+	// §2): a refreshed token carries the original time, never a newer one.
+	AuthTime int64 `json:"auth_time,omitempty"`
+	// DeviceID and CNF are set when the sign-in was bound to a registered
+	// device (Pending.BindDevice): the device object, and cnf.jkt, the
+	// thumbprint of its key (RFC 9449 §6.1), which makes the token usable
+	// only with a DPoP proof signed by that key.
+	DeviceID string    `json:"deviceid,omitempty"`
+	CNF      *tokenCNF `json:"cnf,omitempty"`
+}
+
+// tokenCNF is the confirmation claim of a DPoP-bound token.
+type tokenCNF struct {
+	JKT string `json:"jkt"`
+}
+
+// grant is what a token says about the sign-in it comes from.
+type grant struct {
+	amr      []string
+	authTime time.Time // zero: no auth_time
+	deviceID string    // "" unless bound to a device
+	jkt      string
 }
 
 // rotate makes a new current signing key; earlier keys stay published.
@@ -107,12 +130,13 @@ func (p *IdP) SigningKeyID() string {
 }
 
 // issue signs an access token for u to the PIN reset service, with
-// Entra's claims (issueEntra): not device-bound, no auth_time (a refreshed
-// token does not know when the user authenticated).
-func (p *IdP) issue(u User, federation string, amr []string) (string, error) {
+// Entra's claims (issueEntra), as the grant says: auth_time when the MFA is
+// known, and deviceid with cnf.jkt when the sign-in was bound to a device.
+func (p *IdP) issue(u User, federation string, g grant) (string, error) {
 	return p.issueEntra(tokenRequest{
 		user: u, federation: federation, audience: identity.PINResetServiceAppID,
-		azp: identity.PINResetClientAppID, amr: amr,
+		azp: identity.PINResetClientAppID, amr: g.amr,
+		deviceID: g.deviceID, authTime: g.authTime, jkt: g.jkt,
 	})
 }
 

@@ -94,7 +94,8 @@ type user struct {
 
 	failures    int
 	lockedUntil time.Time
-	lastStep    int64 // last accepted TOTP time step (RFC 6238 §5.2: no reuse)
+	lastStep    int64     // last accepted TOTP time step (RFC 6238 §5.2: no reuse)
+	revokedAt   time.Time // RevokeSessions; zero: never
 }
 
 func (u *user) snapshot() User { return u.User }
@@ -184,10 +185,8 @@ func (p *IdP) AddUser(cfg UserConfig) (User, error) {
 	if _, dup := p.users[upn]; dup {
 		return User{}, fmt.Errorf("add user %s: %w", upn, ErrExists)
 	}
-	for _, o := range p.users {
-		if o.ObjectID == oid && o.TenantID == t.ID {
-			return User{}, fmt.Errorf("add user: object id %s: %w", oid, ErrExists)
-		}
+	if _, dup := p.byObject[objectKey(t.ID, oid)]; dup {
+		return User{}, fmt.Errorf("add user: object id %s: %w", oid, ErrExists)
 	}
 	u := &user{
 		User:     User{TenantID: t.ID, ObjectID: oid, UPN: upn, Disabled: cfg.Disabled, secret: b32().EncodeToString(secret)},
@@ -196,6 +195,7 @@ func (p *IdP) AddUser(cfg UserConfig) (User, error) {
 		lastStep: -1,
 	}
 	p.users[upn] = u
+	p.byObject[objectKey(t.ID, oid)] = u
 	return u.snapshot(), nil
 }
 

@@ -18,6 +18,9 @@ func (w *World) Authenticator() reset.Authenticator {
 		if err != nil {
 			return nil, err
 		}
+		if err := w.BindDevice(ctx, p); err != nil {
+			return nil, err
+		}
 		return p, nil
 	})
 }

@@ -121,9 +121,16 @@ type World struct {
 	Verifier *service.JWTVerifier
 	Service  *service.Service
 	Server   *httptest.Server
-	Client   *service.Client
+	// Client is the service's client on the world's device: its proofs
+	// are signed by DeviceKey.
+	Client *service.Client
+	// DeviceIdentity is the world's device identity, joined to the tenant by the
+	// user (registered with the IdP as the device object); DeviceKey is its
+	// TPM key, loaded. Sign-ins of the world's users are bound to it.
+	DeviceIdentity *container.Device
+	DeviceKey      *tpm.Key
 	// Container is the user's provisioned container, enrolled for PIN
-	// recovery unless WithoutRecovery.
+	// recovery on Device unless WithoutRecovery.
 	Container *container.Container
 
 	policy   *container.PINPolicy // the managed PIN policy (WithPINPolicy); nil: none
@@ -169,12 +176,19 @@ func New(t testing.TB, opts ...Option) *World {
 	check(t, "new pin reset service", err)
 	w.Server = httptest.NewServer(w.Service)
 	t.Cleanup(w.Server.Close)
-	w.Client = service.NewClient(w.Server.URL, w.Server.Client())
 
 	w.TPM = cfg.tp
 	if w.TPM == nil {
 		w.TPM = tpmtest.Open(t)
 	}
+	ctx := context.Background()
+	w.DeviceIdentity, err = container.JoinDevice(ctx, w.TPM, nil)
+	check(t, "join device", err)
+	w.DeviceKey, err = w.DeviceIdentity.Signer(ctx, w.TPM)
+	check(t, "load device key", err)
+	t.Cleanup(func() { w.DeviceKey.Close() })
+	w.Client = service.NewClient(w.Server.URL, w.Server.Client()).WithDevice(w.DeviceKey).WithClock(w.Now)
+	w.Token(t) // the user's first sign-in joins the device to the tenant
 	ccfg := container.Config{Algorithm: cfg.alg}
 	if cfg.policy != nil {
 		ccfg.PINPolicy = *cfg.policy
@@ -200,7 +214,7 @@ func (w *World) Provision(t testing.TB, u idp.User, pin string, recovery bool, c
 	s, err := container.Unlock(ctx, w.TPM, c, pin)
 	check(t, "unlock container", err)
 	defer s.Close()
-	c, err = s.EnablePINRecovery(ctx, key)
+	c, err = s.EnablePINRecoveryOnDevice(ctx, key, w.DeviceIdentity.ID())
 	check(t, "enable pin recovery", err)
 	return c
 }
@@ -240,8 +254,12 @@ func (w *World) Token(t testing.TB) string {
 }
 
 // TokenFor is Token for another user of the world (password DefaultPassword).
-// The first call signs in with password and TOTP; later calls refresh the
-// session, as a device's token broker does.
+// The first call signs in with password and TOTP on the world's device
+// (registering the device with the directory the first time), and binds
+// the sign-in to the device, so the token is DPoP-bound to its key; later
+// calls refresh the session, as a device's token broker does, until its
+// MFA is too old for the service (half of service.DefaultMFAMaxAge), when
+// the user signs in again.
 func (w *World) TokenFor(t testing.TB, upn string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -249,7 +267,7 @@ func (w *World) TokenFor(t testing.TB, upn string) string {
 	w.mu.Lock()
 	p := w.sessions[key]
 	w.mu.Unlock()
-	if p != nil {
+	if p != nil && w.Now().Sub(p.AuthTime()) < service.DefaultMFAMaxAge/2 {
 		if tok, err := p.Refresh(ctx); err == nil {
 			return tok
 		}
@@ -258,10 +276,36 @@ func (w *World) TokenFor(t testing.TB, upn string) string {
 	check(t, "sign in", err)
 	tok, err := p.CompleteMFA(ctx, w.TOTPCode(t, upn))
 	check(t, "complete mfa", err)
+	if d, err := w.IdP.Device(ctx, w.Tenant.ID, w.DeviceIdentity.ID()); err == nil && d.Standing == identity.StandingDeleted {
+		check(t, "register device", w.IdP.RegisterDevice(ctx, tok, w.DeviceIdentity.ID(), w.DeviceIdentity.PublicKey()))
+	}
+	check(t, "bind the sign-in to the device", w.BindDevice(ctx, p))
+	tok, err = p.Refresh(ctx)
+	check(t, "refresh", err)
 	w.mu.Lock()
 	w.sessions[key] = p
 	w.mu.Unlock()
 	return tok
+}
+
+// BindDevice binds a sign-in to the world's device, as the device's token
+// broker does: a DPoP proof by the device key to the IdP's token endpoint.
+// The device must be registered (New does it).
+func (w *World) BindDevice(ctx context.Context, p *idp.Pending) error {
+	u, err := p.User()
+	if err != nil {
+		return err
+	}
+	if u.TenantID != w.Tenant.ID {
+		// The device is joined to the world's tenant; a user of another
+		// tenant signs in unbound.
+		return nil
+	}
+	proof, err := w.IdP.DeviceProof(w.DeviceKey, w.Tenant.ID, w.Now())
+	if err != nil {
+		return err
+	}
+	return p.BindDevice(ctx, w.DeviceIdentity.ID(), proof)
 }
 
 // TokenWithoutMFA returns an access token for the world's user that shows

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -35,10 +36,12 @@ func benchRequests(b *testing.B, w *world, env *protector.Envelope, n int) ([]*h
 	toks := make([]string, n)
 	for i := range reqs {
 		toks[i] = w.alice.token(b)
-		r, err := http.NewRequest(http.MethodPost, service.PathRecover, bytes.NewReader(body))
+		r, err := http.NewRequest(http.MethodPost, w.srv.URL+service.PathRecover, bytes.NewReader(body))
 		require.NoError(b, err)
+		r.RemoteAddr = "127.0.0.1:1"
 		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Authorization", "Bearer "+toks[i])
+		r.Header.Set("Authorization", "DPoP "+toks[i])
+		r.Header.Set("DPoP", w.proofFor(b, http.MethodPost, service.PathRecover, toks[i], body))
 		reqs[i] = r
 	}
 	return reqs, toks
@@ -57,6 +60,8 @@ func BenchmarkRecoverHandler(b *testing.B) {
 		b.Run(sc.name, func(b *testing.B) {
 			w := newWorld(b, func(c *service.Config) {
 				c.RateLimit = service.RateLimit{Unlimited: true}
+				c.AddressLimit = service.RateLimit{Unlimited: true}
+				c.TenantLimit = service.RateLimit{Unlimited: true}
 				c.Audit = slog.New(slog.NewJSONHandler(io.Discard, nil))
 			})
 			env, r := w.alice.envelope(b, w.keys[sc.s].Public())
@@ -86,8 +91,9 @@ func BenchmarkRecoverHandler(b *testing.B) {
 }
 
 // BenchmarkRecoverCrypto is the ceiling: only the cryptography a recover
-// request needs — verify the token's ES256 signature and claims, unwrap the
-// envelope, seal the protector to the client's one-time key.
+// request needs — verify the token's ES256 signature and claims, verify the
+// DPoP proof (ES256 under its JWK, thumbprint, htm, htu, iat, ath, rkh),
+// unwrap the envelope, seal the protector to the client's one-time key.
 func BenchmarkRecoverCrypto(b *testing.B) {
 	for _, sc := range benchSchemes {
 		b.Run(sc.name, func(b *testing.B) {
@@ -100,12 +106,25 @@ func BenchmarkRecoverCrypto(b *testing.B) {
 			defer rk.Destroy()
 			pub := rk.PublicKey()
 			tok := w.alice.token(b)
+			htu := w.srv.URL + service.PathRecover
+			proof, err := dpop.Sign(w.alice.device, dpop.Claims{HTM: "POST", HTU: htu, IAT: w.clk.Now().Unix(), JTI: "bench",
+				ATH: dpop.Hash([]byte(tok)), RKH: dpop.Hash(pub)})
+			require.NoError(b, err)
 			v := mustVerifier(w.idp)
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := v.Verify(ctx, tok); err != nil {
+				c, err := v.Verify(ctx, tok)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pr, err := dpop.Parse(proof)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := pr.Check(dpop.Expect{HTM: "POST", HTU: htu, ATH: dpop.Hash([]byte(tok)), RKH: dpop.Hash(pub), JKT: c.JKT,
+					Now: w.clk.Now(), MaxAge: service.DefaultProofMaxAge, Skew: service.DefaultSkew}); err != nil {
 					b.Fatal(err)
 				}
 				k, err := sk.Unwrap(env)

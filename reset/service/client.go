@@ -3,6 +3,8 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/protector"
 )
 
@@ -42,6 +45,28 @@ type Client struct {
 	berr   error // from parsing the base URL; returned by every call
 	keys   string
 	recovr string
+	device crypto.Signer    // the device key that signs DPoP proofs; nil: none
+	now    func() time.Time // for proofs' iat
+}
+
+// WithDevice returns a copy of the client that proves possession of the
+// device key with every recovery: a DPoP proof (RFC 9449) signed by key,
+// the device's TPM-bound P-256 key (container.Device.Signer), over the
+// request, the token's hash and the one-time return key's hash. The service
+// releases a protector only with such a proof, by the key the token is
+// bound to.
+func (c *Client) WithDevice(key crypto.Signer) *Client {
+	n := *c
+	n.device = key
+	return &n
+}
+
+// WithClock returns a copy of the client that dates its proofs by now
+// (default time.Now): for tests whose service runs on a test clock.
+func (c *Client) WithClock(now func() time.Time) *Client {
+	n := *c
+	n.now = now
+	return &n
 }
 
 // ErrBadBaseURL matches the *BaseURLError a Client reports when its base URL
@@ -105,7 +130,7 @@ func newClient(u *url.URL, httpClient *http.Client) *Client {
 	}
 	hc.CheckRedirect = refuseRedirect
 	prefix := strings.TrimSuffix(u.String(), "/")
-	return &Client{base: u, hc: &hc, keys: prefix + PathKeys, recovr: prefix + PathRecover}
+	return &Client{base: u, hc: &hc, keys: prefix + PathKeys, recovr: prefix + PathRecover, now: time.Now}
 }
 
 // parseBaseURL checks a base URL: http or https, a host, nothing else in the
@@ -194,15 +219,20 @@ func (c *Client) ServiceKey(ctx context.Context) (protector.ServiceKey, error) {
 	return k, nil
 }
 
-// Recover sends env with the access token and returns the PIN reset
+// Recover sends env with the access token, as a DPoP-bound token with a
+// proof signed by the device key (WithDevice), and returns the PIN reset
 // protector, which the service seals to a one-time key made for this call
 // (and destroyed before Recover returns). The caller destroys the result.
+// Without a device key nothing is sent (ErrNoDevice).
 func (c *Client) Recover(ctx context.Context, token string, env *protector.Envelope) (*protector.Key, error) {
 	if c.berr != nil {
 		return nil, c.berr
 	}
 	if env == nil {
 		return nil, errors.New("pin reset service: nil envelope")
+	}
+	if c.device == nil {
+		return nil, ErrNoDevice
 	}
 	if !tokenChars(token) {
 		// Refuse locally what could not be a compact JWT; it could also
@@ -218,13 +248,25 @@ func (c *Client) Recover(ctx context.Context, token string, env *protector.Envel
 	if err != nil {
 		return nil, fmt.Errorf("pin reset service: %w", err)
 	}
+	var jti [16]byte
+	if _, err := rand.Read(jti[:]); err != nil {
+		return nil, fmt.Errorf("pin reset service: proof id: %w", err)
+	}
+	proof, err := dpop.Sign(c.device, dpop.Claims{
+		HTM: http.MethodPost, HTU: c.recovr, IAT: c.now().Unix(), JTI: b64().EncodeToString(jti[:]),
+		ATH: dpop.Hash([]byte(token)), RKH: dpop.Hash(rk.PublicKey()),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pin reset service: sign the device proof: %w", err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.recovr, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("pin reset service: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Authorization", "DPoP "+token)
+	req.Header.Set("DPoP", proof)
 	resp, err := c.do(ctx, req)
 	if err != nil {
 		return nil, err

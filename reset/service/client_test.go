@@ -26,7 +26,7 @@ func fakeServer(t *testing.T, fn http.HandlerFunc) *service.Client {
 	t.Helper()
 	srv := httptest.NewServer(fn)
 	t.Cleanup(srv.Close)
-	return service.NewClient(srv.URL, &http.Client{Timeout: 2 * time.Second})
+	return service.NewClient(srv.URL, &http.Client{Timeout: 2 * time.Second}).WithDevice(anyDevice)
 }
 
 func TestClientServerErrors(t *testing.T) {
@@ -119,6 +119,7 @@ func TestClientRefusesResponseSealedToAnotherKey(t *testing.T) {
 		body, _ := json.Marshal(req)
 		out, _ := http.NewRequest("POST", w.srv.URL+r.URL.Path, bytes.NewReader(body))
 		out.Header = r.Header.Clone()
+		out.Host = r.Host // as a TLS-terminating proxy does
 		resp, err := w.srv.Client().Do(out)
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -126,12 +127,14 @@ func TestClientRefusesResponseSealedToAnotherKey(t *testing.T) {
 		rw.WriteHeader(resp.StatusCode)
 		io.Copy(rw, resp.Body)
 	}
-	c := fakeServer(t, proxy)
+	c := fakeServer(t, proxy).WithDevice(w.alice.device).WithClock(w.clk.Now)
 	env, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
 	key, err := c.Recover(context.Background(), w.alice.token(t), env)
 	assert.Nil(t, key)
-	assert.ErrorIs(t, err, service.ErrBadResponse)
-	assert.Equal(t, 1, w.unwraps(), "the service did answer; the client refused the answer")
+	// The device signed the hash of its own return key: the service sees
+	// the swap and releases nothing.
+	assert.ErrorIs(t, err, service.ErrInvalidProof)
+	assert.Equal(t, 0, w.unwraps(), "the swapped request reached the service key")
 }
 
 // TestClientRefusesResponseForAnotherEnvelope replays a genuine response to
@@ -149,6 +152,7 @@ func TestClientRefusesResponseForAnotherEnvelope(t *testing.T) {
 		body, _ := json.Marshal(req)
 		out, _ := http.NewRequest("POST", w.srv.URL+r.URL.Path, bytes.NewReader(body))
 		out.Header = r.Header.Clone()
+		out.Host = r.Host // as a TLS-terminating proxy does
 		resp, err := w.srv.Client().Do(out)
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -156,7 +160,7 @@ func TestClientRefusesResponseForAnotherEnvelope(t *testing.T) {
 		rw.WriteHeader(resp.StatusCode)
 		io.Copy(rw, resp.Body)
 	}
-	c := fakeServer(t, proxy)
+	c := fakeServer(t, proxy).WithDevice(w.alice.device).WithClock(w.clk.Now)
 	_, err := c.Recover(context.Background(), w.alice.token(t), envB) // ... the client asked about B
 	assert.ErrorIs(t, err, service.ErrBadResponse)
 }
@@ -175,12 +179,12 @@ func TestClientTimeoutsAndCancellation(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 
 	t.Run("http client timeout", func(t *testing.T) {
-		c := service.NewClient(slow.URL, &http.Client{Timeout: 100 * time.Millisecond})
+		c := service.NewClient(slow.URL, &http.Client{Timeout: 100 * time.Millisecond}).WithDevice(anyDevice)
 		_, err := c.Recover(context.Background(), w.alice.token(t), env)
 		assert.ErrorIs(t, err, service.ErrUnavailable)
 	})
 	t.Run("context deadline", func(t *testing.T) {
-		c := service.NewClient(slow.URL, nil)
+		c := service.NewClient(slow.URL, nil).WithDevice(anyDevice)
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		_, err := c.Recover(ctx, w.alice.token(t), env)
@@ -191,7 +195,7 @@ func TestClientTimeoutsAndCancellation(t *testing.T) {
 		cancel()
 		_, err := w.client.Recover(ctx, w.alice.token(t), env)
 		assert.ErrorIs(t, err, context.Canceled)
-		_, err = service.NewInProcess(w.svc).ServiceKey(ctx)
+		_, err = service.NewInProcess(w.svc).WithDevice(anyDevice).ServiceKey(ctx)
 		assert.ErrorIs(t, err, context.Canceled)
 	})
 	t.Run("connection refused", func(t *testing.T) {
@@ -199,7 +203,7 @@ func TestClientTimeoutsAndCancellation(t *testing.T) {
 		require.NoError(t, err)
 		addr := l.Addr().String()
 		l.Close()
-		_, err = service.NewClient("http://"+addr, nil).ServiceKey(context.Background())
+		_, err = service.NewClient("http://"+addr, nil).WithDevice(anyDevice).ServiceKey(context.Background())
 		assert.ErrorIs(t, err, service.ErrUnavailable)
 	})
 }
@@ -208,7 +212,7 @@ func TestClientRefusesBadInput(t *testing.T) {
 	w := newWorld(t)
 	env := x25519Env(t, w, w.alice)
 	for _, u := range []string{"", "ftp://x", "http://", "http://user:pw@host", "http://host/?q=1", "::"} {
-		c := service.NewClient(u, nil)
+		c := service.NewClient(u, nil).WithDevice(anyDevice)
 		_, err := c.ServiceKey(context.Background())
 		assert.Error(t, err, u)
 		_, err = c.Recover(context.Background(), "a.b.c", env)
@@ -229,7 +233,7 @@ func TestClientBasePathPrefix(t *testing.T) {
 	mux.Handle("/pinreset/", http.StripPrefix("/pinreset", w.svc))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	c := service.NewClient(srv.URL+"/pinreset/", srv.Client())
+	c := service.NewClient(srv.URL+"/pinreset/", srv.Client()).WithDevice(w.alice.device).WithClock(w.clk.Now)
 	k, err := c.ServiceKey(context.Background())
 	require.NoError(t, err)
 	env, want := w.alice.envelope(t, k)

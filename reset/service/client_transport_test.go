@@ -40,7 +40,7 @@ func TestClientAllowsPlainHTTPOnlyToLoopback(t *testing.T) {
 	env := x25519Env(t, w, w.alice)
 	for _, u := range refused {
 		rt := &countingTransport{}
-		c := service.NewClient(u, &http.Client{Transport: rt})
+		c := service.NewClient(u, &http.Client{Transport: rt}).WithDevice(anyDevice)
 		var be *service.BaseURLError
 		require.ErrorAs(t, c.Err(), &be, u)
 		assert.True(t, be.Insecure, u)
@@ -63,14 +63,14 @@ func TestClientAllowsPlainHTTPOnlyToLoopback(t *testing.T) {
 	}
 	for _, u := range allowed {
 		rt := &countingTransport{}
-		c := service.NewClient(u, &http.Client{Transport: rt})
+		c := service.NewClient(u, &http.Client{Transport: rt}).WithDevice(anyDevice)
 		require.NoError(t, c.Err(), u)
 		_, err := c.ServiceKey(context.Background())
 		assert.ErrorIs(t, err, service.ErrUnavailable, u) // the transport refuses: no network here
 		assert.Equal(t, int64(1), rt.n.Load(), u)
 	}
 	for _, u := range []string{"ftp://x", "http://", "https://user:pw@host", "https://host/?q=1", "https://host/#f", "::"} {
-		c := service.NewClient(u, nil)
+		c := service.NewClient(u, nil).WithDevice(anyDevice)
 		var be *service.BaseURLError
 		require.ErrorAs(t, c.Err(), &be, u)
 		assert.False(t, be.Insecure, u)
@@ -114,8 +114,8 @@ func TestClientRefusesRedirects(t *testing.T) {
 		follow := 0
 		callers := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { follow++; return nil }}
 		for name, c := range map[string]*service.Client{
-			"default client": service.NewClient(rw.origin.URL, nil),
-			"caller client":  service.NewClient(rw.origin.URL, callers),
+			"default client": service.NewClient(rw.origin.URL, nil).WithDevice(anyDevice),
+			"caller client":  service.NewClient(rw.origin.URL, callers).WithDevice(anyDevice),
 		} {
 			_, err := c.Recover(context.Background(), tok, env)
 			var se *service.Error
@@ -137,7 +137,7 @@ func TestClientRefusesRedirects(t *testing.T) {
 
 func TestNewClientDoesNotChangeCallersClient(t *testing.T) {
 	hc := &http.Client{}
-	c := service.NewClient("http://127.0.0.1:1", hc)
+	c := service.NewClient("http://127.0.0.1:1", hc).WithDevice(anyDevice)
 	require.NoError(t, c.Err())
 	assert.Nil(t, hc.CheckRedirect, "NewClient set CheckRedirect on the caller's client")
 	assert.Zero(t, hc.Timeout)

@@ -13,10 +13,13 @@
 //
 // The service publishes its public keys at GET /v1/keys (a protector.KeySet,
 // the current key first); a device wraps its protector to the current key
-// at enrolment. To reset, the device signs the user in and sends
+// at enrolment, bound to the device (protector.Binding.DeviceID). To reset,
+// the device signs the user in — the sign-in bound to the device's TPM key,
+// so the access token carries cnf.jkt and deviceid — and sends
 //
 //	POST /v1/recover
-//	Authorization: Bearer <access token>
+//	Authorization: DPoP <access token>
+//	DPoP: <proof: ES256 by the device key over htm, htu, iat, jti, ath, rkh>
 //	Content-Type: application/json
 //
 //	{"envelope": "<base64url envelope>", "return_key": "<base64url X25519 public key>"}
@@ -31,25 +34,35 @@
 //
 // # What is checked, in order
 //
-// Nothing is decrypted until every check has passed: method and path;
-// content type; body size (16 KiB); strict JSON (exactly the two members,
-// no duplicates, nothing trailing) and a well-formed envelope; the access
-// token — an ES256 signature by a key of the identity provider's key set,
-// the issuer, the audience (the PIN Reset Service's application ID), expiry
-// and not-before with a minute of skew; the token not past its expiry plus
-// Config.ReplaySkew, however lenient the verifier (never less than the
-// verifier's skew, so a token is refused before its jti is forgotten); "mfa"
-// among the authentication methods; the tenant's consent to both PIN reset applications; a cloud
-// where the service exists (the documentation: "not currently available in
-// Azure Government"); the token's tenant and user equal to the envelope's
-// binding; the token's jti not seen before; the user's rate limit; a service
-// key that is known and not retired. Only then does the service unwrap the
-// envelope — under whichever of its keys the envelope names, so keys can be
-// rotated — and seal the result to the client's key.
+// The recover path is a list of named checks (RecoverChecks), cheapest
+// first, and nothing is decrypted or recorded until the checks before it
+// have passed: content type; body size (16 KiB); strict JSON and a
+// well-formed envelope; a return key of the right size and not of small
+// order; a known, unretired service key; an envelope that names a device
+// (format version 2); a DPoP authorization and one proof; the client
+// address's bucket (X-Forwarded-For believed only from Config.TrustedProxies);
+// the access token (ES256 by the identity provider, issuer, audience, time
+// with a minute of skew, not past its replay window); azp/appid the PIN
+// Reset Client; "mfa" with an auth_time within Config.MFAMaxAge; the token
+// bound to a device (cnf.jkt, deviceid); the proof (ES256 under its own JWK,
+// whose thumbprint is cnf.jkt, htm, htu, fresh iat, ath the token's hash,
+// rkh the return key's hash); the tenant onboarded and in a cloud where the
+// service exists; the account enabled and its sessions not revoked since the
+// token was issued, and the device enabled with the token's key, both asked
+// of the Directory now; the envelope's tenant, user and device equal to the
+// token's (a mismatch counts toward the user's lockout); and then one atomic
+// admission by the state store (Config.State): the user not locked out, the
+// token's and the proof's jti new in the tenant's partition, the user's and
+// the tenant's buckets not empty. Only then is the envelope unwrapped (an
+// envelope that does not open counts toward the lockout) and the result
+// sealed to the client's key. Any error of the state store is 503.
 //
 // Every decision, allow or deny, is one record in the audit log (log/slog,
-// JSON in production), naming the request ID and, once the token is
-// verified, the tenant, the user's object ID and the key ID. Tokens,
+// JSON in production), naming the request ID, the client address and
+// trusted forwarded chain, the user agent, the check that decided and its
+// reason and, once the token is verified, the tenant, the user's object ID,
+// the device, a hash of the jti and the key ID. AuditListener, AuditHandler
+// and ErrorLog add what net/http refuses on its own. Tokens,
 // envelopes, keys and protectors never reach it.
 //
 // # Pieces

@@ -50,6 +50,30 @@ var (
 	// ErrBadEnvelope: the envelope failed to decrypt or authenticate (400).
 	// It also matches ErrMalformedRequest.
 	ErrBadEnvelope = errors.New("pin reset service: envelope does not open")
+	// ErrInvalidProof: the DPoP proof (RFC 9449) is missing, badly signed,
+	// stale, replayed or does not match the request, its token or its
+	// return key (401). It also matches ErrUnauthorized.
+	ErrInvalidProof = errors.New("pin reset service: device proof refused")
+	// ErrNoDevice: the client has no device key to prove possession with
+	// (Client.WithDevice); nothing was sent.
+	ErrNoDevice = errors.New("pin reset service: no device key")
+	// ErrClientNotAllowed: the token was issued to another client
+	// application than the PIN Reset Client (403).
+	ErrClientNotAllowed = errors.New("pin reset service: token issued to another client application")
+	// ErrAccountInactive: the user is disabled or deleted in the directory
+	// now, whatever the token says (403).
+	ErrAccountInactive = errors.New("pin reset service: account disabled or deleted")
+	// ErrDeviceNotAllowed: the token is not bound to a device, or its
+	// device is unknown, disabled, or holds another key now (403).
+	ErrDeviceNotAllowed = errors.New("pin reset service: device not allowed")
+	// ErrEnvelopeNotDeviceBound: the envelope names no device (format
+	// version 1): re-enrol the protector on the device (400). It also
+	// matches ErrMalformedRequest.
+	ErrEnvelopeNotDeviceBound = errors.New("pin reset service: envelope not bound to a device")
+	// ErrUserLockedOut: too many failed recoveries for this user (bindings or
+	// devices that do not match, envelopes that do not open); Error.RetryAfter
+	// says when the lockout ends (429). It also matches ErrRateLimited.
+	ErrUserLockedOut = errors.New("pin reset service: user locked out")
 	// ErrUnavailable: the service could not be reached or failed (5xx,
 	// network errors, timeouts).
 	ErrUnavailable = errors.New("pin reset service: unavailable")
@@ -76,6 +100,12 @@ const (
 	CodeKeyRetired           = "key_retired"
 	CodeBadEnvelope          = "bad_envelope"
 	CodeUnavailable          = "unavailable"
+	CodeInvalidProof         = "invalid_dpop_proof" // RFC 9449 §7.1
+	CodeClientNotAllowed     = "client_not_allowed"
+	CodeAccountInactive      = "account_inactive"
+	CodeDeviceNotAllowed     = "device_not_allowed"
+	CodeEnvelopeNotBound     = "envelope_not_device_bound"
+	CodeLockedOut            = "locked_out"
 	CodeInternal             = "internal_error"
 	// CodeBadResponse is never sent by the service; the client uses it for
 	// responses it refuses.
@@ -131,6 +161,18 @@ func (e *Error) sentinels() []error {
 	switch e.Code {
 	case CodeInvalidToken:
 		return []error{ErrUnauthorized}
+	case CodeInvalidProof:
+		return []error{ErrInvalidProof, ErrUnauthorized}
+	case CodeClientNotAllowed:
+		return []error{ErrClientNotAllowed}
+	case CodeAccountInactive:
+		return []error{ErrAccountInactive}
+	case CodeDeviceNotAllowed:
+		return []error{ErrDeviceNotAllowed}
+	case CodeEnvelopeNotBound:
+		return []error{ErrEnvelopeNotDeviceBound, ErrMalformedRequest}
+	case CodeLockedOut:
+		return []error{ErrUserLockedOut, ErrRateLimited}
 	case CodeTokenReplayed:
 		return []error{ErrReplay, ErrUnauthorized}
 	case CodeMFARequired:

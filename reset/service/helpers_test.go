@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/internal/clocktest"
+	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -60,11 +61,15 @@ func (s *syncBuffer) records(t testing.TB) []map[string]any {
 	return out
 }
 
-// person is a user with a completed sign-in, able to mint fresh tokens.
+// person is a user with a completed sign-in bound to their device, able to
+// mint fresh device-bound tokens.
 type person struct {
 	user     idp.User
 	password string
 	session  *idp.Pending
+	deviceID string
+	device   *ecdsa.PrivateKey // the device key (a software key here; resettest uses the TPM's)
+	jkt      string
 }
 
 // minter signs arbitrary tokens with a key the service's verifier trusts:
@@ -106,14 +111,16 @@ type world struct {
 	audit    *syncBuffer
 	svc      *service.Service
 	srv      *httptest.Server
-	client   *service.Client
+	client   *service.Client              // alice's device
+	devices  map[string]*ecdsa.PrivateKey // by jkt
 }
 
 type worldOption func(*service.Config)
 
 func newWorld(t testing.TB, opts ...worldOption) *world {
 	t.Helper()
-	w := &world{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)), audit: &syncBuffer{}, keys: map[protector.Scheme]*protector.ServicePrivateKey{}}
+	w := &world{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)), audit: &syncBuffer{}, keys: map[protector.Scheme]*protector.ServicePrivateKey{},
+		devices: map[string]*ecdsa.PrivateKey{}}
 	var err error
 	w.idp, err = idp.New(idp.WithClock(w.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
 	require.NoError(t, err)
@@ -159,8 +166,23 @@ func newWorld(t testing.TB, opts ...worldOption) *world {
 	require.NoError(t, err)
 	w.srv = httptest.NewServer(w.svc)
 	t.Cleanup(w.srv.Close)
-	w.client = service.NewClient(w.srv.URL, w.srv.Client())
+	w.client = w.clientFor(w.alice)
 	return w
+}
+
+// clientForToken is a client on the device tok is bound to (alice's when
+// the world knows none).
+func (w *world) clientForToken(tok string) *service.Client {
+	key := w.alice.device
+	if k, ok := w.devices[tokenJKT(tok)]; ok {
+		key = k
+	}
+	return service.NewClient(w.srv.URL, w.srv.Client()).WithDevice(key).WithClock(w.clk.Now)
+}
+
+// clientFor is a client on p's device.
+func (w *world) clientFor(p *person) *service.Client {
+	return service.NewClient(w.srv.URL, w.srv.Client()).WithDevice(p.device).WithClock(w.clk.Now)
 }
 
 // cachedKeys holds one service key per scheme and role for the whole test
@@ -228,18 +250,42 @@ func (w *world) addPerson(t testing.TB, tn idp.Tenant, name string) *person {
 	return w.addPersonFor(t, u, pw)
 }
 
-// addPersonFor signs an existing user in with password and TOTP.
+// addPersonFor signs an existing user in with password and TOTP, joins a
+// device for them with that sign-in, and binds the sign-in to it.
 func (w *world) addPersonFor(t testing.TB, u idp.User, pw string) *person {
 	t.Helper()
-	p := &person{user: u, password: pw}
+	ctx := context.Background()
+	p := &person{user: u, password: pw, deviceID: newGUID(t)}
 	var err error
-	p.session, err = w.idp.SignIn(context.Background(), u.UPN, pw)
+	p.device, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	p.jkt, err = dpop.Thumbprint(&p.device.PublicKey)
+	require.NoError(t, err)
+	w.devices[p.jkt] = p.device
+	p.session, err = w.idp.SignIn(ctx, u.UPN, pw)
 	require.NoError(t, err)
 	code, err := w.idp.TOTPCode(u.UPN)
 	require.NoError(t, err)
-	_, err = p.session.CompleteMFA(context.Background(), code)
+	tok, err := p.session.CompleteMFA(ctx, code)
 	require.NoError(t, err)
+	require.NoError(t, w.idp.RegisterDevice(ctx, tok, p.deviceID, &p.device.PublicKey))
+	require.NoError(t, p.session.BindDevice(ctx, p.deviceID, w.bindProof(t, p)))
 	return p
+}
+
+// bindProof is p's device proof to the IdP's token endpoint.
+func (w *world) bindProof(t testing.TB, p *person) string {
+	t.Helper()
+	s, err := dpop.Sign(p.device, dpop.Claims{HTM: "POST", HTU: w.idp.TokenEndpoint(p.user.TenantID), IAT: w.clk.Now().Unix(), JTI: randString(12)})
+	require.NoError(t, err)
+	return s
+}
+
+func newGUID(t testing.TB) string {
+	t.Helper()
+	g, err := identity.NewGUID(rand.Reader)
+	require.NoError(t, err)
+	return g.String()
 }
 
 // token mints a fresh access token with MFA for p.
@@ -255,25 +301,34 @@ func (p *person) envelope(t testing.TB, key protector.ServiceKey) (*protector.En
 	t.Helper()
 	r, err := protector.NewKey(nil)
 	require.NoError(t, err)
-	env, err := key.Wrap(r, protector.Binding{TenantID: p.user.TenantID, UserID: p.user.ObjectID, ContainerID: "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}"}, nil)
+	env, err := key.Wrap(r, p.binding(), nil)
 	require.NoError(t, err)
 	return env, r
+}
+
+// binding is what p's device enrols.
+func (p *person) binding() protector.Binding {
+	return protector.Binding{TenantID: p.user.TenantID, UserID: p.user.ObjectID, ContainerID: "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}", DeviceID: p.deviceID}
 }
 
 // claims builds token claims for p as the IdP would.
 func (w *world) claims(p *person) map[string]any {
 	now := w.clk.Now()
 	return map[string]any{
-		"iss": w.idp.Issuer(p.user.TenantID),
-		"aud": identity.PINResetServiceAppID,
-		"tid": p.user.TenantID,
-		"oid": p.user.ObjectID,
-		"upn": p.user.UPN,
-		"amr": []string{"pwd", "mfa"},
-		"iat": now.Unix(),
-		"nbf": now.Unix(),
-		"exp": now.Add(10 * time.Minute).Unix(),
-		"jti": randString(16),
+		"iss":       w.idp.Issuer(p.user.TenantID),
+		"aud":       identity.PINResetServiceAppID,
+		"tid":       p.user.TenantID,
+		"oid":       p.user.ObjectID,
+		"upn":       p.user.UPN,
+		"amr":       []string{"pwd", "mfa"},
+		"iat":       now.Unix(),
+		"nbf":       now.Unix(),
+		"exp":       now.Add(10 * time.Minute).Unix(),
+		"jti":       randString(16),
+		"azp":       identity.PINResetClientAppID,
+		"auth_time": now.Unix(),
+		"deviceid":  p.deviceID,
+		"cnf":       map[string]string{"jkt": p.jkt},
 	}
 }
 
@@ -298,7 +353,51 @@ func requestBody(t testing.TB, env *protector.Envelope) ([]byte, *protector.Retu
 	return body, rk
 }
 
-// post sends a raw request to the test server.
+// proofFor signs, with the device key token is bound to (alice's when it
+// names none the world knows), a DPoP proof for a recover request whose
+// body is body.
+func (w *world) proofFor(t testing.TB, method, path, token string, body []byte) string {
+	t.Helper()
+	key := w.alice.device
+	if k, ok := w.devices[tokenJKT(token)]; ok {
+		key = k
+	}
+	var rkh string
+	var b struct {
+		ReturnKey string `json:"return_key"`
+	}
+	if json.Unmarshal(body, &b) == nil {
+		if rk, err := base64.RawURLEncoding.DecodeString(b.ReturnKey); err == nil {
+			rkh = dpop.Hash(rk)
+		}
+	}
+	s, err := dpop.Sign(key, dpop.Claims{HTM: method, HTU: w.srv.URL + path, IAT: w.clk.Now().Unix(), JTI: randString(12),
+		ATH: dpop.Hash([]byte(token)), RKH: rkh})
+	require.NoError(t, err)
+	return s
+}
+
+// tokenJKT reads cnf.jkt from a token without verifying it.
+func tokenJKT(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		CNF struct {
+			JKT string `json:"jkt"`
+		} `json:"cnf"`
+	}
+	json.Unmarshal(raw, &c)
+	return c.CNF.JKT
+}
+
+// post sends a raw request to the test server, with the token as a
+// DPoP-bound token and a proof by its device.
 func (w *world) post(t testing.TB, method, path, contentType, token string, body []byte) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, w.srv.URL+path, bytes.NewReader(body))
@@ -307,7 +406,8 @@ func (w *world) post(t testing.TB, method, path, contentType, token string, body
 		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "DPoP "+token)
+		req.Header.Set("DPoP", w.proofFor(t, method, path, token, body))
 	}
 	resp, err := w.srv.Client().Do(req)
 	require.NoError(t, err)
@@ -332,3 +432,13 @@ func mustVerifier(iss service.TokenIssuer) *service.JWTVerifier {
 	}
 	return v
 }
+
+// anyDevice is a device key for clients whose requests never reach a
+// service that checks it (fake servers, transport tests).
+var anyDevice = func() *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()

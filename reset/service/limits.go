@@ -1,16 +1,16 @@
 package service
 
 import (
-	"math"
-	"sync"
 	"time"
+
+	"github.com/hellosim/hellosim/reset/service/state"
 )
 
-// RateLimit is a per-user token bucket: Requests recoveries per Per, with a
-// burst of Requests. The zero value means DefaultRateLimit.
+// RateLimit is a token bucket: Requests recoveries per Per, with a burst of
+// Requests. The zero value means the default of the field it is in.
 type RateLimit struct {
-	Requests  int           // bucket size and refill per Per; 0 means 5
-	Per       time.Duration // refill period; 0 means one minute
+	Requests  int           // bucket size and refill per Per
+	Per       time.Duration // refill period
 	Unlimited bool          // no limit at all (load tests only)
 }
 
@@ -20,107 +20,41 @@ type RateLimit struct {
 // service's private key.
 func DefaultRateLimit() RateLimit { return RateLimit{Requests: 5, Per: time.Minute} }
 
-// guard holds the two pieces of per-request state: the jti replay cache and
-// the per-user rate limiter. One mutex covers both, so "not replayed, within
-// the limit, now recorded" is a single atomic step.
-type guard struct {
-	mu      sync.Mutex
-	seen    map[string]time.Time // issuer+jti -> keep until
-	maxSeen int
-	nextGC  int
+// DefaultAddressLimit: 30 requests per client address per minute, counted
+// before any signature is checked. Many users behind one NAT share it; a
+// deployment that knows its proxies sets TrustedProxies so that the address
+// is the client's, not the proxy's.
+func DefaultAddressLimit() RateLimit { return RateLimit{Requests: 30, Per: time.Minute} }
 
-	rl      RateLimit
-	rate    float64 // tokens per second
-	buckets map[string]*bucket
-	nextRL  int
+// DefaultTenantLimit: 600 recoveries per tenant per minute, a quota far
+// above what a tenant's users need on their worst morning, so that one
+// tenant's flood leaves capacity for the others.
+func DefaultTenantLimit() RateLimit { return RateLimit{Requests: 600, Per: time.Minute} }
+
+// orDefault fills a zero field from def.
+func (r RateLimit) orDefault(def RateLimit) RateLimit {
+	if r.Unlimited {
+		return r
+	}
+	if r.Requests <= 0 {
+		r.Requests = def.Requests
+	}
+	if r.Per <= 0 {
+		r.Per = def.Per
+	}
+	return r
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
+// bucket is the state-store bucket for key under r, or false when r is
+// unlimited.
+func (r RateLimit) bucket(key string) (state.Bucket, bool) {
+	if r.Unlimited {
+		return state.Bucket{}, false
+	}
+	return state.Bucket{Key: key, Limit: state.Limit{Burst: r.Requests, Per: r.Per}}, true
 }
 
-func newGuard(rl RateLimit, maxSeen int) *guard {
-	g := &guard{
-		seen:    make(map[string]time.Time),
-		maxSeen: maxSeen,
-		nextGC:  1024,
-		rl:      rl,
-		buckets: make(map[string]*bucket),
-		nextRL:  1024,
-	}
-	if !rl.Unlimited {
-		g.rate = float64(rl.Requests) / rl.Per.Seconds()
-	}
-	return g
-}
-
-type guardResult int
-
-const (
-	guardOK guardResult = iota
-	guardReplay
-	guardRateLimited
-	guardFull
-)
-
-// admit checks and records one recovery: jti (unique per issuer) must be new,
-// and user must have a token in its bucket. On success the jti is kept until
-// keepUntil (the token's expiry plus skew: after that the verifier refuses
-// it anyway). A rate-limited request does not consume its jti, so the client
-// may retry with the same token after retryAfter.
-func (g *guard) admit(jtiKey, user string, keepUntil, now time.Time) (guardResult, time.Duration) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if until, ok := g.seen[jtiKey]; ok && now.Before(until) {
-		return guardReplay, 0
-	}
-	if len(g.seen) >= g.nextGC {
-		for k, until := range g.seen {
-			if !now.Before(until) {
-				delete(g.seen, k)
-			}
-		}
-		g.nextGC = max(1024, 2*len(g.seen))
-	}
-	if len(g.seen) >= g.maxSeen {
-		return guardFull, 0
-	}
-	if !g.rl.Unlimited {
-		if ok, wait := g.take(user, now); !ok {
-			return guardRateLimited, wait
-		}
-	}
-	g.seen[jtiKey] = keepUntil
-	return guardOK, 0
-}
-
-// take removes one token from user's bucket, or says how long until one is
-// there.
-func (g *guard) take(user string, now time.Time) (bool, time.Duration) {
-	burst := float64(g.rl.Requests)
-	b, ok := g.buckets[user]
-	if !ok {
-		if len(g.buckets) >= g.nextRL {
-			// Forget buckets that have refilled: they hold no information.
-			for k, ob := range g.buckets {
-				if ob.tokens+now.Sub(ob.last).Seconds()*g.rate >= burst {
-					delete(g.buckets, k)
-				}
-			}
-			g.nextRL = max(1024, 2*len(g.buckets))
-		}
-		b = &bucket{tokens: burst, last: now}
-		g.buckets[user] = b
-	}
-	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens = math.Min(burst, b.tokens+el*g.rate)
-		b.last = now
-	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	wait := time.Duration((1 - b.tokens) / g.rate * float64(time.Second))
-	return false, wait
+// limits are the three buckets a recovery draws from.
+type limits struct {
+	user, address, tenant RateLimit
 }

@@ -54,7 +54,7 @@ func TestRecoverWithIdPVerifier(t *testing.T) {
 		Clock:     w.clk.Now,
 	})
 	require.NoError(t, err)
-	c := service.NewInProcess(svc)
+	c := service.NewInProcess(svc).WithDevice(w.bob.device).WithClock(w.clk.Now)
 	key, err := c.ServiceKey(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, w.keys[protector.HPKEX25519].Public().ID(), key.ID())
@@ -364,7 +364,7 @@ func TestRecoverRefusals(t *testing.T) {
 			w := newWorld(t)
 			tok, env := tc.setup(t, w)
 			before := w.unwraps()
-			key, err := w.client.Recover(context.Background(), tok, env)
+			key, err := w.clientForToken(tok).Recover(context.Background(), tok, env)
 			require.Error(t, err)
 			assert.Nil(t, key)
 			var se *service.Error
@@ -376,11 +376,11 @@ func TestRecoverRefusals(t *testing.T) {
 				assert.Equal(t, before, w.unwraps(), "refused before any decryption")
 			}
 			if tc.status == 401 {
-				// The same request over raw HTTP carries a Bearer challenge.
+				// The same request over raw HTTP carries a DPoP challenge.
 				body, _ := requestBody(t, env)
 				resp := w.post(t, http.MethodPost, service.PathRecover, "application/json", tok, body)
 				assert.Equal(t, 401, resp.StatusCode)
-				assert.True(t, strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="hellosim-pin-reset"`))
+				assert.True(t, strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `DPoP realm="hellosim-pin-reset"`))
 			}
 			if tc.status == 429 {
 				assert.Positive(t, se.RetryAfter)
@@ -410,7 +410,7 @@ func TestRateLimitRefills(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	require.ErrorIs(t, err, service.ErrRateLimited)
 	// Bob is not affected by Alice's limit.
-	k, err := w.client.Recover(context.Background(), w.bob.token(t), x25519Env(t, w, w.bob))
+	k, err := w.clientFor(w.bob).Recover(context.Background(), w.bob.token(t), x25519Env(t, w, w.bob))
 	require.NoError(t, err)
 	k.Destroy()
 	// After Retry-After, the same token works: a rate-limited request does
@@ -545,7 +545,7 @@ func TestKeyRotation(t *testing.T) {
 		Keys: []protector.Unwrapper{newKey, oldKey},
 	})
 	require.NoError(t, err)
-	c := service.NewInProcess(svc)
+	c := service.NewInProcess(svc).WithDevice(w.alice.device).WithClock(w.clk.Now)
 	cur, err := c.ServiceKey(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, newKey.Public().ID(), cur.ID(), "the new key is published first")
@@ -563,7 +563,7 @@ func TestKeyRotation(t *testing.T) {
 	})
 	require.NoError(t, err)
 	env, _ := w.alice.envelope(t, oldKey.Public())
-	_, err = service.NewInProcess(svc2).Recover(context.Background(), w.alice.token(t), env)
+	_, err = service.NewInProcess(svc2).WithDevice(w.alice.device).WithClock(w.clk.Now).Recover(context.Background(), w.alice.token(t), env)
 	assert.ErrorIs(t, err, service.ErrKeyRetired)
 	assert.ErrorIs(t, err, protector.ErrUnknownKey)
 }
@@ -639,6 +639,6 @@ func TestBrokenVerifierIsUnauthorized(t *testing.T) {
 	w := newWorld(t)
 	svc, err := service.New(service.Config{Verifier: nilVerifier{}, Directory: w.idp, Keys: []protector.Unwrapper{w.keys[protector.HPKEX25519]}})
 	require.NoError(t, err)
-	_, err = service.NewInProcess(svc).Recover(context.Background(), w.alice.token(t), x25519Env(t, w, w.alice))
+	_, err = service.NewInProcess(svc).WithDevice(w.alice.device).WithClock(w.clk.Now).Recover(context.Background(), w.alice.token(t), x25519Env(t, w, w.alice))
 	assert.ErrorIs(t, err, service.ErrUnauthorized)
 }

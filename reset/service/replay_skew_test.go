@@ -34,7 +34,7 @@ func (h hiddenSkew) Verify(ctx context.Context, tok string) (*service.Claims, er
 func serviceWith(t *testing.T, w *world, v service.TokenVerifier, replaySkew time.Duration) (*service.Service, error) {
 	t.Helper()
 	return service.New(service.Config{
-		Verifier: v, Directory: w.idp, Clock: w.clk.Now, ReplaySkew: replaySkew,
+		Verifier: v, Directory: w.idp, Clock: w.clk.Now, ReplaySkew: replaySkew, MFAMaxAge: time.Hour,
 		Keys: []protector.Unwrapper{w.counters[0], w.counters[1], w.counters[2]},
 	})
 }
@@ -64,7 +64,7 @@ func TestReplaySkewDefaultsToVerifierSkew(t *testing.T) {
 	w := newWorld(t)
 	svc, err := serviceWith(t, w, skewedVerifier(t, w, 5*time.Minute), 0)
 	require.NoError(t, err)
-	c := service.NewInProcess(svc)
+	c := service.NewInProcess(svc).WithDevice(w.alice.device).WithClock(w.clk.Now)
 	tok := w.alice.token(t)
 	env := x25519Env(t, w, w.alice)
 	w.clk.Advance(idp.DefaultTokenLifetime + 30*time.Second) // expired, within the verifier's skew
@@ -84,7 +84,7 @@ func TestServiceRefusesTokensPastReplayWindow(t *testing.T) {
 	w := newWorld(t)
 	svc, err := serviceWith(t, w, hiddenSkew{skewedVerifier(t, w, 10*time.Minute)}, 0)
 	require.NoError(t, err)
-	c := service.NewInProcess(svc)
+	c := service.NewInProcess(svc).WithDevice(w.alice.device).WithClock(w.clk.Now)
 	tok := w.alice.token(t)
 	env := x25519Env(t, w, w.alice)
 	w.clk.Advance(idp.DefaultTokenLifetime + 30*time.Second) // within DefaultSkew

@@ -8,39 +8,55 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
+	"github.com/hellosim/hellosim/reset/service/state"
 )
 
 // Directory is what the service asks the directory about, at request
-// time: today the tenant (is it onboarded, which cloud is it in). It is the
-// one place the service learns about the parties to a recovery, so a lookup
-// of the user's current standing (disabled, deleted, sessions revoked)
-// belongs here too. The simulated directory (*idp.IdP) implements it; the
-// code that builds a world (resettest, the examples) connects the two.
+// time: the tenant (is it onboarded, which cloud is it in), the user (still
+// enabled, sessions not revoked since the token was issued) and the device
+// (registered, enabled, holding the key the token is bound to). A token
+// says what was true when it was issued; the directory says what is true
+// now. The simulated directory (*idp.IdP) implements it; the code that
+// builds a world (resettest, the examples) connects the two.
 type Directory interface {
 	// Tenant returns the tenant with that ID. A tenant the directory does
 	// not hold is an error matching identity.ErrUnknownTenant; the service
 	// treats it as not onboarded.
 	Tenant(ctx context.Context, tenantID string) (identity.Tenant, error)
+	// Account returns the user's standing now; a user the directory does
+	// not hold stands identity.StandingDeleted.
+	Account(ctx context.Context, tenantID, objectID string) (identity.Account, error)
+	// Device returns the device object's standing now; a device the
+	// directory does not hold in that tenant stands
+	// identity.StandingDeleted.
+	Device(ctx context.Context, tenantID, deviceID string) (identity.Device, error)
 }
 
 // Defaults for Config.
 const (
 	DefaultMaxBodyBytes = 16 << 10
-	// DefaultMaxReplayEntries bounds the replay cache; when it is full of
-	// unexpired jtis the service answers 503 rather than forget one.
-	DefaultMaxReplayEntries = 1 << 20
+	// DefaultMFAMaxAge bounds the age of the MFA a token shows (its
+	// auth_time): a PIN reset is a fresh decision, so an MFA from this
+	// morning, carried by refreshed tokens, is not enough.
+	DefaultMFAMaxAge = 10 * time.Minute
+	// DefaultProofMaxAge bounds the age of a DPoP proof (its iat); its
+	// jti is remembered that long (plus the skew), so it is used once.
+	DefaultProofMaxAge = time.Minute
 )
 
 // Config configures a Service.
 type Config struct {
 	// Verifier checks access tokens (required); JWTVerifier is the usual one.
 	Verifier TokenVerifier
-	// Directory answers onboarding and cloud questions (required).
+	// Directory answers tenant, user and device questions (required).
 	Directory Directory
 	// Keys are the service's private keys (at least one). Keys[0] is current:
 	// it is published first and is the one clients wrap new protectors to.
@@ -52,15 +68,50 @@ type Config struct {
 	// Audit receives one record per decision; nil discards. Use a JSON
 	// handler (slog.NewJSONHandler) in production.
 	Audit *slog.Logger
-	// Clock; nil means time.Now. Used by the rate limiter and replay cache;
-	// the verifier has its own.
+	// Clock; nil means time.Now. Used for MFA and proof freshness and by
+	// the default State; the verifier has its own.
 	Clock func() time.Time
+	// State holds the replay records, rate limits and lockouts; nil means
+	// an in-memory store (state.NewMemory) for a service on one instance.
+	// Use state.NewRedis when several instances serve one population. Any
+	// error of the store refuses the request with 503: nothing is
+	// released on a decision the store did not make.
+	State state.Store
 	// RateLimit per user (tenant ID + object ID); zero means DefaultRateLimit.
 	RateLimit RateLimit
+	// AddressLimit per client address (see TrustedProxies); zero means
+	// DefaultAddressLimit. It is drawn from before any signature is
+	// verified, so forged tokens from one address cost that address.
+	AddressLimit RateLimit
+	// TenantLimit per tenant: a quota, so one tenant cannot take the
+	// service from the others; zero means DefaultTenantLimit.
+	TenantLimit RateLimit
+	// Lockout is the per-user failure policy (envelopes bound to another
+	// user or device, envelopes that do not open); zero means
+	// state.DefaultLockout (10 in 24 hours, escalating).
+	Lockout state.Lockout
+	// TrustedProxies are the addresses whose X-Forwarded-For the service
+	// believes: the client address is the right-most address in the chain
+	// that is not a trusted proxy. With none, the client address is the
+	// connection's peer and X-Forwarded-For is ignored (and audited).
+	TrustedProxies []netip.Prefix
+	// ClientAppID is the azp (or appid) tokens must carry: the client
+	// application allowed to recover. "" means
+	// identity.PINResetClientAppID.
+	ClientAppID string
+	// MFAMaxAge bounds now − auth_time; 0 means DefaultMFAMaxAge.
+	MFAMaxAge time.Duration
+	// ProofMaxAge bounds the age of a DPoP proof; 0 means
+	// DefaultProofMaxAge.
+	ProofMaxAge time.Duration
+	// PublicURL is the service's base URL as clients name it
+	// ("https://pinreset.example"): DPoP proofs must name
+	// PublicURL+PathRecover as htu. "" means the URL of the request as it
+	// arrived (scheme from the connection, host from the Host header),
+	// which is right only when no proxy rewrites them.
+	PublicURL string
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// MaxReplayEntries bounds the replay cache; 0 means DefaultMaxReplayEntries.
-	MaxReplayEntries int
 	// ReplaySkew is added to a token's expiry to decide how long its jti is
 	// remembered, and the service refuses any token whose expiry plus
 	// ReplaySkew has passed, whatever the verifier says: so no token is
@@ -107,7 +158,15 @@ type Service struct {
 	keySet    []byte // the published key set, marshalled once
 	audit     *slog.Logger
 	now       func() time.Time
-	guard     *guard
+	store     state.Store
+	limits    limits
+	lockout   state.Lockout
+	proxies   []netip.Prefix
+	clientApp string
+	mfaMaxAge time.Duration
+	proofAge  time.Duration
+	htu       string // PublicURL + PathRecover; "" means from the request
+	ownStore  bool   // the store is the default one, made by New
 	maxBody   int64
 	skew      time.Duration
 
@@ -140,6 +199,9 @@ func New(cfg Config) (*Service, error) {
 		maxBody:   cfg.MaxBodyBytes,
 		skew:      skew,
 	}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	for _, id := range cfg.Retired {
 		s.retired[id] = true
 	}
@@ -170,26 +232,55 @@ func New(cfg Config) (*Service, error) {
 	if s.audit == nil {
 		s.audit = slog.New(slog.DiscardHandler)
 	}
-	if s.now == nil {
-		s.now = time.Now
-	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
-	rl := cfg.RateLimit
-	if !rl.Unlimited {
-		if rl.Requests <= 0 {
-			rl.Requests = DefaultRateLimit().Requests
-		}
-		if rl.Per <= 0 {
-			rl.Per = DefaultRateLimit().Per
-		}
+	s.limits = limits{
+		user:    cfg.RateLimit.orDefault(DefaultRateLimit()),
+		address: cfg.AddressLimit.orDefault(DefaultAddressLimit()),
+		tenant:  cfg.TenantLimit.orDefault(DefaultTenantLimit()),
 	}
-	maxSeen := cfg.MaxReplayEntries
-	if maxSeen <= 0 {
-		maxSeen = DefaultMaxReplayEntries
+	s.lockout = cfg.Lockout
+	if s.lockout == (state.Lockout{}) {
+		s.lockout = state.DefaultLockout()
 	}
-	s.guard = newGuard(rl, maxSeen)
+	if s.lockout.Failures <= 0 || s.lockout.Window <= 0 || s.lockout.Base <= 0 || s.lockout.Max < s.lockout.Base {
+		return nil, &ConfigError{Field: "Lockout", Reason: "every field must be positive and Max at least Base"}
+	}
+	s.store = cfg.State
+	if s.store == nil {
+		s.ownStore = true
+		// Tokens carry whole seconds: an epoch inside the current second
+		// would refuse a token issued in it.
+		s.store = state.NewMemory(state.MemoryOptions{Clock: s.now, Epoch: s.now().Truncate(time.Second)})
+	}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			return nil, &ConfigError{Field: "TrustedProxies", Reason: "invalid prefix"}
+		}
+		s.proxies = append(s.proxies, p.Masked())
+	}
+	s.clientApp = cfg.ClientAppID
+	if s.clientApp == "" {
+		s.clientApp = identity.PINResetClientAppID
+	}
+	s.mfaMaxAge, s.proofAge = cfg.MFAMaxAge, cfg.ProofMaxAge
+	if s.mfaMaxAge < 0 || s.proofAge < 0 {
+		return nil, &ConfigError{Field: "MFAMaxAge", Reason: "negative"}
+	}
+	if s.mfaMaxAge == 0 {
+		s.mfaMaxAge = DefaultMFAMaxAge
+	}
+	if s.proofAge == 0 {
+		s.proofAge = DefaultProofMaxAge
+	}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, &ConfigError{Field: "PublicURL", Reason: "must be an http(s) URL without query or fragment"}
+		}
+		s.htu = strings.TrimSuffix(u.String(), "/") + PathRecover
+	}
 	var p [6]byte
 	if _, err := io.ReadFull(rand.Reader, p[:]); err != nil {
 		return nil, fmt.Errorf("new pin reset service: request id prefix: %w", err)
@@ -215,6 +306,15 @@ func replaySkew(cfg Config) (time.Duration, error) {
 		return 0, &ConfigError{Field: "ReplaySkew", Reason: fmt.Sprintf("%s is less than the verifier's skew %s: a replayed token would be accepted after its jti is forgotten", cfg.ReplaySkew, vs)}
 	}
 	return cfg.ReplaySkew, nil
+}
+
+// Close releases the state store when the service made it (Config.State
+// nil); a store the caller passed is the caller's to close.
+func (s *Service) Close() error {
+	if m, ok := s.store.(*state.Memory); ok && s.ownStore {
+		return m.Close()
+	}
+	return nil
 }
 
 // KeySetJSON returns the published key set (a copy): the same bytes GET

@@ -27,6 +27,10 @@ type Claims struct {
 	NotBefore time.Time // nbf (IssuedAt when the token has none)
 	Expiry    time.Time // exp
 	JTI       string    // jti: unique token ID, used to refuse replays
+	AZP       string    // azp (v2) or appid (v1): the client application
+	AuthTime  time.Time // auth_time: when the user last authenticated; zero if absent
+	DeviceID  string    // deviceid: the device the sign-in was bound to
+	JKT       string    // cnf.jkt: thumbprint of the key the token is bound to (RFC 9449)
 }
 
 // HasMFA reports whether the token shows multi-factor authentication.

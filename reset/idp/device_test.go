@@ -1,0 +1,104 @@
+package idp_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/internal/dpop"
+	"github.com/hellosim/hellosim/reset/identity"
+	"github.com/hellosim/hellosim/reset/idp"
+)
+
+const testDevice = "5d2c9f3e-8b1a-4c7d-9e6f-0a1b2c3d4e5f"
+
+// A device registered by a user with MFA binds later sign-ins: their tokens
+// carry deviceid and cnf.jkt, and a refreshed token keeps the MFA's
+// auth_time.
+func TestDeviceBoundSignIn(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, idp.TenantConfig{})
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	_, tok := f.signIn(t)
+	require.NoError(t, f.p.RegisterDevice(ctx, tok, testDevice, &key.PublicKey))
+	assert.ErrorIs(t, f.p.RegisterDevice(ctx, tok, testDevice, &key.PublicKey), idp.ErrExists)
+	jkt, err := dpop.Thumbprint(&key.PublicKey)
+	require.NoError(t, err)
+
+	f.clk.Advance(idp.TOTPPeriod)
+	p, err := f.p.SignIn(ctx, f.alice.UPN, alicePW)
+	require.NoError(t, err)
+	proof := func(k *ecdsa.PrivateKey, htu string) string {
+		s, err := dpop.Sign(k, dpop.Claims{HTM: "POST", HTU: htu, IAT: f.clk.Now().Unix(), JTI: "j"})
+		require.NoError(t, err)
+		return s
+	}
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	assert.ErrorIs(t, p.BindDevice(ctx, testDevice, proof(other, f.p.TokenEndpoint(f.tenant.ID))), idp.ErrTokenRefused, "another key")
+	assert.ErrorIs(t, p.BindDevice(ctx, testDevice, proof(key, "https://elsewhere.test/token")), idp.ErrTokenRefused, "another htu")
+	require.NoError(t, p.BindDevice(ctx, testDevice, proof(key, f.p.TokenEndpoint(f.tenant.ID))))
+	code, err := f.p.TOTPCode(f.alice.UPN)
+	require.NoError(t, err)
+	bound, err := p.CompleteMFA(ctx, code)
+	require.NoError(t, err)
+	c := payload(t, bound)
+	assert.Equal(t, testDevice, c["deviceid"])
+	assert.Equal(t, map[string]any{"jkt": jkt}, c["cnf"])
+	mfaAt := f.clk.Now().Unix()
+	assert.EqualValues(t, mfaAt, c["auth_time"])
+	assert.Equal(t, identity.PINResetClientAppID, c["azp"])
+
+	f.clk.Advance(time.Hour)
+	refreshed, err := p.Refresh(ctx)
+	require.NoError(t, err)
+	rc := payload(t, refreshed)
+	assert.EqualValues(t, mfaAt, rc["auth_time"], "a refresh never claims a newer MFA")
+	assert.Equal(t, testDevice, rc["deviceid"])
+
+	d, err := f.p.Device(ctx, f.tenant.ID, testDevice)
+	require.NoError(t, err)
+	assert.Equal(t, identity.StandingEnabled, d.Standing)
+	assert.Equal(t, jkt, d.KeyThumbprint)
+	require.NoError(t, f.p.SetDeviceDisabled(testDevice, true))
+	d, err = f.p.Device(ctx, f.tenant.ID, testDevice)
+	require.NoError(t, err)
+	assert.Equal(t, identity.StandingDisabled, d.Standing)
+	d, err = f.p.Device(ctx, "00000000-0000-4000-8000-000000000000", testDevice)
+	require.NoError(t, err)
+	assert.Equal(t, identity.StandingDeleted, d.Standing, "another tenant's view")
+}
+
+// Revoking sessions stops refreshes and shows in Account; deleting a user
+// makes them stand deleted.
+func TestAccountStanding(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, idp.TenantConfig{})
+	p, _ := f.signIn(t)
+	a, err := f.p.Account(ctx, f.tenant.ID, f.alice.ObjectID)
+	require.NoError(t, err)
+	assert.Equal(t, identity.StandingEnabled, a.Standing)
+	assert.True(t, a.SessionsRevokedAt.IsZero())
+
+	f.clk.Advance(time.Second)
+	require.NoError(t, f.p.RevokeSessions(f.alice.UPN))
+	_, err = p.Refresh(ctx)
+	assert.ErrorIs(t, err, idp.ErrSignInExpired)
+	a, err = f.p.Account(ctx, f.tenant.ID, f.alice.ObjectID)
+	require.NoError(t, err)
+	assert.Equal(t, f.clk.Now(), a.SessionsRevokedAt)
+
+	require.NoError(t, f.p.SetDisabled(f.alice.UPN, true))
+	a, _ = f.p.Account(ctx, f.tenant.ID, f.alice.ObjectID)
+	assert.Equal(t, identity.StandingDisabled, a.Standing)
+	require.NoError(t, f.p.DeleteUser(f.alice.UPN))
+	a, _ = f.p.Account(ctx, f.tenant.ID, f.alice.ObjectID)
+	assert.Equal(t, identity.StandingDeleted, a.Standing)
+}
