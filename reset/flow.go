@@ -182,7 +182,7 @@ func (f *Flow) Run(ctx context.Context, c *container.Container) (*container.Cont
 	if err != nil {
 		return nil, err
 	}
-	if err := r.store(next); err != nil {
+	if err := r.store(ctx, next); err != nil {
 		return nil, err
 	}
 	f.ok(StepDone, r.kind, "All set. Use your new PIN to sign in.")
@@ -341,13 +341,29 @@ func (r *flowRun) reset(ctx context.Context, req Request) (*container.Container,
 	return next, nil
 }
 
-// store saves the new container when the flow has a Store.
-func (r *flowRun) store(next *container.Container) error {
+// store saves the new container when the flow has a Store, then revokes
+// the container it replaced: the TPM undefines the old NV index
+// (container.Retire), so the old file and its old PIN fail with a TPM
+// error from then on. Only after the save: a crash in between leaves the
+// old container working, never neither. A save that fails gives the new
+// container's index back (container.Discard) and revokes nothing. A
+// Retire that fails (the owner set an owner authorization, say) is not
+// the reset's failure: the new container is stored, and a later Retire
+// or reset of it finishes the revocation.
+func (r *flowRun) store(ctx context.Context, next *container.Container) error {
 	if r.Store == nil {
 		return nil
 	}
 	if err := r.Store.Save(next); err != nil {
+		if r.Env.TPM != nil {
+			_ = container.Discard(context.WithoutCancel(ctx), r.Env.TPM, next)
+		}
 		return r.fail(StepStore, r.kind, err)
+	}
+	if r.Env.TPM != nil && !next.Retired().IsZero() {
+		// The stored file keeps the retired record; Retire of an index
+		// already gone counts as done, so whoever saves next clears it.
+		_, _ = container.Retire(context.WithoutCancel(ctx), r.Env.TPM, next, r.Env.Options...)
 	}
 	r.ok(StepStore, r.kind, "Saved.")
 	return nil

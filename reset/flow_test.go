@@ -230,3 +230,28 @@ func TestExplainCoversRefusals(t *testing.T) {
 type assertUnknown struct{}
 
 func (assertUnknown) Error() string { return "unknown" }
+
+// A flow that stores its result revokes the container it replaced: the
+// old value (the same bytes as an old file) with its old PIN is refused
+// by the TPM once the new one is saved, after either kind of reset.
+func TestFlowRevokesTheReplacedContainer(t *testing.T) {
+	for _, kind := range []reset.Kind{reset.KindNonDestructive, reset.KindDestructive} {
+		t.Run(kind.String(), func(t *testing.T) {
+			w := resettest.New(t)
+			require.True(t, w.Container.RollbackProtection().On, "the test TPM keeps NV")
+			st, err := container.OpenStore(t.TempDir())
+			require.NoError(t, err)
+			require.NoError(t, st.Save(w.Container))
+			f := w.Flow(t, reset.EntrySettings, newPIN)
+			f.Kind = kind
+			f.Store = st
+			n, _, err := run(t, f, w.Container)
+			require.NoError(t, err)
+			_, err = container.Unlock(context.Background(), w.TPM, w.Container, w.PIN)
+			require.ErrorIs(t, err, container.ErrRevoked, "the old container with its old PIN")
+			s, err := container.Unlock(context.Background(), w.TPM, n, newPIN)
+			require.NoError(t, err)
+			require.NoError(t, s.Close())
+		})
+	}
+}
