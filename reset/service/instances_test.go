@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,7 +26,7 @@ import (
 // instances builds a world whose service shares one Redis-backed store with
 // n-1 further instances, each on its own loopback server, and returns all n
 // servers. It skips when HELLOSIM_REDIS is unset.
-func instances(t *testing.T, n int) (*world, []*httptest.Server) {
+func instances(t *testing.T, n int, opts ...worldOption) (*world, []*httptest.Server) {
 	t.Helper()
 	url := os.Getenv("HELLOSIM_REDIS")
 	if url == "" {
@@ -39,6 +40,9 @@ func instances(t *testing.T, n int) (*world, []*httptest.Server) {
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		c.State = s
+		for _, o := range opts {
+			o(c)
+		}
 	}
 	w := newWorld(t, mk)
 	srvs := []*httptest.Server{w.srv}
@@ -123,4 +127,34 @@ func TestInstancesConcurrentTokenExactlyOneAdmitted(t *testing.T) {
 			assert.Equal(t, u+1, w.unwraps(), "exactly one envelope opened")
 		})
 	}
+}
+
+// Failures at two instances add up to one lockout, which a third instance
+// enforces: the user's good envelope is not opened there.
+func TestInstancesCountFailuresTowardsOneLockout(t *testing.T) {
+	w, srvs := instances(t, 3, func(c *service.Config) {
+		c.RateLimit = service.RateLimit{Unlimited: true}
+		c.Lockout = state.Lockout{Failures: 4, Window: time.Hour, Base: time.Hour, Max: 2 * time.Hour}
+	})
+	bad := func() *protector.Envelope {
+		env, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
+		raw, _ := env.MarshalBinary()
+		raw[len(raw)-1] ^= 1
+		e, err := protector.ParseEnvelope(raw)
+		require.NoError(t, err)
+		return e
+	}
+	do := func(srv *httptest.Server, env *protector.Envelope) int {
+		resp, err := http.DefaultClient.Do(w.recoverRequest(t, srv, attackRequest{token: w.alice.token(t), env: env, signer: w.alice.device}))
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 4 {
+		require.Equal(t, 400, do(srvs[i%2], bad()), "failure %d", i+1)
+	}
+	u := w.unwraps()
+	env, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
+	assert.Equal(t, 429, do(srvs[2], env), "locked out at the third instance")
+	assert.Equal(t, u, w.unwraps(), "a locked-out user's good envelope is not opened")
 }
