@@ -62,8 +62,8 @@ func (b *backends) Close() error {
 // open connects what c names, registers each with readiness and metrics,
 // and returns the service keys: the token's, newest first, when a token is
 // configured, else keys unchanged. The Redis store is opened, watched and
-// closed here; the service's recover path keeps its records in process
-// memory until it takes a state.Store.
+// closed here; the service keeps its replay records, limits and lockouts in
+// it (b.store), or in process memory without -redis.
 func (c *backendConfig) open(o *ops, keys []protector.Unwrapper, log io.Writer) ([]protector.Unwrapper, *backends, error) {
 	b := new(backends)
 	fail := func(err error) ([]protector.Unwrapper, *backends, error) {

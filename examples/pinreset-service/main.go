@@ -173,7 +173,8 @@ func run(opt options) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: keys, Audit: audit})
+	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: keys, Audit: audit,
+		State: closeBackends.store}) // nil: in process memory
 	if err != nil {
 		return err
 	}
