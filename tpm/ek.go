@@ -316,7 +316,7 @@ func (t *TPM) loadEK(ctx context.Context, index uint32, certKey crypto.PublicKey
 			break
 		}
 		var rsp *tpm2.ReadPublicResponse
-		err := t.run(ctx, func() (err error) {
+		err := t.roomy(ctx, func() (err error) {
 			rsp, err = tpm2.ReadPublic{ObjectHandle: h}.Execute(t.tr)
 			return err
 		})
@@ -359,36 +359,46 @@ func (t *TPM) createEK(ctx context.Context, template tpm2.TPMTPublic) (*loadedEK
 	return ek, nil
 }
 
+// roomy is run for a command that needs a free object slot (one that
+// creates an object, or reads or uses a persistent one, which the TPM
+// loads into a transient slot): on TPM_RC_OBJECT_MEMORY an open Key is
+// flushed (it reloads itself when next used) and the command sent again.
+// t.mu must be held.
+func (t *TPM) roomy(ctx context.Context, f func() error) error {
+	for {
+		err := t.run(ctx, f)
+		if errors.Is(err, tpm2.TPMRCObjectMemory) && t.evictLRU(nil) {
+			continue
+		}
+		return err
+	}
+}
+
 // createPrimary is TPM2_CreatePrimary of template in hierarchy (empty
 // authorization). When the TPM has no free object slot an open Key is
 // flushed (it reloads itself when next used) and the command sent again.
 // t.mu must be held.
 func (t *TPM) createPrimary(ctx context.Context, hierarchy tpm2.TPMHandle, template tpm2.TPMTPublic) (*loadedEK, error) {
-	for {
-		var rsp *tpm2.CreatePrimaryResponse
-		err := t.run(ctx, func() (err error) {
-			rsp, err = tpm2.CreatePrimary{
-				PrimaryHandle: tpm2.AuthHandle{Handle: hierarchy, Auth: tpm2.PasswordAuth(nil)},
-				InPublic:      tpm2.New2B(template),
-			}.Execute(t.tr)
-			return err
-		})
-		if errors.Is(err, tpm2.TPMRCObjectMemory) && t.evictLRU(nil) {
-			continue
+	var rsp *tpm2.CreatePrimaryResponse
+	err := t.roomy(ctx, func() (err error) {
+		rsp, err = tpm2.CreatePrimary{
+			PrimaryHandle: tpm2.AuthHandle{Handle: hierarchy, Auth: tpm2.PasswordAuth(nil)},
+			InPublic:      tpm2.New2B(template),
+		}.Execute(t.tr)
+		return err
+	})
+	if err != nil {
+		if !isTPMRC(err) && !isCtxErr(err) {
+			t.reclaim()
 		}
-		if err != nil {
-			if !isTPMRC(err) && !isCtxErr(err) {
-				t.reclaim()
-			}
-			return nil, err
-		}
-		pub, err := rsp.OutPublic.Contents()
-		if err != nil {
-			_ = t.flush(rsp.ObjectHandle)
-			return nil, err
-		}
-		return &loadedEK{handle: rsp.ObjectHandle, name: objectName(rsp.OutPublic.Bytes()), public: *pub, transient: true}, nil
+		return nil, err
 	}
+	pub, err := rsp.OutPublic.Contents()
+	if err != nil {
+		_ = t.flush(rsp.ObjectHandle)
+		return nil, err
+	}
+	return &loadedEK{handle: rsp.ObjectHandle, name: objectName(rsp.OutPublic.Bytes()), public: *pub, transient: true}, nil
 }
 
 // isEKPublic reports the attributes every EK template has: a restricted
@@ -417,7 +427,7 @@ func (t *TPM) activate(ctx context.Context, ek *loadedEK, obj tpm2.TPMHandle, na
 		return &UntrustedError{Err: err}
 	}
 	var rsp *tpm2.ActivateCredentialResponse
-	err = t.run(ctx, func() (err error) {
+	err = t.roomy(ctx, func() (err error) {
 		rsp, err = tpm2.ActivateCredential{
 			ActivateHandle: tpm2.AuthHandle{Handle: obj, Name: name, Auth: objAuth},
 			KeyHandle:      tpm2.AuthHandle{Handle: ek.handle, Name: ek.name, Auth: ekAuth(&ek.public)},
