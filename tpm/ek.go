@@ -107,6 +107,9 @@ type trustState struct {
 	verified map[*x509.CertPool]*Endorsement
 }
 
+// maxTrustCache bounds the pools remembered per connection.
+const maxTrustCache = 8
+
 // forgetTrust drops the cache (the NV contents changed). t.mu must be held.
 func (t *TPM) forgetTrust() { t.trust.verified = nil }
 
@@ -148,7 +151,9 @@ func (t *TPM) VerifyEndorsement(ctx context.Context, roots *x509.CertPool) (*End
 	if err != nil {
 		return nil, err
 	}
-	if t.trust.verified == nil {
+	if t.trust.verified == nil || len(t.trust.verified) >= maxTrustCache {
+		// A caller that makes a new pool per operation only loses the
+		// cache, not memory.
 		t.trust.verified = make(map[*x509.CertPool]*Endorsement)
 	}
 	t.trust.verified[roots] = e
