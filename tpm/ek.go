@@ -125,7 +125,8 @@ func (t *TPM) forgetTrust() { t.trust.verified = nil }
 //     handled, nothing else switched off);
 //  3. the EK is the platform's persistent one (0x81010000–0x810100FF)
 //     whose public key is the certified one, or else it is created from the
-//     TCG default template of that index, and must be the certified key;
+//     TCG template of that index (L-1, L-2, H-3), and must be the certified
+//     key;
 //  4. a credential is made in software to the certified public key for the
 //     storage root key's Name (TPM 2.0 Part 1 §24, MakeCredential) and
 //     TPM2_ActivateCredential must return it: only a TPM holding the EK's
@@ -182,11 +183,45 @@ func ekCertIndices(present []uint32) []uint32 {
 	return out
 }
 
-// lowRangeTemplates are the TCG default EK templates (EK Credential
-// Profile §B.3.3 and §B.3.4) for the low-range certificate indices.
-var lowRangeTemplates = map[uint32]tpm2.TPMTPublic{
+// NVECCP384EKCert holds the ECC NIST P-384 EK certificate of the
+// high-range template H-3 (where swtpm writes its ECC EK certificate).
+const NVECCP384EKCert uint32 = 0x01C00016
+
+// ekTemplates are the TCG default EK templates (EK Credential Profile
+// §B.3.3, §B.3.4 and §B.4.5) of the certificate indices the library can
+// recreate the EK for: L-1, L-2 and H-3.
+var ekTemplates = map[uint32]tpm2.TPMTPublic{
 	NVRSA2048EKCert: tpm2.RSAEKTemplate,
 	NVECCP256EKCert: tpm2.ECCEKTemplate,
+	NVECCP384EKCert: eccP384EKTemplate,
+}
+
+// eccP384EKTemplate is template H-3: SHA-384 Names, userWithAuth set (so
+// the EK is used with its empty authValue), PolicyB-SHA384 as the admin
+// policy, AES-256-CFB, and an empty unique field. swtpm_setup makes its ECC
+// EK (persistent at 0x81010016) from exactly this public area.
+var eccP384EKTemplate = tpm2.TPMTPublic{
+	Type:    tpm2.TPMAlgECC,
+	NameAlg: tpm2.TPMAlgSHA384,
+	ObjectAttributes: tpm2.TPMAObject{
+		FixedTPM: true, FixedParent: true, SensitiveDataOrigin: true,
+		UserWithAuth: true, AdminWithPolicy: true, Restricted: true, Decrypt: true,
+	},
+	AuthPolicy: tpm2.TPM2BDigest{Buffer: []byte{
+		0xB2, 0x6E, 0x7D, 0x28, 0xD1, 0x1A, 0x50, 0xBC, 0x53, 0xD8, 0x82, 0xBC,
+		0xF5, 0xFD, 0x3A, 0x1A, 0x07, 0x41, 0x48, 0xBB, 0x35, 0xD3, 0xB4, 0xE4,
+		0xCB, 0x1C, 0x0A, 0xD9, 0xBD, 0xE4, 0x19, 0xCA, 0xCB, 0x47, 0xBA, 0x09,
+		0x69, 0x96, 0x46, 0x15, 0x0F, 0x9F, 0xC0, 0x00, 0xF3, 0xF8, 0x0E, 0x12,
+	}},
+	Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
+		Symmetric: tpm2.TPMTSymDefObject{
+			Algorithm: tpm2.TPMAlgAES,
+			KeyBits:   tpm2.NewTPMUSymKeyBits(tpm2.TPMAlgAES, tpm2.TPMKeyBits(256)),
+			Mode:      tpm2.NewTPMUSymMode(tpm2.TPMAlgAES, tpm2.TPMAlgCFB),
+		},
+		CurveID: tpm2.TPMECCNistP384,
+	}),
+	Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{}),
 }
 
 // verifyEndorsement does the work of VerifyEndorsement. t.mu must be held.
@@ -337,9 +372,9 @@ func (t *TPM) loadEK(ctx context.Context, index uint32, certKey crypto.PublicKey
 			return &loadedEK{handle: h, name: name, public: *pub}, ekSource{persistent: h}, nil
 		}
 	}
-	template, ok := lowRangeTemplates[index]
+	template, ok := ekTemplates[index]
 	if !ok {
-		return nil, ekSource{}, &UntrustedError{Failure: EKMismatch, Index: index, Err: errors.New("no persistent EK with the certified key, and no default template for this index")}
+		return nil, ekSource{}, &UntrustedError{Failure: EKMismatch, Index: index, Err: errors.New("no persistent EK with the certified key, and no template for this index")}
 	}
 	ek, err := t.createEK(ctx, template)
 	if err != nil {
@@ -482,11 +517,20 @@ func (t *TPM) EndorsementKey(ctx context.Context, alg KeyAlgorithm) (crypto.Publ
 	if alg == RSA2048 {
 		index = NVRSA2048EKCert
 	}
+	return t.EndorsementKeyAt(ctx, index)
+}
+
+// EndorsementKeyAt is EndorsementKey for the template of an EK
+// certificate index: NVRSA2048EKCert, NVECCP256EKCert or NVECCP384EKCert.
+func (t *TPM) EndorsementKeyAt(ctx context.Context, index uint32) (crypto.PublicKey, error) {
+	if _, ok := ekTemplates[index]; !ok {
+		return nil, fmt.Errorf("tpm: endorsement key: no template for NV index %#x", index)
+	}
 	if err := t.lock(); err != nil {
 		return nil, err
 	}
 	defer t.mu.Unlock()
-	ek, err := t.createEK(ctx, lowRangeTemplates[index])
+	ek, err := t.createEK(ctx, ekTemplates[index])
 	if err != nil {
 		return nil, err
 	}

@@ -232,3 +232,36 @@ func TestActivationRefusesPublicOnlyKeys(t *testing.T) {
 		_, _ = tpm2.FlushContext{FlushHandle: ek.ObjectHandle}.Execute(tr)
 	}
 }
+
+// TestVerifyEndorsementOfTheP384EK: the high-range ECC P-384 EK (template
+// H-3, NV 0x01C00016), recreated from its template where the platform made
+// no persistent one. On swtpm the template's key is the persistent EK
+// swtpm_setup made (0x81010016), which shows the template is the one.
+func TestVerifyEndorsementOfTheP384EK(t *testing.T) {
+	tp := tpmtest.Open(t)
+	roots := tpmtest.ManufactureWith(t, tp, tpmtest.ManufactureOptions{Index: tpm.NVECCP384EKCert})
+	ctx := context.Background()
+	e, err := tp.VerifyEndorsement(ctx, roots)
+	require.NoError(t, err)
+	assert.Equal(t, tpm.NVECCP384EKCert, e.Index)
+	requireOnlyBaseline(t, tp, 0)
+}
+
+// TestP384TemplateMakesTheGenuineEK: where the test TPM's real EK
+// certificate set has a P-384 certificate (swtpm), the H-3 template makes
+// the certified key.
+func TestP384TemplateMakesTheGenuineEK(t *testing.T) {
+	tpmtest.Roots(t)
+	tp := tpmtest.Open(t)
+	ctx := context.Background()
+	der, err := tp.ReadEndorsementNV(ctx, tpm.NVECCP384EKCert)
+	require.NoError(t, err)
+	if der == nil {
+		t.Skip("the test TPM has no P-384 EK certificate")
+	}
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	key, err := tp.EndorsementKeyAt(ctx, tpm.NVECCP384EKCert)
+	require.NoError(t, err)
+	assert.True(t, key.(*ecdsa.PublicKey).Equal(cert.PublicKey))
+}
