@@ -87,3 +87,18 @@ func TestDirectoryAttestationRefusals(t *testing.T) {
 	err = w.IdP.RegisterAttestedKey(ctx, w.Token(t), "{KEY}", w.Container.PublicKey(), &tpm.KeyCertification{})
 	require.ErrorIs(t, err, attest.ErrNotAttested)
 }
+
+func TestProvisionedKeyRegisteredAttested(t *testing.T) {
+	w := resettest.New(t)
+	ctx := context.Background()
+	roots := tpmtest.Manufacture(t, w.TPM)
+	require.NoError(t, w.IdP.SetKeyAttestation(w.Tenant.ID, roots, true))
+	cfg := container.Config{User: w.User.UPN, UserID: w.User.ObjectID, TenantID: w.User.TenantID}
+	c, err := container.Provision(ctx, w.TPM, cfg, "918273", container.WithTrustedTPMs(roots))
+	require.NoError(t, err)
+
+	require.NoError(t, reset.Register(ctx, w.Env(), c, w.Token(t), "918273"))
+	k, err := w.IdP.LookupKey(c.KeyID())
+	require.NoError(t, err)
+	assert.True(t, k.Attested)
+}
