@@ -256,3 +256,16 @@ func TestTrustCheckCostsNothingPerOperation(t *testing.T) {
 	}
 	assert.Equal(t, count(), count(trusted))
 }
+
+// TestGenuineTPMTrusted runs the operations on the test TPM against the
+// roots of its real EK certificate (swtpm's local CA in CI).
+func TestGenuineTPMTrusted(t *testing.T) {
+	roots := tpmtest.Roots(t)
+	tp := openTPM(t)
+	c, r := enrolled(t, tp)
+	ctx := context.Background()
+	ops := operations(c, r)
+	for _, name := range []string{"Unlock", "Provision", "ChangePIN", "ResetPIN", "Reprovision"} {
+		require.NoError(t, ops[name](ctx, tp, WithTrustedTPMs(roots)), name)
+	}
+}

@@ -56,3 +56,22 @@ func registerKey(ctx context.Context, env Env, n *container.Container, req Reque
 	}
 	return ad.RegisterAttestedKey(ctx, req.Token, n.KeyID(), n.PublicKey(), c)
 }
+
+// Register registers the login key of a freshly provisioned container with
+// env.Directory, the registration step of Hello provisioning: attested,
+// as a destructive reset does, when the directory takes attestations and
+// the TPM was verified on the connection (pass container.WithTrustedTPMs
+// to Provision or in env.Options); pin unlocks c to authorize the
+// certification. Errors wrap ErrRegistration.
+func Register(ctx context.Context, env Env, c *container.Container, token, pin string) error {
+	if err := checkEnv(env, c); err != nil {
+		return err
+	}
+	if env.Directory == nil {
+		return fmt.Errorf("%w: no directory", ErrInvalidEnv)
+	}
+	if err := registerKey(ctx, env, c, Request{Token: token, NewPIN: pin}); err != nil {
+		return fmt.Errorf("%w %s: %w", ErrRegistration, c.KeyID(), err)
+	}
+	return nil
+}

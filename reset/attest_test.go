@@ -2,7 +2,9 @@ package reset_test
 
 import (
 	"context"
+	"crypto/x509"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -11,6 +13,8 @@ import (
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/resettest"
+	"github.com/hellosim/hellosim/tpm"
+	"github.com/hellosim/hellosim/tpm/attest"
 	"github.com/hellosim/hellosim/tpm/tpmtest"
 )
 
@@ -53,4 +57,48 @@ func TestUnattestedKeyRecordedAsSuchWhenNotRequired(t *testing.T) {
 	k, err := w.IdP.LookupKey(n.KeyID())
 	require.NoError(t, err)
 	assert.False(t, k.Attested)
+}
+
+func TestDirectoryAttestationRefusals(t *testing.T) {
+	w := resettest.New(t)
+	ctx := context.Background()
+	roots := tpmtest.Manufacture(t, w.TPM)
+	_, err := w.TPM.VerifyEndorsement(ctx, roots)
+	require.NoError(t, err)
+	id, err := w.TPM.AttestationIdentity(ctx)
+	require.NoError(t, err)
+
+	// The tenant trusts no TPM roots yet.
+	_, err = w.IdP.AttestationChallenge(ctx, w.Token(t), "{KEY}", *id)
+	require.ErrorIs(t, err, idp.ErrInvalid)
+	require.ErrorIs(t, w.IdP.SetKeyAttestation("no-such-tenant", roots, true), idp.ErrUnknownTenant)
+
+	// Another manufacturer's roots: the EK certificate does not chain.
+	other, _ := tpmtest.NewCA(t, "another manufacturer", nil, nil, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	pool := x509.NewCertPool()
+	pool.AddCert(other)
+	require.NoError(t, w.IdP.SetKeyAttestation(w.Tenant.ID, pool, false))
+	_, err = w.IdP.AttestationChallenge(ctx, w.Token(t), "{KEY}", *id)
+	require.ErrorIs(t, err, attest.ErrNotAttested)
+
+	// An answer to no challenge.
+	_, err = w.IdP.AttestationChallenge(ctx, w.TokenWithoutMFA(t), "{KEY}", *id)
+	require.ErrorIs(t, err, idp.ErrMFARequired)
+	err = w.IdP.RegisterAttestedKey(ctx, w.Token(t), "{KEY}", w.Container.PublicKey(), &tpm.KeyCertification{})
+	require.ErrorIs(t, err, attest.ErrNotAttested)
+}
+
+func TestProvisionedKeyRegisteredAttested(t *testing.T) {
+	w := resettest.New(t)
+	ctx := context.Background()
+	roots := tpmtest.Manufacture(t, w.TPM)
+	require.NoError(t, w.IdP.SetKeyAttestation(w.Tenant.ID, roots, true))
+	cfg := container.Config{User: w.User.UPN, UserID: w.User.ObjectID, TenantID: w.User.TenantID}
+	c, err := container.Provision(ctx, w.TPM, cfg, "918273", container.WithTrustedTPMs(roots))
+	require.NoError(t, err)
+
+	require.NoError(t, reset.Register(ctx, w.Env(), c, w.Token(t), "918273"))
+	k, err := w.IdP.LookupKey(c.KeyID())
+	require.NoError(t, err)
+	assert.True(t, k.Attested)
 }

@@ -157,7 +157,7 @@ func (t *TPM) activateAK(ctx context.Context, e *Endorsement, ak *loadedEK, blob
 	}
 	defer ek.release(t)
 	var rsp *tpm2.ActivateCredentialResponse
-	err = t.run(ctx, func() (err error) {
+	err = t.roomy(ctx, func() (err error) {
 		rsp, err = tpm2.ActivateCredential{
 			ActivateHandle: tpm2.AuthHandle{Handle: ak.handle, Name: ak.name, Auth: tpm2.PasswordAuth(nil)},
 			KeyHandle:      tpm2.AuthHandle{Handle: ek.handle, Name: ek.name, Auth: ekAuth(&ek.public)},
@@ -189,7 +189,7 @@ func (t *TPM) anyEndorsement() *Endorsement {
 func (t *TPM) bringEK(ctx context.Context, e *Endorsement) (*loadedEK, error) {
 	if e.ek.persistent != 0 {
 		var rsp *tpm2.ReadPublicResponse
-		err := t.run(ctx, func() (err error) {
+		err := t.roomy(ctx, func() (err error) {
 			rsp, err = tpm2.ReadPublic{ObjectHandle: e.ek.persistent}.Execute(t.tr)
 			return err
 		})

@@ -107,6 +107,9 @@ type trustState struct {
 	verified map[*x509.CertPool]*Endorsement
 }
 
+// maxTrustCache bounds the pools remembered per connection.
+const maxTrustCache = 8
+
 // forgetTrust drops the cache (the NV contents changed). t.mu must be held.
 func (t *TPM) forgetTrust() { t.trust.verified = nil }
 
@@ -122,7 +125,8 @@ func (t *TPM) forgetTrust() { t.trust.verified = nil }
 //     handled, nothing else switched off);
 //  3. the EK is the platform's persistent one (0x81010000–0x810100FF)
 //     whose public key is the certified one, or else it is created from the
-//     TCG default template of that index, and must be the certified key;
+//     TCG template of that index (L-1, L-2, H-3), and must be the certified
+//     key;
 //  4. a credential is made in software to the certified public key for the
 //     storage root key's Name (TPM 2.0 Part 1 §24, MakeCredential) and
 //     TPM2_ActivateCredential must return it: only a TPM holding the EK's
@@ -148,7 +152,9 @@ func (t *TPM) VerifyEndorsement(ctx context.Context, roots *x509.CertPool) (*End
 	if err != nil {
 		return nil, err
 	}
-	if t.trust.verified == nil {
+	if t.trust.verified == nil || len(t.trust.verified) >= maxTrustCache {
+		// A caller that makes a new pool per operation only loses the
+		// cache, not memory.
 		t.trust.verified = make(map[*x509.CertPool]*Endorsement)
 	}
 	t.trust.verified[roots] = e
@@ -177,11 +183,45 @@ func ekCertIndices(present []uint32) []uint32 {
 	return out
 }
 
-// lowRangeTemplates are the TCG default EK templates (EK Credential
-// Profile §B.3.3 and §B.3.4) for the low-range certificate indices.
-var lowRangeTemplates = map[uint32]tpm2.TPMTPublic{
+// NVECCP384EKCert holds the ECC NIST P-384 EK certificate of the
+// high-range template H-3 (where swtpm writes its ECC EK certificate).
+const NVECCP384EKCert uint32 = 0x01C00016
+
+// ekTemplates are the TCG default EK templates (EK Credential Profile
+// §B.3.3, §B.3.4 and §B.4.5) of the certificate indices the library can
+// recreate the EK for: L-1, L-2 and H-3.
+var ekTemplates = map[uint32]tpm2.TPMTPublic{
 	NVRSA2048EKCert: tpm2.RSAEKTemplate,
 	NVECCP256EKCert: tpm2.ECCEKTemplate,
+	NVECCP384EKCert: eccP384EKTemplate,
+}
+
+// eccP384EKTemplate is template H-3: SHA-384 Names, userWithAuth set (so
+// the EK is used with its empty authValue), PolicyB-SHA384 as the admin
+// policy, AES-256-CFB, and an empty unique field. swtpm_setup makes its ECC
+// EK (persistent at 0x81010016) from exactly this public area.
+var eccP384EKTemplate = tpm2.TPMTPublic{
+	Type:    tpm2.TPMAlgECC,
+	NameAlg: tpm2.TPMAlgSHA384,
+	ObjectAttributes: tpm2.TPMAObject{
+		FixedTPM: true, FixedParent: true, SensitiveDataOrigin: true,
+		UserWithAuth: true, AdminWithPolicy: true, Restricted: true, Decrypt: true,
+	},
+	AuthPolicy: tpm2.TPM2BDigest{Buffer: []byte{
+		0xB2, 0x6E, 0x7D, 0x28, 0xD1, 0x1A, 0x50, 0xBC, 0x53, 0xD8, 0x82, 0xBC,
+		0xF5, 0xFD, 0x3A, 0x1A, 0x07, 0x41, 0x48, 0xBB, 0x35, 0xD3, 0xB4, 0xE4,
+		0xCB, 0x1C, 0x0A, 0xD9, 0xBD, 0xE4, 0x19, 0xCA, 0xCB, 0x47, 0xBA, 0x09,
+		0x69, 0x96, 0x46, 0x15, 0x0F, 0x9F, 0xC0, 0x00, 0xF3, 0xF8, 0x0E, 0x12,
+	}},
+	Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
+		Symmetric: tpm2.TPMTSymDefObject{
+			Algorithm: tpm2.TPMAlgAES,
+			KeyBits:   tpm2.NewTPMUSymKeyBits(tpm2.TPMAlgAES, tpm2.TPMKeyBits(256)),
+			Mode:      tpm2.NewTPMUSymMode(tpm2.TPMAlgAES, tpm2.TPMAlgCFB),
+		},
+		CurveID: tpm2.TPMECCNistP384,
+	}),
+	Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{}),
 }
 
 // verifyEndorsement does the work of VerifyEndorsement. t.mu must be held.
@@ -316,7 +356,7 @@ func (t *TPM) loadEK(ctx context.Context, index uint32, certKey crypto.PublicKey
 			break
 		}
 		var rsp *tpm2.ReadPublicResponse
-		err := t.run(ctx, func() (err error) {
+		err := t.roomy(ctx, func() (err error) {
 			rsp, err = tpm2.ReadPublic{ObjectHandle: h}.Execute(t.tr)
 			return err
 		})
@@ -332,9 +372,9 @@ func (t *TPM) loadEK(ctx context.Context, index uint32, certKey crypto.PublicKey
 			return &loadedEK{handle: h, name: name, public: *pub}, ekSource{persistent: h}, nil
 		}
 	}
-	template, ok := lowRangeTemplates[index]
+	template, ok := ekTemplates[index]
 	if !ok {
-		return nil, ekSource{}, &UntrustedError{Failure: EKMismatch, Index: index, Err: errors.New("no persistent EK with the certified key, and no default template for this index")}
+		return nil, ekSource{}, &UntrustedError{Failure: EKMismatch, Index: index, Err: errors.New("no persistent EK with the certified key, and no template for this index")}
 	}
 	ek, err := t.createEK(ctx, template)
 	if err != nil {
@@ -359,36 +399,46 @@ func (t *TPM) createEK(ctx context.Context, template tpm2.TPMTPublic) (*loadedEK
 	return ek, nil
 }
 
+// roomy is run for a command that needs a free object slot (one that
+// creates an object, or reads or uses a persistent one, which the TPM
+// loads into a transient slot): on TPM_RC_OBJECT_MEMORY an open Key is
+// flushed (it reloads itself when next used) and the command sent again.
+// t.mu must be held.
+func (t *TPM) roomy(ctx context.Context, f func() error) error {
+	for {
+		err := t.run(ctx, f)
+		if errors.Is(err, tpm2.TPMRCObjectMemory) && t.evictLRU(nil) {
+			continue
+		}
+		return err
+	}
+}
+
 // createPrimary is TPM2_CreatePrimary of template in hierarchy (empty
 // authorization). When the TPM has no free object slot an open Key is
 // flushed (it reloads itself when next used) and the command sent again.
 // t.mu must be held.
 func (t *TPM) createPrimary(ctx context.Context, hierarchy tpm2.TPMHandle, template tpm2.TPMTPublic) (*loadedEK, error) {
-	for {
-		var rsp *tpm2.CreatePrimaryResponse
-		err := t.run(ctx, func() (err error) {
-			rsp, err = tpm2.CreatePrimary{
-				PrimaryHandle: tpm2.AuthHandle{Handle: hierarchy, Auth: tpm2.PasswordAuth(nil)},
-				InPublic:      tpm2.New2B(template),
-			}.Execute(t.tr)
-			return err
-		})
-		if errors.Is(err, tpm2.TPMRCObjectMemory) && t.evictLRU(nil) {
-			continue
+	var rsp *tpm2.CreatePrimaryResponse
+	err := t.roomy(ctx, func() (err error) {
+		rsp, err = tpm2.CreatePrimary{
+			PrimaryHandle: tpm2.AuthHandle{Handle: hierarchy, Auth: tpm2.PasswordAuth(nil)},
+			InPublic:      tpm2.New2B(template),
+		}.Execute(t.tr)
+		return err
+	})
+	if err != nil {
+		if !isTPMRC(err) && !isCtxErr(err) {
+			t.reclaim()
 		}
-		if err != nil {
-			if !isTPMRC(err) && !isCtxErr(err) {
-				t.reclaim()
-			}
-			return nil, err
-		}
-		pub, err := rsp.OutPublic.Contents()
-		if err != nil {
-			_ = t.flush(rsp.ObjectHandle)
-			return nil, err
-		}
-		return &loadedEK{handle: rsp.ObjectHandle, name: objectName(rsp.OutPublic.Bytes()), public: *pub, transient: true}, nil
+		return nil, err
 	}
+	pub, err := rsp.OutPublic.Contents()
+	if err != nil {
+		_ = t.flush(rsp.ObjectHandle)
+		return nil, err
+	}
+	return &loadedEK{handle: rsp.ObjectHandle, name: objectName(rsp.OutPublic.Bytes()), public: *pub, transient: true}, nil
 }
 
 // isEKPublic reports the attributes every EK template has: a restricted
@@ -417,7 +467,7 @@ func (t *TPM) activate(ctx context.Context, ek *loadedEK, obj tpm2.TPMHandle, na
 		return &UntrustedError{Err: err}
 	}
 	var rsp *tpm2.ActivateCredentialResponse
-	err = t.run(ctx, func() (err error) {
+	err = t.roomy(ctx, func() (err error) {
 		rsp, err = tpm2.ActivateCredential{
 			ActivateHandle: tpm2.AuthHandle{Handle: obj, Name: name, Auth: objAuth},
 			KeyHandle:      tpm2.AuthHandle{Handle: ek.handle, Name: ek.name, Auth: ekAuth(&ek.public)},
@@ -467,11 +517,20 @@ func (t *TPM) EndorsementKey(ctx context.Context, alg KeyAlgorithm) (crypto.Publ
 	if alg == RSA2048 {
 		index = NVRSA2048EKCert
 	}
+	return t.EndorsementKeyAt(ctx, index)
+}
+
+// EndorsementKeyAt is EndorsementKey for the template of an EK
+// certificate index: NVRSA2048EKCert, NVECCP256EKCert or NVECCP384EKCert.
+func (t *TPM) EndorsementKeyAt(ctx context.Context, index uint32) (crypto.PublicKey, error) {
+	if _, ok := ekTemplates[index]; !ok {
+		return nil, fmt.Errorf("tpm: endorsement key: no template for NV index %#x", index)
+	}
 	if err := t.lock(); err != nil {
 		return nil, err
 	}
 	defer t.mu.Unlock()
-	ek, err := t.createEK(ctx, lowRangeTemplates[index])
+	ek, err := t.createEK(ctx, ekTemplates[index])
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -160,4 +162,106 @@ func TestGenuineTPM(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("EK certificate at NV %#x, TPM %+v, chain of %d; %d commands %v", e.Index, e.TPM, len(e.Chain), tp.Stats().Total(), tp.Stats().Commands)
 	requireOnlyBaseline(t, tp, 0)
+}
+
+// TestSRKWithOtherAttributesRefused: credential activation proves an object
+// with the SRK's Name is in the TPM; only the template's attributes
+// (fixedTPM among them) make that object a key no one else holds, since a
+// key loaded with its private part (TPM2_LoadExternal) or imported must
+// have fixedTPM clear. An SRK answered with other attributes is refused.
+func TestSRKWithOtherAttributesRefused(t *testing.T) {
+	next := tpmtest.OpenTransport(t)
+	imp, err := tpmtest.NewSRKImpostor(next, func(p *tpm2.TPMTPublic) {
+		p.ObjectAttributes.FixedTPM = false
+		p.ObjectAttributes.FixedParent = false
+	})
+	require.NoError(t, err)
+	tp, err := tpm.New(imp)
+	if err == nil {
+		_ = tp.Close()
+	}
+	require.ErrorContains(t, err, "other attributes")
+}
+
+// TestActivationRefusesPublicOnlyKeys is the TPM behaviour the SRK proof
+// rests on: an interposer can load the public part of its own key, with
+// the SRK's attributes, into the real TPM (TPM2_LoadExternal accepts it),
+// but the TPM does not activate a credential for it: a public-only object
+// has no authValue and no policy to authorize it with.
+func TestActivationRefusesPublicOnlyKeys(t *testing.T) {
+	tr := tpmtest.OpenTransport(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	pub := tpm2.ECCSRKTemplate
+	pub.Unique = tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
+		X: tpm2.TPM2BECCParameter{Buffer: key.X.FillBytes(make([]byte, 32))},
+		Y: tpm2.TPM2BECCParameter{Buffer: key.Y.FillBytes(make([]byte, 32))},
+	})
+	for _, policy := range []bool{false, true} {
+		p := pub
+		if policy {
+			// An empty policy the interposer could satisfy at will.
+			p.ObjectAttributes.AdminWithPolicy = true
+			p.AuthPolicy = tpm2.TPM2BDigest{Buffer: make([]byte, 32)}
+		}
+		ext, err := tpm2.LoadExternal{InPublic: tpm2.New2B(p), Hierarchy: tpm2.TPMRHOwner}.Execute(tr)
+		require.NoError(t, err, "the TPM takes the public part with the SRK's attributes")
+		ek, err := tpm2.CreatePrimary{PrimaryHandle: tpm2.TPMRHEndorsement, InPublic: tpm2.New2B(tpm2.ECCEKTemplate)}.Execute(tr)
+		require.NoError(t, err)
+		ekPub, err := ek.OutPublic.Contents()
+		require.NoError(t, err)
+		kem, err := tpm2.ImportEncapsulationKey(ekPub)
+		require.NoError(t, err)
+		blob, enc, err := tpm2.CreateCredential(rand.Reader, kem, ext.Name.Buffer, make([]byte, 16))
+		require.NoError(t, err)
+		var auth tpm2.Session = tpm2.PasswordAuth(nil)
+		if policy {
+			auth = tpm2.Policy(tpm2.TPMAlgSHA256, 16, tpm2.PolicyCallback(func(transport.TPM, tpm2.TPMISHPolicy, tpm2.TPM2BNonce) error { return nil }))
+		}
+		_, err = tpm2.ActivateCredential{
+			ActivateHandle: tpm2.AuthHandle{Handle: ext.ObjectHandle, Name: ext.Name, Auth: auth},
+			KeyHandle: tpm2.AuthHandle{Handle: ek.ObjectHandle, Name: ek.Name, Auth: tpm2.Policy(tpm2.TPMAlgSHA256, 16, tpm2.PolicyCallback(func(tr transport.TPM, h tpm2.TPMISHPolicy, _ tpm2.TPM2BNonce) error {
+				_, err := tpm2.PolicySecret{AuthHandle: tpm2.TPMRHEndorsement, PolicySession: h}.Execute(tr)
+				return err
+			}))},
+			CredentialBlob: tpm2.TPM2BIDObject{Buffer: blob},
+			Secret:         tpm2.TPM2BEncryptedSecret{Buffer: enc},
+		}.Execute(tr)
+		assert.ErrorIs(t, err, tpm2.TPMRCAuthUnavailable, "policy=%v", policy)
+		_, _ = tpm2.FlushContext{FlushHandle: ext.ObjectHandle}.Execute(tr)
+		_, _ = tpm2.FlushContext{FlushHandle: ek.ObjectHandle}.Execute(tr)
+	}
+}
+
+// TestVerifyEndorsementOfTheP384EK: the high-range ECC P-384 EK (template
+// H-3, NV 0x01C00016), recreated from its template where the platform made
+// no persistent one. On swtpm the template's key is the persistent EK
+// swtpm_setup made (0x81010016), which shows the template is the one.
+func TestVerifyEndorsementOfTheP384EK(t *testing.T) {
+	tp := tpmtest.Open(t)
+	roots := tpmtest.ManufactureWith(t, tp, tpmtest.ManufactureOptions{Index: tpm.NVECCP384EKCert})
+	ctx := context.Background()
+	e, err := tp.VerifyEndorsement(ctx, roots)
+	require.NoError(t, err)
+	assert.Equal(t, tpm.NVECCP384EKCert, e.Index)
+	requireOnlyBaseline(t, tp, 0)
+}
+
+// TestP384TemplateMakesTheGenuineEK: where the test TPM's real EK
+// certificate set has a P-384 certificate (swtpm), the H-3 template makes
+// the certified key.
+func TestP384TemplateMakesTheGenuineEK(t *testing.T) {
+	tpmtest.Roots(t)
+	tp := tpmtest.Open(t)
+	ctx := context.Background()
+	der, err := tp.ReadEndorsementNV(ctx, tpm.NVECCP384EKCert)
+	require.NoError(t, err)
+	if der == nil {
+		t.Skip("the test TPM has no P-384 EK certificate")
+	}
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	key, err := tp.EndorsementKeyAt(ctx, tpm.NVECCP384EKCert)
+	require.NoError(t, err)
+	assert.True(t, key.(*ecdsa.PublicKey).Equal(cert.PublicKey))
 }

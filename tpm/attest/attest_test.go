@@ -151,3 +151,14 @@ func TestKeyCertifiedByAnotherTPMsAKIsRefused(t *testing.T) {
 	_, err = attest.Verify(a.pending, a.cert, firstKey)
 	require.NoError(t, err, "the first TPM's own attestation still verifies")
 }
+
+// TestGenuineTPMAttestsAKey attests a key of the test TPM against the roots
+// of its real EK certificate (swtpm's local CA in CI).
+func TestGenuineTPMAttestsAKey(t *testing.T) {
+	roots := tpmtest.Roots(t)
+	tp := tpmtest.Open(t)
+	a := attestOn(t, tp, roots)
+	res, err := attest.Verify(a.pending, a.cert, a.key.Public())
+	require.NoError(t, err)
+	t.Logf("attested by %+v", res.TPM)
+}

@@ -31,8 +31,9 @@ type SRKImpostor struct {
 	answered int
 }
 
-// NewSRKImpostor wraps next.
-func NewSRKImpostor(next transport.TPM) (*SRKImpostor, error) {
+// NewSRKImpostor wraps next. Each edit, when given, changes the public
+// area the impostor answers with (tests of what the library checks in it).
+func NewSRKImpostor(next transport.TPM, edits ...func(*tpm2.TPMTPublic)) (*SRKImpostor, error) {
 	key, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -43,6 +44,9 @@ func NewSRKImpostor(next transport.TPM) (*SRKImpostor, error) {
 		X: tpm2.TPM2BECCParameter{Buffer: point[1:33]},
 		Y: tpm2.TPM2BECCParameter{Buffer: point[33:]},
 	})
+	for _, edit := range edits {
+		edit(&tmpl)
+	}
 	pub := tpm2.Marshal(tmpl)
 	sum := sha256.Sum256(pub)
 	name := append([]byte{0x00, 0x0B}, sum[:]...)

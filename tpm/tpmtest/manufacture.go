@@ -22,6 +22,9 @@ type ManufactureOptions struct {
 	// RSA certifies the RSA-2048 EK (NV 0x01C00002) instead of the ECC
 	// P-256 one (0x01C0000A).
 	RSA bool
+	// Index, when set, is the EK certificate index to certify the EK of
+	// (its template's EK), e.g. tpm.NVECCP384EKCert; it overrides RSA.
+	Index uint32
 	// Key, when set, is certified in place of the TPM's EK: a certificate
 	// for another key.
 	Key crypto.PublicKey
@@ -50,14 +53,17 @@ func Manufacture(t testing.TB, tp *tpm.TPM) *x509.CertPool {
 func ManufactureWith(t testing.TB, tp *tpm.TPM, o ManufactureOptions) *x509.CertPool {
 	t.Helper()
 	ctx := context.Background()
-	index, alg := tpm.NVECCP256EKCert, tpm.ECCP256
+	index := tpm.NVECCP256EKCert
 	if o.RSA {
-		index, alg = tpm.NVRSA2048EKCert, tpm.RSA2048
+		index = tpm.NVRSA2048EKCert
+	}
+	if o.Index != 0 {
+		index = o.Index
 	}
 	ekPub := o.Key
 	if ekPub == nil {
 		var err error
-		ekPub, err = tp.EndorsementKey(ctx, alg)
+		ekPub, err = tp.EndorsementKeyAt(ctx, index)
 		if err != nil {
 			t.Fatalf("tpmtest: manufacture: %v", err)
 		}
