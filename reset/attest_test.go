@@ -11,6 +11,7 @@ import (
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/tpm"
@@ -71,7 +72,7 @@ func TestDirectoryAttestationRefusals(t *testing.T) {
 	// The tenant trusts no TPM roots yet.
 	_, err = w.IdP.AttestationChallenge(ctx, w.Token(t), "{KEY}", *id)
 	require.ErrorIs(t, err, idp.ErrInvalid)
-	require.ErrorIs(t, w.IdP.SetKeyAttestation("no-such-tenant", roots, true), idp.ErrUnknownTenant)
+	require.ErrorIs(t, w.IdP.SetKeyAttestation("no-such-tenant", roots, true), identity.ErrUnknownTenant)
 
 	// Another manufacturer's roots: the EK certificate does not chain.
 	other, _ := tpmtest.NewCA(t, "another manufacturer", nil, nil, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
@@ -83,7 +84,7 @@ func TestDirectoryAttestationRefusals(t *testing.T) {
 
 	// An answer to no challenge.
 	_, err = w.IdP.AttestationChallenge(ctx, w.TokenWithoutMFA(t), "{KEY}", *id)
-	require.ErrorIs(t, err, idp.ErrMFARequired)
+	require.ErrorIs(t, err, idp.ErrTokenWithoutMFA)
 	err = w.IdP.RegisterAttestedKey(ctx, w.Token(t), "{KEY}", w.Container.PublicKey(), &tpm.KeyCertification{})
 	require.ErrorIs(t, err, attest.ErrNotAttested)
 }
