@@ -2,14 +2,11 @@ package service_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,30 +15,34 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/internal/dpop"
+	"github.com/hellosim/hellosim/internal/redistest"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/reset/service/state"
 )
 
-// instances builds a world whose service shares one Redis-backed store with
-// n-1 further instances, each on its own loopback server, and returns all n
+// instances builds a world whose service shares one Redis-backed store
+// (the run's shared Redis, under a prefix of the test's own) with n-1
+// further instances, each on its own loopback server, and returns all n
 // servers. It skips when HELLOSIM_REDIS is unset.
 func instances(t *testing.T, n int, opts ...worldOption) (*world, []*httptest.Server) {
 	t.Helper()
-	url := os.Getenv("HELLOSIM_REDIS")
-	if url == "" {
-		t.Skip("HELLOSIM_REDIS is not set; skipping the multi-instance test")
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	prefix := "hellosim-instances-test:" + hex.EncodeToString(b[:]) + ":"
+	return instancesOn(t, redistest.URL(t), state.RedisOptions{}, n, opts...)
+}
+
+// instancesOn is instances on the Redis at url, with the store options o
+// (Prefix and Clock are set here).
+func instancesOn(t *testing.T, url string, o state.RedisOptions, n int, opts ...worldOption) (*world, []*httptest.Server) {
+	t.Helper()
+	o.Prefix = redistest.Prefix()
 	mk := func(c *service.Config) {
-		s, err := state.NewRedis(url, state.RedisOptions{Prefix: prefix, Clock: c.Clock})
+		o.Clock = c.Clock
+		s, err := state.NewRedis(url, o)
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		c.State = s
-		for _, o := range opts {
-			o(c)
+		for _, opt := range opts {
+			opt(c)
 		}
 	}
 	w := newWorld(t, mk)

@@ -27,7 +27,10 @@ type RedisOptions struct {
 	// DefaultRedisTimeout.
 	Timeout time.Duration
 	// Clock overrides the Redis server's clock, for tests that move time;
-	// nil (production) decides with the server's TIME.
+	// nil (production) decides with the server's TIME. A Clock is read
+	// when the call starts, not when the script runs: a call that waits
+	// for a connection through a Redis restart sets the new epoch to a
+	// reading from before the restart. The server's TIME has no such gap.
 	Clock func() time.Time
 	// Observe, when set, is called after every call with its operation
 	// ("admit", "fail", "epoch", "ping"), duration and error (nil on

@@ -13,6 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/internal/redistest"
 )
 
 // TestRedisTwoClientsRaceOneWins: two stores, as two service instances
@@ -59,9 +61,9 @@ func TestRedisTwoClientsRaceOneWins(t *testing.T) {
 // every token issued before the restart, so the token admitted before the
 // crash is not admitted twice.
 func TestRedisKilledAndRestarted(t *testing.T) {
-	p := startRedis(t)
+	p := redistest.Start(t)
 	ctx := context.Background()
-	s := newRedisStore(t, p.url(), RedisOptions{Timeout: 200 * time.Millisecond})
+	s := newRedisStore(t, p.URL(), RedisOptions{Timeout: 200 * time.Millisecond})
 	issued := time.Now().Add(-time.Second)
 	used := Admission{IssuedAt: issued, Once: []Once{{Partition: "t", ID: "used-before-crash", Expires: time.Now().Add(time.Hour)}}}
 	// The first admission after an empty keyspace sets the epoch to now,
@@ -73,7 +75,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	require.Equal(t, Admitted, admit(t, s, used).Outcome)
 	require.Equal(t, Replayed, admit(t, s, used).Outcome)
 
-	p.kill()
+	p.Kill()
 	for _, call := range []func() error{
 		func() error { _, err := s.Admit(ctx, used); return err },
 		func() error { _, err := s.Fail(ctx, "user", DefaultLockout()); return err },
@@ -87,7 +89,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		assert.Less(t, time.Since(start), time.Second, "fails within the deadline")
 	}
 
-	p.start()
+	p.Restart()
 	var v Verdict
 	require.Eventually(t, func() bool {
 		v, err = s.Admit(ctx, used)
@@ -106,11 +108,11 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 // an unavailable one, and the decision it makes late is not reported as
 // made.
 func TestRedisSlowIsUnavailable(t *testing.T) {
-	p := startRedis(t)
+	p := redistest.Start(t)
 	ctx := context.Background()
-	s := newRedisStore(t, p.url(), RedisOptions{Timeout: 100 * time.Millisecond})
+	s := newRedisStore(t, p.URL(), RedisOptions{Timeout: 100 * time.Millisecond})
 	require.NoError(t, s.Ping(ctx))
-	blocker := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", p.port)})
+	blocker := redis.NewClient(&redis.Options{Addr: p.Addr()})
 	defer blocker.Close()
 	done := make(chan error, 1)
 	go func() { done <- blocker.Do(ctx, "DEBUG", "SLEEP", "0.5").Err() }()

@@ -11,12 +11,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/internal/clocktest"
 )
 
 // The behaviour every Store has, run against each implementation.
 var storeCases = []struct {
 	name string
-	run  func(t *testing.T, s Store, c *fakeClock)
+	run  func(t *testing.T, s Store, c *clocktest.Clock)
 }{
 	{"FirstUseWins", testFirstUseWins},
 	{"PartitionsAreSeparate", testPartitionsAreSeparate},
@@ -52,11 +54,11 @@ func admit(t *testing.T, s Store, a Admission) Verdict {
 	return v
 }
 
-func once(c *fakeClock, partition, id string) Once {
+func once(c *clocktest.Clock, partition, id string) Once {
 	return Once{Partition: partition, ID: id, Expires: c.Now().Add(10 * time.Minute)}
 }
 
-func testFirstUseWins(t *testing.T, s Store, c *fakeClock) {
+func testFirstUseWins(t *testing.T, s Store, c *clocktest.Clock) {
 	a := Admission{IssuedAt: c.Now(), Once: []Once{once(c, "tenant-a", "jti-1")}}
 	assert.Equal(t, Verdict{Outcome: Admitted}, admit(t, s, a))
 	assert.Equal(t, Verdict{Outcome: Replayed}, admit(t, s, a))
@@ -64,13 +66,13 @@ func testFirstUseWins(t *testing.T, s Store, c *fakeClock) {
 	assert.Equal(t, Replayed, admit(t, s, a).Outcome, "remembered until it expires")
 }
 
-func testPartitionsAreSeparate(t *testing.T, s Store, c *fakeClock) {
+func testPartitionsAreSeparate(t *testing.T, s Store, c *clocktest.Clock) {
 	assert.Equal(t, Admitted, admit(t, s, Admission{Once: []Once{once(c, "tenant-a", "jti-1")}}).Outcome)
 	assert.Equal(t, Admitted, admit(t, s, Admission{Once: []Once{once(c, "tenant-b", "jti-1")}}).Outcome,
 		"the same ID in another tenant is another record")
 }
 
-func testIDForgottenAtExpiry(t *testing.T, s Store, c *fakeClock) {
+func testIDForgottenAtExpiry(t *testing.T, s Store, c *clocktest.Clock) {
 	o := once(c, "t", "jti")
 	assert.Equal(t, Admitted, admit(t, s, Admission{Once: []Once{o}}).Outcome)
 	c.Advance(10 * time.Minute)
@@ -79,7 +81,7 @@ func testIDForgottenAtExpiry(t *testing.T, s Store, c *fakeClock) {
 		"an ID is remembered until its expiry and no longer")
 }
 
-func testExpiredIDRefused(t *testing.T, s Store, c *fakeClock) {
+func testExpiredIDRefused(t *testing.T, s Store, c *clocktest.Clock) {
 	o := Once{Partition: "t", ID: "jti", Expires: c.Now()}
 	assert.Equal(t, Verdict{Outcome: Expired}, admit(t, s, Admission{Once: []Once{once(c, "t", "other"), o}}).withIndex(1))
 	assert.Equal(t, Admitted, admit(t, s, Admission{Once: []Once{once(c, "t", "other")}}).Outcome,
@@ -97,13 +99,13 @@ func (v Verdict) withIndex(i int) Verdict {
 	return v
 }
 
-func testSameIDTwice(t *testing.T, s Store, c *fakeClock) {
+func testSameIDTwice(t *testing.T, s Store, c *clocktest.Clock) {
 	v := admit(t, s, Admission{Once: []Once{once(c, "t", "x"), once(c, "t", "x")}})
 	assert.Equal(t, Verdict{Outcome: Replayed, Index: 1}, v)
 	assert.Equal(t, Admitted, admit(t, s, Admission{Once: []Once{once(c, "t", "x")}}).Outcome)
 }
 
-func testBucket(t *testing.T, s Store, c *fakeClock) {
+func testBucket(t *testing.T, s Store, c *clocktest.Clock) {
 	b := []Bucket{{Key: "user:1", Limit: Limit{Burst: 3, Per: 3 * time.Second}}}
 	for i := range 3 {
 		assert.Equal(t, Admitted, admit(t, s, Admission{Buckets: b}).Outcome, "request %d", i)
@@ -122,7 +124,7 @@ func testBucket(t *testing.T, s Store, c *fakeClock) {
 	assert.Equal(t, Verdict{Outcome: RateLimited, Index: 1, RetryAfter: time.Second}, admit(t, s, Admission{Buckets: two}))
 }
 
-func testRefusalSpendsNothing(t *testing.T, s Store, c *fakeClock) {
+func testRefusalSpendsNothing(t *testing.T, s Store, c *clocktest.Clock) {
 	lim := Limit{Burst: 1, Per: time.Minute}
 	user := Bucket{Key: "user", Limit: lim}
 	require.Equal(t, Admitted, admit(t, s, Admission{Once: []Once{once(c, "t", "used")}}).Outcome)
@@ -147,7 +149,7 @@ func testRefusalSpendsNothing(t *testing.T, s Store, c *fakeClock) {
 	assert.Equal(t, Admitted, admit(t, s, Admission{Locks: []string{"locked"}, Once: []Once{once(c, "t", "after-lock")}}).Outcome)
 }
 
-func testLockoutEscalates(t *testing.T, s Store, c *fakeClock) {
+func testLockoutEscalates(t *testing.T, s Store, c *clocktest.Clock) {
 	p := Lockout{Failures: 3, Window: time.Hour, Base: time.Minute, Max: 4 * time.Minute}
 	ctx := context.Background()
 	want := []time.Duration{0, 0, time.Minute, 2 * time.Minute, 4 * time.Minute, 4 * time.Minute}
@@ -169,7 +171,7 @@ func testLockoutEscalates(t *testing.T, s Store, c *fakeClock) {
 	assert.Equal(t, Failures{Count: 1}, f, "failures are counted per key")
 }
 
-func testFailureWindowSlides(t *testing.T, s Store, c *fakeClock) {
+func testFailureWindowSlides(t *testing.T, s Store, c *clocktest.Clock) {
 	p := Lockout{Failures: 3, Window: time.Hour, Base: time.Minute, Max: time.Minute}
 	ctx := context.Background()
 	for range 2 {
@@ -188,7 +190,7 @@ func testFailureWindowSlides(t *testing.T, s Store, c *fakeClock) {
 	assert.WithinDuration(t, c.Now().Add(time.Minute), f.LockedUntil, 0)
 }
 
-func testBeforeEpoch(t *testing.T, s Store, c *fakeClock) {
+func testBeforeEpoch(t *testing.T, s Store, c *clocktest.Clock) {
 	ep, err := s.Epoch(context.Background())
 	require.NoError(t, err)
 	require.False(t, ep.IsZero())
@@ -199,7 +201,7 @@ func testBeforeEpoch(t *testing.T, s Store, c *fakeClock) {
 	assert.Equal(t, Admitted, admit(t, s, a).Outcome, "the refusal recorded nothing")
 }
 
-func testInvalidAdmission(t *testing.T, s Store, c *fakeClock) {
+func testInvalidAdmission(t *testing.T, s Store, c *clocktest.Clock) {
 	ctx := context.Background()
 	for name, a := range map[string]Admission{
 		"empty lock":      {Locks: []string{""}},
@@ -217,7 +219,7 @@ func testInvalidAdmission(t *testing.T, s Store, c *fakeClock) {
 	assert.ErrorIs(t, err, ErrInvalidAdmission)
 }
 
-func testConcurrentOneWinner(t *testing.T, s Store, c *fakeClock) {
+func testConcurrentOneWinner(t *testing.T, s Store, c *clocktest.Clock) {
 	const n = 32
 	var admitted, replayed atomic.Int32
 	var wg sync.WaitGroup
