@@ -1,9 +1,7 @@
 package reset
 
 import (
-	"fmt"
-	"strings"
-
+	"github.com/hellosim/hellosim/internal/enum"
 	"github.com/hellosim/hellosim/reset/identity"
 )
 
@@ -26,14 +24,16 @@ const (
 var editionNames = []string{"unknown", "enterprise", "pro", "other"}
 
 // String returns a stable lower-case name such as "enterprise".
-func (e Edition) String() string { return enumName(editionNames, int(e), "Edition") }
+func (e Edition) String() string { return enum.Name(editionNames, int(e), "Edition") }
 
 // MarshalText implements encoding.TextMarshaler.
-func (e Edition) MarshalText() ([]byte, error) { return enumMarshal(editionNames, int(e), "edition") }
+func (e Edition) MarshalText() ([]byte, error) {
+	return enum.Marshal("reset", editionNames, int(e), "edition")
+}
 
 // UnmarshalText accepts the names String returns (case-insensitive).
 func (e *Edition) UnmarshalText(b []byte) error {
-	return enumUnmarshal(editionNames, (*int)(e), b, "edition")
+	return enum.Unmarshal("reset", editionNames, (*int)(e), b, "edition")
 }
 
 // AccountType is the kind of account that owns the Hello container (the
@@ -52,16 +52,16 @@ const (
 var accountNames = []string{"unknown", "enterprise", "msa"}
 
 // String returns "enterprise" or "msa".
-func (a AccountType) String() string { return enumName(accountNames, int(a), "AccountType") }
+func (a AccountType) String() string { return enum.Name(accountNames, int(a), "AccountType") }
 
 // MarshalText implements encoding.TextMarshaler.
 func (a AccountType) MarshalText() ([]byte, error) {
-	return enumMarshal(accountNames, int(a), "account type")
+	return enum.Marshal("reset", accountNames, int(a), "account type")
 }
 
 // UnmarshalText accepts the names String returns (case-insensitive).
 func (a *AccountType) UnmarshalText(b []byte) error {
-	return enumUnmarshal(accountNames, (*int)(a), b, "account type")
+	return enum.Unmarshal("reset", accountNames, (*int)(a), b, "account type")
 }
 
 // EntryPoint is where the user starts "I forgot my PIN".
@@ -80,16 +80,16 @@ const (
 var entryNames = []string{"unknown", "settings", "lock-screen"}
 
 // String returns "settings" or "lock-screen".
-func (e EntryPoint) String() string { return enumName(entryNames, int(e), "EntryPoint") }
+func (e EntryPoint) String() string { return enum.Name(entryNames, int(e), "EntryPoint") }
 
 // MarshalText implements encoding.TextMarshaler.
 func (e EntryPoint) MarshalText() ([]byte, error) {
-	return enumMarshal(entryNames, int(e), "entry point")
+	return enum.Marshal("reset", entryNames, int(e), "entry point")
 }
 
 // UnmarshalText accepts the names String returns (case-insensitive).
 func (e *EntryPoint) UnmarshalText(b []byte) error {
-	return enumUnmarshal(entryNames, (*int)(e), b, "entry point")
+	return enum.Unmarshal("reset", entryNames, (*int)(e), b, "entry point")
 }
 
 // Kind is the form of PIN reset.
@@ -109,14 +109,16 @@ const (
 var kindNames = []string{"unknown", "destructive", "non-destructive"}
 
 // String returns "destructive" or "non-destructive".
-func (k Kind) String() string { return enumName(kindNames, int(k), "Kind") }
+func (k Kind) String() string { return enum.Name(kindNames, int(k), "Kind") }
 
 // MarshalText implements encoding.TextMarshaler.
-func (k Kind) MarshalText() ([]byte, error) { return enumMarshal(kindNames, int(k), "reset kind") }
+func (k Kind) MarshalText() ([]byte, error) {
+	return enum.Marshal("reset", kindNames, int(k), "reset kind")
+}
 
 // UnmarshalText accepts the names String returns (case-insensitive).
 func (k *Kind) UnmarshalText(b []byte) error {
-	return enumUnmarshal(kindNames, (*int)(k), b, "reset kind")
+	return enum.Unmarshal("reset", kindNames, (*int)(k), b, "reset kind")
 }
 
 // Method is an authentication method a tenant enables. Above the lock screen
@@ -171,29 +173,4 @@ type Tenant struct {
 	// Methods are the authentication methods enabled in the tenant, offered
 	// above the lock screen on Azure AD joined devices. Empty means password only.
 	Methods []Method
-}
-
-func enumName(names []string, v int, typ string) string {
-	if v >= 0 && v < len(names) {
-		return names[v]
-	}
-	return fmt.Sprintf("%s(%d)", typ, v)
-}
-
-func enumMarshal(names []string, v int, what string) ([]byte, error) {
-	if v >= 0 && v < len(names) {
-		return []byte(names[v]), nil
-	}
-	return nil, fmt.Errorf("reset: invalid %s %d", what, v)
-}
-
-func enumUnmarshal(names []string, v *int, b []byte, what string) error {
-	s := string(b)
-	for i, n := range names {
-		if strings.EqualFold(s, n) {
-			*v = i
-			return nil
-		}
-	}
-	return fmt.Errorf("reset: unknown %s %q (want one of %s)", what, s, strings.Join(names, ", "))
 }

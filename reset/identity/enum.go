@@ -5,6 +5,10 @@ import (
 	"strings"
 )
 
+// The same helpers as internal/enum, kept here because identity imports
+// nothing of the module (docs/ARCHITECTURE.md): a program may take the
+// vocabulary alone.
+
 func enumName(names []string, v int, typ string) string {
 	if v >= 0 && v < len(names) {
 		return names[v]

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hellosim/hellosim/internal/enum"
 	"github.com/hellosim/hellosim/reset/identity"
 )
 
@@ -50,14 +51,16 @@ const (
 var sourceNames = []string{"not-configured", "device-mdm", "user-mdm", "computer-gpo", "user-gpo"}
 
 // String returns a stable name such as "computer-gpo".
-func (s Source) String() string { return enumName(sourceNames, int(s), "Source") }
+func (s Source) String() string { return enum.Name(sourceNames, int(s), "Source") }
 
 // MarshalText implements encoding.TextMarshaler.
-func (s Source) MarshalText() ([]byte, error) { return enumMarshal(sourceNames, int(s), "source") }
+func (s Source) MarshalText() ([]byte, error) {
+	return enum.Marshal("policy", sourceNames, int(s), "source")
+}
 
 // UnmarshalText accepts the names String returns (case-insensitive).
 func (s *Source) UnmarshalText(b []byte) error {
-	return enumUnmarshal(sourceNames, (*int)(s), b, "source")
+	return enum.Unmarshal("policy", sourceNames, (*int)(s), b, "source")
 }
 
 // PINRecoverySetting is one source's value of EnablePinRecovery.
@@ -270,7 +273,7 @@ const (
 var gpoNames = []string{"Not Configured", "Enabled", "Disabled"}
 
 // String returns "Enabled", "Disabled" or "Not Configured", as the editor shows it.
-func (s GPOState) String() string { return enumName(gpoNames, int(s), "GPOState") }
+func (s GPOState) String() string { return enum.Name(gpoNames, int(s), "GPOState") }
 
 // ParseGPOState reads "Enabled", "Disabled" or "Not Configured" (case and
 // the space in "Not Configured" do not matter).
@@ -533,29 +536,4 @@ func validHost(h string) error {
 		}
 	}
 	return nil
-}
-
-func enumName(names []string, v int, typ string) string {
-	if v >= 0 && v < len(names) {
-		return names[v]
-	}
-	return fmt.Sprintf("%s(%d)", typ, v)
-}
-
-func enumMarshal(names []string, v int, what string) ([]byte, error) {
-	if v >= 0 && v < len(names) {
-		return []byte(names[v]), nil
-	}
-	return nil, fmt.Errorf("policy: invalid %s %d", what, v)
-}
-
-func enumUnmarshal(names []string, v *int, b []byte, what string) error {
-	s := string(b)
-	for i, n := range names {
-		if strings.EqualFold(s, n) {
-			*v = i
-			return nil
-		}
-	}
-	return fmt.Errorf("policy: unknown %s %q (want one of %s)", what, s, strings.Join(names, ", "))
 }
