@@ -102,3 +102,34 @@ func TestAccountStanding(t *testing.T) {
 	a, _ = f.p.Account(ctx, f.tenant.ID, f.alice.ObjectID)
 	assert.Equal(t, identity.StandingDeleted, a.Standing)
 }
+
+// A device proof binds one sign-in: the same proof presented again, for
+// this sign-in or another of the same user, is refused; a fresh proof of
+// the same device binds.
+func TestBindDeviceProofUsedOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, idp.TenantConfig{})
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	_, tok := f.signIn(t)
+	require.NoError(t, f.p.RegisterDevice(ctx, tok, testDevice, &key.PublicKey))
+	f.clk.Advance(idp.TOTPPeriod)
+
+	proof, err := f.p.DeviceProof(key, f.tenant.ID, f.clk.Now())
+	require.NoError(t, err)
+	first, err := f.p.SignIn(ctx, f.alice.UPN, alicePW)
+	require.NoError(t, err)
+	require.NoError(t, first.BindDevice(ctx, testDevice, proof))
+	assert.ErrorIs(t, first.BindDevice(ctx, testDevice, proof), idp.ErrTokenRefused, "again, for the same sign-in")
+
+	second, err := f.p.SignIn(ctx, f.alice.UPN, alicePW)
+	require.NoError(t, err)
+	f.clk.Advance(idp.DeviceProofMaxAge / 2)
+	err = second.BindDevice(ctx, testDevice, proof)
+	assert.ErrorIs(t, err, idp.ErrTokenRefused, "a captured proof, for another sign-in")
+	assert.ErrorContains(t, err, "already used")
+
+	fresh, err := f.p.DeviceProof(key, f.tenant.ID, f.clk.Now())
+	require.NoError(t, err)
+	require.NoError(t, second.BindDevice(ctx, testDevice, fresh))
+}

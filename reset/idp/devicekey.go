@@ -205,6 +205,16 @@ func (s *Pending) BindDevice(ctx context.Context, deviceID, proof string) error 
 	if s.deviceID != "" && s.deviceID != dev.DeviceID {
 		return fmt.Errorf("bind device: %w: sign-in bound to another device", ErrInvalid)
 	}
+	// A proof binds one sign-in: its jti is remembered for as long as the
+	// proof could still be accepted.
+	use := "dpop\x00" + pr.JKT + "\x00" + pr.JTI
+	p.mu.Lock()
+	if prev, used := p.tokenUses[use]; used && now.Before(prev.until) {
+		p.mu.Unlock()
+		return fmt.Errorf("bind device: %w: device proof already used", ErrTokenRefused)
+	}
+	p.recordTokenUse(use, "", time.Unix(pr.IAT, 0).Add(DeviceProofMaxAge+p.verifier.Skew), now)
+	p.mu.Unlock()
 	s.deviceID, s.jkt = dev.DeviceID, dev.KeyThumbprint
 	return nil
 }

@@ -121,9 +121,10 @@ type tokenUse struct {
 	until time.Time
 }
 
-// recordTokenUse remembers that the token use registered keyID, until the
-// verifier would refuse the token (exp plus its skew), and forgets the uses
-// of tokens that have expired. The caller holds p.mu.
+// recordTokenUse remembers that the token use registered keyID (or, for a
+// device proof, that it bound a sign-in), until the verifier would refuse
+// it (exp plus its skew), and forgets the uses that have expired. The
+// caller holds p.mu.
 func (p *IdP) recordTokenUse(use, keyID string, exp, now time.Time) {
 	if len(p.tokenUses) >= p.nextUseGC {
 		for k, u := range p.tokenUses {
