@@ -224,7 +224,7 @@ func cmdProvision() *command {
 			if err := st.saveDevice(); err != nil {
 				return fmt.Errorf("the container is stored, but the device file could not be written: %w", err)
 			}
-			if err := a.registerLoginKey(ctx, st, cl, c); err != nil {
+			if err := a.registerLoginKey(ctx, st, cl, t, c); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "Windows Hello is set up for %s: %s login key on %s.\n", cfg.User, ka, spec)
@@ -556,7 +556,7 @@ func cmdReset() *command {
 				// A destructive reset registers the new key as provisioning
 				// does: through the DRS endpoint, with the reset sign-in's
 				// device-bound DRS token.
-				Env: reset.Env{TPM: t, Service: dev.client, Directory: cl.drs(&pending), PINPolicy: pinPolicy},
+				Env: reset.Env{TPM: t, Service: dev.client, Directory: cl.drs(&pending, dev), PINPolicy: pinPolicy},
 				Device: reset.Device{
 					Join: identity.AzureADJoined, Trust: identity.CloudKerberosTrust, Edition: reset.Enterprise,
 					Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/tpm"
@@ -54,6 +56,18 @@ func (s *state) join(ctx context.Context, t *tpm.TPM, cl *cloud) (*joined, error
 	}
 	if err := cl.idp.AddDeviceKey(cl.user.TenantID, cl.user.ObjectID, dev.ID(), dev.PublicKey()); err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
+	}
+	// The directory's device object carries the device identity's ID,
+	// so that its tokens and its key registrations name one device.
+	if !strings.EqualFold(cl.device.DeviceID, dev.ID()) {
+		d, err := cl.idp.AddDevice(idp.DeviceConfig{TenantID: cl.info.TenantID, DeviceID: dev.ID(), DisplayName: "HELLOSIM-PC", JoinType: identity.AzureADJoined})
+		if err != nil {
+			return nil, fmt.Errorf("directory: join the device: %w", err)
+		}
+		cl.device = d
+		if err := s.saveObjects(cl); err != nil {
+			return nil, err
+		}
 	}
 	key, err := dev.Signer(ctx, t)
 	if err != nil {

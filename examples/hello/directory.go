@@ -16,6 +16,7 @@ import (
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/keycred"
+	"github.com/hellosim/hellosim/tpm"
 )
 
 // What the directory holds beyond the tenant and user of directory.json —
@@ -47,30 +48,29 @@ type savedKey struct {
 	WithoutMFA   bool      `json:"without_mfa,omitempty"`
 }
 
-// restoreObjects loads the device and keys into cl's directory; on the
-// first run it joins the device (a new device object) and saves it.
+// restoreObjects loads the device object and keys into cl's directory,
+// when they have been saved.
 func (s *state) restoreObjects(cl *cloud) error {
 	var saved savedObjects
 	err := readJSON(s.path(objectsFile), &saved)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		d, err := cl.idp.AddDevice(idp.DeviceConfig{TenantID: cl.info.TenantID, DisplayName: "HELLOSIM-PC", JoinType: identity.AzureADJoined})
-		if err != nil {
-			return fmt.Errorf("directory: join the device: %w", err)
-		}
-		cl.device = d
-		return s.saveObjects(cl)
+		// No device object until the device joins (state.join), which
+		// needs the TPM: the object takes the device identity's ID.
+		return nil
 	case err != nil:
 		return err
 	}
-	d, err := cl.idp.AddDevice(idp.DeviceConfig{
-		TenantID: cl.info.TenantID, DeviceID: saved.Device.DeviceID, DisplayName: saved.Device.DisplayName,
-		JoinType: identity.AzureADJoined, RegisteredAt: saved.Device.RegisteredAt,
-	})
-	if err != nil {
-		return fmt.Errorf("%s: device: %w", s.path(objectsFile), err)
+	if saved.Device.DeviceID != "" {
+		d, err := cl.idp.AddDevice(idp.DeviceConfig{
+			TenantID: cl.info.TenantID, DeviceID: saved.Device.DeviceID, DisplayName: saved.Device.DisplayName,
+			JoinType: identity.AzureADJoined, RegisteredAt: saved.Device.RegisteredAt,
+		})
+		if err != nil {
+			return fmt.Errorf("%s: device: %w", s.path(objectsFile), err)
+		}
+		cl.device = d
 	}
-	cl.device = d
 	for _, k := range saved.Keys {
 		blob, err := base64.StdEncoding.DecodeString(k.KNGC)
 		if err != nil {
@@ -97,7 +97,10 @@ func (s *state) saveObjects(cl *cloud) error {
 	if err != nil {
 		return err
 	}
-	out := savedObjects{Device: savedDevice{DeviceID: cl.device.DeviceID, DisplayName: cl.device.DisplayName, RegisteredAt: cl.device.RegisteredAt}}
+	var out savedObjects
+	if cl.device.DeviceID != "" {
+		out.Device = savedDevice{DeviceID: cl.device.DeviceID, DisplayName: cl.device.DisplayName, RegisteredAt: cl.device.RegisteredAt}
+	}
 	for _, k := range keys {
 		blob, err := keycred.MarshalPublicKey(k.Public)
 		if err != nil {
@@ -113,26 +116,37 @@ func (s *state) saveObjects(cl *cloud) error {
 
 // drs is the device registration service as the device reaches it: its
 // handler in process, with the same requests and answers as over HTTP.
-// Its token is the device-bound DRS token of the sign-in *pending refers
-// to when the call is made.
-func (cl *cloud) drs(pending **idp.Pending) *idp.DRSClient {
-	c := idp.NewInProcessDRS(cl.idp.DRSHandler())
+// Its token is the DRS token of the sign-in *pending refers to when the
+// call is made, bound to the device's key, and each request carries a
+// DPoP proof of that key.
+func (cl *cloud) drs(pending **idp.Pending, dev *joined) *idp.DRSClient {
+	c := idp.NewInProcessDRS(cl.idp.DRSHandler()).WithDevice(dev.key).WithClock(cl.idp.Now)
 	c.Token = func(ctx context.Context) (string, error) {
 		if *pending == nil {
 			return "", errors.New("no signed-in session to ask for a device registration token")
 		}
-		return (*pending).DeviceToken(ctx, cl.device.DeviceID, idp.DRSResource)
+		return (*pending).DeviceToken(ctx, dev.dev.ID(), idp.DRSResource)
 	}
 	return c
 }
 
 // registerLoginKey registers c's login key as Windows does right after
-// provisioning: the signed-in session (here: the demo user's password and
-// authenticator code, which the simulator keeps) asks for a device-bound
-// DRS token with ngcmfa, and the key goes to POST /EnrollmentServer/key/.
-func (a *app) registerLoginKey(ctx context.Context, st *state, cl *cloud, c *container.Container) error {
+// provisioning: the device joins (once), the signed-in session (here: the
+// demo user's password and authenticator code, which the simulator keeps)
+// is bound to the device key and asks for a device-bound DRS token with
+// ngcmfa, and the key goes to POST /EnrollmentServer/key/ with a DPoP
+// proof of the device key.
+func (a *app) registerLoginKey(ctx context.Context, st *state, cl *cloud, t *tpm.TPM, c *container.Container) error {
+	dev, err := st.join(ctx, t, cl)
+	if err != nil {
+		return err
+	}
+	defer dev.key.Close()
 	pending, err := cl.idp.SignIn(ctx, cl.info.UPN, cl.info.Password)
 	if err != nil {
+		return fmt.Errorf("sign in to register the key: %w", err)
+	}
+	if err := dev.bind(ctx, cl, pending); err != nil {
 		return fmt.Errorf("sign in to register the key: %w", err)
 	}
 	code, err := idp.TOTPCodeAt(cl.info.TOTPSecret, cl.idp.Now())
@@ -145,7 +159,7 @@ func (a *app) registerLoginKey(ctx context.Context, st *state, cl *cloud, c *con
 	// The same reset.Directory a destructive reset registers through; it
 	// asks the session for the device-bound DRS token, so no token is
 	// passed here.
-	var dir reset.Directory = cl.drs(&pending)
+	var dir reset.Directory = cl.drs(&pending, dev)
 	if err := dir.RegisterKey(ctx, "", c.KeyID(), c.PublicKey()); err != nil {
 		return fmt.Errorf("register the login key: %w", err)
 	}
@@ -153,7 +167,7 @@ func (a *app) registerLoginKey(ctx context.Context, st *state, cl *cloud, c *con
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "Login key registered with the device registration service: kid %s for %s (device %s).\n", kid, cl.info.UPN, cl.device.DeviceID)
+	fmt.Fprintf(a.stdout, "Login key registered with the device registration service: kid %s for %s (device %s).\n", kid, cl.info.UPN, dev.dev.ID())
 	return st.saveObjects(cl)
 }
 

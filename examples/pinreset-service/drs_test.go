@@ -54,17 +54,27 @@ func TestDemoRegistersAHelloKey(t *testing.T) {
 	require.NoError(t, err)
 	blob, err := keycred.MarshalPublicKey(&key.PublicKey)
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/EnrollmentServer/key/?api-version=1.0",
-		bytes.NewReader([]byte(`{"kngc":"`+base64.StdEncoding.EncodeToString(blob)+`"}`)))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+out["access_token"])
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var reg map[string]string
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&reg))
-	require.Equal(t, http.StatusOK, resp.StatusCode, reg)
+	assert.Equal(t, "DPoP", out["token_type"], "bound to the demo device's key")
+	register := func(auth, proof string) (int, map[string]string) {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/EnrollmentServer/key/?api-version=1.0",
+			bytes.NewReader([]byte(`{"kngc":"`+base64.StdEncoding.EncodeToString(blob)+`"}`)))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", auth)
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var reg map[string]string
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&reg))
+		return resp.StatusCode, reg
+	}
+	status, reg := register("Bearer "+out["access_token"], "")
+	assert.Equal(t, http.StatusUnauthorized, status, "the bound token as a bearer token: %v", reg)
+	status, reg = register("DPoP "+out["access_token"], out["dpop"])
+	require.Equal(t, http.StatusOK, status, reg)
 	assert.Equal(t, keycred.Identifier(blob), reg["kid"])
 	assert.Equal(t, user.UPN, reg["upn"])
 }

@@ -350,10 +350,12 @@ Published keys:
   curl -s %[1]s/v1/keys
 
 Register a Windows Hello key (a DRS token for the demo device: add
-"resource":"urn:ms-drs:enterpriseregistration.windows.net" above; kngc is
+"resource":"urn:ms-drs:enterpriseregistration.windows.net" above; the token
+is bound to the demo device's key and the answer's "dpop" is that key's
+proof for this endpoint, good for one registration within a minute; kngc is
 base64 of the key's BCRYPT RSA1 blob):
-  curl -s -X POST '%[1]s/EnrollmentServer/key/?api-version=1.0' -H "Authorization: Bearer $DRS_TOKEN" \
-    -H 'Content-Type: application/json' -d '{"kngc":"..."}'
+  curl -s -X POST '%[1]s/EnrollmentServer/key/?api-version=1.0' -H "Authorization: DPoP $DRS_TOKEN" \
+    -H "DPoP: $DRS_PROOF" -H 'Content-Type: application/json' -d '{"kngc":"..."}'
 
 Recover (a sample envelope for %[4]s; return_key is your one-time X25519 public key;
 the token is bound to the demo device, so the request also needs a DPoP proof by

@@ -5,11 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
+	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/reset/idp"
 )
 
@@ -43,7 +46,9 @@ const errSignIn = "the user name or password is incorrect"
 // the demonstration's stand-in for the Azure AD sign-in pages a device
 // shows during a reset. With "resource" set to the device registration
 // service's, the token is that service's, for the same device (with
-// ngcmfa): the one a Hello key registration needs.
+// ngcmfa): the one a Hello key registration needs, bound to the demo
+// device's key, with a DPoP proof of that key for the registration
+// endpoint ("dpop", valid for idp.DeviceProofMaxAge).
 func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
@@ -89,7 +94,20 @@ func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 				reply(w, http.StatusBadRequest, map[string]string{"error": "invalid_resource", "message": err.Error()})
 				return
 			}
-			reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "Bearer"})
+			// The token is bound to the demo device's key: the
+			// registration needs a DPoP proof of it, which the device
+			// (here, this process) signs for the endpoint as the caller
+			// names this server.
+			scheme := "http"
+			if r.TLS != nil {
+				scheme = "https"
+			}
+			proof, err := dev.proof(token, scheme+"://"+r.Host+idp.DRSKeyPath, dir.Now())
+			if err != nil {
+				reply(w, http.StatusInternalServerError, map[string]string{"error": "device_proof_failed"})
+				return
+			}
+			reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "DPoP", "dpop": proof})
 			return
 		}
 		reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "DPoP"})
@@ -111,6 +129,17 @@ func (d *demoDevice) bind(ctx context.Context, dir *idp.IdP, p *idp.Pending) err
 		return err
 	}
 	return p.BindDevice(ctx, demoDeviceID, proof)
+}
+
+// proof is the demo device's DPoP proof (RFC 9449) for POST to htu with
+// token, dated now.
+func (d *demoDevice) proof(token, htu string, now time.Time) (string, error) {
+	var jti [16]byte
+	if _, err := rand.Read(jti[:]); err != nil {
+		return "", err
+	}
+	return dpop.Sign(d.key, dpop.Claims{HTM: http.MethodPost, HTU: htu, IAT: now.Unix(),
+		JTI: base64.RawURLEncoding.EncodeToString(jti[:]), ATH: dpop.Hash([]byte(token))})
 }
 
 func reply(w http.ResponseWriter, status int, v any) {

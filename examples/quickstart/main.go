@@ -220,11 +220,15 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	}
 	// The device registration client takes the device-bound DRS token of
 	// the latest sign-in: Windows asks for it from the signed-in session.
+	// The token is bound to the device key (cnf.jkt), so every request
+	// carries a DPoP proof of that key: a token read off the wire
+	// registers nothing without the device's TPM.
 	var session *idp.Pending
 	drs, err := idp.NewDRSClient(srv.URL, srv.Client())
 	if err != nil {
 		return err
 	}
+	drs = drs.WithDevice(devKey).WithClock(clock)
 	drs.Token = func(ctx context.Context) (string, error) {
 		return session.DeviceToken(ctx, pc.DeviceID, idp.DRSResource)
 	}
@@ -252,7 +256,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	if err != nil {
 		return fmt.Errorf("register the login key: %w", err)
 	}
-	s.done("login key registered: POST %s with kngc (RSA1 blob), DRS token with deviceid and ngcmfa -> kid %s", idp.DRSKeyPath, registered.KID)
+	s.done("login key registered: POST %s with kngc (RSA1 blob), DRS token with deviceid and ngcmfa, DPoP proof of the device key -> kid %s", idp.DRSKeyPath, registered.KID)
 	if err := showKeyCredentialLink(w, dir, user.UPN); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
@@ -45,6 +46,14 @@ type KeyRegistration struct {
 	// certification of it); recorded as the Attestation flag. The JSON
 	// endpoint does not take attestations, so it never sets it.
 	Attested bool
+	// Proof is the DPoP proof (RFC 9449) that goes with a token bound to
+	// a device key (cnf.jkt, from a sign-in bound with BindDevice): signed
+	// by that key over POST, URL and the token's hash. "" with a bearer
+	// token; a proof with a token that is not bound is refused.
+	Proof string
+	// URL is what the proof must name as its htu: scheme, host and path,
+	// no query. DRSHandler sets it from the request.
+	URL string
 }
 
 // KeyRegistrationResult is the service's answer: the key's identifier and
@@ -57,7 +66,11 @@ type KeyRegistrationResult struct {
 // RegisterHelloKey registers a user's Windows Hello login key the way
 // Entra's device registration service does. In order it refuses: a token
 // that does not verify for DRSResource (ErrTokenRefused); one without a
-// "deviceid" naming a device of the user's tenant (ErrDeviceNotBound);
+// "deviceid" naming a device of the user's tenant (ErrDeviceNotBound); for
+// a device whose key the directory holds (RegisterDevice, AddDeviceKey), a
+// token not bound to that key (ErrDeviceNotBound) or without a fresh,
+// unused DPoP proof of it (ErrTokenRefused), so that a token caught in
+// flight registers nothing without the device's TPM;
 // one without "ngcmfa" in amr (ErrTokenWithoutMFA); a kngc that is not a
 // BCRYPT public key blob of an RSA-2048-or-larger or P-256 key
 // (ErrUnsupportedKey); an unknown or disabled user; a token that already
@@ -87,9 +100,13 @@ func (p *IdP) registerHelloKey(ctx context.Context, reg KeyRegistration) (KeyReg
 		}
 		return KeyRegistrationResult{}, fmt.Errorf("%w: %w", ErrTokenRefused, err)
 	}
-	deviceID := deviceClaim(reg.Token) // read only after the token verified
+	deviceID, jkt := bindingClaims(reg.Token) // read only after the token verified
 	if deviceID == "" {
 		return KeyRegistrationResult{}, fmt.Errorf("%w: no deviceid claim", ErrDeviceNotBound)
+	}
+	proofUse, err := p.checkDRSProof(reg, jkt)
+	if err != nil {
+		return KeyRegistrationResult{}, err
 	}
 	if !hasAMR(claims.AMR, "ngcmfa") {
 		return KeyRegistrationResult{}, fmt.Errorf("%w: amr has no ngcmfa", ErrTokenWithoutMFA)
@@ -117,9 +134,22 @@ func (p *IdP) registerHelloKey(ctx context.Context, reg KeyRegistration) (KeyReg
 	if !ok || d.TenantID != u.TenantID {
 		return KeyRegistrationResult{}, fmt.Errorf("%w: device %s", ErrDeviceNotBound, deviceID)
 	}
+	// A device whose key the directory holds registers only through a
+	// token bound to that key; a bound token names the key of its device.
+	if k, hasKey := p.devices[strings.ToLower(deviceID)]; hasKey && k.KeyThumbprint != jkt || !hasKey && jkt != "" {
+		return KeyRegistrationResult{}, fmt.Errorf("%w: the token is not bound to device %s's key", ErrDeviceNotBound, deviceID)
+	}
+	if proofUse != "" {
+		if prev, used := p.tokenUses[proofUse]; used && now.Before(prev.until) {
+			return KeyRegistrationResult{}, fmt.Errorf("%w: DPoP proof already used", ErrTokenRefused)
+		}
+	}
 	use := claims.Issuer + "\x00" + claims.JTI
 	if prev, used := p.tokenUses[use]; used && now.Before(prev.until) && prev.keyID != kid {
 		return KeyRegistrationResult{}, fmt.Errorf("%w (%w)", ErrTokenUsed, ErrTokenRefused)
+	}
+	if proofUse != "" {
+		p.recordTokenUse(proofUse, "", now.Add(DeviceProofMaxAge+p.verifier.Skew), now)
 	}
 	answer := KeyRegistrationResult{KID: kid, UPN: u.UPN}
 	if old, taken := p.regKeys[kid]; taken {
@@ -142,20 +172,47 @@ func (p *IdP) registerHelloKey(ctx context.Context, reg KeyRegistration) (KeyReg
 	return answer, nil
 }
 
-// deviceClaim reads the "deviceid" claim of a token whose signature and
-// claims accesstoken has already verified.
-func deviceClaim(token string) string {
+// bindingClaims reads the "deviceid" and "cnf.jkt" claims of a token whose
+// signature and claims accesstoken has already verified.
+func bindingClaims(token string) (deviceID, jkt string) {
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	var c struct {
-		DeviceID string `json:"deviceid"`
+		DeviceID string    `json:"deviceid"`
+		CNF      *tokenCNF `json:"cnf"`
 	}
 	if err := tok.UnsafeClaimsWithoutVerification(&c); err != nil {
-		return ""
+		return "", ""
 	}
-	return c.DeviceID
+	if c.CNF != nil {
+		jkt = c.CNF.JKT
+	}
+	return c.DeviceID, jkt
+}
+
+// checkDRSProof checks the DPoP proof a bound token (jkt) must come with,
+// and returns the key under which its jti is remembered ("" for a bearer
+// token, which must come with no proof).
+func (p *IdP) checkDRSProof(reg KeyRegistration, jkt string) (string, error) {
+	switch {
+	case jkt == "" && reg.Proof == "":
+		return "", nil
+	case jkt == "":
+		return "", fmt.Errorf("%w: a DPoP proof with a token that is not DPoP-bound", ErrTokenRefused)
+	case reg.Proof == "":
+		return "", fmt.Errorf("%w: a DPoP-bound token needs a DPoP proof", ErrTokenRefused)
+	}
+	pr, err := dpop.Parse(reg.Proof)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
+	if err := pr.Check(dpop.Expect{HTM: http.MethodPost, HTU: reg.URL, ATH: dpop.Hash([]byte(reg.Token)), JKT: jkt,
+		Now: p.now(), MaxAge: DeviceProofMaxAge, Skew: p.verifier.Skew}); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
+	return "dpop\x00" + pr.JKT + "\x00" + pr.JTI, nil
 }
 
 // DRSError is the registration endpoint's error body, and what DRSClient
@@ -245,8 +302,18 @@ func readKeyRegistration(r *http.Request) (KeyRegistration, error) {
 		return bad("want api-version=%s", DRSAPIVersion)
 	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > maxBearerToken {
-		return KeyRegistration{}, fmt.Errorf("%w: no bearer token", ErrTokenRefused)
+	dpopScheme := strings.EqualFold(scheme, "DPoP")
+	if !ok || !dpopScheme && !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > maxBearerToken {
+		return KeyRegistration{}, fmt.Errorf("%w: no bearer or DPoP token", ErrTokenRefused)
+	}
+	var proof string
+	if proofs := r.Header.Values("DPoP"); dpopScheme {
+		if len(proofs) != 1 || proofs[0] == "" {
+			return KeyRegistration{}, fmt.Errorf("%w: exactly one DPoP proof required", ErrTokenRefused)
+		}
+		proof = proofs[0]
+	} else if len(proofs) != 0 {
+		return KeyRegistration{}, fmt.Errorf("%w: a DPoP proof with a bearer token", ErrTokenRefused)
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return bad("content type must be application/json")
@@ -276,7 +343,11 @@ func readKeyRegistration(r *http.Request) (KeyRegistration, error) {
 	if err != nil {
 		return bad("kngc is not base64")
 	}
-	return KeyRegistration{Token: token, KNGC: blob}, nil
+	scheme = "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return KeyRegistration{Token: token, KNGC: blob, Proof: proof, URL: scheme + "://" + r.Host + DRSKeyPath}, nil
 }
 
 func drsErrorFor(err error) *DRSError {

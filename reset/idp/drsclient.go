@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
@@ -23,8 +25,11 @@ import (
 // container provisioning and destructive resets register their new login
 // key through it.
 type DRSClient struct {
-	endpoint string
+	endpoint string // with the api-version query
+	htu      string // the endpoint as a DPoP proof names it: no query
 	hc       *http.Client
+	device   crypto.Signer    // signs DPoP proofs; nil sends bearer tokens
+	now      func() time.Time // dates the proofs
 	// Token, when set, gives the bearer token for RegisterKey in place of
 	// the one a reset passes, which is the PIN reset service's: Windows
 	// asks the signed-in session for a separate device-bound DRS token
@@ -66,7 +71,25 @@ func newDRSClient(base string, hc *http.Client) *DRSClient {
 		c.Timeout = DefaultDRSTimeout
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &DRSClient{endpoint: base + DRSKeyPath + "?api-version=" + DRSAPIVersion, hc: &c}
+	return &DRSClient{endpoint: base + DRSKeyPath + "?api-version=" + DRSAPIVersion, htu: base + DRSKeyPath, hc: &c, now: time.Now}
+}
+
+// WithDevice returns a copy of c that sends its tokens as DPoP-bound ones
+// (RFC 9449), each request with a fresh proof signed by key: the device
+// key (container.Device's Signer) that the sign-in was bound to. The
+// service takes a token bound to a device key only so.
+func (c *DRSClient) WithDevice(key crypto.Signer) *DRSClient {
+	d := *c
+	d.device = key
+	return &d
+}
+
+// WithClock returns a copy of c that dates its DPoP proofs with now (for
+// a directory on a simulated clock).
+func (c *DRSClient) WithClock(now func() time.Time) *DRSClient {
+	d := *c
+	d.now = now
+	return &d
 }
 
 func loopback(host string) bool {
@@ -93,7 +116,21 @@ func (c *DRSClient) RegisterHelloKey(ctx context.Context, token string, pub cryp
 	if err != nil {
 		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if c.device != nil {
+		var jti [16]byte
+		if _, err := crand.Read(jti[:]); err != nil {
+			return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
+		}
+		proof, err := dpop.Sign(c.device, dpop.Claims{HTM: http.MethodPost, HTU: c.htu, IAT: c.now().Unix(),
+			JTI: base64.RawURLEncoding.EncodeToString(jti[:]), ATH: dpop.Hash([]byte(token))})
+		if err != nil {
+			return KeyRegistrationResult{}, fmt.Errorf("register hello key: DPoP proof: %w", err)
+		}
+		req.Header.Set("Authorization", "DPoP "+token)
+		req.Header.Set("DPoP", proof)
+	} else {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)

@@ -109,12 +109,17 @@ func (p *IdP) issueEntra(r tokenRequest) (string, error) {
 // sign-in on an unregistered device gets); auth_time is when the MFA
 // completed. resource is DRSResource or the PIN reset service's
 // application ID.
+//
+// A sign-in bound to a device key (BindDevice) yields tokens for that
+// device bound to its key (cnf.jkt, RFC 9449): the device registration
+// service then takes them only with a DPoP proof of the key. A bound
+// sign-in gives no token for another device (ErrDeviceNotBound).
 func (s *Pending) DeviceToken(ctx context.Context, deviceID, resource string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	s.mu.Lock()
-	mfaAt := s.mfaAt
+	mfaAt, boundDevice, jkt := s.mfaAt, s.deviceID, s.jkt
 	s.mu.Unlock()
 	p := s.p
 	now := p.now()
@@ -143,13 +148,21 @@ func (s *Pending) DeviceToken(ctx context.Context, deviceID, resource string) (s
 		}
 		dev = d.DeviceID
 	}
+	var bind string
+	if dev != "" && boundDevice != "" {
+		if !strings.EqualFold(dev, boundDevice) {
+			p.mu.Unlock()
+			return "", fmt.Errorf("device token: %w: the sign-in is bound to device %s", ErrDeviceNotBound, boundDevice)
+		}
+		bind = jkt
+	}
 	snap, fed := u.snapshot(), federationHost(u.tenant)
 	p.mu.Unlock()
 	amr := []string{"pwd", "mfa"}
 	if now.Sub(mfaAt) <= NGCMFAWindow {
 		amr = append(amr, "ngcmfa")
 	}
-	tok, err := p.issueEntra(tokenRequest{user: snap, federation: fed, audience: resource, azp: azp, amr: amr, deviceID: dev, authTime: mfaAt})
+	tok, err := p.issueEntra(tokenRequest{user: snap, federation: fed, audience: resource, azp: azp, amr: amr, deviceID: dev, authTime: mfaAt, jkt: bind})
 	if err != nil {
 		return "", fmt.Errorf("device token: %w", err)
 	}

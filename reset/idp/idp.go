@@ -61,7 +61,10 @@
 // login key is registered as Windows registers it, POST
 // /EnrollmentServer/key/?api-version=1.0 with {"kngc": base64 of the BCRYPT
 // blob} answered with {"kid", "upn"} (DRSHandler, RegisterHelloKey, and
-// DRSClient, which implements reset.Directory). Every registered key is an
+// DRSClient, which implements reset.Directory). For a device whose key the
+// directory holds, the token is bound to that key and each registration
+// carries a DPoP proof of it (DRSClient.WithDevice): our extension, in
+// place of the PRT that binds Windows' requests. Every registered key is an
 // msDS-KeyCredentialLink value (MS-ADTS 2.2.20, KeySource Azure AD; written
 // back to AD for hybrid key trust after the sync delay: DirectoryUser).
 // Signing in with the key is a nonce (HelloNonce) and an assertion the key
