@@ -3,11 +3,15 @@
 # Usage: fuzz.sh [duration]   (default 8s)
 #
 # A real finding always writes a reproducer ("Failing input written to ...")
-# or reports a panic or a test failure; this script fails on those. Go's
-# fuzzing coordinator can also end a run with a bare "context deadline
-# exceeded" when a worker misses the stop deadline at the -fuzztime boundary
-# on a loaded machine (golang/go#51484, #75804), finding nothing: such a run is
-# retried once, after a deterministic replay of the seed corpus and testdata.
+# that fails again when replayed, or reports a panic or a test failure; this
+# script fails on those. Go's fuzzing engine has two known false alarms on a
+# loaded machine: a bare "context deadline exceeded" when a worker misses the
+# stop deadline at the -fuzztime boundary (golang/go#51484, #75804), and
+# "fuzzing process hung or terminated unexpectedly" when a starved worker
+# takes over ten seconds on one input (golang/go#56238), which writes that
+# input. Such a run is retried once, after a deterministic replay of the seed
+# corpus and testdata, and, for the second, of the input it wrote (which
+# must pass; it is then removed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur=${1:-8s}
@@ -21,6 +25,21 @@ trap 'rm -f "$log"' EXIT
 boundary_flake() {
   grep -q 'context deadline exceeded' "$1" &&
     ! grep -qE 'Failing input written to|panic:|fatal error:|DATA RACE|_test\.go:[0-9]+:' "$1"
+}
+
+# hung_flake reports whether the log of a failed run shows only a worker
+# the engine took for hung, and the input it wrote passes when replayed
+# ($2: package, $3: target); the input is then removed.
+hung_flake() {
+  grep -q 'fuzzing process hung or terminated unexpectedly' "$1" || return 1
+  ! grep -qE 'panic:|fatal error:|DATA RACE|_test\.go:[0-9]+:' "$1" || return 1
+  local input id dir
+  input=$(grep -oE 'Failing input written to [^ ]+' "$1" | head -n 1 | awk '{print $5}')
+  [[ -n $input ]] || return 1
+  id=$(basename "$input")
+  dir=$(go list -f '{{.Dir}}' "$2")
+  go test -run "^$3/$id\$" "$2" || return 1
+  rm -f "$dir/$input"
 }
 
 fuzz_one() { # pkg target
@@ -37,8 +56,8 @@ while IFS= read -r pkg; do
       tail -n 3 "$log"
       continue
     fi
-    if boundary_flake "$log"; then
-      echo "  the run ended on the fuzzing deadline race with no finding; replaying the corpus and retrying once"
+    if boundary_flake "$log" || hung_flake "$log" "$pkg" "$t"; then
+      echo "  the run ended on a fuzzing-engine false alarm with no finding; replaying the corpus and retrying once"
       flaked=$((flaked + 1))
       go test -run "^$t\$" "$pkg"
       if fuzz_one "$pkg" "$t"; then
@@ -51,4 +70,4 @@ while IFS= read -r pkg; do
     exit 1
   done
 done < <(go list ./...)
-echo "fuzzed $total targets ($flaked retried after the deadline race)"
+echo "fuzzed $total targets ($flaked retried after an engine false alarm)"
