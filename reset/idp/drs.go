@@ -203,6 +203,8 @@ func (p *IdP) checkDRSProof(reg KeyRegistration, jkt string) (string, error) {
 		return "", fmt.Errorf("%w: a DPoP proof with a token that is not DPoP-bound", ErrTokenRefused)
 	case reg.Proof == "":
 		return "", fmt.Errorf("%w: a DPoP-bound token needs a DPoP proof", ErrTokenRefused)
+	case reg.URL == "":
+		return "", fmt.Errorf("%w: no URL to check the DPoP proof's htu against", ErrInvalid)
 	}
 	pr, err := dpop.Parse(reg.Proof)
 	if err != nil {

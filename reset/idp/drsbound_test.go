@@ -135,6 +135,10 @@ func TestDRSDeviceBoundRegistration(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, keys, "nothing registered so far")
 
+	_, err = w.p.RegisterHelloKey(ctx, idp.KeyRegistration{Token: tok, KNGC: kngc(),
+		Proof: w.proof(t, w.key, dpop.Claims{HTU: " ", ATH: dpop.Hash([]byte(tok))})})
+	assert.ErrorIs(t, err, idp.ErrInvalid, "a direct call must say which URL the proof names")
+
 	// The device itself.
 	proof := w.proof(t, w.key, dpop.Claims{ATH: dpop.Hash([]byte(tok))})
 	blob := kngc()
