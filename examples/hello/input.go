@@ -52,9 +52,8 @@ func (in *input) eof() error {
 
 // secret reads one value without echo.
 func (in *input) secret(prompt string) (string, error) {
-	fmt.Fprint(in.prompt, prompt)
 	if in.tty {
-		b, err := readSecret(in.fd)
+		b, err := readSecret(in.fd, func() { fmt.Fprint(in.prompt, prompt) })
 		fmt.Fprintln(in.prompt)
 		if errors.Is(err, io.EOF) {
 			return "", in.eof()
@@ -66,6 +65,7 @@ func (in *input) secret(prompt string) (string, error) {
 		clear(b)
 		return s, nil
 	}
+	fmt.Fprint(in.prompt, prompt)
 	line, err := in.r.ReadString('\n')
 	fmt.Fprintln(in.prompt)
 	if err != nil && (err != io.EOF || line == "") {

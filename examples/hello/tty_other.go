@@ -4,5 +4,9 @@ package main
 
 import "golang.org/x/term"
 
-// readSecret reads a line from the terminal fd without echo.
-func readSecret(fd int) ([]byte, error) { return term.ReadPassword(fd) }
+// readSecret reads a line from the terminal fd without echo, after showing
+// prompt.
+func readSecret(fd int, prompt func()) ([]byte, error) {
+	prompt()
+	return term.ReadPassword(fd)
+}

@@ -23,13 +23,16 @@ const (
 // terminal in raw mode rather than only clearing ECHO, as x/term's
 // ReadPassword does, because there a Ctrl-D reads as nothing and the prompt
 // waits on: here Ctrl-D and Ctrl-C end the read with io.EOF (cancel),
-// Backspace removes a character and Ctrl-U the line.
-func readSecret(fd int) ([]byte, error) {
+// Backspace removes a character and Ctrl-U the line. prompt is shown once
+// echo is off, so that what is typed as soon as it appears is not echoed.
+func readSecret(fd int, prompt func()) ([]byte, error) {
 	old, err := term.MakeRaw(fd)
 	if err != nil {
+		prompt()
 		return nil, err
 	}
 	defer term.Restore(fd, old)
+	prompt()
 	line := make([]byte, 0, 1024) // room for any PIN or password: no copies left behind by growing
 	fail := func(err error) ([]byte, error) {
 		clear(line[:cap(line)])
