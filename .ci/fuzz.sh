@@ -9,7 +9,7 @@
 # stop deadline at the -fuzztime boundary (golang/go#51484, #75804), and
 # "fuzzing process hung or terminated unexpectedly" when a starved worker
 # takes over ten seconds on one input (golang/go#56238), which writes that
-# input. Such a run is retried once, after a deterministic replay of the seed
+# input. Such a run is retried (twice at most), after a deterministic replay of the seed
 # corpus and testdata, and, for the second, of the input it wrote (which
 # must pass; it is then removed).
 set -euo pipefail
@@ -52,22 +52,25 @@ while IFS= read -r pkg; do
   for t in $targets; do
     echo "fuzz $pkg $t for $dur"
     total=$((total + 1))
-    if fuzz_one "$pkg" "$t"; then
-      tail -n 3 "$log"
-      continue
-    fi
-    if boundary_flake "$log" || hung_flake "$log" "$pkg" "$t"; then
-      echo "  the run ended on a fuzzing-engine false alarm with no finding; replaying the corpus and retrying once"
-      flaked=$((flaked + 1))
-      go test -run "^$t\$" "$pkg"
+    passed=false
+    for attempt in 1 2 3; do
       if fuzz_one "$pkg" "$t"; then
         tail -n 3 "$log"
-        continue
+        passed=true
+        break
       fi
+      if ((attempt == 3)) || ! { boundary_flake "$log" || hung_flake "$log" "$pkg" "$t"; }; then
+        break
+      fi
+      echo "  the run ended on a fuzzing-engine false alarm with no finding; replaying the corpus and retrying"
+      flaked=$((flaked + 1))
+      go test -run "^$t\$" "$pkg"
+    done
+    if ! $passed; then
+      cat "$log"
+      echo "fuzz target $t in $pkg failed" >&2
+      exit 1
     fi
-    cat "$log"
-    echo "fuzz target $t in $pkg failed" >&2
-    exit 1
   done
 done < <(go list ./...)
 echo "fuzzed $total targets ($flaked retried after an engine false alarm)"
