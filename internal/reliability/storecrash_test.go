@@ -74,7 +74,16 @@ func strayTemps(t testing.TB, dir string) []string {
 // already finished its chain.
 func saverRun(t *testing.T, dir, chainFile string, delay time.Duration) (finished bool, ran time.Duration) {
 	t.Helper()
-	cmd := childCommand(t, roleSaver, dir, chainFile)
+	return killChild(t, childCommand(t, roleSaver, dir, chainFile), delay)
+}
+
+// killChild starts a child that prints "ready" when it starts its work and
+// "done" when it has finished it, sleeps for delay after "ready" and kills
+// it with SIGKILL (delay < 0: lets it finish). It reports whether the child
+// said "done", and how long it ran after "ready"; a child that failed on
+// its own fails the test.
+func killChild(t *testing.T, cmd *exec.Cmd, delay time.Duration) (finished bool, ran time.Duration) {
+	t.Helper()
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

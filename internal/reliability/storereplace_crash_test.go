@@ -1,16 +1,12 @@
 package reliability
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,32 +22,7 @@ import (
 // delay and kills it with SIGKILL (delay < 0: lets it finish).
 func replacerRun(t *testing.T, dir, poolFile string, ops int, delay time.Duration) (finished bool, ran time.Duration) {
 	t.Helper()
-	cmd := childCommand(t, roleReplacer, dir, poolFile, strconv.Itoa(ops))
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	sc := bufio.NewScanner(out)
-	require.True(t, sc.Scan(), "child did not start: %s", stderr.String())
-	require.Equal(t, "ready", sc.Text(), "child: %s", stderr.String())
-	start := time.Now()
-	if delay >= 0 {
-		time.Sleep(delay)
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-	}
-	for sc.Scan() {
-		if sc.Text() == "done" {
-			finished = true
-		}
-	}
-	ran = time.Since(start)
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if err != nil && !(errors.As(err, &ee) && !ee.Exited()) {
-		t.Fatalf("child failed: %v: %s", err, stderr.String())
-	}
-	return finished, ran
+	return killChild(t, childCommand(t, roleReplacer, dir, poolFile, strconv.Itoa(ops)), delay)
 }
 
 // containerFiles lists the container files on disk, bypassing the Store.
