@@ -71,6 +71,42 @@ func (a *app) openUnlockedTPM(ctx context.Context, st *state) (*tpm.TPM, string,
 	return t, spec, nil
 }
 
+// pinTarget is what a command that asks for the PIN works on: the state,
+// the user's container and its store, the PIN options of the managed
+// policy, and a TPM that is not in lockout.
+type pinTarget struct {
+	st    *state
+	store *container.Store
+	c     *container.Container
+	opts  []container.Option
+	t     *tpm.TPM
+}
+
+// openPINTarget opens a pinTarget in the order that finds mistakes before
+// anyone is asked for anything: the state and the container, then check
+// (the command's own cheap checks on the state; nil for none), the PIN
+// options, and last the TPM. The caller closes p.t.
+func (a *app) openPINTarget(ctx context.Context, check func(*state) error) (*pinTarget, error) {
+	st, store, c, err := a.loadContainer()
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(st); err != nil {
+			return nil, err
+		}
+	}
+	opts, err := st.pinOptions()
+	if err != nil {
+		return nil, err
+	}
+	t, _, err := a.openUnlockedTPM(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return &pinTarget{st: st, store: store, c: c, opts: opts, t: t}, nil
+}
+
 // unlock asks for the PIN and unlocks c, asking again after a wrong PIN,
 // as the Windows sign-in does, up to maxTries times: each wrong PIN counts
 // toward the TPM's lockout, which ends the tries sooner when it comes.
@@ -251,21 +287,14 @@ func cmdSign() *command {
 					return err
 				}
 			}
-			st, _, c, err := a.loadContainer()
+			p, err := a.openPINTarget(ctx, nil)
 			if err != nil {
 				return err
 			}
-			opts, err := st.pinOptions()
-			if err != nil {
-				return err
-			}
-			t, _, err := a.openUnlockedTPM(ctx, st)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+			defer p.t.Close()
+			c := p.c
 			// The managed policy's Expiration, if any, decides PINExpired.
-			s, err := a.unlock(ctx, t, c, opts)
+			s, err := a.unlock(ctx, p.t, c, p.opts)
 			if err != nil {
 				return err
 			}
@@ -313,23 +342,16 @@ func cmdChangePIN() *command {
 		name: "change-pin", args: "",
 		summary: "Change the PIN: the current PIN, then the new one twice. Keys stay the same.",
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
-			st, store, c, err := a.loadContainer()
+			var managed *container.PINPolicy
+			p, err := a.openPINTarget(ctx, func(st *state) (err error) {
+				managed, err = st.pinPolicy()
+				return err
+			})
 			if err != nil {
 				return err
 			}
-			managed, err := st.pinPolicy()
-			if err != nil {
-				return err
-			}
-			opts, err := st.pinOptions()
-			if err != nil {
-				return err
-			}
-			t, _, err := a.openUnlockedTPM(ctx, st)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+			defer p.t.Close()
+			t, store, c, opts := p.t, p.store, p.c, p.opts
 			old, err := a.in.secret("Current PIN: ")
 			if err != nil {
 				return err
@@ -378,23 +400,16 @@ func cmdEnableRecovery() *command {
 		name: "enable-recovery", args: "",
 		summary: "Turn the EnablePinRecovery policy on and enrol the PIN reset protector (asks for the PIN).",
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
-			st, store, c, err := a.loadContainer()
+			var cl *cloud
+			p, err := a.openPINTarget(ctx, func(st *state) (err error) {
+				cl, err = st.loadCloud()
+				return err
+			})
 			if err != nil {
 				return err
 			}
-			cl, err := st.loadCloud()
-			if err != nil {
-				return err
-			}
-			opts, err := st.pinOptions()
-			if err != nil {
-				return err
-			}
-			t, _, err := a.openUnlockedTPM(ctx, st)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+			defer p.t.Close()
+			st, t, store, c, opts := p.st, p.t, p.store, p.c, p.opts
 			key, err := cl.client.ServiceKey(ctx)
 			if err != nil {
 				return fmt.Errorf("fetch the PIN reset service key: %w", err)
