@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,10 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/internal/syncbuf"
 )
 
 // Child programs: the test binary started again with childEnv set to a
@@ -222,21 +221,6 @@ func childCommand(t testing.TB, role string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// lockedBuffer is a bytes.Buffer a child's stderr copier and the test may
-// use at the same time.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is a buffer a child's stderr copier and the test may use
+// at the same time.
+type lockedBuffer = syncbuf.Buffer

@@ -22,32 +22,18 @@ import (
 
 	"github.com/hellosim/hellosim/internal/clocktest"
 	"github.com/hellosim/hellosim/internal/dpop"
+	"github.com/hellosim/hellosim/internal/syncbuf"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
-// syncBuffer is a concurrency-safe audit sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// auditLog is a concurrency-safe audit sink.
+type auditLog struct{ syncbuf.Buffer }
 
 // records parses the JSON audit log.
-func (s *syncBuffer) records(t testing.TB) []map[string]any {
+func (s *auditLog) records(t testing.TB) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
@@ -108,7 +94,7 @@ type world struct {
 	stranger *protector.ServicePrivateKey // not known to the service
 	counters []*countingUnwrapper         // the service's keys, counting
 	minter   *minter
-	audit    *syncBuffer
+	audit    *auditLog
 	svc      *service.Service
 	srv      *httptest.Server
 	client   *service.Client              // alice's device
@@ -119,7 +105,7 @@ type worldOption func(*service.Config)
 
 func newWorld(t testing.TB, opts ...worldOption) *world {
 	t.Helper()
-	w := &world{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)), audit: &syncBuffer{}, keys: map[protector.Scheme]*protector.ServicePrivateKey{},
+	w := &world{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)), audit: &auditLog{}, keys: map[protector.Scheme]*protector.ServicePrivateKey{},
 		devices: map[string]*ecdsa.PrivateKey{}}
 	var err error
 	w.idp, err = idp.New(idp.WithClock(w.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
