@@ -46,6 +46,7 @@ import (
 
 	"github.com/hellosim/hellosim/internal/devcert"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/idp/web"
 )
 
@@ -225,7 +226,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
+	mux.Handle(drs.KeyPath, drs.Handler(dir))
 	mux.Handle("/", srv)
 	standIn := srv.RedirectStandIn()
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
