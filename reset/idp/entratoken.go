@@ -87,6 +87,12 @@ func (p *IdP) issueEntra(r tokenRequest) (string, error) {
 		c.CNF = &tokenCNF{JKT: r.jkt}
 	}
 	p.mu.Lock()
+	// A token bound to a device is issued only while the device stands
+	// enabled with that key: a disabled device gets none (Refresh included).
+	if err := p.boundDeviceLocked(r.user.TenantID, r.deviceID, r.jkt); err != nil {
+		p.mu.Unlock()
+		return "", fmt.Errorf("issue token: %w", err)
+	}
 	if len(p.signers) == 0 {
 		p.mu.Unlock()
 		return "", fmt.Errorf("issue token: %w", errNoSigner)
@@ -141,7 +147,7 @@ func (s *Pending) DeviceToken(ctx context.Context, deviceID, resource string) (s
 	}
 	var dev string
 	if deviceID != "" {
-		d, ok := p.objects.devices[strings.ToLower(deviceID)]
+		d, ok := p.devices[strings.ToLower(deviceID)]
 		if !ok || d.TenantID != u.TenantID {
 			p.mu.Unlock()
 			return "", fmt.Errorf("device token: %w", ErrDeviceNotFound)

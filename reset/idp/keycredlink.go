@@ -118,9 +118,9 @@ func (p *IdP) DirectoryUser(upn string) (DirectoryUser, error) {
 			}
 		}
 		out.Keys = append(out.Keys, dk)
-		if d, ok := p.objects.devices[k.DeviceID]; ok && !seen[d.DeviceID] {
+		if d, ok := p.devices[k.DeviceID]; ok && !seen[d.DeviceID] {
 			seen[d.DeviceID] = true
-			out.Devices = append(out.Devices, *d)
+			out.Devices = append(out.Devices, d.Device)
 		}
 	}
 	return out, nil
@@ -182,7 +182,7 @@ func (p *IdP) RestoreKey(k RegisteredKey) error {
 		return fmt.Errorf("restore key: %w", ErrUnknownUser)
 	}
 	if k.DeviceID != "" {
-		d, ok := p.objects.devices[strings.ToLower(k.DeviceID)]
+		d, ok := p.devices[strings.ToLower(k.DeviceID)]
 		if !ok || d.TenantID != owner.TenantID {
 			return fmt.Errorf("restore key: %w", ErrDeviceNotFound)
 		}

@@ -240,11 +240,11 @@ func (p *IdP) checkBinding(u *user, deviceID, jkt string, required bool) (string
 		return "", nil
 	}
 	id := strings.ToLower(deviceID)
-	d, ok := p.objects.devices[id]
+	d, ok := p.devices[id]
 	if !ok || d.TenantID != u.TenantID {
 		return "", fmt.Errorf("%w: device %s", ErrDeviceNotBound, deviceID)
 	}
-	if k, hasKey := p.devices[id]; hasKey && k.KeyThumbprint != jkt || !hasKey && jkt != "" {
+	if d.jkt != jkt {
 		return "", fmt.Errorf("%w: the token is not bound to device %s's key", ErrDeviceNotBound, deviceID)
 	}
 	return d.DeviceID, nil
