@@ -16,7 +16,10 @@ import (
 	"github.com/hellosim/hellosim/reset/idp"
 )
 
-const testDevice = "5d2c9f3e-8b1a-4c7d-9e6f-0a1b2c3d4e5f"
+const (
+	testDevice  = "5d2c9f3e-8b1a-4c7d-9e6f-0a1b2c3d4e5f"
+	otherDevice = "5d2c9f3e-8b1a-4c7d-9e6f-0a1b2c3d4e60"
+)
 
 // A device registered by a user with MFA binds later sign-ins: their tokens
 // carry deviceid and cnf.jkt, and a refreshed token keeps the MFA's

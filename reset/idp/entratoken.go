@@ -23,9 +23,9 @@ const (
 	// DeviceRegistrationClientAppID is the client that asks for DRS tokens
 	// (Microsoft Device Registration Client): their azp.
 	DeviceRegistrationClientAppID = "dd762716-544d-4aeb-a526-687b73838a22"
-	// WindowsSignInAppID is the client Windows names when it signs in with
+	// windowsSignInAppID is the client Windows names when it signs in with
 	// the Hello key: the azp of the tokens SignInWithHelloKey issues.
-	WindowsSignInAppID = "38aa3b87-a06d-4817-b275-7a316988d93b"
+	windowsSignInAppID = "38aa3b87-a06d-4817-b275-7a316988d93b"
 )
 
 // NGCMFAWindow is how long after the second factor a token earns "ngcmfa"

@@ -10,12 +10,12 @@ import (
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
-// KeyCredential returns the key's msDS-KeyCredentialLink value as Entra
+// keyCredential returns the key's msDS-KeyCredentialLink value as Entra
 // holds it (MS-ADTS 2.2.20): usage NGC, KeySource Azure AD, the device it
 // was registered from, the Attestation and MFANotUsed flags as the
 // registration earned them, created at registration, last logon at the
 // last Hello sign-in (at registration before any).
-func (k RegisteredKey) KeyCredential() (*keycred.KeyCredential, error) {
+func (k RegisteredKey) keyCredential() (*keycred.KeyCredential, error) {
 	var flags keycred.KeyFlags
 	if k.Attested {
 		flags |= keycred.KeyFlagAttestation
@@ -96,7 +96,7 @@ func (p *IdP) DirectoryUser(upn string) (DirectoryUser, error) {
 	})
 	seen := map[string]bool{}
 	for _, k := range keys {
-		kc, err := k.KeyCredential()
+		kc, err := k.keyCredential()
 		if err != nil {
 			return DirectoryUser{}, fmt.Errorf("directory user: %w", err)
 		}
