@@ -76,7 +76,7 @@ func newDRSClient(base string, hc *http.Client) *DRSClient {
 
 // WithDevice returns a copy of c that sends its tokens as DPoP-bound ones
 // (RFC 9449), each request with a fresh proof signed by key: the device
-// key (container.Device's Signer) that the sign-in was bound to. The
+// key (device.Device's Signer) that the sign-in was bound to. The
 // service takes a token bound to a device key only so.
 func (c *DRSClient) WithDevice(key crypto.Signer) *DRSClient {
 	d := *c
