@@ -14,6 +14,7 @@ import (
 
 	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
 )
 
 // demoDeviceID names the demonstration's device object: the device the
@@ -102,7 +103,7 @@ func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 			if r.TLS != nil {
 				scheme = "https"
 			}
-			proof, err := dev.proof(token, scheme+"://"+r.Host+idp.DRSKeyPath, dir.Now())
+			proof, err := dev.proof(token, scheme+"://"+r.Host+drs.KeyPath, dir.Now())
 			if err != nil {
 				reply(w, http.StatusInternalServerError, map[string]string{"error": "device_proof_failed"})
 				return

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
@@ -169,4 +170,11 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 
 func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

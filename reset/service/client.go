@@ -32,8 +32,10 @@ const (
 // interface: ServiceKey for enrolment, Recover for a non-destructive reset.
 // It is safe for concurrent use.
 //
-// The client sends the user's access token as a bearer token, so it guards
-// where that token can go: it speaks https to any host and plain http only
+// The client sends the user's access token as a DPoP-bound token with a
+// proof signed by the device key (WithDevice). The token is of no use
+// without that key, but it still names the user and the envelope goes with
+// it, so the client guards where both can go: it speaks https to any host and plain http only
 // to a loopback host (a service on the same machine, or a test server), and
 // it never follows a redirect. A redirect could carry the token, and the
 // envelope with it, to a host the caller never named (RFC 6750 §5.3: "Always

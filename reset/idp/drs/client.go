@@ -1,4 +1,4 @@
-package idp
+package drs
 
 import (
 	"bytes"
@@ -17,14 +17,15 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/internal/dpop"
+	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
-// DRSClient registers Hello keys with a device registration service over
-// HTTP: Entra's endpoint, or DRSHandler. It implements reset.Directory, so
+// Client registers Hello keys with a device registration service over
+// HTTP: Entra's endpoint, or Handler. It implements reset.Directory, so
 // container provisioning and destructive resets register their new login
 // key through it.
-type DRSClient struct {
+type Client struct {
 	endpoint string // with the api-version query
 	htu      string // the endpoint as a DPoP proof names it: no query
 	hc       *http.Client
@@ -37,48 +38,48 @@ type DRSClient struct {
 	Token func(ctx context.Context) (string, error)
 }
 
-// DefaultDRSTimeout bounds one registration when no *http.Client is given.
-const DefaultDRSTimeout = 30 * time.Second
+// DefaultTimeout bounds one registration when no *http.Client is given.
+const DefaultTimeout = 30 * time.Second
 
-// NewDRSClient returns a client for the service at baseURL (for Entra,
+// NewClient returns a client for the service at baseURL (for Entra,
 // "https://enterpriseregistration.windows.net"). baseURL must be https, or
-// http to a loopback host. hc nil means a client with DefaultDRSTimeout;
+// http to a loopback host. hc nil means a client with DefaultTimeout;
 // redirects are never followed.
-func NewDRSClient(baseURL string, hc *http.Client) (*DRSClient, error) {
+func NewClient(baseURL string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("drs client: %w: base url does not parse", ErrInvalid)
+		return nil, fmt.Errorf("drs client: %w: base url does not parse", idp.ErrInvalid)
 	case u.Scheme != "https" && u.Scheme != "http", u.Host == "", u.User != nil, u.RawQuery != "", u.Fragment != "":
-		return nil, fmt.Errorf("drs client: %w: base url must be https://host[/path]", ErrInvalid)
+		return nil, fmt.Errorf("drs client: %w: base url must be https://host[/path]", idp.ErrInvalid)
 	case u.Scheme == "http" && !loopback(u.Hostname()):
-		return nil, fmt.Errorf("drs client: %w: plain http only to a loopback host", ErrInvalid)
+		return nil, fmt.Errorf("drs client: %w: plain http only to a loopback host", idp.ErrInvalid)
 	}
-	return newDRSClient(strings.TrimSuffix(u.String(), "/"), hc), nil
+	return newClient(strings.TrimSuffix(u.String(), "/"), hc), nil
 }
 
-// NewInProcessDRS returns a client that calls h (a DRSHandler) directly,
+// NewInProcess returns a client that calls h (a Handler) directly,
 // with the same requests and answers as over HTTP.
-func NewInProcessDRS(h http.Handler) *DRSClient {
-	return newDRSClient("http://in-process", &http.Client{Transport: inProcess{h}})
+func NewInProcess(h http.Handler) *Client {
+	return newClient("http://in-process", &http.Client{Transport: inProcess{h}})
 }
 
-func newDRSClient(base string, hc *http.Client) *DRSClient {
+func newClient(base string, hc *http.Client) *Client {
 	var c http.Client
 	if hc != nil {
 		c = *hc
 	} else {
-		c.Timeout = DefaultDRSTimeout
+		c.Timeout = DefaultTimeout
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &DRSClient{endpoint: base + DRSKeyPath + "?api-version=" + DRSAPIVersion, htu: base + DRSKeyPath, hc: &c, now: time.Now}
+	return &Client{endpoint: base + KeyPath + "?api-version=" + APIVersion, htu: base + KeyPath, hc: &c, now: time.Now}
 }
 
 // WithDevice returns a copy of c that sends its tokens as DPoP-bound ones
 // (RFC 9449), each request with a fresh proof signed by key: the device
 // key (device.Device's Signer) that the sign-in was bound to. The
 // service takes a token bound to a device key only so.
-func (c *DRSClient) WithDevice(key crypto.Signer) *DRSClient {
+func (c *Client) WithDevice(key crypto.Signer) *Client {
 	d := *c
 	d.device = key
 	return &d
@@ -86,7 +87,7 @@ func (c *DRSClient) WithDevice(key crypto.Signer) *DRSClient {
 
 // WithClock returns a copy of c that dates its DPoP proofs with now (for
 // a directory on a simulated clock).
-func (c *DRSClient) WithClock(now func() time.Time) *DRSClient {
+func (c *Client) WithClock(now func() time.Time) *Client {
 	d := *c
 	d.now = now
 	return &d
@@ -101,30 +102,30 @@ func loopback(host string) bool {
 }
 
 // RegisterHelloKey sends pub as kngc with token and returns the service's
-// answer. A refusal is a *DRSError matching the idp sentinel of its code.
+// answer. A refusal is an *RefusalError matching the idp sentinel of its code.
 // The answer's kid must be the key's identifier.
-func (c *DRSClient) RegisterHelloKey(ctx context.Context, token string, pub crypto.PublicKey) (KeyRegistrationResult, error) {
+func (c *Client) RegisterHelloKey(ctx context.Context, token string, pub crypto.PublicKey) (Result, error) {
 	blob, err := keycred.MarshalPublicKey(pub)
 	if err != nil {
-		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w: %w", ErrUnsupportedKey, err)
+		return Result{}, fmt.Errorf("register hello key: %w: %w", idp.ErrUnsupportedKey, err)
 	}
 	body, err := json.Marshal(map[string]string{"kngc": base64.StdEncoding.EncodeToString(blob)})
 	if err != nil {
-		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
+		return Result{}, fmt.Errorf("register hello key: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
+		return Result{}, fmt.Errorf("register hello key: %w", err)
 	}
 	if c.device != nil {
 		var jti [16]byte
 		if _, err := crand.Read(jti[:]); err != nil {
-			return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
+			return Result{}, fmt.Errorf("register hello key: %w", err)
 		}
 		proof, err := dpop.Sign(c.device, dpop.Claims{HTM: http.MethodPost, HTU: c.htu, IAT: c.now().Unix(),
 			JTI: base64.RawURLEncoding.EncodeToString(jti[:]), ATH: dpop.Hash([]byte(token))})
 		if err != nil {
-			return KeyRegistrationResult{}, fmt.Errorf("register hello key: DPoP proof: %w", err)
+			return Result{}, fmt.Errorf("register hello key: DPoP proof: %w", err)
 		}
 		req.Header.Set("Authorization", "DPoP "+token)
 		req.Header.Set("DPoP", proof)
@@ -135,26 +136,26 @@ func (c *DRSClient) RegisterHelloKey(ctx context.Context, token string, pub cryp
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
+		return Result{}, fmt.Errorf("register hello key: %w", err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxDRSBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", err)
+		return Result{}, fmt.Errorf("register hello key: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		e := &DRSError{Status: resp.StatusCode}
+		e := &RefusalError{Status: resp.StatusCode}
 		if json.Unmarshal(data, e) != nil || e.Code == "" {
 			e.Code, e.Message = "bad_response", http.StatusText(resp.StatusCode)
 		}
-		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", e)
+		return Result{}, fmt.Errorf("register hello key: %w", e)
 	}
-	var res KeyRegistrationResult
+	var res Result
 	if err := json.Unmarshal(data, &res); err != nil || res.KID == "" || res.UPN == "" {
-		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", &DRSError{Status: resp.StatusCode, Code: "bad_response", Message: "answer is not {kid, upn}"})
+		return Result{}, fmt.Errorf("register hello key: %w", &RefusalError{Status: resp.StatusCode, Code: "bad_response", Message: "answer is not {kid, upn}"})
 	}
 	if res.KID != keycred.Identifier(blob) {
-		return KeyRegistrationResult{}, fmt.Errorf("register hello key: %w", &DRSError{Status: resp.StatusCode, Code: "bad_response", Message: "kid names another key"})
+		return Result{}, fmt.Errorf("register hello key: %w", &RefusalError{Status: resp.StatusCode, Code: "bad_response", Message: "kid names another key"})
 	}
 	return res, nil
 }
@@ -162,7 +163,7 @@ func (c *DRSClient) RegisterHelloKey(ctx context.Context, token string, pub cryp
 // RegisterKey registers pub (reset.Directory): with c.Token's token when
 // set, else with token. keyID, the container's NgcKeyId, is not part of
 // the protocol: the service names the key by its kid.
-func (c *DRSClient) RegisterKey(ctx context.Context, token, keyID string, pub crypto.PublicKey) error {
+func (c *Client) RegisterKey(ctx context.Context, token, keyID string, pub crypto.PublicKey) error {
 	if c.Token != nil {
 		t, err := c.Token(ctx)
 		if err != nil {
