@@ -64,31 +64,24 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	}
 	n := c.next()
 	n.cfg.PINPolicy = policy
-	if c.nv.IsZero() {
-		if err := n.sealPIN(ctx, t, s, newPIN, recent, &o); err != nil {
-			return nil, fmt.Errorf("container: change PIN: %w", err)
-		}
-	} else if err := n.setPIN(s, newPIN, recent, &o); err != nil {
+	if err := c.pin.rekey(ctx, t, n, s, newPIN, &o); err != nil {
+		return nil, fmt.Errorf("container: change PIN: %w", err)
+	}
+	if err := n.setPIN(s, newPIN, recent, &o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
 	if err := n.authenticate(s, &o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
-	if !c.nv.IsZero() {
-		// The one step that changes the TPM, once nothing else can fail.
-		oldAuth, newAuth := o.pinAuth(c.salt, oldPIN), o.pinAuth(c.salt, newPIN)
-		err := t.ChangeSecretAuth(ctx, c.nv, oldAuth, newAuth)
-		clear(oldAuth)
-		clear(newAuth)
-		if err != nil {
-			if errors.Is(err, tpm.ErrChangeAuthLost) {
-				return nil, fmt.Errorf("container: change PIN: %w: %w", ErrPINMayHaveChanged, err)
-			}
-			if errors.Is(err, tpm.ErrAuthFailed) || errors.Is(err, tpm.ErrLockedOut) {
-				return nil, o.pinError(ctx, c, err)
-			}
-			return nil, fmt.Errorf("container: change PIN: %w", err)
+	// The one step that may change the TPM, once nothing else can fail.
+	if err := c.pin.commitChange(ctx, t, c.salt, oldPIN, newPIN, &o); err != nil {
+		if errors.Is(err, tpm.ErrChangeAuthLost) {
+			return nil, fmt.Errorf("container: change PIN: %w: %w", ErrPINMayHaveChanged, err)
 		}
+		if errors.Is(err, tpm.ErrAuthFailed) || errors.Is(err, tpm.ErrLockedOut) {
+			return nil, o.pinError(ctx, c, err)
+		}
+		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
 	o.emit(ctx, n, Event{Kind: EventPINChanged})
 	return n, nil
@@ -159,7 +152,7 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	if err := n.protectSecret(ctx, t, s, newPIN, &o); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
-	n.retired = cloneNV(c.nv)
+	n.retired = c.pinIndex()
 	if err := n.authenticate(s, &o); err != nil {
 		n.undefineNew(t)
 		return nil, fmt.Errorf("container: reset PIN: %w", err)

@@ -90,7 +90,7 @@ func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, o
 	finishRetire(ctx, t, c)
 	n := &Container{generation: c.generation + 1, id: c.id, cfg: c.Config()}
 	n.cfg.PINPolicy = policy
-	n.retired = cloneNV(c.nv)
+	n.retired = c.pinIndex()
 	if err := n.build(ctx, t, newPIN, o); err != nil {
 		return nil, fmt.Errorf("container: reprovision: %w", err)
 	}
@@ -169,29 +169,6 @@ func (c *Container) setPIN(s []byte, pin string, prior [][]byte, o *options) err
 	}
 	c.history = h
 	c.pinSet = now
-	return nil
-}
-
-// sealPIN draws a fresh salt and seals s under pin as the PIN protector
-// (the sealed mode, without rollback protection), and sets the PIN.
-func (c *Container) sealPIN(ctx context.Context, t *tpm.TPM, s []byte, pin string, prior [][]byte, o *options) error {
-	if err := o.timestampOK(); err != nil {
-		return err
-	}
-	salt := make([]byte, saltLen)
-	if _, err := io.ReadFull(o.rand, salt); err != nil {
-		return fmt.Errorf("read random: %w", err)
-	}
-	auth := o.pinAuth(salt, pin)
-	defer clear(auth)
-	blob, err := t.Seal(ctx, s, auth)
-	if err != nil {
-		return fmt.Errorf("seal PIN protector: %w", err)
-	}
-	if err := c.setPIN(s, pin, prior, o); err != nil {
-		return err
-	}
-	c.salt, c.pinProtector = salt, blob
 	return nil
 }
 

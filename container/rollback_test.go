@@ -176,7 +176,7 @@ func TestRawTPMCommandsWithOldCopyGetTPMError(t *testing.T) {
 			c := provision(t, tp, testConfig())
 			e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, svc.Public())
 			require.NoError(t, err)
-			handle, name, salt := e.nv.Handle, e.nv.Name, e.salt // from the old file
+			handle, name, salt := e.NVIndex().Handle, e.NVIndex().Name, e.salt // from the old file
 
 			m := hmac.New(sha256.New, salt)
 			m.Write([]byte(testPIN)) // ASCII digits: NFC changes nothing

@@ -110,7 +110,7 @@ func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o o
 	}
 	auth := o.pinAuth(c.salt, pin)
 	defer clear(auth)
-	s, err := c.readSecret(ctx, t, auth)
+	s, err := c.pin.read(ctx, t, auth)
 	if errors.Is(err, ErrRevoked) {
 		return nil, fmt.Errorf("container: unlock: %w", err)
 	}

@@ -246,10 +246,12 @@ func TestSecretBuffersWipedWhenOperationsFail(t *testing.T) {
 
 	t.Run("TPM refuses the PIN protector", func(t *testing.T) {
 		x := e.Clone()
-		if x.nv.IsZero() {
-			x.pinProtector.Private[len(x.pinProtector.Private)-1] ^= 1
-		} else {
-			x.nv.Handle ^= 1 // no index there
+		switch p := x.pin.(type) {
+		case sealedProtector:
+			p.blob.Private[len(p.blob.Private)-1] ^= 1
+		case nvProtector:
+			p.nv.Handle ^= 1 // no index there
+			x.pin = p
 		}
 		_, err := Unlock(ctx, tp, x, testPIN, l.opt())
 		require.Error(t, err)
