@@ -356,11 +356,9 @@ func (o *options) deriveKey(s []byte, containerID, info string) []byte {
 
 // pinAuth is the PIN protector's authValue: HMAC-SHA256(salt, NFC(PIN)). The
 // caller wipes it.
-func (o *options) pinAuth(salt []byte, pin string) []byte {
-	p := o.nfcBytes(pin)
-	defer clear(p)
+func (o *options) pinAuth(salt []byte, pin nfcPIN) []byte {
 	m := hmac.New(sha256.New, salt)
-	m.Write(p)
+	m.Write(pin)
 	a := m.Sum(nil)
 	o.see(secretPINAuth, a)
 	return a

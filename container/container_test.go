@@ -247,7 +247,7 @@ func TestChangePINHistory(t *testing.T) {
 	data := marshal(t, c)
 	s := unlock(t, tp, c, pins[0])
 	for _, p := range pins {
-		mac := (&options{}).historyMAC(s.secret, c.id, p)
+		mac := (&options{}).historyMAC(s.secret, c.id, enter(p))
 		assert.NotContains(t, string(data), string(mac))
 	}
 }

@@ -23,12 +23,12 @@ type pinProtector interface {
 	// rekey readies n, the container a PIN change makes, for newPIN,
 	// before n is authenticated: the sealed form draws a fresh salt and
 	// seals S under it; the NV form changes nothing yet (see commitChange).
-	rekey(ctx context.Context, t *tpm.TPM, n *Container, s []byte, newPIN string, o *options) error
+	rekey(ctx context.Context, t *tpm.TPM, n *Container, s []byte, newPIN nfcPIN, o *options) error
 	// commitChange is the last step of a PIN change, once nothing else can
 	// fail: the NV form changes the index's authValue in the TPM from the
 	// old PIN's to the new one's (same salt); the sealed form has nothing
 	// left to do.
-	commitChange(ctx context.Context, t *tpm.TPM, salt []byte, oldPIN, newPIN string, o *options) error
+	commitChange(ctx context.Context, t *tpm.TPM, salt []byte, oldPIN, newPIN nfcPIN, o *options) error
 	// retire gives the TPM back what the protector holds there: the NV
 	// form undefines its index; the sealed form holds nothing.
 	retire(ctx context.Context, t *tpm.TPM) error
@@ -129,11 +129,11 @@ func (p sealedProtector) read(ctx context.Context, t *tpm.TPM, auth []byte) ([]b
 // rekey of the NV form keeps the salt: the index's authValue changes in
 // place, last of all, so the file from before the change unlocks with the
 // new PIN should the process die before the caller saves the new one.
-func (nvProtector) rekey(context.Context, *tpm.TPM, *Container, []byte, string, *options) error {
+func (nvProtector) rekey(context.Context, *tpm.TPM, *Container, []byte, nfcPIN, *options) error {
 	return nil
 }
 
-func (p sealedProtector) rekey(ctx context.Context, t *tpm.TPM, n *Container, s []byte, newPIN string, o *options) error {
+func (p sealedProtector) rekey(ctx context.Context, t *tpm.TPM, n *Container, s []byte, newPIN nfcPIN, o *options) error {
 	if err := o.timestampOK(); err != nil {
 		return err
 	}
@@ -151,14 +151,14 @@ func (p sealedProtector) rekey(ctx context.Context, t *tpm.TPM, n *Container, s 
 	return nil
 }
 
-func (p nvProtector) commitChange(ctx context.Context, t *tpm.TPM, salt []byte, oldPIN, newPIN string, o *options) error {
+func (p nvProtector) commitChange(ctx context.Context, t *tpm.TPM, salt []byte, oldPIN, newPIN nfcPIN, o *options) error {
 	oldAuth, newAuth := o.pinAuth(salt, oldPIN), o.pinAuth(salt, newPIN)
 	defer clear(oldAuth)
 	defer clear(newAuth)
 	return t.ChangeSecretAuth(ctx, p.nv, oldAuth, newAuth)
 }
 
-func (sealedProtector) commitChange(context.Context, *tpm.TPM, []byte, string, string, *options) error {
+func (sealedProtector) commitChange(context.Context, *tpm.TPM, []byte, nfcPIN, nfcPIN, *options) error {
 	return nil
 }
 
@@ -189,7 +189,7 @@ func (p sealedProtector) clone() pinProtector {
 
 // protectSecret draws a fresh salt and puts s under pin (definePINProtector).
 // It sets the salt and the protector.
-func (c *Container) protectSecret(ctx context.Context, t *tpm.TPM, s []byte, pin string, o *options) error {
+func (c *Container) protectSecret(ctx context.Context, t *tpm.TPM, s []byte, pin nfcPIN, o *options) error {
 	salt, err := newSalt(o)
 	if err != nil {
 		return err
