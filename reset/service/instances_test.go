@@ -31,10 +31,14 @@ func instances(t *testing.T, n int, opts ...worldOption) (*world, []*httptest.Se
 }
 
 // instancesOn is instances on the Redis at url, with the store options o
-// (Prefix and Clock are set here).
+// (Prefix and Clock are set here; Timeout, when unset, is
+// redistest.Timeout).
 func instancesOn(t *testing.T, url string, o state.RedisOptions, n int, opts ...worldOption) (*world, []*httptest.Server) {
 	t.Helper()
 	o.Prefix = redistest.Prefix()
+	if o.Timeout == 0 {
+		o.Timeout = redistest.Timeout
+	}
 	mk := func(c *service.Config) {
 		o.Clock = c.Clock
 		s, err := state.NewRedis(url, o)
