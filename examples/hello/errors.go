@@ -43,6 +43,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, errNoContainer):
 		return exitNoContainer
+	case errors.Is(err, container.ErrPINMayHaveChanged):
+		return exitPINUnsure
 	case errors.Is(err, container.ErrWrongPIN):
 		return exitWrongPIN
 	case errors.Is(err, container.ErrPINLocked):
@@ -67,6 +69,9 @@ func errorLine(err error) string {
 	switch {
 	case errors.Is(err, errUsage):
 		return strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+	case errors.Is(err, container.ErrPINMayHaveChanged):
+		return "the PIN may have changed: try the new PIN. The TPM's answer to the change was lost and the TPM could not be asked again; " +
+			"it holds the new PIN or the old one, and your container opens with the PIN it holds (should the new PIN be refused, that try counts toward the TPM lockout, and the old PIN works)"
 	case errors.As(err, &se):
 		return fmt.Sprintf("reset stopped at step %q: %s", se.Step, se.Message)
 	case errors.As(err, &pe):

@@ -71,7 +71,8 @@
 //
 // Exit codes: 0 success, 1 failure, 2 usage, 3 wrong PIN, 4 PIN locked by
 // the TPM, 5 new PIN refused (policy or confirmation), 6 no container,
-// 7 reset refused or sign-in failed.
+// 7 reset refused or sign-in failed, 8 the PIN may have changed (change-pin
+// lost the TPM's answer and could not ask it again: try the new PIN).
 package main
 
 import (
@@ -95,6 +96,7 @@ const (
 	exitPINRefused  = 5
 	exitNoContainer = 6
 	exitReset       = 7
+	exitPINUnsure   = 8
 )
 
 var errUsage = errors.New("usage")
@@ -161,7 +163,8 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		fmt.Fprintf(stderr, "\nRun 'hello <command> -h' for a command's flags.\n\nGlobal flags:\n")
 		top.PrintDefaults()
 		fmt.Fprintf(stderr, "\nExit codes: 0 ok, 1 failure, 2 usage, 3 wrong PIN, 4 PIN locked, "+
-			"5 new PIN refused, 6 no container, 7 reset refused or sign-in failed.\n")
+			"5 new PIN refused, 6 no container, 7 reset refused or sign-in failed, "+
+			"8 the PIN may have changed (try the new PIN).\n")
 	}
 	if err := top.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
