@@ -23,8 +23,11 @@ import (
 // on, through this container and every copy of it. The container salt does
 // not change, so should the process die before the caller saves the new
 // container, the old file unlocks with the new PIN. Should the TPM's answer
-// to the change be lost, ChangePIN fails and the TPM holds one of the two
-// PINs: the file opens with the old or the new one. Five TPM commands.
+// to the change be lost, ChangePIN asks the TPM which PIN it holds without
+// spending a dictionary-attack try (tpm.TPM.ChangeSecretAuth): it succeeds
+// when the new one, and fails when the old one. When the TPM cannot be
+// asked, the error is ErrPINMayHaveChanged: the TPM holds one of the two
+// PINs and the file from before opens with it. Five TPM commands.
 func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN string, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if c == nil || t == nil {
@@ -78,6 +81,9 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 		clear(oldAuth)
 		clear(newAuth)
 		if err != nil {
+			if errors.Is(err, tpm.ErrChangeAuthLost) {
+				return nil, fmt.Errorf("container: change PIN: %w: %w", ErrPINMayHaveChanged, err)
+			}
 			if errors.Is(err, tpm.ErrAuthFailed) || errors.Is(err, tpm.ErrLockedOut) {
 				return nil, o.pinError(ctx, c, err)
 			}

@@ -17,6 +17,13 @@ var (
 	// *PINLockedError saying when the next try is possible.
 	ErrPINLocked = errors.New("container: PIN locked (TPM dictionary-attack lockout)")
 
+	// ErrPINMayHaveChanged is a ChangePIN with rollback protection whose
+	// outcome is not known: the TPM's answer to the change was lost and the
+	// TPM could not be asked afterwards, so it holds the old PIN or the new
+	// one. The container from before the change opens with the one it
+	// holds; try the new PIN first.
+	ErrPINMayHaveChanged = errors.New("container: the PIN may have changed: try the new PIN")
+
 	// ErrPINPolicy is a PIN the PIN policy refuses. The error is a *PolicyError
 	// naming the rule.
 	ErrPINPolicy = errors.New("container: PIN does not meet the PIN policy")

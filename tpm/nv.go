@@ -68,6 +68,11 @@ var ErrNVGone = errors.New("tpm: NV secret not defined (revoked, deleted, or ano
 // ErrNVFull is a TPM with no room for another NV index.
 var ErrNVFull = errors.New("tpm: no NV space for another index")
 
+// ErrChangeAuthLost is a TPM2_NV_ChangeAuth whose answer was lost (or did
+// not verify) and whose outcome the library could not work out afterwards:
+// the index holds the old authValue or the new one.
+var ErrChangeAuthLost = errors.New("tpm: the answer to NV_ChangeAuth was lost: the index holds the old or the new authValue")
+
 // NVSecret names an NV index holding a secret: its handle and its Name
 // (nameAlg ‖ SHA-256 of its public area, once written). The Name is pinned:
 // every command on the index puts it in the HMAC, so an index redefined in
@@ -268,6 +273,11 @@ func (t *TPM) ReadSecret(ctx context.Context, s NVSecret, auth []byte) ([]byte, 
 		return nil, err
 	}
 	defer t.mu.Unlock()
+	return t.readSecret(ctx, s, auth)
+}
+
+// readSecret is ReadSecret with t.mu held.
+func (t *TPM) readSecret(ctx context.Context, s NVSecret, auth []byte) ([]byte, error) {
 	name := tpm2.TPM2BName{Buffer: s.Name}
 	h := tpm2.TPMHandle(s.Handle)
 	var rsp *response
@@ -326,6 +336,12 @@ func (s NVSecret) check() error {
 // TPM2_NV_ChangeAuth, four commands; the session ends with the last. The
 // old authValue stops working at once. A wrong oldAuth is an *AuthError and
 // counts toward lockout.
+//
+// When the answer to TPM2_NV_ChangeAuth is lost, the TPM holds oldAuth or
+// newAuth and ChangeSecretAuth works out which (see settleChangeAuth): nil
+// when the index now holds newAuth, an error when it still holds oldAuth,
+// ErrChangeAuthLost when it cannot tell. Only ErrChangeAuthLost leaves the
+// outcome open; every other error means the authValue did not change.
 func (t *TPM) ChangeSecretAuth(ctx context.Context, s NVSecret, oldAuth, newAuth []byte) error {
 	if err := s.check(); err != nil {
 		return fmt.Errorf("tpm: change secret auth: %w", err)
@@ -391,10 +407,67 @@ func (t *TPM) nvChangeAuth(ctx context.Context, s NVSecret, oldAuth, newAuth []b
 		return err
 	})
 	ps.done()
-	if err != nil {
+	switch {
+	case err == nil:
+		return nil
+	case isTPMRC(err) || isCtxErr(err):
+		// The TPM refused the command, or it was not sent.
 		return t.nvUseErr(ctx, err)
 	}
-	return nil
+	return t.settleChangeAuth(ctx, ps, s, oldAuth, newAuth, err)
+}
+
+// settleChangeAuth works out which authValue the index holds after the
+// answer to TPM2_NV_ChangeAuth was lost (lost is the transport's error, or
+// a response whose HMAC did not verify). t.mu must be held.
+//
+// First a hint that costs no dictionary-attack count: the policy session
+// was sent with continueSession clear, so the TPM ended it if, and only
+// if, the change succeeded. TPM2_FlushContext of its handle succeeds while
+// the session lives (no change) and answers TPM_RC_HANDLE once it is gone
+// (changed). Error responses are not authenticated, so the hint is then
+// proven: the secret is read (TPM2_NV_Read, its response HMAC keyed with
+// the authValue the TPM holds) with the authValue the hint names. In the
+// ordinary case that read succeeds and costs nothing. Only when the hint
+// was wrong (a TPM restarted between the command and the probe, or an
+// error forged on the bus) does the read fail, at one dictionary-attack
+// count, and the other authValue is read instead: at most one count. When
+// the TPM does not answer, is locked out, or refuses both, the outcome is
+// left open: ErrChangeAuthLost.
+func (t *TPM) settleChangeAuth(ctx context.Context, ps *session, s NVSecret, oldAuth, newAuth []byte, lost error) error {
+	ctx = context.WithoutCancel(ctx)
+	unknown := fmt.Errorf("%w: %w", ErrChangeAuthLost, lost)
+	ferr := t.flushOnce(ps.handle)
+	h := ps.handle
+	ps.forget()
+	type probe struct {
+		auth    []byte
+		changed bool
+	}
+	probes := []probe{{oldAuth, false}, {newAuth, true}}
+	switch {
+	case ferr == nil:
+	case handleGoneRC(ferr):
+		probes[0], probes[1] = probes[1], probes[0]
+	default:
+		if !isTPMRC(ferr) {
+			t.orphans = append(t.orphans, h)
+		}
+		return unknown
+	}
+	for _, p := range probes {
+		data, err := t.readSecret(ctx, s, p.auth)
+		wipe.Bytes(data)
+		switch {
+		case err == nil && p.changed:
+			return nil
+		case err == nil:
+			return fmt.Errorf("the answer was lost; the index keeps the old authValue: %w", lost)
+		case !errors.Is(err, ErrAuthFailed):
+			return unknown
+		}
+	}
+	return unknown
 }
 
 // UndefineSecret undefines the secret index (TPM2_NV_UndefineSpace, Part 3

@@ -71,13 +71,7 @@ func at(n int) func([]byte) int      { return func([]byte) int { return n } }
 // forgeRC replaces a successful response with an error response: error
 // responses carry no session area and are not authenticated (Part 1 §18.9).
 func forgeRC(rc tpm2.TPMRC) func([]byte) []byte {
-	return func([]byte) []byte {
-		rsp := make([]byte, 10)
-		binary.BigEndian.PutUint16(rsp, uint16(tpm2.TPMSTNoSessions))
-		binary.BigEndian.PutUint32(rsp[2:], 10)
-		binary.BigEndian.PutUint32(rsp[6:], uint32(rc))
-		return rsp
-	}
+	return func([]byte) []byte { return tpmtest.ErrorAnswer(rc) }
 }
 
 // A response changed on the bus is refused: the response HMAC (Part 1

@@ -20,9 +20,12 @@
 //
 // Every command takes -state DIR (default: hellosim in the user's
 // configuration directory) and --tpm SPEC (default: the TPM the container was
-// made on, or the embedded simulator with a seed kept in the state directory,
-// so its blobs load again in the next run). Give "tcp://127.0.0.1:2321" for
-// swtpm or "/dev/tpmrm0" for the machine's TPM. Only provision creates the
+// made on, or the embedded simulator with its NV memory kept in the state
+// directory's tpm.state, "sim:state=FILE": every command finds the same TPM,
+// wrong PINs count across commands, and rollback protection is on). The
+// simulated TPM serves one command at a time: a second one waits for it, up
+// to 30 seconds. Give "tcp://127.0.0.1:2321" for swtpm or "/dev/tpmrm0" for
+// the machine's TPM. Only provision creates the
 // state directory; every other command writes nothing when it has nothing to
 // change, and names the directory when it does not exist.
 //
@@ -71,7 +74,8 @@
 //
 // Exit codes: 0 success, 1 failure, 2 usage, 3 wrong PIN, 4 PIN locked by
 // the TPM, 5 new PIN refused (policy or confirmation), 6 no container,
-// 7 reset refused or sign-in failed.
+// 7 reset refused or sign-in failed, 8 the PIN may have changed (change-pin
+// lost the TPM's answer and could not ask it again: try the new PIN).
 package main
 
 import (
@@ -95,6 +99,7 @@ const (
 	exitPINRefused  = 5
 	exitNoContainer = 6
 	exitReset       = 7
+	exitPINUnsure   = 8
 )
 
 var errUsage = errors.New("usage")
@@ -141,7 +146,7 @@ func defaultStateDir() string {
 // before or after the command name.
 func (a *app) addGlobal(fs *flag.FlagSet) {
 	fs.StringVar(&a.stateDir, "state", a.stateDir, "state `directory`")
-	fs.StringVar(&a.tpmSpec, "tpm", a.tpmSpec, "TPM `spec`: sim:seed=N, tcp://127.0.0.1:2321 (swtpm), /dev/tpmrm0 (default: the one the container was made on)")
+	fs.StringVar(&a.tpmSpec, "tpm", a.tpmSpec, "TPM `spec`: sim:state=FILE, tcp://127.0.0.1:2321 (swtpm), /dev/tpmrm0 (default: the one the container was made on, else sim:state=DIR/tpm.state)")
 	fs.BoolVar(&a.verbose, "v", a.verbose, "verbose: show the causes of errors")
 }
 
@@ -161,7 +166,8 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		fmt.Fprintf(stderr, "\nRun 'hello <command> -h' for a command's flags.\n\nGlobal flags:\n")
 		top.PrintDefaults()
 		fmt.Fprintf(stderr, "\nExit codes: 0 ok, 1 failure, 2 usage, 3 wrong PIN, 4 PIN locked, "+
-			"5 new PIN refused, 6 no container, 7 reset refused or sign-in failed.\n")
+			"5 new PIN refused, 6 no container, 7 reset refused or sign-in failed, "+
+			"8 the PIN may have changed (try the new PIN).\n")
 	}
 	if err := top.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

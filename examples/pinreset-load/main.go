@@ -363,10 +363,8 @@ func (w *world) tokens(ctx context.Context, n int) ([]credential, error) {
 		if err != nil {
 			return nil, err
 		}
-		var jti [12]byte
-		rand.Read(jti[:])
-		proof, err := dpop.Sign(u.device, dpop.Claims{HTM: http.MethodPost, HTU: w.base + service.PathRecover, IAT: time.Now().Unix(),
-			JTI: b64(jti[:]), ATH: dpop.Hash([]byte(t)), RKH: dpop.Hash(u.rk.PublicKey())})
+		proof, err := dpop.Fresh(u.device, dpop.Claims{HTM: http.MethodPost, HTU: w.base + service.PathRecover, IAT: time.Now().Unix(),
+			ATH: dpop.Hash([]byte(t)), RKH: dpop.Hash(u.rk.PublicKey())})
 		if err != nil {
 			return nil, err
 		}

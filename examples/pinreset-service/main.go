@@ -57,6 +57,7 @@ import (
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
@@ -203,7 +204,7 @@ func run(opt options) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", svc)
-	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
+	mux.Handle(drs.KeyPath, drs.Handler(dir))
 	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
 	o.routes(mux)
 

@@ -18,6 +18,7 @@ const modulePath = "github.com/hellosim/hellosim"
 // rule is one row of the import-rules table of docs/ARCHITECTURE.md.
 type rule struct {
 	pkg     string          // a package directory, or "dir/..." for a tree
+	layer   int             // the layer column: a package imports only lower layers
 	any     bool            // "anything but examples/..."
 	allowed map[string]bool // otherwise: the module packages it may import
 }
@@ -50,7 +51,11 @@ func importRules(t *testing.T) []rule {
 			continue
 		}
 		m := codeSpan.FindStringSubmatch(cells[1])
-		r := rule{pkg: m[1], allowed: map[string]bool{}}
+		layer, err := strconv.Atoi(strings.TrimSpace(cells[2]))
+		if err != nil {
+			t.Fatalf("import rule for %s: layer %q is not a number", m[1], strings.TrimSpace(cells[2]))
+		}
+		r := rule{pkg: m[1], layer: layer, allowed: map[string]bool{}}
 		may := strings.TrimSpace(cells[3])
 		switch {
 		case may == "nothing":
@@ -151,15 +156,92 @@ func TestImportRules(t *testing.T) {
 			switch {
 			case imp == "examples" || strings.HasPrefix(imp, "examples/"):
 				t.Errorf("%s imports %s: nothing imports the examples", dir, imp)
-			case r.any:
-			case !r.allowed[imp]:
+			case !r.any && !r.allowed[imp]:
 				t.Errorf("%s imports %s, which its import rule (layer of docs/ARCHITECTURE.md) does not allow", dir, imp)
+			}
+			if to := ruleFor(rules, imp); to != nil && to.layer >= r.layer {
+				t.Errorf("%s (layer %d) imports %s (layer %d): a package imports only lower layers", dir, r.layer, imp, to.layer)
+			}
+		}
+	}
+	// The table is consistent with itself: a row allows only lower layers.
+	for _, r := range rules {
+		for imp := range r.allowed {
+			to := ruleFor(rules, imp)
+			switch {
+			case to == nil:
+				t.Errorf("the import rule for %s allows %s, which has no row", r.pkg, imp)
+			case to.layer >= r.layer:
+				t.Errorf("the import rule for %s (layer %d) allows %s (layer %d): only lower layers may be imported", r.pkg, r.layer, imp, to.layer)
 			}
 		}
 	}
 	for _, r := range rules {
 		if !used[r.pkg] {
 			t.Errorf("the import rules name %s, which is not a package of the module", r.pkg)
+		}
+	}
+}
+
+// ruleFor returns the rule that covers a package directory, or nil.
+func ruleFor(rules []rule, dir string) *rule {
+	for i := range rules {
+		if rules[i].covers(dir) {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+// The picture under "## Layers" in docs/ARCHITECTURE.md names every package
+// of the import-rules table, each at the layer its row gives, so the picture
+// a reader sees first cannot drift from the rules the test enforces.
+func TestLayerDiagram(t *testing.T) {
+	rules := importRules(t)
+	doc, err := os.ReadFile(filepath.Join(moduleRoot, "docs", "ARCHITECTURE.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "## Layers")
+	if !ok {
+		t.Fatal("docs/ARCHITECTURE.md has no \"## Layers\" section")
+	}
+	_, rest, ok = strings.Cut(rest, "```")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("the Layers section of docs/ARCHITECTURE.md has no picture in a code block")
+	}
+	byPkg := map[string]*rule{}
+	for i := range rules {
+		byPkg[rules[i].pkg] = &rules[i]
+	}
+	seen := map[string]int{}
+	layer := -1
+	for line := range strings.SplitSeq(block, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if n, err := strconv.Atoi(fields[0]); err == nil {
+			layer, fields = n, fields[1:]
+		}
+		for _, f := range fields {
+			r := byPkg[f]
+			if r == nil {
+				continue
+			}
+			if prev, dup := seen[f]; dup {
+				t.Errorf("the layer picture names %s twice (layers %d and %d)", f, prev, layer)
+			}
+			seen[f] = layer
+			if layer != r.layer {
+				t.Errorf("the layer picture puts %s in layer %d, its import rule in layer %d", f, layer, r.layer)
+			}
+		}
+	}
+	for _, r := range rules {
+		if _, ok := seen[r.pkg]; !ok {
+			t.Errorf("the layer picture does not name %s (layer %d of the import rules)", r.pkg, r.layer)
 		}
 	}
 }

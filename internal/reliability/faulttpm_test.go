@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/hellosim/hellosim/tpm/tpmtest"
 )
 
 // faultMode is how the fault transport fails a command.
@@ -107,7 +109,7 @@ func (f *faultTransport) Send(cmd []byte) ([]byte, error) {
 	f.mu.Unlock()
 	switch mode {
 	case faultRC:
-		return rcResponse(tpm2.TPMRCFailure), nil
+		return tpmtest.ErrorAnswer(tpm2.TPMRCFailure), nil
 	case faultDrop:
 		return nil, errInjected
 	case faultLoseResponse:
@@ -117,14 +119,4 @@ func (f *faultTransport) Send(cmd []byte) ([]byte, error) {
 		return nil, errInjected
 	}
 	return f.next.Send(cmd)
-}
-
-// rcResponse is a bare TPM response carrying rc (Part 1 §18.4: tag
-// TPM_ST_NO_SESSIONS, size 10, the response code).
-func rcResponse(rc tpm2.TPMRC) []byte {
-	rsp := make([]byte, 10)
-	binary.BigEndian.PutUint16(rsp, uint16(tpm2.TPMSTNoSessions))
-	binary.BigEndian.PutUint32(rsp[2:], 10)
-	binary.BigEndian.PutUint32(rsp[6:], uint32(rc))
-	return rsp
 }

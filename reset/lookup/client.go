@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hellosim/hellosim/internal/httpclient"
 	"github.com/hellosim/hellosim/reset/identity"
 )
 
@@ -90,12 +90,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	c := &Client{base: base, hc: cfg.HTTPClient, clientID: cfg.ClientID, key: cfg.Key, ttl: cfg.TTL, now: cfg.Clock,
 		cache: make(map[string]cached)}
-	if c.hc == nil {
-		c.hc = &http.Client{Timeout: DefaultTimeout}
-	}
-	hc := *c.hc
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.hc = &hc
+	c.hc = httpclient.New(c.hc, DefaultTimeout)
 	if c.ttl == 0 {
 		c.ttl = DefaultTTL
 	}
@@ -105,26 +100,17 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
-// checkBaseURL accepts https://host[:port], or http to a loopback host.
+// checkBaseURL applies the module's loopback rule (internal/httpclient)
+// and wants an origin: no path.
 func checkBaseURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return "", errors.New("lookup client: base url does not parse")
-	case u.Scheme != "https" && u.Scheme != "http", u.Host == "", u.User != nil, u.RawQuery != "", u.Fragment != "":
-		return "", errors.New("lookup client: base url must be https://host[:port]")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return "", errors.New("lookup client: plain http only to a loopback host")
+	u, ref := httpclient.ParseBaseURL(raw)
+	if ref != nil {
+		return "", errors.New("lookup client: base url: " + ref.Reason)
 	}
-	return strings.TrimSuffix(u.String(), "/"), nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
+	if strings.Trim(u.Path, "/") != "" {
+		return "", errors.New("lookup client: base url must be an origin, https://host[:port]")
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return u.Scheme + "://" + u.Host, nil
 }
 
 // Tenant returns the tenant; an unknown one is identity.ErrUnknownTenant.

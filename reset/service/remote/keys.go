@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/hellosim/hellosim/internal/httpclient"
 )
 
 // Defaults.
@@ -96,12 +97,7 @@ func NewKeys(cfg Config) (*Keys, error) {
 		k.template = u.Scheme + "://" + u.Host + "/" + strings.Join(segs, "/")
 		k.template = strings.TrimSuffix(k.template, "/")
 	}
-	if k.hc == nil {
-		k.hc = &http.Client{Timeout: DefaultTimeout}
-	}
-	hc := *k.hc
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	k.hc = &hc
+	k.hc = httpclient.New(k.hc, DefaultTimeout)
 	if k.minRefetch <= 0 {
 		k.minRefetch = DefaultMinRefetch
 	}
@@ -111,25 +107,13 @@ func NewKeys(cfg Config) (*Keys, error) {
 	return k, nil
 }
 
+// checkURL applies the module's loopback rule (internal/httpclient).
 func checkURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return nil, errors.New("does not parse")
-	case u.Scheme != "https" && u.Scheme != "http", u.Host == "", u.User != nil, u.RawQuery != "", u.Fragment != "":
-		return nil, errors.New("must be https://host[/path]")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return nil, errors.New("plain http only to a loopback host")
+	u, ref := httpclient.ParseBaseURL(raw)
+	if ref != nil {
+		return nil, errors.New(ref.Reason)
 	}
 	return u, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // IssuerTemplate is the iss of the tokens accepted, with "{tid}" for the
