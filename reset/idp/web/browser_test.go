@@ -229,8 +229,20 @@ func TestBrowserConsentLinksOnboard(t *testing.T) {
 
 	// 3. Confirm that the two PIN Reset service principals are registered:
 	// Enterprise applications, search "Microsoft PIN".
+	// The browser may still be winding down the ms-appx-web navigation
+	// it cannot make, which aborts the next one: try a few times.
+	apps := "https://login.windows.net/" + w.tenant.ID + "/enterpriseApplications"
+	for i := 0; ; i++ {
+		err := chromedp.Do(ctx, chromedp.Navigate(apps))
+		if err == nil {
+			break
+		}
+		if i == 4 || !strings.Contains(err.Error(), "ERR_ABORTED") {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate("https://login.windows.net/"+w.tenant.ID+"/enterpriseApplications"),
 		chromedp.WaitVisible(chromedp.CSS("#search")), chromedp.SendKeys(chromedp.CSS("#search"), "Microsoft PIN"), chromedp.Click(chromedp.CSS("#go")),
 	); err != nil {
 		t.Fatal(err)
