@@ -44,17 +44,32 @@ func (a *app) loadContainer() (*state, *store.Store, *container.Container, error
 	return st, cs, c, nil
 }
 
-// openTPM opens the TPM named by --tpm, or the state's default.
+// simStateWait is how long a command waits for another hello command to
+// release the simulated TPM (one process at a time).
+const simStateWait = 30 * time.Second
+
+// openTPM opens the TPM named by --tpm, or the state's default. The
+// simulated TPM serves one command at a time: a command that finds it in
+// use says so and waits for it, up to simStateWait.
 func (a *app) openTPM(st *state) (*tpm.TPM, string, error) {
 	spec := a.tpmSpec
 	if spec == "" {
 		spec = st.defaultTPM()
 	}
-	t, err := tpm.Open(spec)
-	if err != nil {
-		return nil, spec, fmt.Errorf("open TPM %q: %w", spec, err)
+	deadline := time.Now().Add(simStateWait)
+	for said := false; ; said = true {
+		t, err := tpm.Open(spec)
+		if err == nil {
+			return t, spec, nil
+		}
+		if !errors.Is(err, tpm.ErrSimStateLocked) || time.Now().After(deadline) {
+			return nil, spec, fmt.Errorf("open TPM %q: %w", spec, err)
+		}
+		if !said {
+			fmt.Fprintf(a.stderr, "The simulated TPM is in use by another hello command; waiting up to %s for it to finish...\n", simStateWait)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return t, spec, nil
 }
 
 // openUnlockedTPM opens the TPM and checks, before anyone is asked for a
@@ -257,7 +272,7 @@ func cmdProvision() *command {
 				}
 				return err
 			}
-			st.dev.TPM = spec
+			st.dev.TPM = st.recordTPM(spec)
 			if err := st.saveDevice(); err != nil {
 				return fmt.Errorf("the container is stored, but the device file could not be written: %w", err)
 			}

@@ -84,6 +84,15 @@ func errorLine(err error) string {
 		return lockedLine(le.RetryAfter)
 	case errors.As(err, &pol):
 		return "the PIN does not meet the PIN policy: " + pol.Detail + " (rule " + pol.Rule.String() + ")"
+	case errors.Is(err, tpm.ErrSimStateLocked):
+		return "the simulated TPM is in use by another hello command (one at a time): let it finish, then run this command again"
+	case errors.Is(err, tpm.ErrSimStateCorrupt):
+		path, why := "", ""
+		if se := (*tpm.SimStateError)(nil); errors.As(err, &se) {
+			path, why = se.Path+" ", " ("+strings.TrimPrefix(se.Err.Error(), tpm.ErrSimStateCorrupt.Error()+": ")+")"
+		}
+		return fmt.Sprintf("the simulated TPM's state file %sis damaged%s and was left as it is: restore it from a copy; "+
+			"or move it away to start a new simulated TPM, then run 'hello delete' and 'hello provision' (the container needs the old TPM)", path, why)
 	case errors.Is(err, tpm.ErrSRKMismatch), errors.Is(err, tpm.ErrWrongTPM):
 		return "this container was made on another TPM (its storage root key is pinned in the container); use --tpm with the TPM it was made on"
 	case errors.As(err, &ce):
