@@ -15,6 +15,7 @@ import (
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/keycred"
 	"github.com/hellosim/hellosim/tpm"
 )
@@ -119,8 +120,8 @@ func (s *state) saveObjects(cl *cloud) error {
 // Its token is the DRS token of the sign-in *pending refers to when the
 // call is made, bound to the device's key, and each request carries a
 // DPoP proof of that key.
-func (cl *cloud) drs(pending **idp.Pending, dev *joined) *idp.DRSClient {
-	c := idp.NewInProcessDRS(cl.idp.DRSHandler()).WithDevice(dev.key).WithClock(cl.idp.Now)
+func (cl *cloud) drs(pending **idp.Pending, dev *joined) *drs.Client {
+	c := drs.NewInProcess(drs.Handler(cl.idp)).WithDevice(dev.key).WithClock(cl.idp.Now)
 	c.Token = func(ctx context.Context) (string, error) {
 		if *pending == nil {
 			return "", errors.New("no signed-in session to ask for a device registration token")

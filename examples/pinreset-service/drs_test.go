@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
@@ -27,7 +28,7 @@ func TestDemoRegistersAHelloKey(t *testing.T) {
 	dev, err := newDemoDevice()
 	require.NoError(t, err)
 	mux := http.NewServeMux()
-	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
+	mux.Handle(drs.KeyPath, drs.Handler(dir))
 	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
 )
 
 // demoDeviceID names the demonstration's device object: the device the
@@ -102,7 +102,7 @@ func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 			if r.TLS != nil {
 				scheme = "https"
 			}
-			proof, err := dev.proof(token, scheme+"://"+r.Host+idp.DRSKeyPath, dir.Now())
+			proof, err := dev.proof(token, scheme+"://"+r.Host+drs.KeyPath, dir.Now())
 			if err != nil {
 				reply(w, http.StatusInternalServerError, map[string]string{"error": "device_proof_failed"})
 				return
@@ -134,12 +134,7 @@ func (d *demoDevice) bind(ctx context.Context, dir *idp.IdP, p *idp.Pending) err
 // proof is the demo device's DPoP proof (RFC 9449) for POST to htu with
 // token, dated now.
 func (d *demoDevice) proof(token, htu string, now time.Time) (string, error) {
-	var jti [16]byte
-	if _, err := rand.Read(jti[:]); err != nil {
-		return "", err
-	}
-	return dpop.Sign(d.key, dpop.Claims{HTM: http.MethodPost, HTU: htu, IAT: now.Unix(),
-		JTI: base64.RawURLEncoding.EncodeToString(jti[:]), ATH: dpop.Hash([]byte(token))})
+	return dpop.Fresh(d.key, dpop.Claims{HTM: http.MethodPost, HTU: htu, IAT: now.Unix(), ATH: dpop.Hash([]byte(token))})
 }
 
 func reply(w http.ResponseWriter, status int, v any) {

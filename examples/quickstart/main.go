@@ -49,10 +49,12 @@ import (
 	"github.com/google/go-tpm/tpm2"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/device"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/keycred"
 	"github.com/hellosim/hellosim/reset/policy"
 	"github.com/hellosim/hellosim/reset/service"
@@ -185,7 +187,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	// the directory's device registration endpoint for Hello keys.
 	mux := http.NewServeMux()
 	mux.Handle("/", svc)
-	mux.Handle(idp.DRSKeyPath, dir.DRSHandler())
+	mux.Handle(drs.KeyPath, drs.Handler(dir))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	s.done("PIN reset service listening on %s (service key %s), with the device registration service", srv.URL, serviceKey.Public().ID())
@@ -195,7 +197,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	// first sign-in with MFA. The service releases a protector only to a
 	// request signed by it (DPoP).
 	s.begin()
-	dev, err := container.JoinDevice(ctx, t, nil)
+	dev, err := device.Join(ctx, t, nil)
 	if err != nil {
 		return fmt.Errorf("join device: %w", err)
 	}
@@ -224,12 +226,12 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	// carries a DPoP proof of that key: a token read off the wire
 	// registers nothing without the device's TPM.
 	var session *idp.Pending
-	drs, err := idp.NewDRSClient(srv.URL, srv.Client())
+	drsClient, err := drs.NewClient(srv.URL, srv.Client())
 	if err != nil {
 		return err
 	}
-	drs = drs.WithDevice(devKey).WithClock(clock)
-	drs.Token = func(ctx context.Context) (string, error) {
+	drsClient = drsClient.WithDevice(devKey).WithClock(clock)
+	drsClient.Token = func(ctx context.Context) (string, error) {
 		return session.DeviceToken(ctx, pc.DeviceID, idp.DRSResource)
 	}
 	fmt.Fprintf(w, "  - device %s joined: device object %s\n", pc.DisplayName, pc.DeviceID)
@@ -252,11 +254,11 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	registered, err := drs.RegisterHelloKey(ctx, drsToken, c.PublicKey())
+	registered, err := drsClient.RegisterHelloKey(ctx, drsToken, c.PublicKey())
 	if err != nil {
 		return fmt.Errorf("register the login key: %w", err)
 	}
-	s.done("login key registered: POST %s with kngc (RSA1 blob), DRS token with deviceid and ngcmfa, DPoP proof of the device key -> kid %s", idp.DRSKeyPath, registered.KID)
+	s.done("login key registered: POST %s with kngc (RSA1 blob), DRS token with deviceid and ngcmfa, DPoP proof of the device key -> kid %s", drs.KeyPath, registered.KID)
 	if err := showKeyCredentialLink(w, dir, user.UPN); err != nil {
 		return err
 	}
@@ -345,7 +347,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 
 	s.begin()
 	oldKeyID := c.KeyID()
-	envReset := reset.Env{TPM: t, Service: client, Directory: drs}
+	envReset := reset.Env{TPM: t, Service: client, Directory: drsClient}
 	n, err := reset.NonDestructive(ctx, envReset, c, reset.Request{Token: token, NewPIN: resetPIN})
 	if err != nil {
 		return fmt.Errorf("non-destructive reset: %w", err)
@@ -531,7 +533,7 @@ func showKeyCredentialLink(w io.Writer, dir *idp.IdP, upn string) error {
 // deviceBinding is what a sign-in needs to be bound to the device.
 type deviceBinding struct {
 	dir *idp.IdP
-	dev *container.Device
+	dev *device.Device
 	key crypto.Signer
 	now func() time.Time
 }

@@ -97,7 +97,8 @@ func (p *IdP) RegisterAttestedKey(ctx context.Context, token, keyID string, pub 
 	if c == nil {
 		return fmt.Errorf("register key: %w", attest.ErrNotAttested)
 	}
-	return p.registerKey(ctx, token, keyID, pub, c)
+	_, err := p.registerKey(ctx, keyRequest{op: "register key", token: token, audience: identity.PINResetServiceAppID, keyID: keyID, pub: pub, cert: c})
+	return err
 }
 
 // checkAttestation decides whether u may register pub as keyID with the

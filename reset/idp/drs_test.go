@@ -6,12 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
+	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
@@ -29,7 +27,7 @@ type drsWorld struct {
 	*fixture
 	device idp.Device
 	srv    *httptest.Server
-	client *idp.DRSClient
+	client *drs.Client
 }
 
 func newDRSWorld(t *testing.T, tcfg idp.TenantConfig) *drsWorld {
@@ -37,9 +35,9 @@ func newDRSWorld(t *testing.T, tcfg idp.TenantConfig) *drsWorld {
 	f := newFixture(t, tcfg)
 	d, err := f.p.AddDevice(idp.DeviceConfig{TenantID: f.tenant.ID, DisplayName: "DESKTOP-1"})
 	require.NoError(t, err)
-	srv := httptest.NewServer(f.p.DRSHandler())
+	srv := httptest.NewServer(drs.Handler(f.p))
 	t.Cleanup(srv.Close)
-	c, err := idp.NewDRSClient(srv.URL, srv.Client())
+	c, err := drs.NewClient(srv.URL, srv.Client())
 	require.NoError(t, err)
 	return &drsWorld{fixture: f, device: d, srv: srv, client: c}
 }
@@ -139,119 +137,6 @@ func TestDRSRegistersHelloKey(t *testing.T) {
 	assert.Empty(t, u.Keys[0].OnPremisesKeyCredentialLink, "cloud-only: nothing written back")
 }
 
-func TestDRSWireFormat(t *testing.T) {
-	t.Parallel()
-	w := newDRSWorld(t, idp.TenantConfig{})
-	key := rsaKey(t)
-	blob, err := keycred.MarshalPublicKey(&key.PublicKey)
-	require.NoError(t, err)
-	body := `{"kngc":"` + base64.StdEncoding.EncodeToString(blob) + `"}`
-	req, err := http.NewRequest(http.MethodPost, w.srv.URL+"/EnrollmentServer/key/?api-version=1.0", strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+w.drsToken(t))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := w.srv.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var got map[string]string
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
-	assert.Equal(t, map[string]string{"kid": keycred.Identifier(blob), "upn": w.alice.UPN}, got)
-}
-
-func TestDRSRefusals(t *testing.T) {
-	t.Parallel()
-	w := newDRSWorld(t, idp.TenantConfig{})
-	key := rsaKey(t)
-	blob, err := keycred.MarshalPublicKey(&key.PublicKey)
-	require.NoError(t, err)
-	kngc := func(b []byte) string { return `{"kngc":"` + base64.StdEncoding.EncodeToString(b) + `"}` }
-
-	earlier, _ := w.signIn(t)
-	w.clk.Advance(idp.NGCMFAWindow + time.Second)
-	stale, err := earlier.DeviceToken(context.Background(), w.device.DeviceID, idp.DRSResource)
-	require.NoError(t, err)
-	pending, pinResetToken := w.signIn(t)
-	drs, err := pending.DeviceToken(context.Background(), w.device.DeviceID, idp.DRSResource)
-	require.NoError(t, err)
-	unbound, err := pending.DeviceToken(context.Background(), "", idp.DRSResource)
-	require.NoError(t, err)
-
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
-	require.NoError(t, err)
-	smallBlob, err := keycred.MarshalPublicKey(&small.PublicKey)
-	require.NoError(t, err)
-	private := append([]byte(nil), blob...)
-	binary.LittleEndian.PutUint32(private, 0x32415352) // "RSA2"
-
-	for _, tc := range []struct {
-		name, method, query, ctype, token, body string
-		status                                  int
-		code                                    string
-		want                                    error
-	}{
-		{"no token", "", "", "", "-", kngc(blob), 401, "invalid_token", idp.ErrTokenRefused},
-		{"PIN reset token: wrong audience", "", "", "", pinResetToken, kngc(blob), 401, "invalid_token", idp.ErrTokenRefused},
-		{"garbage token", "", "", "", "abc.def.ghi", kngc(blob), 401, "invalid_token", idp.ErrTokenRefused},
-		{"no deviceid", "", "", "", unbound, kngc(blob), 403, "device_not_bound", idp.ErrDeviceNotBound},
-		{"no ngcmfa", "", "", "", stale, kngc(blob), 403, "ngcmfa_required", idp.ErrTokenWithoutMFA},
-		{"RSA-1024", "", "", "", drs, kngc(smallBlob), 400, "invalid_key", idp.ErrUnsupportedKey},
-		{"private blob", "", "", "", drs, kngc(private), 400, "invalid_key", idp.ErrUnsupportedKey},
-		{"kngc not base64", "", "", "", drs, `{"kngc":"***"}`, 400, "invalid_request", nil},
-		{"no kngc", "", "", "", drs, `{}`, 400, "invalid_request", nil},
-		{"unknown field", "", "", "", drs, `{"kngc":"AA==","x":1}`, 400, "invalid_request", nil},
-		{"KNGC in capitals", "", "", "", drs, strings.Replace(kngc(blob), "kngc", "KNGC", 1), 400, "invalid_request", nil},
-		{"kngc not a string", "", "", "", drs, `{"kngc":1}`, 400, "invalid_request", nil},
-		{"null body", "", "", "", drs, `null`, 400, "invalid_request", nil},
-		{"two objects", "", "", "", drs, kngc(blob) + kngc(blob), 400, "invalid_request", nil},
-		{"wrong api-version", "", "api-version=2.0", "", drs, kngc(blob), 400, "invalid_request", nil},
-		{"not JSON", "", "", "text/plain", drs, kngc(blob), 400, "invalid_request", nil},
-		{"GET", http.MethodGet, "", "", drs, "", 405, "invalid_request", nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			method, query, ctype := tc.method, tc.query, tc.ctype
-			if method == "" {
-				method = http.MethodPost
-			}
-			if query == "" {
-				query = "api-version=1.0"
-			}
-			if ctype == "" {
-				ctype = "application/json"
-			}
-			req := httptest.NewRequest(method, "/EnrollmentServer/key/?"+query, strings.NewReader(tc.body))
-			req.Header.Set("Content-Type", ctype)
-			if tc.token != "-" {
-				req.Header.Set("Authorization", "Bearer "+tc.token)
-			}
-			rec := httptest.NewRecorder()
-			w.p.DRSHandler().ServeHTTP(rec, req)
-			assert.Equal(t, tc.status, rec.Code)
-			var e idp.DRSError
-			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), rec.Body.String())
-			assert.Equal(t, tc.code, e.Code)
-			if tc.status == 401 {
-				assert.Equal(t, `Bearer error="invalid_token"`, rec.Header().Get("WWW-Authenticate"))
-				assert.NotContains(t, e.Message, "audience", "a refused token's answer says nothing of why")
-			}
-			if tc.want != nil {
-				e.Status = tc.status
-				assert.ErrorIs(t, &e, tc.want)
-			}
-		})
-	}
-	k, err := w.p.RegisteredKeys(w.alice.UPN)
-	require.NoError(t, err)
-	assert.Empty(t, k, "nothing refused was registered")
-
-	// A token registers one key; another key with it is refused.
-	_, err = w.client.RegisterHelloKey(context.Background(), drs, &key.PublicKey)
-	require.NoError(t, err)
-	_, err = w.client.RegisterHelloKey(context.Background(), drs, &rsaKey(t).PublicKey)
-	assert.ErrorIs(t, err, idp.ErrTokenUsed)
-	assert.ErrorIs(t, err, idp.ErrTokenRefused)
-}
-
 func TestDRSRefusesAnotherUsersKey(t *testing.T) {
 	t.Parallel()
 	w := newDRSWorld(t, idp.TenantConfig{})
@@ -306,26 +191,6 @@ func TestNewKeyFromADeviceReplacesTheOld(t *testing.T) {
 	assert.ErrorIs(t, err, idp.ErrKeyNotFound)
 }
 
-func TestDRSClientImplementsDirectoryWithItsOwnToken(t *testing.T) {
-	t.Parallel()
-	w := newDRSWorld(t, idp.TenantConfig{})
-	p, pinResetToken := w.signIn(t)
-	w.client.Token = func(ctx context.Context) (string, error) {
-		return p.DeviceToken(ctx, w.device.DeviceID, idp.DRSResource)
-	}
-	key := rsaKey(t)
-	require.NoError(t, w.client.RegisterKey(context.Background(), pinResetToken, "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}", &key.PublicKey))
-	keys, err := w.p.RegisteredKeys(w.alice.UPN)
-	require.NoError(t, err)
-	require.Len(t, keys, 1)
-	assert.True(t, key.PublicKey.Equal(keys[0].Public))
-
-	// Without the token source, the PIN reset token is refused.
-	w.client.Token = nil
-	err = w.client.RegisterKey(context.Background(), pinResetToken, "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7C}", &rsaKey(t).PublicKey)
-	assert.ErrorIs(t, err, idp.ErrTokenRefused)
-}
-
 func TestHybridKeyTrustWritesTheValueBackAfterTheSyncDelay(t *testing.T) {
 	t.Parallel()
 	w := newDRSWorld(t, idp.TenantConfig{Hybrid: true, TrustType: identity.KeyTrust, SyncDelay: 30 * time.Minute})
@@ -351,24 +216,6 @@ func TestHybridKeyTrustWritesTheValueBackAfterTheSyncDelay(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, cloud, kc, "the written-back value is Entra's")
 	assert.Equal(t, u.Keys[0].RegisteredAt.Add(30*time.Minute), u.Keys[0].WrittenBackAt)
-}
-
-func TestDRSClientRefusesAnAnswerForAnotherKey(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"kid":"AAAA","upn":"alice@contoso.test"}`))
-	}))
-	defer srv.Close()
-	c, err := idp.NewDRSClient(srv.URL, srv.Client())
-	require.NoError(t, err)
-	_, err = c.RegisterHelloKey(context.Background(), "t", &rsaKey(t).PublicKey)
-	var e *idp.DRSError
-	require.ErrorAs(t, err, &e)
-	assert.Equal(t, "bad_response", e.Code)
-
-	_, err = idp.NewDRSClient("http://drs.example", nil)
-	assert.ErrorIs(t, err, idp.ErrInvalid, "plain http off loopback")
 }
 
 func TestRestoreKeyPutsBackWhatWasSaved(t *testing.T) {
@@ -446,4 +293,21 @@ func TestConcurrentRegistrationsWithOneTokenAdmitOneKey(t *testing.T) {
 	ks, err := w.p.RegisteredKeys(w.alice.UPN)
 	require.NoError(t, err)
 	assert.Len(t, ks, 1)
+}
+
+// A tenant that requires TPM key attestation takes no unattested key
+// through the device registration service either: both ways in share one
+// registration.
+func TestDRSRefusesUnattestedKeyWhereAttestationIsRequired(t *testing.T) {
+	t.Parallel()
+	w := newDRSWorld(t, idp.TenantConfig{})
+	require.NoError(t, w.p.SetKeyAttestation(w.tenant.ID, x509.NewCertPool(), true))
+	_, err := w.client.RegisterHelloKey(context.Background(), w.drsToken(t), &rsaKey(t).PublicKey)
+	assert.ErrorIs(t, err, idp.ErrAttestationRequired)
+	var e *drs.RefusalError
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, http.StatusForbidden, e.Status)
+	keys, err := w.p.RegisteredKeys(w.alice.UPN)
+	require.NoError(t, err)
+	assert.Empty(t, keys)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
@@ -53,7 +54,7 @@ func (w *boundDRSWorld) proof(t *testing.T, key *ecdsa.PrivateKey, c dpop.Claims
 		c.HTM = "POST"
 	}
 	if c.HTU == "" {
-		c.HTU = w.srv.URL + idp.DRSKeyPath
+		c.HTU = w.srv.URL + drs.KeyPath
 	}
 	if c.IAT == 0 {
 		c.IAT = w.clk.Now().Unix()
@@ -103,7 +104,7 @@ func TestDRSDeviceBoundRegistration(t *testing.T) {
 		require.NoError(t, err)
 		return blob
 	}
-	url := w.srv.URL + idp.DRSKeyPath
+	url := w.srv.URL + drs.KeyPath
 
 	tok := w.token(t)
 	_, err = w.client.RegisterHelloKey(ctx, tok, &rsaKey(t).PublicKey)
@@ -112,13 +113,13 @@ func TestDRSDeviceBoundRegistration(t *testing.T) {
 	assert.ErrorIs(t, err, idp.ErrTokenRefused, "a proof by another key")
 
 	for name, c := range map[string]dpop.Claims{
-		"proof for another URL":    {HTU: "https://elsewhere.test" + idp.DRSKeyPath, ATH: dpop.Hash([]byte(tok))},
+		"proof for another URL":    {HTU: "https://elsewhere.test" + drs.KeyPath, ATH: dpop.Hash([]byte(tok))},
 		"proof for another method": {HTM: "PUT", ATH: dpop.Hash([]byte(tok))},
 		"proof for another token":  {ATH: dpop.Hash([]byte("another token"))},
 		"proof without ath":        {},
 		"stale proof":              {IAT: w.clk.Now().Add(-2 * idp.DeviceProofMaxAge).Unix(), ATH: dpop.Hash([]byte(tok))},
 	} {
-		_, err := w.p.RegisterHelloKey(ctx, idp.KeyRegistration{Token: tok, KNGC: kngc(), URL: url, Proof: w.proof(t, w.key, c)})
+		_, err := w.p.RegisterHelloKey(ctx, tok, kngc(), idp.Proof{URL: url, JWT: w.proof(t, w.key, c)})
 		assert.ErrorIs(t, err, idp.ErrTokenRefused, name)
 	}
 
@@ -128,21 +129,21 @@ func TestDRSDeviceBoundRegistration(t *testing.T) {
 	require.NoError(t, err)
 	_, err = w.client.RegisterHelloKey(ctx, unbound, &rsaKey(t).PublicKey)
 	assert.ErrorIs(t, err, idp.ErrDeviceNotBound, "a bearer token for a device whose key the directory holds")
-	_, err = w.p.RegisterHelloKey(ctx, idp.KeyRegistration{Token: unbound, KNGC: kngc(), URL: url,
-		Proof: w.proof(t, w.key, dpop.Claims{ATH: dpop.Hash([]byte(unbound))})})
+	_, err = w.p.RegisterHelloKey(ctx, unbound, kngc(),
+		idp.Proof{URL: url, JWT: w.proof(t, w.key, dpop.Claims{ATH: dpop.Hash([]byte(unbound))})})
 	assert.ErrorIs(t, err, idp.ErrTokenRefused, "a proof with a token that is not bound")
 	keys, err := w.p.RegisteredKeys(w.alice.UPN)
 	require.NoError(t, err)
 	assert.Empty(t, keys, "nothing registered so far")
 
-	_, err = w.p.RegisterHelloKey(ctx, idp.KeyRegistration{Token: tok, KNGC: kngc(),
-		Proof: w.proof(t, w.key, dpop.Claims{HTU: " ", ATH: dpop.Hash([]byte(tok))})})
+	_, err = w.p.RegisterHelloKey(ctx, tok, kngc(),
+		idp.Proof{JWT: w.proof(t, w.key, dpop.Claims{HTU: " ", ATH: dpop.Hash([]byte(tok))})})
 	assert.ErrorIs(t, err, idp.ErrInvalid, "a direct call must say which URL the proof names")
 
 	// The device itself.
 	proof := w.proof(t, w.key, dpop.Claims{ATH: dpop.Hash([]byte(tok))})
 	blob := kngc()
-	res, err := w.p.RegisterHelloKey(ctx, idp.KeyRegistration{Token: tok, KNGC: blob, URL: url, Proof: proof})
+	res, err := w.p.RegisterHelloKey(ctx, tok, blob, idp.Proof{URL: url, JWT: proof})
 	require.NoError(t, err)
 	assert.Equal(t, keycred.Identifier(blob), res.KID)
 	keys, err = w.p.RegisteredKeys(w.alice.UPN)
@@ -151,7 +152,7 @@ func TestDRSDeviceBoundRegistration(t *testing.T) {
 	assert.Equal(t, w.device.DeviceID, keys[0].DeviceID)
 
 	// The same proof again, even for the same registration, is refused.
-	_, err = w.p.RegisterHelloKey(ctx, idp.KeyRegistration{Token: tok, KNGC: blob, URL: url, Proof: proof})
+	_, err = w.p.RegisterHelloKey(ctx, tok, blob, idp.Proof{URL: url, JWT: proof})
 	assert.ErrorIs(t, err, idp.ErrTokenRefused, "a replayed proof")
 	assert.ErrorContains(t, err, "already used")
 

@@ -42,6 +42,10 @@ var (
 	// another key. A token registers one key; the error also matches
 	// ErrTokenRefused.
 	ErrTokenUsed = errors.New("idp: access token already registered a key")
+	// ErrDeviceNotBound: a key registration whose token names no device
+	// ("deviceid"), or a device that is not in the user's tenant, or a
+	// token not bound to the key of the device it names.
+	ErrDeviceNotBound = errors.New("idp: token is not bound to a registered device")
 )
 
 // LockedError says how long an account stays locked. It matches ErrLocked.

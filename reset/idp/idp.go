@@ -60,10 +60,10 @@
 // deviceid, amr with ngcmfa while the MFA is fresh, auth_time, uti); the
 // login key is registered as Windows registers it, POST
 // /EnrollmentServer/key/?api-version=1.0 with {"kngc": base64 of the BCRYPT
-// blob} answered with {"kid", "upn"} (DRSHandler, RegisterHelloKey, and
-// DRSClient, which implements reset.Directory). For a device whose key the
-// directory holds, the token is bound to that key and each registration
-// carries a DPoP proof of it (DRSClient.WithDevice): our extension, in
+// blob} answered with {"kid", "upn"} (RegisterHelloKey; package drs serves
+// the endpoint and holds the client, which implements reset.Directory). For
+// a device whose key the directory holds, the token is bound to that key
+// and each registration carries a DPoP proof of it: our extension, in
 // place of the PRT that binds Windows' requests. Every registered key is an
 // msDS-KeyCredentialLink value (MS-ADTS 2.2.20, KeySource Azure AD; written
 // back to AD for hybrid key trust after the sync delay: DirectoryUser).

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
@@ -30,8 +31,9 @@ const (
 //	     assertion and resource: SignInWithHelloKey
 //
 // so standard OpenID Connect libraries find the keys from the issuer of
-// any token. Password and MFA sign-in stay Go calls (SignIn): the
-// simulator has no sign-in pages.
+// any token. Password and MFA sign-in through pages, the authorize
+// endpoints and the other grants are package reset/idp/web, which serves
+// these paths too and hands it the grants above.
 func (p *IdP) OIDCHandler() http.Handler {
 	return http.HandlerFunc(p.serveOIDC)
 }
@@ -169,4 +171,11 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 
 func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -9,10 +10,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/keycred"
 	"github.com/hellosim/hellosim/tpm"
@@ -23,6 +26,7 @@ type RegisteredKey struct {
 	KeyID        string // the container's NgcKeyId; the kid for keys registered through the DRS endpoint
 	TenantID     string
 	ObjectID     string
+	UPN          string // the user's UPN when the key was registered
 	Public       crypto.PublicKey
 	RegisteredAt time.Time
 
@@ -59,59 +63,216 @@ type RegisteredKey struct {
 // Repeating the same registration with the same token (a retry after a lost
 // answer) stays a no-op.
 func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.PublicKey) error {
-	return p.registerKey(ctx, token, keyID, pub, nil)
+	_, err := p.registerKey(ctx, keyRequest{op: "register key", token: token, audience: identity.PINResetServiceAppID, keyID: keyID, pub: pub})
+	return err
 }
 
-// registerKey is RegisterKey, with the key's attestation when c is not nil.
-func (p *IdP) registerKey(ctx context.Context, token, keyID string, pub crypto.PublicKey, c *tpm.KeyCertification) error {
-	claims, err := p.verifier.Verify(ctx, token)
+// RegisterHelloKey registers a user's Windows Hello login key the way
+// Entra's device registration service does (package drs serves it over
+// HTTP): kngc is the key's BCRYPT public key blob — RSA1, as Windows sends
+// it, or ECS1 for this module's P-256 login keys, an extension — and proof
+// the DPoP proof that goes with a device-bound token (the zero Proof with
+// a bearer token). In order it refuses: a token that does not verify for
+// DRSResource (ErrTokenRefused); one without a "deviceid" (ErrDeviceNotBound);
+// a bound token without a fresh, unused DPoP proof of its key, or a proof
+// with a token that is not bound (ErrTokenRefused); one without "ngcmfa"
+// in amr (ErrTokenWithoutMFA); a kngc that is not a BCRYPT public key blob
+// of an RSA-2048-or-larger or P-256 key (ErrUnsupportedKey); an unknown or
+// disabled user; a device that is not in the user's tenant, or, for a
+// device whose key the directory holds, a token not bound to that key
+// (ErrDeviceNotBound), so that a token caught in flight registers nothing
+// without the device's TPM; a key a tenant that requires attestation has
+// not seen attested (ErrAttestationRequired); a token that already
+// registered another key (ErrTokenUsed); a key that is another user's
+// (ErrExists). Registering the same key again is a no-op that answers the
+// same. A new key from a device replaces the keys the user had registered
+// from that device: one Hello container per user per device, so a
+// destructive reset's new key takes the old one's place.
+//
+// The key's ID in the directory (RegisteredKey.KeyID and KID) is
+// keycred.Identifier of the blob.
+func (p *IdP) RegisterHelloKey(ctx context.Context, token string, kngc []byte, proof Proof) (RegisteredKey, error) {
+	if kngc == nil {
+		kngc = []byte{}
+	}
+	return p.registerKey(ctx, keyRequest{op: "register hello key", token: token, audience: DRSResource, ngcmfa: true,
+		deviceBound: true, kngc: kngc, proof: proof})
+}
+
+// Proof is a DPoP proof (RFC 9449) presented with a device-bound token
+// (cnf.jkt): signed by the device key over POST, URL and the token's hash.
+type Proof struct {
+	JWT string // the proof; "" with a bearer token
+	URL string // what the proof must name as its htu: scheme, host and path, no query
+}
+
+// keyRequest is one key registration, whichever way it came in.
+type keyRequest struct {
+	op          string // the error context
+	token       string
+	audience    string           // the token's audience
+	ngcmfa      bool             // amr must hold ngcmfa (a Hello sign-in or fresh MFA), not only mfa
+	deviceBound bool             // the token must name a device of the user's tenant
+	keyID       string           // "": the key is named by its kid
+	pub         crypto.PublicKey // or, when kngc is not nil, its BCRYPT blob
+	kngc        []byte
+	cert        *tpm.KeyCertification // the key's attestation; nil: none
+	proof       Proof
+}
+
+// registerKey is the one registration: RegisterKey, RegisterAttestedKey
+// and RegisterHelloKey differ only in the request.
+func (p *IdP) registerKey(ctx context.Context, r keyRequest) (RegisteredKey, error) {
+	k, err := p.register(ctx, r)
+	if err != nil {
+		if r.keyID != "" {
+			return RegisteredKey{}, fmt.Errorf("%s %s: %w", r.op, r.keyID, err)
+		}
+		return RegisteredKey{}, fmt.Errorf("%s: %w", r.op, err)
+	}
+	return k, nil
+}
+
+func (p *IdP) register(ctx context.Context, r keyRequest) (RegisteredKey, error) {
+	v := p.verifier
+	v.Audience = r.audience
+	claims, err := v.Verify(ctx, r.token)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("register key: %w", ctx.Err())
+			return RegisteredKey{}, ctx.Err()
 		}
-		return fmt.Errorf("register key: %w: %w", ErrTokenRefused, err)
+		return RegisteredKey{}, fmt.Errorf("%w: %w", ErrTokenRefused, err)
 	}
-	if !claims.HasMFA() {
-		return fmt.Errorf("register key: %w", ErrTokenWithoutMFA)
+	if r.deviceBound && claims.DeviceID == "" {
+		return RegisteredKey{}, fmt.Errorf("%w: no deviceid claim", ErrDeviceNotBound)
 	}
-	if keyID == "" || len(keyID) > 128 || strings.ContainsFunc(keyID, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
-		return fmt.Errorf("register key: %w: key id", ErrInvalid)
+	proofUse, err := p.checkProof(r.token, r.proof, claims.JKT)
+	if err != nil {
+		return RegisteredKey{}, err
+	}
+	switch {
+	case r.ngcmfa && !hasAMR(claims.AMR, "ngcmfa"):
+		return RegisteredKey{}, fmt.Errorf("%w: amr has no ngcmfa", ErrTokenWithoutMFA)
+	case !r.ngcmfa && !claims.HasMFA():
+		return RegisteredKey{}, ErrTokenWithoutMFA
+	}
+	pub := r.pub
+	if r.kngc != nil {
+		if pub, err = keycred.ParsePublicKey(r.kngc); err != nil {
+			return RegisteredKey{}, fmt.Errorf("%w: kngc: %w", ErrUnsupportedKey, err)
+		}
+	}
+	if r.kngc == nil && (r.keyID == "" || len(r.keyID) > 128 || strings.ContainsFunc(r.keyID, func(c rune) bool { return c < 0x21 || c > 0x7e })) {
+		return RegisteredKey{}, fmt.Errorf("%w: key id", ErrInvalid)
 	}
 	if err := checkHelloKey(pub); err != nil {
-		return fmt.Errorf("register key: %w", err)
+		return RegisteredKey{}, err
 	}
+	var kid string
+	if r.kngc != nil {
+		kid = keycred.Identifier(r.kngc) // the blob as sent names the key
+	} else if kid, err = keycred.PublicKeyIdentifier(pub); err != nil {
+		return RegisteredKey{}, fmt.Errorf("%w: %w", ErrUnsupportedKey, err)
+	}
+	keyID := cmp.Or(r.keyID, kid) // a key sent as kngc is named by its kid
 	now := p.now()
+
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	u, ok := p.users[strings.ToLower(claims.UPN)]
 	if !ok || u.ObjectID != strings.ToLower(claims.ObjectID) || u.TenantID != strings.ToLower(claims.TenantID) {
-		return fmt.Errorf("register key: %w", ErrUnknownUser)
+		return RegisteredKey{}, ErrUnknownUser
 	}
 	if u.Disabled {
-		return fmt.Errorf("register key: %w", ErrDisabled)
+		return RegisteredKey{}, ErrDisabled
 	}
-	attested, err := p.checkAttestation(u, keyID, pub, c)
+	deviceID, err := p.checkBinding(u, claims.DeviceID, claims.JKT, r.deviceBound)
 	if err != nil {
-		return fmt.Errorf("register key %s: %w", keyID, err)
+		return RegisteredKey{}, err
+	}
+	if proofUse != "" {
+		if prev, used := p.tokenUses[proofUse]; used && now.Before(prev.until) {
+			return RegisteredKey{}, fmt.Errorf("%w: DPoP proof already used", ErrTokenRefused)
+		}
+	}
+	attested, err := p.checkAttestation(u, keyID, pub, r.cert)
+	if err != nil {
+		return RegisteredKey{}, err
 	}
 	use := claims.Issuer + "\x00" + claims.JTI
 	if prev, used := p.tokenUses[use]; used && now.Before(prev.until) && prev.keyID != keyID {
-		return fmt.Errorf("register key %s: %w (%w)", keyID, ErrTokenUsed, ErrTokenRefused)
+		return RegisteredKey{}, fmt.Errorf("%w (%w)", ErrTokenUsed, ErrTokenRefused)
+	}
+	if proofUse != "" {
+		p.recordTokenUse(proofUse, "", now.Add(DeviceProofMaxAge+p.verifier.Skew), now)
 	}
 	if old, taken := p.regKeys[keyID]; taken {
 		if old.ObjectID == u.ObjectID && old.TenantID == u.TenantID && samePublicKey(old.Public, pub) {
 			p.recordTokenUse(use, keyID, claims.Expiry, now)
-			return nil
+			k := *old
+			k.UPN = u.UPN
+			return k, nil
 		}
-		return fmt.Errorf("register key %s: %w", keyID, ErrExists)
+		return RegisteredKey{}, fmt.Errorf("key %s: %w", keyID, ErrExists)
 	}
-	kid, err := keycred.PublicKeyIdentifier(pub)
-	if err != nil {
-		return fmt.Errorf("register key: %w: %w", ErrUnsupportedKey, err)
+	if deviceID != "" {
+		for id, k := range p.regKeys {
+			if k.ObjectID == u.ObjectID && k.TenantID == u.TenantID && k.DeviceID == deviceID {
+				delete(p.regKeys, id)
+			}
+		}
 	}
-	p.regKeys[keyID] = &RegisteredKey{KeyID: keyID, TenantID: u.TenantID, ObjectID: u.ObjectID, Public: pub, RegisteredAt: now, KID: kid, Attested: attested}
+	k := &RegisteredKey{KeyID: keyID, KID: kid, TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN, Public: pub,
+		RegisteredAt: now, DeviceID: deviceID, Attested: attested}
+	p.regKeys[keyID] = k
 	p.recordTokenUse(use, keyID, claims.Expiry, now)
-	return nil
+	return *k, nil
+}
+
+// checkBinding checks the device a token names (deviceID, "" for none) and
+// the key it is bound to (jkt) against the directory, and returns the
+// device's ID. A device-bound registration needs a device of the user's
+// tenant; a device whose key the directory holds registers only through a
+// token bound to that key, and a bound token names the key of its device.
+// The caller holds p.mu.
+func (p *IdP) checkBinding(u *user, deviceID, jkt string, required bool) (string, error) {
+	if !required {
+		return "", nil
+	}
+	id := strings.ToLower(deviceID)
+	d, ok := p.objects.devices[id]
+	if !ok || d.TenantID != u.TenantID {
+		return "", fmt.Errorf("%w: device %s", ErrDeviceNotBound, deviceID)
+	}
+	if k, hasKey := p.devices[id]; hasKey && k.KeyThumbprint != jkt || !hasKey && jkt != "" {
+		return "", fmt.Errorf("%w: the token is not bound to device %s's key", ErrDeviceNotBound, deviceID)
+	}
+	return d.DeviceID, nil
+}
+
+// checkProof checks the DPoP proof a bound token (jkt) must come with, and
+// returns the key under which its jti is remembered ("" for a bearer
+// token, which must come with no proof).
+func (p *IdP) checkProof(token string, proof Proof, jkt string) (string, error) {
+	switch {
+	case jkt == "" && proof.JWT == "":
+		return "", nil
+	case jkt == "":
+		return "", fmt.Errorf("%w: a DPoP proof with a token that is not DPoP-bound", ErrTokenRefused)
+	case proof.JWT == "":
+		return "", fmt.Errorf("%w: a DPoP-bound token needs a DPoP proof", ErrTokenRefused)
+	case proof.URL == "":
+		return "", fmt.Errorf("%w: no URL to check the DPoP proof's htu against", ErrInvalid)
+	}
+	pr, err := dpop.Parse(proof.JWT)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
+	if err := pr.Check(dpop.Expect{HTM: http.MethodPost, HTU: proof.URL, ATH: dpop.Hash([]byte(token)), JKT: jkt,
+		Now: p.now(), MaxAge: DeviceProofMaxAge, Skew: p.verifier.Skew}); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
+	return "dpop\x00" + pr.JKT + "\x00" + pr.JTI, nil
 }
 
 // tokenUse is a token's registration: the key it registered, and until when

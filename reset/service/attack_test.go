@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -60,6 +61,13 @@ func (c *countingStore) Fail(ctx context.Context, key string, p state.Lockout) (
 	return c.Store.Fail(ctx, key, p)
 }
 
+// breakDown makes every Admit fail as a store that does not answer.
+func (c *countingStore) breakDown() {
+	c.mu.Lock()
+	c.broken = true
+	c.mu.Unlock()
+}
+
 func (c *countingStore) counts() (once, fails int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -85,6 +93,8 @@ type attackRequest struct {
 	signer    *ecdsa.PrivateKey // signs the proof; nil: no proof
 	proofRK   []byte            // the return key the proof names; nil: returnKey
 	scheme    string            // Authorization scheme; "" means DPoP
+	jti       string            // the proof's jti; "": a fresh one
+	header    http.Header       // more request headers
 }
 
 func (w *world) send(t *testing.T, a attackRequest) (*http.Response, string) {
@@ -107,13 +117,20 @@ func (w *world) send(t *testing.T, a attackRequest) (*http.Response, string) {
 		scheme = "DPoP"
 	}
 	req.Header.Set("Authorization", scheme+" "+a.token)
+	for k, v := range a.header {
+		req.Header[k] = v
+	}
 	if a.signer != nil {
 		prk := a.proofRK
 		if prk == nil {
 			prk = rk
 		}
+		jti := a.jti
+		if jti == "" {
+			jti = randString(12)
+		}
 		p, err := dpop.Sign(a.signer, dpop.Claims{HTM: "POST", HTU: w.srv.URL + service.PathRecover, IAT: w.clk.Now().Unix(),
-			JTI: randString(12), ATH: dpop.Hash([]byte(a.token)), RKH: dpop.Hash(prk)})
+			JTI: jti, ATH: dpop.Hash([]byte(a.token)), RKH: dpop.Hash(prk)})
 		require.NoError(t, err)
 		req.Header.Set("DPoP", p)
 	}
@@ -129,21 +146,33 @@ func (w *world) send(t *testing.T, a attackRequest) (*http.Response, string) {
 // TestAttacks is the service attacker's table: each row is an attack over
 // real HTTP with real IdP tokens (or tokens validly signed by a key the
 // verifier trusts, for claims the IdP never issues), the refusal it must
-// meet, and proof that nothing was decrypted and, for refusals before the
-// admission, nothing recorded.
+// meet, and proof that nothing was decrypted and that only refusals after
+// the user's limits record anything (the proof's jti).
 func TestAttacks(t *testing.T) {
 	type row struct {
-		name     string
-		attack   func(t *testing.T, w *world) attackRequest
-		status   int
-		code     string
-		recorded bool // the refusal comes after the admission recorded the jtis
-		counted  bool // the refusal counts toward the user's lockout
-		reason   string
+		name    string
+		attack  func(t *testing.T, w *world) attackRequest
+		status  int
+		code    string
+		limited bool // refused after the user's limits: the proof's jti is recorded
+		counted bool // the refusal counts toward the user's lockout
+		reason  string
 	}
 	valid := func(t *testing.T, w *world) attackRequest {
 		env, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
 		return attackRequest{token: w.alice.token(t), env: env, signer: w.alice.device}
+	}
+	// withBinding is a valid request whose envelope is wrapped, to a
+	// fresh protector, under p's binding as edit changes it.
+	withBinding := func(t *testing.T, w *world, p *person, edit func(*protector.Binding)) attackRequest {
+		a := valid(t, w)
+		b := p.binding()
+		edit(&b)
+		r, _ := protector.NewKey(nil)
+		env, err := w.keys[protector.HPKEX25519].Public().Wrap(r, b, nil)
+		require.NoError(t, err)
+		a.env = env
+		return a
 	}
 	rows := []row{
 		{name: "thief with token and envelope, no device key", attack: func(t *testing.T, w *world) attackRequest {
@@ -175,7 +204,7 @@ func TestAttacks(t *testing.T) {
 			c["azp"] = "11111111-2222-4333-8444-555555555555"
 			a.token = w.minter.sign(t, c)
 			return a
-		}, status: 403, code: service.CodeClientNotAllowed},
+		}, status: 403, code: service.CodeClientNotAllowed, reason: "azp 11111111-2222-4333-8444-555555555555"},
 		{name: "validly signed token with malformed claims", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			c := w.claims(w.alice)
@@ -189,66 +218,79 @@ func TestAttacks(t *testing.T) {
 			delete(c, "cnf")
 			a.token = w.minter.sign(t, c)
 			return a
-		}, status: 403, code: service.CodeDeviceNotAllowed},
+		}, status: 403, code: service.CodeDeviceNotAllowed, reason: "no cnf.jkt or deviceid"},
+		{name: "token bound to a key the device does not hold", attack: func(t *testing.T, w *world) attackRequest {
+			// A token (validly signed) naming alice's device but bound to
+			// the thief's key: the proof is good, the directory says the
+			// device holds another key.
+			a := valid(t, w)
+			thief, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			jkt, err := dpop.Thumbprint(&thief.PublicKey)
+			require.NoError(t, err)
+			c := w.claims(w.alice)
+			c["cnf"] = map[string]string{"jkt": jkt}
+			a.token, a.signer = w.minter.sign(t, c), thief
+			return a
+		}, status: 403, code: service.CodeDeviceNotAllowed, limited: true, reason: "token bound to a key the device no longer holds"},
 		{name: "user disabled after the token was issued", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			require.NoError(t, w.idp.SetDisabled(w.alice.user.UPN, true))
 			return a
-		}, status: 403, code: service.CodeAccountInactive},
+		}, status: 403, code: service.CodeAccountInactive, limited: true},
 		{name: "user deleted after the token was issued", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			require.NoError(t, w.idp.DeleteUser(w.alice.user.UPN))
 			return a
-		}, status: 403, code: service.CodeAccountInactive},
+		}, status: 403, code: service.CodeAccountInactive, limited: true},
 		{name: "sessions revoked after the token was issued", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			w.clk.Advance(2 * time.Second)
 			require.NoError(t, w.idp.RevokeSessions(w.alice.user.UPN))
 			return a
-		}, status: 401, code: service.CodeInvalidToken, reason: "sessions revoked after the token was issued"},
+		}, status: 401, code: service.CodeInvalidToken, limited: true, reason: "sessions revoked after the token was issued"},
 		{name: "one MFA refreshed for hours", attack: func(t *testing.T, w *world) attackRequest {
 			w.clk.Advance(11 * time.Minute)
 			return valid(t, w) // a refresh: new token, the old auth_time
-		}, status: 403, code: service.CodeMFARequired},
+		}, status: 403, code: service.CodeMFARequired, reason: "mfa older than 10m0s"},
 		{name: "device disabled", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			require.NoError(t, w.idp.SetDeviceDisabled(w.alice.deviceID, true))
 			return a
-		}, status: 403, code: service.CodeDeviceNotAllowed},
+		}, status: 403, code: service.CodeDeviceNotAllowed, limited: true, reason: "device disabled"},
 		{name: "envelope of the same user's other device", attack: func(t *testing.T, w *world) attackRequest {
-			a := valid(t, w)
-			b := w.alice.binding()
-			b.DeviceID = newGUID(t)
-			r, _ := protector.NewKey(nil)
-			env, err := w.keys[protector.HPKEX25519].Public().Wrap(r, b, nil)
-			require.NoError(t, err)
-			a.env = env
-			return a
-		}, status: 403, code: service.CodeBindingMismatch, counted: true},
+			return withBinding(t, w, w.alice, func(b *protector.Binding) { b.DeviceID = newGUID(t) })
+		}, status: 403, code: service.CodeBindingMismatch, counted: true, limited: true, reason: "binding names another device"},
 		{name: "envelope of another user", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			a.env, _ = w.bob.envelope(t, w.keys[protector.HPKEX25519].Public())
 			return a
-		}, status: 403, code: service.CodeBindingMismatch, counted: true},
+		}, status: 403, code: service.CodeBindingMismatch, counted: true, limited: true, reason: "binding names another tenant or user"},
+		{name: "envelope of another user enrolled on the same device", attack: func(t *testing.T, w *world) attackRequest {
+			// Bob signed in on alice's device and enrolled there: the
+			// envelope names the device alice's token is bound to, so
+			// only the tenant and user comparison refuses it.
+			return withBinding(t, w, w.bob, func(b *protector.Binding) { b.DeviceID = w.alice.deviceID })
+		}, status: 403, code: service.CodeBindingMismatch, counted: true, limited: true, reason: "binding names another tenant or user"},
+		{name: "envelope of a user of another tenant enrolled on the same device", attack: func(t *testing.T, w *world) attackRequest {
+			return withBinding(t, w, w.carol, func(b *protector.Binding) {
+				b.DeviceID = w.alice.deviceID
+				b.UserID = w.alice.user.ObjectID // the same object ID, another tenant
+			})
+		}, status: 403, code: service.CodeBindingMismatch, counted: true, limited: true, reason: "binding names another tenant or user"},
 		{name: "envelope without a device (version 1)", attack: func(t *testing.T, w *world) attackRequest {
-			a := valid(t, w)
-			b := w.alice.binding()
-			b.DeviceID = ""
-			r, _ := protector.NewKey(nil)
-			a.env, _ = w.keys[protector.HPKEX25519].Public().Wrap(r, b, nil)
-			return a
+			return withBinding(t, w, w.alice, func(b *protector.Binding) { b.DeviceID = "" })
 		}, status: 400, code: service.CodeEnvelopeNotBound},
 		{name: "all-zero (small-order) return key", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			a.returnKey = make([]byte, 32)
 			return a
 		}, status: 400, code: service.CodeMalformedRequest},
-		{name: "replayed request", attack: func(t *testing.T, w *world) attackRequest {
+		{name: "token replayed with a fresh proof", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			resp, _ := w.send(t, a)
 			require.Equal(t, 200, resp.StatusCode)
-			return a
-		}, status: 401, code: service.CodeTokenReplayed, recorded: true},
+			return a // send signs a new proof each time
+		}, status: 401, code: service.CodeTokenReplayed, limited: true, reason: "token jti replayed"},
 	}
 	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {
@@ -262,8 +304,10 @@ func TestAttacks(t *testing.T) {
 			assert.Equal(t, tc.code, code)
 			assert.Equal(t, unwraps0, w.unwraps(), "R must not be released: nothing may be decrypted")
 			once, fails := cs.counts()
-			if !tc.recorded {
-				assert.Equal(t, once0, once, "refused before the replay records")
+			if tc.limited {
+				assert.Equal(t, once0+1, once, "refused after the user's limits: the proof's jti recorded, the token's not")
+			} else {
+				assert.Equal(t, once0, once, "refused before the user's limits: nothing recorded")
 			}
 			assert.Equal(t, tc.counted, fails > fails0, "failure counted")
 			if tc.reason != "" {
@@ -374,13 +418,30 @@ func TestAddressLimitAndForwardedFor(t *testing.T) {
 	assert.Equal(t, "198.51.100.7", last["client"])
 	assert.Equal(t, []any{"127.0.0.1"}, last["forwarded"])
 
-	// Without trusted proxies the header is ignored and audited.
-	w2, _ := attackWorld(t)
-	env2, _ := w2.alice.envelope(t, w2.keys[protector.HPKEX25519].Public())
-	req := attackRequest{token: w2.alice.token(t), env: env2, signer: w2.alice.device}
-	_ = req
-	resp, _ := w2.send(t, req)
-	require.Equal(t, 200, resp.StatusCode)
+}
+
+// A peer that is not a trusted proxy writes X-Forwarded-For, a new address
+// each time: the header is not believed, the peer's own bucket fills, and
+// the audit says what was ignored.
+func TestForwardedForFromUntrustedPeerIsIgnored(t *testing.T) {
+	w, _ := attackWorld(t, func(c *service.Config) {
+		c.AddressLimit = service.RateLimit{Requests: 3, Per: time.Minute}
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} // not the test's peer
+	})
+	env, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
+	var got []int
+	for i := range 5 {
+		resp, _ := w.send(t, attackRequest{token: "eyJhbGciOiJFUzI1NiJ9.e30.c2ln", env: env, signer: w.alice.device,
+			header: http.Header{"X-Forwarded-For": {"198.51.100." + strconv.Itoa(10+i)}}})
+		got = append(got, resp.StatusCode)
+	}
+	assert.Equal(t, []int{401, 401, 401, 429, 429}, got, "the peer's bucket fills whatever the header says")
+	recs := w.audit.records(t)
+	last := recs[len(recs)-1]
+	assert.Equal(t, "127.0.0.1", last["client"])
+	assert.Equal(t, "198.51.100.14", last["forwarded_ignored"])
+	assert.Nil(t, last["forwarded"])
+	assert.Equal(t, "address_limit", last["check"])
 }
 
 // A tenant's quota and replay partition are its own: one tenant exhausting
@@ -407,9 +468,7 @@ func TestTenantQuotaIsPerTenant(t *testing.T) {
 // A state store that does not answer: 503, nothing released.
 func TestStoreDownReleasesNothing(t *testing.T) {
 	w, cs := attackWorld(t)
-	cs.mu.Lock()
-	cs.broken = true
-	cs.mu.Unlock()
+	cs.breakDown()
 	env, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
 	resp, code := w.send(t, attackRequest{token: w.alice.token(t), env: env, signer: w.alice.device})
 	assert.Equal(t, 503, resp.StatusCode)
@@ -446,4 +505,98 @@ func TestNetHTTPRefusalsAreAudited(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, refusals)
+}
+
+// One user's genuine token and device proofs, twenty requests in one
+// second carrying another user's envelope: every one is authenticated, so
+// every one draws from the user's bucket and, once the failures have
+// locked the user out, meets the lockout, though each would be refused
+// later by the binding check.
+func TestLimitsHoldForEveryAuthenticatedRequest(t *testing.T) {
+	run := func(t *testing.T, w *world, cs *countingStore) []string {
+		t.Helper()
+		tok := w.alice.token(t)
+		env, _ := w.bob.envelope(t, w.keys[protector.HPKEX25519].Public())
+		var got []string
+		for range 20 {
+			resp, code := w.send(t, attackRequest{token: tok, env: env, signer: w.alice.device})
+			got = append(got, strconv.Itoa(resp.StatusCode)+" "+code)
+		}
+		assert.Zero(t, w.unwraps())
+		return got
+	}
+	repeat := func(n int, s string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	mismatch, limited, locked := "403 "+service.CodeBindingMismatch, "429 "+service.CodeRateLimited, "429 "+service.CodeLockedOut
+
+	t.Run("user bucket", func(t *testing.T) {
+		w, cs := attackWorld(t) // the default limit: 5 per user per minute
+		got := run(t, w, cs)
+		assert.Equal(t, append(repeat(5, mismatch), repeat(15, limited)...), got)
+		_, fails := cs.counts()
+		assert.Equal(t, 5, fails, "only the requests that reached the binding check are failures")
+	})
+	t.Run("lockout", func(t *testing.T) {
+		w, cs := attackWorld(t, func(c *service.Config) { c.RateLimit = service.RateLimit{Unlimited: true} })
+		got := run(t, w, cs)
+		assert.Equal(t, append(repeat(10, mismatch), repeat(10, locked)...), got)
+		recs := w.audit.records(t)
+		assert.NotNil(t, recs[9]["locked_until"], "the 10th failure locks the user, and the audit says so")
+		for _, r := range recs[10:] {
+			assert.Equal(t, "user_limit", r["check"])
+			assert.Equal(t, "user locked out", r["reason"])
+		}
+		// Bob, whose envelope it was, is not locked out.
+		benv, _ := w.bob.envelope(t, w.keys[protector.HPKEX25519].Public())
+		resp, _ := w.send(t, attackRequest{token: w.bob.token(t), env: benv, signer: w.bob.device})
+		assert.Equal(t, 200, resp.StatusCode)
+	})
+}
+
+// A DPoP proof is good for one request: the same proof sent again, even
+// with a request the service refused after authenticating it, is refused
+// as a replayed proof.
+func TestProofIsUsedOnce(t *testing.T) {
+	w, _ := attackWorld(t)
+	rk, err := protector.NewReturnKey()
+	require.NoError(t, err)
+	defer rk.Destroy()
+	env, _ := w.bob.envelope(t, w.keys[protector.HPKEX25519].Public())
+	a := attackRequest{token: w.alice.token(t), env: env, signer: w.alice.device, returnKey: rk.PublicKey(), jti: "proof-once"}
+	resp, code := w.send(t, a)
+	require.Equal(t, 403, resp.StatusCode)
+	require.Equal(t, service.CodeBindingMismatch, code)
+	resp, code = w.send(t, a)
+	assert.Equal(t, 401, resp.StatusCode)
+	assert.Equal(t, service.CodeInvalidProof, code)
+	recs := w.audit.records(t)
+	assert.Equal(t, "proof jti replayed", recs[len(recs)-1]["reason"])
+}
+
+// Replay records are kept per tenant: one tenant filling its partition
+// leaves the others served.
+func TestReplayRecordsArePerTenant(t *testing.T) {
+	w := newWorld(t, func(c *service.Config) {
+		c.State = state.NewMemory(state.MemoryOptions{Clock: c.Clock, Epoch: c.Clock().Add(-time.Hour), MaxPerPartition: 4})
+		c.RateLimit = service.RateLimit{Unlimited: true}
+	})
+	recoverAs := func(p *person) (int, string) {
+		env, _ := p.envelope(t, w.keys[protector.HPKEX25519].Public())
+		resp, code := w.send(t, attackRequest{token: p.token(t), env: env, signer: p.device})
+		return resp.StatusCode, code
+	}
+	for range 2 { // two IDs each: the token's and the proof's jti
+		st, _ := recoverAs(w.alice)
+		require.Equal(t, 200, st)
+	}
+	st, code := recoverAs(w.bob)
+	assert.Equal(t, 503, st, "alice's tenant's partition is full")
+	assert.Equal(t, service.CodeUnavailable, code)
+	st, _ = recoverAs(w.carol)
+	assert.Equal(t, 200, st, "carol's tenant has a partition of its own")
 }

@@ -29,33 +29,40 @@
 // with HPKE and bound to the envelope: it is never in clear on the wire, in
 // a TLS-terminating proxy or in a log. Errors are JSON too,
 // {"error": code, "message": text}, with a status and a code for each
-// refusal (see the Code constants), a Bearer challenge on 401 (RFC 6750)
+// refusal (see the Code constants), a DPoP challenge on 401 (RFC 9449
+// §7.1), a step-up challenge with max_age on 403 mfa_required (RFC 9470)
 // and Retry-After on 429.
 //
 // # What is checked, in order
 //
-// The recover path is a list of named checks (RecoverChecks), cheapest
-// first, and nothing is decrypted or recorded until the checks before it
+// The recover path is a list of named checks (RecoverChecks), each
+// declaring the facts it reads and sets, so the order is code and a test
+// holds it; nothing is decrypted or recorded until the checks before it
 // have passed: content type; body size (16 KiB); strict JSON and a
 // well-formed envelope; a return key of the right size and not of small
 // order; a known, unretired service key; an envelope that names a device
 // (format version 2); a DPoP authorization and one proof; the client
-// address's bucket (X-Forwarded-For believed only from Config.TrustedProxies);
-// the access token (ES256 by the identity provider, issuer, audience, time
-// with a minute of skew, not past its replay window); azp/appid the PIN
-// Reset Client; "mfa" with an auth_time within Config.MFAMaxAge; the token
-// bound to a device (cnf.jkt, deviceid); the proof (ES256 under its own JWK,
-// whose thumbprint is cnf.jkt, htm, htu, fresh iat, ath the token's hash,
-// rkh the return key's hash); the tenant onboarded and in a cloud where the
-// service exists; the account enabled and its sessions not revoked since the
-// token was issued, and the device enabled with the token's key, both asked
-// of the Directory now; the envelope's tenant, user and device equal to the
-// token's (a mismatch counts toward the user's lockout); and then one atomic
-// admission by the state store (Config.State): the user not locked out, the
-// token's and the proof's jti new in the tenant's partition, the user's and
-// the tenant's buckets not empty. Only then is the envelope unwrapped (an
-// envelope that does not open counts toward the lockout) and the result
-// sealed to the client's key. Any error of the state store is 503.
+// address's bucket (X-Forwarded-For believed only from
+// Config.TrustedProxies), the only limit drawn before authentication. Then
+// the authentication: the access token (ES256 by the identity provider,
+// issuer, audience, time with a minute of skew, not past its replay
+// window); azp/appid the PIN Reset Client; "mfa" with an auth_time within
+// Config.MFAMaxAge; the token bound to a device (cnf.jkt, deviceid); the
+// proof (ES256 under its own JWK, whose thumbprint is cnf.jkt, htm, htu,
+// fresh iat, ath the token's hash, rkh the return key's hash). Then, in one
+// atomic admission by the state store (Config.State), the user not locked
+// out, the proof's jti new in the tenant's partition and the user's and the
+// tenant's buckets not empty: every authenticated request pays, whatever
+// check refuses it later. Then the tenant onboarded and in a cloud where
+// the service exists; the account enabled and its sessions not revoked
+// since the token was issued, and the device enabled with the token's key,
+// both asked of the Directory now; the envelope's tenant, user and device
+// equal to the token's (a mismatch counts toward the user's lockout); and
+// last the token's jti new in the tenant's partition, so a token is spent
+// only by a request that passed everything else. Only then is the envelope
+// unwrapped (an envelope that does not open counts toward the lockout) and
+// the result sealed to the client's key. Any error of the state store is
+// 503.
 //
 // Every decision, allow or deny, is one record in the audit log (log/slog,
 // JSON in production), naming the request ID, the client address and
@@ -69,7 +76,7 @@
 //
 // Service is the http.Handler; Config gives it a TokenVerifier (JWTVerifier
 // checks tokens against a JSON Web Key Set, as any relying party of Azure
-// AD does), a Directory (tenant lookups), and its keys as protector.Unwrapper values,
+// AD does), a Directory (tenants, accounts and devices), and its keys as protector.Unwrapper values,
 // so a KMS or an HSM can hold them. Client implements the reset.Service
 // interface over HTTP; NewInProcess gives the same client over a handler in
 // the same process, for tests. Because the client carries the user's access

@@ -19,21 +19,45 @@ import (
 	"github.com/hellosim/hellosim/reset/service/state"
 )
 
-// attempt is one recover request as the checks learn about it.
+// attempt is one recover request as the checks learn about it. The
+// request (r, rid, client) is known before any check; every other field is
+// a fact that exactly one check sets and only the checks after it read
+// (see fact and recoverChecks).
 type attempt struct {
 	r      *http.Request
 	rid    string
 	client clientAddr
 
-	body   []byte
-	req    recoverRequest
-	uw     protector.Unwrapper
-	token  string
-	proof  string // the DPoP header
-	claims *Claims
-	pr     *dpop.Proof
-	check  string // the check running, for the audit
+	body   []byte              // factBody
+	req    recoverRequest      // factBody
+	uw     protector.Unwrapper // factServiceKey
+	token  string              // factCredentials
+	proof  string              // factCredentials: the DPoP header
+	claims *Claims             // factClaims
+	pr     *dpop.Proof         // factProof
+	check  string              // the check running, for the audit (the runner's, no check's)
 }
+
+// fact is something a check learns about the request and hands to the
+// checks after it. Each is set by one check; a check may read only the
+// facts of the checks before it. TestRecoverCheckOrder holds the list to
+// that, and reads the checks' code to hold their declarations to what
+// they do.
+type fact uint8
+
+const (
+	factBody        fact = 1 << iota // body, req: the request, decoded
+	factServiceKey                   // uw: the service key the envelope names
+	factCredentials                  // token, proof: the Authorization and DPoP headers, not yet verified
+	factClaims                       // claims: the verified access token
+	factProof                        // pr: the verified proof of possession of the token's key
+	// factLimited is no field: the user is not locked out and the user's
+	// and the tenant's buckets have paid for this request. Every check
+	// that can refuse an authenticated request reads it, so no request
+	// that names a user escapes the user's limits, whatever check refuses
+	// it.
+	factLimited
+)
 
 // refusal is a check's verdict against the request: what the client is
 // told (status, code, message, challenge, Retry-After), what the audit
@@ -49,38 +73,48 @@ type refusal struct {
 	countFail  bool
 }
 
-// check is one named step of the recover path. It returns nil to go on.
+// check is one named step of the recover path: what it reads, what it
+// sets, and the step itself, which returns nil to go on.
 type check struct {
-	name string
-	run  func(*Service, context.Context, *attempt) *refusal
+	name  string
+	reads fact
+	sets  fact
+	run   func(*Service, context.Context, *attempt) *refusal
 }
 
-// recoverChecks are the recover path, cheapest first: what needs only the
-// request (shape, return key, key ID), then the address limit, then the
-// signatures (token, proof), then the directory, then the binding, and
-// last the one step that records anything (replay, lockout, limits). Only
-// when every check has passed is the envelope unwrapped.
+// recoverChecks are the recover path, in the order they run. First what
+// needs only the request (shape, return key, key ID), then the address's
+// bucket, the one limit drawn before authentication. Then the
+// authentication: the token (signature, issuer, audience, time), issued to
+// the PIN reset client with a fresh MFA and bound to a device key, and the
+// proof made with that key. Then at once the user's lockout, the proof's
+// jti and the user's and tenant's buckets, so every authenticated request
+// pays, whatever check refuses it later; then the directory (tenant,
+// account, device) and the envelope's binding; and last the token's jti.
+// Only when every check has passed is the envelope unwrapped.
 var recoverChecks = []check{
-	{"content_type", (*Service).checkContentType},
-	{"body", (*Service).checkBody},
-	{"return_key", (*Service).checkReturnKey},
-	{"service_key", (*Service).checkServiceKey},
-	{"envelope_device", (*Service).checkEnvelopeNamesDevice},
-	{"credentials_present", (*Service).checkCredentialsPresent},
-	{"address_limit", (*Service).checkAddressLimit},
-	{"token", (*Service).checkToken},
-	{"client_app", (*Service).checkClientApp},
-	{"mfa", (*Service).checkMFA},
-	{"token_bound", (*Service).checkTokenBound},
-	{"proof", (*Service).checkProof},
-	{"tenant", (*Service).checkTenant},
-	{"account", (*Service).checkAccount},
-	{"device", (*Service).checkDevice},
-	{"binding", (*Service).checkBinding},
-	{"admission", (*Service).checkAdmission},
+	{name: "content_type", run: (*Service).checkContentType},
+	{name: "body", sets: factBody, run: (*Service).checkBody},
+	{name: "return_key", reads: factBody, run: (*Service).checkReturnKey},
+	{name: "service_key", reads: factBody, sets: factServiceKey, run: (*Service).checkServiceKey},
+	{name: "envelope_device", reads: factBody, run: (*Service).checkEnvelopeNamesDevice},
+	{name: "credentials_present", sets: factCredentials, run: (*Service).checkCredentialsPresent},
+	{name: "address_limit", run: (*Service).checkAddressLimit},
+	{name: "token", reads: factCredentials, sets: factClaims, run: (*Service).checkToken},
+	{name: "client_app", reads: factClaims, run: (*Service).checkClientApp},
+	{name: "mfa", reads: factClaims, run: (*Service).checkMFA},
+	{name: "token_bound", reads: factClaims, run: (*Service).checkTokenBound},
+	{name: "proof", reads: factBody | factCredentials | factClaims, sets: factProof, run: (*Service).checkProof},
+	{name: "user_limit", reads: factClaims | factProof, sets: factLimited, run: (*Service).checkUserLimit},
+	{name: "tenant", reads: factClaims | factLimited, run: (*Service).checkTenant},
+	{name: "account", reads: factClaims | factLimited, run: (*Service).checkAccount},
+	{name: "device", reads: factClaims | factLimited, run: (*Service).checkDevice},
+	{name: "binding", reads: factBody | factClaims | factLimited, run: (*Service).checkBinding},
+	{name: "replay", reads: factClaims | factLimited, run: (*Service).checkReplay},
 }
 
-// RecoverChecks names the recover path's checks in the order they run.
+// RecoverChecks names the recover path's checks in the order they run;
+// the audit's "check" attribute is one of them, or "unwrap".
 func RecoverChecks() []string {
 	out := make([]string, len(recoverChecks))
 	for i, c := range recoverChecks {
@@ -406,7 +440,13 @@ func userKey(c *Claims) string {
 	return strings.ToLower(c.TenantID) + "/" + strings.ToLower(c.ObjectID)
 }
 
-func (s *Service) checkAdmission(ctx context.Context, at *attempt) *refusal {
+// checkUserLimit is the first step after authentication: the user not
+// locked out, the proof's jti new in the tenant's partition, and one token
+// from the user's and the tenant's buckets, in one atomic admission. It
+// comes before every check that can refuse an authenticated request, so a
+// request refused later (an envelope of another user, a stale MFA) still
+// pays, and a locked-out user is refused whatever the request carries.
+func (s *Service) checkUserLimit(ctx context.Context, at *attempt) *refusal {
 	c, pr := at.claims, at.pr
 	tenant := strings.ToLower(c.TenantID)
 	user := userKey(c)
@@ -414,7 +454,6 @@ func (s *Service) checkAdmission(ctx context.Context, at *attempt) *refusal {
 		IssuedAt: c.IssuedAt,
 		Locks:    []string{user},
 		Once: []state.Once{
-			{Partition: tenant, ID: "at\x00" + c.Issuer + "\x00" + c.JTI, Expires: c.Expiry.Add(s.skew)},
 			{Partition: tenant, ID: "dpop\x00" + pr.JKT + "\x00" + pr.JTI, Expires: time.Unix(pr.IAT, 0).Add(s.proofAge + s.skew)},
 		},
 	}
@@ -425,6 +464,28 @@ func (s *Service) checkAdmission(ctx context.Context, at *attempt) *refusal {
 	if b, ok := s.limits.tenant.bucket("tenant:" + tenant); ok {
 		a.Buckets, names = append(a.Buckets, b), append(names, "tenant")
 	}
+	return s.admit(ctx, a, names)
+}
+
+// checkReplay is the last check: the token's jti new in the tenant's
+// partition (and the user still not locked out). A token is spent only on
+// a request every other check has passed, so a request refused for a
+// reason the user can mend (a directory that did not answer) can be sent
+// again with the same token and a fresh proof.
+func (s *Service) checkReplay(ctx context.Context, at *attempt) *refusal {
+	c := at.claims
+	return s.admit(ctx, state.Admission{
+		IssuedAt: c.IssuedAt,
+		Locks:    []string{userKey(c)},
+		Once: []state.Once{
+			{Partition: strings.ToLower(c.TenantID), ID: "at\x00" + c.Issuer + "\x00" + c.JTI, Expires: c.Expiry.Add(s.skew)},
+		},
+	}, nil)
+}
+
+// admit asks the state store for a and turns its verdict into a refusal;
+// buckets names a's buckets for the audit.
+func (s *Service) admit(ctx context.Context, a state.Admission, buckets []string) *refusal {
 	v, err := s.store.Admit(ctx, a)
 	if err != nil {
 		return unavailable("state store: " + err.Error())
@@ -439,7 +500,7 @@ func (s *Service) checkAdmission(ctx context.Context, at *attempt) *refusal {
 		return &refusal{status: http.StatusTooManyRequests, code: CodeLockedOut, message: "too many failed recoveries for this user",
 			retryAfter: v.RetryAfter, reason: "user locked out"}
 	case state.Replayed:
-		if v.Index == 1 {
+		if v.Index < len(a.Once) && strings.HasPrefix(a.Once[v.Index].ID, "dpop\x00") {
 			return &refusal{status: http.StatusUnauthorized, code: CodeInvalidProof, message: "DPoP proof already used",
 				challenge: dpopChallenge(CodeInvalidProof, "proof replayed"), reason: "proof jti replayed"}
 		}
@@ -452,8 +513,8 @@ func (s *Service) checkAdmission(ctx context.Context, at *attempt) *refusal {
 		return unavailable("replay partition of this tenant full")
 	case state.RateLimited:
 		what := "limit"
-		if v.Index < len(names) {
-			what = names[v.Index]
+		if v.Index < len(buckets) {
+			what = buckets[v.Index]
 		}
 		msg := "too many recoveries for this user"
 		if what == "tenant" {

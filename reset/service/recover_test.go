@@ -582,6 +582,23 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		_, err := service.New(cfg)
 		assert.Error(t, err, name)
 	}
+	// A bad field is named for what it is.
+	base := service.Config{Verifier: mustVerifier(w.idp), Directory: w.idp, Keys: []protector.Unwrapper{k}}
+	for field, edit := range map[string]func(*service.Config){
+		"MFAMaxAge":   func(c *service.Config) { c.MFAMaxAge = -time.Second },
+		"ProofMaxAge": func(c *service.Config) { c.ProofMaxAge = -time.Second },
+		"ReplaySkew":  func(c *service.Config) { c.ReplaySkew = -time.Second },
+		"PublicURL":   func(c *service.Config) { c.PublicURL = "ftp://pinreset.example" },
+	} {
+		cfg := base
+		edit(&cfg)
+		_, err := service.New(cfg)
+		var ce *service.ConfigError
+		if assert.ErrorAs(t, err, &ce, field) {
+			assert.Equal(t, field, ce.Field)
+		}
+		assert.ErrorIs(t, err, service.ErrInvalidServiceConfig, field)
+	}
 }
 
 func TestConcurrentReplayAdmitsOne(t *testing.T) {

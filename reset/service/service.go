@@ -265,8 +265,11 @@ func New(cfg Config) (*Service, error) {
 		s.clientApp = identity.PINResetClientAppID
 	}
 	s.mfaMaxAge, s.proofAge = cfg.MFAMaxAge, cfg.ProofMaxAge
-	if s.mfaMaxAge < 0 || s.proofAge < 0 {
+	if s.mfaMaxAge < 0 {
 		return nil, &ConfigError{Field: "MFAMaxAge", Reason: "negative"}
+	}
+	if s.proofAge < 0 {
+		return nil, &ConfigError{Field: "ProofMaxAge", Reason: "negative"}
 	}
 	if s.mfaMaxAge == 0 {
 		s.mfaMaxAge = DefaultMFAMaxAge

@@ -1,7 +1,6 @@
-package idp_test
+package drs_test
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -10,10 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/hellosim/hellosim/internal/clocktest"
-	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
@@ -36,7 +33,7 @@ func FuzzDRSKeyRegistration(f *testing.F) {
 	f.Add(`{}`)
 	f.Add(`[`)
 	f.Fuzz(func(t *testing.T, body string) {
-		req := httptest.NewRequest(http.MethodPost, idp.DRSKeyPath+"?api-version=1.0", strings.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, drs.KeyPath+"?api-version=1.0", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+token)
 		rec := httptest.NewRecorder()
@@ -65,38 +62,6 @@ func FuzzDRSKeyRegistration(f *testing.F) {
 // device-bound DRS token with ngcmfa for her.
 func fuzzDRS(f *testing.F) (http.Handler, string) {
 	f.Helper()
-	ctx := context.Background()
-	clk := clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
-	p, err := idp.New(idp.WithClock(clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
-	if err != nil {
-		f.Fatal(err)
-	}
-	tn, err := p.AddTenant(idp.TenantConfig{Domain: "contoso.test"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	u, err := p.AddUser(idp.UserConfig{TenantID: tn.ID, UPN: "alice@contoso.test", Password: alicePW})
-	if err != nil {
-		f.Fatal(err)
-	}
-	d, err := p.AddDevice(idp.DeviceConfig{TenantID: tn.ID})
-	if err != nil {
-		f.Fatal(err)
-	}
-	pending, err := p.SignIn(ctx, u.UPN, alicePW)
-	if err != nil {
-		f.Fatal(err)
-	}
-	code, err := p.TOTPCode(u.UPN)
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := pending.CompleteMFA(ctx, code); err != nil {
-		f.Fatal(err)
-	}
-	tok, err := pending.DeviceToken(ctx, d.DeviceID, idp.DRSResource)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return p.DRSHandler(), tok
+	w := newWorld(f)
+	return drs.Handler(w.p), w.token(f)
 }
