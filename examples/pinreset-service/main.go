@@ -28,6 +28,12 @@
 // keep the service keys in a PKCS #11 token (the user PIN comes from
 // PINRESET_PKCS11_PIN); -redis connects the Redis its instances share
 // (see backends.go; flags default to PINRESET_* environment variables).
+//
+// With -issuer URL -app-key FILE (and -ca FILE for a private CA) it runs
+// without the demonstration directory and trusts the directory at URL
+// instead (see remote.go and package reset/service/remote): its signing
+// keys by OpenID discovery, its answers about tenants, users and devices
+// from its lookup API (package reset/lookup).
 package main
 
 import (
@@ -63,6 +69,7 @@ func main() {
 type options struct {
 	addr, certFile, keyFile, schemes, password string
 	be                                         *backendConfig // -redis, -pkcs11-*
+	remote                                     *remoteConfig  // -issuer, -ca, -app-key
 }
 
 // invocation is what the command line asks for: a TOTP code, or the server.
@@ -86,9 +93,11 @@ func parseArgs(args []string, stderr io.Writer) (invocation, error) {
 	fs.StringVar(&o.schemes, "schemes", "x25519,wing", "service key schemes, current first: x25519, wing, rsa")
 	fs.StringVar(&o.password, "password", "", "demo user's password (default: random)")
 	o.be = registerBackendFlags(fs)
+	o.remote = registerRemoteFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "pinreset-service: runs the reference PIN reset service with a demonstration directory (one tenant, one user).\n\n"+
 			"usage: pinreset-service [-addr HOST:PORT] [-cert FILE -key FILE] [-schemes LIST] [-password PW]\n"+
+			"       pinreset-service -issuer URL -app-key FILE [-ca FILE] [-addr HOST:PORT] [-cert FILE -key FILE]\n"+
 			"       pinreset-service totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -141,7 +150,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 }
 
 func run(opt options) error {
-	addr, certFile, keyFile, schemes, password := &opt.addr, &opt.certFile, &opt.keyFile, &opt.schemes, &opt.password
+	addr, schemes, password := &opt.addr, &opt.schemes, &opt.password
 	be := opt.be
 	if err := loopbackOnly(*addr); err != nil {
 		return err
@@ -149,10 +158,6 @@ func run(opt options) error {
 
 	o := newOps()
 	audit := slog.New(o.auditCounter(slog.NewJSONHandler(os.Stderr, nil)))
-	dir, tenant, user, pw, err := demoDirectory(*password)
-	if err != nil {
-		return err
-	}
 	var keys []protector.Unwrapper
 	for _, name := range strings.Split(*schemes, ",") {
 		s, err := parseScheme(strings.TrimSpace(name))
@@ -170,6 +175,13 @@ func run(opt options) error {
 		return err
 	}
 	defer closeBackends.Close()
+	if opt.remote.issuer != "" {
+		return serveRemote(opt, o, audit, keys, closeBackends)
+	}
+	dir, tenant, user, pw, err := demoDirectory(*password)
+	if err != nil {
+		return err
+	}
 	verifier, err := service.VerifierFor(dir)
 	if err != nil {
 		return err
@@ -196,9 +208,52 @@ func run(opt options) error {
 	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
 	o.routes(mux)
 
-	ln, err := net.Listen("tcp", *addr)
+	srv, ln, base, err := listen(opt, o, svc, mux)
 	if err != nil {
 		return err
+	}
+
+	env, err := demoEnvelope(keys[0].Public(), tenant, user)
+	if err != nil {
+		return err
+	}
+	rk, err := protector.NewReturnKey() // only its public half is shown
+	if err != nil {
+		return err
+	}
+	printBanner(os.Stdout, base, tenant, user, pw, env, base64.RawURLEncoding.EncodeToString(rk.PublicKey()))
+	rk.Destroy()
+	return serve(opt, o, srv, ln, svc)
+}
+
+// serveRemote runs the service against a directory in another process
+// (-issuer): no demonstration directory, token endpoint or DRS here.
+func serveRemote(opt options, o *ops, audit *slog.Logger, keys []protector.Unwrapper, be *backends) error {
+	rd, err := opt.remote.open(o, os.Stderr)
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(service.Config{Verifier: rd.verifier, Directory: rd.lookup, Keys: keys, Audit: audit,
+		State: be.store})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", rd.verifier.Guard(svc))
+	o.routes(mux)
+	srv, ln, base, err := listen(opt, o, svc, mux)
+	if err != nil {
+		return err
+	}
+	printRemoteBanner(os.Stdout, base, opt.remote.issuer, opt.remote.caFile)
+	return serve(opt, o, srv, ln, svc)
+}
+
+// listen opens the listener and builds the server around mux.
+func listen(opt options, o *ops, svc *service.Service, mux *http.ServeMux) (*http.Server, net.Listener, string, error) {
+	ln, err := net.Listen("tcp", opt.addr)
+	if err != nil {
+		return nil, nil, "", err
 	}
 	srv := &http.Server{
 		Handler:           o.instrument(svc.AuditHandler(mux)), // with AuditListener: net/http's own refusals are audited
@@ -211,29 +266,21 @@ func run(opt options) error {
 		ConnContext:       svc.ConnContext,
 	}
 	scheme := "http"
-	if *certFile != "" {
+	if opt.certFile != "" {
 		scheme = "https"
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	base := scheme + "://" + ln.Addr().String()
+	return srv, ln, scheme + "://" + ln.Addr().String(), nil
+}
 
-	env, err := demoEnvelope(keys[0].Public(), tenant, user)
-	if err != nil {
-		return err
-	}
-	rk, err := protector.NewReturnKey() // only its public half is shown
-	if err != nil {
-		return err
-	}
-	printBanner(os.Stdout, base, tenant, user, pw, env, base64.RawURLEncoding.EncodeToString(rk.PublicKey()))
-	rk.Destroy()
-
+// serve runs srv until SIGINT or SIGTERM, then drains and stops it.
+func serve(opt options, o *ops, srv *http.Server, ln net.Listener, svc *service.Service) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() {
-		if *certFile != "" {
-			errc <- srv.ServeTLS(ln, *certFile, *keyFile)
+		if opt.certFile != "" {
+			errc <- srv.ServeTLS(ln, opt.certFile, opt.keyFile)
 		} else {
 			errc <- srv.Serve(svc.AuditListener(ln))
 		}

@@ -234,7 +234,7 @@ func objectKey(tenantID, objectID string) string {
 }
 
 // DeviceProof is the device's side of BindDevice: a DPoP proof signed by
-// the device key (a crypto.Signer: the TPM key of container.Device), for
+// the device key (a crypto.Signer: the TPM key of device.Device), for
 // POST to the tenant's TokenEndpoint, dated now, with a random jti.
 func (p *IdP) DeviceProof(key crypto.Signer, tenantID string, now time.Time) (string, error) {
 	return dpop.Fresh(key, dpop.Claims{HTM: "POST", HTU: p.TokenEndpoint(tenantID), IAT: now.Unix()})
