@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -212,6 +214,15 @@ func TestAttacks(t *testing.T) {
 			a.token = w.minter.sign(t, c)
 			return a
 		}, status: 401, code: service.CodeInvalidToken, reason: "malformed claims"},
+		{name: "validly signed token with an unknown critical header", attack: func(t *testing.T, w *world) attackRequest {
+			a := valid(t, w)
+			s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: w.minter.priv, KeyID: w.minter.kid}},
+				(&jose.SignerOptions{}).WithType("JWT").WithHeader("hellosim-ext", true).WithCritical("hellosim-ext"))
+			require.NoError(t, err)
+			a.token, err = jwt.Signed(s).Claims(w.claims(w.alice)).Serialize()
+			require.NoError(t, err)
+			return a
+		}, status: 401, code: service.CodeInvalidToken, reason: "unsupported critical header"},
 		{name: "token not bound to a device", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			c := w.claims(w.alice)
