@@ -16,6 +16,13 @@
 //	  -H 'Content-Type: application/json' \
 //	  -d '{"upn":"alice@contoso.test","password":"...","code":"123456"}'
 //
+// DPoP proofs must name the service's URL. That is -public-url when given
+// (behind a proxy, or under a DNS name), else it is derived from the
+// listener, with the TLS certificate's first DNS name as the host when
+// there is one; the start-up line says which. It is never taken from a
+// request's Host header, which a proxy relaying another server's requests
+// would set.
+//
 // At start it prints the user's credentials and a protector envelope bound
 // to the user, so the whole exchange can be tried with curl. The service
 // keys and the directory live in memory and vanish on exit. It listens on
@@ -34,6 +41,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -62,6 +70,7 @@ func main() {
 // options are the server's flags.
 type options struct {
 	addr, certFile, keyFile, schemes, password string
+	publicURL                                  string         // "": the listener's
 	be                                         *backendConfig // -redis, -pkcs11-*
 }
 
@@ -85,10 +94,11 @@ func parseArgs(args []string, stderr io.Writer) (invocation, error) {
 	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.schemes, "schemes", "x25519,wing", "service key schemes, current first: x25519, wing, rsa")
 	fs.StringVar(&o.password, "password", "", "demo user's password (default: random)")
+	fs.StringVar(&o.publicURL, "public-url", "", "the URL clients name the service by, which DPoP proofs must name (default: the listener's, with the TLS certificate's name)")
 	o.be = registerBackendFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "pinreset-service: runs the reference PIN reset service with a demonstration directory (one tenant, one user).\n\n"+
-			"usage: pinreset-service [-addr HOST:PORT] [-cert FILE -key FILE] [-schemes LIST] [-password PW]\n"+
+			"usage: pinreset-service [-addr HOST:PORT] [-cert FILE -key FILE] [-public-url URL] [-schemes LIST] [-password PW]\n"+
 			"       pinreset-service totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -174,8 +184,26 @@ func run(opt options) error {
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	var tlsCfg *tls.Config
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("-cert, -key: %w", err)
+		}
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	base, how, err := publicURL(opt.publicURL, ln.Addr(), tlsCfg)
+	if err != nil {
+		return err
+	}
 	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: keys, Audit: audit,
-		State: closeBackends.store}) // nil: in process memory
+		State:     closeBackends.store, // nil: in process memory
+		PublicURL: base})
 	if err != nil {
 		return err
 	}
@@ -196,10 +224,6 @@ func run(opt options) error {
 	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
 	o.routes(mux)
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
 		Handler:           o.instrument(svc.AuditHandler(mux)), // with AuditListener: net/http's own refusals are audited
 		ReadHeaderTimeout: 5 * time.Second,
@@ -210,12 +234,7 @@ func run(opt options) error {
 		ErrorLog:          svc.ErrorLog(),
 		ConnContext:       svc.ConnContext,
 	}
-	scheme := "http"
-	if *certFile != "" {
-		scheme = "https"
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	base := scheme + "://" + ln.Addr().String()
+	srv.TLSConfig = tlsCfg
 
 	env, err := demoEnvelope(keys[0].Public(), tenant, user)
 	if err != nil {
@@ -225,15 +244,15 @@ func run(opt options) error {
 	if err != nil {
 		return err
 	}
-	printBanner(os.Stdout, base, tenant, user, pw, env, base64.RawURLEncoding.EncodeToString(rk.PublicKey()))
+	printBanner(os.Stdout, base, how, tenant, user, pw, env, base64.RawURLEncoding.EncodeToString(rk.PublicKey()))
 	rk.Destroy()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() {
-		if *certFile != "" {
-			errc <- srv.ServeTLS(ln, *certFile, *keyFile)
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in srv.TLSConfig
 		} else {
 			errc <- srv.Serve(svc.AuditListener(ln))
 		}
@@ -334,8 +353,8 @@ func demoEnvelope(key protector.ServiceKey, t idp.Tenant, u idp.User) (string, e
 	return base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
-func printBanner(w io.Writer, base string, t idp.Tenant, u idp.User, pw, env, returnKey string) {
-	fmt.Fprintf(w, `PIN reset service (demonstration) at %[1]s
+func printBanner(w io.Writer, base, how string, t idp.Tenant, u idp.User, pw, env, returnKey string) {
+	fmt.Fprintf(w, `PIN reset service (demonstration) at %[1]s (public URL %[9]s)
 
   tenant     %[2]s (%[3]s), onboarded to the PIN Reset Service and Client
   user       %[4]s
@@ -365,5 +384,38 @@ its key, which the Go client (service.Client.WithDevice) signs — by hand, expe
     -d '{"envelope":"%[7]s","return_key":"%[8]s"}'
 
 Audit records go to standard error. Ctrl-C stops.
-`, base, t.Domain, t.ID, u.UPN, pw, u.TOTPSecret(), env, returnKey)
+`, base, t.Domain, t.ID, u.UPN, pw, u.TOTPSecret(), env, returnKey, how)
+}
+
+// publicURL is the URL DPoP proofs must name (service.Config.PublicURL) and
+// how it was chosen: the one given, or derived from the listener, with the
+// first DNS name of the TLS certificate as the host when there is one
+// (clients name a TLS service by its certificate's name). A listener on an
+// address other than loopback has no name clients could use: without a
+// URL given, or a certificate's name, it is refused rather than guessed.
+func publicURL(given string, la net.Addr, tlsCfg *tls.Config) (string, string, error) {
+	if given != "" {
+		return strings.TrimSuffix(given, "/"), "given by -public-url", nil
+	}
+	host, port, err := net.SplitHostPort(la.String())
+	if err != nil {
+		return "", "", fmt.Errorf("listener address %s: %w", la, err)
+	}
+	scheme, how := "http", "derived from the listener"
+	if tlsCfg != nil {
+		scheme = "https"
+		if len(tlsCfg.Certificates) > 0 && len(tlsCfg.Certificates[0].Certificate) > 0 {
+			leaf, err := x509.ParseCertificate(tlsCfg.Certificates[0].Certificate[0])
+			if err != nil {
+				return "", "", fmt.Errorf("-cert: %w", err)
+			}
+			if len(leaf.DNSNames) > 0 {
+				return scheme + "://" + net.JoinHostPort(leaf.DNSNames[0], port), "derived from the listener and the TLS certificate's name", nil
+			}
+		}
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return "", "", fmt.Errorf("listening on %s, which is not loopback, with no -public-url and no TLS certificate name: give -public-url, the URL clients name the service by", la)
+	}
+	return scheme + "://" + la.String(), how, nil
 }
