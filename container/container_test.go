@@ -247,7 +247,7 @@ func TestChangePINHistory(t *testing.T) {
 	data := marshal(t, c)
 	s := unlock(t, tp, c, pins[0])
 	for _, p := range pins {
-		mac := (&options{}).historyMAC(s.secret, c.id, p)
+		mac := (&options{}).historyMAC(s.secret, c.id, enter(p))
 		assert.NotContains(t, string(data), string(mac))
 	}
 }
@@ -584,9 +584,10 @@ func TestCloneSharesNoMemory(t *testing.T) {
 	require.NoError(t, err)
 	n := c.Clone()
 	same := func(a, b []byte) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }
+	cp, np := c.protectorFields(), n.protectorFields()
 	for name, p := range map[string][2][]byte{
 		"srkName": {c.srkName, n.srkName}, "salt": {c.salt, n.salt},
-		"pin.Public": {c.pinProtector.Public, n.pinProtector.Public}, "pin.Private": {c.pinProtector.Private, n.pinProtector.Private},
+		"pin.Public": {cp.blob.Public, np.blob.Public}, "pin.Private": {cp.blob.Private, np.blob.Private}, "pin.nv": {cp.nv.Name, np.nv.Name},
 		"key.Public": {c.keys[0].blob.Public, n.keys[0].blob.Public}, "key.Private": {c.keys[0].blob.Private, n.keys[0].blob.Private},
 		"cert": {c.certs[0].der, n.certs[0].der}, "encS": {c.encS, n.encS}, "envelope": {c.envelope, n.envelope},
 	} {

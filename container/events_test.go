@@ -58,7 +58,7 @@ func runLifecycle(t *testing.T, tp *tpm.TPM) *lifecycle {
 	s, err := Unlock(ctx, tp, c, pins[0], opts...)
 	require.NoError(t, err)
 	lc.secrets = append(lc.secrets, append([]byte(nil), s.secret...))
-	lc.secrets = append(lc.secrets, (&options{}).keyAuth(s.secret, c.id, LoginKeyName), (&options{}).pinAuth(c.salt, pins[0]))
+	lc.secrets = append(lc.secrets, (&options{}).keyAuth(s.secret, c.id, LoginKeyName), (&options{}).pinAuth(c.salt, enter(pins[0])))
 	_, err = s.AddKey(ctx, "vpn", tpm.ECCP256)
 	require.NoError(t, err)
 	_, err = s.AddCertificate(LoginKeyName, selfSigned(t, s.Signer()))
@@ -184,7 +184,7 @@ func TestNothingSecretOnTheBus(t *testing.T) {
 	rec.AssertAbsent(t,
 		secret,
 		[]byte(testPIN), []byte(otherPIN), []byte(thirdPIN),
-		(&options{}).pinAuth(c.salt, testPIN), (&options{}).pinAuth(n.salt, otherPIN), (&options{}).pinAuth(m.salt, thirdPIN), (&options{}).pinAuth(m.salt, testPIN),
+		(&options{}).pinAuth(c.salt, enter(testPIN)), (&options{}).pinAuth(n.salt, enter(otherPIN)), (&options{}).pinAuth(m.salt, enter(thirdPIN)), (&options{}).pinAuth(m.salt, enter(testPIN)),
 		(&options{}).keyAuth(secret, c.id, LoginKeyName), (&options{}).keyAuth(secret, c.id, "vpn"),
 	)
 	assert.Len(t, vpnc.KeyNames(), 2)

@@ -122,14 +122,15 @@ func (c *Container) encodeBody(forTag bool) ([]byte, error) {
 	b.AddUint64(uint64(c.pinSet.Unix()))
 	addU8(&b, c.srkName)
 	addU8(&b, c.salt)
-	addU16(&b, c.pinProtector.Public)
-	addU16(&b, c.pinProtector.Private)
+	pin := c.protectorFields()
+	addU16(&b, pin.blob.Public)
+	addU16(&b, pin.blob.Private)
 	if v2 {
-		b.AddUint32(c.nv.Handle)
-		addU8(&b, c.nv.Name)
+		b.AddUint32(pin.nv.Handle)
+		addU8(&b, pin.nv.Name)
 		b.AddUint32(retired.Handle)
 		addU8(&b, retired.Name)
-		addU8(&b, []byte(c.rollbackOff))
+		addU8(&b, []byte(pin.why))
 	}
 	b.AddUint8(uint8(len(c.keys)))
 	for _, k := range c.keys {
@@ -306,12 +307,13 @@ func Parse(data []byte) (*Container, error) {
 	if v == 2 {
 		minBlob = 0
 	}
-	c.pinProtector.Public = r.bytes16("pinProtector.public", minBlob, maxBlobLen)
-	c.pinProtector.Private = r.bytes16("pinProtector.private", minBlob, maxBlobLen)
+	var pin protectorFields
+	pin.blob.Public = r.bytes16("pinProtector.public", minBlob, maxBlobLen)
+	pin.blob.Private = r.bytes16("pinProtector.private", minBlob, maxBlobLen)
 	if v == 2 {
-		c.nv = r.nvSecret("nv")
+		pin.nv = r.nvSecret("nv")
 		c.retired = r.nvSecret("retired")
-		c.rollbackOff = string(r.bytes8("rollbackOff", 0, maxReasonLen))
+		pin.why = string(r.bytes8("rollbackOff", 0, maxReasonLen))
 	}
 	n := int(r.u8("keys.count"))
 	if r.err == nil && (n < 1 || n > maxKeys) {
@@ -354,7 +356,7 @@ func Parse(data []byte) (*Container, error) {
 	if want := sha256.Sum256(data[:len(data)-checksumLen]); !bytes.Equal(sum, want[:]) {
 		return nil, &FormatError{Field: "checksum", Reason: "does not match: the data is damaged"}
 	}
-	if err := c.validate(); err != nil {
+	if err := c.validate(pin); err != nil {
 		return nil, err
 	}
 	if c.version() != v {
@@ -368,7 +370,7 @@ func Parse(data []byte) (*Container, error) {
 // version is the format version c is written in: 1 for a sealed secret
 // made before rollback protection (nothing of version 2 to record), else 2.
 func (c *Container) version() uint8 {
-	if c.nv.IsZero() && c.retired.IsZero() && c.rollbackOff == "" {
+	if pin := c.protectorFields(); pin.nv.IsZero() && pin.why == "" && c.retired.IsZero() {
 		return 1
 	}
 	return formatVersion
@@ -399,8 +401,9 @@ func (r *reader) nvSecret(field string) tpm.NVSecret {
 	return s
 }
 
-// validate checks what the field bounds alone do not.
-func (c *Container) validate() error {
+// validate checks what the field bounds alone do not, and chooses the PIN
+// protector the fields describe.
+func (c *Container) validate(pin protectorFields) error {
 	bad := func(field, reason string) error { return &FormatError{Field: field, Reason: reason} }
 	if !isGUID(c.id, false) {
 		return bad("id", "not a lowercase GUID")
@@ -460,15 +463,11 @@ func (c *Container) validate() error {
 	if h := len(c.history); h != 0 && (h < historyOverhead+historyEntryLen || (h-historyOverhead)%historyEntryLen != 0) {
 		return bad("history", "length is not a whole number of entries")
 	}
-	sealed := len(c.pinProtector.Public) > 0 || len(c.pinProtector.Private) > 0
-	switch {
-	case !c.nv.IsZero() && (sealed || c.rollbackOff != ""):
-		return bad("nv", "the secret is in NV and also sealed, or said to be unprotected")
-	case c.nv.IsZero() && (len(c.pinProtector.Public) == 0 || len(c.pinProtector.Private) == 0):
-		return bad("pinProtector", "no sealed secret and no NV index")
-	case !c.nv.IsZero() && c.nv.Handle == c.retired.Handle:
-		return bad("retired", "the index in use is the one retired")
+	pp, err := pinProtectorFromFormat(pin, c.retired)
+	if err != nil {
+		return err
 	}
+	c.pin = pp
 	if (len(c.encS) == 0) != (len(c.envelope) == 0) {
 		return bad("protector", "encrypted secret and envelope must both be present or both absent")
 	}

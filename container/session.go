@@ -59,7 +59,9 @@ func Unlock(ctx context.Context, t *tpm.TPM, c *Container, pin string, opts ...O
 	if err != nil {
 		return nil, err
 	}
-	s, err := unsealSecret(ctx, t, c, pin, o)
+	p := o.enterPIN(pin)
+	defer clear(p)
+	s, err := unsealSecret(ctx, t, c, p, o)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +96,7 @@ func (s *Session) PINExpired() bool { return s.expired }
 // unsealSecret checks the SRK and reads S with the PIN (from the NV index,
 // or by unsealing the PIN protector), turning TPM authorization failures
 // into PIN errors and events. A revoked container is ErrRevoked.
-func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o options) ([]byte, error) {
+func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin nfcPIN, o options) ([]byte, error) {
 	if err := o.checkTPM(ctx, t); err != nil {
 		return nil, fmt.Errorf("container: %w", err)
 	}
@@ -102,7 +104,7 @@ func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o o
 		return nil, fmt.Errorf("container: check storage root key: %w", err)
 	}
 	// No PIN this short or this long can be right; do not spend a DA try.
-	if pin == "" {
+	if len(pin) == 0 {
 		return nil, &PolicyError{Rule: RuleMinimumLength, Detail: "no PIN entered"}
 	}
 	if len(pin) > 4*MaxPINLength {
@@ -110,7 +112,7 @@ func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin string, o o
 	}
 	auth := o.pinAuth(c.salt, pin)
 	defer clear(auth)
-	s, err := c.readSecret(ctx, t, auth)
+	s, err := c.pin.read(ctx, t, auth)
 	if errors.Is(err, ErrRevoked) {
 		return nil, fmt.Errorf("container: unlock: %w", err)
 	}

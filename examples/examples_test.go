@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/reset/idp"
 )
 
@@ -252,10 +253,10 @@ func (h *helloCLI) directory() dirInfo {
 
 // container loads the user's container from the state's store, as the
 // CLI finds it.
-func (h *helloCLI) container() (*container.Store, *container.Container) {
+func (h *helloCLI) container() (*store.Store, *container.Container) {
 	h.t.Helper()
 	info := h.directory()
-	st, err := container.OpenStore(filepath.Join(h.state, "containers"))
+	st, err := store.Open(filepath.Join(h.state, "containers"))
 	require.NoError(h.t, err)
 	c, err := st.Lookup(info.TenantID, info.ObjectID)
 	require.NoError(h.t, err)
@@ -337,12 +338,15 @@ func TestHelloCLIFullScenario(t *testing.T) {
 	assert.Equal(t, id, keyID(t, r.stdout))
 	assert.Contains(t, r.stdout, "PIN recovery : not enrolled")
 	assert.Contains(t, r.stdout, "User : alice@contoso.test")
-	assert.Contains(t, r.stdout, "Rollback protection : off (the seeded embedded simulator keeps its keys across processes but not its NV memory)",
-		"the seeded simulator keeps no NV between runs, and status says so")
+	assert.Contains(t, r.stdout, "Rollback protection : on",
+		"the default simulated TPM keeps its NV in the state directory")
 
-	// Sign: the blobs load again in a new process (seeded simulator).
+	// Sign: the blobs load again in a new process, and a wrong PIN is
+	// still counted by the next one.
 	r = h.expect(exitWrongPIN, "000000\n", "sign", "-m", "hi")
 	assert.Contains(t, r.stderr, "wrong PIN: 31 tries remain")
+	r = h.expect(exitOK, "", "status")
+	assert.Contains(t, r.stdout, "PIN tries left : 31 of 32")
 	r = h.expect(exitOK, "135792\n", "sign", "-m", "first message")
 	h.verifySig(r.stdout, "first message")
 

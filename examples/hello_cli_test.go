@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -174,14 +175,28 @@ func TestHelloReadOnlyCommandsCreateNothing(t *testing.T) {
 
 	h := provisioned(t)
 	require.NoError(t, os.Remove(filepath.Join(h.state, "containers", ".lock")))
-	before := snapshot(t, h.state)
+	// The simulated TPM's own memory is the TPM's to change (a wrong PIN
+	// must change it); nothing else may.
+	tpmState := filepath.Join(h.state, "tpm.state")
+	withoutTPM := func() map[string]string {
+		s := snapshot(t, h.state)
+		delete(s, tpmState)
+		delete(s, h.state) // the directory's time: tpm.state is replaced by a rename
+		return s
+	}
+	before := withoutTPM()
 	h.expect(exitOK, "", "status")
 	h.expect(exitOK, "", "status", "-json")
 	h.expect(exitOK, "", "totp")
 	h.expect(exitOK, "", "export-key")
 	h.expect(exitOK, "135792\n", "sign")
+	tpmBefore, err := os.ReadFile(tpmState)
+	require.NoError(t, err)
 	h.expect(exitWrongPIN, "000000\n", "sign")
-	assert.Equal(t, before, snapshot(t, h.state), "a reading command wrote to the state directory")
+	assert.Equal(t, before, withoutTPM(), "a reading command wrote to the state directory")
+	tpmAfter, err := os.ReadFile(tpmState)
+	require.NoError(t, err)
+	assert.NotEqual(t, tpmBefore, tpmAfter, "the wrong PIN was not recorded in the TPM's state")
 
 	if os.Geteuid() == 0 {
 		t.Log("running as root: file modes do not stop writes, the read-only directory case is skipped")
@@ -193,8 +208,10 @@ func TestHelloReadOnlyCommandsCreateNothing(t *testing.T) {
 		os.Chmod(h.state, 0o700)
 		os.Chmod(filepath.Join(h.state, "containers"), 0o700)
 	})
-	h.expect(exitOK, "", "status")
-	h.expect(exitOK, "135792\n", "sign")
+	// The simulated TPM cannot keep its state in a read-only directory:
+	// it refuses to run rather than forget a wrong PIN.
+	r := h.expect(exitFailure, "", "status")
+	assert.Contains(t, r.stderr, "tpm.state")
 }
 
 // Cheap checks come before prompts: the TPM is opened before a PIN is
@@ -263,7 +280,7 @@ func TestHelloStatusShowsLockoutAndProtections(t *testing.T) {
 	h := provisioned(t)
 	h.expect(exitWrongPIN, "000000\n", "sign")
 	r := h.expect(exitOK, "", "status")
-	assert.Contains(t, r.stdout, "PIN tries left : 32 of 32 (one failure forgiven every 10m0s)")
+	assert.Contains(t, r.stdout, "PIN tries left : 31 of 32 (one failure forgiven every 10m0s)", "the wrong PIN of the last command counts")
 	assert.Contains(t, r.stdout, "Protections:")
 	for _, p := range []string{"dictionary attack : on:", "tpm binding : on:", "bus encryption : on:", "pin policy : on:", "recovery binding : off:"} {
 		assert.Contains(t, r.stdout, p)
@@ -283,7 +300,8 @@ func TestHelloStatusShowsLockoutAndProtections(t *testing.T) {
 	lockout := got["lockout"].(map[string]any)
 	assert.ElementsMatch(t, []string{"locked", "failures", "max_tries", "tries_left", "recovery_seconds", "next_try_seconds"}, slices.Collect(maps.Keys(lockout)))
 	assert.Equal(t, false, lockout["locked"])
-	assert.Equal(t, 32.0, lockout["tries_left"])
+	assert.Equal(t, 31.0, lockout["tries_left"])
+	assert.Equal(t, 1.0, lockout["failures"])
 	assert.Equal(t, 600.0, lockout["recovery_seconds"])
 	prot := got["protections"].(map[string]any)
 	assert.ElementsMatch(t, []string{"dictionary_attack", "tpm_binding", "bus_encryption", "pin_policy", "recovery_binding", "rollback"}, slices.Collect(maps.Keys(prot)))
@@ -402,7 +420,7 @@ func TestHelloDeviceJSONIsStrict(t *testing.T) {
 	path := filepath.Join(h.state, "device.json")
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(path, bytes.Replace(data, []byte(`"seed"`), []byte(`"sed": 1, "seed"`), 1), 0o600))
+	require.NoError(t, os.WriteFile(path, bytes.Replace(data, []byte(`"tpm"`), []byte(`"sed": 1, "tpm"`), 1), 0o600))
 	r = h.expect(exitFailure, "", "status")
 	assert.Contains(t, r.stderr, `unknown field "sed"`)
 }
@@ -424,29 +442,24 @@ func TestHelloTOTPCodesAreSingleUse(t *testing.T) {
 }
 
 // A reset that loses a race with change-pin says it was not stored, and
-// why, without -v; it never claims the PIN was changed.
+// why, without -v; it never claims the PIN was changed. (On the seeded
+// simulator: the default one serves one command at a time, so the race
+// could not happen there.)
 func TestHelloResetThatLosesARaceSaysSo(t *testing.T) {
 	t.Parallel()
-	h := provisioned(t)
+	h := provisioned(t, "--tpm", "sim:seed=11")
 	const password = "demo password 42"
 	h.expect(exitOK, "135792\n", "enable-recovery")
 
-	cmd := exec.Command(filepath.Join(bin, "hello"), "-state", h.state, "reset", "--non-destructive")
-	cmd.Dir = h.home
-	cmd.Env = append(os.Environ(), "HOME="+h.home, "XDG_CONFIG_HOME="+filepath.Join(h.home, ".config"), "HELLOSIM_TPM=")
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Start())
-	waitFor(t, &stderr, "Password for")
+	cmd, stdin, stdout, stderr := h.start("reset", "--non-destructive")
+	waitFor(t, stderr, "Password for")
 
 	// Meanwhile, the PIN is changed.
 	h.expect(exitOK, "135792\n246813\n246813\n", "change-pin")
 
 	fmt.Fprintf(stdin, "%s\n%s\n582046\n582046\n", password, h.totp())
 	stdin.Close()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	assert.Equal(t, exitReset, ee.ExitCode())
@@ -458,6 +471,21 @@ func TestHelloResetThatLosesARaceSaysSo(t *testing.T) {
 
 	h.expect(exitWrongPIN, "582046\n", "sign")
 	h.expect(exitOK, "246813\n", "sign")
+}
+
+// start starts hello in the background, its input a pipe and its output
+// in buffers.
+func (h *helloCLI) start(args ...string) (cmd *exec.Cmd, stdin io.WriteCloser, stdout, stderr *syncBuffer) {
+	h.t.Helper()
+	cmd = exec.Command(filepath.Join(bin, "hello"), append([]string{"-state", h.state}, args...)...)
+	cmd.Dir = h.home
+	cmd.Env = append(os.Environ(), "HOME="+h.home, "XDG_CONFIG_HOME="+filepath.Join(h.home, ".config"), "HELLOSIM_TPM=")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(h.t, err)
+	stdout, stderr = new(syncBuffer), new(syncBuffer)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	require.NoError(h.t, cmd.Start())
+	return cmd, stdin, stdout, stderr
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader.
@@ -549,12 +577,51 @@ func TestHelloWrongPINIsAskedAgain(t *testing.T) {
 	r := h.expect(exitOK, "000000\n135792\n", "sign", "-m", "second try")
 	assert.Contains(t, r.stderr, "Wrong PIN: 31 tries remain before the TPM locks. Try again.")
 	h.verifySig(r.stdout, "second try")
+	// The failures of every command count, in the TPM's state file.
 	r = h.expect(exitWrongPIN, "000000\n000001\n000002\n135792\n", "sign")
 	assert.Len(t, regexp.MustCompile(`(?m)^PIN: $`).FindAllString(r.stderr, -1), 3, "three tries")
-	assert.Contains(t, r.stderr, "wrong PIN: 29 tries remain")
+	assert.Contains(t, r.stderr, "wrong PIN: 28 tries remain")
 
 	r = h.expect(exitOK, "000000\n246813\n246813\n135792\n", "change-pin")
-	assert.Contains(t, r.stderr, "Wrong PIN: 31 tries remain before the TPM locks. Try again.")
+	assert.Contains(t, r.stderr, "Wrong PIN: 27 tries remain before the TPM locks. Try again.")
 	h.expect(exitOK, "246813\n", "sign")
 	h.expect(exitOK, "000000\n246813\n", "export-key", "-csr")
+}
+
+// On the default TPM (the simulator with its NV in the state directory) an
+// old copy of the container is refused by the TPM after change-pin: the
+// secret's NV index now holds the new PIN, in the TPM's state file.
+func TestHelloDefaultTPMRefusesAnOldCopy(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	r := h.expect(exitOK, "", "status")
+	assert.Contains(t, r.stdout, "Rollback protection : on")
+	files := h.containerFiles()
+	require.Len(t, files, 1)
+	old, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+
+	h.expect(exitOK, "135792\n246813\n246813\n", "change-pin")
+	require.NoError(t, os.WriteFile(files[0], old, 0o600)) // the old copy back
+	r = h.expect(exitWrongPIN, "135792\n", "sign") // the TPM holds the new PIN
+	assert.NotContains(t, r.stdout, "Signature")
+}
+
+// The simulated TPM serves one command at a time: a command that finds it
+// in use says so and waits for the other to finish.
+func TestHelloWaitsForTheSimulatedTPM(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	cmd, stdin, _, errb := h.start("sign")
+	waitFor(t, errb, "PIN: ") // sign holds the TPM
+
+	status, _, sout, serr := h.start("status")
+	waitFor(t, serr, "The simulated TPM is in use by another hello command; waiting")
+
+	fmt.Fprintln(stdin, "000000") // a wrong PIN, then the right one
+	fmt.Fprintln(stdin, "135792")
+	stdin.Close()
+	require.NoError(t, cmd.Wait(), errb.String())
+	require.NoError(t, status.Wait(), serr.String())
+	assert.Contains(t, sout.String(), "PIN tries left : 31 of 32", "status saw the TPM sign left")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,8 @@ func (h *helloCLI) setPINPolicy(p map[string]any) {
 	require.NoError(h.t, os.WriteFile(path, data, 0o600))
 }
 
-// device reads the TPM spec the CLI recorded.
+// device reads the TPM spec the CLI recorded, as tpm.Open takes it (a
+// state file's path is relative to the state directory).
 func (h *helloCLI) device() (spec string) {
 	h.t.Helper()
 	var dev struct {
@@ -43,6 +45,9 @@ func (h *helloCLI) device() (spec string) {
 	data, err := os.ReadFile(filepath.Join(h.state, "device.json"))
 	require.NoError(h.t, err)
 	require.NoError(h.t, json.Unmarshal(data, &dev))
+	if p, ok := strings.CutPrefix(dev.TPM, "sim:state="); ok && !filepath.IsAbs(p) {
+		return "sim:state=" + filepath.Join(h.state, p)
+	}
 	return dev.TPM
 }
 

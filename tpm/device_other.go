@@ -19,5 +19,5 @@ func OpenDevice(path string) (*TPM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tpm: open device %s: %w", path, err)
 	}
-	return newTPM(tr, tr, false)
+	return newTPM(tr, tr, onDevice)
 }

@@ -18,5 +18,5 @@ func OpenDevice(path string) (*TPM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tpm: open device: %w", err)
 	}
-	return newTPM(tr, tr, false)
+	return newTPM(tr, tr, onDevice)
 }

@@ -7,9 +7,13 @@
 //
 // OpenSimulator opens the TCG reference simulator embedded through
 // go-tpm-tools (it needs cgo); WithSeed makes it reproducible so blobs
-// survive a process restart. OpenDevice opens a hardware TPM (/dev/tpmrm0 on
-// Linux, TPM Base Services on Windows), Open parses a spec string ("sim",
-// "sim:seed=42", "tcp://127.0.0.1:2321" for swtpm, a device path) and New
+// survive a process restart, and WithState keeps its whole NV memory (seeds,
+// dictionary-attack counter, NV indices) in a state file, saved after every
+// command that changes it, so that successive processes use one TPM — one
+// process at a time (the file is locked). OpenDevice opens a hardware TPM
+// (/dev/tpmrm0 on Linux, TPM Base Services on Windows), Open parses a spec
+// string ("sim", "sim:seed=42", "sim:state=FILE", "tcp://127.0.0.1:2321" for
+// swtpm, a device path) and New
 // takes any go-tpm transport. Whatever the TPM, opening it creates the TCG
 // reference ECC P-256 storage root key (SRK) in the owner hierarchy — the
 // same key on every open of the same TPM — and starts one session.
@@ -58,7 +62,7 @@
 // (UndefineSecret); Secrets lists them. Unlike a blob, of which every copy
 // works for ever, the TPM holds one copy of such a secret under one
 // authValue. PersistentNV says whether the TPM keeps them across processes
-// (a seeded simulator does not).
+// (a seeded simulator does not; one with a state file does).
 //
 // # Concurrency, faults and accounting
 //

@@ -33,6 +33,14 @@ var (
 	// ErrSimulatorUnavailable is returned by OpenSimulator in builds without
 	// cgo, where the embedded simulator cannot be compiled.
 	ErrSimulatorUnavailable = errors.New("tpm: the embedded simulator needs cgo (build with CGO_ENABLED=1)")
+	// ErrSimStateLocked is a simulator state file that another process (or
+	// another open TPM of this one) is using: one process at a time.
+	ErrSimStateLocked = errors.New("in use by another process (one process at a time; wait for it to finish)")
+	// ErrSimStateCorrupt is a simulator state file that is truncated,
+	// altered or not one at all. It is never replaced by a new TPM: the
+	// file is left as it is, and opening fails until it is restored or
+	// moved away.
+	ErrSimStateCorrupt = errors.New("damaged")
 )
 
 // AuthError is a wrong authValue. Remaining is the number of failures the TPM

@@ -20,6 +20,7 @@ type SimulatorOption func(*simConfig)
 type simConfig struct {
 	seed   int64
 	seeded bool
+	state  string
 }
 
 // WithSeed makes the simulator reproducible: its hierarchy seeds derive from
@@ -29,10 +30,33 @@ func WithSeed(seed int64) SimulatorOption {
 	return func(c *simConfig) { c.seed, c.seeded = seed, true }
 }
 
+// WithState keeps the simulator's NV memory — hierarchy seeds,
+// dictionary-attack counter, NV indices, lockout — in the file at path, so
+// that every process that opens it finds the same TPM: wrong PINs still
+// count, and NV indices (rollback protection) survive. The file is saved
+// atomically after every command that changed NV, before its answer is
+// returned, so a killed process loses nothing; a missing file starts a new
+// TPM; a damaged one is an error (ErrSimStateCorrupt), never a new TPM. One
+// process at a time: the file is locked (flock) while the TPM is open, and a
+// second open fails at once with ErrSimStateLocked. The lock is taken on
+// path+".lock", which stays. The file holds every key of that TPM in clear:
+// it gives a program a TPM's behaviour, not a TPM's protection.
+//
+// The time between two processes counts as time the TPM was powered, so
+// dictionary-attack self-healing goes on between commands as on a machine
+// that stays on. A process that ends without Close counts, at the next open,
+// as one authorization failure (a TPM that lost power without TPM2_Shutdown;
+// TPM 2.0 Part 1 §19.8.6).
+func WithState(path string) SimulatorOption {
+	return func(c *simConfig) { c.state = path }
+}
+
 // Open opens the TPM named by spec:
 //
 //	"sim" or ""           the embedded simulator (OpenSimulator)
 //	"sim:seed=N"          the embedded simulator with a fixed seed (WithSeed)
+//	"sim:state=FILE"      the embedded simulator with its NV kept in FILE
+//	                      between processes (WithState)
 //	"tcp://host:port"     a TPM simulator speaking the TCG reference
 //	                      simulator's TCP protocol, such as swtpm: commands
 //	                      on port, platform (control) on port+1
@@ -42,10 +66,16 @@ func Open(spec string) (*TPM, error) {
 	switch {
 	case spec == "" || spec == "sim":
 		return OpenSimulator()
+	case strings.HasPrefix(spec, "sim:state="):
+		path := strings.TrimPrefix(spec, "sim:state=")
+		if path == "" {
+			return nil, fmt.Errorf("tpm: open %q: want sim:state=FILE", spec)
+		}
+		return OpenSimulator(WithState(path))
 	case strings.HasPrefix(spec, "sim:"):
 		v, ok := strings.CutPrefix(spec, "sim:seed=")
 		if !ok {
-			return nil, fmt.Errorf("tpm: open %q: want sim:seed=N", spec)
+			return nil, fmt.Errorf("tpm: open %q: want sim:seed=N or sim:state=FILE", spec)
 		}
 		seed, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -80,5 +110,5 @@ func openTCP(addr string) (*TPM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tpm: open tcp://%s: %w", addr, err)
 	}
-	return newTPM(tr, tr, false)
+	return newTPM(tr, tr, onDevice)
 }

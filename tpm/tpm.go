@@ -52,10 +52,21 @@ func New(tr transport.TPM) (*TPM, error) {
 	if tc, ok := tr.(io.Closer); ok {
 		c = tc
 	}
-	return newTPM(tr, c, false)
+	return newTPM(tr, c, onDevice)
 }
 
-func newTPM(tr transport.TPM, closer io.Closer, sim bool) (*TPM, error) {
+// origin is where a TPM connection comes from, which decides what opening it
+// changes on the TPM.
+type origin int
+
+const (
+	onDevice         origin = iota // a device or any transport: nothing is changed
+	onNewSimulator                 // a new simulator: given Windows' DA parameters
+	onSavedSimulator               // a simulator restored from its state file
+)
+
+func newTPM(tr transport.TPM, closer io.Closer, from origin) (*TPM, error) {
+	sim := from != onDevice
 	cnt := newCounter(tr)
 	t := &TPM{
 		tr:      cnt,
@@ -73,7 +84,7 @@ func newTPM(tr transport.TPM, closer io.Closer, sim bool) (*TPM, error) {
 		err = t.startSession(ctx)
 	}
 	t.mu.Unlock()
-	if err == nil && sim {
+	if err == nil && from == onNewSimulator {
 		// The embedded simulator starts with 3 tries and a 1000 s recovery;
 		// give it Windows' dictionary-attack parameters so tests see what a
 		// Windows machine does (32 failures, one forgiven every 10 minutes;

@@ -42,7 +42,7 @@ func TestCommandBufferWipedAfterSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := &keepsBuffers{Transport: simtransport.New(s)}
-	tp, err := newTPM(tr, tr, true)
+	tp, err := newTPM(tr, tr, onNewSimulator)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestUnsealResponseBufferWiped(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := &keepsBuffers{Transport: simtransport.New(s)}
-	tp, err := newTPM(tr, tr, true)
+	tp, err := newTPM(tr, tr, onNewSimulator)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/explain"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -65,7 +66,7 @@ func errorLine(err error) string {
 	var pe *container.PINError
 	var le *container.PINLockedError
 	var pol *container.PolicyError
-	var ce *container.ConflictError
+	var ce *store.ConflictError
 	switch {
 	case errors.Is(err, errUsage):
 		return strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
@@ -83,6 +84,15 @@ func errorLine(err error) string {
 		return lockedLine(le.RetryAfter)
 	case errors.As(err, &pol):
 		return "the PIN does not meet the PIN policy: " + pol.Detail + " (rule " + pol.Rule.String() + ")"
+	case errors.Is(err, tpm.ErrSimStateLocked):
+		return "the simulated TPM is in use by another hello command (one at a time): let it finish, then run this command again"
+	case errors.Is(err, tpm.ErrSimStateCorrupt):
+		path, why := "", ""
+		if se := (*tpm.SimStateError)(nil); errors.As(err, &se) {
+			path, why = se.Path+" ", " ("+strings.TrimPrefix(se.Err.Error(), tpm.ErrSimStateCorrupt.Error()+": ")+")"
+		}
+		return fmt.Sprintf("the simulated TPM's state file %sis damaged%s and was left as it is: restore it from a copy; "+
+			"or move it away to start a new simulated TPM, then run 'hello delete' and 'hello provision' (the container needs the old TPM)", path, why)
 	case errors.Is(err, tpm.ErrSRKMismatch), errors.Is(err, tpm.ErrWrongTPM):
 		return "this container was made on another TPM (its storage root key is pinned in the container); use --tpm with the TPM it was made on"
 	case errors.As(err, &ce):
@@ -115,7 +125,7 @@ func explainFlow(err error) string {
 		return "The PINs do not match."
 	case errors.Is(err, errCodeUsed):
 		return "That code was already used. Wait for the next one in your authenticator."
-	case errors.Is(err, container.ErrConflict):
+	case errors.Is(err, store.ErrConflict):
 		return "Your PIN wasn't reset: the container changed while the reset ran (another command saved it first), so the new one was not stored. Run the reset again."
 	case errors.Is(err, container.ErrCorrupt):
 		return "Your PIN wasn't reset: the container file is damaged. Run 'hello delete' to remove it."

@@ -20,9 +20,12 @@
 //
 // Every command takes -state DIR (default: hellosim in the user's
 // configuration directory) and --tpm SPEC (default: the TPM the container was
-// made on, or the embedded simulator with a seed kept in the state directory,
-// so its blobs load again in the next run). Give "tcp://127.0.0.1:2321" for
-// swtpm or "/dev/tpmrm0" for the machine's TPM. Only provision creates the
+// made on, or the embedded simulator with its NV memory kept in the state
+// directory's tpm.state, "sim:state=FILE": every command finds the same TPM,
+// wrong PINs count across commands, and rollback protection is on). The
+// simulated TPM serves one command at a time: a second one waits for it, up
+// to 30 seconds. Give "tcp://127.0.0.1:2321" for swtpm or "/dev/tpmrm0" for
+// the machine's TPM. Only provision creates the
 // state directory; every other command writes nothing when it has nothing to
 // change, and names the directory when it does not exist.
 //
@@ -143,7 +146,7 @@ func defaultStateDir() string {
 // before or after the command name.
 func (a *app) addGlobal(fs *flag.FlagSet) {
 	fs.StringVar(&a.stateDir, "state", a.stateDir, "state `directory`")
-	fs.StringVar(&a.tpmSpec, "tpm", a.tpmSpec, "TPM `spec`: sim:seed=N, tcp://127.0.0.1:2321 (swtpm), /dev/tpmrm0 (default: the one the container was made on)")
+	fs.StringVar(&a.tpmSpec, "tpm", a.tpmSpec, "TPM `spec`: sim:state=FILE, tcp://127.0.0.1:2321 (swtpm), /dev/tpmrm0 (default: the one the container was made on, else sim:state=DIR/tpm.state)")
 	fs.BoolVar(&a.verbose, "v", a.verbose, "verbose: show the causes of errors")
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -23,8 +23,11 @@ import (
 // The state directory holds three parties' data, each in its own file, as if
 // they lived on different machines:
 //
-//	device.json      the device: simulator seed, TPM spec, container ID, policy
-//	containers/      the device: the Hello container (container.Store)
+//	device.json      the device: TPM spec, policy (and the simulator seed of
+//	                 devices made before tpm.state)
+//	tpm.state        the device: the simulated TPM's NV memory (seeds,
+//	                 lockout counter, NV indices), tpm.WithState; tpm.state.lock
+//	containers/      the device: the Hello container (store.Store)
 //	directory.json   the simulated Azure AD tenant and user (demo password and
 //	                 TOTP secret in clear: this is a simulator)
 //	directory-objects.json  the directory's device object and registered
@@ -32,6 +35,7 @@ import (
 //	service.key      the PIN reset service's private key
 const (
 	deviceFile    = "device.json"
+	tpmStateFile  = "tpm.state"
 	directoryFile = "directory.json"
 	serviceFile   = "service.key"
 	containersDir = "containers"
@@ -41,11 +45,12 @@ const (
 // strictly: a field this program does not know (a typo such as "histroy")
 // is an error, not silently ignored.
 type device struct {
-	// Seed of the embedded simulator: the same seed gives the same storage
-	// root key, so the container's blobs load in every run.
-	Seed int64 `json:"seed"`
-	// TPM is the spec the container was provisioned on ("sim:seed=N",
-	// "tcp://127.0.0.1:2321", "/dev/tpmrm0").
+	// Seed of the embedded simulator, for devices provisioned on
+	// "sim:seed=N" before the simulator kept its state in tpm.state.
+	Seed int64 `json:"seed,omitempty"`
+	// TPM is the spec the container was provisioned on
+	// ("sim:state=tpm.state", a path relative to the state directory;
+	// "sim:seed=N"; "tcp://127.0.0.1:2321"; "/dev/tpmrm0").
 	TPM string `json:"tpm,omitempty"`
 	// LegacyContainerID is where earlier versions named the current
 	// container, outside the store's lock. It is accepted and ignored: the
@@ -178,11 +183,7 @@ func openState(dir string, create bool) (*state, error) {
 	}
 	err := readJSON(s.path(deviceFile), &s.dev)
 	if errors.Is(err, fs.ErrNotExist) {
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		fresh := device{Seed: int64(binary.BigEndian.Uint64(b[:]) >> 1)}
+		fresh := device{}
 		data, merr := json.MarshalIndent(fresh, "", "  ")
 		if merr != nil {
 			return nil, merr
@@ -206,13 +207,44 @@ func (s *state) saveDevice() error {
 	return writeJSON(s.path(deviceFile), s.dev)
 }
 
+// simStatePrefix starts the spec of a simulator with a state file.
+const simStatePrefix = "sim:state="
+
 // defaultTPM is the spec used when --tpm is not given: the one the container
-// was made on, else the seeded simulator.
+// was made on, else the embedded simulator with its NV in tpm.state, so
+// that wrong PINs count across commands and NV indices (rollback
+// protection) last.
 func (s *state) defaultTPM() string {
 	if s.dev.TPM != "" {
-		return s.dev.TPM
+		return s.resolveTPM(s.dev.TPM)
 	}
-	return fmt.Sprintf("sim:seed=%d", s.dev.Seed)
+	return simStatePrefix + s.path(tpmStateFile)
+}
+
+// resolveTPM reads a spec from device.json: a state file's relative path is
+// relative to the state directory, so the directory can move.
+func (s *state) resolveTPM(spec string) string {
+	if p, ok := strings.CutPrefix(spec, simStatePrefix); ok && !filepath.IsAbs(p) {
+		return simStatePrefix + s.path(p)
+	}
+	return spec
+}
+
+// recordTPM is how spec is written to device.json: a state file in the state
+// directory by its name, any other state file by its absolute path.
+func (s *state) recordTPM(spec string) string {
+	p, ok := strings.CutPrefix(spec, simStatePrefix)
+	if !ok {
+		return spec
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return spec
+	}
+	if dir, err := filepath.Abs(s.dir); err == nil && filepath.Dir(abs) == dir {
+		return simStatePrefix + filepath.Base(abs)
+	}
+	return simStatePrefix + abs
 }
 
 // pinPolicy is the device's managed PIN policy, or nil when device
@@ -239,11 +271,11 @@ func (s *state) pinOptions() ([]container.Option, error) {
 
 // store opens the device's container store; with create, it makes the
 // directory when needed, else a missing one is errNoContainer.
-func (s *state) store(create bool) (*container.Store, error) {
+func (s *state) store(create bool) (*store.Store, error) {
 	if create {
-		return container.OpenStore(s.path(containersDir))
+		return store.Open(s.path(containersDir))
 	}
-	st, err := container.OpenExistingStore(s.path(containersDir))
+	st, err := store.OpenExisting(s.path(containersDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errNoContainer
 	}
@@ -253,7 +285,7 @@ func (s *state) store(create bool) (*container.Store, error) {
 // load returns the user's container: the store holds one per user, and
 // the user is the simulated directory's. A damaged container file is a
 // *damagedError.
-func (s *state) load() (*container.Store, *container.Container, error) {
+func (s *state) load() (*store.Store, *container.Container, error) {
 	info, err := s.directory()
 	if err != nil {
 		return nil, nil, err
@@ -263,9 +295,9 @@ func (s *state) load() (*container.Store, *container.Container, error) {
 		return nil, nil, err
 	}
 	c, err := st.Lookup(info.TenantID, info.ObjectID)
-	var fe *container.FileError
+	var fe *store.FileError
 	switch {
-	case errors.Is(err, container.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return nil, nil, errNoContainer
 	case errors.Is(err, container.ErrCorrupt) && errors.As(err, &fe):
 		return nil, nil, &damagedError{path: fe.Path, err: err}

@@ -44,6 +44,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -73,6 +74,7 @@ type config struct {
 	scheme              protector.Scheme
 	schemeName          string
 	timeout             time.Duration
+	remote              bool // the directory behind HTTP: discovery, JWKS, lookup API
 }
 
 func run() error {
@@ -84,6 +86,7 @@ func run() error {
 	flag.IntVar(&cfg.chunk, "chunk", 200, "requests per chunk; ceiling and served alternate chunk by chunk")
 	flag.StringVar(&cfg.schemeName, "scheme", "x25519", "envelope scheme: x25519, wing, rsa")
 	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "give up after this long")
+	flag.BoolVar(&cfg.remote, "issuer", false, "serve the directory on its own loopback listener and have the service trust it over HTTP\n(OpenID discovery, cached JWKS, the lookup API with an app token), as pinreset-service -issuer does")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the served rounds to this file")
 	flag.CommandLine.Init("pinreset-load", flag.ExitOnError) // the name in messages, not the build path
 	flag.CommandLine.Usage = func() {
@@ -192,12 +195,21 @@ type world struct {
 	base     string
 	users    []*user
 	hc       *http.Client
+	dirSrv   *httptest.Server // -issuer: the directory's own server
 }
 
 func newWorld(ctx context.Context, cfg config) (*world, error) {
 	w := &world{cfg: cfg}
 	var err error
-	w.dir, err = idp.New(idp.WithArgon2(idp.TestArgon2Params()))
+	opts := []idp.Option{idp.WithArgon2(idp.TestArgon2Params())}
+	var dirLn net.Listener
+	if cfg.remote {
+		if dirLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil { // loopback only
+			return nil, err
+		}
+		opts = append(opts, idp.WithIssuer("https://"+dirLn.Addr().String()+"/{tid}/v2.0"))
+	}
+	w.dir, err = idp.New(opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -270,9 +282,20 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 		return nil, err
 	}
 	w.base = "http://" + ln.Addr().String()
+	var verifier service.TokenVerifier = w.verifier
+	var directory service.Directory = w.dir
+	front := func(h http.Handler) http.Handler { return h }
+	if cfg.remote {
+		rv, lc, srv, err := remoteDirectory(w.dir, dirLn)
+		if err != nil {
+			return nil, err
+		}
+		w.dirSrv = srv
+		verifier, directory, front = rv, lc, rv.Guard
+	}
 	w.svc, err = service.New(service.Config{
-		Verifier:  w.verifier,
-		Directory: w.dir,
+		Verifier:  verifier,
+		Directory: directory,
 		Keys:      []protector.Unwrapper{w.key},
 		Audit:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		// One address, one tenant, a handful of users sending thousands
@@ -285,7 +308,7 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.srv = &http.Server{Handler: w.svc, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	w.srv = &http.Server{Handler: front(w.svc), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go w.srv.Serve(ln)
 	w.hc = &http.Client{
 		Timeout: 30 * time.Second,
@@ -302,6 +325,9 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 
 func (w *world) close() {
 	w.srv.Close()
+	if w.dirSrv != nil {
+		w.dirSrv.Close()
+	}
 	for _, u := range w.users {
 		u.want.Destroy()
 		u.rk.Destroy()
@@ -337,10 +363,8 @@ func (w *world) tokens(ctx context.Context, n int) ([]credential, error) {
 		if err != nil {
 			return nil, err
 		}
-		var jti [12]byte
-		rand.Read(jti[:])
-		proof, err := dpop.Sign(u.device, dpop.Claims{HTM: http.MethodPost, HTU: w.base + service.PathRecover, IAT: time.Now().Unix(),
-			JTI: b64(jti[:]), ATH: dpop.Hash([]byte(t)), RKH: dpop.Hash(u.rk.PublicKey())})
+		proof, err := dpop.Fresh(u.device, dpop.Claims{HTM: http.MethodPost, HTU: w.base + service.PathRecover, IAT: time.Now().Unix(),
+			ATH: dpop.Hash([]byte(t)), RKH: dpop.Hash(u.rk.PublicKey())})
 		if err != nil {
 			return nil, err
 		}

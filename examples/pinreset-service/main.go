@@ -35,6 +35,12 @@
 // keep the service keys in a PKCS #11 token (the user PIN comes from
 // PINRESET_PKCS11_PIN); -redis connects the Redis its instances share
 // (see backends.go; flags default to PINRESET_* environment variables).
+//
+// With -issuer URL -app-key FILE (and -ca FILE for a private CA) it runs
+// without the demonstration directory and trusts the directory at URL
+// instead (see remote.go and package reset/service/remote): its signing
+// keys by OpenID discovery, its answers about tenants, users and devices
+// from its lookup API (package reset/lookup).
 package main
 
 import (
@@ -72,6 +78,7 @@ type options struct {
 	addr, certFile, keyFile, schemes, password string
 	publicURL                                  string         // "": the listener's
 	be                                         *backendConfig // -redis, -pkcs11-*
+	remote                                     *remoteConfig  // -issuer, -ca, -app-key
 }
 
 // invocation is what the command line asks for: a TOTP code, or the server.
@@ -96,9 +103,11 @@ func parseArgs(args []string, stderr io.Writer) (invocation, error) {
 	fs.StringVar(&o.password, "password", "", "demo user's password (default: random)")
 	fs.StringVar(&o.publicURL, "public-url", "", "the URL clients name the service by, which DPoP proofs must name (default: the listener's, with the TLS certificate's name)")
 	o.be = registerBackendFlags(fs)
+	o.remote = registerRemoteFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "pinreset-service: runs the reference PIN reset service with a demonstration directory (one tenant, one user).\n\n"+
 			"usage: pinreset-service [-addr HOST:PORT] [-cert FILE -key FILE] [-public-url URL] [-schemes LIST] [-password PW]\n"+
+			"       pinreset-service -issuer URL -app-key FILE [-ca FILE] [-addr HOST:PORT] [-cert FILE -key FILE] [-public-url URL]\n"+
 			"       pinreset-service totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -151,7 +160,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 }
 
 func run(opt options) error {
-	addr, certFile, keyFile, schemes, password := &opt.addr, &opt.certFile, &opt.keyFile, &opt.schemes, &opt.password
+	addr, schemes, password := &opt.addr, &opt.schemes, &opt.password
 	be := opt.be
 	if err := loopbackOnly(*addr); err != nil {
 		return err
@@ -159,10 +168,6 @@ func run(opt options) error {
 
 	o := newOps()
 	audit := slog.New(o.auditCounter(slog.NewJSONHandler(os.Stderr, nil)))
-	dir, tenant, user, pw, err := demoDirectory(*password)
-	if err != nil {
-		return err
-	}
 	var keys []protector.Unwrapper
 	for _, name := range strings.Split(*schemes, ",") {
 		s, err := parseScheme(strings.TrimSpace(name))
@@ -180,30 +185,25 @@ func run(opt options) error {
 		return err
 	}
 	defer closeBackends.Close()
+	if opt.remote.issuer != "" {
+		return serveRemote(opt, o, audit, keys, closeBackends)
+	}
+	dir, tenant, user, pw, err := demoDirectory(*password)
+	if err != nil {
+		return err
+	}
 	verifier, err := service.VerifierFor(dir)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ep, err := listen(opt)
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	var tlsCfg *tls.Config
-	if *certFile != "" {
-		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
-		if err != nil {
-			return fmt.Errorf("-cert, -key: %w", err)
-		}
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	}
-	base, how, err := publicURL(opt.publicURL, ln.Addr(), tlsCfg)
-	if err != nil {
-		return err
-	}
+	defer ep.ln.Close()
 	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: keys, Audit: audit,
 		State:     closeBackends.store, // nil: in process memory
-		PublicURL: base})
+		PublicURL: ep.base})
 	if err != nil {
 		return err
 	}
@@ -224,6 +224,77 @@ func run(opt options) error {
 	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
 	o.routes(mux)
 
+	srv := newServer(o, svc, mux, ep)
+	env, err := demoEnvelope(keys[0].Public(), tenant, user)
+	if err != nil {
+		return err
+	}
+	rk, err := protector.NewReturnKey() // only its public half is shown
+	if err != nil {
+		return err
+	}
+	printBanner(os.Stdout, ep.base, ep.how, tenant, user, pw, env, base64.RawURLEncoding.EncodeToString(rk.PublicKey()))
+	rk.Destroy()
+	return serve(o, srv, ep.ln, svc)
+}
+
+// serveRemote runs the service against a directory in another process
+// (-issuer): no demonstration directory, token endpoint or DRS here.
+func serveRemote(opt options, o *ops, audit *slog.Logger, keys []protector.Unwrapper, be *backends) error {
+	rd, err := opt.remote.open(o, os.Stderr)
+	if err != nil {
+		return err
+	}
+	ep, err := listen(opt)
+	if err != nil {
+		return err
+	}
+	defer ep.ln.Close()
+	svc, err := service.New(service.Config{Verifier: rd.verifier, Directory: rd.lookup, Keys: keys, Audit: audit,
+		State: be.store, PublicURL: ep.base})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", rd.verifier.Guard(svc))
+	o.routes(mux)
+	srv := newServer(o, svc, mux, ep)
+	printRemoteBanner(os.Stdout, ep.base, ep.how, opt.remote.issuer, opt.remote.caFile)
+	return serve(o, srv, ep.ln, svc)
+}
+
+// endpoint is where the service listens and the URL DPoP proofs must name.
+type endpoint struct {
+	ln        net.Listener
+	tls       *tls.Config // nil: plain HTTP
+	base, how string      // the public URL, and how it was chosen (publicURL)
+}
+
+// listen opens the listener, loads the TLS certificate, and works out the
+// public URL from them (or takes -public-url).
+func listen(opt options) (*endpoint, error) {
+	var tlsCfg *tls.Config
+	if opt.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(opt.certFile, opt.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("-cert, -key: %w", err)
+		}
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	ln, err := net.Listen("tcp", opt.addr)
+	if err != nil {
+		return nil, err
+	}
+	base, how, err := publicURL(opt.publicURL, ln.Addr(), tlsCfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &endpoint{ln: ln, tls: tlsCfg, base: base, how: how}, nil
+}
+
+// newServer builds the server around mux.
+func newServer(o *ops, svc *service.Service, mux *http.ServeMux, ep *endpoint) *http.Server {
 	srv := &http.Server{
 		Handler:           o.instrument(svc.AuditHandler(mux)), // with AuditListener: net/http's own refusals are audited
 		ReadHeaderTimeout: 5 * time.Second,
@@ -234,24 +305,17 @@ func run(opt options) error {
 		ErrorLog:          svc.ErrorLog(),
 		ConnContext:       svc.ConnContext,
 	}
-	srv.TLSConfig = tlsCfg
+	srv.TLSConfig = ep.tls
+	return srv
+}
 
-	env, err := demoEnvelope(keys[0].Public(), tenant, user)
-	if err != nil {
-		return err
-	}
-	rk, err := protector.NewReturnKey() // only its public half is shown
-	if err != nil {
-		return err
-	}
-	printBanner(os.Stdout, base, how, tenant, user, pw, env, base64.RawURLEncoding.EncodeToString(rk.PublicKey()))
-	rk.Destroy()
-
+// serve runs srv until SIGINT or SIGTERM, then drains and stops it.
+func serve(o *ops, srv *http.Server, ln net.Listener, svc *service.Service) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() {
-		if tlsCfg != nil {
+		if srv.TLSConfig != nil {
 			errc <- srv.ServeTLS(ln, "", "") // the certificate is in srv.TLSConfig
 		} else {
 			errc <- srv.Serve(svc.AuditListener(ln))

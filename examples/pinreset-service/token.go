@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -135,12 +134,7 @@ func (d *demoDevice) bind(ctx context.Context, dir *idp.IdP, p *idp.Pending) err
 // proof is the demo device's DPoP proof (RFC 9449) for POST to htu with
 // token, dated now.
 func (d *demoDevice) proof(token, htu string, now time.Time) (string, error) {
-	var jti [16]byte
-	if _, err := rand.Read(jti[:]); err != nil {
-		return "", err
-	}
-	return dpop.Sign(d.key, dpop.Claims{HTM: http.MethodPost, HTU: htu, IAT: now.Unix(),
-		JTI: base64.RawURLEncoding.EncodeToString(jti[:]), ATH: dpop.Hash([]byte(token))})
+	return dpop.Fresh(d.key, dpop.Claims{HTM: http.MethodPost, HTU: htu, IAT: now.Unix(), ATH: dpop.Hash([]byte(token))})
 }
 
 func reply(w http.ResponseWriter, status int, v any) {

@@ -1,19 +1,27 @@
 // Package redistest gives the module's tests a Redis: the shared one of
 // the run (HELLOSIM_REDIS, started by the CI script) with a keyspace prefix
-// of the test's own, or a redis-server of the test's own to kill and
-// restart. Without HELLOSIM_REDIS every helper skips the test, so that
-// `go test ./...` needs nothing installed.
+// of the test's own, a redis-server of the test's own to kill and restart,
+// or a Redis Cluster of the test's own. Without HELLOSIM_REDIS every helper
+// skips the test, so that `go test ./...` needs nothing installed; with
+// CI=true a missing part fails the test instead.
+//
+// A server of the test's own listens on a unix socket in a directory of
+// its own and on no TCP port at all. That is what keeps tests in packages
+// that run at once apart: a port picked as "free" can be taken by another
+// test's server between the probe and the bind, or while a killed server is
+// down, and a client that reconnects then talks to the other test's Redis.
+// A socket path in a private directory cannot be taken. A cluster needs TCP
+// (its nodes announce host:port); its nodes are started on random ports and
+// moved to others when redis-server cannot bind, and a node counts as up
+// only when its own log says it is listening, never when something answers
+// on the port.
 package redistest
 
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -21,12 +29,20 @@ import (
 // EnvURL names the variable holding the shared Redis's URL.
 const EnvURL = "HELLOSIM_REDIS"
 
-// URL is the shared Redis of the run, or a skip.
+// Timeout is the store deadline for tests that are not about deadlines.
+// The production default (a quarter second) is ample for one decision, but
+// a test machine shared by parallel builds stalls a process for longer
+// than that, and a test of "exactly one admission" must not fail with a
+// 503 because the machine was busy. Tests of the deadline itself set
+// their own.
+const Timeout = 10 * time.Second
+
+// URL is the shared Redis of the run, or a skip (a failure with CI=true).
 func URL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv(EnvURL)
 	if u == "" {
-		t.Skip(EnvURL + " is not set (e.g. redis://127.0.0.1:6390/0); skipping the Redis test")
+		missing(t, EnvURL+" is not set (e.g. redis://127.0.0.1:6390/0); skipping the Redis test")
 	}
 	return u
 }
@@ -39,88 +55,38 @@ func Prefix() string {
 	return "hellosim-test:" + hex.EncodeToString(b[:]) + ":"
 }
 
-// Server is a redis-server of the test's own, with no persistence (a
-// restart empties it, as a crash of an unpersisted Redis does), listening on
-// loopback only.
-type Server struct {
-	t    testing.TB
-	Port int
-	dir  string
-	cmd  *exec.Cmd
+// missing skips the test for a part that is not there, or fails it when
+// CI=true: CI installs every part, so a missing one there is a broken run,
+// not a reason to test less.
+func missing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why + " (CI=true: failing instead of skipping)")
+	}
+	t.Skip(why)
 }
 
-// Start starts a Server on a free loopback port in 6390–6399 with a fresh
-// directory and stops it when the test ends. It skips unless HELLOSIM_REDIS
-// is set (the opt-in to the Redis tests) and redis-server is on PATH.
-func Start(t testing.TB) *Server {
+// need makes sure the Redis tests are opted into and the programs are on
+// PATH.
+func need(t testing.TB, programs ...string) {
 	t.Helper()
 	URL(t)
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not on PATH; skipping")
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			missing(t, p+" is not on PATH (Debian: apt-get install redis-server); skipping")
+		}
 	}
-	s := &Server{t: t, Port: freePort(t), dir: t.TempDir()}
-	s.Restart()
-	t.Cleanup(s.Kill)
-	return s
 }
 
-// freePort is a free loopback port in 6390–6399 (the range this project's
-// Redis servers use, so that they stay out of other services' way), or a
-// skip.
-func freePort(t testing.TB) int {
+// privateDir is a fresh directory only this process uses, removed when the
+// test ends. It is short, unlike t.TempDir(), whose name carries the
+// test's: a unix socket path must fit in 108 bytes.
+func privateDir(t testing.TB) string {
 	t.Helper()
-	for port := 6390; port <= 6399; port++ {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return port
+	dir, err := os.MkdirTemp("", "redistest-")
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
 	}
-	t.Skip("no free port in 127.0.0.1:6390-6399 for a Redis of the test's own")
-	return 0
-}
-
-// URL is the server's URL, database 0.
-func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.Port) }
-
-// Addr is the server's host:port.
-func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
-
-// Restart starts the server again after Kill (or for the first time) and
-// waits until it accepts connections. Its keyspace is empty.
-func (s *Server) Restart() {
-	s.t.Helper()
-	if s.cmd != nil {
-		s.t.Fatal("redistest: Restart of a running server")
-	}
-	s.cmd = exec.Command("redis-server",
-		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--dir", s.dir, "--save", "", "--appendonly", "no",
-		"--enable-debug-command", "local",
-		"--logfile", filepath.Join(s.dir, "redis.log"))
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("redistest: start redis-server: %v", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", s.Addr()); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-	s.t.Fatalf("redistest: redis-server did not start:\n%s", log)
-}
-
-// Kill stops the server the hard way, as a crash would. Killing a stopped
-// server does nothing.
-func (s *Server) Kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

@@ -12,9 +12,9 @@ import (
 )
 
 // do sends one inline command and returns the first line of the answer.
-func do(t *testing.T, addr, cmd string) string {
+func do(t *testing.T, socket, cmd string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	c, err := net.DialTimeout("unix", socket, time.Second)
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.SetDeadline(time.Now().Add(2*time.Second)))
@@ -25,21 +25,47 @@ func do(t *testing.T, addr, cmd string) string {
 	return strings.TrimSpace(line)
 }
 
-// A Server answers on loopback, is gone after Kill, and comes back empty
+// A Server answers on its socket, is gone after Kill, and comes back empty
 // after Restart, as an unpersisted Redis after a crash.
 func TestServerKillAndRestart(t *testing.T) {
 	s := Start(t)
-	assert.True(t, strings.HasPrefix(s.URL(), "redis://127.0.0.1:"))
-	assert.Equal(t, "+OK", do(t, s.Addr(), "SET k v"))
-	assert.Equal(t, "$1", do(t, s.Addr(), "GET k"))
+	assert.Equal(t, "unix://"+s.Socket()+"?db=0", s.URL())
+	assert.Equal(t, "+OK", do(t, s.Socket(), "SET k v"))
+	assert.Equal(t, "$1", do(t, s.Socket(), "GET k"))
 
 	s.Kill()
-	_, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	_, err := net.DialTimeout("unix", s.Socket(), time.Second)
 	assert.Error(t, err, "nothing listens after Kill")
 	s.Kill() // a second Kill does nothing
 
 	s.Restart()
-	assert.Equal(t, "$-1", do(t, s.Addr(), "GET k"), "the keyspace is empty after a restart")
+	assert.Equal(t, "$-1", do(t, s.Socket(), "GET k"), "the keyspace is empty after a restart")
+}
+
+// Servers of tests that run at once never share an address, and none
+// listens on TCP: while one is killed, its socket cannot lead to another.
+func TestServersNeverShareAnAddress(t *testing.T) {
+	a, b := Start(t), Start(t)
+	assert.NotEqual(t, a.Socket(), b.Socket())
+	assert.Equal(t, "+OK", do(t, a.Socket(), "SET k a"))
+	a.Kill()
+	_, err := net.DialTimeout("unix", a.Socket(), time.Second)
+	assert.Error(t, err, "a killed server's socket leads nowhere")
+	assert.Equal(t, "$-1", do(t, b.Socket(), "GET k"), "the other server never saw the key")
+	c, err := net.DialTimeout("unix", b.Socket(), time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(2*time.Second)))
+	_, err = c.Write([]byte("CONFIG GET port\r\n"))
+	require.NoError(t, err)
+	r := bufio.NewReader(c)
+	var lines []string
+	for range 5 {
+		l, err := r.ReadString('\n')
+		require.NoError(t, err)
+		lines = append(lines, strings.TrimSpace(l))
+	}
+	assert.Equal(t, []string{"*2", "$4", "port", "$1", "0"}, lines, "no TCP port")
 }
 
 func TestPrefixesDiffer(t *testing.T) {

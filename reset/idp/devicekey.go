@@ -5,8 +5,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	crand "crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
@@ -225,14 +223,10 @@ func objectKey(tenantID, objectID string) string {
 }
 
 // DeviceProof is the device's side of BindDevice: a DPoP proof signed by
-// the device key (a crypto.Signer: the TPM key of container.Device), for
+// the device key (a crypto.Signer: the TPM key of device.Device), for
 // POST to the tenant's TokenEndpoint, dated now, with a random jti.
 func (p *IdP) DeviceProof(key crypto.Signer, tenantID string, now time.Time) (string, error) {
-	var jti [16]byte
-	if _, err := crand.Read(jti[:]); err != nil {
-		return "", fmt.Errorf("device proof: %w", err)
-	}
-	return dpop.Sign(key, dpop.Claims{HTM: "POST", HTU: p.TokenEndpoint(tenantID), IAT: now.Unix(), JTI: base64.RawURLEncoding.EncodeToString(jti[:])})
+	return dpop.Fresh(key, dpop.Claims{HTM: "POST", HTU: p.TokenEndpoint(tenantID), IAT: now.Unix()})
 }
 
 // AddDeviceKey records a device object with its key, without a sign-in, as a directory

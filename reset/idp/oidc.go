@@ -31,8 +31,9 @@ const (
 //	     assertion and resource: SignInWithHelloKey
 //
 // so standard OpenID Connect libraries find the keys from the issuer of
-// any token. Password and MFA sign-in stay Go calls (SignIn): the
-// simulator has no sign-in pages.
+// any token. Password and MFA sign-in through pages, the authorize
+// endpoints and the other grants are package reset/idp/web, which serves
+// these paths too and hands it the grants above.
 func (p *IdP) OIDCHandler() http.Handler {
 	return http.HandlerFunc(p.serveOIDC)
 }

@@ -49,6 +49,9 @@ type UserConfig struct {
 	TOTPSecret string
 	// Disabled accounts cannot sign in.
 	Disabled bool
+	// GlobalAdmin gives the user the Global Administrator role: the role
+	// that grants admin consent to an application for the whole tenant.
+	GlobalAdmin bool
 }
 
 // User is a snapshot of a user. Its TOTP secret is reachable only through
@@ -58,7 +61,9 @@ type User struct {
 	ObjectID string
 	UPN      string
 	Disabled bool
-	secret   string
+	// GlobalAdmin: the user holds the Global Administrator role.
+	GlobalAdmin bool
+	secret      string
 }
 
 // TOTPSecret returns the base32 TOTP secret, to enrol an authenticator.
@@ -189,7 +194,7 @@ func (p *IdP) AddUser(cfg UserConfig) (User, error) {
 		return User{}, fmt.Errorf("add user: object id %s: %w", oid, ErrExists)
 	}
 	u := &user{
-		User:     User{TenantID: t.ID, ObjectID: oid, UPN: upn, Disabled: cfg.Disabled, secret: b32().EncodeToString(secret)},
+		User:     User{TenantID: t.ID, ObjectID: oid, UPN: upn, Disabled: cfg.Disabled, GlobalAdmin: cfg.GlobalAdmin, secret: b32().EncodeToString(secret)},
 		tenant:   t,
 		password: hash,
 		lastStep: -1,

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/device"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
@@ -127,7 +128,7 @@ type World struct {
 	// DeviceIdentity is the world's device identity, joined to the tenant by the
 	// user (registered with the IdP as the device object); DeviceKey is its
 	// TPM key, loaded. Sign-ins of the world's users are bound to it.
-	DeviceIdentity *container.Device
+	DeviceIdentity *device.Device
 	DeviceKey      *tpm.Key
 	// Container is the user's provisioned container, enrolled for PIN
 	// recovery on Device unless WithoutRecovery.
@@ -182,7 +183,7 @@ func New(t testing.TB, opts ...Option) *World {
 		w.TPM = tpmtest.Open(t)
 	}
 	ctx := context.Background()
-	w.DeviceIdentity, err = container.JoinDevice(ctx, w.TPM, nil)
+	w.DeviceIdentity, err = device.Join(ctx, w.TPM, nil)
 	check(t, "join device", err)
 	w.DeviceKey, err = w.DeviceIdentity.Signer(ctx, w.TPM)
 	check(t, "load device key", err)

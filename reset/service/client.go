@@ -4,19 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hellosim/hellosim/internal/dpop"
+	"github.com/hellosim/hellosim/internal/httpclient"
 	"github.com/hellosim/hellosim/protector"
 )
 
@@ -53,7 +52,7 @@ type Client struct {
 
 // WithDevice returns a copy of the client that proves possession of the
 // device key with every recovery: a DPoP proof (RFC 9449) signed by key,
-// the device's TPM-bound P-256 key (container.Device.Signer), over the
+// the device's TPM-bound P-256 key (device.Device.Signer), over the
 // request, the token's hash and the one-time return key's hash. The service
 // releases a protector only with such a proof, by the key the token is
 // bound to.
@@ -124,54 +123,23 @@ func NewClient(baseURL string, httpClient *http.Client) *Client {
 
 // newClient builds a client for a checked base URL.
 func newClient(u *url.URL, httpClient *http.Client) *Client {
-	var hc http.Client
-	if httpClient != nil {
-		hc = *httpClient
-	} else {
-		hc.Timeout = DefaultClientTimeout
-	}
-	hc.CheckRedirect = refuseRedirect
 	prefix := strings.TrimSuffix(u.String(), "/")
-	return &Client{base: u, hc: &hc, keys: prefix + PathKeys, recovr: prefix + PathRecover, now: time.Now}
+	return &Client{base: u, hc: httpclient.New(httpClient, DefaultClientTimeout), keys: prefix + PathKeys, recovr: prefix + PathRecover, now: time.Now}
 }
 
-// parseBaseURL checks a base URL: http or https, a host, nothing else in the
-// authority, no query or fragment, and http only for a loopback host.
+// parseBaseURL checks a base URL (httpclient.ParseBaseURL: http only to a
+// loopback host).
 func parseBaseURL(baseURL string) (*url.URL, error) {
-	u, err := url.Parse(baseURL)
-	switch {
-	case err != nil:
-		return nil, &BaseURLError{Reason: "does not parse", Err: stripURL(err)}
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, &BaseURLError{Reason: "scheme must be https (or http to a loopback host)"}
-	case u.Host == "" || u.Hostname() == "":
-		return nil, &BaseURLError{Reason: "no host"}
-	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, &BaseURLError{Reason: "must not carry credentials, query or fragment"}
-	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
-		return nil, &BaseURLError{Reason: "plain http is allowed only to a loopback host; use https", Insecure: true}
+	u, r := httpclient.ParseBaseURL(baseURL)
+	if r != nil {
+		var err error
+		if r.Err != nil {
+			err = stripURL(r.Err)
+		}
+		return nil, &BaseURLError{Reason: r.Reason, Insecure: r.Insecure, Err: err}
 	}
 	return u, nil
 }
-
-// loopbackHost reports whether host is "localhost" or a literal loopback
-// address (127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6). Other
-// names are not resolved: what a name resolves to can change between this
-// check and the request.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	return a.Unmap().IsLoopback()
-}
-
-// refuseRedirect is every Client's CheckRedirect: a redirect is not
-// followed, and the 3xx response comes back to the client, which refuses it.
-func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Err reports whether the client's base URL was refused: nil, or the
 // *BaseURLError every call returns.
@@ -183,7 +151,7 @@ func (c *Client) Err() error { return c.berr }
 func NewInProcess(h http.Handler) *Client {
 	// Nothing leaves the process, so the plain-http rule has nothing to
 	// protect here.
-	return newClient(&url.URL{Scheme: "http", Host: "in-process"}, &http.Client{Transport: handlerTransport{h}})
+	return newClient(&url.URL{Scheme: "http", Host: httpclient.InProcessHost}, httpclient.InProcess(h))
 }
 
 // KeySet fetches the service's published key set.
@@ -250,25 +218,15 @@ func (c *Client) Recover(ctx context.Context, token string, env *protector.Envel
 	if err != nil {
 		return nil, fmt.Errorf("pin reset service: %w", err)
 	}
-	var jti [16]byte
-	if _, err := rand.Read(jti[:]); err != nil {
-		return nil, fmt.Errorf("pin reset service: proof id: %w", err)
-	}
-	proof, err := dpop.Sign(c.device, dpop.Claims{
-		HTM: http.MethodPost, HTU: c.recovr, IAT: c.now().Unix(), JTI: b64().EncodeToString(jti[:]),
-		ATH: dpop.Hash([]byte(token)), RKH: dpop.Hash(rk.PublicKey()),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("pin reset service: sign the device proof: %w", err)
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.recovr, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("pin reset service: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "DPoP "+token)
-	req.Header.Set("DPoP", proof)
+	if err := dpop.AuthorizeReturnKey(req, c.device, token, c.now(), rk.PublicKey()); err != nil {
+		return nil, fmt.Errorf("pin reset service: sign the device proof: %w", err)
+	}
 	resp, err := c.do(ctx, req)
 	if err != nil {
 		return nil, err
@@ -295,7 +253,7 @@ func (c *Client) do(ctx context.Context, req *http.Request) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		// Not followed (refuseRedirect); and its body is not read, since
+		// Not followed (httpclient.New); and its body is not read, since
 		// whatever answers with a redirect is not the service to believe.
 		return nil, &Error{Status: resp.StatusCode, Code: CodeBadResponse, Message: "redirect refused"}
 	}
@@ -367,69 +325,4 @@ func stripURL(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
-}
-
-// handlerTransport is an http.RoundTripper that serves requests with an
-// http.Handler in the calling goroutine.
-type handlerTransport struct{ h http.Handler }
-
-// RoundTrip serves req with the handler.
-func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		defer req.Body.Close()
-	}
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	in := req.Clone(req.Context())
-	in.RequestURI = req.URL.RequestURI()
-	in.RemoteAddr = "in-process"
-	if in.Body == nil {
-		in.Body = http.NoBody
-	}
-	rec := &recorder{header: make(http.Header)}
-	t.h.ServeHTTP(rec, in)
-	if rec.status == 0 {
-		rec.WriteHeader(http.StatusOK)
-	}
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	return &http.Response{
-		Status:        strconv.Itoa(rec.status) + " " + http.StatusText(rec.status),
-		StatusCode:    rec.status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        rec.sent,
-		Body:          io.NopCloser(bytes.NewReader(rec.body.Bytes())),
-		ContentLength: int64(rec.body.Len()),
-		Request:       req,
-	}, nil
-}
-
-// recorder is a minimal http.ResponseWriter. Header changes after
-// WriteHeader are not sent, as on the wire.
-type recorder struct {
-	header http.Header
-	sent   http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status != 0 {
-		return
-	}
-	r.status = code
-	r.sent = r.header.Clone()
-}
-
-func (r *recorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.WriteHeader(http.StatusOK)
-	}
-	return r.body.Write(p)
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // The whole non-destructive exchange in one process: the device joins the
-// directory with its own key (a TPM key on a real device: container.Device;
+// directory with its own key (a TPM key on a real device: device.Device;
 // a software key here), the client wraps its protector to the service's
 // published key, bound to the device; later, after signing in with MFA on
 // the device, it sends the envelope with the device-bound token and a proof

@@ -31,10 +31,14 @@ func instances(t *testing.T, n int, opts ...worldOption) (*world, []*httptest.Se
 }
 
 // instancesOn is instances on the Redis at url, with the store options o
-// (Prefix and Clock are set here).
+// (Prefix and Clock are set here; Timeout, when unset, is
+// redistest.Timeout).
 func instancesOn(t *testing.T, url string, o state.RedisOptions, n int, opts ...worldOption) (*world, []*httptest.Server) {
 	t.Helper()
 	o.Prefix = redistest.Prefix()
+	if o.Timeout == 0 {
+		o.Timeout = redistest.Timeout
+	}
 	mk := func(c *service.Config) {
 		o.Clock = c.Clock
 		s, err := state.NewRedis(url, o)
@@ -84,11 +88,13 @@ func (w *world) recoverRequest(t *testing.T, srv *httptest.Server, a attackReque
 }
 
 // N concurrent requests carrying one token, spread across two and three
-// instances on one Redis: exactly one is admitted and decrypted.
+// instances on one Redis: exactly one is admitted and decrypted. The
+// user's limit, which comes before the replay check, is lifted: this is
+// about the replay records.
 func TestInstancesConcurrentTokenExactlyOneAdmitted(t *testing.T) {
 	for _, n := range []int{2, 3} {
 		t.Run(fmt.Sprintf("%d instances", n), func(t *testing.T) {
-			w, srvs := instances(t, n)
+			w, srvs := instances(t, n, func(c *service.Config) { c.RateLimit = service.RateLimit{Unlimited: true} })
 			env, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
 			a := attackRequest{token: w.alice.token(t), env: env, signer: w.alice.device}
 			const requests = 16

@@ -55,7 +55,7 @@ func TestInstancesPKCS11KeyRotated(t *testing.T) {
 	// token's keys as they are listed now.
 	instance := func(tok *pkcs11.Token, retired ...string) *httptest.Server {
 		t.Helper()
-		st, err := state.NewRedis(url, state.RedisOptions{Prefix: prefix, Clock: w.clk.Now})
+		st, err := state.NewRedis(url, state.RedisOptions{Prefix: prefix, Clock: w.clk.Now, Timeout: redistest.Timeout})
 		require.NoError(t, err)
 		t.Cleanup(func() { st.Close() })
 		listed, err := tok.Unwrappers()

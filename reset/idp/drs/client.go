@@ -4,19 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/hellosim/hellosim/internal/dpop"
+	"github.com/hellosim/hellosim/internal/httpclient"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
@@ -27,7 +24,6 @@ import (
 // key through it.
 type Client struct {
 	endpoint string // with the api-version query
-	htu      string // the endpoint as a DPoP proof names it: no query
 	hc       *http.Client
 	device   crypto.Signer    // signs DPoP proofs; nil sends bearer tokens
 	now      func() time.Time // dates the proofs
@@ -43,41 +39,31 @@ const DefaultTimeout = 30 * time.Second
 
 // NewClient returns a client for the service at baseURL (for Entra,
 // "https://enterpriseregistration.windows.net"). baseURL must be https, or
-// http to a loopback host. hc nil means a client with DefaultTimeout;
-// redirects are never followed.
+// http to a loopback host ("localhost" or a literal loopback address: the
+// rule of every client of the module). hc nil means a client with
+// DefaultTimeout; redirects are never followed. A refused baseURL matches
+// idp.ErrInvalid.
 func NewClient(baseURL string, hc *http.Client) (*Client, error) {
-	u, err := url.Parse(baseURL)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("drs client: %w: base url does not parse", idp.ErrInvalid)
-	case u.Scheme != "https" && u.Scheme != "http", u.Host == "", u.User != nil, u.RawQuery != "", u.Fragment != "":
-		return nil, fmt.Errorf("drs client: %w: base url must be https://host[/path]", idp.ErrInvalid)
-	case u.Scheme == "http" && !loopback(u.Hostname()):
-		return nil, fmt.Errorf("drs client: %w: plain http only to a loopback host", idp.ErrInvalid)
+	u, r := httpclient.ParseBaseURL(baseURL)
+	if r != nil {
+		return nil, fmt.Errorf("drs client: %w: base url: %s", idp.ErrInvalid, r.Reason)
 	}
-	return newClient(strings.TrimSuffix(u.String(), "/"), hc), nil
+	return newClient(strings.TrimSuffix(u.String(), "/"), httpclient.New(hc, DefaultTimeout)), nil
 }
 
 // NewInProcess returns a client that calls h (a Handler) directly,
 // with the same requests and answers as over HTTP.
 func NewInProcess(h http.Handler) *Client {
-	return newClient("http://in-process", &http.Client{Transport: inProcess{h}})
+	return newClient("http://"+httpclient.InProcessHost, httpclient.InProcess(h))
 }
 
 func newClient(base string, hc *http.Client) *Client {
-	var c http.Client
-	if hc != nil {
-		c = *hc
-	} else {
-		c.Timeout = DefaultTimeout
-	}
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Client{endpoint: base + KeyPath + "?api-version=" + APIVersion, htu: base + KeyPath, hc: &c, now: time.Now}
+	return &Client{endpoint: base + KeyPath + "?api-version=" + APIVersion, hc: hc, now: time.Now}
 }
 
 // WithDevice returns a copy of c that sends its tokens as DPoP-bound ones
 // (RFC 9449), each request with a fresh proof signed by key: the device
-// key (container.Device's Signer) that the sign-in was bound to. The
+// key (device.Device's Signer) that the sign-in was bound to. The
 // service takes a token bound to a device key only so.
 func (c *Client) WithDevice(key crypto.Signer) *Client {
 	d := *c
@@ -91,14 +77,6 @@ func (c *Client) WithClock(now func() time.Time) *Client {
 	d := *c
 	d.now = now
 	return &d
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // RegisterHelloKey sends pub as kngc with token and returns the service's
@@ -118,17 +96,9 @@ func (c *Client) RegisterHelloKey(ctx context.Context, token string, pub crypto.
 		return Result{}, fmt.Errorf("register hello key: %w", err)
 	}
 	if c.device != nil {
-		var jti [16]byte
-		if _, err := crand.Read(jti[:]); err != nil {
-			return Result{}, fmt.Errorf("register hello key: %w", err)
-		}
-		proof, err := dpop.Sign(c.device, dpop.Claims{HTM: http.MethodPost, HTU: c.htu, IAT: c.now().Unix(),
-			JTI: base64.RawURLEncoding.EncodeToString(jti[:]), ATH: dpop.Hash([]byte(token))})
-		if err != nil {
+		if err := dpop.Authorize(req, c.device, token, c.now()); err != nil {
 			return Result{}, fmt.Errorf("register hello key: DPoP proof: %w", err)
 		}
-		req.Header.Set("Authorization", "DPoP "+token)
-		req.Header.Set("DPoP", proof)
 	} else {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -175,25 +145,4 @@ func (c *Client) RegisterKey(ctx context.Context, token, keyID string, pub crypt
 		return fmt.Errorf("register key %s: %w", keyID, err)
 	}
 	return nil
-}
-
-// inProcess serves requests with a handler, in memory.
-type inProcess struct{ h http.Handler }
-
-func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	in := req.Clone(req.Context())
-	in.RequestURI = req.URL.RequestURI()
-	in.RemoteAddr = "in-process"
-	if in.Body == nil {
-		in.Body = http.NoBody
-	}
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, in)
-	if req.Body != nil {
-		req.Body.Close()
-	}
-	return rec.Result(), nil
 }

@@ -33,6 +33,9 @@ func testPrefix(testing.TB) string { return redistest.Prefix() }
 
 func newRedisStore(t testing.TB, url string, o RedisOptions) *Redis {
 	t.Helper()
+	if o.Timeout == 0 {
+		o.Timeout = redistest.Timeout
+	}
 	r, err := NewRedis(url, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { r.Close() })

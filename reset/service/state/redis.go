@@ -64,8 +64,8 @@ var failLua string
 // restart has emptied its script cache.
 type scripts struct{ admit, fail *redis.Script }
 
-// NewRedis connects to the Redis at url ("redis://host:port/db", or
-// "rediss://" for TLS; a password in the URL or in REDIS_PASSWORD-style
+// NewRedis connects to the Redis at url ("redis://host:port/db",
+// "rediss://" for TLS, or "unix:///path/to/socket?db=N"; a password in the URL or in REDIS_PASSWORD-style
 // configuration is the caller's to supply). It does not dial: the first
 // call does, and a Redis that is down makes calls fail with ErrStoreUnavailable
 // until it is back.
@@ -73,7 +73,7 @@ func NewRedis(url string, o RedisOptions) (*Redis, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		// The URL may hold a password: do not repeat it.
-		return nil, errors.New("state: redis URL: not a redis:// or rediss:// URL")
+		return nil, errors.New("state: redis URL: not a redis://, rediss:// or unix:// URL")
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultRedisTimeout

@@ -34,15 +34,32 @@ var ErrMalformedResponse = errors.New("malformed TPM response")
 // Transport sends commands straight to an embedded simulator. It implements
 // go-tpm's transport.TPMCloser. TPM_RC_RETRY and its kin are left to the
 // caller, which resends the command whatever the transport.
-type Transport struct{ sim *simulator.Simulator }
+type Transport struct {
+	sim   *simulator.Simulator
+	after func() error
+}
 
 // New wraps s.
 func New(s *simulator.Simulator) Transport { return Transport{sim: s} }
+
+// NewHooked wraps s and calls after once each command has run, before its
+// response is returned; an error from after is returned in place of the
+// response. A state file saves the simulator's NV there, so that no caller
+// sees the answer of a command whose effect on NV could still be lost.
+func NewHooked(s *simulator.Simulator, after func() error) Transport {
+	return Transport{sim: s, after: after}
+}
 
 // Send runs one command and returns its whole response.
 func (t Transport) Send(cmd []byte) ([]byte, error) {
 	if _, err := t.sim.Write(cmd); err != nil {
 		return nil, err
+	}
+	if t.after != nil {
+		if err := t.after(); err != nil {
+			t.drain()
+			return nil, err
+		}
 	}
 	var hdr [headerSize]byte
 	if _, err := io.ReadFull(t.sim, hdr[:]); err != nil {

@@ -1,0 +1,297 @@
+// Command directory serves the simulated directory (package reset/idp) on
+// the web, in Entra's URL layout (package reset/idp/web): sign-in pages,
+// the consent page, the device login page, the Enterprise applications
+// page, and the OAuth 2.0 / OpenID Connect endpoints standard clients use.
+// It holds a demonstration tenant in memory: a Global Administrator and a
+// user, each with a password and a TOTP authenticator. The tenant starts
+// NOT onboarded to the PIN reset applications: the administrator onboards
+// it by opening the two admin-consent links of the PIN reset
+// documentation, unchanged.
+//
+//	go run ./examples/directory -demo demo.json            # HTTPS on 127.0.0.1:8443
+//	go run ./examples/directory totp <base32-secret>        # the authenticator's code
+//
+// It always serves HTTPS (token issuers are https URLs). Without -cert and
+// -key it makes a throwaway certificate authority and a certificate for
+// 127.0.0.1, localhost, login.windows.net, login.microsoftonline.com and
+// cred.microsoft.com; -demo writes the tenant, the two accounts, the
+// authority's certificate, and the Chromium flags that map those host
+// names to this server and trust the certificate by its SPKI hash, as
+// JSON (file mode 0600: it holds passwords). Requests for
+// cred.microsoft.com (the PIN Reset Service's redirect URI) get a page
+// showing the code and state received.
+//
+// It listens on loopback addresses only, and stops gracefully on SIGINT
+// or SIGTERM. It also serves the device registration service's Hello key
+// endpoint, POST /EnrollmentServer/key/?api-version=1.0.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hellosim/hellosim/internal/devcert"
+	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/drs"
+	"github.com/hellosim/hellosim/reset/idp/web"
+)
+
+// ConsentLinks are the two admin-consent links of the PIN reset
+// documentation ("Connect Azure Active Directory with the PIN Reset
+// Service" and "… Client"), verbatim.
+var ConsentLinks = []string{
+	"https://login.windows.net/common/oauth2/authorize?response_type=code&client_id=b8456c59-1230-44c7-a4a2-99b085333e84&resource=https%3A%2F%2Fgraph.windows.net&redirect_uri=https%3A%2F%2Fcred.microsoft.com&state=e9191523-6c2f-4f1d-a4f9-c36f26f89df0&prompt=admin_consent",
+	"https://login.windows.net/common/oauth2/authorize?response_type=code&client_id=9115dd05-fad5-4f9c-acc7-305d08b1b04e&resource=https%3A%2F%2Fcred.microsoft.com%2F&redirect_uri=ms-appx-web%3A%2F%2FMicrosoft.AAD.BrokerPlugin%2F9115dd05-fad5-4f9c-acc7-305d08b1b04e&state=6765f8c5-f4a7-4029-b667-46a6776ad611&prompt=admin_consent",
+}
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	addr, certFile, keyFile, demoFile string
+}
+
+var errUsage = errors.New("usage")
+
+func parseArgs(args []string, stderr io.Writer) (opts *options, totpSecret string, err error) {
+	fs := flag.NewFlagSet("directory", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8443", "listen address (loopback only)")
+	fs.StringVar(&o.certFile, "cert", "", "TLS certificate (PEM); with -key. Default: a throwaway one")
+	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
+	fs.StringVar(&o.demoFile, "demo", "", "write the demo tenant and accounts as JSON to this file (mode 0600)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "directory: serves the simulated directory's sign-in pages and OAuth endpoints.\n\n"+
+			"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE]\n"+
+			"       directory totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if len(args) > 0 && args[0] == "totp" {
+		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
+			fmt.Fprintln(stderr, "directory totp: give exactly one base32 secret")
+			return nil, "", errUsage
+		}
+		return nil, args[1], nil
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, "", flag.ErrHelp
+		}
+		return nil, "", errUsage
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "directory: unknown argument %q\n\n", fs.Arg(0))
+		fs.Usage()
+		return nil, "", errUsage
+	}
+	if (o.certFile == "") != (o.keyFile == "") {
+		fmt.Fprintln(stderr, "directory: give both -cert and -key, or neither")
+		return nil, "", errUsage
+	}
+	return &o, "", nil
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	o, secret, err := parseArgs(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		return 2
+	case o == nil:
+		code, err := idp.TOTPCodeAt(secret, time.Now())
+		if err != nil {
+			fmt.Fprintln(stderr, "directory:", err)
+			return 2
+		}
+		fmt.Fprintln(stdout, code)
+		return 0
+	}
+	if err := run(*o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "directory:", err)
+		return 1
+	}
+	return 0
+}
+
+// Account is a demo account as -demo writes it.
+type Account struct {
+	UPN        string `json:"upn"`
+	Password   string `json:"password"`
+	TOTPSecret string `json:"totp_secret"`
+	ObjectID   string `json:"object_id"`
+}
+
+// Demo is the -demo file.
+type Demo struct {
+	TenantID            string   `json:"tenant_id"`
+	Domain              string   `json:"domain"`
+	Issuer              string   `json:"issuer"`
+	Authority           string   `json:"authority"`
+	TokenEndpoint       string   `json:"token_endpoint"`
+	DeviceCodeEndpoint  string   `json:"device_code_endpoint"`
+	Admin               Account  `json:"global_administrator"`
+	User                Account  `json:"user"`
+	ConsentLinks        []string `json:"consent_links"`
+	EnterpriseApps      string   `json:"enterprise_applications"`
+	CAPEM               string   `json:"ca_pem,omitempty"`
+	SPKIHashes          []string `json:"spki_sha256,omitempty"`
+	ChromiumFlags       []string `json:"chromium_flags,omitempty"`
+	TenantOnboardedNote string   `json:"note"`
+}
+
+func run(o options, stdout, stderr io.Writer) error {
+	if err := loopbackOnly(o.addr); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	hostPort := ln.Addr().String()
+	base := "https://" + hostPort
+
+	dir, err := idp.New(idp.WithIssuer(base+"/{tid}/v2.0"), idp.WithArgon2(idp.LightArgon2Params()))
+	if err != nil {
+		return err
+	}
+	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test"})
+	if err != nil {
+		return err
+	}
+	admin, err := demoAccount(dir, tenant.ID, "admin@contoso.test", true)
+	if err != nil {
+		return err
+	}
+	user, err := demoAccount(dir, tenant.ID, "alice@contoso.test", false)
+	if err != nil {
+		return err
+	}
+	srv, err := web.New(web.Config{Directory: dir})
+	if err != nil {
+		return err
+	}
+
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	demo := Demo{
+		TenantID: tenant.ID, Domain: tenant.Domain, Issuer: dir.Issuer(tenant.ID), Authority: base,
+		TokenEndpoint: dir.TokenEndpoint(tenant.ID), DeviceCodeEndpoint: base + "/" + tenant.ID + "/oauth2/v2.0/devicecode",
+		Admin: admin, User: user, ConsentLinks: ConsentLinks,
+		EnterpriseApps:      "https://login.windows.net/" + tenant.ID + "/enterpriseApplications?search=Microsoft+PIN",
+		TenantOnboardedNote: "the tenant starts not onboarded: open the two consent links as the Global Administrator",
+	}
+	if o.certFile != "" {
+		c, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
+		if err != nil {
+			return err
+		}
+		tlsConf.Certificates = []tls.Certificate{c}
+	} else {
+		c, err := devcert.New(devcert.Names)
+		if err != nil {
+			return err
+		}
+		tlsConf.Certificates = []tls.Certificate{c.TLS}
+		demo.CAPEM, demo.SPKIHashes = string(c.CAPEM), c.SPKIHashes
+		demo.ChromiumFlags = []string{
+			"--host-resolver-rules=MAP login.windows.net " + hostPort + ", MAP cred.microsoft.com " + hostPort,
+			"--ignore-certificate-errors-spki-list=" + strings.Join(c.SPKIHashes, ","),
+		}
+	}
+	if o.demoFile != "" {
+		b, err := json.MarshalIndent(demo, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.demoFile, append(b, '\n'), 0o600); err != nil {
+			return err
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(drs.KeyPath, drs.Handler(dir))
+	mux.Handle("/", srv)
+	standIn := srv.RedirectStandIn()
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, _, _ := strings.Cut(r.Host, ":"); strings.EqualFold(h, "cred.microsoft.com") {
+			standIn.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	hs := &http.Server{
+		Handler: handler, TLSConfig: tlsConf,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
+	}
+	fmt.Fprintf(stdout, "directory at %s (tenant %s, not onboarded)\n  issuer %s\n  global administrator %s, user %s\n",
+		base, tenant.ID, dir.Issuer(tenant.ID), admin.UPN, user.UPN)
+	if o.demoFile != "" {
+		fmt.Fprintf(stdout, "  demo tenant, accounts and Chromium flags written to %s\n", o.demoFile)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stderr, "directory: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func demoAccount(dir *idp.IdP, tenantID, upn string, admin bool) (Account, error) {
+	b := make([]byte, 12)
+	if _, err := io.ReadFull(rand.Reader, b); err != nil {
+		return Account{}, err
+	}
+	pw := base64.RawURLEncoding.EncodeToString(b)
+	u, err := dir.AddUser(idp.UserConfig{TenantID: tenantID, UPN: upn, Password: pw, GlobalAdmin: admin})
+	if err != nil {
+		return Account{}, err
+	}
+	return Account{UPN: u.UPN, Password: pw, TOTPSecret: u.TOTPSecret(), ObjectID: u.ObjectID}, nil
+}
+
+// loopbackOnly refuses addresses other than loopback ones.
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("bad -addr: %w", err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("-addr %s: the directory listens on loopback addresses only", addr)
+	}
+	return nil
+}
