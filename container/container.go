@@ -156,23 +156,10 @@ func (c *Container) Clone() *Container {
 	}
 	n := *c
 	n.cfg = c.Config()
-	n.srkName = bytes.Clone(c.srkName)
-	n.salt = bytes.Clone(c.salt)
 	if c.pin != nil {
 		n.pin = c.pin.clone()
 	}
-	n.retired = cloneNV(c.retired)
-	n.keys = make([]keyEntry, len(c.keys))
-	for i, k := range c.keys {
-		n.keys[i] = keyEntry{name: k.name, alg: k.alg, blob: cloneBlob(k.blob)}
-	}
-	n.certs = make([]certEntry, len(c.certs))
-	for i, ce := range c.certs {
-		n.certs[i] = certEntry{keyName: ce.keyName, der: bytes.Clone(ce.der)}
-	}
-	n.history = bytes.Clone(c.history)
-	n.encS = bytes.Clone(c.encS)
-	n.envelope = bytes.Clone(c.envelope)
+	n.fields(&codec{}, n.version(), false) // copies every field of the format
 	n.tag = bytes.Clone(c.tag)
 	return &n
 }

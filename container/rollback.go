@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // Rollback protection. The container secret S lives in an NV index of the
@@ -98,7 +100,7 @@ func Retire(ctx context.Context, t *tpm.TPM, c *Container, opts ...Option) (*Con
 	n := c.next()
 	n.retired = tpm.NVSecret{}
 	o := newOptions(opts)
-	o.emit(ctx, n, Event{Kind: EventRetired})
+	o.emit(ctx, n, event.Event{Kind: event.Retired})
 	return n, nil
 }
 

@@ -56,11 +56,11 @@ func (c *countingStore) Admit(ctx context.Context, a state.Admission) (state.Ver
 	return v, err
 }
 
-func (c *countingStore) Fail(ctx context.Context, key string, p state.Lockout) (state.Failures, error) {
+func (c *countingStore) Fail(ctx context.Context, partition, key string, p state.Lockout) (state.Failures, error) {
 	c.mu.Lock()
 	c.fails++
 	c.mu.Unlock()
-	return c.Store.Fail(ctx, key, p)
+	return c.Store.Fail(ctx, partition, key, p)
 }
 
 // breakDown makes every Admit fail as a store that does not answer.

@@ -468,10 +468,11 @@ func (s *Service) checkUserLimit(ctx context.Context, at *attempt) *refusal {
 	tenant := strings.ToLower(c.TenantID)
 	user := userKey(c)
 	a := state.Admission{
-		IssuedAt: c.IssuedAt,
-		Locks:    []string{user},
+		Partition: tenant,
+		IssuedAt:  c.IssuedAt,
+		Locks:     []string{user},
 		Once: []state.Once{
-			{Partition: tenant, ID: "dpop\x00" + pr.JKT + "\x00" + pr.JTI, Expires: time.Unix(pr.IAT, 0).Add(s.proofAge + s.skew)},
+			{ID: "dpop\x00" + pr.JKT + "\x00" + pr.JTI, Expires: time.Unix(pr.IAT, 0).Add(s.proofAge + s.skew)},
 		},
 	}
 	var names []string
@@ -492,10 +493,11 @@ func (s *Service) checkUserLimit(ctx context.Context, at *attempt) *refusal {
 func (s *Service) checkReplay(ctx context.Context, at *attempt) *refusal {
 	c := at.claims
 	return s.admit(ctx, state.Admission{
-		IssuedAt: c.IssuedAt,
-		Locks:    []string{userKey(c)},
+		Partition: strings.ToLower(c.TenantID),
+		IssuedAt:  c.IssuedAt,
+		Locks:     []string{userKey(c)},
 		Once: []state.Once{
-			{Partition: strings.ToLower(c.TenantID), ID: "at\x00" + c.Issuer + "\x00" + c.JTI, Expires: c.Expiry.Add(s.skew)},
+			{ID: "at\x00" + c.Issuer + "\x00" + c.JTI, Expires: c.Expiry.Add(s.skew)},
 		},
 	}, nil)
 }
@@ -549,7 +551,7 @@ func (s *Service) admit(ctx context.Context, a state.Admission, buckets []string
 func (s *Service) refuse(w http.ResponseWriter, at *attempt, ref *refusal) {
 	var fails *state.Failures
 	if ref.countFail && at.claims != nil {
-		f, err := s.store.Fail(context.WithoutCancel(at.r.Context()), userKey(at.claims), s.lockout)
+		f, err := s.store.Fail(context.WithoutCancel(at.r.Context()), strings.ToLower(at.claims.TenantID), userKey(at.claims), s.lockout)
 		if err != nil {
 			// The failure went uncounted: say so, and release nothing
 			// (nothing was going to be released).
