@@ -286,7 +286,7 @@ func TestDirectoryAndServiceProcesses(t *testing.T) {
 	dirClient := tlsClient(t, []byte(demo.CAPEM))
 
 	certFile, keyFile, svcCA := writeServerCert(t, dir)
-	_, svcBase := startProc(t, dir, regexp.MustCompile(`^PIN reset service at (https://\S+),`), "pinreset-service",
+	_, svcBase := startProc(t, dir, regexp.MustCompile(`^PIN reset service at (https://[^\s,]+)`), "pinreset-service",
 		"-addr", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
 		"-issuer", demo.Issuer, "-ca", "dir-ca.pem", "-app-key", "app.pem", "-lookup-ttl", "1ms")
 	caPEM, err := os.ReadFile(svcCA)
