@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/internal/syncbuf"
+	"github.com/hellosim/hellosim/tpm"
 )
 
 const exitLocked = 4
@@ -624,4 +625,34 @@ func TestHelloWaitsForTheSimulatedTPM(t *testing.T) {
 	require.NoError(t, cmd.Wait(), errb.String())
 	require.NoError(t, status.Wait(), serr.String())
 	assert.Contains(t, sout.String(), "PIN tries left : 31 of 32", "status saw the TPM sign left")
+}
+
+// The lockout messages count right on the default TPM (its counter lives
+// in tpm.state), and once the TPM is locked they say when a PIN can be
+// tried again and that a reset cannot help before then.
+func TestHelloLockoutMessagesCountRight(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	h.expect(exitOK, "135792\n", "enable-recovery")
+	// Four tries in all, so that the test reaches the lockout quickly.
+	tp, err := tpm.Open(h.device())
+	require.NoError(t, err)
+	require.NoError(t, tp.SetLockoutParameters(context.Background(), 4, tpm.WindowsRecovery, tpm.WindowsLockoutRecovery, nil))
+	require.NoError(t, tp.Close())
+
+	r := h.expect(exitWrongPIN, "000000\n000001\n000002\n", "sign")
+	assert.Contains(t, r.stderr, "Wrong PIN: 3 tries remain before the TPM locks. Try again.")
+	assert.Contains(t, r.stderr, "Wrong PIN: 2 tries remain before the TPM locks. Try again.")
+	assert.Contains(t, r.stderr, "hello sign: wrong PIN: 1 try remains before the TPM locks")
+	r = h.expect(exitWrongPIN, "000003\n", "sign")
+	assert.Contains(t, r.stderr, "wrong PIN, and that was the last try: the TPM has locked the PIN")
+	assert.NotContains(t, r.stderr, "0 tries remain")
+
+	r = h.expect(exitLocked, "", "sign")
+	assert.Contains(t, r.stderr, "a PIN can be tried again in at most 10m0s")
+	r = h.expect(exitLocked, "", "reset", "--non-destructive")
+	assert.Contains(t, r.stderr, "A PIN reset cannot help before then: it needs the TPM too")
+	assert.NotContains(t, r.stderr, "Password for", "asked for a password on a locked TPM")
+	r = h.expect(exitOK, "", "status")
+	assert.Contains(t, r.stdout, "PIN tries left : none: the TPM is locked")
 }

@@ -131,7 +131,7 @@ func (a *app) unlock(ctx context.Context, t *tpm.TPM, c *container.Container, op
 		if last != nil {
 			fmt.Fprintf(a.stderr, "%s. Try again.\n", sentence(errorLine(last)))
 		}
-		pin, err := a.in.secret("PIN: ")
+		pin, err := a.in.currentPIN("PIN: ")
 		if err != nil {
 			return nil, afterTries(last, err)
 		}
@@ -139,7 +139,10 @@ func (a *app) unlock(ctx context.Context, t *tpm.TPM, c *container.Container, op
 		if err == nil {
 			return s, nil
 		}
-		if !errors.Is(err, container.ErrWrongPIN) {
+		if errors.Is(err, container.ErrPINPolicy) {
+			// No PIN of this container looks like that: not a TPM try.
+			err = fmt.Errorf("%w (not counted by the TPM: %w)", errNotThePIN, err)
+		} else if !errors.Is(err, container.ErrWrongPIN) {
 			return nil, err
 		}
 		last = err
@@ -367,7 +370,7 @@ func cmdChangePIN() *command {
 			}
 			defer p.t.Close()
 			t, store, c, opts := p.t, p.store, p.c, p.opts
-			old, err := a.in.secret("Current PIN: ")
+			old, err := a.in.currentPIN("Current PIN: ")
 			if err != nil {
 				return err
 			}
@@ -392,7 +395,7 @@ func cmdChangePIN() *command {
 					return err
 				}
 				fmt.Fprintf(a.stderr, "%s. Try again.\n", sentence(errorLine(err)))
-				again, rerr := a.in.secret("Current PIN: ")
+				again, rerr := a.in.currentPIN("Current PIN: ")
 				if rerr != nil {
 					return afterTries(err, rerr)
 				}
