@@ -604,7 +604,7 @@ func TestHelloDefaultTPMRefusesAnOldCopy(t *testing.T) {
 
 	h.expect(exitOK, "135792\n246813\n246813\n", "change-pin")
 	require.NoError(t, os.WriteFile(files[0], old, 0o600)) // the old copy back
-	r = h.expect(exitWrongPIN, "135792\n", "sign") // the TPM holds the new PIN
+	r = h.expect(exitWrongPIN, "135792\n", "sign")         // the TPM holds the new PIN
 	assert.NotContains(t, r.stdout, "Signature")
 }
 
