@@ -403,8 +403,81 @@ func TestHelloUnknownCommandSuggestsTheNearest(t *testing.T) {
 	}
 	r := h.expect(exitUsage, "", "frobnicate")
 	assert.NotContains(t, r.stderr, "did you mean")
-	assert.Contains(t, r.stderr, "usage: hello")
+	assert.Contains(t, r.stderr, "'hello help' lists the commands")
 	assert.NoDirExists(t, h.state)
+}
+
+// A mistyped flag is named with the nearest one, without the whole usage.
+func TestHelloUnknownFlagSuggestsTheNearest(t *testing.T) {
+	t.Parallel()
+	h := newHello(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"reset", "--nondestructive"}, "hello reset: unknown flag -nondestructive; did you mean --non-destructive? ('hello help reset' lists the flags)"},
+		{[]string{"reset", "--destrutive"}, "did you mean --destructive?"},
+		{[]string{"status", "-jsno"}, "hello status: unknown flag -jsno; did you mean --json?"},
+		{[]string{"--stat", "x", "status"}, "hello: unknown flag -stat; did you mean --state?"},
+		{[]string{"provision", "-usr", "bob@contoso.test"}, "did you mean --user?"},
+	} {
+		r := h.expect(exitUsage, "", c.args...)
+		assert.Contains(t, r.stderr, c.want, c.args)
+		assert.NotContains(t, r.stderr, "Flags:", "%v printed the whole usage", c.args)
+	}
+	r := h.expect(exitUsage, "", "sign", "--frobnicate")
+	assert.Contains(t, r.stderr, "hello sign: unknown flag -frobnicate; 'hello help sign' lists the flags")
+	assert.NoDirExists(t, h.state)
+}
+
+// 'hello help' is the usage, 'hello help COMMAND' a command's flags.
+func TestHelloHelpCommand(t *testing.T) {
+	t.Parallel()
+	h := newHello(t)
+	r := h.expect(exitOK, "", "help")
+	assert.Contains(t, r.stderr, "usage: hello")
+	assert.Contains(t, r.stderr, "demo-user")
+	r = h.expect(exitOK, "", "help", "reset")
+	assert.Contains(t, r.stderr, "usage: hello reset --non-destructive | --destructive")
+	assert.Contains(t, r.stderr, "-non-destructive")
+	r = h.expect(exitUsage, "", "help", "rest")
+	assert.Contains(t, r.stderr, `unknown command "rest"; did you mean reset?`)
+	h.expect(exitUsage, "", "help", "reset", "status")
+}
+
+// The demo user's name and password are shown by a command of their own,
+// not only by the first provision.
+func TestHelloDemoUser(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	r := h.expect(exitOK, "", "demo-user")
+	assert.Contains(t, r.stdout, "User              : alice@contoso.test")
+	assert.Contains(t, r.stdout, "Password          : demo password 42")
+	assert.Contains(t, r.stdout, "'hello totp'")
+	h.expect(exitNoContainer, "", "-state", filepath.Join(h.home, "nothing"), "demo-user")
+}
+
+// Every refusal a user can act on names the next command.
+func TestHelloRefusalsNameTheNextCommand(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	r := h.expect(exitReset, "", "reset", "--non-destructive")
+	assert.Contains(t, r.stderr, "Next: run 'hello reset --destructive'")
+	assert.Contains(t, r.stderr, "'hello enable-recovery'")
+
+	r = h.expect(exitWrongPIN, "000000\n", "sign")
+	assert.Contains(t, r.stderr, "Next: forgot your PIN? run 'hello reset --destructive'")
+
+	r = h.expect(exitReset, "not the password\n", "reset", "--destructive", "-y")
+	assert.Contains(t, r.stderr, "Next: 'hello demo-user' shows the demo user's name and password.")
+
+	r = h.expect(exitReset, "demo password 42\n000001\n000002\n000003\n", "reset", "--destructive", "-y")
+	assert.NotContains(t, r.stderr, "try again. Try again.")
+	assert.Contains(t, r.stderr, "That code didn't work; 'hello totp' shows the current one. Try again.")
+	assert.Contains(t, r.stderr, "Next: run the reset again with the code 'hello totp' shows.")
+
+	r = h.expect(exitPINRefused, "1234\n1234\n1234\n", "change-pin")
+	assert.Contains(t, r.stderr, "Next: run the command again with a PIN that meets the policy")
 }
 
 // device.json is read strictly: a typo is an error naming it.

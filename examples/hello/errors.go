@@ -145,6 +145,8 @@ func explainFlow(err error) string {
 		return "The PINs do not match."
 	case errors.Is(err, errCodeUsed):
 		return "That code was already used. Wait for the next one in your authenticator."
+	case errors.Is(err, idp.ErrWrongCode):
+		return "That code didn't work; 'hello totp' shows the current one."
 	case errors.Is(err, container.ErrConflict):
 		return "Your PIN wasn't reset: the container changed while the reset ran (another command saved it first), so the new one was not stored. Run the reset again."
 	case errors.Is(err, container.ErrCorrupt):
