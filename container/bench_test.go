@@ -39,10 +39,8 @@ func BenchmarkProvision(b *testing.B) {
 			b.StopTimer()
 			cmds += tp.Stats().Total()
 			// Each container takes an NV index: give it back, or NV fills.
-			if !c.nv.IsZero() {
-				if err := tp.UndefineSecret(ctx, c.nv); err != nil {
-					b.Fatal(err)
-				}
+			if err := Discard(ctx, tp, c); err != nil {
+				b.Fatal(err)
 			}
 			tp.ResetStats()
 			b.StartTimer()

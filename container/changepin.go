@@ -7,6 +7,8 @@ import (
 
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // ChangePIN sets a new PIN, knowing the old one. The new PIN is checked
@@ -37,10 +39,14 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	if err != nil {
 		return nil, err
 	}
-	if err := o.checkPIN(policy, newPIN); err != nil {
+	newP := o.enterPIN(newPIN)
+	defer clear(newP)
+	if err := o.checkPIN(policy, newP); err != nil {
 		return nil, err
 	}
-	s, err := unsealSecret(ctx, t, c, oldPIN, o)
+	oldP := o.enterPIN(oldPIN)
+	defer clear(oldP)
+	s, err := unsealSecret(ctx, t, c, oldP, o)
 	if err != nil {
 		return nil, err
 	}
@@ -57,40 +63,33 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	// The history holds at most the recorded policy's History PINs; a
 	// policy from device management with a shorter one looks at fewer.
 	recent := history[:min(len(history), policy.History)]
-	mac := o.historyMAC(s, c.id, newPIN)
+	mac := o.historyMAC(s, c.id, newP)
 	defer clear(mac)
 	if inHistory(recent, mac) {
 		return nil, &PolicyError{Rule: RuleHistory, Detail: fmt.Sprintf("the PIN is one of the last %d PINs", policy.History)}
 	}
 	n := c.next()
 	n.cfg.PINPolicy = policy
-	if c.nv.IsZero() {
-		if err := n.sealPIN(ctx, t, s, newPIN, recent, &o); err != nil {
-			return nil, fmt.Errorf("container: change PIN: %w", err)
-		}
-	} else if err := n.setPIN(s, newPIN, recent, &o); err != nil {
+	if err := c.pin.rekey(ctx, t, n, s, newP, &o); err != nil {
+		return nil, fmt.Errorf("container: change PIN: %w", err)
+	}
+	if err := n.setPIN(s, newP, recent, &o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
 	if err := n.authenticate(s, &o); err != nil {
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
-	if !c.nv.IsZero() {
-		// The one step that changes the TPM, once nothing else can fail.
-		oldAuth, newAuth := o.pinAuth(c.salt, oldPIN), o.pinAuth(c.salt, newPIN)
-		err := t.ChangeSecretAuth(ctx, c.nv, oldAuth, newAuth)
-		clear(oldAuth)
-		clear(newAuth)
-		if err != nil {
-			if errors.Is(err, tpm.ErrChangeAuthLost) {
-				return nil, fmt.Errorf("container: change PIN: %w: %w", ErrPINMayHaveChanged, err)
-			}
-			if errors.Is(err, tpm.ErrAuthFailed) || errors.Is(err, tpm.ErrLockedOut) {
-				return nil, o.pinError(ctx, c, err)
-			}
-			return nil, fmt.Errorf("container: change PIN: %w", err)
+	// The one step that may change the TPM, once nothing else can fail.
+	if err := c.pin.commitChange(ctx, t, c.salt, oldP, newP, &o); err != nil {
+		if errors.Is(err, tpm.ErrChangeAuthLost) {
+			return nil, fmt.Errorf("container: change PIN: %w: %w", ErrPINMayHaveChanged, err)
 		}
+		if errors.Is(err, tpm.ErrAuthFailed) || errors.Is(err, tpm.ErrLockedOut) {
+			return nil, o.pinError(ctx, c, err)
+		}
+		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
-	o.emit(ctx, n, Event{Kind: EventPINChanged})
+	o.emit(ctx, n, event.Event{Kind: event.PINChanged})
 	return n, nil
 }
 
@@ -103,7 +102,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 // When next is not nil a fresh protector R' is enrolled, wrapped to *next, so
 // the protector the service has seen is not used again; otherwise the
 // enrolment stays as it was. r stays the caller's to Destroy. It emits
-// EventReset. The new PIN's expiration clock starts now; with WithPINPolicy
+// event.Reset. The new PIN's expiration clock starts now; with WithPINPolicy
 // the new PIN is held to, and the new container records, the policy given.
 //
 // With rollback protection the secret goes into a new NV index under the
@@ -124,7 +123,9 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	if err != nil {
 		return nil, err
 	}
-	if err := o.checkPIN(policy, newPIN); err != nil {
+	newP := o.enterPIN(newPIN)
+	defer clear(newP)
+	if err := o.checkPIN(policy, newP); err != nil {
 		return nil, err
 	}
 	if err := o.checkTPM(ctx, t); err != nil {
@@ -152,18 +153,18 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 			return nil, fmt.Errorf("container: reset PIN: re-enrol protector: %w", err)
 		}
 	}
-	if err := n.setPIN(s, newPIN, nil, &o); err != nil {
+	if err := n.setPIN(s, newP, nil, &o); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
 	finishRetire(ctx, t, c)
-	if err := n.protectSecret(ctx, t, s, newPIN, &o); err != nil {
+	if err := n.protectSecret(ctx, t, s, newP, &o); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
-	n.retired = cloneNV(c.nv)
+	n.retired = c.pinIndex()
 	if err := n.authenticate(s, &o); err != nil {
 		n.undefineNew(t)
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
-	o.emit(ctx, n, Event{Kind: EventReset})
+	o.emit(ctx, n, event.Event{Kind: event.Reset})
 	return n, nil
 }

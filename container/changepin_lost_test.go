@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hellosim/hellosim/tpm"
 	"github.com/hellosim/hellosim/tpm/tpmtest"
 )
 
@@ -33,9 +32,7 @@ func TestChangePINLostAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			ip := tpmtest.NewInterposer(tpmtest.OpenTransport(t))
-			tp, err := tpm.New(ip)
-			require.NoError(t, err)
-			tpmtest.Prepare(t, tp)
+			tp := tpmtest.OpenOn(t, ip)
 			c := provision(t, tp, testConfig())
 			require.True(t, c.RollbackProtection().On, "the PIN lives in NV: %v", c.RollbackProtection())
 

@@ -127,30 +127,26 @@ type certEntry struct {
 // its input, so any number of goroutines may read one. Nothing in it is secret
 // in the clear; the blobs are only usable on the TPM that made them.
 type Container struct {
-	generation   uint64
-	id           string // container ID, lowercase GUID
-	keyID        string // NgcKeyId, "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}"
-	cfg          Config // normalized; WAMDefault non-nil
-	created      time.Time
-	pinSet       time.Time
-	srkName      []byte
-	salt         []byte   // container salt for the PIN authValue, 32 bytes
-	pinProtector tpm.Blob // S sealed under HMAC(salt, NFC(PIN)); empty when S is in NV
-	// nv is the NV index holding S under HMAC(salt, NFC(PIN)): rollback
-	// protection (see rollback.go). Zero when S is sealed in pinProtector.
-	nv tpm.NVSecret
+	generation uint64
+	id         string // container ID, lowercase GUID
+	keyID      string // NgcKeyId, "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}"
+	cfg        Config // normalized; WAMDefault non-nil
+	created    time.Time
+	pinSet     time.Time
+	srkName    []byte
+	salt       []byte // container salt for the PIN authValue, 32 bytes
+	// pin holds S under HMAC(salt, NFC(PIN)): an NV index (rollback
+	// protection, see rollback.go) or a sealed blob (pinprotector.go).
+	pin pinProtector
 	// retired is the index of the container this one replaced (by a
 	// reset), undefined by Retire once this container is saved.
-	retired tpm.NVSecret
-	// rollbackOff says why S is sealed rather than in NV; empty for NV
-	// and for containers made before rollback protection.
-	rollbackOff string
-	keys        []keyEntry
-	certs       []certEntry
-	history     []byte // AES-256-GCM(nonce ‖ ciphertext) of the PIN history MACs; empty: none
-	encS        []byte // Enc_R(S); empty: no protector
-	envelope    []byte // Wrap_servicePub(R) as protector.Envelope.MarshalBinary
-	tag         []byte // HMAC under an S-derived key over the encoding (see format.go)
+	retired  tpm.NVSecret
+	keys     []keyEntry
+	certs    []certEntry
+	history  []byte // AES-256-GCM(nonce ‖ ciphertext) of the PIN history MACs; empty: none
+	encS     []byte // Enc_R(S); empty: no protector
+	envelope []byte // Wrap_servicePub(R) as protector.Envelope.MarshalBinary
+	tag      []byte // HMAC under an S-derived key over the encoding (see format.go)
 }
 
 // Clone returns a deep copy sharing no memory with c.
@@ -160,22 +156,10 @@ func (c *Container) Clone() *Container {
 	}
 	n := *c
 	n.cfg = c.Config()
-	n.srkName = bytes.Clone(c.srkName)
-	n.salt = bytes.Clone(c.salt)
-	n.pinProtector = cloneBlob(c.pinProtector)
-	n.nv = cloneNV(c.nv)
-	n.retired = cloneNV(c.retired)
-	n.keys = make([]keyEntry, len(c.keys))
-	for i, k := range c.keys {
-		n.keys[i] = keyEntry{name: k.name, alg: k.alg, blob: cloneBlob(k.blob)}
+	if c.pin != nil {
+		n.pin = c.pin.clone()
 	}
-	n.certs = make([]certEntry, len(c.certs))
-	for i, ce := range c.certs {
-		n.certs[i] = certEntry{keyName: ce.keyName, der: bytes.Clone(ce.der)}
-	}
-	n.history = bytes.Clone(c.history)
-	n.encS = bytes.Clone(c.encS)
-	n.envelope = bytes.Clone(c.envelope)
+	n.fields(&codec{}, n.version(), false) // copies every field of the format
 	n.tag = bytes.Clone(c.tag)
 	return &n
 }
@@ -365,11 +349,9 @@ func (o *options) deriveKey(s []byte, containerID, info string) []byte {
 
 // pinAuth is the PIN protector's authValue: HMAC-SHA256(salt, NFC(PIN)). The
 // caller wipes it.
-func (o *options) pinAuth(salt []byte, pin string) []byte {
-	p := o.nfcBytes(pin)
-	defer clear(p)
+func (o *options) pinAuth(salt []byte, pin nfcPIN) []byte {
 	m := hmac.New(sha256.New, salt)
-	m.Write(p)
+	m.Write(pin)
 	a := m.Sum(nil)
 	o.see(secretPINAuth, a)
 	return a

@@ -17,6 +17,8 @@ import (
 
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 func TestProvisionUnlockSign(t *testing.T) {
@@ -144,8 +146,8 @@ func TestLockoutAfter32WrongPINs(t *testing.T) {
 	if st.MaxTries != tpm.WindowsMaxTries || st.Failures != 0 {
 		t.Skipf("TPM has maxTries %d, failures %d; the test needs Windows' 32 and a clean counter", st.MaxTries, st.Failures)
 	}
-	var events []Event
-	opt := WithEventHandler(func(e Event) { events = append(events, e) })
+	var events []event.Event
+	opt := WithEventHandler(func(e event.Event) { events = append(events, e) })
 	for want := 31; want >= 0; want-- {
 		_, err := Unlock(ctx, tp, c, otherPIN, opt)
 		var pe *PINError
@@ -168,10 +170,10 @@ func TestLockoutAfter32WrongPINs(t *testing.T) {
 
 	require.Len(t, events, 33)
 	for i, e := range events[:32] {
-		assert.Equal(t, EventWrongPIN, e.Kind)
+		assert.Equal(t, event.WrongPIN, e.Kind)
 		assert.Equal(t, 31-i, e.Remaining)
 	}
-	assert.Equal(t, EventLockedOut, events[32].Kind)
+	assert.Equal(t, event.LockedOut, events[32].Kind)
 
 	require.NoError(t, tp.ResetLockout(ctx, nil))
 	s := unlock(t, tp, c, testPIN)
@@ -247,7 +249,7 @@ func TestChangePINHistory(t *testing.T) {
 	data := marshal(t, c)
 	s := unlock(t, tp, c, pins[0])
 	for _, p := range pins {
-		mac := (&options{}).historyMAC(s.secret, c.id, p)
+		mac := (&options{}).historyMAC(s.secret, c.id, enter(p))
 		assert.NotContains(t, string(data), string(mac))
 	}
 }
@@ -584,9 +586,10 @@ func TestCloneSharesNoMemory(t *testing.T) {
 	require.NoError(t, err)
 	n := c.Clone()
 	same := func(a, b []byte) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }
+	cp, np := c.protectorFields(), n.protectorFields()
 	for name, p := range map[string][2][]byte{
 		"srkName": {c.srkName, n.srkName}, "salt": {c.salt, n.salt},
-		"pin.Public": {c.pinProtector.Public, n.pinProtector.Public}, "pin.Private": {c.pinProtector.Private, n.pinProtector.Private},
+		"pin.Public": {cp.blob.Public, np.blob.Public}, "pin.Private": {cp.blob.Private, np.blob.Private}, "pin.nv": {cp.nv.Name, np.nv.Name},
 		"key.Public": {c.keys[0].blob.Public, n.keys[0].blob.Public}, "key.Private": {c.keys[0].blob.Private, n.keys[0].blob.Private},
 		"cert": {c.certs[0].der, n.certs[0].der}, "encS": {c.encS, n.encS}, "envelope": {c.envelope, n.envelope},
 	} {

@@ -7,34 +7,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/device"
 	"github.com/hellosim/hellosim/protector"
 )
 
-// A device identity survives its file, signs without any PIN, and a
-// protector enrolled on it names it through key rotations and resets.
+// A protector enrolled on a device names it through key rotations and
+// resets.
 func TestDeviceIdentityBindsTheProtector(t *testing.T) {
 	ctx := context.Background()
 	tp := openTPM(t)
-	d, err := JoinDevice(ctx, tp, nil)
+	d, err := device.Join(ctx, tp, nil)
 	require.NoError(t, err)
-	assert.True(t, isGUID(d.ID(), false))
-	raw, err := d.MarshalBinary()
-	require.NoError(t, err)
-	d2, err := ParseDevice(raw)
-	require.NoError(t, err)
-	assert.Equal(t, d.ID(), d2.ID())
-	k, err := d2.Signer(ctx, tp)
-	require.NoError(t, err)
-	signVerify(t, k, d.PublicKey())
-	require.NoError(t, k.Close())
-
-	for n := range len(raw) {
-		_, err := ParseDevice(raw[:n])
-		require.ErrorIs(t, err, ErrBadDevice, "truncated to %d", n)
-	}
-	_, err = ParseDevice(append(raw, 0))
-	assert.ErrorIs(t, err, ErrBadDevice)
-
 	svc, err := protector.GenerateServiceKey(protector.HPKEX25519)
 	require.NoError(t, err)
 	c := provision(t, tp, testConfig())

@@ -1,7 +1,8 @@
-// Package container models the Windows Hello for Business container on a
-// TPM 2.0: the user's login key, the PIN that authorizes it, the keys and
-// certificates added later, and the PIN reset protector that makes a
-// non-destructive PIN reset possible.
+// Package container is the Windows Hello for Business container as a value:
+// the user's login key on a TPM 2.0, the PIN that authorizes it, the keys
+// and certificates added later, and the PIN reset protector that makes a
+// non-destructive PIN reset possible. Keeping containers on disk is
+// package container/store; the device's own identity is package device.
 //
 // # The container
 //
@@ -26,9 +27,9 @@
 // changed: the TPM refuses it. A reset cannot prove the old PIN, so it puts
 // S (or a new S) in a new index and records the old one as retired; Retire,
 // called once the new container is saved, undefines the old index, and the
-// old container is refused from then on. Store.Remove deletes a container
-// with its index; Store.OrphanedIndices and RemoveOrphans clean up after a
-// process killed between defining an index and saving its container.
+// old container is refused from then on. The store (container/store)
+// deletes a container with its index and cleans up after a process killed
+// between defining an index and saving its container.
 //
 // Unlock turns a container and a PIN into a Session, which holds S and
 // offers the login key as a crypto.Signer for crypto/x509 and crypto/tls.
@@ -48,7 +49,7 @@
 // one, a generation on, sharing no memory with the old; the input value stays
 // unchanged. A reset that fails half-way therefore loses nothing: the old
 // container opens as before until the caller stores the new one and calls
-// Retire, and Store refuses to replace a container by an older or equal
+// Retire, and the store refuses to replace a container by an older or equal
 // generation. ChangePIN changes the TPM in place, as its last step: from
 // then on the old value (and file) opens with the new PIN only.
 //
@@ -65,7 +66,7 @@
 //
 // An expired PIN still unlocks the container, as in Windows, which then asks
 // the user for a new one: Session.PINExpired reports it (and Unlock emits
-// EventPINExpired), and ChangePIN, ResetPIN and Reprovision restart the
+// event.PINExpired), and ChangePIN, ResetPIN and Reprovision restart the
 // clock.
 //
 // The container records its policy, but the record is authenticated only
@@ -91,16 +92,15 @@
 // MarshalBinary and Parse give a strict, versioned binary form with a
 // checksum and a tag: Parse refuses damaged data with a *FormatError, and the
 // tag, an HMAC under a key derived from S, makes Unlock, ChangePIN and
-// ResetPIN refuse a container altered outside this package. Store keeps
-// containers in a directory, one file each and one container per user,
-// written atomically and durably under a lock shared across processes;
-// Replace swaps a user's container (compare-and-swap on its generation),
-// reads write nothing, and Entries lists damaged files for Delete.
+// ResetPIN refuse a container altered outside this package. Package
+// container/store keeps containers in a directory, through MarshalBinary,
+// Parse and the accessors alone.
 //
 // # Events
 //
 // Operations report lifecycle events — created (WHfB event 300), unlocked,
 // wrong PIN, locked out, PIN changed, recovery enabled, reset — to a
-// *slog.Logger (WithLogger) or a callback (WithEventHandler). Events carry
-// identifiers and counters, never a PIN or a secret.
+// *slog.Logger (WithLogger) or a callback (WithEventHandler), in the
+// vocabulary of package container/event. Events carry identifiers and
+// counters, never a PIN or a secret.
 package container

@@ -5,10 +5,8 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log"
-	"os"
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/protector"
@@ -148,45 +146,4 @@ func ExamplePINPolicy_Check() {
 	// container: PIN refused by policy rule MinimumPINLength: at least 6 characters
 	// container: PIN refused by policy rule ConstantDelta: digits that rise or fall by a constant step are too simple
 	// <nil>
-}
-
-// A store keeps containers across runs; Save refuses to go back in time.
-func ExampleStore() {
-	ctx := context.Background()
-	t, err := tpm.OpenSimulator()
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer t.Close()
-	dir, err := os.MkdirTemp("", "ngc")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-
-	st, err := container.OpenStore(dir)
-	if err != nil {
-		log.Fatal(err)
-	}
-	c, err := container.Provision(ctx, t, container.Config{
-		User: "alice@contoso.com", UserID: "6f1c2f8e-3a8b-4b6e-9a47-1b2c3d4e5f60", TenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47",
-	}, "135792")
-	if err != nil {
-		log.Fatal(err)
-	}
-	n, err := container.ChangePIN(ctx, t, c, "135792", "246801")
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(st.Save(n))
-	fmt.Println(errors.Is(st.Save(c), container.ErrConflict))
-	loaded, err := st.Load(c.ID())
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("generation", loaded.Generation())
-	// Output:
-	// <nil>
-	// true
-	// generation 2
 }

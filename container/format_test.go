@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -314,12 +315,16 @@ func TestContainerSize(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, data := range goldenBytes(f) {
-		f.Add(data, false)
-		f.Add(data[:len(data)-checksumLen], true)
+	seeds := goldenBytes(f)
+	for _, data := range seeds {
+		f.Add(data, false, uint8(0), uint32(0), "")
+		f.Add(data[:len(data)-checksumLen], true, uint8(0), uint32(0), "")
 	}
-	f.Add([]byte(formatMagic+"\x01"), true)
-	f.Fuzz(func(t *testing.T, data []byte, fixChecksum bool) {
+	f.Add([]byte(formatMagic+"\x01"), true, uint8(0), uint32(0), "")
+	f.Add(seeds[0], false, uint8(1), uint32(tpm.NVFirst), "")
+	f.Add(seeds[0], false, uint8(2), uint32(0), "the TPM keeps no NV")
+	f.Add(seeds[0], false, uint8(3), uint32(tpm.NVLast), "")
+	f.Fuzz(func(t *testing.T, data []byte, fixChecksum bool, mode uint8, handle uint32, why string) {
 		if fixChecksum {
 			// Reach past the checksum: treat data as everything before it.
 			sum := sha256.Sum256(data)
@@ -330,17 +335,101 @@ func FuzzParse(f *testing.F) {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("untyped error: %v", err)
 			}
+		} else {
+			out, err := c.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out, data) {
+				t.Fatal("accepted input does not round-trip")
+			}
+			checkPINProtector(t, c)
+			_ = c.UserState().String()
+			_ = c.Envelope()
+			_ = c.Certificates()
+		}
+		if mode == 0 {
 			return
 		}
-		out, err := c.MarshalBinary()
+		// The mode: give a container (the one parsed, or a seed) the PIN
+		// protector the inputs describe, and check that the format keeps
+		// it or refuses it, never turns it into the other one.
+		if c == nil {
+			if c, err = Parse(seeds[int(handle)%len(seeds)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := c.Clone()
+		switch mode % 3 {
+		case 1:
+			name := sha256.Sum256([]byte(why))
+			n.pin = nvProtector{nv: tpm.NVSecret{Handle: handle, Name: append([]byte{0, 0x0b}, name[:]...)}}
+		case 2:
+			n.pin = sealedProtector{blob: sealedBlobOf(t, seeds), why: why}
+		case 0:
+			n.retired = tpm.NVSecret{Handle: handle, Name: bytes.Repeat([]byte{1}, 2+sha256.Size)}
+		}
+		data, err = n.MarshalBinary()
+		if err != nil {
+			return // a field out of the format's range: the encoder refuses it
+		}
+		back, err := Parse(data)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		checkPINProtector(t, back)
+		if !reflect.DeepEqual(back.pin, n.pin) || back.RollbackProtection() != n.RollbackProtection() {
+			t.Fatalf("PIN protector %#v came back as %#v", n.pin, back.pin)
+		}
+	})
+}
+
+// checkPINProtector checks what a parsed container's PIN protector
+// promises: rollback protection iff the secret is in an NV index, the
+// format version that says so, and a clone that encodes the same.
+func checkPINProtector(t *testing.T, c *Container) {
+	t.Helper()
+	nv := c.NVIndex()
+	switch p := c.pin.(type) {
+	case nvProtector:
+		if nv.IsZero() || !c.RollbackProtection().On || c.version() != 2 {
+			t.Fatalf("NV protector %#v: index %v, rollback %v, version %d", p, nv, c.RollbackProtection(), c.version())
+		}
+	case sealedProtector:
+		if !nv.IsZero() || c.RollbackProtection().On || len(p.blob.Public) == 0 || len(p.blob.Private) == 0 {
+			t.Fatalf("sealed protector %#v: index %v, rollback %v", p, nv, c.RollbackProtection())
+		}
+		if (c.version() == 1) != (p.why == "" && c.Retired().IsZero()) {
+			t.Fatalf("sealed protector %#v in format version %d", p, c.version())
+		}
+	default:
+		t.Fatalf("parsed container has PIN protector %#v", c.pin)
+	}
+	a, err := c.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Clone().MarshalBinary()
+	if err != nil || !bytes.Equal(a, b) {
+		t.Fatalf("a clone encodes differently (%v)", err)
+	}
+}
+
+// sealedBlobOf is a sealed PIN protector from the seeds, for the mode
+// fuzzing to put in any container.
+func sealedBlobOf(t *testing.T, seeds [][]byte) tpm.Blob {
+	for _, data := range seeds {
+		c, err := Parse(data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(out, data) {
-			t.Fatal("accepted input does not round-trip")
+		if p, ok := c.pin.(sealedProtector); ok {
+			return p.blob
 		}
-		_ = c.UserState().String()
-		_ = c.Envelope()
-		_ = c.Certificates()
-	})
+	}
+	t.Fatal("no seed holds a sealed PIN protector")
+	return tpm.Blob{}
 }

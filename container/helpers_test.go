@@ -71,3 +71,6 @@ func signVerify(t testing.TB, k crypto.Signer, pub crypto.PublicKey) {
 		t.Fatalf("unexpected public key %T", pub)
 	}
 }
+
+// enter is pin as it comes in by the door (options.enterPIN).
+func enter(pin string) nfcPIN { return (&options{}).enterPIN(pin) }

@@ -21,13 +21,11 @@ const (
 )
 
 // historyMAC is the history entry of pin; the caller wipes it.
-func (o *options) historyMAC(s []byte, containerID, pin string) []byte {
+func (o *options) historyMAC(s []byte, containerID string, pin nfcPIN) []byte {
 	k := o.deriveKey(s, containerID, infoHistoryMAC)
 	defer clear(k)
-	p := o.nfcBytes(pin)
-	defer clear(p)
 	m := hmac.New(sha256.New, k)
-	m.Write(p)
+	m.Write(pin)
 	var sum [sha256.Size]byte
 	m.Sum(sum[:0])
 	defer clear(sum[:])

@@ -183,16 +183,14 @@ func (p PINPolicy) Check(pin string) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	return (&options{}).checkPIN(p.withDefaults(), pin)
+	o := &options{}
+	b := o.enterPIN(pin)
+	defer clear(b)
+	return o.checkPIN(p.withDefaults(), b)
 }
 
-// checkPIN checks pin against a validated, defaulted policy, wiping its
-// working copy of the PIN.
-func (o *options) checkPIN(p PINPolicy, pin string) error {
-	b := o.nfcBytes(pin)
-	defer clear(b)
-	return p.check(b)
-}
+// checkPIN checks pin against a validated, defaulted policy.
+func (o *options) checkPIN(p PINPolicy, pin nfcPIN) error { return p.check(pin) }
 
 // check works on an NFC PIN.
 func (p PINPolicy) check(pin []byte) error {
@@ -274,8 +272,16 @@ func constantDelta(pin []byte) (step int, ok bool) {
 	return step, true
 }
 
-// nfcBytes returns the NFC form of pin in a fresh buffer the caller wipes.
-func (o *options) nfcBytes(pin string) []byte {
+// nfcPIN is a PIN as it travels inside this package: in Unicode NFC, so
+// that the same PIN typed on different keyboards is the same PIN, in a
+// buffer of its own that the function which made it wipes (clear).
+type nfcPIN []byte
+
+// enterPIN is the door every PIN comes in by: it returns the NFC form of
+// pin in a fresh buffer the caller wipes. It is the only place a PIN is
+// normalised; the policy check, the PIN protector's authValue and the PIN
+// history all take its result.
+func (o *options) enterPIN(pin string) nfcPIN {
 	b := []byte(pin)
 	if len(b) == 0 {
 		return b

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // Provision creates a Hello container for cfg.User with the given PIN, as
@@ -27,7 +29,7 @@ import (
 //
 // The container gets a fresh container ID and NgcKeyId, and records the TPM's
 // storage root key name so later use can check it is talking to the same TPM.
-// Provision emits EventCreated (WHfB event 300).
+// Provision emits event.Created (WHfB event 300).
 func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if o.policy != nil {
@@ -37,7 +39,9 @@ func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...
 	if err != nil {
 		return nil, err
 	}
-	if err := o.checkPIN(cfg.PINPolicy, pin); err != nil {
+	p := o.enterPIN(pin)
+	defer clear(p)
+	if err := o.checkPIN(cfg.PINPolicy, p); err != nil {
 		return nil, err
 	}
 	c := &Container{generation: 1, cfg: cfg}
@@ -46,10 +50,10 @@ func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...
 		return nil, fmt.Errorf("container: provision: %w", err)
 	}
 	c.id = formatGUID(g)
-	if err := c.build(ctx, t, pin, o); err != nil {
+	if err := c.build(ctx, t, p, o); err != nil {
 		return nil, fmt.Errorf("container: provision: %w", err)
 	}
-	o.emit(ctx, c, Event{Kind: EventCreated})
+	o.emit(ctx, c, event.Event{Kind: event.Created})
 	return c, nil
 }
 
@@ -60,7 +64,7 @@ func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...
 // with the same ID, user, tenant and policy, one generation on, with a new
 // secret, a new login key and NgcKeyId, and no certificates, extra keys or PIN
 // reset protector. The caller registers the new public key with the directory.
-// It emits EventReset with Destructive set.
+// It emits event.Reset with Destructive set.
 //
 // The new container records c's NV index as retired: once the caller has
 // saved the new container, Retire undefines it, and c, with every copy of
@@ -81,7 +85,9 @@ func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, o
 	if err != nil {
 		return nil, err
 	}
-	if err := o.checkPIN(policy, newPIN); err != nil {
+	p := o.enterPIN(newPIN)
+	defer clear(p)
+	if err := o.checkPIN(policy, p); err != nil {
 		return nil, err
 	}
 	if t == nil {
@@ -90,18 +96,18 @@ func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, o
 	finishRetire(ctx, t, c)
 	n := &Container{generation: c.generation + 1, id: c.id, cfg: c.Config()}
 	n.cfg.PINPolicy = policy
-	n.retired = cloneNV(c.nv)
-	if err := n.build(ctx, t, newPIN, o); err != nil {
+	n.retired = c.pinIndex()
+	if err := n.build(ctx, t, p, o); err != nil {
 		return nil, fmt.Errorf("container: reprovision: %w", err)
 	}
-	o.emit(ctx, n, Event{Kind: EventReset, Destructive: true})
+	o.emit(ctx, n, event.Event{Kind: event.Reset, Destructive: true})
 	return n, nil
 }
 
 // build makes everything but the ID, generation and config: key ID, S, the
 // NV index or PIN protector, the login key, the history. When it fails
 // after defining an NV index, the index is undefined again.
-func (c *Container) build(ctx context.Context, t *tpm.TPM, pin string, o options) (err error) {
+func (c *Container) build(ctx context.Context, t *tpm.TPM, pin nfcPIN, o options) (err error) {
 	if t == nil {
 		return errors.New("nil TPM")
 	}
@@ -156,7 +162,7 @@ func (c *Container) build(ctx context.Context, t *tpm.TPM, pin string, o options
 // setPIN records pin as the PIN set now: the history becomes pin followed
 // by prior (most recent first) and the expiration clock restarts. The TPM
 // is not involved.
-func (c *Container) setPIN(s []byte, pin string, prior [][]byte, o *options) error {
+func (c *Container) setPIN(s []byte, pin nfcPIN, prior [][]byte, o *options) error {
 	now, err := o.timestamp()
 	if err != nil {
 		return err
@@ -169,29 +175,6 @@ func (c *Container) setPIN(s []byte, pin string, prior [][]byte, o *options) err
 	}
 	c.history = h
 	c.pinSet = now
-	return nil
-}
-
-// sealPIN draws a fresh salt and seals s under pin as the PIN protector
-// (the sealed mode, without rollback protection), and sets the PIN.
-func (c *Container) sealPIN(ctx context.Context, t *tpm.TPM, s []byte, pin string, prior [][]byte, o *options) error {
-	if err := o.timestampOK(); err != nil {
-		return err
-	}
-	salt := make([]byte, saltLen)
-	if _, err := io.ReadFull(o.rand, salt); err != nil {
-		return fmt.Errorf("read random: %w", err)
-	}
-	auth := o.pinAuth(salt, pin)
-	defer clear(auth)
-	blob, err := t.Seal(ctx, s, auth)
-	if err != nil {
-		return fmt.Errorf("seal PIN protector: %w", err)
-	}
-	if err := c.setPIN(s, pin, prior, o); err != nil {
-		return err
-	}
-	c.salt, c.pinProtector = salt, blob
 	return nil
 }
 

@@ -1,14 +1,14 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"unicode/utf8"
 
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // Rollback protection. The container secret S lives in an NV index of the
@@ -56,28 +56,21 @@ func (r Rollback) String() string {
 // secret is in a TPM NV index, false (with the reason) when it is sealed in
 // a blob, which every copy of the file holds.
 func (c *Container) RollbackProtection() Rollback {
-	switch {
-	case !c.nv.IsZero():
-		return Rollback{On: true}
-	case c.rollbackOff != "":
-		return Rollback{Reason: c.rollbackOff}
+	if c.pin == nil {
+		return Rollback{Reason: "no PIN protector"}
 	}
-	return Rollback{Reason: "made before rollback protection (format version 1)"}
+	return c.pin.rollback()
 }
 
 // NVIndex is the NV index holding the container secret, zero when it is
 // sealed instead; Retired the index of the container a reset replaced,
 // until Retire undefines it. Tools that look for orphaned indices
 // (Store.OrphanedIndices) compare the TPM's list with these.
-func (c *Container) NVIndex() tpm.NVSecret { return cloneNV(c.nv) }
+func (c *Container) NVIndex() tpm.NVSecret { return c.pinIndex() }
 
 // Retired is the NV index a reset replaced, which Retire undefines; zero
 // when there is none.
 func (c *Container) Retired() tpm.NVSecret { return cloneNV(c.retired) }
-
-func cloneNV(s tpm.NVSecret) tpm.NVSecret {
-	return tpm.NVSecret{Handle: s.Handle, Name: bytes.Clone(s.Name)}
-}
 
 // Retire revokes the container c replaced: it undefines the NV index a
 // reset recorded as retired, so the container from before the reset, and
@@ -107,7 +100,7 @@ func Retire(ctx context.Context, t *tpm.TPM, c *Container, opts ...Option) (*Con
 	n := c.next()
 	n.retired = tpm.NVSecret{}
 	o := newOptions(opts)
-	o.emit(ctx, n, Event{Kind: EventRetired})
+	o.emit(ctx, n, event.Event{Kind: event.Retired})
 	return n, nil
 }
 
@@ -117,10 +110,10 @@ func Retire(ctx context.Context, t *tpm.TPM, c *Container, opts ...Option) (*Con
 // reset is still the live one. It does nothing for a container without an
 // index.
 func Discard(ctx context.Context, t *tpm.TPM, c *Container) error {
-	if c == nil || t == nil || c.nv.IsZero() {
+	if c == nil || t == nil || c.pin == nil {
 		return nil
 	}
-	if err := t.UndefineSecret(ctx, c.nv); err != nil {
+	if err := c.pin.retire(ctx, t); err != nil {
 		return fmt.Errorf("container: discard: %w", err)
 	}
 	return nil
@@ -139,66 +132,13 @@ func finishRetire(ctx context.Context, t *tpm.TPM, c *Container) {
 	}
 }
 
-// protectSecret draws a fresh salt and puts s under pin: in a new NV index
-// when the TPM keeps NV, else sealed in a blob with the reason recorded.
-// It sets the salt, the index or the blob, and rollbackOff.
-func (c *Container) protectSecret(ctx context.Context, t *tpm.TPM, s []byte, pin string, o *options) error {
-	salt := make([]byte, saltLen)
-	if _, err := io.ReadFull(o.rand, salt); err != nil {
-		return fmt.Errorf("read random: %w", err)
-	}
-	auth := o.pinAuth(salt, pin)
-	defer clear(auth)
-	c.salt = salt
-	c.nv, c.pinProtector, c.rollbackOff = tpm.NVSecret{}, tpm.Blob{}, ""
-	why := o.noRollback
-	if why == "" {
-		if ok, reason := t.PersistentNV(); !ok {
-			why = reason
-		}
-	}
-	if why == "" {
-		nv, err := t.DefineSecret(ctx, s, auth)
-		switch {
-		case err == nil:
-			c.nv = nv
-			return nil
-		case errors.Is(err, tpm.ErrOwnerAuth):
-			why = "the TPM's owner authorization is set, so no NV index could be defined"
-		case errors.Is(err, tpm.ErrNVFull):
-			why = "the TPM has no NV space left for an index"
-		default:
-			return fmt.Errorf("define NV secret: %w", err)
-		}
-	}
-	blob, err := t.Seal(ctx, s, auth)
-	if err != nil {
-		return fmt.Errorf("seal PIN protector: %w", err)
-	}
-	c.pinProtector, c.rollbackOff = blob, why
-	return nil
-}
-
 // undefineNew undefines the index protectSecret defined, when the
 // operation that made it fails afterwards (best effort: an index left
 // behind is an orphan, listed by Store.OrphanedIndices).
 func (c *Container) undefineNew(t *tpm.TPM) {
-	if !c.nv.IsZero() {
-		_ = t.UndefineSecret(context.Background(), c.nv)
+	if c.pin != nil {
+		_ = c.pin.retire(context.Background(), t)
 	}
-}
-
-// readSecret gets S with the PIN's authValue: from the NV index, or by
-// unsealing the blob.
-func (c *Container) readSecret(ctx context.Context, t *tpm.TPM, auth []byte) ([]byte, error) {
-	if !c.nv.IsZero() {
-		s, err := t.ReadSecret(ctx, c.nv, auth)
-		if errors.Is(err, tpm.ErrNVGone) {
-			return nil, fmt.Errorf("%w: %w", ErrRevoked, err)
-		}
-		return s, err
-	}
-	return t.Unseal(ctx, c.pinProtector, auth)
 }
 
 // WithoutRollbackProtection makes Provision, ResetPIN and Reprovision seal

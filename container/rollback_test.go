@@ -176,7 +176,7 @@ func TestRawTPMCommandsWithOldCopyGetTPMError(t *testing.T) {
 			c := provision(t, tp, testConfig())
 			e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, svc.Public())
 			require.NoError(t, err)
-			handle, name, salt := e.nv.Handle, e.nv.Name, e.salt // from the old file
+			handle, name, salt := e.NVIndex().Handle, e.NVIndex().Name, e.salt // from the old file
 
 			m := hmac.New(sha256.New, salt)
 			m.Write([]byte(testPIN)) // ASCII digits: NFC changes nothing
@@ -234,39 +234,6 @@ func TestSeededSimulatorSaysRollbackProtectionIsOff(t *testing.T) {
 	back, err := Parse(marshal(t, n))
 	require.NoError(t, err)
 	assert.Equal(t, rb, back.RollbackProtection(), "the reason is in the file")
-}
-
-// Remove undefines the container's index with its file; an index whose
-// container was never saved (a process killed after Provision) is an
-// orphan that OrphanedIndices finds and RemoveOrphans undefines.
-func TestStoreRemoveAndOrphans(t *testing.T) {
-	tp := openTPM(t)
-	ctx := context.Background()
-	st, err := OpenStore(t.TempDir())
-	require.NoError(t, err)
-	kept := provision(t, tp, testConfig())
-	require.NoError(t, st.Save(kept))
-	other := testConfig() // the store holds one container per user
-	other.User, other.UserID = "bob@contoso.com", "0b0b0b0b-3a8b-4b6e-9a47-1b2c3d4e5f60"
-	gone := provision(t, tp, other)
-	require.NoError(t, st.Save(gone))
-	lost := provision(t, tp, testConfig()) // never saved
-
-	orphans, err := st.OrphanedIndices(ctx, tp)
-	require.NoError(t, err)
-	assert.Equal(t, []tpm.NVSecret{lost.NVIndex()}, orphans)
-
-	require.NoError(t, st.Remove(ctx, tp, gone.ID()))
-	_, err = Unlock(ctx, tp, gone, testPIN)
-	require.ErrorIs(t, err, ErrRevoked, "the TPM no longer holds its secret")
-	n, err := st.RemoveOrphans(ctx, tp)
-	require.NoError(t, err)
-	assert.Equal(t, 1, n)
-	all, err := tp.Secrets(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, []tpm.NVSecret{kept.NVIndex()}, all)
-	s := unlock(t, tp, kept, testPIN)
-	require.NoError(t, s.Close())
 }
 
 // When the TPM's owner has set an owner authorization, the library (which

@@ -30,7 +30,7 @@ func TestSessionPrintsNoSecretWithAnyVerb(t *testing.T) {
 // it, so clearing the slice wipes the whole PIN-derived value.
 func TestHistoryMACLeavesNothingToWipe(t *testing.T) {
 	s := make([]byte, secretLen)
-	mac := (&options{}).historyMAC(s, "1b4e28ba-2fa1-41d2-883f-0016d3cca427", testPIN)
+	mac := (&options{}).historyMAC(s, "1b4e28ba-2fa1-41d2-883f-0016d3cca427", enter(testPIN))
 	assert.Len(t, mac, historyEntryLen)
 	assert.Equal(t, historyEntryLen, cap(mac), "bytes beyond len would survive clear(mac)")
 }

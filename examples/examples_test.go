@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/reset/idp"
 )
 
@@ -252,10 +253,10 @@ func (h *helloCLI) directory() dirInfo {
 
 // container loads the user's container from the state's store, as the
 // CLI finds it.
-func (h *helloCLI) container() (*container.Store, *container.Container) {
+func (h *helloCLI) container() (*store.Store, *container.Container) {
 	h.t.Helper()
 	info := h.directory()
-	st, err := container.OpenStore(filepath.Join(h.state, "containers"))
+	st, err := store.Open(filepath.Join(h.state, "containers"))
 	require.NoError(h.t, err)
 	c, err := st.Lookup(info.TenantID, info.ObjectID)
 	require.NoError(h.t, err)

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
@@ -40,7 +40,7 @@ func (h *helloCLI) directoryObjects() directoryJSON {
 func (h *helloCLI) containerKID() string {
 	h.t.Helper()
 	// The store holds one container per user: the user's is the only one.
-	st, err := container.OpenStore(filepath.Join(h.state, "containers"))
+	st, err := store.Open(filepath.Join(h.state, "containers"))
 	require.NoError(h.t, err)
 	ids, err := st.List()
 	require.NoError(h.t, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/device"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
@@ -41,7 +42,7 @@ func Example_readme() {
 	// sign-in, so each has a fresh code.
 	var steps atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(steps.Load()) * idp.TOTPPeriod) }
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithClock(clock))
+	dir, err := idp.New(idp.WithArgon2(idp.LightArgon2Params()), idp.WithClock(clock))
 	check(err)
 	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	check(err)
@@ -83,7 +84,7 @@ func Example_readme() {
 
 	// Join the device: a TPM key of its own (no PIN), registered with the
 	// directory as the device object by the user's sign-in.
-	dev, err := container.JoinDevice(ctx, t, nil)
+	dev, err := device.Join(ctx, t, nil)
 	check(err)
 	devKey, err := dev.Signer(ctx, t)
 	check(err)

@@ -26,7 +26,7 @@
 // Both are functions from one container value to a new one. They write
 // nothing to disk, keep no state, never modify their input, and leave the
 // input fully usable when they fail: the caller commits the result with
-// container.Store.Save.
+// store.Store.Save.
 //
 // Both hold the new PIN to the PIN policy device management sets
 // (Env.PINPolicy) when the caller gives it, and the new container records

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/device"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
@@ -26,7 +27,7 @@ type demo struct {
 	tpm    *tpm.TPM
 	dir    *idp.IdP
 	user   idp.User
-	device *container.Device
+	device *device.Device
 	key    *tpm.Key // the device key
 	client *service.Client
 	offset *atomic.Int64 // the demo clock's lead on the wall clock
@@ -45,7 +46,7 @@ func newDemo() *demo {
 	}
 	offset := new(atomic.Int64)
 	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithClock(clock))
+	dir, err := idp.New(idp.WithArgon2(idp.LightArgon2Params()), idp.WithClock(clock))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -69,18 +70,18 @@ func newDemo() *demo {
 		log.Fatal(err)
 	}
 	ctx := context.Background()
-	device, err := container.JoinDevice(ctx, tp, nil)
+	dev, err := device.Join(ctx, tp, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	dk, err := device.Signer(ctx, tp)
+	dk, err := dev.Signer(ctx, tp)
 	if err != nil {
 		log.Fatal(err)
 	}
-	d := &demo{tpm: tp, dir: dir, user: user, device: device, key: dk, offset: offset,
+	d := &demo{tpm: tp, dir: dir, user: user, device: dev, key: dk, offset: offset,
 		client: service.NewInProcess(svc).WithDevice(dk).WithClock(clock)}
 	// The user joins the device: a sign-in with MFA registers its key.
-	if err := dir.RegisterDevice(ctx, d.signIn(ctx), device.ID(), device.PublicKey()); err != nil {
+	if err := dir.RegisterDevice(ctx, d.signIn(ctx), dev.ID(), dev.PublicKey()); err != nil {
 		log.Fatal(err)
 	}
 	return d
@@ -157,7 +158,7 @@ func ExampleNonDestructive() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// The caller stores n (container.Store.Save); c stays valid until then.
+	// The caller stores n (store.Store.Save); c stays valid until then.
 	fmt.Println("same NgcKeyId:", n.KeyID() == c.KeyID())
 	fmt.Println("CanReset:", n.UserState().CanReset)
 

@@ -91,7 +91,7 @@ func (f AuthenticatorFunc) SignIn(ctx context.Context, upn, password string) (MF
 	return f(ctx, upn, password)
 }
 
-// Saver stores a container; *container.Store implements it.
+// Saver stores a container; *store.Store (container/store) implements it.
 type Saver interface {
 	Save(c *container.Container) error
 }

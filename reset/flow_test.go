@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -203,7 +204,7 @@ func TestFlowRefusals(t *testing.T) {
 
 func TestFlowStoresTheResult(t *testing.T) {
 	w := resettest.New(t, resettest.WithoutRecovery())
-	st, err := container.OpenStore(t.TempDir())
+	st, err := store.Open(t.TempDir())
 	require.NoError(t, err)
 	require.NoError(t, st.Save(w.Container))
 	f := w.Flow(t, reset.EntrySettings, newPIN)
@@ -239,7 +240,7 @@ func TestFlowRevokesTheReplacedContainer(t *testing.T) {
 		t.Run(kind.String(), func(t *testing.T) {
 			w := resettest.New(t)
 			require.True(t, w.Container.RollbackProtection().On, "the test TPM keeps NV")
-			st, err := container.OpenStore(t.TempDir())
+			st, err := store.Open(t.TempDir())
 			require.NoError(t, err)
 			require.NoError(t, st.Save(w.Container))
 			f := w.Flow(t, reset.EntrySettings, newPIN)

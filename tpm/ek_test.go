@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
@@ -264,4 +267,87 @@ func TestP384TemplateMakesTheGenuineEK(t *testing.T) {
 	key, err := tp.EndorsementKeyAt(ctx, tpm.NVECCP384EKCert)
 	require.NoError(t, err)
 	assert.True(t, key.(*ecdsa.PublicKey).Equal(cert.PublicKey))
+}
+
+// TestActivationAnswerIsCompared: an interposer lets TPM2_ActivateCredential
+// reach the TPM and answers it with success and a secret of its own (random
+// bytes of the right size). Nothing in the answer is out of its reach: the
+// SRK's password session carries no HMAC, and the EK's policy session is
+// unsalted and unbound with no PolicyAuthValue, so its response HMAC is
+// keyed with the empty string and computed from what crossed the bus. Only
+// the comparison with the secret the library sealed in the credential
+// catches it: the TPM is refused as SRKUnproven.
+func TestActivationAnswerIsCompared(t *testing.T) {
+	ip := tpmtest.NewInterposer(tpmtest.OpenTransport(t))
+	tp := tpmtest.OpenOn(t, ip)
+	roots := tpmtest.Manufacture(t, tp)
+	ip.Rewrite(tpm2.TPMCCActivateCredential, func(cmd, rsp []byte) []byte {
+		require.Equal(t, tpm2.TPMRCSuccess, tpm2.TPMRC(binary.BigEndian.Uint32(rsp[6:10])), "the TPM activated the credential")
+		// Response: header (10), parameterSize (4), certInfo (2+n), then
+		// a TPMS_AUTH_RESPONSE per session.
+		paramSize := int(binary.BigEndian.Uint32(rsp[10:14]))
+		n := int(binary.BigEndian.Uint16(rsp[14:16]))
+		_, err := rand.Read(rsp[16 : 16+n])
+		require.NoError(t, err)
+		forgeResponseHMACs(t, cmd, rsp, 2, rsp[14:14+paramSize])
+		return rsp
+	})
+	_, err := tp.VerifyEndorsement(context.Background(), roots)
+	require.Equal(t, 1, ip.Fired(), "the answer was replaced")
+	require.ErrorIs(t, err, tpm.ErrUntrustedTPM)
+	var ue *tpm.UntrustedError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, tpm.SRKUnproven, ue.Failure, "%v", err)
+	assert.Contains(t, err.Error(), "the TPM returned another secret")
+	requireOnlyBaseline(t, tp, 0)
+
+	// The same TPM, its answer untouched, is proven.
+	_, err = tp.VerifyEndorsement(context.Background(), roots)
+	require.NoError(t, err)
+}
+
+// forgeResponseHMACs recomputes, over the parameters params, the response
+// HMAC of every session of rsp that has one, with the empty key: what an
+// attacker can do for an unsalted, unbound session whose entity's
+// authValue is not in the key (Part 1 §19.6.5: HMAC(sessionKey ||
+// authValue, rpHash || nonceTPM || nonceCaller || sessionAttributes)). The
+// nonceCaller values come from cmd, which has handles command handles.
+func forgeResponseHMACs(t *testing.T, cmd, rsp []byte, handles int, params []byte) {
+	t.Helper()
+	cut2B := func(b []byte) ([]byte, []byte) {
+		n := int(binary.BigEndian.Uint16(b))
+		return b[2 : 2+n], b[2+n:]
+	}
+	// Command: header (10), handles, authorizationSize (4), then per
+	// session: handle (4), nonceCaller (2B), attributes (1), hmac (2B).
+	area := cmd[10+4*handles:]
+	area = area[4 : 4+binary.BigEndian.Uint32(area)]
+	var callerNonces [][]byte
+	for len(area) > 0 {
+		nonce, rest := cut2B(area[4:])
+		_, rest = cut2B(rest[1:])
+		callerNonces = append(callerNonces, nonce)
+		area = rest
+	}
+	rp := sha256.New()
+	rp.Write(binary.BigEndian.AppendUint32(nil, uint32(tpm2.TPMRCSuccess)))
+	rp.Write(cmd[6:10])
+	rp.Write(params)
+	rpHash := rp.Sum(nil)
+	// Response sessions follow the parameters.
+	auths := rsp[14+len(params):]
+	for i := range callerNonces {
+		nonceTPM, rest := cut2B(auths)
+		attrs := rest[0]
+		mac, next := cut2B(rest[1:])
+		if len(mac) == sha256.Size {
+			h := hmac.New(sha256.New, nil)
+			h.Write(rpHash)
+			h.Write(nonceTPM)
+			h.Write(callerNonces[i])
+			h.Write([]byte{attrs})
+			copy(mac, h.Sum(nil))
+		}
+		auths = next
+	}
 }

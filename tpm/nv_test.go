@@ -70,3 +70,49 @@ func TestNVSecretLifecycle(t *testing.T) {
 	assert.NotContains(t, list, s)
 	_ = tpm2.TPMCCNVRead
 }
+
+// The index holding a secret answers to its authValue only. The owner and
+// the platform, whose authorizations are empty on most machines (the
+// simulator and swtpm among them), can neither read nor write it: the TPM
+// answers TPM_RC_NV_AUTHORIZATION (no OWNERREAD, OWNERWRITE, PPREAD or
+// PPWRITE). Its public area, read back with TPM2_NV_ReadPublic, is exactly
+// the one the library documents: AUTHREAD, AUTHWRITE, WRITEALL and
+// WRITTEN and nothing else (NO_DA among the absent), SHA-256, the
+// PolicyCommandCode(NV_ChangeAuth) ∧ PolicyAuthValue policy, 32 bytes.
+func TestNVSecretIndexAnswersToItsAuthValueOnly(t *testing.T) {
+	raw := tpmtest.OpenTransport(t)
+	tp := tpmtest.OpenOn(t, raw)
+	ctx := context.Background()
+	secret := bytes.Repeat([]byte{0x3c}, tpm.NVSecretSize)
+	s, err := tp.DefineSecret(ctx, secret, []byte("the index's authValue"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tp.UndefineSecret(context.Background(), s) })
+	index := tpm2.NamedHandle{Handle: tpm2.TPMHandle(s.Handle), Name: tpm2.TPM2BName{Buffer: s.Name}}
+
+	for _, hierarchy := range []tpm2.TPMHandle{tpm2.TPMRHOwner, tpm2.TPMRHPlatform} {
+		auth := tpm2.AuthHandle{Handle: hierarchy, Auth: tpm2.PasswordAuth(nil)}
+		_, err := tpm2.NVRead{AuthHandle: auth, NVIndex: index, Size: tpm.NVSecretSize}.Execute(raw)
+		assert.ErrorIs(t, err, tpm2.TPMRCNVAuthorization, "read with the empty authorization of %#x", uint32(hierarchy))
+		_, err = tpm2.NVWrite{AuthHandle: auth, NVIndex: index, Data: tpm2.TPM2BMaxNVBuffer{Buffer: make([]byte, tpm.NVSecretSize)}}.Execute(raw)
+		assert.ErrorIs(t, err, tpm2.TPMRCNVAuthorization, "write with the empty authorization of %#x", uint32(hierarchy))
+	}
+	got, err := tp.ReadSecret(ctx, s, []byte("the index's authValue"))
+	require.NoError(t, err)
+	assert.Equal(t, secret, got, "the secret is as written")
+
+	rsp, err := tpm2.NVReadPublic{NVIndex: tpm2.TPMHandle(s.Handle)}.Execute(raw)
+	require.NoError(t, err)
+	pub, err := rsp.NVPublic.Contents()
+	require.NoError(t, err)
+	assert.Equal(t, tpm2.TPMHandle(s.Handle), pub.NVIndex)
+	assert.Equal(t, tpm2.TPMAlgSHA256, pub.NameAlg)
+	// AUTHWRITE (bit 2), WRITEALL (12), AUTHREAD (18), WRITTEN (29): Part 2 §13.4.
+	assert.Equal(t, []byte{0x20, 0x04, 0x10, 0x04}, tpm2.Marshal(pub.Attributes), "attributes %+v", pub.Attributes)
+	calc, err := tpm2.NewPolicyCalculator(tpm2.TPMAlgSHA256)
+	require.NoError(t, err)
+	require.NoError(t, tpm2.PolicyCommandCode{Code: tpm2.TPMCCNVChangeAuth}.Update(calc))
+	require.NoError(t, tpm2.PolicyAuthValue{}.Update(calc))
+	assert.Equal(t, calc.Hash().Digest, pub.AuthPolicy.Buffer, "authPolicy")
+	assert.Equal(t, uint16(tpm.NVSecretSize), pub.DataSize)
+	assert.Equal(t, s.Name, rsp.NVName.Buffer, "the Name pinned is the TPM's")
+}

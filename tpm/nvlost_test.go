@@ -36,8 +36,10 @@ func TestChangeSecretAuthLostAnswer(t *testing.T) {
 			changed: true,
 		},
 		{
-			name:    "executed, answer changed on the bus",
-			arm:     func(ip *tpmtest.Interposer) { ip.Rewrite(tpm2.TPMCCNVChangeAuth, flipAt(fromEnd(hmacFromE), 0x01)) },
+			name: "executed, answer changed on the bus",
+			arm: func(ip *tpmtest.Interposer) {
+				ip.Rewrite(tpm2.TPMCCNVChangeAuth, func(_, rsp []byte) []byte { return flipAt(fromEnd(hmacFromE), 0x01)(rsp) })
+			},
 			changed: true,
 		},
 		{
@@ -58,7 +60,7 @@ func TestChangeSecretAuthLostAnswer(t *testing.T) {
 			name: "command dropped, hint forged",
 			arm: func(ip *tpmtest.Interposer) {
 				ip.Arm(tpm2.TPMCCNVChangeAuth, tpmtest.DropCommand)
-				ip.Rewrite(tpm2.TPMCCFlushContext, func([]byte) []byte { return tpmtest.ErrorAnswer(tpm2.TPMRCHandle) })
+				ip.Rewrite(tpm2.TPMCCFlushContext, func(_, _ []byte) []byte { return tpmtest.ErrorAnswer(tpm2.TPMRCHandle) })
 			},
 			failures: 1,
 		},
@@ -66,9 +68,7 @@ func TestChangeSecretAuthLostAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			ip := tpmtest.NewInterposer(tpmtest.OpenTransport(t))
-			tp, err := tpm.New(ip)
-			require.NoError(t, err)
-			tpmtest.Prepare(t, tp)
+			tp := tpmtest.OpenOn(t, ip)
 			s, err := tp.DefineSecret(ctx, secret, oldAuth)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = tp.UndefineSecret(context.Background(), s) })

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -31,16 +32,16 @@ func (a *app) openState(create bool) (*state, error) { return openState(a.stateD
 // with the store it came from: the start of every command that works on an
 // existing container. It writes nothing. With none, the error is
 // errNoContainer.
-func (a *app) loadContainer() (*state, *container.Store, *container.Container, error) {
+func (a *app) loadContainer() (*state, *store.Store, *container.Container, error) {
 	st, err := a.openState(false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	store, c, err := st.load()
+	cs, c, err := st.load()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return st, store, c, nil
+	return st, cs, c, nil
 }
 
 // simStateWait is how long a command waits for another hello command to
@@ -91,7 +92,7 @@ func (a *app) openUnlockedTPM(ctx context.Context, st *state) (*tpm.TPM, string,
 // policy, and a TPM that is not in lockout.
 type pinTarget struct {
 	st    *state
-	store *container.Store
+	store *store.Store
 	c     *container.Container
 	opts  []container.Option
 	t     *tpm.TPM
@@ -102,7 +103,7 @@ type pinTarget struct {
 // (the command's own cheap checks on the state; nil for none), the PIN
 // options, and last the TPM. The caller closes p.t.
 func (a *app) openPINTarget(ctx context.Context, check func(*state) error) (*pinTarget, error) {
-	st, store, c, err := a.loadContainer()
+	st, cs, c, err := a.loadContainer()
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +120,7 @@ func (a *app) openPINTarget(ctx context.Context, check func(*state) error) (*pin
 	if err != nil {
 		return nil, err
 	}
-	return &pinTarget{st: st, store: store, c: c, opts: opts, t: t}, nil
+	return &pinTarget{st: st, store: cs, c: c, opts: opts, t: t}, nil
 }
 
 // unlock asks for the PIN and unlocks c, asking again after a wrong PIN,
@@ -193,7 +194,7 @@ func pinPolicyFor(managed *container.PINPolicy, c *container.Container) containe
 // replacer stores a container in place of the one the command read:
 // Store.Replace, a compare-and-swap on the generation read.
 type replacer struct {
-	store *container.Store
+	store *store.Store
 	old   *container.Container
 }
 
@@ -261,14 +262,14 @@ func cmdProvision() *command {
 			if err != nil {
 				return err
 			}
-			store, err := st.store(true)
+			cs, err := st.store(true)
 			if err != nil {
 				return err
 			}
 			// The store keeps one container per user: of concurrent
 			// provisions, exactly one gets here first.
-			if err := store.Save(c); err != nil {
-				var ue *container.UserHasContainerError
+			if err := cs.Save(c); err != nil {
+				var ue *store.UserHasContainerError
 				if errors.As(err, &ue) {
 					return &alreadyProvisionedError{user: cfg.User}
 				}
@@ -369,7 +370,7 @@ func cmdChangePIN() *command {
 				return err
 			}
 			defer p.t.Close()
-			t, store, c, opts := p.t, p.store, p.c, p.opts
+			t, cs, c, opts := p.t, p.store, p.c, p.opts
 			old, err := a.in.currentPIN("Current PIN: ")
 			if err != nil {
 				return err
@@ -404,7 +405,7 @@ func cmdChangePIN() *command {
 				}
 				old = again
 			}
-			if err := store.Replace(c, n); err != nil {
+			if err := cs.Replace(c, n); err != nil {
 				return fmt.Errorf("your PIN was not changed: %w", err)
 			}
 			fmt.Fprintf(a.stdout, "PIN changed. NgcKeyId %s is unchanged.\n", n.KeyID())
@@ -427,7 +428,7 @@ func cmdEnableRecovery() *command {
 				return err
 			}
 			defer p.t.Close()
-			st, t, store, c, opts := p.st, p.t, p.store, p.c, p.opts
+			st, t, cs, c, opts := p.st, p.t, p.store, p.c, p.opts
 			key, err := cl.client.ServiceKey(ctx)
 			if err != nil {
 				return fmt.Errorf("fetch the PIN reset service key: %w", err)
@@ -446,7 +447,7 @@ func cmdEnableRecovery() *command {
 			if err != nil {
 				return err
 			}
-			if err := store.Replace(c, n); err != nil {
+			if err := cs.Replace(c, n); err != nil {
 				return fmt.Errorf("PIN recovery was not enabled: %w", err)
 			}
 			st.dev.EnablePINRecovery = true
@@ -548,7 +549,7 @@ func cmdReset() *command {
 			if err := ep.UnmarshalText([]byte(entry)); err != nil {
 				return fmt.Errorf("%w: -entry %q: want settings or lock-screen", errUsage, entry)
 			}
-			st, store, c, err := a.loadContainer()
+			st, cs, c, err := a.loadContainer()
 			if err != nil {
 				return err
 			}
@@ -614,7 +615,7 @@ func cmdReset() *command {
 				// Replace, not Save: the reset replaces the container read
 				// above, and loses (saying so) to any command that saved
 				// another generation meanwhile.
-				Store:   replacer{store: store, old: c},
+				Store:   replacer{store: cs, old: c},
 				Explain: explainFlow,
 				OnEvent: func(e reset.Event) {
 					switch {
@@ -638,7 +639,7 @@ func cmdReset() *command {
 			if err := st.saveObjects(cl); err != nil {
 				return err
 			}
-			if n, err = retire(ctx, t, store, n); err != nil {
+			if n, err = retire(ctx, t, cs, n); err != nil {
 				return err
 			}
 			if n.KeyID() == oldKeyID {
@@ -657,13 +658,13 @@ func cmdReset() *command {
 
 // retire revokes, once the flow has saved n, the container the reset
 // replaced (rollback protection), and saves n without the record.
-func retire(ctx context.Context, t *tpm.TPM, store *container.Store, n *container.Container) (*container.Container, error) {
+func retire(ctx context.Context, t *tpm.TPM, cs *store.Store, n *container.Container) (*container.Container, error) {
 	r, err := container.Retire(ctx, t, n)
 	if err != nil {
 		return nil, fmt.Errorf("revoke the container the reset replaced (run 'hello reset' again to finish): %w", err)
 	}
 	if r != n {
-		if err := store.Save(r); err != nil {
+		if err := cs.Save(r); err != nil {
 			return nil, err
 		}
 	}
@@ -738,7 +739,7 @@ func cmdDelete() *command {
 			if err != nil {
 				return err
 			}
-			store, err := st.store(false)
+			cs, err := st.store(false)
 			if err != nil {
 				return err
 			}
@@ -748,7 +749,7 @@ func cmdDelete() *command {
 			}
 			// The user's container, and every file that does not load: on
 			// this device's store a damaged file can only be the user's.
-			entries, err := store.Entries()
+			entries, err := cs.Entries()
 			if err != nil {
 				return err
 			}
@@ -762,7 +763,7 @@ func cmdDelete() *command {
 				case e.Err != nil:
 					victims = append(victims, victim{e.ID, fmt.Sprintf("the damaged container file %s", e.Path), nil})
 				case ierr == nil && strings.EqualFold(e.TenantID, info.TenantID) && strings.EqualFold(e.UserID, info.ObjectID):
-					c, err := store.Load(e.ID)
+					c, err := cs.Load(e.ID)
 					if err != nil {
 						return err
 					}
@@ -778,7 +779,7 @@ func cmdDelete() *command {
 				}
 			}
 			for _, v := range victims {
-				if err := deleteContainer(ctx, a, st, store, v.id, v.c); err != nil && !errors.Is(err, container.ErrNotFound) {
+				if err := deleteContainer(ctx, a, st, cs, v.id, v.c); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "Deleted %s.\n", v.what)
@@ -793,16 +794,16 @@ func cmdDelete() *command {
 // NV index in the TPM (Store.Remove). A damaged file names no index it can
 // be trusted for: only the file goes, and an index it held is an orphan
 // (Store.RemoveOrphans finds it).
-func deleteContainer(ctx context.Context, a *app, st *state, store *container.Store, id string, c *container.Container) error {
+func deleteContainer(ctx context.Context, a *app, st *state, cs *store.Store, id string, c *container.Container) error {
 	if c == nil || c.NVIndex().IsZero() && c.Retired().IsZero() {
-		return store.Delete(id)
+		return cs.Delete(id)
 	}
 	t, _, err := a.openTPM(st)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	return store.Remove(ctx, t, id)
+	return cs.Remove(ctx, t, id)
 }
 
 // describePolicy is a PIN policy in one line, defaults filled in.

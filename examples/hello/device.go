@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/hellosim/hellosim/container"
+	tpmdevice "github.com/hellosim/hellosim/device"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
@@ -22,7 +22,7 @@ const deviceIdentityFile = "device.id"
 // joined is this machine's device identity, loaded in the TPM, and the
 // service client that proves possession of it.
 type joined struct {
-	dev    *container.Device
+	dev    *tpmdevice.Device
 	key    *tpm.Key
 	client *service.Client
 }
@@ -31,16 +31,16 @@ type joined struct {
 // the (in-memory) directory as the user's device, and returns a client of
 // the service on this device. Close the key when done.
 func (s *state) join(ctx context.Context, t *tpm.TPM, cl *cloud) (*joined, error) {
-	var dev *container.Device
+	var dev *tpmdevice.Device
 	data, err := os.ReadFile(s.path(deviceIdentityFile))
 	switch {
 	case err == nil:
-		dev, err = container.ParseDevice(data)
+		dev, err = tpmdevice.Parse(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.path(deviceIdentityFile), err)
 		}
 	case errors.Is(err, fs.ErrNotExist):
-		dev, err = container.JoinDevice(ctx, t, nil)
+		dev, err = tpmdevice.Join(ctx, t, nil)
 		if err != nil {
 			return nil, err
 		}

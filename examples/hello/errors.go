@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/explain"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -67,7 +68,7 @@ func errorLine(err error) string {
 	var pe *container.PINError
 	var le *container.PINLockedError
 	var pol *container.PolicyError
-	var ce *container.ConflictError
+	var ce *store.ConflictError
 	switch {
 	case errors.Is(err, errUsage):
 		return strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
@@ -147,7 +148,7 @@ func explainFlow(err error) string {
 		return "That code was already used. Wait for the next one in your authenticator."
 	case errors.Is(err, idp.ErrWrongCode):
 		return "That code didn't work; 'hello totp' shows the current one."
-	case errors.Is(err, container.ErrConflict):
+	case errors.Is(err, store.ErrConflict):
 		return "Your PIN wasn't reset: the container changed while the reset ran (another command saved it first), so the new one was not stored. Run the reset again."
 	case errors.Is(err, container.ErrCorrupt):
 		return "Your PIN wasn't reset: the container file is damaged. Run 'hello delete' to remove it."

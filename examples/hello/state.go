@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -26,7 +27,7 @@ import (
 //	                 devices made before tpm.state)
 //	tpm.state        the device: the simulated TPM's NV memory (seeds,
 //	                 lockout counter, NV indices), tpm.WithState; tpm.state.lock
-//	containers/      the device: the Hello container (container.Store)
+//	containers/      the device: the Hello container (store.Store)
 //	directory.json   the simulated Azure AD tenant and user (demo password and
 //	                 TOTP secret in clear: this is a simulator)
 //	directory-objects.json  the directory's device object and registered
@@ -270,11 +271,11 @@ func (s *state) pinOptions() ([]container.Option, error) {
 
 // store opens the device's container store; with create, it makes the
 // directory when needed, else a missing one is errNoContainer.
-func (s *state) store(create bool) (*container.Store, error) {
+func (s *state) store(create bool) (*store.Store, error) {
 	if create {
-		return container.OpenStore(s.path(containersDir))
+		return store.Open(s.path(containersDir))
 	}
-	st, err := container.OpenExistingStore(s.path(containersDir))
+	st, err := store.OpenExisting(s.path(containersDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errNoContainer
 	}
@@ -284,7 +285,7 @@ func (s *state) store(create bool) (*container.Store, error) {
 // load returns the user's container: the store holds one per user, and
 // the user is the simulated directory's. A damaged container file is a
 // *damagedError.
-func (s *state) load() (*container.Store, *container.Container, error) {
+func (s *state) load() (*store.Store, *container.Container, error) {
 	info, err := s.directory()
 	if err != nil {
 		return nil, nil, err
@@ -294,9 +295,9 @@ func (s *state) load() (*container.Store, *container.Container, error) {
 		return nil, nil, err
 	}
 	c, err := st.Lookup(info.TenantID, info.ObjectID)
-	var fe *container.FileError
+	var fe *store.FileError
 	switch {
-	case errors.Is(err, container.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return nil, nil, errNoContainer
 	case errors.Is(err, container.ErrCorrupt) && errors.As(err, &fe):
 		return nil, nil, &damagedError{path: fe.Path, err: err}
@@ -403,8 +404,9 @@ func (s *state) openCloud(create bool, upn, password string) (cl *cloud, created
 // buildDirectory makes the in-memory IdP for info (new IDs where info has none).
 func buildDirectory(info directory) (*idp.IdP, idp.Tenant, idp.User, error) {
 	// The demo password is stored in clear above, so a memory-hard hash would
-	// protect nothing here; cheap Argon2id parameters keep every run fast.
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
+	// protect nothing here; cheap Argon2id parameters (one pass over 64 KiB)
+	// keep every run fast.
+	dir, err := idp.New(idp.WithArgon2(idp.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}))
 	if err != nil {
 		return nil, idp.Tenant{}, idp.User{}, err
 	}

@@ -49,6 +49,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/device"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
@@ -196,7 +197,7 @@ func run(ctx context.Context, w io.Writer, verbose bool) error {
 	// first sign-in with MFA. The service releases a protector only to a
 	// request signed by it (DPoP).
 	s.begin()
-	dev, err := container.JoinDevice(ctx, t, nil)
+	dev, err := device.Join(ctx, t, nil)
 	if err != nil {
 		return fmt.Errorf("join device: %w", err)
 	}
@@ -532,7 +533,7 @@ func showKeyCredentialLink(w io.Writer, dir *idp.IdP, upn string) error {
 // deviceBinding is what a sign-in needs to be bound to the device.
 type deviceBinding struct {
 	dir *idp.IdP
-	dev *container.Device
+	dev *device.Device
 	key crypto.Signer
 	now func() time.Time
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/internal/syncbuf"
 )
 
@@ -83,13 +84,13 @@ func childSaver(dir, chainFile string) error {
 			return fmt.Errorf("chain[%d]: %w", i, err)
 		}
 	}
-	st, err := container.OpenStore(dir)
+	st, err := store.Open(dir)
 	if err != nil {
 		return err
 	}
 	next := 0
 	switch c, err := st.Load(cs[0].ID()); {
-	case errors.Is(err, container.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return err
 	default:
@@ -122,7 +123,7 @@ func childReplacer(dir, poolFile string, ops int) error {
 			return fmt.Errorf("pool[%d]: %w", i, err)
 		}
 	}
-	st, err := container.OpenStore(dir)
+	st, err := store.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -131,7 +132,7 @@ func childReplacer(dir, poolFile string, ops int) error {
 	for i := range ops {
 		cur, err := st.Lookup(cfg.TenantID, cfg.UserID)
 		switch {
-		case errors.Is(err, container.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound):
 			err = st.Save(pool[i%len(pool)])
 		case err != nil:
 		case i%5 == 4:
@@ -162,7 +163,7 @@ func childRacer(dir, file string) error {
 	if err != nil {
 		return err
 	}
-	st, err := container.OpenStore(dir)
+	st, err := store.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -173,7 +174,7 @@ func childRacer(dir, file string) error {
 	switch err := st.Save(c); {
 	case err == nil:
 		fmt.Println("ok")
-	case errors.Is(err, container.ErrConflict):
+	case errors.Is(err, store.ErrConflict):
 		fmt.Println("conflict")
 	default:
 		fmt.Printf("error: %v\n", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/tpm"
 )
@@ -179,7 +180,7 @@ func TestTwoProcessesSaveTheSameContainer(t *testing.T) {
 	wins := [2]int{}
 	for round := range rounds {
 		dir := filepath.Join(work, fmt.Sprintf("store%d", round))
-		st, err := container.OpenStore(dir)
+		st, err := store.Open(dir)
 		require.NoError(t, err)
 		require.NoError(t, st.Save(base))
 

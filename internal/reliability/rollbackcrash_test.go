@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/tpm"
@@ -45,7 +46,7 @@ func nextPIN(pin string) string {
 
 func childRotator(dir, spec, pin string) error {
 	ctx := context.Background()
-	st, err := container.OpenStore(dir)
+	st, err := store.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -146,7 +147,7 @@ func TestRollbackSurvivesSIGKILL(t *testing.T) {
 	kills := size(5, 20, 60)
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "store")
-	st, err := container.OpenStore(dir)
+	st, err := store.Open(dir)
 	require.NoError(t, err)
 	pin := pin1
 	withTPM(t, spec, func(tp *tpm.TPM) {

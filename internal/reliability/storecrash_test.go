@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/tpm"
 	"github.com/hellosim/hellosim/tpm/tpmtest"
@@ -128,7 +129,7 @@ func TestStoreSurvivesSIGKILL(t *testing.T) {
 	chainFile := filepath.Join(work, "chain")
 	require.NoError(t, os.WriteFile(chainFile, encodeChain(enc), 0o600))
 	dir := filepath.Join(work, "store")
-	st, err := container.OpenStore(dir)
+	st, err := store.Open(dir)
 	require.NoError(t, err)
 	id := cs[0].ID()
 	first, last := cs[0].Generation(), cs[chainLen-1].Generation()

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/store"
 	"github.com/hellosim/hellosim/tpm"
 	"github.com/hellosim/hellosim/tpm/tpmtest"
 )
@@ -67,7 +68,7 @@ func TestStoreOperationsSurviveSIGKILL(t *testing.T) {
 	poolFile := filepath.Join(work, "pool")
 	require.NoError(t, os.WriteFile(poolFile, encodeChain(enc), 0o600))
 	dir := filepath.Join(work, "store")
-	st, err := container.OpenStore(dir)
+	st, err := store.Open(dir)
 	require.NoError(t, err)
 
 	const ops = 40
@@ -92,7 +93,7 @@ func TestStoreOperationsSurviveSIGKILL(t *testing.T) {
 		require.LessOrEqual(t, len(ids), 1, "kill %d: two containers for one user: %v", i, ids)
 		c, err := st.Lookup(cfg.TenantID, cfg.UserID)
 		if len(ids) == 0 {
-			require.ErrorIs(t, err, container.ErrNotFound, "kill %d", i)
+			require.ErrorIs(t, err, store.ErrNotFound, "kill %d", i)
 		} else {
 			require.NoError(t, err, "kill %d", i)
 			require.Equal(t, ids[0], c.ID(), "kill %d", i)
@@ -116,7 +117,7 @@ func TestStoreOperationsSurviveSIGKILL(t *testing.T) {
 
 	// Any write finishes an interrupted replace.
 	err = st.Delete("00000000-0000-4000-8000-000000000000")
-	require.ErrorIs(t, err, container.ErrNotFound)
+	require.ErrorIs(t, err, store.ErrNotFound)
 	assert.LessOrEqual(t, len(containerFiles(t, dir)), 1)
 	_, err = os.Stat(filepath.Join(dir, ".replace"))
 	assert.ErrorIs(t, err, os.ErrNotExist)

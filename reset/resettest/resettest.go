@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/device"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
@@ -127,7 +128,7 @@ type World struct {
 	// DeviceIdentity is the world's device identity, joined to the tenant by the
 	// user (registered with the IdP as the device object); DeviceKey is its
 	// TPM key, loaded. Sign-ins of the world's users are bound to it.
-	DeviceIdentity *container.Device
+	DeviceIdentity *device.Device
 	DeviceKey      *tpm.Key
 	// Container is the user's provisioned container, enrolled for PIN
 	// recovery on Device unless WithoutRecovery.
@@ -155,7 +156,7 @@ func New(t testing.TB, opts ...Option) *World {
 	w := &World{Password: DefaultPassword, PIN: cfg.pin, policy: cfg.policy, sessions: map[string]*idp.Pending{}}
 
 	var err error
-	w.IdP, err = idp.New(idp.WithClock(w.Now), idp.WithArgon2(idp.TestArgon2Params()))
+	w.IdP, err = idp.New(idp.WithClock(w.Now), idp.WithArgon2(CheapArgon2()))
 	check(t, "new idp", err)
 	w.Tenant, err = w.IdP.AddTenant(idp.TenantConfig{
 		Domain: DefaultDomain, Cloud: cfg.cloud, FederationSignInURL: cfg.federation,
@@ -182,7 +183,7 @@ func New(t testing.TB, opts ...Option) *World {
 		w.TPM = tpmtest.Open(t)
 	}
 	ctx := context.Background()
-	w.DeviceIdentity, err = container.JoinDevice(ctx, w.TPM, nil)
+	w.DeviceIdentity, err = device.Join(ctx, w.TPM, nil)
 	check(t, "join device", err)
 	w.DeviceKey, err = w.DeviceIdentity.Signer(ctx, w.TPM)
 	check(t, "load device key", err)
@@ -380,3 +381,8 @@ func check(t testing.TB, what string, err error) {
 		t.Fatalf("resettest: %s: %v", what, err)
 	}
 }
+
+// CheapArgon2 are password hashing parameters for tests (one pass over 64
+// KiB): still Argon2id, but offering no resistance to offline guessing.
+// Never use them for real passwords.
+func CheapArgon2() idp.Argon2Params { return idp.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1} }

@@ -52,7 +52,7 @@ type Client struct {
 
 // WithDevice returns a copy of the client that proves possession of the
 // device key with every recovery: a DPoP proof (RFC 9449) signed by key,
-// the device's TPM-bound P-256 key (container.Device.Signer), over the
+// the device's TPM-bound P-256 key (device.Device.Signer), over the
 // request, the token's hash and the one-time return key's hash. The service
 // releases a protector only with such a proof, by the key the token is
 // bound to.

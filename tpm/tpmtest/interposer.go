@@ -1,6 +1,7 @@
 package tpmtest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"sync"
@@ -39,7 +40,7 @@ type Interposer struct {
 
 	mu     sync.Mutex
 	faults map[tpm2.TPMCC]Fault
-	edits  map[tpm2.TPMCC]func(rsp []byte) []byte
+	edits  map[tpm2.TPMCC]func(cmd, rsp []byte) []byte
 	down   bool
 	fired  int
 }
@@ -48,7 +49,7 @@ var _ transport.TPM = (*Interposer)(nil)
 
 // NewInterposer wraps next.
 func NewInterposer(next transport.TPM) *Interposer {
-	return &Interposer{next: next, faults: map[tpm2.TPMCC]Fault{}, edits: map[tpm2.TPMCC]func([]byte) []byte{}}
+	return &Interposer{next: next, faults: map[tpm2.TPMCC]Fault{}, edits: map[tpm2.TPMCC]func(cmd, rsp []byte) []byte{}}
 }
 
 // Arm makes the next command with code cc suffer f.
@@ -59,8 +60,9 @@ func (i *Interposer) Arm(cc tpm2.TPMCC, f Fault) {
 }
 
 // Rewrite replaces the TPM's answer to the next command with code cc (the
-// TPM executes the command) with edit(answer).
-func (i *Interposer) Rewrite(cc tpm2.TPMCC, edit func(rsp []byte) []byte) {
+// TPM executes the command) with edit(command, answer): the attacker sees
+// the command as it crossed the bus.
+func (i *Interposer) Rewrite(cc tpm2.TPMCC, edit func(cmd, rsp []byte) []byte) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.edits[cc] = edit
@@ -109,9 +111,13 @@ func (i *Interposer) Send(cmd []byte) ([]byte, error) {
 		_, _ = i.next.Send(cmd)
 		return nil, ErrInterposed
 	}
+	if !edited {
+		return i.next.Send(cmd)
+	}
+	sent := bytes.Clone(cmd) // the embedded simulator decrypts in place
 	rsp, err := i.next.Send(cmd)
-	if err == nil && edited {
-		rsp = edit(rsp)
+	if err == nil {
+		rsp = edit(sent, rsp)
 	}
 	return rsp, err
 }

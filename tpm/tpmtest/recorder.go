@@ -133,6 +133,20 @@ func OpenTransport(t testing.TB) transport.TPMCloser {
 	return tr
 }
 
+// OpenOn opens the library on tr, a transport from OpenTransport or a
+// wrapper of one (an Interposer), and readies it as Open does. The
+// library's Close leaves tr open: OpenTransport's cleanup closes it, and
+// until then the test can talk to the TPM behind the library's back.
+func OpenOn(t testing.TB, tr transport.TPM) *tpm.TPM {
+	t.Helper()
+	tp, err := tpm.New(struct{ transport.TPM }{tr})
+	if err != nil {
+		t.Fatalf("tpmtest: open %s: %v", Spec(), err)
+	}
+	prepare(t, tp)
+	return tp
+}
+
 // Prepare readies a TPM opened on a transport from OpenTransport as Open
 // does: lockout reset, Windows lockout parameters, statistics zeroed, and
 // Close at cleanup.

@@ -63,7 +63,7 @@ func newClient(base string, hc *http.Client) *Client {
 
 // WithDevice returns a copy of c that sends its tokens as DPoP-bound ones
 // (RFC 9449), each request with a fresh proof signed by key: the device
-// key (container.Device's Signer) that the sign-in was bound to. The
+// key (device.Device's Signer) that the sign-in was bound to. The
 // service takes a token bound to a device key only so.
 func (c *Client) WithDevice(key crypto.Signer) *Client {
 	d := *c

@@ -1,4 +1,4 @@
-package container
+package store
 
 import (
 	"bufio"
@@ -13,28 +13,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/container"
 )
-
-// generations returns c and n-1 successors of it, one generation apart
-// (store tests need generations, not TPM work).
-func generations(c *Container, n int) []*Container {
-	out := []*Container{c}
-	for len(out) < n {
-		out = append(out, out[len(out)-1].next())
-	}
-	return out
-}
-
-// otherUserConfig is testConfig for another user of the same tenant.
-func otherUserConfig() Config {
-	cfg := testConfig()
-	cfg.User, cfg.UserID = "bob@contoso.com", "0b0b0b0b-3a8b-4b6e-9a47-1b2c3d4e5f60"
-	return cfg
-}
 
 func TestStoreSaveLoadListDelete(t *testing.T) {
 	tp := openTPM(t)
-	st, err := OpenStore(filepath.Join(t.TempDir(), "ngc"))
+	st, err := Open(filepath.Join(t.TempDir(), "ngc"))
 	require.NoError(t, err)
 	a := provision(t, tp, testConfig())
 	b := provision(t, tp, otherUserConfig())
@@ -80,9 +65,9 @@ func TestStoreSaveLoadListDelete(t *testing.T) {
 
 func TestStoreRefusesSameOrOlderGeneration(t *testing.T) {
 	tp := openTPM(t)
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
-	gens := generations(provision(t, tp, testConfig()), 3)
+	gens := generations(t, tp, provision(t, tp, testConfig()), 3)
 	require.NoError(t, st.Save(gens[1]))
 
 	for _, g := range gens[:2] {
@@ -103,14 +88,14 @@ func TestStoreRefusesSameOrOlderGeneration(t *testing.T) {
 // every save either succeeded or was refused with ErrConflict.
 func TestStoreConcurrentSavers(t *testing.T) {
 	tp := openTPM(t)
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
-	gens := generations(provision(t, tp, testConfig()), 9)
+	gens := generations(t, tp, provision(t, tp, testConfig()), 9)
 	var wg sync.WaitGroup
 	errs := make([]error, len(gens))
 	for i := len(gens) - 1; i >= 1; i-- {
 		wg.Go(func() {
-			other, err := OpenStore(st.Dir()) // as another process would
+			other, err := Open(st.Dir()) // as another process would
 			if err != nil {
 				errs[i] = err
 				return
@@ -135,9 +120,10 @@ func TestStoreConcurrentSavers(t *testing.T) {
 
 func TestStoreCorruptFile(t *testing.T) {
 	tp := openTPM(t)
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
-	c := provision(t, tp, testConfig())
+	gens := generations(t, tp, provision(t, tp, testConfig()), 2)
+	c := gens[0]
 	require.NoError(t, st.Save(c))
 	path := st.Path(c.ID())
 	good, err := os.ReadFile(path)
@@ -152,15 +138,15 @@ func TestStoreCorruptFile(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, bad, 0o600))
 		_, err := st.Load(c.ID())
 		require.Error(t, err, name)
-		assert.ErrorIs(t, err, ErrCorrupt, name)
+		assert.ErrorIs(t, err, container.ErrCorrupt, name)
 		var fe *FileError
 		require.ErrorAs(t, err, &fe, name)
 		assert.Equal(t, path, fe.Path)
 		assert.Contains(t, err.Error(), path, "the error names the file")
 
 		// Save refuses to overwrite it; the bad file stays as it was.
-		err = st.Save(c.next())
-		assert.ErrorIs(t, err, ErrCorrupt, name)
+		err = st.Save(gens[1])
+		assert.ErrorIs(t, err, container.ErrCorrupt, name)
 		left, rerr := os.ReadFile(path)
 		require.NoError(t, rerr)
 		assert.Equal(t, bad, left, "%s: the corrupt file is left alone", name)
@@ -175,14 +161,14 @@ func TestStoreCorruptFile(t *testing.T) {
 
 func TestStoreLoadChecksTheID(t *testing.T) {
 	tp := openTPM(t)
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
 	a := provision(t, tp, testConfig())
 	b := provision(t, tp, otherUserConfig())
 	require.NoError(t, st.Save(a))
 	require.NoError(t, os.Rename(st.Path(a.ID()), st.Path(b.ID())))
 	_, err = st.Load(b.ID())
-	assert.ErrorIs(t, err, ErrCorrupt, "a file that holds another container")
+	assert.ErrorIs(t, err, container.ErrCorrupt, "a file that holds another container")
 
 	for _, id := range []string{"", "../etc/passwd", "ABCDEF01-2345-4678-89AB-CDEF01234567", a.ID() + "x"} {
 		_, err := st.Load(id)
@@ -194,9 +180,9 @@ func TestStoreLoadChecksTheID(t *testing.T) {
 func TestOpenStoreRefusesAFile(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(f, nil, 0o600))
-	_, err := OpenStore(f)
+	_, err := Open(f)
 	assert.Error(t, err)
-	_, err = OpenStore("")
+	_, err = Open("")
 	assert.Error(t, err)
 }
 
@@ -215,7 +201,7 @@ func TestStoreLockAcrossProcesses(t *testing.T) {
 		os.Exit(0)
 	}
 	tp := openTPM(t)
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
 	c := provision(t, tp, testConfig())
 
@@ -249,10 +235,10 @@ func TestStoreLockAcrossProcesses(t *testing.T) {
 // Save writes nothing that Load could not read back: a zero Container would
 // otherwise land in the store as an unloadable ".ngc" file.
 func TestStoreSaveRefusesUnloadableContainer(t *testing.T) {
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
-	err = st.Save(&Container{})
-	assert.ErrorIs(t, err, ErrCorrupt)
+	err = st.Save(&container.Container{})
+	assert.ErrorIs(t, err, container.ErrCorrupt)
 	entries, err := os.ReadDir(st.Dir())
 	require.NoError(t, err)
 	for _, e := range entries {

@@ -1,10 +1,11 @@
-package container
+package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
 
+	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/tpm"
 )
 
@@ -26,7 +27,7 @@ func (s *Store) Remove(ctx context.Context, t *tpm.TPM, id string) error {
 	var fe *FileError
 	switch {
 	case err == nil:
-		for _, nv := range []tpm.NVSecret{c.nv, c.retired} {
+		for _, nv := range []tpm.NVSecret{c.NVIndex(), c.Retired()} {
 			if nv.IsZero() {
 				continue
 			}
@@ -34,7 +35,7 @@ func (s *Store) Remove(ctx context.Context, t *tpm.TPM, id string) error {
 				return fmt.Errorf("container store: remove %s: %w", id, err)
 			}
 		}
-	case errors.Is(err, ErrCorrupt) && errors.As(err, &fe):
+	case errors.Is(err, container.ErrCorrupt) && errors.As(err, &fe):
 	default:
 		return err
 	}
@@ -57,7 +58,7 @@ func (s *Store) OrphanedIndices(ctx context.Context, t *tpm.TPM) ([]tpm.NVSecret
 		if err != nil {
 			return nil, fmt.Errorf("container store: orphaned indices: %w", err)
 		}
-		used[c.nv.Handle], used[c.retired.Handle] = true, true
+		used[c.NVIndex().Handle], used[c.Retired().Handle] = true, true
 	}
 	all, err := t.Secrets(ctx)
 	if err != nil {

@@ -1,4 +1,4 @@
-package container
+package store
 
 import (
 	"os"
@@ -68,10 +68,10 @@ func checkDurable(t *testing.T, what string, dir string, log []diskEvent) {
 // either fsync turns this red.
 func TestStoreSyncsFileAndDirectory(t *testing.T) {
 	tp := openTPM(t)
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
 	log := recordDisk(st)
-	gens := generations(provision(t, tp, testConfig()), 3)
+	gens := generations(t, tp, provision(t, tp, testConfig()), 3)
 	fresh := provision(t, tp, testConfig())
 
 	steps := []struct {

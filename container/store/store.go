@@ -1,4 +1,17 @@
-package container
+// Package store keeps Hello containers on disk: one file per container in a
+// directory, at most one container per user, written atomically and
+// durably under a lock shared across processes.
+//
+// Save refuses to go back in time (a generation not newer than the stored
+// one); Replace swaps a user's container as a compare-and-swap on its
+// generation, finished by the next writer if a crash cuts it short; reads
+// write nothing; Entries lists damaged files, which only Delete removes.
+// With rollback protection a container also holds an NV index in the TPM:
+// Remove undefines it with the file, and OrphanedIndices and RemoveOrphans
+// clean up after a process killed between defining an index and saving its
+// container. A store knows a container only through container.Parse,
+// MarshalBinary and its accessors.
+package store
 
 import (
 	"bytes"
@@ -9,6 +22,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/hellosim/hellosim/container"
 )
 
 // storeExt is the extension of container files in a Store.
@@ -63,21 +78,21 @@ func realDiskOps() diskOps {
 	return diskOps{syncFile: (*os.File).Sync, syncDir: syncDir, rename: os.Rename, remove: os.Remove}
 }
 
-// OpenStore opens the store in dir, creating the directory (mode 0700) if needed.
-func OpenStore(dir string) (*Store, error) {
+// Open opens the store in dir, creating the directory (mode 0700) if needed.
+func Open(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("container store: empty directory name")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("container store: %w", err)
 	}
-	return OpenExistingStore(dir)
+	return OpenExisting(dir)
 }
 
-// OpenExistingStore opens the store in dir without creating anything: a
+// OpenExisting opens the store in dir without creating anything: a
 // missing directory is an error matching fs.ErrNotExist. Programs that only
 // read use it, so that a mistyped directory name creates nothing.
-func OpenExistingStore(dir string) (*Store, error) {
+func OpenExisting(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("container store: empty directory name")
 	}
@@ -98,7 +113,7 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) Path(id string) string { return filepath.Join(s.dir, id+storeExt) }
 
 func (s *Store) checkID(id string) error {
-	if !ValidID(id) {
+	if !container.ValidID(id) {
 		return fmt.Errorf("container store: %q is not a container ID", id)
 	}
 	return nil
@@ -106,14 +121,14 @@ func (s *Store) checkID(id string) error {
 
 // sameUser reports whether a and b belong to the same user: the same
 // tenant and directory object ID (the UPN may change; they do not).
-func sameUser(a, b Config) bool {
+func sameUser(a, b container.Config) bool {
 	return strings.EqualFold(a.TenantID, b.TenantID) && strings.EqualFold(a.UserID, b.UserID)
 }
 
 // encodeForStore marshals c and checks that Load could read it back: a zero
 // Container, or one whose fields are out of the format's range, would
 // otherwise replace a good file with an unloadable one.
-func encodeForStore(c *Container) ([]byte, error) {
+func encodeForStore(c *container.Container) ([]byte, error) {
 	if c == nil {
 		return nil, errors.New("container store: nil container")
 	}
@@ -121,7 +136,7 @@ func encodeForStore(c *Container) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := Parse(data); err != nil {
+	if _, err := container.Parse(data); err != nil {
 		return nil, fmt.Errorf("container store: refusing to save a container that would not load: %w", err)
 	}
 	return data, nil
@@ -157,7 +172,7 @@ func (s *Store) readLock() (unlock func(), err error) {
 // its user already has another container (Replace replaces it), and a
 // *FileError when the stored file, or any file whose user cannot be told
 // because it is damaged, is corrupt (left as it is).
-func (s *Store) Save(c *Container) error {
+func (s *Store) Save(c *container.Container) error {
 	data, err := encodeForStore(c)
 	if err != nil {
 		return err
@@ -168,7 +183,7 @@ func (s *Store) Save(c *Container) error {
 	}
 	defer unlock()
 
-	path := s.Path(c.id)
+	path := s.Path(c.ID())
 	old, err := s.read(path)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -178,8 +193,8 @@ func (s *Store) Save(c *Container) error {
 		}
 	case err != nil:
 		return err
-	case old.generation >= c.generation:
-		return &ConflictError{ID: c.id, Stored: old.generation, Saving: c.generation}
+	case old.Generation() >= c.Generation():
+		return &ConflictError{ID: c.ID(), Stored: old.Generation(), Saving: c.Generation()}
 	}
 	if err := s.writeAtomic(path, data); err != nil {
 		return &FileError{Path: path, Err: err}
@@ -191,20 +206,20 @@ func (s *Store) Save(c *Container) error {
 // container than c (and than except) belongs to c's user, and a *FileError
 // for a damaged file, whose user cannot be told. The caller holds the write
 // lock.
-func (s *Store) checkNoOtherContainer(c *Container, except string) error {
+func (s *Store) checkNoOtherContainer(c *container.Container, except string) error {
 	entries, err := s.entries()
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if e.ID == c.id || e.ID == except {
+		if e.ID == c.ID() || e.ID == except {
 			continue
 		}
 		if e.Err != nil {
 			return e.Err
 		}
-		if sameUser(e.config, c.cfg) {
-			return &UserHasContainerError{User: c.cfg.User, TenantID: c.cfg.TenantID, UserID: c.cfg.UserID, ID: e.ID, Generation: e.Generation}
+		if cfg := c.Config(); sameUser(e.config, cfg) {
+			return &UserHasContainerError{User: cfg.User, TenantID: cfg.TenantID, UserID: cfg.UserID, ID: e.ID, Generation: e.Generation}
 		}
 	}
 	return nil
@@ -219,7 +234,7 @@ func (s *Store) checkNoOtherContainer(c *Container, except string) error {
 // in both cases the store never holds two containers of the user, even if
 // the process dies half-way: a journal written first lets the next writer
 // finish the replacement, and readers already see only n.
-func (s *Store) Replace(old, n *Container) error {
+func (s *Store) Replace(old, n *container.Container) error {
 	if old == nil {
 		return errors.New("container store: replace: nil old container")
 	}
@@ -227,8 +242,8 @@ func (s *Store) Replace(old, n *Container) error {
 	if err != nil {
 		return err
 	}
-	if !sameUser(old.cfg, n.cfg) {
-		return fmt.Errorf("container store: replace: container %s belongs to another user than %s", n.id, old.id)
+	if !sameUser(old.Config(), n.Config()) {
+		return fmt.Errorf("container store: replace: container %s belongs to another user than %s", n.ID(), old.ID())
 	}
 	unlock, err := s.writeLock()
 	if err != nil {
@@ -236,21 +251,21 @@ func (s *Store) Replace(old, n *Container) error {
 	}
 	defer unlock()
 
-	oldPath, newPath := s.Path(old.id), s.Path(n.id)
+	oldPath, newPath := s.Path(old.ID()), s.Path(n.ID())
 	stored, err := s.read(oldPath)
 	if errors.Is(err, ErrNotFound) {
 		// Deleted or replaced since the caller read it.
-		return &ConflictError{ID: old.id, Saving: old.generation, Replace: true}
+		return &ConflictError{ID: old.ID(), Saving: old.Generation(), Replace: true}
 	}
 	if err != nil {
 		return err
 	}
-	if stored.generation != old.generation {
-		return &ConflictError{ID: old.id, Stored: stored.generation, Saving: old.generation, Replace: true}
+	if stored.Generation() != old.Generation() {
+		return &ConflictError{ID: old.ID(), Stored: stored.Generation(), Saving: old.Generation(), Replace: true}
 	}
-	if n.id == old.id {
-		if n.generation <= stored.generation {
-			return &ConflictError{ID: n.id, Stored: stored.generation, Saving: n.generation}
+	if n.ID() == old.ID() {
+		if n.Generation() <= stored.Generation() {
+			return &ConflictError{ID: n.ID(), Stored: stored.Generation(), Saving: n.Generation()}
 		}
 		if err := s.writeAtomic(newPath, data); err != nil {
 			return &FileError{Path: newPath, Err: err}
@@ -260,13 +275,13 @@ func (s *Store) Replace(old, n *Container) error {
 	if _, err := os.Lstat(newPath); !errors.Is(err, fs.ErrNotExist) {
 		return &FileError{Path: newPath, Err: fs.ErrExist}
 	}
-	if err := s.checkNoOtherContainer(n, old.id); err != nil {
+	if err := s.checkNoOtherContainer(n, old.ID()); err != nil {
 		return err
 	}
 	// The journal first: from the moment the new file exists, the journal
 	// says the old one is gone.
 	journal := filepath.Join(s.dir, journalName)
-	if err := s.writeAtomic(journal, encodeJournal(old.id, n.id)); err != nil {
+	if err := s.writeAtomic(journal, encodeJournal(old.ID(), n.ID())); err != nil {
 		return &FileError{Path: journal, Err: err}
 	}
 	if err := s.writeAtomic(newPath, data); err != nil {
@@ -274,7 +289,7 @@ func (s *Store) Replace(old, n *Container) error {
 		s.ops.syncDir(s.dir)
 		return &FileError{Path: newPath, Err: err}
 	}
-	return s.finishReplace(old.id)
+	return s.finishReplace(old.ID())
 }
 
 // finishReplace removes the replaced container and then the journal, each
@@ -338,8 +353,8 @@ func (s *Store) readJournal() (oldID, newID string, ok bool, err error) {
 	}
 	f := strings.Fields(string(data))
 	if len(f) != 5 || strings.Join(f[:3], " ") != journalMagic || !bytes.HasSuffix(data, []byte("\n")) ||
-		!ValidID(f[3]) || !ValidID(f[4]) || f[3] == f[4] {
-		return "", "", false, &FileError{Path: path, Err: &FormatError{Field: "replace journal", Reason: "not a journal this store writes"}}
+		!container.ValidID(f[3]) || !container.ValidID(f[4]) || f[3] == f[4] {
+		return "", "", false, &FileError{Path: path, Err: &container.FormatError{Field: "replace journal", Reason: "not a journal this store writes"}}
 	}
 	return f[3], f[4], true, nil
 }
@@ -424,7 +439,7 @@ func syncDir(dir string) error {
 
 // Load reads the container with the given ID. A missing one is ErrNotFound; a
 // corrupt file a *FileError naming it (errors.Is ErrCorrupt).
-func (s *Store) Load(id string) (*Container, error) {
+func (s *Store) Load(id string) (*container.Container, error) {
 	if err := s.checkID(id); err != nil {
 		return nil, err
 	}
@@ -443,18 +458,18 @@ func (s *Store) Load(id string) (*Container, error) {
 	return s.load(id)
 }
 
-func (s *Store) load(id string) (*Container, error) {
+func (s *Store) load(id string) (*container.Container, error) {
 	c, err := s.read(s.Path(id))
 	if err != nil {
 		return nil, err
 	}
-	if c.id != id {
-		return nil, &FileError{Path: s.Path(id), Err: &FormatError{Field: "id", Reason: "file holds container " + c.id}}
+	if c.ID() != id {
+		return nil, &FileError{Path: s.Path(id), Err: &container.FormatError{Field: "id", Reason: "file holds container " + c.ID()}}
 	}
 	return c, nil
 }
 
-func (s *Store) read(path string) (*Container, error) {
+func (s *Store) read(path string) (*container.Container, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &FileError{Path: path, Err: ErrNotFound}
@@ -468,13 +483,13 @@ func (s *Store) read(path string) (*Container, error) {
 		return nil, &FileError{Path: path, Err: err}
 	}
 	if !fi.Mode().IsRegular() || fi.Size() > maxFileSize {
-		return nil, &FileError{Path: path, Err: &FormatError{Field: "file", Reason: "not a regular file of plausible size"}}
+		return nil, &FileError{Path: path, Err: &container.FormatError{Field: "file", Reason: "not a regular file of plausible size"}}
 	}
 	data := make([]byte, fi.Size())
 	if _, err := f.ReadAt(data, 0); err != nil && fi.Size() > 0 {
 		return nil, &FileError{Path: path, Err: err}
 	}
-	c, err := Parse(data)
+	c, err := container.Parse(data)
 	if err != nil {
 		return nil, &FileError{Path: path, Err: err}
 	}
@@ -485,7 +500,7 @@ func (s *Store) read(path string) (*Container, error) {
 // directory object ID. None is ErrNotFound, unless the store holds a damaged
 // file, which might be the user's: then the error is that file's *FileError
 // (errors.Is ErrCorrupt), and Entries lists it.
-func (s *Store) Lookup(tenantID, userID string) (*Container, error) {
+func (s *Store) Lookup(tenantID, userID string) (*container.Container, error) {
 	unlock, err := s.readLock()
 	if err != nil {
 		return nil, err
@@ -500,7 +515,7 @@ func (s *Store) Lookup(tenantID, userID string) (*Container, error) {
 		switch {
 		case e.Err != nil:
 			damaged = cmpOr(damaged, e.Err)
-		case sameUser(e.config, Config{TenantID: tenantID, UserID: userID}):
+		case sameUser(e.config, container.Config{TenantID: tenantID, UserID: userID}):
 			return e.container, nil
 		}
 	}
@@ -528,8 +543,8 @@ type Entry struct {
 	User, TenantID, UserID string
 	Generation             uint64
 
-	config    Config
-	container *Container
+	config    container.Config
+	container *container.Container
 }
 
 // Entries lists every container file, sorted by ID, with the user it
@@ -559,8 +574,8 @@ func (s *Store) entries() ([]Entry, error) {
 			}
 			e.Err = err
 		} else {
-			e.container, e.config = c, c.cfg
-			e.User, e.TenantID, e.UserID, e.Generation = c.cfg.User, c.cfg.TenantID, c.cfg.UserID, c.generation
+			e.container, e.config = c, c.Config()
+			e.User, e.TenantID, e.UserID, e.Generation = e.config.User, e.config.TenantID, e.config.UserID, c.Generation()
 		}
 		out = append(out, e)
 	}
@@ -590,7 +605,7 @@ func (s *Store) list() ([]string, error) {
 	var ids []string
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), storeExt)
-		if ok && e.Type().IsRegular() && ValidID(id) && id != gone {
+		if ok && e.Type().IsRegular() && container.ValidID(id) && id != gone {
 			ids = append(ids, id)
 		}
 	}

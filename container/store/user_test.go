@@ -1,4 +1,4 @@
-package container
+package store
 
 import (
 	"os"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/container"
 )
 
 // storeFiles lists the names in the store's directory.
@@ -27,7 +29,7 @@ func storeFiles(t *testing.T, st *Store) []string {
 // naming the first, until the caller replaces it explicitly.
 func TestStoreOneContainerPerUser(t *testing.T) {
 	tp := openTPM(t)
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
 	first := provision(t, tp, testConfig())
 	second := provision(t, tp, testConfig())
@@ -72,9 +74,9 @@ func TestStoreOneContainerPerUser(t *testing.T) {
 // Replace is a compare-and-swap on the generation the caller read.
 func TestStoreReplaceComparesTheGeneration(t *testing.T) {
 	tp := openTPM(t)
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
-	gens := generations(provision(t, tp, testConfig()), 3)
+	gens := generations(t, tp, provision(t, tp, testConfig()), 3)
 	require.NoError(t, st.Save(gens[0]))
 	require.NoError(t, st.Save(gens[1])) // someone changed it after we read gens[0]
 
@@ -106,12 +108,12 @@ func TestStoreReplaceComparesTheGeneration(t *testing.T) {
 func TestStoreConcurrentReplaceOneWins(t *testing.T) {
 	tp := openTPM(t)
 	dir := t.TempDir()
-	st, err := OpenStore(dir)
+	st, err := Open(dir)
 	require.NoError(t, err)
 	old := provision(t, tp, testConfig())
 	require.NoError(t, st.Save(old))
 	const n = 6
-	fresh := make([]*Container, n)
+	fresh := make([]*container.Container, n)
 	for i := range fresh {
 		fresh[i] = provision(t, tp, testConfig())
 	}
@@ -119,7 +121,7 @@ func TestStoreConcurrentReplaceOneWins(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			other, err := OpenStore(dir)
+			other, err := Open(dir)
 			if err == nil {
 				err = other.Replace(old, fresh[i])
 			}
@@ -145,7 +147,7 @@ func TestStoreConcurrentReplaceOneWins(t *testing.T) {
 // any user (it might be theirs), and goes with Delete.
 func TestStoreDamagedFileListedAndRemovable(t *testing.T) {
 	tp := openTPM(t)
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
 	c := provision(t, tp, testConfig())
 	require.NoError(t, st.Save(c))
@@ -160,12 +162,12 @@ func TestStoreDamagedFileListedAndRemovable(t *testing.T) {
 	require.Len(t, entries, 1)
 	assert.Equal(t, c.ID(), entries[0].ID)
 	assert.Equal(t, st.Path(c.ID()), entries[0].Path)
-	assert.ErrorIs(t, entries[0].Err, ErrCorrupt)
+	assert.ErrorIs(t, entries[0].Err, container.ErrCorrupt)
 	assert.Empty(t, entries[0].UserID)
 
 	_, err = st.Lookup(testConfig().TenantID, testConfig().UserID)
-	assert.ErrorIs(t, err, ErrCorrupt, "the damaged file might be the user's")
-	assert.ErrorIs(t, st.Save(provision(t, tp, testConfig())), ErrCorrupt)
+	assert.ErrorIs(t, err, container.ErrCorrupt, "the damaged file might be the user's")
+	assert.ErrorIs(t, st.Save(provision(t, tp, testConfig())), container.ErrCorrupt)
 
 	require.NoError(t, st.Delete(entries[0].ID))
 	entries, err = st.Entries()
@@ -186,7 +188,7 @@ func TestStoreDamagedFileListedAndRemovable(t *testing.T) {
 // Reads write nothing: no lock file, no directory, no change of any kind.
 func TestStoreReadsWriteNothing(t *testing.T) {
 	tp := openTPM(t)
-	src, err := OpenStore(t.TempDir())
+	src, err := Open(t.TempDir())
 	require.NoError(t, err)
 	c := provision(t, tp, testConfig())
 	require.NoError(t, src.Save(c))
@@ -201,12 +203,12 @@ func TestStoreReadsWriteNothing(t *testing.T) {
 	before, err := os.Stat(dir)
 	require.NoError(t, err)
 
-	_, err = OpenExistingStore(filepath.Join(dir, "missing"))
+	_, err = OpenExisting(filepath.Join(dir, "missing"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 	_, err = os.Stat(filepath.Join(dir, "missing"))
-	assert.ErrorIs(t, err, os.ErrNotExist, "OpenExistingStore created the directory")
+	assert.ErrorIs(t, err, os.ErrNotExist, "OpenExisting created the directory")
 
-	st, err := OpenExistingStore(dir)
+	st, err := OpenExisting(dir)
 	require.NoError(t, err)
 	got, err := st.Load(c.ID())
 	require.NoError(t, err)
@@ -231,7 +233,7 @@ func TestStoreFinishesAnInterruptedReplace(t *testing.T) {
 	old := provision(t, tp, testConfig())
 	fresh := provision(t, tp, testConfig())
 	for _, written := range []bool{true, false} {
-		st, err := OpenStore(t.TempDir())
+		st, err := Open(t.TempDir())
 		require.NoError(t, err)
 		require.NoError(t, st.Save(old))
 		require.NoError(t, os.WriteFile(filepath.Join(st.Dir(), journalName), encodeJournal(old.ID(), fresh.ID()), 0o600))
@@ -266,10 +268,10 @@ func TestStoreFinishesAnInterruptedReplace(t *testing.T) {
 	}
 
 	// A journal the store did not write is reported, not guessed at.
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(st.Dir(), journalName), []byte("garbage\n"), 0o600))
-	assert.ErrorIs(t, st.Save(old), ErrCorrupt)
+	assert.ErrorIs(t, st.Save(old), container.ErrCorrupt)
 	_, err = st.List()
-	assert.ErrorIs(t, err, ErrCorrupt)
+	assert.ErrorIs(t, err, container.ErrCorrupt)
 }
