@@ -36,9 +36,10 @@
 // container store decides. A container file that no longer loads is named
 // by every command that needs it, and 'hello delete' removes it.
 //
-// PINs, passwords and codes are read from the terminal without echo, or,
-// when stdin is not a terminal, one per line from stdin, in the order of the
-// prompts (which go to stderr):
+// PINs and passwords are read from the terminal without echo, verification
+// codes and confirmations with echo (a code is good once, for 30 seconds),
+// or, when stdin is not a terminal, one per line from stdin, in the order of
+// the prompts (which go to stderr):
 //
 //	printf '582046\n582046\n' | hello -state hello-demo provision
 //
@@ -66,8 +67,8 @@
 // managed}, pin_expires (YYYY-MM-DD, absent when never), certificates,
 // lockout {locked, failures, max_tries, tries_left, recovery_seconds,
 // next_try_seconds}, protections {NAME: {on, detail}} with NAME among
-// dictionary_attack, tpm_binding, bus_encryption, pin_policy and
-// recovery_binding, tpm and state_dir.
+// dictionary_attack, tpm_binding, bus_encryption, pin_policy,
+// recovery_binding and rollback, tpm and state_dir.
 //
 // The simulated directory (tenant, user, demo password and TOTP secret) and
 // the PIN reset service's key live in the state directory too, and are
