@@ -205,11 +205,17 @@ func (c *Container) Created() time.Time { return c.created }
 // PINExpires is when the PIN expires under the policy's Expiration, or the
 // zero time when it never does. Before Unlock it is what the file says;
 // Session.PINExpired is the authenticated answer.
-func (c *Container) PINExpires() time.Time {
-	if c.cfg.PINPolicy.Expiration == 0 {
+func (c *Container) PINExpires() time.Time { return c.PINExpiresUnder(c.cfg.PINPolicy) }
+
+// PINExpiresUnder is when the PIN expires under policy p — the managed
+// policy that applies in place of the recorded one (WithPINPolicy) — or the
+// zero time when p never expires. It is the date Session.PINExpired checks
+// under that policy.
+func (c *Container) PINExpiresUnder(p PINPolicy) time.Time {
+	if p.Expiration == 0 {
 		return time.Time{}
 	}
-	return c.pinSet.AddDate(0, 0, c.cfg.PINPolicy.Expiration)
+	return c.pinSet.AddDate(0, 0, p.Expiration)
 }
 
 // PublicKey is the login key's public key (*rsa.PublicKey or *ecdsa.PublicKey),
