@@ -42,7 +42,7 @@ func Example_readme() {
 	// sign-in, so each has a fresh code.
 	var steps atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(steps.Load()) * idp.TOTPPeriod) }
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithClock(clock))
+	dir, err := idp.New(idp.WithArgon2(idp.LightArgon2Params()), idp.WithClock(clock))
 	check(err)
 	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	check(err)

@@ -46,7 +46,7 @@ func newDemo() *demo {
 	}
 	offset := new(atomic.Int64)
 	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithClock(clock))
+	dir, err := idp.New(idp.WithArgon2(idp.LightArgon2Params()), idp.WithClock(clock))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -404,8 +404,9 @@ func (s *state) openCloud(create bool, upn, password string) (cl *cloud, created
 // buildDirectory makes the in-memory IdP for info (new IDs where info has none).
 func buildDirectory(info directory) (*idp.IdP, idp.Tenant, idp.User, error) {
 	// The demo password is stored in clear above, so a memory-hard hash would
-	// protect nothing here; cheap Argon2id parameters keep every run fast.
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
+	// protect nothing here; cheap Argon2id parameters (one pass over 64 KiB)
+	// keep every run fast.
+	dir, err := idp.New(idp.WithArgon2(idp.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}))
 	if err != nil {
 		return nil, idp.Tenant{}, idp.User{}, err
 	}

@@ -175,6 +175,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	require.True(t, sc.Scan())
 	m := regexp.MustCompile(`at http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text())
 	require.NotNil(t, m, sc.Text())
+	assert.Contains(t, sc.Text(), "(public URL derived from the listener)", "the start-up line says how the URL proofs must name was chosen")
 	go io.Copy(io.Discard, stdout)
 	addr := m[1]
 

@@ -137,12 +137,12 @@ func readCA(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func printRemoteBanner(w io.Writer, base, issuer, ca string) {
+func printRemoteBanner(w io.Writer, base, how, issuer, ca string) {
 	caFlag := ""
 	if ca != "" {
 		caFlag = " -ca " + ca
 	}
-	fmt.Fprintf(w, `PIN reset service at %[1]s, trusting the directory %[2]s
+	fmt.Fprintf(w, `PIN reset service at %[1]s (public URL %[5]s), trusting the directory %[2]s
 
 Published keys:
   curl -s%[4]s %[1]s/v1/keys
@@ -155,7 +155,7 @@ Recover a PIN with the hello command, against this service and the directory
 
 /readyz answers 503 while the directory's keys or lookup API cannot be reached.
 Audit records go to standard error. Ctrl-C stops.
-`, base, issuer, originOf(issuer), caFlag)
+`, base, issuer, originOf(issuer), caFlag, how)
 }
 
 func originOf(raw string) string {
