@@ -183,8 +183,9 @@ func (c *Container) ID() string { return c.id }
 // "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}".
 func (c *Container) KeyID() string { return c.keyID }
 
-// Generation rises by one with every change to the container; Store.Save
-// refuses to replace a generation with an older or equal one.
+// Generation rises by one with every change to the container; the store
+// (container/store) refuses to replace a generation with an older or
+// equal one.
 func (c *Container) Generation() uint64 { return c.generation }
 
 // Config returns the container's configuration with defaults filled in.
