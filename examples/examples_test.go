@@ -118,6 +118,9 @@ func TestQuickstartTellsTheStoryInOrder(t *testing.T) {
 			r := runIn(t, work, home, "", "quickstart", args...)
 			require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 			out := r.stdout
+			// The first line is written before any TPM or directory work,
+			// so a newcomer sees it at once (README, "Two commands").
+			assert.True(t, strings.HasPrefix(out, "hellosim quickstart: Windows Hello for Business PIN reset on a TPM 2.0 simulator\n"), out)
 
 			// Stages, in order.
 			last := -1
