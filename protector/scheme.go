@@ -90,9 +90,12 @@ type identity interface {
 	marshal() ([]byte, error)
 }
 
+// schemeCount is how many schemes exist: Scheme values 0 to schemeCount-1.
+const schemeCount = 4
+
 // schemeInfos are the schemes, indexed by Scheme; a function, so that no
 // package state can change them (and cheap: the values are constants).
-func schemeInfos() [4]schemeInfo {
+func schemeInfos() [schemeCount]schemeInfo {
 	return [...]schemeInfo{
 		HPKEX25519:  hpkeX25519Info(),
 		HPKEXWing:   hpkeXWingInfo(),
@@ -147,7 +150,7 @@ func (s *Scheme) UnmarshalText(text []byte) error {
 	return nil
 }
 
-func (s Scheme) valid() bool { return s >= 0 && int(s) < len(schemeInfos()) }
+func (s Scheme) valid() bool { return s >= 0 && s < schemeCount }
 
 func (s Scheme) wire() uint8 {
 	if i, ok := s.info(); ok {

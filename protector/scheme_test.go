@@ -40,7 +40,7 @@ func TestSchemeImplsAreComplete(t *testing.T) {
 		require.NoError(t, err, "%v: the key's own material makes the same key", s)
 		assert.True(t, again.Public().Equal(k.Public()))
 	}
-	assert.False(t, Scheme(len(schemeInfos())).valid())
+	assert.False(t, Scheme(schemeCount).valid())
 	assert.False(t, Scheme(-1).valid())
 	_, ok := Scheme(-1).info()
 	assert.False(t, ok)

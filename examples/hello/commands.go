@@ -132,7 +132,7 @@ func (a *app) unlock(ctx context.Context, t *tpm.TPM, c *container.Container, op
 		if last != nil {
 			fmt.Fprintf(a.stderr, "%s. Try again.\n", sentence(errorLine(last)))
 		}
-		pin, err := a.in.secret("PIN: ")
+		pin, err := a.in.currentPIN("PIN: ")
 		if err != nil {
 			return nil, afterTries(last, err)
 		}
@@ -140,7 +140,10 @@ func (a *app) unlock(ctx context.Context, t *tpm.TPM, c *container.Container, op
 		if err == nil {
 			return s, nil
 		}
-		if !errors.Is(err, container.ErrWrongPIN) {
+		if errors.Is(err, container.ErrPINPolicy) {
+			// No PIN of this container looks like that: not a TPM try.
+			err = fmt.Errorf("%w (not counted by the TPM: %w)", errNotThePIN, err)
+		} else if !errors.Is(err, container.ErrWrongPIN) {
 			return nil, err
 		}
 		last = err
@@ -248,7 +251,7 @@ func cmdProvision() *command {
 			defer t.Close()
 			if created {
 				fmt.Fprintf(a.stdout, "Simulated tenant %s (%s), onboarded to the PIN reset service.\n", cl.info.Domain, cl.info.TenantID)
-				fmt.Fprintf(a.stdout, "User %s, password %q, TOTP authenticator (kept in %s).\n", cl.info.UPN, cl.info.Password, st.path(directoryFile))
+				fmt.Fprintf(a.stdout, "User %s, password %q, TOTP authenticator (kept in %s; 'hello demo-user' shows them again).\n", cl.info.UPN, cl.info.Password, st.path(directoryFile))
 			}
 			pin, err := a.in.newPIN("New PIN", pinPolicyFor(managed, nil).Check)
 			if err != nil {
@@ -368,7 +371,7 @@ func cmdChangePIN() *command {
 			}
 			defer p.t.Close()
 			t, cs, c, opts := p.t, p.store, p.c, p.opts
-			old, err := a.in.secret("Current PIN: ")
+			old, err := a.in.currentPIN("Current PIN: ")
 			if err != nil {
 				return err
 			}
@@ -393,7 +396,7 @@ func cmdChangePIN() *command {
 					return err
 				}
 				fmt.Fprintf(a.stderr, "%s. Try again.\n", sentence(errorLine(err)))
-				again, rerr := a.in.secret("Current PIN: ")
+				again, rerr := a.in.currentPIN("Current PIN: ")
 				if rerr != nil {
 					return afterTries(err, rerr)
 				}
@@ -668,16 +671,23 @@ func retire(ctx context.Context, t *tpm.TPM, cs *store.Store, n *container.Conta
 	return r, nil
 }
 
+// openDirectory opens the state directory and reads the simulated
+// directory's tenant and user, writing nothing.
+func (a *app) openDirectory() (*state, directory, error) {
+	st, err := a.openState(false)
+	if err != nil {
+		return nil, directory{}, err
+	}
+	info, err := st.directory()
+	return st, info, err
+}
+
 func cmdTOTP() *command {
 	return &command{
 		name: "totp", args: "",
 		summary: "Print the code the demo user's authenticator app shows now.",
 		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
-			st, err := a.openState(false)
-			if err != nil {
-				return err
-			}
-			info, err := st.directory()
+			_, info, err := a.openDirectory()
 			if err != nil {
 				return err
 			}
@@ -692,6 +702,25 @@ func cmdTOTP() *command {
 				next := time.Unix((now.Unix()/period+1)*period, 0).Sub(now).Round(time.Second)
 				fmt.Fprintf(a.stderr, "This code was used already; a new one comes in %s.\n", next)
 			}
+			return nil
+		},
+	}
+}
+
+func cmdDemoUser() *command {
+	return &command{
+		name: "demo-user", args: "",
+		summary: "Show the simulated directory's demo user: name, password, and where the verification codes come from.",
+		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
+			st, info, err := a.openDirectory()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "User              : %s\n", info.UPN)
+			fmt.Fprintf(a.stdout, "Password          : %s\n", info.Password)
+			fmt.Fprintf(a.stdout, "Verification code : 'hello totp' (the user's authenticator app)\n")
+			fmt.Fprintf(a.stdout, "Tenant            : %s (%s)\n", info.Domain, info.TenantID)
+			fmt.Fprintf(a.stdout, "Kept in %s (a demonstration: in clear).\n", st.path(directoryFile))
 			return nil
 		},
 	}
