@@ -195,6 +195,7 @@ const (
 	exitPINRefused  = 5
 	exitNoContainer = 6
 	exitReset       = 7
+	exitPINUnsure   = 8
 )
 
 // helloCLI drives the hello command in one state directory.
