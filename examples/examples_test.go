@@ -52,7 +52,7 @@ func testMain(m *testing.M) int {
 	if raceEnabled {
 		args = append(args, "-race") // the programs run under the race detector too
 	}
-	cmd := exec.Command(goTool, append(args, "./quickstart", "./hello", "./tls-client-auth", "./pinreset-service", "./pinreset-load")...)
+	cmd := exec.Command(goTool, append(args, "./quickstart", "./hello", "./tls-client-auth", "./pinreset-service", "./pinreset-load", "./directory")...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build examples:", err)
