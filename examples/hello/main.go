@@ -34,7 +34,9 @@
 // The device holds one Hello container per user: provision refuses a user
 // who has one ("already provisioned"), also when several run at once; the
 // container store decides. A container file that no longer loads is named
-// by every command that needs it, and 'hello delete' removes it.
+// by every command that needs it; 'hello reset --destructive' replaces it
+// (password and second factor, then a new login key and PIN for the same
+// user, registered with the directory), and 'hello delete' removes it.
 //
 // PINs and passwords are read from the terminal without echo, verification
 // codes and confirmations with echo (a code is good once, for 30 seconds),
@@ -213,7 +215,11 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		fmt.Fprintf(stderr, "Next: %s.\n", next)
 	}
 	if a.verbose {
-		fmt.Fprintf(stderr, "  cause: %v\n", err)
+		cause := err
+		if de := (*damagedError)(nil); errors.As(err, &de) {
+			cause = de.err // the sentence is said above
+		}
+		fmt.Fprintf(stderr, "  cause: %v\n", cause)
 	}
 	if code == exitUsage {
 		fs.Usage()
