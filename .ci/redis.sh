@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Starts and stops the Redis the state tests share: Debian's redis-server on
-# a free loopback port, with a fresh directory and no persistence.
+# a free loopback port, with a fresh directory and no persistence. Tests
+# that kill and restart a Redis, and the Redis Cluster test, start servers
+# of their own (internal/redistest) once HELLOSIM_REDIS opts them in: a
+# unix socket in a private directory for the first, three cluster nodes on
+# 127.0.0.1 joined by redis-cli --cluster create for the second.
 #
 # Usage:
 #   redis.sh start [PORT]  start on 127.0.0.1:PORT (default: the first free

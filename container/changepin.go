@@ -7,6 +7,8 @@ import (
 
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // ChangePIN sets a new PIN, knowing the old one. The new PIN is checked
@@ -33,15 +35,11 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	if c == nil || t == nil {
 		return nil, errors.New("container: change PIN: nil container or TPM")
 	}
-	policy, err := o.pinPolicy(c.cfg.PINPolicy)
+	policy, newP, err := o.newPIN(c, newPIN)
 	if err != nil {
 		return nil, err
 	}
-	newP := o.enterPIN(newPIN)
 	defer clear(newP)
-	if err := o.checkPIN(policy, newP); err != nil {
-		return nil, err
-	}
 	oldP := o.enterPIN(oldPIN)
 	defer clear(oldP)
 	s, err := unsealSecret(ctx, t, c, oldP, o)
@@ -87,7 +85,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 		}
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
-	o.emit(ctx, n, Event{Kind: EventPINChanged})
+	o.emit(ctx, n, event.Event{Kind: event.PINChanged})
 	return n, nil
 }
 
@@ -100,7 +98,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 // When next is not nil a fresh protector R' is enrolled, wrapped to *next, so
 // the protector the service has seen is not used again; otherwise the
 // enrolment stays as it was. r stays the caller's to Destroy. It emits
-// EventReset. The new PIN's expiration clock starts now; with WithPINPolicy
+// event.Reset. The new PIN's expiration clock starts now; with WithPINPolicy
 // the new PIN is held to, and the new container records, the policy given.
 //
 // With rollback protection the secret goes into a new NV index under the
@@ -117,15 +115,11 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	if !c.HasProtector() {
 		return nil, ErrNoProtector
 	}
-	policy, err := o.pinPolicy(c.cfg.PINPolicy)
+	policy, newP, err := o.newPIN(c, newPIN)
 	if err != nil {
 		return nil, err
 	}
-	newP := o.enterPIN(newPIN)
 	defer clear(newP)
-	if err := o.checkPIN(policy, newP); err != nil {
-		return nil, err
-	}
 	if err := o.checkTPM(ctx, t); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
@@ -163,6 +157,6 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 		n.undefineNew(t)
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
-	o.emit(ctx, n, Event{Kind: EventReset})
+	o.emit(ctx, n, event.Event{Kind: event.Reset})
 	return n, nil
 }

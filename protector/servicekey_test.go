@@ -74,7 +74,7 @@ func TestNewServiceKeyRefusesBadKeys(t *testing.T) {
 	require.NoError(t, err)
 	derP256, err := x509.MarshalPKIXPublicKey(p256.PublicKey())
 	require.NoError(t, err)
-	rsaE3 := *testKey(t, RSAOAEP3072).rsa
+	rsaE3 := *testKey(t, RSAOAEP3072).rsaKey()
 	rsaE3.PublicKey.E = 3
 	derE3, err := x509.MarshalPKIXPublicKey(&rsaE3.PublicKey)
 	require.NoError(t, err)
@@ -164,13 +164,13 @@ func TestServicePrivateKeyNeverPrintsItsKey(t *testing.T) {
 		secret := raw[len(raw)-32:] // the last bytes of the private key
 		assertNoSecret(t, priv, secret, "REDACTED")
 		assert.Contains(t, priv.String(), priv.Public().ID())
-		u, err := NewRSAUnwrapper(testKey(t, RSAOAEP3072).rsa)
+		u, err := NewRSAUnwrapper(testKey(t, RSAOAEP3072).rsaKey())
 		require.NoError(t, err)
 		assertNoSecret(t, u, secret, "REDACTED")
 	}
-	h, err := NewHPKEUnwrapper(testKey(t, HPKEX25519).hpke)
+	h, err := NewHPKEUnwrapper(testKey(t, HPKEX25519).hpkeKey())
 	require.NoError(t, err)
-	hb, err := testKey(t, HPKEX25519).hpke.Bytes()
+	hb, err := testKey(t, HPKEX25519).hpkeKey().Bytes()
 	require.NoError(t, err)
 	assertNoSecret(t, h, hb, "REDACTED")
 }
@@ -195,18 +195,25 @@ func (h *hsm) Decrypt(rand io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]
 
 var errHSMOffline = errors.New("hsm: device not reachable")
 
-func TestRSAUnwrapperUsesTheDecrypter(t *testing.T) {
-	d := &hsm{key: testKey(t, RSAOAEP3072).rsa}
-	u, err := NewRSAUnwrapper(d)
-	require.NoError(t, err)
-	assert.True(t, u.Public().Equal(testKey(t, RSAOAEP3072).Public()))
-
-	r := newKey(t)
+// requireRoundTrip wraps r to u's public key and requires u to unwrap it
+// back; it returns the envelope.
+func requireRoundTrip(t *testing.T, u Unwrapper, r *Key) *Envelope {
+	t.Helper()
 	env, err := u.Public().Wrap(r, testBinding, nil)
 	require.NoError(t, err)
 	got, err := u.Unwrap(env)
 	require.NoError(t, err)
 	assert.True(t, got.Equal(r))
+	return env
+}
+
+func TestRSAUnwrapperUsesTheDecrypter(t *testing.T) {
+	d := &hsm{key: testKey(t, RSAOAEP3072).rsaKey()}
+	u, err := NewRSAUnwrapper(d)
+	require.NoError(t, err)
+	assert.True(t, u.Public().Equal(testKey(t, RSAOAEP3072).Public()))
+
+	env := requireRoundTrip(t, u, newKey(t))
 	assert.Equal(t, int32(1), d.calls.Load())
 
 	forged := *env
@@ -231,7 +238,7 @@ func mustRSA(t *testing.T, bits int) *rsa.PrivateKey {
 
 func TestHPKEUnwrapperFromExistingKey(t *testing.T) {
 	for _, s := range []Scheme{HPKEX25519, HPKEXWing} {
-		seed, err := testKey(t, s).hpke.Bytes()
+		seed, err := testKey(t, s).hpkeKey().Bytes()
 		require.NoError(t, err)
 		priv, err := s.kem().NewPrivateKey(seed)
 		require.NoError(t, err)
@@ -253,11 +260,7 @@ func TestHPKEUnwrapperFromExistingKey(t *testing.T) {
 	u, err := NewHPKEUnwrapper(hk)
 	require.NoError(t, err)
 	r := newKey(t)
-	env, err := u.Public().Wrap(r, testBinding, nil)
-	require.NoError(t, err)
-	got, err := u.Unwrap(env)
-	require.NoError(t, err)
-	assert.True(t, got.Equal(r))
+	requireRoundTrip(t, u, r)
 
 	// DHKEM(P-256) behind an ecdh.KeyExchanger: the PKCS #11 case.
 	pk, err := ecdh.P256().GenerateKey(nil)
@@ -267,11 +270,7 @@ func TestHPKEUnwrapperFromExistingKey(t *testing.T) {
 	u, err = NewHPKEUnwrapper(hp)
 	require.NoError(t, err)
 	assert.Equal(t, HPKEP256, u.Public().Scheme())
-	env, err = u.Public().Wrap(r, testBinding, nil)
-	require.NoError(t, err)
-	got, err = u.Unwrap(env)
-	require.NoError(t, err)
-	assert.True(t, got.Equal(r))
+	requireRoundTrip(t, u, r)
 
 	p384, err := hpke.DHKEM(ecdh.P384()).GenerateKey()
 	require.NoError(t, err)
@@ -385,7 +384,7 @@ func TestUnwrapTellsAnUnavailableKeyFromABadEnvelope(t *testing.T) {
 	require.NoError(t, err)
 	hu, err := NewHPKEUnwrapper(hk)
 	require.NoError(t, err)
-	ru, err := NewRSAUnwrapper(failingDecrypter{testKey(t, RSAOAEP3072).rsa})
+	ru, err := NewRSAUnwrapper(failingDecrypter{testKey(t, RSAOAEP3072).rsaKey()})
 	require.NoError(t, err)
 	for _, u := range []Unwrapper{hu, ru} {
 		env, err := u.Public().Wrap(newKey(t), testBinding, nil)

@@ -21,9 +21,15 @@
 // cred.microsoft.com (the PIN Reset Service's redirect URI) get a page
 // showing the code and state received.
 //
-// It listens on loopback addresses only, and stops gracefully on SIGINT
-// or SIGTERM. It also serves the device registration service's Hello key
-// endpoint, POST /EnrollmentServer/key/?api-version=1.0.
+// -dump FILE writes the directory's objects (consents, service
+// principals, users, their registered Hello keys) as JSON on SIGUSR1 and
+// at exit. It listens on loopback addresses only, and stops gracefully on
+// SIGINT or SIGTERM. It also serves the device registration service's Hello key
+// endpoint, POST /EnrollmentServer/key/?api-version=1.0, and its device
+// join endpoint, POST /EnrollmentServer/device/. With -app-key FILE it
+// serves the lookup API (GET /v1.0/tenants/...) the PIN reset service
+// asks at every recovery when it runs in its own process (pinreset-service
+// -issuer URL -app-key FILE), accepting the app credential in FILE.
 package main
 
 import (
@@ -48,6 +54,7 @@ import (
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/idp/web"
+	"github.com/hellosim/hellosim/reset/lookup"
 )
 
 // ConsentLinks are the two admin-consent links of the PIN reset
@@ -63,7 +70,8 @@ func main() {
 }
 
 type options struct {
-	addr, certFile, keyFile, demoFile string
+	addr, certFile, keyFile, demoFile, dumpFile string
+	appKey                                      string // the PIN reset service's app credential
 }
 
 var errUsage = errors.New("usage")
@@ -76,9 +84,11 @@ func parseArgs(args []string, stderr io.Writer) (opts *options, totpSecret strin
 	fs.StringVar(&o.certFile, "cert", "", "TLS certificate (PEM); with -key. Default: a throwaway one")
 	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.demoFile, "demo", "", "write the demo tenant and accounts as JSON to this file (mode 0600)")
+	fs.StringVar(&o.appKey, "app-key", "", "the PIN reset service's app credential (PEM `file`; made, mode 0600, when absent): serve the lookup API it calls (pinreset-service -issuer -app-key FILE)")
+	fs.StringVar(&o.dumpFile, "dump", "", "write the directory's objects (consents, service principals, users, registered keys, devices) as JSON to this file on SIGUSR1 and at exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "directory: serves the simulated directory's sign-in pages and OAuth endpoints.\n\n"+
-			"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE]\n"+
+			"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE] [-dump FILE] [-app-key FILE]\n"+
 			"       directory totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -227,6 +237,18 @@ func run(o options, stdout, stderr io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle(drs.KeyPath, drs.Handler(dir))
+	mux.Handle(drs.JoinPath, drs.JoinHandler(dir))
+	if o.appKey != "" {
+		key, err := serviceAppKey(o.appKey)
+		if err != nil {
+			return err
+		}
+		lh, err := lookupHandler(dir, base, key)
+		if err != nil {
+			return err
+		}
+		mux.Handle(lookup.PathPrefix, lh)
+	}
 	mux.Handle("/", srv)
 	standIn := srv.RedirectStandIn()
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -249,12 +271,29 @@ func run(o options, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	dump := func() {
+		if o.dumpFile == "" {
+			return
+		}
+		if err := writeDump(o.dumpFile, dir, srv, tenant.ID); err != nil {
+			fmt.Fprintln(stderr, "directory: dump:", err)
+		}
+	}
+	defer dump()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	for done := false; !done; {
+		select {
+		case err := <-errc:
+			return err
+		case <-usr1:
+			dump()
+		case <-ctx.Done():
+			done = true
+		}
 	}
 	fmt.Fprintln(stderr, "directory: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -266,6 +305,67 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// Dump is the -dump file: the directory's objects, public parts only.
+type Dump struct {
+	TenantID          string                 `json:"tenant_id"`
+	Onboarded         bool                   `json:"onboarded"`
+	ConsentedApps     []string               `json:"consented_apps"`
+	ServicePrincipals []web.ServicePrincipal `json:"service_principals"`
+	Users             []DumpUser             `json:"users"`
+}
+
+// DumpUser is a user and the Hello keys registered for it.
+type DumpUser struct {
+	UPN         string    `json:"upn"`
+	ObjectID    string    `json:"object_id"`
+	GlobalAdmin bool      `json:"global_administrator"`
+	Keys        []DumpKey `json:"registered_keys"`
+}
+
+// DumpKey is a registered Hello key.
+type DumpKey struct {
+	KeyID        string    `json:"key_id"`
+	KID          string    `json:"kid"`
+	DeviceID     string    `json:"device_id,omitempty"`
+	RegisteredAt time.Time `json:"registered_at"`
+}
+
+func writeDump(path string, dir *idp.IdP, srv *web.Server, tenantID string) error {
+	t, err := dir.LookupTenant(tenantID)
+	if err != nil {
+		return err
+	}
+	sps, err := srv.ServicePrincipals(tenantID, "")
+	if err != nil {
+		return err
+	}
+	d := Dump{TenantID: t.ID, Onboarded: t.Onboarded(), ConsentedApps: t.ConsentedApps, ServicePrincipals: sps}
+	for _, upn := range []string{"admin@contoso.test", "alice@contoso.test"} {
+		u, err := dir.LookupUser(upn)
+		if err != nil {
+			return err
+		}
+		du := DumpUser{UPN: u.UPN, ObjectID: u.ObjectID, GlobalAdmin: u.GlobalAdmin, Keys: []DumpKey{}}
+		keys, err := dir.RegisteredKeys(upn)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			du.Keys = append(du.Keys, DumpKey{KeyID: k.KeyID, KID: k.KID, DeviceID: k.DeviceID, RegisteredAt: k.RegisteredAt})
+		}
+		d.Users = append(d.Users, du)
+	}
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func demoAccount(dir *idp.IdP, tenantID, upn string, admin bool) (Account, error) {

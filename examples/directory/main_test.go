@@ -22,9 +22,12 @@ import (
 // SIGINT.
 func TestServeDemoAndStop(t *testing.T) {
 	demoFile := filepath.Join(t.TempDir(), "demo.json")
+	dumpFile := filepath.Join(t.TempDir(), "dump.json")
 	var stdout, stderr syncbuf.Buffer
 	done := make(chan int, 1)
-	go func() { done <- realMain([]string{"-addr", "127.0.0.1:0", "-demo", demoFile}, &stdout, &stderr) }()
+	go func() {
+		done <- realMain([]string{"-addr", "127.0.0.1:0", "-demo", demoFile, "-dump", dumpFile}, &stdout, &stderr)
+	}()
 
 	var demo Demo
 	deadline := time.Now().Add(30 * time.Second)
@@ -87,6 +90,14 @@ func TestServeDemoAndStop(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(stderr.String()), []byte("shutting down")) {
 		t.Fatalf("stderr: %s", stderr.String())
+	}
+	var dump Dump
+	b, err := os.ReadFile(dumpFile)
+	if err != nil || json.Unmarshal(b, &dump) != nil {
+		t.Fatalf("dump at exit: %v %s", err, b)
+	}
+	if dump.TenantID != demo.TenantID || dump.Onboarded || len(dump.ServicePrincipals) != 0 || len(dump.Users) != 2 || !dump.Users[0].GlobalAdmin {
+		t.Fatalf("dump: %+v", dump)
 	}
 }
 

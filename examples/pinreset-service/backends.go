@@ -32,7 +32,7 @@ type backendConfig struct {
 func registerBackendFlags(fs *flag.FlagSet) *backendConfig {
 	c := new(backendConfig)
 	fs.StringVar(&c.redisURL, "redis", os.Getenv("PINRESET_REDIS"),
-		"Redis `URL` (redis://host:port/db) for the state instances share; /readyz waits for it (env PINRESET_REDIS)")
+		"Redis `URL` for the state instances share: redis://host:port/db, rediss:// (TLS), unix:///path?db=N, or a Redis Cluster as redis+cluster://host:port,host:port,…; /readyz waits for it (env PINRESET_REDIS)")
 	fs.StringVar(&c.pkcs11Module, "pkcs11-module", os.Getenv("PINRESET_PKCS11_MODULE"),
 		"PKCS #11 module `path`: keep the service keys in a token (env PINRESET_PKCS11_MODULE; PIN in "+pinEnv+")")
 	fs.StringVar(&c.pkcs11Token, "pkcs11-token", os.Getenv("PINRESET_PKCS11_TOKEN"),

@@ -73,3 +73,14 @@ func TestPrefixesDiffer(t *testing.T) {
 	assert.NotEqual(t, a, b)
 	assert.True(t, strings.HasPrefix(a, "hellosim-test:") && strings.HasSuffix(a, ":"))
 }
+
+// A Cluster is three masters that together serve every hash slot.
+func TestClusterServesEverySlot(t *testing.T) {
+	c := StartCluster(t)
+	require.Len(t, c.Addrs, 3)
+	assert.True(t, strings.HasPrefix(c.URL(), "redis+cluster://127.0.0.1:"))
+	info := cli(c.Addrs[0], "cluster", "info")
+	assert.Contains(t, info, "cluster_slots_assigned:16384")
+	assert.Contains(t, info, "cluster_known_nodes:3")
+	assert.Contains(t, info, "cluster_size:3")
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/web"
+	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
@@ -67,7 +68,7 @@ const (
 // world is a directory served over TLS on loopback, with a tenant (not
 // onboarded), a Global Administrator, a user, and the user's device.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	clock  clock
 	dir    *idp.IdP
 	srv    *web.Server
@@ -92,7 +93,7 @@ func withClock(c clock) worldOpt            { return func(w *worldConfig) { w.cl
 func withLockout(n int) worldOpt            { return func(w *worldConfig) { w.lockout = n } }
 func withInterval(d time.Duration) worldOpt { return func(w *worldConfig) { w.interval = d } }
 
-func newWorld(t *testing.T, opts ...worldOpt) *world {
+func newWorld(t testing.TB, opts ...worldOpt) *world {
 	t.Helper()
 	cfg := worldConfig{clock: &shiftClock{}, interval: time.Second}
 	for _, o := range opts {
@@ -103,7 +104,7 @@ func newWorld(t *testing.T, opts ...worldOpt) *world {
 		t.Fatal(err)
 	}
 	base := "https://" + ln.Addr().String()
-	idpOpts := []idp.Option{idp.WithArgon2(idp.TestArgon2Params()), idp.WithClock(cfg.clock.Now), idp.WithIssuer(base + "/{tid}/v2.0")}
+	idpOpts := []idp.Option{idp.WithArgon2(resettest.CheapArgon2()), idp.WithClock(cfg.clock.Now), idp.WithIssuer(base + "/{tid}/v2.0")}
 	if cfg.lockout > 0 {
 		idpOpts = append(idpOpts, idp.WithLockout(cfg.lockout, time.Minute))
 	}
@@ -151,7 +152,7 @@ func newWorld(t *testing.T, opts ...worldOpt) *world {
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert.TLS}, MinVersion: tls.VersionTLS12}}
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}}, Timeout: 30 * time.Second}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}, MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 	return &world{t: t, clock: cfg.clock, dir: dir, srv: srv, base: base, cert: cert, tenant: tenant,
 		admin: admin, user: user, devKey: devKey, client: client}
 }

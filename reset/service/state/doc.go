@@ -4,9 +4,10 @@
 //
 // A service that runs on one instance uses NewMemory, the embedded default.
 // A service that runs on several instances behind a load balancer uses
-// NewRedis, so that a token used at one instance is refused at another, a
-// user locked out at one instance is locked out at all, and a limit counts
-// the requests that reach any of them.
+// NewRedis, on one Redis or a Redis Cluster, so that a token used at one
+// instance is refused at another, a user locked out at one instance is
+// locked out at all, and a limit counts the requests that reach any of
+// them.
 //
 // # One decision, one step
 //
@@ -31,17 +32,20 @@
 //
 // # In the service
 //
-// The recover path makes its cheap checks first (body, return key, key ID,
-// token and DPoP signatures, binding), then one Admit with the user's
-// lockout key, the token's and the DPoP proof's jti in the tenant's
-// partition (expiring at exp plus the verifier's skew) and the user's,
-// client address's and tenant's buckets; then it decrypts. The verdict maps
-// to the refusals: BeforeEpoch and Expired to an expired token, Replayed to
-// a replayed token, LockedOut and RateLimited to 429 with RetryAfter, Full
-// to 503 for that tenant only. An envelope that then fails to open, a
-// binding or device mismatch is one Fail for the user. An error of either
-// call (ErrStoreUnavailable) is 503, with nothing released and nothing
-// counted.
+// The recover path draws from the client address's bucket (an admission
+// without a partition) before any signature is checked. Right after
+// authentication it makes one Admit in the tenant's partition with the
+// user's lockout key, the DPoP proof's jti and the user's and tenant's
+// buckets, so that every authenticated request pays and a locked-out user
+// is refused whatever the request carries; after every other check, one
+// more with the token's jti (and the lockout again), so that a token is
+// spent only on a request that is then decrypted. The verdict maps to the
+// refusals: BeforeEpoch and Expired to an expired token, Replayed to a
+// replayed token or proof, LockedOut and RateLimited to 429 with
+// RetryAfter, Full to 503 for that tenant only. An envelope that then
+// fails to open, a binding or device mismatch is one Fail for the user. An
+// error of any call (ErrStoreUnavailable) is 503, with nothing released
+// and nothing counted.
 //
 // # Failing closed
 //
@@ -81,20 +85,46 @@
 // IDs (the token's exp plus the service's skew) and remember an ID until
 // then and no longer.
 //
+// # Partitions
+//
+// Every Admission has a partition (the service uses the tenant), and
+// every lockout, failure window, one-time ID and bucket of it lives in that
+// partition: Fail and Epoch take the partition too. One tenant's keys
+// never meet another's, and on a Redis Cluster the partition is the hash
+// tag of every key of the decision, so that the decision is one script on
+// the one shard that holds the tenant. The per-address bucket spans
+// tenants; it is an admission of its own without a partition, which may
+// hold one key only (its own slot).
+//
 // # Keys
 //
 // The Redis keys are, under RedisOptions.Prefix (default "hellosim:"):
 //
-//	epoch                     the epoch, unix milliseconds
 //	r:{partition}:<hash>      a one-time ID: the SHA-256 of the ID (16
 //	                          bytes, base64url), value its expiry
-//	b:<key>                   a token bucket: tokens and last refill
-//	f:<key>                   the failure window: a sorted set of times
-//	l:<key>                   a lockout: its end
+//	b:{partition}:<key>       a token bucket: tokens and last refill
+//	f:{partition}:<key>       the failure window: a sorted set of times
+//	l:{partition}:<key>       a lockout: its end
+//	b:{<key>}, f:{<key>},     the same without a partition: the key is its
+//	l:{<key>}                 own hash tag
+//	epoch                     the epoch, unix milliseconds (one Redis)
+//	epoch:{<slot tag>}        a hash slot's epoch (a Redis Cluster)
 //
-// The partition (the tenant) is a Redis Cluster hash tag, so that one
-// tenant's records stay on one shard. Admit touches several keys in one
-// script, which on a cluster must share a slot; this package targets one
-// Redis (with replicas or Sentinel), and docs/SCALING.md describes the
-// layout that grows past it.
+// Partitions and keys hold no brace, so a key's hash tag is exactly its
+// partition. On one Redis one epoch covers every key: the server loses all
+// of them or none. On a cluster each shard loses its slots alone (a master
+// restarted empty, a failover), so each hash slot has an epoch of its own,
+// in the slot: a key "epoch:{t}" whose tag t is chosen to hash to the slot
+// (the store computes one short tag per slot once). A shard restarted empty
+// then refuses the older tokens of its own tenants only. The first
+// decision in a slot sets its epoch, so on a new cluster the first request
+// of each slot with a token issued before it is refused once (BeforeEpoch:
+// sign in again).
+//
+// A Redis Cluster is named by a "redis+cluster://host:port,host:port"
+// URL. The cluster client neither follows a MOVED answer nor retries a
+// dropped connection (both share one loop in go-redis, and a retried
+// script whose answer was lost would decide twice): while a slot moves, a
+// call fails with ErrStoreUnavailable (503) and the next goes to the new
+// owner.
 package state

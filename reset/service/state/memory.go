@@ -98,7 +98,7 @@ func (m *Memory) Admit(_ context.Context, a Admission) (Verdict, error) {
 		return Verdict{Outcome: BeforeEpoch}, nil
 	}
 	for i, k := range a.Locks {
-		if until, ok := m.locks[k]; ok && now.Before(until) {
+		if until, ok := m.locks[scoped(a.Partition, k)]; ok && now.Before(until) {
 			return Verdict{Outcome: LockedOut, Index: i, RetryAfter: until.Sub(now)}, nil
 		}
 	}
@@ -110,11 +110,11 @@ func (m *Memory) Admit(_ context.Context, a Admission) (Verdict, error) {
 		hashes[i] = hashID(o.ID)
 		// The same ID twice in one admission is a replay too.
 		for j := range i {
-			if a.Once[j].Partition == o.Partition && hashes[j] == hashes[i] {
+			if hashes[j] == hashes[i] {
 				return Verdict{Outcome: Replayed, Index: i}, nil
 			}
 		}
-		p := m.parts[o.Partition]
+		p := m.parts[a.Partition]
 		if p == nil {
 			continue
 		}
@@ -128,7 +128,7 @@ func (m *Memory) Admit(_ context.Context, a Admission) (Verdict, error) {
 	}
 	tokens := make([]float64, len(a.Buckets))
 	for i, b := range a.Buckets {
-		st, ok := m.buckets[b.Key]
+		st, ok := m.buckets[scoped(a.Partition, b.Key)]
 		if !ok {
 			st = bucketState{tokens: float64(b.Limit.Burst), last: now}
 		}
@@ -145,19 +145,22 @@ func (m *Memory) Admit(_ context.Context, a Admission) (Verdict, error) {
 	}
 	// Admitted: record and spend.
 	for i, o := range a.Once {
-		p := m.parts[o.Partition]
+		p := m.parts[a.Partition]
 		if p == nil {
 			p = &partition{seen: make(map[[idSize]byte]time.Time), next: 1024}
-			m.parts[o.Partition] = p
+			m.parts[a.Partition] = p
 		}
 		p.seen[hashes[i]] = o.Expires
 	}
 	for i, b := range a.Buckets {
-		m.buckets[b.Key] = bucketState{tokens: tokens[i] - 1, last: now}
+		m.buckets[scoped(a.Partition, b.Key)] = bucketState{tokens: tokens[i] - 1, last: now}
 	}
 	m.sweepBuckets(a.Buckets, now)
 	return Verdict{Outcome: Admitted}, nil
 }
+
+// scoped is a key within its partition, which holds no NUL.
+func scoped(partition, key string) string { return partition + "\x00" + key }
 
 // sweep forgets expired IDs once the partition has doubled since the last
 // sweep, so the cost is amortised.
@@ -196,13 +199,11 @@ func (m *Memory) sweepBuckets(bs []Bucket, now time.Time) {
 }
 
 // Fail implements Store.
-func (m *Memory) Fail(_ context.Context, key string, p Lockout) (Failures, error) {
-	if key == "" {
-		return Failures{}, ErrInvalidAdmission
-	}
-	if err := p.check(); err != nil {
+func (m *Memory) Fail(_ context.Context, partition, key string, p Lockout) (Failures, error) {
+	if err := checkFailure(partition, key, p); err != nil {
 		return Failures{}, err
 	}
+	key = scoped(partition, key)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -246,7 +247,7 @@ func (m *Memory) Fail(_ context.Context, key string, p Lockout) (Failures, error
 }
 
 // Epoch implements Store.
-func (m *Memory) Epoch(context.Context) (time.Time, error) { return m.epoch, nil }
+func (m *Memory) Epoch(context.Context, string) (time.Time, error) { return m.epoch, nil }
 
 // Ping implements Store.
 func (m *Memory) Ping(context.Context) error {

@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,7 +23,8 @@ const DefaultRedisTimeout = 250 * time.Millisecond
 // RedisOptions configures NewRedis.
 type RedisOptions struct {
 	// Prefix starts every key; "" means "hellosim:". Instances that share
-	// state use the same prefix.
+	// state use the same prefix. It may not hold '{' or '}', which would
+	// move every key of a Redis Cluster to one slot.
 	Prefix string
 	// Timeout bounds each call (dial, script, answer); 0 means
 	// DefaultRedisTimeout.
@@ -39,16 +42,24 @@ type RedisOptions struct {
 }
 
 // Redis is a Store in Redis, shared by every instance of a service that
-// uses the same server and prefix. Each Admit and Fail is one Lua script,
-// atomic on the server and one round trip (two after a Redis restart, when
-// the script cache is empty). It is safe for concurrent use.
+// uses the same server (or cluster) and prefix. Each Admit and Fail is one
+// Lua script, atomic on the server and one round trip (two after a Redis
+// restart, when the script cache is empty). On a Redis Cluster every key
+// of a script carries its partition as the hash tag, so each decision runs
+// on the one shard that holds the partition. It is safe for concurrent
+// use.
 type Redis struct {
-	c       *redis.Client
+	c       redis.UniversalClient
 	prefix  string
 	timeout time.Duration
 	clock   func() time.Time
 	observe func(string, time.Duration, error)
 	scripts scripts
+	// slotTags is nil on a single Redis, whose one epoch covers every
+	// key. On a cluster, where each shard can lose its keys alone, every
+	// hash slot has an epoch of its own, and slotTags names a hash tag of
+	// each slot to spell that epoch's key.
+	slotTags []string
 }
 
 var _ Store = (*Redis)(nil)
@@ -64,30 +75,21 @@ var failLua string
 // restart has emptied its script cache.
 type scripts struct{ admit, fail *redis.Script }
 
-// NewRedis connects to the Redis at url ("redis://host:port/db",
-// "rediss://" for TLS, or "unix:///path/to/socket?db=N"; a password in the URL or in REDIS_PASSWORD-style
-// configuration is the caller's to supply). It does not dial: the first
-// call does, and a Redis that is down makes calls fail with ErrStoreUnavailable
-// until it is back.
+// NewRedis connects to the Redis at url: "redis://host:port/db",
+// "rediss://" for TLS, "unix:///path/to/socket?db=N", or a Redis Cluster
+// as "redis+cluster://host:port,host:port,…" ("rediss+cluster://" for TLS;
+// any node will do, the client learns the others). A password in the URL is
+// the caller's to supply. It does not dial: the first call does, and a
+// Redis that is down makes calls fail with ErrStoreUnavailable until it is
+// back.
 func NewRedis(url string, o RedisOptions) (*Redis, error) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		// The URL may hold a password: do not repeat it.
-		return nil, errors.New("state: redis URL: not a redis://, rediss:// or unix:// URL")
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("state: redis prefix %q holds a brace", o.Prefix)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultRedisTimeout
 	}
-	opt.DialTimeout = o.Timeout
-	opt.ReadTimeout = o.Timeout
-	opt.WriteTimeout = o.Timeout
-	opt.PoolTimeout = o.Timeout
-	opt.ContextTimeoutEnabled = true
-	// No automatic retries: a script whose answer was lost may have run,
-	// and a decision must be made once. The caller answers 503 instead.
-	opt.MaxRetries = -1
 	r := &Redis{
-		c:       redis.NewClient(opt),
 		prefix:  o.Prefix,
 		timeout: o.Timeout,
 		clock:   o.Clock,
@@ -97,7 +99,70 @@ func NewRedis(url string, o RedisOptions) (*Redis, error) {
 	if r.prefix == "" {
 		r.prefix = "hellosim:"
 	}
+	if scheme, _, ok := strings.Cut(url, "://"); ok && strings.HasSuffix(scheme, "+cluster") {
+		opt, err := parseClusterURL(url)
+		if err != nil {
+			return nil, err
+		}
+		deadline(o.Timeout, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
+		opt.ContextTimeoutEnabled, opt.MaxRetries = true, -1
+		// The cluster client follows a MOVED answer and retries a dropped
+		// connection in one loop, bounded by MaxRedirects: a script whose
+		// answer was lost would run twice. So neither: a moved slot or a
+		// lost answer is one 503, and the client reloads the slot map for
+		// the next call.
+		opt.MaxRedirects = -1
+		r.c = redis.NewClusterClient(opt)
+		r.slotTags = slotTags()
+		return r, nil
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		// The URL may hold a password: do not repeat it.
+		return nil, errors.New("state: redis URL: not a redis://, rediss://, unix:// or redis+cluster:// URL")
+	}
+	deadline(o.Timeout, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout)
+	// No automatic retries: a script whose answer was lost may have run,
+	// and a decision must be made once. The caller answers 503 instead.
+	opt.ContextTimeoutEnabled, opt.MaxRetries = true, -1
+	r.c = redis.NewClient(opt)
 	return r, nil
+}
+
+// deadline sets each of a client's timeouts (dial, read, write, waiting
+// for a pooled connection) to d: the store's one deadline per call.
+func deadline(d time.Duration, timeouts ...*time.Duration) {
+	for _, t := range timeouts {
+		*t = d
+	}
+}
+
+// parseClusterURL reads "redis+cluster://[user:password@]host:port,host:port…[?options]"
+// (or rediss+cluster) into go-redis's cluster options: the first node is
+// the URL's host, the others become addr parameters.
+func parseClusterURL(raw string) (*redis.ClusterOptions, error) {
+	// The URL may hold a password: errors do not repeat it.
+	bad := errors.New("state: redis URL: not a redis+cluster://host:port,host:port… URL")
+	u, err := neturl.Parse(raw)
+	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, bad
+	}
+	u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
+	hosts := strings.Split(u.Host, ",")
+	u.Host, u.Path = hosts[0], ""
+	q := u.Query()
+	for _, h := range hosts[1:] {
+		if h == "" {
+			return nil, bad
+		}
+		q.Add("addr", h)
+	}
+	u.RawQuery = q.Encode()
+	opt, err := redis.ParseClusterURL(u.String())
+	if err != nil {
+		return nil, bad
+	}
+	return opt, nil
 }
 
 func newScripts() scripts {
@@ -131,13 +196,57 @@ func (r *Redis) nowArg() string {
 	return strconv.FormatInt(r.clock().UnixMilli(), 10)
 }
 
-func (r *Redis) epochKey() string { return r.prefix + "epoch" }
+// key is the Redis key of a lockout ("l"), failure window ("f"), bucket
+// ("b") or one-time ID ("r") in partition. The partition is the key's
+// hash tag, so that all of a partition's keys share one cluster slot; a
+// key without a partition is its own tag, so that a failure window and its
+// lockout still do. Neither holds a brace (Admission.check).
+func (r *Redis) key(kind, partition, key string) string {
+	if partition == "" {
+		return r.prefix + kind + ":{" + key + "}"
+	}
+	return r.prefix + kind + ":{" + partition + "}:" + key
+}
 
-// onceKey keeps the partition as a Redis Cluster hash tag and only a hash
-// of the ID.
-func (r *Redis) onceKey(o Once) string {
+// onceKey keeps only a hash of the ID.
+func (r *Redis) onceKey(partition string, o Once) string {
 	h := sha256.Sum256([]byte(o.ID))
-	return r.prefix + "r:{" + o.Partition + "}:" + base64.RawURLEncoding.EncodeToString(h[:idSize])
+	return r.key("r", partition, base64.RawURLEncoding.EncodeToString(h[:idSize]))
+}
+
+// epochKey is the key of the epoch that covers keys (one slot's keys; the
+// first decides): the store's one epoch on a single Redis, the slot's on a
+// cluster. Without keys it is the epoch of partition's slot, or of an
+// arbitrary but fixed slot when partition is empty too.
+func (r *Redis) epochKey(partition string, keys []string) string {
+	if r.slotTags == nil {
+		return r.prefix + "epoch"
+	}
+	var slot int
+	switch {
+	case len(keys) > 0:
+		slot = keySlot(keys[0])
+	case partition != "":
+		slot = keySlot("{" + partition + "}")
+	}
+	return r.prefix + "epoch:{" + r.slotTags[slot] + "}"
+}
+
+// oneSlot makes sure a script's keys share a hash slot, as a cluster
+// requires; on a single Redis any keys do. Admission.check's rules make it
+// so; this catches a store whose key layout broke them before the cluster
+// refuses with CROSSSLOT.
+func (r *Redis) oneSlot(keys []string) error {
+	if r.slotTags == nil || len(keys) == 0 {
+		return nil
+	}
+	s := keySlot(keys[0])
+	for _, k := range keys[1:] {
+		if keySlot(k) != s {
+			return fmt.Errorf("%w: keys of one decision span Redis Cluster hash slots", ErrInvalidAdmission)
+		}
+	}
+	return nil
 }
 
 // Admit implements Store.
@@ -145,16 +254,19 @@ func (r *Redis) Admit(ctx context.Context, a Admission) (Verdict, error) {
 	if err := a.check(); err != nil {
 		return Verdict{}, err
 	}
-	keys := make([]string, 0, 1+len(a.Locks)+len(a.Once)+len(a.Buckets))
-	keys = append(keys, r.epochKey())
+	keys := make([]string, 1, 1+len(a.Locks)+len(a.Once)+len(a.Buckets))
 	for _, k := range a.Locks {
-		keys = append(keys, r.prefix+"l:"+k)
+		keys = append(keys, r.key("l", a.Partition, k))
 	}
 	for _, o := range a.Once {
-		keys = append(keys, r.onceKey(o))
+		keys = append(keys, r.onceKey(a.Partition, o))
 	}
 	for _, b := range a.Buckets {
-		keys = append(keys, r.prefix+"b:"+b.Key)
+		keys = append(keys, r.key("b", a.Partition, b.Key))
+	}
+	keys[0] = r.epochKey(a.Partition, keys[1:])
+	if err := r.oneSlot(keys); err != nil {
+		return Verdict{}, err
 	}
 	issued := ""
 	if !a.IssuedAt.IsZero() {
@@ -188,14 +300,14 @@ func (r *Redis) Admit(ctx context.Context, a Admission) (Verdict, error) {
 }
 
 // Fail implements Store.
-func (r *Redis) Fail(ctx context.Context, key string, p Lockout) (Failures, error) {
-	if key == "" {
-		return Failures{}, fmt.Errorf("%w: empty failure key", ErrInvalidAdmission)
-	}
-	if err := p.check(); err != nil {
+func (r *Redis) Fail(ctx context.Context, partition, key string, p Lockout) (Failures, error) {
+	if err := checkFailure(partition, key, p); err != nil {
 		return Failures{}, err
 	}
-	keys := []string{r.prefix + "f:" + key, r.prefix + "l:" + key}
+	keys := []string{r.key("f", partition, key), r.key("l", partition, key)}
+	if err := r.oneSlot(keys); err != nil {
+		return Failures{}, err
+	}
 	args := []any{r.nowArg(), p.Failures, p.Window.Milliseconds(), p.Base.Milliseconds(), p.Max.Milliseconds(), p.keep()}
 	var res []int64
 	err := r.run(ctx, "fail", func(ctx context.Context) error {
@@ -217,11 +329,14 @@ func (r *Redis) Fail(ctx context.Context, key string, p Lockout) (Failures, erro
 }
 
 // Epoch implements Store.
-func (r *Redis) Epoch(ctx context.Context) (time.Time, error) {
+func (r *Redis) Epoch(ctx context.Context, partition string) (time.Time, error) {
+	if err := checkPartition(partition); err != nil {
+		return time.Time{}, err
+	}
 	var ms int64
 	err := r.run(ctx, "epoch", func(ctx context.Context) error {
 		var err error
-		ms, err = r.c.Get(ctx, r.epochKey()).Int64()
+		ms, err = r.c.Get(ctx, r.epochKey(partition, nil)).Int64()
 		if errors.Is(err, redis.Nil) {
 			ms, err = 0, nil
 		}

@@ -28,7 +28,7 @@ func TestRedisTwoClientsRaceOneWins(t *testing.T) {
 	ctx := context.Background()
 	exp := time.Now().Add(time.Minute)
 	for round := range 50 {
-		o := Once{Partition: "tenant", ID: fmt.Sprint("jti-", round), Expires: exp}
+		o := Once{ID: fmt.Sprint("jti-", round), Expires: exp}
 		var admitted, replayed atomic.Int32
 		var wg sync.WaitGroup
 		for i := range 8 {
@@ -37,7 +37,7 @@ func TestRedisTwoClientsRaceOneWins(t *testing.T) {
 				s = b
 			}
 			wg.Go(func() {
-				v, err := s.Admit(ctx, Admission{Once: []Once{o}})
+				v, err := s.Admit(ctx, Admission{Partition: "tenant", Once: []Once{o}})
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -65,7 +65,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	ctx := context.Background()
 	s := newRedisStore(t, p.URL(), RedisOptions{Timeout: 200 * time.Millisecond})
 	issued := time.Now().Add(-time.Second)
-	used := Admission{IssuedAt: issued, Once: []Once{{Partition: "t", ID: "used-before-crash", Expires: time.Now().Add(time.Hour)}}}
+	used := Admission{Partition: "t", IssuedAt: issued, Once: []Once{{ID: "used-before-crash", Expires: time.Now().Add(time.Hour)}}}
 	// The first admission after an empty keyspace sets the epoch to now,
 	// which is after issued: so start with a store that has been running.
 	_, err := s.Admit(ctx, Admission{})
@@ -78,7 +78,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	p.Kill()
 	for _, call := range []func() error{
 		func() error { _, err := s.Admit(ctx, used); return err },
-		func() error { _, err := s.Fail(ctx, "user", DefaultLockout()); return err },
+		func() error { _, err := s.Fail(ctx, "t", "user", DefaultLockout()); return err },
 		func() error { return s.Ping(ctx) },
 	} {
 		start := time.Now()
@@ -96,10 +96,10 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		return err == nil
 	}, 5*time.Second, 20*time.Millisecond, "the store recovers by itself")
 	assert.Equal(t, BeforeEpoch, v.Outcome, "the token used before the crash is refused: its record is gone, the epoch is new")
-	ep, err := s.Epoch(ctx)
+	ep, err := s.Epoch(ctx, "t")
 	require.NoError(t, err)
 	assert.True(t, ep.After(used.IssuedAt))
-	fresh := Admission{IssuedAt: time.Now(), Once: []Once{{Partition: "t", ID: "issued-after", Expires: time.Now().Add(time.Hour)}}}
+	fresh := Admission{Partition: "t", IssuedAt: time.Now(), Once: []Once{{ID: "issued-after", Expires: time.Now().Add(time.Hour)}}}
 	assert.Equal(t, Admitted, admit(t, s, fresh).Outcome)
 	assert.Equal(t, Replayed, admit(t, s, fresh).Outcome)
 }
@@ -120,7 +120,7 @@ func TestRedisSlowIsUnavailable(t *testing.T) {
 	go func() { done <- blocker.Do(ctx, "DEBUG", "SLEEP", "0.5").Err() }()
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
-	_, err = s.Admit(ctx, Admission{Once: []Once{{Partition: "t", ID: "slow", Expires: time.Now().Add(time.Hour)}}})
+	_, err = s.Admit(ctx, Admission{Partition: "t", Once: []Once{{ID: "slow", Expires: time.Now().Add(time.Hour)}}})
 	assert.ErrorIs(t, err, ErrStoreUnavailable)
 	assert.Less(t, time.Since(start), 400*time.Millisecond)
 	require.NoError(t, <-done)
@@ -175,30 +175,36 @@ func TestRedisOneRoundTripPerDecision(t *testing.T) {
 	a := recoverAdmission(0)
 	_, err := s.Admit(ctx, a) // loads the script if needed
 	require.NoError(t, err)
-	_, err = s.Fail(ctx, "tenant/user", DefaultLockout())
+	_, err = s.Fail(ctx, tenant, user, DefaultLockout())
 	require.NoError(t, err)
 	h.trips.Store(0)
 	_, err = s.Admit(ctx, recoverAdmission(1))
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, h.trips.Load(), "admit")
 	h.trips.Store(0)
-	_, err = s.Fail(ctx, "tenant/user", DefaultLockout())
+	_, err = s.Fail(ctx, tenant, user, DefaultLockout())
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, h.trips.Load(), "fail")
 }
 
-// recoverAdmission is what a recover request of issue 12's design asks:
-// the user's lockout, the token and DPoP jtis, and three buckets.
+// The tenant and user of recoverAdmission.
+const (
+	tenant = "8f6ba4d2-5bd9-4e0a-9c43-0d1c6f2b7a11"
+	user   = tenant + "/3b1e0c9a-7d44-4f2e-a8b5-6c2d9e1f0a37"
+)
+
+// recoverAdmission is the decision of a recover request (a request the
+// service split in two asks for a part of it): the user's lockout, the
+// token and DPoP jtis, and three buckets, all in the tenant's partition.
 func recoverAdmission(i int) Admission {
-	const tenant = "8f6ba4d2-5bd9-4e0a-9c43-0d1c6f2b7a11"
-	const user = tenant + "/3b1e0c9a-7d44-4f2e-a8b5-6c2d9e1f0a37"
 	exp := time.Now().Add(time.Hour)
 	return Admission{
-		IssuedAt: time.Now(),
-		Locks:    []string{user},
+		Partition: tenant,
+		IssuedAt:  time.Now(),
+		Locks:     []string{user},
 		Once: []Once{
-			{Partition: tenant, ID: fmt.Sprintf("token-jti-%d-AAAAAAAAAAAAAAAAAAAA", i), Expires: exp},
-			{Partition: tenant, ID: fmt.Sprintf("dpop-jti-%d-AAAAAAAAAAAAAAAAAAAAA", i), Expires: exp},
+			{ID: fmt.Sprintf("token-jti-%d-AAAAAAAAAAAAAAAAAAAA", i), Expires: exp},
+			{ID: fmt.Sprintf("dpop-jti-%d-AAAAAAAAAAAAAAAAAAAAA", i), Expires: exp},
 		},
 		Buckets: []Bucket{
 			{Key: "user:" + user, Limit: Limit{Burst: 1 << 30, Per: time.Minute}},
@@ -221,7 +227,7 @@ func TestRedisInstancesShareLimitsAndLockouts(t *testing.T) {
 	user := Bucket{Key: "user:u", Limit: Limit{Burst: 5, Per: time.Hour}}
 	admitted := 0
 	for i := range 9 {
-		v, err := inst[i%3].Admit(ctx, Admission{Buckets: []Bucket{user}})
+		v, err := inst[i%3].Admit(ctx, Admission{Partition: "tenant", Buckets: []Bucket{user}})
 		require.NoError(t, err)
 		if v.Outcome == Admitted {
 			admitted++
@@ -233,12 +239,12 @@ func TestRedisInstancesShareLimitsAndLockouts(t *testing.T) {
 
 	p := Lockout{Failures: 10, Window: time.Hour, Base: time.Minute, Max: time.Hour}
 	for i := range 10 {
-		f, err := inst[i%3].Fail(ctx, "tenant/u", p)
+		f, err := inst[i%3].Fail(ctx, "tenant", "u", p)
 		require.NoError(t, err)
 		assert.Equal(t, i+1, f.Count)
 	}
 	for _, s := range inst {
-		v, err := s.Admit(ctx, Admission{Locks: []string{"tenant/u"}})
+		v, err := s.Admit(ctx, Admission{Partition: "tenant", Locks: []string{"u"}})
 		require.NoError(t, err)
 		assert.Equal(t, LockedOut, v.Outcome, "locked out at one instance, locked out at all")
 		assert.InDelta(t, time.Minute.Seconds(), v.RetryAfter.Seconds(), 1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -19,15 +20,18 @@ type Store interface {
 	// token from every bucket.
 	Admit(ctx context.Context, a Admission) (Verdict, error)
 
-	// Fail counts one failure for key under p and returns the count in
-	// the window and the lockout in force after it.
-	Fail(ctx context.Context, key string, p Lockout) (Failures, error)
+	// Fail counts one failure for key (a lockout key of Admission.Locks)
+	// in partition under p and returns the count in the window and the
+	// lockout in force after it.
+	Fail(ctx context.Context, partition, key string, p Lockout) (Failures, error)
 
-	// Epoch returns the time from which the store remembers: admissions
-	// issued before it are refused. It is zero when nothing has been
-	// admitted since the store's keyspace was emptied (the next Admit
-	// sets it).
-	Epoch(ctx context.Context) (time.Time, error)
+	// Epoch returns the time from which the store remembers partition's
+	// records: admissions issued before it are refused. It is zero when
+	// nothing has been admitted there since the keyspace that holds them
+	// was emptied (the next Admit sets it). The memory store and a single
+	// Redis have one epoch for every partition; a Redis Cluster has one
+	// per hash slot, lost with the slot's records.
+	Epoch(ctx context.Context, partition string) (time.Time, error)
 
 	// Ping reports whether the store answers, within ctx's deadline and
 	// the store's own; for readiness checks.
@@ -39,6 +43,16 @@ type Store interface {
 
 // Admission is everything one decision depends on.
 type Admission struct {
+	// Partition is the tenant. Every lockout, one-time ID and bucket of
+	// the admission lives in it: keys of one partition never meet those
+	// of another, one partition's one-time IDs never crowd out another's,
+	// and on a Redis Cluster the partition is the hash tag of every key,
+	// so that the decision is one script on one shard. It may not hold
+	// '{', '}' or NUL. An admission without a partition holds one lockout key
+	// or one bucket at most and no one-time ID (the per-address bucket,
+	// which spans tenants): its key is then a slot of its own.
+	Partition string
+
 	// IssuedAt is when the credential being admitted was issued (the
 	// access token's iat). Admissions issued before the store's epoch are
 	// refused with BeforeEpoch. The zero time skips the check (use it
@@ -58,11 +72,8 @@ type Admission struct {
 	Buckets []Bucket
 }
 
-// Once is a one-time ID within a partition.
+// Once is a one-time ID within the admission's partition.
 type Once struct {
-	// Partition is the tenant: one tenant's records never crowd out
-	// another's.
-	Partition string
 	// ID is unique within the partition (a jti). The store keeps only a
 	// hash of it.
 	ID string
@@ -219,23 +230,69 @@ func (e *UnavailableError) Unwrap() []error { return []error{ErrStoreUnavailable
 
 // check validates an admission before any state is touched.
 func (a Admission) check() error {
+	if err := checkPartition(a.Partition); err != nil {
+		return err
+	}
+	if a.Partition == "" {
+		if len(a.Once) > 0 {
+			return fmt.Errorf("%w: one-time IDs without a partition", ErrInvalidAdmission)
+		}
+		if len(a.Locks)+len(a.Buckets) > 1 {
+			return fmt.Errorf("%w: %d keys without a partition (one at most: they would span hash slots)",
+				ErrInvalidAdmission, len(a.Locks)+len(a.Buckets))
+		}
+	}
 	for _, k := range a.Locks {
-		if k == "" {
-			return fmt.Errorf("%w: empty lockout key", ErrInvalidAdmission)
+		if err := checkKey("lockout", k); err != nil {
+			return err
 		}
 	}
 	for _, o := range a.Once {
-		if o.Partition == "" || o.ID == "" {
-			return fmt.Errorf("%w: empty partition or ID", ErrInvalidAdmission)
+		if o.ID == "" {
+			return fmt.Errorf("%w: empty one-time ID", ErrInvalidAdmission)
 		}
 	}
 	for _, b := range a.Buckets {
-		if b.Key == "" {
-			return fmt.Errorf("%w: empty bucket key", ErrInvalidAdmission)
+		if err := checkKey("bucket", b.Key); err != nil {
+			return err
 		}
 		if err := b.Limit.check(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkFailure validates Fail's arguments.
+func checkFailure(partition, key string, p Lockout) error {
+	if err := checkPartition(partition); err != nil {
+		return err
+	}
+	if err := checkKey("failure", key); err != nil {
+		return err
+	}
+	return p.check()
+}
+
+// checkKey refuses an empty key or one with a brace: a key without a
+// partition is its own Redis Cluster hash tag.
+func checkKey(what, k string) error {
+	switch {
+	case k == "":
+		return fmt.Errorf("%w: empty %s key", ErrInvalidAdmission, what)
+	case strings.ContainsAny(k, "{}"):
+		return fmt.Errorf("%w: %s key holds a brace", ErrInvalidAdmission, what)
+	}
+	return nil
+}
+
+// checkPartition refuses a partition with a brace or a NUL: on a Redis
+// Cluster a brace would end the hash tag early, and the keys of two
+// partitions could then be spelt alike; the memory store ends a partition
+// with a NUL.
+func checkPartition(p string) error {
+	if strings.ContainsAny(p, "{}\x00") {
+		return fmt.Errorf("%w: partition %q holds a brace or a NUL", ErrInvalidAdmission, p)
 	}
 	return nil
 }
