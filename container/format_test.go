@@ -248,8 +248,7 @@ func TestAlteredContainerRefusedOnUnlock(t *testing.T) {
 	c, err := Provision(ctx, tp, cfg, "13572468")
 	require.NoError(t, err)
 	svc := newServiceKey(t, protector.HPKEX25519)
-	e, err := unlock(t, tp, c, "13572468").EnablePINRecovery(ctx, svc.Public())
-	require.NoError(t, err)
+	e := enableRecovery(t, tp, c, "13572468", svc)
 	for name, mod := range map[string]func(*Container){
 		"weaker policy": func(c *Container) { c.cfg.PINPolicy.MinimumLength = 4 },
 		"other user":    func(c *Container) { c.cfg.User = "mallory@contoso.com" },

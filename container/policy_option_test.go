@@ -70,8 +70,7 @@ func TestResetPINAndChangePINApplyPolicyOption(t *testing.T) {
 	cfg := testConfig()
 	cfg.PINPolicy.History = 5
 	c := provision(t, tp, cfg)
-	e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, svc.Public())
-	require.NoError(t, err)
+	e := enableRecovery(t, tp, c, testPIN, svc)
 	r, err := svc.Unwrap(e.Envelope())
 	require.NoError(t, err)
 	defer r.Destroy()

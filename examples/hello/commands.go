@@ -550,24 +550,22 @@ func cmdReset() *command {
 				return fmt.Errorf("%w: -entry %q: want settings or lock-screen", errUsage, entry)
 			}
 			st, cs, c, err := a.loadContainer()
+			var de *damagedError
+			if errors.As(err, &de) {
+				if kind != reset.KindDestructive {
+					return &damagedError{path: de.path, err: de.err, needs: "a non-destructive reset needs the container's keys"}
+				}
+				return a.resetDamaged(ctx, de, yes)
+			}
 			if err != nil {
 				return err
 			}
-			cl, err := st.loadCloud()
+			r, err := a.openResetEnv(ctx, st)
 			if err != nil {
 				return err
 			}
-			pinPolicy, err := st.pinPolicy()
-			if err != nil {
-				return err
-			}
-			// A locked TPM would lock the new PIN too: the reset would
-			// succeed and the next sign-in fail.
-			t, _, err := a.openUnlockedTPM(ctx, st)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+			defer r.t.Close()
+			cl, pinPolicy, t := r.cl, r.managed, r.t
 			if kind == reset.KindDestructive {
 				if err := a.confirm(yes, fmt.Sprintf("A destructive reset deletes the keys and certificates of NgcKeyId %s. Continue?", c.KeyID())); err != nil {
 					return err
@@ -654,6 +652,122 @@ func cmdReset() *command {
 			return nil
 		},
 	}
+}
+
+// resetEnv is what a reset works with: the simulated cloud, the managed
+// PIN policy (nil for none) and a TPM that is not in lockout.
+type resetEnv struct {
+	cl      *cloud
+	managed *container.PINPolicy
+	t       *tpm.TPM
+	spec    string
+}
+
+// openResetEnv opens a resetEnv, the TPM last. A locked TPM is refused: it
+// would lock the new PIN too, so the reset would succeed and the next
+// sign-in fail. The caller closes r.t.
+func (a *app) openResetEnv(ctx context.Context, st *state) (r resetEnv, err error) {
+	if r.cl, err = st.loadCloud(); err != nil {
+		return r, err
+	}
+	if r.managed, err = st.pinPolicy(); err != nil {
+		return r, err
+	}
+	r.t, r.spec, err = a.openUnlockedTPM(ctx, st)
+	return r, err
+}
+
+// resetDamaged is a destructive reset of a container whose file is
+// damaged, as Windows offers it: the user signs in (password and second
+// factor), chooses a new PIN, and gets a new container — new login key and
+// NgcKeyId — for the same user, in place of the damaged file; the new key
+// is registered with the directory. The damaged file names no NV index it
+// can be trusted for, so an index it held is left in the TPM.
+func (a *app) resetDamaged(ctx context.Context, de *damagedError, yes bool) error {
+	st, err := a.openState(false)
+	if err != nil {
+		return err
+	}
+	cs, err := st.store(false)
+	if err != nil {
+		return err
+	}
+	r, err := a.openResetEnv(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer r.t.Close()
+	cl, managed, t := r.cl, r.managed, r.t
+	opts, err := st.pinOptions()
+	if err != nil {
+		return err
+	}
+	if err := a.confirm(yes, fmt.Sprintf("The container file %s is damaged. A destructive reset replaces it with a new login key, NgcKeyId and PIN for %s. Continue?", de.path, cl.info.UPN)); err != nil {
+		return err
+	}
+	dev, err := st.join(ctx, t, cl)
+	if err != nil {
+		return err
+	}
+	defer dev.key.Close()
+	p := prompter{a.in}
+	pw, err := p.Password(ctx, cl.info.UPN)
+	if err != nil {
+		return err
+	}
+	pending, err := cl.idp.SignIn(ctx, cl.info.UPN, pw)
+	if err == nil {
+		err = dev.bind(ctx, cl, pending) // the sign-in names this device, for the DRS token
+	}
+	if err != nil {
+		return &reset.StepError{Step: reset.StepAuthenticate, Message: explainFlow(err), Err: err}
+	}
+	code, err := p.VerificationCode(ctx, cl.info.UPN)
+	if err != nil {
+		return err
+	}
+	if _, err := (&mfa{a: a, st: st, secret: cl.info.TOTPSecret, pending: pending}).CompleteMFA(ctx, code); err != nil {
+		return &reset.StepError{Step: reset.StepMFA, Message: explainFlow(err), Err: err}
+	}
+	pin, err := a.in.newPIN("New PIN", pinPolicyFor(managed, nil).Check)
+	if err != nil {
+		return err
+	}
+	cfg := container.Config{User: cl.user.UPN, UserID: cl.user.ObjectID, TenantID: cl.user.TenantID, Algorithm: tpm.RSA2048}
+	n, err := container.Provision(ctx, t, cfg, pin, opts...)
+	if err != nil {
+		return err
+	}
+	// The damaged files go (on this device's store they can only be the
+	// user's), then the new container takes their place.
+	entries, err := cs.Entries()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Err != nil {
+			if err := cs.Delete(e.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cs.Save(n); err != nil {
+		_ = container.Discard(ctx, t, n)
+		return fmt.Errorf("your PIN wasn't reset: %w", err)
+	}
+	st.dev.TPM = st.recordTPM(r.spec)
+	if err := st.saveDevice(); err != nil {
+		return err
+	}
+	if err := a.registerWith(ctx, st, cl, dev, pending, n); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Your PIN was reset. New NgcKeyId %s in place of the damaged container. Use your new PIN to sign in.\n", n.KeyID())
+	if st.dev.EnablePINRecovery {
+		fmt.Fprintln(a.stdout, "The new container has no PIN reset protector: run 'hello enable-recovery' to enrol one.")
+	}
+	a.printState(n)
+	return nil
 }
 
 // retire revokes, once the flow has saved n, the container the reset

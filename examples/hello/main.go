@@ -34,11 +34,14 @@
 // The device holds one Hello container per user: provision refuses a user
 // who has one ("already provisioned"), also when several run at once; the
 // container store decides. A container file that no longer loads is named
-// by every command that needs it, and 'hello delete' removes it.
+// by every command that needs it; 'hello reset --destructive' replaces it
+// (password and second factor, then a new login key and PIN for the same
+// user, registered with the directory), and 'hello delete' removes it.
 //
-// PINs, passwords and codes are read from the terminal without echo, or,
-// when stdin is not a terminal, one per line from stdin, in the order of the
-// prompts (which go to stderr):
+// PINs and passwords are read from the terminal without echo, verification
+// codes and confirmations with echo (a code is good once, for 30 seconds),
+// or, when stdin is not a terminal, one per line from stdin, in the order of
+// the prompts (which go to stderr):
 //
 //	printf '582046\n582046\n' | hello -state hello-demo provision
 //
@@ -66,8 +69,8 @@
 // managed}, pin_expires (YYYY-MM-DD, absent when never), certificates,
 // lockout {locked, failures, max_tries, tries_left, recovery_seconds,
 // next_try_seconds}, protections {NAME: {on, detail}} with NAME among
-// dictionary_attack, tpm_binding, bus_encryption, pin_policy and
-// recovery_binding, tpm and state_dir.
+// dictionary_attack, tpm_binding, bus_encryption, pin_policy,
+// recovery_binding and rollback, tpm and state_dir.
 //
 // The simulated directory (tenant, user, demo password and TOTP secret) and
 // the PIN reset service's key live in the state directory too, and are
@@ -212,7 +215,11 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		fmt.Fprintf(stderr, "Next: %s.\n", next)
 	}
 	if a.verbose {
-		fmt.Fprintf(stderr, "  cause: %v\n", err)
+		cause := err
+		if de := (*damagedError)(nil); errors.As(err, &de) {
+			cause = de.err // the sentence is said above
+		}
+		fmt.Fprintf(stderr, "  cause: %v\n", cause)
 	}
 	if code == exitUsage {
 		fs.Usage()
