@@ -28,6 +28,7 @@ package webhost
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"net/url"
 	"slices"
@@ -38,6 +39,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/hellosim/hellosim/internal/chromium"
 	"github.com/hellosim/hellosim/reset"
 )
 
@@ -162,4 +164,22 @@ func Open(ctx context.Context, allow Allowlist, startURL string) (*Host, error) 
 		return h, err
 	}
 	return h, nil
+}
+
+// Start starts Chromium as o describes (internal/chromium: loopback host
+// mapping, SPKI trust, no network prediction), guards its first tab for
+// allow and opens startURL. It returns the tab's chromedp context, the
+// host, and stop, which closes the browser; on error the browser is closed.
+func Start(ctx context.Context, o chromium.Options, allow Allowlist, startURL string) (tab context.Context, h *Host, stop func(), err error) {
+	actx, cancelA, err := chromium.NewAllocator(ctx, o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tab, cancelT := chromedp.NewContext(actx)
+	stop = func() { cancelT(); cancelA() }
+	if h, err = Open(tab, allow, startURL); err != nil {
+		stop()
+		return nil, nil, nil, fmt.Errorf("web host: %w", err)
+	}
+	return tab, h, stop, nil
 }

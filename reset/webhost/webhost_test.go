@@ -169,14 +169,18 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) browser(t *testing.T) context.Context {
+func (w *world) options() chromium.Options {
 	hosts := map[string]string{}
 	var spki []string
 	for _, s := range []*site{w.login, w.gov, w.fed, w.evil} {
 		hosts[s.host] = s.addr
 		spki = append(spki, s.cert.SPKIHashes...)
 	}
-	return chromiumtest.Start(t, chromium.Options{Hosts: hosts, SPKIHashes: spki})
+	return chromium.Options{Hosts: hosts, SPKIHashes: spki}
+}
+
+func (w *world) browser(t *testing.T) context.Context {
+	return chromiumtest.Start(t, w.options())
 }
 
 func text(t *testing.T, ctx context.Context, sel string) string {
@@ -297,11 +301,17 @@ func TestAzureGovernment(t *testing.T) {
 		assertUntouched(t, w.gov)
 	})
 	t.Run("listed", func(t *testing.T) {
-		ctx := w.browser(t)
+		// Through Start, the way a program opens the host.
+		o := w.options()
+		o.ExecPath = chromiumtest.Require(t)
 		allow := webhost.NewAllowlist(reset.Policy{WebSignInAllowedURLs: []string{reset.GovernmentSignInHost}})
-		if _, err := webhost.Open(ctx, allow, "https://"+govHost+"/start"); err != nil {
+		ctx, _, stop, err := webhost.Start(context.Background(), o, allow, "https://"+govHost+"/start")
+		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(stop)
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
 		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#start"))); err != nil {
 			t.Fatal(err)
 		}
