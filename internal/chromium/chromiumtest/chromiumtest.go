@@ -32,7 +32,8 @@ func Require(t testing.TB) string {
 }
 
 // Start starts headless Chromium as o describes (ExecPath and UserDataDir
-// filled in when empty), with a two-minute limit, stopped at cleanup. It
+// filled in when empty), with a five-minute limit for the whole session (a
+// loaded machine under -race is slow), stopped at cleanup. It
 // returns a chromedp context for the first tab.
 func Start(t testing.TB, o chromium.Options) context.Context {
 	t.Helper()
@@ -47,7 +48,7 @@ func Start(t testing.TB, o chromium.Options) context.Context {
 		t.Fatal(err)
 	}
 	ctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancelC := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancelC := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
