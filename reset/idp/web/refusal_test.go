@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -14,7 +15,10 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hellosim/hellosim/internal/clocktest"
+	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/explain"
 	"github.com/hellosim/hellosim/reset/identity"
+	"github.com/hellosim/hellosim/reset/policy"
 )
 
 // tokenError is a token endpoint error as Entra shapes it.
@@ -330,6 +334,22 @@ func TestNonAdminConsentRefused(t *testing.T) {
 // consent's own code (no PKCE) redeems nothing.
 func TestPINResetTokenBeforeOnboardingRefused(t *testing.T) {
 	w := newWorld(t)
+	// What a device's non-destructive reset checks first: the tenant's
+	// onboarding, as the directory answers it.
+	nonDestructive := func() error {
+		tn, err := w.dir.Tenant(context.Background(), w.tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reset.Check(reset.Device{Join: identity.AzureADJoined, Trust: identity.KeyTrust, Edition: reset.Enterprise,
+			Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
+			Network: reset.Network{DomainController: true, FederationService: true}},
+			reset.Policy{EnablePINRecovery: true, Source: policy.DeviceMDM}, reset.Tenant{Tenant: tn},
+			reset.EntrySettings, reset.KindNonDestructive)
+	}
+	if err := nonDestructive(); !errors.Is(err, reset.ReasonNotOnboarded) || explain.Message(err) != reset.ReasonNotOnboarded.Message() {
+		t.Fatalf("non-destructive reset before onboarding: %v", err)
+	}
 	verifier := oauth2.GenerateVerifier()
 	status, te, _ := w.redeem(w.codeFor(verifier), verifier)
 	if status != 400 || te.Error != "invalid_grant" || te.Suberror != "consent_required" || te.Codes[0] != 65001 ||
@@ -353,6 +373,9 @@ func TestPINResetTokenBeforeOnboardingRefused(t *testing.T) {
 	}
 	if tn, _ := w.dir.LookupTenant(w.tenant.ID); !tn.Onboarded() {
 		t.Fatal("not onboarded after both consents")
+	}
+	if err := nonDestructive(); err != nil {
+		t.Fatalf("non-destructive reset after onboarding: %v", err)
 	}
 	if status, te, _ := w.postToken("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {identity.PINResetClientAppID},
 		"code": {consentCode}, "redirect_uri": {"ms-appx-web://Microsoft.AAD.BrokerPlugin/9115dd05-fad5-4f9c-acc7-305d08b1b04e"}}); status != 400 || te.Error != "invalid_request" {
