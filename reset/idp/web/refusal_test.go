@@ -465,3 +465,51 @@ func TestPageHeadersAndCookies(t *testing.T) {
 	}
 	_ = context.Background()
 }
+
+// The Enterprise applications page asks for a sign-in, shows nothing to a
+// user who is not a Global Administrator, and answers JSON with format=json.
+func TestEnterpriseApplicationsNeedsAdmin(t *testing.T) {
+	w := newWorld(t)
+	w.onboard()
+	page := w.tenantURL("/enterpriseApplications?search=microsoft+pin&format=json")
+	user := w.agent()
+	user.get(page)
+	if !strings.Contains(user.last, `action="/login/upn"`) {
+		t.Fatalf("no sign-in first: %s", user.last)
+	}
+	resp := user.signIn(userUPN)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after sign-in: %d", resp.StatusCode)
+	}
+	if resp := user.get(w.base + resp.Header.Get("Location")); resp.StatusCode != http.StatusForbidden || strings.Contains(user.last, "Pin Reset") {
+		t.Fatalf("non-admin: %d %s", resp.StatusCode, user.last)
+	}
+	admin := w.agent()
+	admin.get(page)
+	resp = admin.signIn(adminUPN)
+	admin.get(w.base + resp.Header.Get("Location"))
+	var list struct {
+		Value []struct {
+			Name  string `json:"displayName"`
+			AppID string `json:"appId"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal([]byte(admin.last), &list); err != nil || len(list.Value) != 2 ||
+		list.Value[0].Name != "Microsoft Pin Reset Client Production" || list.Value[1].AppID != identity.PINResetServiceAppID {
+		t.Fatalf("admin: %v %s", err, admin.last)
+	}
+}
+
+// The Hello grants the directory had before its pages still answer at the
+// tenant's token endpoint: a sign-in nonce (srv_challenge).
+func TestHelloGrantsStillServed(t *testing.T) {
+	w := newWorld(t)
+	status, _, body := w.postToken("/oauth2/v2.0/token", url.Values{"grant_type": {"srv_challenge"}})
+	if status != http.StatusOK || body["Nonce"] == "" || body["Nonce"] == nil {
+		t.Fatalf("srv_challenge: %d %v", status, body)
+	}
+	status, te, _ := w.postToken("/oauth2/v2.0/token", url.Values{"grant_type": {"password"}})
+	if status != http.StatusBadRequest || te.Error != "unsupported_grant_type" {
+		t.Fatalf("password grant: %d %+v", status, te)
+	}
+}
