@@ -64,7 +64,7 @@ func (w *world) browser(t *testing.T) (context.Context, string) {
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancelC := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancelC := context.WithTimeout(ctx, 5*time.Minute) // a loaded CI machine under -race is slow
 	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
