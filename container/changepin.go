@@ -7,6 +7,8 @@ import (
 
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // ChangePIN sets a new PIN, knowing the old one. The new PIN is checked
@@ -87,7 +89,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 		}
 		return nil, fmt.Errorf("container: change PIN: %w", err)
 	}
-	o.emit(ctx, n, Event{Kind: EventPINChanged})
+	o.emit(ctx, n, event.Event{Kind: event.PINChanged})
 	return n, nil
 }
 
@@ -100,7 +102,7 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 // When next is not nil a fresh protector R' is enrolled, wrapped to *next, so
 // the protector the service has seen is not used again; otherwise the
 // enrolment stays as it was. r stays the caller's to Destroy. It emits
-// EventReset. The new PIN's expiration clock starts now; with WithPINPolicy
+// event.Reset. The new PIN's expiration clock starts now; with WithPINPolicy
 // the new PIN is held to, and the new container records, the policy given.
 //
 // With rollback protection the secret goes into a new NV index under the
@@ -163,6 +165,6 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 		n.undefineNew(t)
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}
-	o.emit(ctx, n, Event{Kind: EventReset})
+	o.emit(ctx, n, event.Event{Kind: event.Reset})
 	return n, nil
 }

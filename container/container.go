@@ -156,23 +156,10 @@ func (c *Container) Clone() *Container {
 	}
 	n := *c
 	n.cfg = c.Config()
-	n.srkName = bytes.Clone(c.srkName)
-	n.salt = bytes.Clone(c.salt)
 	if c.pin != nil {
 		n.pin = c.pin.clone()
 	}
-	n.retired = cloneNV(c.retired)
-	n.keys = make([]keyEntry, len(c.keys))
-	for i, k := range c.keys {
-		n.keys[i] = keyEntry{name: k.name, alg: k.alg, blob: cloneBlob(k.blob)}
-	}
-	n.certs = make([]certEntry, len(c.certs))
-	for i, ce := range c.certs {
-		n.certs[i] = certEntry{keyName: ce.keyName, der: bytes.Clone(ce.der)}
-	}
-	n.history = bytes.Clone(c.history)
-	n.encS = bytes.Clone(c.encS)
-	n.envelope = bytes.Clone(c.envelope)
+	n.fields(&codec{}, n.version(), false) // copies every field of the format
 	n.tag = bytes.Clone(c.tag)
 	return &n
 }
@@ -196,8 +183,9 @@ func (c *Container) ID() string { return c.id }
 // "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}".
 func (c *Container) KeyID() string { return c.keyID }
 
-// Generation rises by one with every change to the container; Store.Save
-// refuses to replace a generation with an older or equal one.
+// Generation rises by one with every change to the container; the store
+// (container/store) refuses to replace a generation with an older or
+// equal one.
 func (c *Container) Generation() uint64 { return c.generation }
 
 // Config returns the container's configuration with defaults filled in.
@@ -217,11 +205,17 @@ func (c *Container) Created() time.Time { return c.created }
 // PINExpires is when the PIN expires under the policy's Expiration, or the
 // zero time when it never does. Before Unlock it is what the file says;
 // Session.PINExpired is the authenticated answer.
-func (c *Container) PINExpires() time.Time {
-	if c.cfg.PINPolicy.Expiration == 0 {
+func (c *Container) PINExpires() time.Time { return c.PINExpiresUnder(c.cfg.PINPolicy) }
+
+// PINExpiresUnder is when the PIN expires under policy p — the managed
+// policy that applies in place of the recorded one (WithPINPolicy) — or the
+// zero time when p never expires. It is the date Session.PINExpired checks
+// under that policy.
+func (c *Container) PINExpiresUnder(p PINPolicy) time.Time {
+	if p.Expiration == 0 {
 		return time.Time{}
 	}
-	return c.pinSet.AddDate(0, 0, c.cfg.PINPolicy.Expiration)
+	return c.pinSet.AddDate(0, 0, p.Expiration)
 }
 
 // PublicKey is the login key's public key (*rsa.PublicKey or *ecdsa.PublicKey),

@@ -17,6 +17,8 @@ import (
 
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 func TestProvisionUnlockSign(t *testing.T) {
@@ -144,8 +146,8 @@ func TestLockoutAfter32WrongPINs(t *testing.T) {
 	if st.MaxTries != tpm.WindowsMaxTries || st.Failures != 0 {
 		t.Skipf("TPM has maxTries %d, failures %d; the test needs Windows' 32 and a clean counter", st.MaxTries, st.Failures)
 	}
-	var events []Event
-	opt := WithEventHandler(func(e Event) { events = append(events, e) })
+	var events []event.Event
+	opt := WithEventHandler(func(e event.Event) { events = append(events, e) })
 	for want := 31; want >= 0; want-- {
 		_, err := Unlock(ctx, tp, c, otherPIN, opt)
 		var pe *PINError
@@ -168,10 +170,10 @@ func TestLockoutAfter32WrongPINs(t *testing.T) {
 
 	require.Len(t, events, 33)
 	for i, e := range events[:32] {
-		assert.Equal(t, EventWrongPIN, e.Kind)
+		assert.Equal(t, event.WrongPIN, e.Kind)
 		assert.Equal(t, 31-i, e.Remaining)
 	}
-	assert.Equal(t, EventLockedOut, events[32].Kind)
+	assert.Equal(t, event.LockedOut, events[32].Kind)
 
 	require.NoError(t, tp.ResetLockout(ctx, nil))
 	s := unlock(t, tp, c, testPIN)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/hellosim/hellosim/protector"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // DeviceID is the device the container's PIN reset protector is bound to
@@ -30,6 +32,6 @@ func (s *Session) EnablePINRecoveryOnDevice(ctx context.Context, key protector.S
 	if err != nil {
 		return nil, err
 	}
-	s.o.emit(ctx, n, Event{Kind: EventRecoveryEnabled, ServiceKey: key.ID()})
+	s.o.emit(ctx, n, event.Event{Kind: event.RecoveryEnabled, ServiceKey: key.ID()})
 	return n, nil
 }

@@ -66,7 +66,7 @@
 //
 // An expired PIN still unlocks the container, as in Windows, which then asks
 // the user for a new one: Session.PINExpired reports it (and Unlock emits
-// EventPINExpired), and ChangePIN, ResetPIN and Reprovision restart the
+// event.PINExpired), and ChangePIN, ResetPIN and Reprovision restart the
 // clock.
 //
 // The container records its policy, but the record is authenticated only
@@ -100,6 +100,7 @@
 //
 // Operations report lifecycle events — created (WHfB event 300), unlocked,
 // wrong PIN, locked out, PIN changed, recovery enabled, reset — to a
-// *slog.Logger (WithLogger) or a callback (WithEventHandler). Events carry
-// identifiers and counters, never a PIN or a secret.
+// *slog.Logger (WithLogger) or a callback (WithEventHandler), in the
+// vocabulary of package container/event. Events carry identifiers and
+// counters, never a PIN or a secret.
 package container

@@ -7,129 +7,33 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
-// EventKind is a lifecycle event of a container.
-type EventKind int
-
-const (
-	EventCreated          EventKind = iota + 1 // a container was provisioned (WHfB event 300)
-	EventUnlocked                              // the PIN opened the container
-	EventWrongPIN                              // the TPM refused a PIN
-	EventLockedOut                             // the TPM is in dictionary-attack lockout
-	EventPINChanged                            // ChangePIN set a new PIN
-	EventRecoveryEnabled                       // the PIN reset protector was enrolled (or re-wrapped)
-	EventReset                                 // a destructive or non-destructive PIN reset
-	EventKeyAdded                              // a key was added to the container
-	EventCertificateAdded                      // a certificate was added to the container
-	EventPINExpired                            // Unlock found the PIN past the policy's Expiration: the user must change it
-	EventRetired                               // Retire revoked the container a reset replaced
-)
-
-// String is the event's name in logs: created, unlocked, wrong_pin, ….
-func (k EventKind) String() string {
-	switch k {
-	case EventCreated:
-		return "created"
-	case EventUnlocked:
-		return "unlocked"
-	case EventWrongPIN:
-		return "wrong_pin"
-	case EventLockedOut:
-		return "locked_out"
-	case EventPINChanged:
-		return "pin_changed"
-	case EventRecoveryEnabled:
-		return "recovery_enabled"
-	case EventReset:
-		return "reset"
-	case EventKeyAdded:
-		return "key_added"
-	case EventCertificateAdded:
-		return "certificate_added"
-	case EventPINExpired:
-		return "pin_expired"
-	case EventRetired:
-		return "retired"
-	}
-	return "unknown"
-}
-
-// WHfB event IDs (Microsoft-Windows-HelloForBusiness/Operational; hello-event-300).
-const (
-	EventIDKeyRegistered = 300 // "The NGC key was registered successfully"
-)
-
-// Event is a structured lifecycle event. It carries identifiers and counters,
-// never a PIN, a secret or key material.
-type Event struct {
-	Kind        EventKind
-	WindowsID   int // the WHfB event ID where Windows logs one (300 for EventCreated), else 0
-	Time        time.Time
-	ContainerID string
-	KeyID       string // NgcKeyId
-	User        string
-	Generation  uint64 // generation of the container the event produced or used
-
-	Remaining   int           // EventWrongPIN: tries left before lockout (-1 unknown)
-	RetryAfter  time.Duration // EventLockedOut: time until the next try
-	Destructive bool          // EventReset: destructive (new keys) or not
-	KeyName     string        // EventKeyAdded, EventCertificateAdded
-	ServiceKey  string        // EventRecoveryEnabled: the service key ID wrapped to
-}
-
-// LogValue renders the event for log/slog.
-func (e Event) LogValue() slog.Value {
-	attrs := []slog.Attr{
-		slog.String("event", e.Kind.String()),
-		slog.String("container_id", e.ContainerID),
-		slog.String("ngc_key_id", e.KeyID),
-		slog.Uint64("generation", e.Generation),
-	}
-	if e.WindowsID != 0 {
-		attrs = append(attrs, slog.Int("event_id", e.WindowsID))
-	}
-	if e.User != "" {
-		attrs = append(attrs, slog.String("user", e.User))
-	}
+func eventMessage(e event.Event) string {
 	switch e.Kind {
-	case EventWrongPIN:
-		attrs = append(attrs, slog.Int("remaining", e.Remaining))
-	case EventLockedOut:
-		attrs = append(attrs, slog.Duration("retry_after", e.RetryAfter))
-	case EventReset:
-		attrs = append(attrs, slog.Bool("destructive", e.Destructive))
-	case EventKeyAdded, EventCertificateAdded:
-		attrs = append(attrs, slog.String("key", e.KeyName))
-	case EventRecoveryEnabled:
-		attrs = append(attrs, slog.String("service_key", e.ServiceKey))
-	}
-	return slog.GroupValue(attrs...)
-}
-
-func (e Event) message() string {
-	switch e.Kind {
-	case EventCreated:
+	case event.Created:
 		return "hello container created: the NGC key was registered successfully"
-	case EventUnlocked:
+	case event.Unlocked:
 		return "hello container unlocked"
-	case EventWrongPIN:
+	case event.WrongPIN:
 		return "hello container: wrong PIN"
-	case EventLockedOut:
+	case event.LockedOut:
 		return "hello container: PIN locked by TPM dictionary-attack protection"
-	case EventPINChanged:
+	case event.PINChanged:
 		return "hello container: PIN changed"
-	case EventRecoveryEnabled:
+	case event.RecoveryEnabled:
 		return "hello container: PIN recovery enabled"
-	case EventReset:
+	case event.Reset:
 		return "hello container: PIN reset"
-	case EventKeyAdded:
+	case event.KeyAdded:
 		return "hello container: key added"
-	case EventCertificateAdded:
+	case event.CertificateAdded:
 		return "hello container: certificate added"
-	case EventPINExpired:
+	case event.PINExpired:
 		return "hello container: PIN expired, the user must change it"
-	case EventRetired:
+	case event.Retired:
 		return "hello container: the container a reset replaced was revoked"
 	}
 	return "hello container event"
@@ -141,7 +45,7 @@ type Option func(*options)
 
 type options struct {
 	logger  *slog.Logger
-	handler func(Event)
+	handler func(event.Event)
 	rand    io.Reader
 	now     func() time.Time
 	policy  *PINPolicy // from device management; nil: the container's
@@ -157,7 +61,7 @@ type options struct {
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithEventHandler calls h with each lifecycle event, synchronously.
-func WithEventHandler(h func(Event)) Option { return func(o *options) { o.handler = h } }
+func WithEventHandler(h func(event.Event)) Option { return func(o *options) { o.handler = h } }
 
 // WithRand sets the source of randomness (default crypto/rand). The TPM makes
 // key material itself; this reader makes the container secret, salts, IDs and
@@ -217,7 +121,7 @@ func newOptions(opts []Option) options {
 }
 
 // emit fills in the common fields and delivers e.
-func (o *options) emit(ctx context.Context, c *Container, e Event) {
+func (o *options) emit(ctx context.Context, c *Container, e event.Event) {
 	if o.logger == nil && o.handler == nil {
 		return
 	}
@@ -228,20 +132,20 @@ func (o *options) emit(ctx context.Context, c *Container, e Event) {
 		e.User = c.cfg.User
 		e.Generation = c.generation
 	}
-	if e.Kind == EventCreated {
-		e.WindowsID = EventIDKeyRegistered
+	if e.Kind == event.Created {
+		e.WindowsID = event.IDKeyRegistered
 	}
 	if o.handler != nil {
 		o.handler(e)
 	}
 	if o.logger != nil {
 		level := slog.LevelInfo
-		if e.Kind == EventWrongPIN || e.Kind == EventLockedOut || e.Kind == EventPINExpired {
+		if e.Kind == event.WrongPIN || e.Kind == event.LockedOut || e.Kind == event.PINExpired {
 			level = slog.LevelWarn
 		}
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		o.logger.LogAttrs(ctx, level, e.message(), slog.Any("hello", e))
+		o.logger.LogAttrs(ctx, level, eventMessage(e), slog.Any("hello", e))
 	}
 }

@@ -18,13 +18,15 @@ import (
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/tpm"
 	"github.com/hellosim/hellosim/tpm/tpmtest"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // lifecycle runs every operation with events captured by a handler and by a
 // JSON slog logger, and returns what it saw, every error it got, and the
 // secrets it used.
 type lifecycle struct {
-	events  []Event
+	events  []event.Event
 	log     bytes.Buffer
 	errs    []error
 	secrets [][]byte
@@ -35,7 +37,7 @@ func runLifecycle(t *testing.T, tp *tpm.TPM) *lifecycle {
 	lc := &lifecycle{}
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	opts := []Option{
-		WithEventHandler(func(e Event) { lc.events = append(lc.events, e) }),
+		WithEventHandler(func(e event.Event) { lc.events = append(lc.events, e) }),
 		WithLogger(slog.New(slog.NewJSONHandler(&lc.log, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		WithClock(func() time.Time { return now }),
 	}
@@ -89,7 +91,7 @@ func runLifecycle(t *testing.T, tp *tpm.TPM) *lifecycle {
 func TestLifecycleEvents(t *testing.T) {
 	tp := tpmtest.Open(t)
 	lc := runLifecycle(t, tp)
-	var kinds []EventKind
+	var kinds []event.Kind
 	for _, e := range lc.events {
 		kinds = append(kinds, e.Kind)
 		assert.NotEmpty(t, e.ContainerID)
@@ -97,11 +99,11 @@ func TestLifecycleEvents(t *testing.T) {
 		assert.Equal(t, testConfig().User, e.User)
 		assert.False(t, e.Time.IsZero())
 	}
-	assert.Equal(t, []EventKind{
-		EventCreated, EventWrongPIN, EventUnlocked, EventKeyAdded, EventCertificateAdded, EventRecoveryEnabled,
-		EventWrongPIN, EventPINChanged, EventReset, EventReset,
+	assert.Equal(t, []event.Kind{
+		event.Created, event.WrongPIN, event.Unlocked, event.KeyAdded, event.CertificateAdded, event.RecoveryEnabled,
+		event.WrongPIN, event.PINChanged, event.Reset, event.Reset,
 	}, kinds)
-	assert.Equal(t, EventIDKeyRegistered, lc.events[0].WindowsID)
+	assert.Equal(t, event.IDKeyRegistered, lc.events[0].WindowsID)
 	assert.Equal(t, 300, lc.events[0].WindowsID)
 	assert.Equal(t, uint64(1), lc.events[0].Generation)
 	assert.Equal(t, "vpn", lc.events[3].KeyName)
@@ -199,7 +201,7 @@ func TestEventHandlerMayUseTheSession(t *testing.T) {
 	svc := newServiceKey(t, protector.HPKEX25519).Public()
 	var sess *Session
 	var seen []string
-	h := func(e Event) {
+	h := func(e event.Event) {
 		if sess != nil {
 			seen = append(seen, fmt.Sprintf("%s: %v, generation %d", e.Kind, sess, sess.Container().Generation()))
 		}

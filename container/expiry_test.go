@@ -10,6 +10,8 @@ import (
 
 	"github.com/hellosim/hellosim/internal/clocktest"
 	"github.com/hellosim/hellosim/protector"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 const day = 24 * time.Hour
@@ -19,10 +21,10 @@ func TestExpiredPINStillUnlocksAndSaysSo(t *testing.T) {
 	ctx := context.Background()
 	clk := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	clock := WithClock(clk.Now)
-	unlockKinds := func(c *Container, pin string, opts ...Option) (*Session, []EventKind) {
+	unlockKinds := func(c *Container, pin string, opts ...Option) (*Session, []event.Kind) {
 		t.Helper()
-		var kinds []EventKind
-		opts = append(opts, clock, WithEventHandler(func(e Event) { kinds = append(kinds, e.Kind) }))
+		var kinds []event.Kind
+		opts = append(opts, clock, WithEventHandler(func(e event.Event) { kinds = append(kinds, e.Kind) }))
 		s, err := Unlock(ctx, tp, c, pin, opts...)
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
@@ -37,12 +39,12 @@ func TestExpiredPINStillUnlocksAndSaysSo(t *testing.T) {
 	clk.Advance(30*day - time.Second)
 	s, kinds := unlockKinds(c, testPIN)
 	assert.False(t, s.PINExpired(), "a second before expiry")
-	assert.Equal(t, []EventKind{EventUnlocked}, kinds)
+	assert.Equal(t, []event.Kind{event.Unlocked}, kinds)
 
 	clk.Advance(time.Second)
 	s, kinds = unlockKinds(c, testPIN)
 	assert.True(t, s.PINExpired(), "at expiry")
-	assert.Equal(t, []EventKind{EventUnlocked, EventPINExpired}, kinds)
+	assert.Equal(t, []event.Kind{event.Unlocked, event.PINExpired}, kinds)
 	signVerify(t, s.Signer(), c.PublicKey()) // the session works all the same
 
 	// Changing the expired PIN restarts the clock.
@@ -52,16 +54,16 @@ func TestExpiredPINStillUnlocksAndSaysSo(t *testing.T) {
 	assert.Equal(t, clk.Now().AddDate(0, 0, 30), n.PINExpires())
 	s, kinds = unlockKinds(n, otherPIN)
 	assert.False(t, s.PINExpired())
-	assert.Equal(t, []EventKind{EventUnlocked}, kinds)
+	assert.Equal(t, []event.Kind{event.Unlocked}, kinds)
 	clk.Advance(30 * day)
 	s, _ = unlockKinds(n, otherPIN)
 	assert.True(t, s.PINExpired())
 
 	// A wrong PIN says nothing about expiry.
-	var kinds2 []EventKind
-	_, err = Unlock(ctx, tp, n, thirdPIN, clock, WithEventHandler(func(e Event) { kinds2 = append(kinds2, e.Kind) }))
+	var kinds2 []event.Kind
+	_, err = Unlock(ctx, tp, n, thirdPIN, clock, WithEventHandler(func(e event.Event) { kinds2 = append(kinds2, e.Kind) }))
 	require.ErrorIs(t, err, ErrWrongPIN)
-	assert.Equal(t, []EventKind{EventWrongPIN}, kinds2)
+	assert.Equal(t, []event.Kind{event.WrongPIN}, kinds2)
 	require.NoError(t, tp.ResetLockout(ctx, nil))
 }
 

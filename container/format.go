@@ -13,10 +13,11 @@ import (
 	"github.com/hellosim/hellosim/tpm"
 )
 
-// The binary format. Every field is length-prefixed and bounded; the whole
-// encoding is canonical, so Parse(MarshalBinary(c)) gives back c and
-// MarshalBinary(Parse(b)) gives back b exactly. Parse is strict: no trailing
-// bytes, no unknown versions, no field out of range.
+// The binary format, written out in code once by Container.fields, the walk
+// that MarshalBinary, Parse and Clone share. Every field is length-prefixed
+// and bounded; the whole encoding is canonical, so Parse(MarshalBinary(c))
+// gives back c and MarshalBinary(Parse(b)) gives back b exactly. Parse is
+// strict: no trailing bytes, no unknown versions, no field out of range.
 //
 //	magic            "HSNGC" (5 bytes)
 //	version          uint8 = 1 or 2
@@ -90,68 +91,94 @@ func (c *Container) marshalBody() ([]byte, error) { return c.encodeBody(false) }
 func (c *Container) taggedBody() ([]byte, error) { return c.encodeBody(c.version() == 2) }
 
 func (c *Container) encodeBody(forTag bool) ([]byte, error) {
-	generation, retired := c.generation, c.retired
-	if forTag {
-		generation, retired = 0, tpm.NVSecret{}
-	}
 	var b cryptobyte.Builder
 	b.AddBytes([]byte(formatMagic))
-	v2 := c.version() == 2
 	b.AddUint8(c.version())
-	b.AddUint64(generation)
-	addU8(&b, []byte(c.id))
-	addU8(&b, []byte(c.keyID))
-	addU16(&b, []byte(c.cfg.User))
-	addU16(&b, []byte(c.cfg.UserID))
-	addU16(&b, []byte(c.cfg.TenantID))
-	p := c.cfg.PINPolicy
-	b.AddUint8(uint8(p.MinimumLength))
-	b.AddUint8(uint8(p.MaximumLength))
-	b.AddUint8(uint8(p.Digits))
-	b.AddUint8(uint8(p.LowercaseLetters))
-	b.AddUint8(uint8(p.UppercaseLetters))
-	b.AddUint8(uint8(p.SpecialCharacters))
-	b.AddUint8(uint8(p.History))
-	b.AddUint16(uint16(p.Expiration))
-	b.AddUint8(boolByte(c.cfg.WorkplaceJoined))
-	w := c.Config().WAMDefault
-	addU16(&b, []byte(w.Authority))
-	addU16(&b, []byte(w.ID))
-	addU16(&b, []byte(w.GUID))
-	b.AddUint64(uint64(c.created.Unix()))
-	b.AddUint64(uint64(c.pinSet.Unix()))
-	addU8(&b, c.srkName)
-	addU8(&b, c.salt)
-	pin := c.protectorFields()
-	addU16(&b, pin.blob.Public)
-	addU16(&b, pin.blob.Private)
-	if v2 {
-		b.AddUint32(pin.nv.Handle)
-		addU8(&b, pin.nv.Name)
-		b.AddUint32(retired.Handle)
-		addU8(&b, retired.Name)
-		addU8(&b, []byte(pin.why))
-	}
-	b.AddUint8(uint8(len(c.keys)))
-	for _, k := range c.keys {
-		addU8(&b, []byte(k.name))
-		b.AddUint8(uint8(k.alg))
-		addU16(&b, k.blob.Public)
-		addU16(&b, k.blob.Private)
-	}
-	b.AddUint8(uint8(len(c.certs)))
-	for _, ce := range c.certs {
-		addU8(&b, []byte(ce.keyName))
-		addU16(&b, ce.der)
-	}
-	addU16(&b, c.history)
-	addU16(&b, c.encS)
-	addU16(&b, c.envelope)
+	c.fields(&codec{b: &b}, c.version(), forTag)
 	out, err := b.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("container: marshal: %w", err)
 	}
 	return out, nil
+}
+
+// fields is the format: every field of the body after the version, in
+// order, with its bounds. MarshalBinary writes them, Parse reads them and
+// Clone copies them through this one walk, so a new field is one line here
+// (and one in the comment at the top of this file). It returns the PIN
+// protector's fields, which validate turns into the protector.
+//
+// forTag writes the generation and the retired index as zero (taggedBody).
+func (c *Container) fields(k *codec, v uint8, forTag bool) protectorFields {
+	generation, retired := &c.generation, &c.retired
+	if forTag {
+		generation, retired = new(uint64), new(tpm.NVSecret)
+	}
+	k.u64("generation", generation)
+	k.str8("id", &c.id, 36, 36)
+	k.str8("keyID", &c.keyID, 38, 38)
+	k.str16("user", &c.cfg.User, 1, maxTextLen)
+	k.str16("userID", &c.cfg.UserID, 1, protector.MaxBindingLength)
+	k.str16("tenantID", &c.cfg.TenantID, 1, protector.MaxBindingLength)
+	p := &c.cfg.PINPolicy
+	codecU8(k, "policy.minimumLength", &p.MinimumLength)
+	codecU8(k, "policy.maximumLength", &p.MaximumLength)
+	k.charRule("policy.digits", &p.Digits)
+	k.charRule("policy.lowercaseLetters", &p.LowercaseLetters)
+	k.charRule("policy.uppercaseLetters", &p.UppercaseLetters)
+	k.charRule("policy.specialCharacters", &p.SpecialCharacters)
+	codecU8(k, "policy.history", &p.History)
+	k.u16("policy.expiration", &p.Expiration)
+	k.boolean("workplaceJoined", &c.cfg.WorkplaceJoined)
+	w := c.cfg.WAMDefault
+	if w == nil {
+		w = new(WAMAccount)
+		if k.r != nil {
+			c.cfg.WAMDefault = w
+		}
+	}
+	k.str16("wam.authority", &w.Authority, 0, maxTextLen)
+	k.str16("wam.id", &w.ID, 0, maxTextLen)
+	k.str16("wam.guid", &w.GUID, 0, maxTextLen)
+	k.unix("created", &c.created)
+	k.unix("pinSet", &c.pinSet)
+	k.bytes8("srkName", &c.srkName, 2, maxSRKName)
+	k.bytes8("salt", &c.salt, saltLen, saltLen)
+	var pin protectorFields
+	if k.r == nil {
+		pin = c.protectorFields()
+	}
+	minBlob := 1
+	if v == 2 {
+		minBlob = 0
+	}
+	k.bytes16("pinProtector.public", &pin.blob.Public, minBlob, maxBlobLen)
+	k.bytes16("pinProtector.private", &pin.blob.Private, minBlob, maxBlobLen)
+	if v == 2 {
+		k.nv("nv", &pin.nv)
+		k.nv("retired", retired)
+		k.str8("rollbackOff", &pin.why, 0, maxReasonLen)
+	}
+	n := k.count("keys.count", len(c.keys), 1, maxKeys)
+	list(k, &c.keys, n)
+	for i := 0; i < n && k.ok(); i++ {
+		f, e := fmt.Sprintf("keys[%d]", i), &c.keys[i]
+		k.str8(f+".name", &e.name, 1, maxKeyNameLen)
+		codecU8(k, f+".alg", &e.alg)
+		k.bytes16(f+".public", &e.blob.Public, 1, maxBlobLen)
+		k.bytes16(f+".private", &e.blob.Private, 1, maxBlobLen)
+	}
+	n = k.count("certificates.count", len(c.certs), 0, maxCerts)
+	list(k, &c.certs, n)
+	for i := 0; i < n && k.ok(); i++ {
+		f, e := fmt.Sprintf("certificates[%d]", i), &c.certs[i]
+		k.str8(f+".key", &e.keyName, 1, maxKeyNameLen)
+		k.bytes16(f+".der", &e.der, 1, maxCertLen)
+	}
+	k.bytes16("history", &c.history, 0, historyMaxLen)
+	k.bytes16("protector.encS", &c.encS, 0, 256)
+	k.bytes16("protector.envelope", &c.envelope, 0, maxEnvelope)
+	return pin
 }
 
 func addU8(b *cryptobyte.Builder, v []byte) {
@@ -278,70 +305,7 @@ func Parse(data []byte) (*Container, error) {
 		return nil, &FormatError{Field: "version", Reason: fmt.Sprintf("version %d unsupported (want 1 or %d)", v, formatVersion), Unsupported: true, Version: int(v)}
 	}
 	c := &Container{}
-	c.generation = r.u64("generation")
-	c.id = string(r.bytes8("id", 36, 36))
-	c.keyID = string(r.bytes8("keyID", 38, 38))
-	c.cfg.User = string(r.bytes16("user", 1, maxTextLen))
-	c.cfg.UserID = string(r.bytes16("userID", 1, protector.MaxBindingLength))
-	c.cfg.TenantID = string(r.bytes16("tenantID", 1, protector.MaxBindingLength))
-	p := &c.cfg.PINPolicy
-	p.MinimumLength = int(r.u8("policy.minimumLength"))
-	p.MaximumLength = int(r.u8("policy.maximumLength"))
-	p.Digits = r.charRule("policy.digits")
-	p.LowercaseLetters = r.charRule("policy.lowercaseLetters")
-	p.UppercaseLetters = r.charRule("policy.uppercaseLetters")
-	p.SpecialCharacters = r.charRule("policy.specialCharacters")
-	p.History = int(r.u8("policy.history"))
-	p.Expiration = int(r.u16("policy.expiration"))
-	c.cfg.WorkplaceJoined = r.boolean("workplaceJoined")
-	c.cfg.WAMDefault = &WAMAccount{
-		Authority: string(r.bytes16("wam.authority", 0, maxTextLen)),
-		ID:        string(r.bytes16("wam.id", 0, maxTextLen)),
-		GUID:      string(r.bytes16("wam.guid", 0, maxTextLen)),
-	}
-	c.created = r.unix("created")
-	c.pinSet = r.unix("pinSet")
-	c.srkName = r.bytes8("srkName", 2, maxSRKName)
-	c.salt = r.bytes8("salt", saltLen, saltLen)
-	minBlob := 1
-	if v == 2 {
-		minBlob = 0
-	}
-	var pin protectorFields
-	pin.blob.Public = r.bytes16("pinProtector.public", minBlob, maxBlobLen)
-	pin.blob.Private = r.bytes16("pinProtector.private", minBlob, maxBlobLen)
-	if v == 2 {
-		pin.nv = r.nvSecret("nv")
-		c.retired = r.nvSecret("retired")
-		pin.why = string(r.bytes8("rollbackOff", 0, maxReasonLen))
-	}
-	n := int(r.u8("keys.count"))
-	if r.err == nil && (n < 1 || n > maxKeys) {
-		r.fail("keys.count", fmt.Sprintf("%d outside 1..%d", n, maxKeys))
-	}
-	for i := 0; i < n && r.err == nil; i++ {
-		f := fmt.Sprintf("keys[%d]", i)
-		var k keyEntry
-		k.name = string(r.bytes8(f+".name", 1, maxKeyNameLen))
-		k.alg = tpm.KeyAlgorithm(r.u8(f + ".alg"))
-		k.blob.Public = r.bytes16(f+".public", 1, maxBlobLen)
-		k.blob.Private = r.bytes16(f+".private", 1, maxBlobLen)
-		c.keys = append(c.keys, k)
-	}
-	n = int(r.u8("certificates.count"))
-	if r.err == nil && n > maxCerts {
-		r.fail("certificates.count", fmt.Sprintf("%d above %d", n, maxCerts))
-	}
-	for i := 0; i < n && r.err == nil; i++ {
-		f := fmt.Sprintf("certificates[%d]", i)
-		var ce certEntry
-		ce.keyName = string(r.bytes8(f+".key", 1, maxKeyNameLen))
-		ce.der = r.bytes16(f+".der", 1, maxCertLen)
-		c.certs = append(c.certs, ce)
-	}
-	c.history = r.bytes16("history", 0, historyMaxLen)
-	c.encS = r.bytes16("protector.encS", 0, 256)
-	c.envelope = r.bytes16("protector.envelope", 0, maxEnvelope)
+	pin := c.fields(&codec{r: r}, v, false)
 	c.tag = r.bytes8("tag", tagLen, tagLen)
 	var sum []byte
 	if r.err == nil && !r.s.ReadBytes(&sum, checksumLen) {

@@ -360,23 +360,36 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		n := c.Clone()
+		// wellFormed: what the inputs describe is a protector the format
+		// must keep, so a refusal is a failure too.
+		inRange := handle >= tpm.NVFirst && handle <= tpm.NVLast
+		var wellFormed bool
 		switch mode % 3 {
 		case 1:
 			name := sha256.Sum256([]byte(why))
 			n.pin = nvProtector{nv: tpm.NVSecret{Handle: handle, Name: append([]byte{0, 0x0b}, name[:]...)}}
+			wellFormed = inRange && handle != n.retired.Handle
 		case 2:
 			n.pin = sealedProtector{blob: sealedBlobOf(t, seeds), why: why}
+			wellFormed = len(why) <= maxReasonLen
 		case 0:
 			n.retired = tpm.NVSecret{Handle: handle, Name: bytes.Repeat([]byte{1}, 2+sha256.Size)}
+			wellFormed = inRange && handle != n.NVIndex().Handle
 		}
 		data, err = n.MarshalBinary()
 		if err != nil {
+			if wellFormed {
+				t.Fatalf("PIN protector %#v does not encode: %v", n.pin, err)
+			}
 			return // a field out of the format's range: the encoder refuses it
 		}
 		back, err := Parse(data)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("untyped error: %v", err)
+			}
+			if wellFormed {
+				t.Fatalf("PIN protector %#v refused: %v", n.pin, err)
 			}
 			return
 		}

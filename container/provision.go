@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // Provision creates a Hello container for cfg.User with the given PIN, as
@@ -27,7 +29,7 @@ import (
 //
 // The container gets a fresh container ID and NgcKeyId, and records the TPM's
 // storage root key name so later use can check it is talking to the same TPM.
-// Provision emits EventCreated (WHfB event 300).
+// Provision emits event.Created (WHfB event 300).
 func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...Option) (*Container, error) {
 	o := newOptions(opts)
 	if o.policy != nil {
@@ -51,7 +53,7 @@ func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...
 	if err := c.build(ctx, t, p, o); err != nil {
 		return nil, fmt.Errorf("container: provision: %w", err)
 	}
-	o.emit(ctx, c, Event{Kind: EventCreated})
+	o.emit(ctx, c, event.Event{Kind: event.Created})
 	return c, nil
 }
 
@@ -62,7 +64,7 @@ func Provision(ctx context.Context, t *tpm.TPM, cfg Config, pin string, opts ...
 // with the same ID, user, tenant and policy, one generation on, with a new
 // secret, a new login key and NgcKeyId, and no certificates, extra keys or PIN
 // reset protector. The caller registers the new public key with the directory.
-// It emits EventReset with Destructive set.
+// It emits event.Reset with Destructive set.
 //
 // The new container records c's NV index as retired: once the caller has
 // saved the new container, Retire undefines it, and c, with every copy of
@@ -98,7 +100,7 @@ func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, o
 	if err := n.build(ctx, t, p, o); err != nil {
 		return nil, fmt.Errorf("container: reprovision: %w", err)
 	}
-	o.emit(ctx, n, Event{Kind: EventReset, Destructive: true})
+	o.emit(ctx, n, event.Event{Kind: event.Reset, Destructive: true})
 	return n, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // Rollback protection. The container secret S lives in an NV index of the
@@ -63,7 +65,8 @@ func (c *Container) RollbackProtection() Rollback {
 // NVIndex is the NV index holding the container secret, zero when it is
 // sealed instead; Retired the index of the container a reset replaced,
 // until Retire undefines it. Tools that look for orphaned indices
-// (Store.OrphanedIndices) compare the TPM's list with these.
+// (store.Store.OrphanedIndices, package container/store) compare the
+// TPM's list with these.
 func (c *Container) NVIndex() tpm.NVSecret { return c.pinIndex() }
 
 // Retired is the NV index a reset replaced, which Retire undefines; zero
@@ -98,7 +101,7 @@ func Retire(ctx context.Context, t *tpm.TPM, c *Container, opts ...Option) (*Con
 	n := c.next()
 	n.retired = tpm.NVSecret{}
 	o := newOptions(opts)
-	o.emit(ctx, n, Event{Kind: EventRetired})
+	o.emit(ctx, n, event.Event{Kind: event.Retired})
 	return n, nil
 }
 
@@ -123,7 +126,7 @@ func Discard(ctx context.Context, t *tpm.TPM, c *Container) error {
 // belongs to no live container. Best effort: a reset is what a user locked
 // out of the container needs, so a TPM that refuses (owner authorization
 // set since) does not stop it; the index is then an orphan, which
-// Store.OrphanedIndices lists. Nothing to do costs no command.
+// store.Store.OrphanedIndices lists. Nothing to do costs no command.
 func finishRetire(ctx context.Context, t *tpm.TPM, c *Container) {
 	if !c.retired.IsZero() {
 		_ = t.UndefineSecret(ctx, c.retired)
@@ -132,7 +135,7 @@ func finishRetire(ctx context.Context, t *tpm.TPM, c *Container) {
 
 // undefineNew undefines the index protectSecret defined, when the
 // operation that made it fails afterwards (best effort: an index left
-// behind is an orphan, listed by Store.OrphanedIndices).
+// behind is an orphan, listed by store.Store.OrphanedIndices).
 func (c *Container) undefineNew(t *tpm.TPM) {
 	if c.pin != nil {
 		_ = c.pin.retire(context.Background(), t)

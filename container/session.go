@@ -12,6 +12,8 @@ import (
 
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/tpm"
+
+	"github.com/hellosim/hellosim/container/event"
 )
 
 // Session is an unlocked container: the container secret S in memory and the
@@ -46,7 +48,7 @@ type Session struct {
 // An expired PIN still unlocks. When the PIN is older than the policy's
 // Expiration (PassportForWork PINComplexity/Expiration, 1 to 730 days; the
 // policy given with WithPINPolicy, else the container's), Session.PINExpired
-// reports it and Unlock emits EventPINExpired after EventUnlocked: as Windows
+// reports it and Unlock emits event.PINExpired after event.Unlocked: as Windows
 // asks the user to change an expired PIN at sign-in, the caller prompts for
 // a new one and calls ChangePIN, which restarts the clock (as ResetPIN and
 // Reprovision do).
@@ -71,9 +73,9 @@ func Unlock(ctx context.Context, t *tpm.TPM, c *Container, pin string, opts ...O
 		sess.Close()
 		return nil, fmt.Errorf("container: unlock: %w", err)
 	}
-	o.emit(ctx, c, Event{Kind: EventUnlocked})
+	o.emit(ctx, c, event.Event{Kind: event.Unlocked})
 	if sess.expired {
-		o.emit(ctx, c, Event{Kind: EventPINExpired})
+		o.emit(ctx, c, event.Event{Kind: event.PINExpired})
 	}
 	return sess, nil
 }
@@ -135,20 +137,20 @@ func unsealSecret(ctx context.Context, t *tpm.TPM, c *Container, pin nfcPIN, o o
 func (o *options) pinError(ctx context.Context, c *Container, err error) error {
 	var ae *tpm.AuthError
 	if errors.As(err, &ae) {
-		o.emit(ctx, c, Event{Kind: EventWrongPIN, Remaining: ae.Remaining})
+		o.emit(ctx, c, event.Event{Kind: event.WrongPIN, Remaining: ae.Remaining})
 		return &PINError{Remaining: ae.Remaining}
 	}
 	var le *tpm.LockoutError
 	if errors.As(err, &le) {
-		o.emit(ctx, c, Event{Kind: EventLockedOut, RetryAfter: le.RetryAfter})
+		o.emit(ctx, c, event.Event{Kind: event.LockedOut, RetryAfter: le.RetryAfter})
 		return &PINLockedError{RetryAfter: le.RetryAfter}
 	}
 	if errors.Is(err, tpm.ErrAuthFailed) {
-		o.emit(ctx, c, Event{Kind: EventWrongPIN, Remaining: -1})
+		o.emit(ctx, c, event.Event{Kind: event.WrongPIN, Remaining: -1})
 		return &PINError{Remaining: -1}
 	}
 	if errors.Is(err, tpm.ErrLockedOut) {
-		o.emit(ctx, c, Event{Kind: EventLockedOut})
+		o.emit(ctx, c, event.Event{Kind: event.LockedOut})
 		return &PINLockedError{}
 	}
 	return fmt.Errorf("container: unseal PIN protector: %w", err)
@@ -265,7 +267,7 @@ func (s *Session) AddKey(ctx context.Context, name string, alg tpm.KeyAlgorithm)
 		return nil, err
 	}
 	// Outside the lock: a handler may use the session.
-	s.o.emit(ctx, n, Event{Kind: EventKeyAdded, KeyName: name})
+	s.o.emit(ctx, n, event.Event{Kind: event.KeyAdded, KeyName: name})
 	return n, nil
 }
 
@@ -314,7 +316,7 @@ func (s *Session) AddCertificate(name string, cert *x509.Certificate) (*Containe
 	if err != nil {
 		return nil, err
 	}
-	s.o.emit(context.Background(), n, Event{Kind: EventCertificateAdded, KeyName: name})
+	s.o.emit(context.Background(), n, event.Event{Kind: event.CertificateAdded, KeyName: name})
 	return n, nil
 }
 
@@ -369,7 +371,7 @@ func (s *Session) EnablePINRecovery(ctx context.Context, key protector.ServiceKe
 	if err != nil {
 		return nil, err
 	}
-	s.o.emit(ctx, n, Event{Kind: EventRecoveryEnabled, ServiceKey: key.ID()})
+	s.o.emit(ctx, n, event.Event{Kind: event.RecoveryEnabled, ServiceKey: key.ID()})
 	return n, nil
 }
 

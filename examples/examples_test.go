@@ -52,7 +52,7 @@ func testMain(m *testing.M) int {
 	if raceEnabled {
 		args = append(args, "-race") // the programs run under the race detector too
 	}
-	cmd := exec.Command(goTool, append(args, "./quickstart", "./hello", "./tls-client-auth", "./pinreset-service", "./pinreset-load")...)
+	cmd := exec.Command(goTool, append(args, "./quickstart", "./hello", "./tls-client-auth", "./pinreset-service", "./pinreset-load", "./directory")...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build examples:", err)
@@ -118,6 +118,9 @@ func TestQuickstartTellsTheStoryInOrder(t *testing.T) {
 			r := runIn(t, work, home, "", "quickstart", args...)
 			require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 			out := r.stdout
+			// The first line is written before any TPM or directory work,
+			// so a newcomer sees it at once (README, "Two commands").
+			assert.True(t, strings.HasPrefix(out, "hellosim quickstart: Windows Hello for Business PIN reset on a TPM 2.0 simulator\n"), out)
 
 			// Stages, in order.
 			last := -1

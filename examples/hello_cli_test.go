@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/internal/syncbuf"
+	"github.com/hellosim/hellosim/tpm"
 )
 
 const exitLocked = 4
@@ -114,29 +115,39 @@ func TestHelloConcurrentProvisionsOneWins(t *testing.T) {
 	assert.NotContains(t, r.stderr, "New PIN", "asked for a PIN it could not use")
 }
 
+// damageContainer flips a bit in the middle of the one container file and
+// returns its path.
+func (h *helloCLI) damageContainer() string {
+	h.t.Helper()
+	files := h.containerFiles()
+	require.Len(h.t, files, 1)
+	data, err := os.ReadFile(files[0])
+	require.NoError(h.t, err)
+	data[len(data)/2] ^= 0x10
+	require.NoError(h.t, os.WriteFile(files[0], data, 0o600))
+	return files[0]
+}
+
 // A container file with one damaged byte is named by every command that
 // needs it, and 'hello delete' removes it (with confirmation, or -y).
 func TestHelloDeleteRemovesADamagedContainer(t *testing.T) {
 	t.Parallel()
 	h := provisioned(t)
-	damage := func() string {
-		files := h.containerFiles()
-		require.Len(t, files, 1)
-		data, err := os.ReadFile(files[0])
-		require.NoError(t, err)
-		data[len(data)/2] ^= 0x10
-		require.NoError(t, os.WriteFile(files[0], data, 0o600))
-		return files[0]
-	}
+	damage := h.damageContainer
 	path := damage()
-	for _, args := range [][]string{{"status"}, {"sign"}, {"provision"}, {"reset", "--destructive", "-y"}, {"export-key"}} {
+	for _, args := range [][]string{{"status"}, {"sign"}, {"provision"}, {"reset", "--non-destructive"}, {"export-key"}} {
 		r := h.expect(exitFailure, "135792\n135792\n", args...)
 		assert.Contains(t, r.stderr, "damaged", args)
 		assert.Contains(t, r.stderr, path, args)
-		assert.Contains(t, r.stderr, "hello delete", args)
+		assert.Contains(t, r.stderr, "Next: run 'hello reset --destructive'", args)
+		assert.Contains(t, r.stderr, "'hello delete'", args)
 	}
+	// -v adds the cause, not the same sentence again.
+	r := h.expect(exitFailure, "", "-v", "status")
+	assert.Equal(t, 1, strings.Count(r.stderr, "is damaged and cannot be used"), r.stderr)
+	assert.Contains(t, r.stderr, "cause: ")
 
-	r := h.expect(exitFailure, "n\n", "delete")
+	r = h.expect(exitFailure, "n\n", "delete")
 	assert.Contains(t, r.stderr, "Delete the damaged container file "+path+"?")
 	assert.Contains(t, r.stderr, "not confirmed")
 	assert.FileExists(t, path)
@@ -212,6 +223,42 @@ func TestHelloReadOnlyCommandsCreateNothing(t *testing.T) {
 	// it refuses to run rather than forget a wrong PIN.
 	r := h.expect(exitFailure, "", "status")
 	assert.Contains(t, r.stderr, "tpm.state")
+}
+
+// A destructive reset works on a damaged container, as Windows offers it:
+// after the password and the second factor, a new login key and PIN for
+// the same user take the damaged file's place, and the directory holds the
+// new key.
+func TestHelloDestructiveResetReplacesADamagedContainer(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	oldKID := h.containerKID()
+	files := []string{h.damageContainer()}
+
+	r := h.expect(exitFailure, "n\n", "reset", "--destructive")
+	assert.Contains(t, r.stderr, "The container file "+files[0]+" is damaged. A destructive reset replaces it")
+	assert.FileExists(t, files[0], "not confirmed, nothing changed")
+	r = h.expect(exitReset, "not the password\n", "reset", "--destructive", "-y")
+	assert.Contains(t, r.stderr, "Your account or password is incorrect")
+	assert.FileExists(t, files[0])
+
+	r = h.expect(exitOK, "demo password 42\n"+h.totp()+"\n582046\n582046\n", "reset", "--destructive", "-y")
+	assert.Contains(t, r.stdout, "Your PIN was reset. New NgcKeyId")
+	assert.Contains(t, r.stdout, "in place of the damaged container")
+	assert.NoFileExists(t, files[0])
+	require.Len(t, h.containerFiles(), 1)
+	_, c := h.container()
+	assert.Equal(t, "alice@contoso.test", c.Config().User, "the same user")
+	newKID := h.containerKID()
+	assert.NotEqual(t, oldKID, newKID)
+	var kids []string
+	for _, k := range h.directoryObjects().User.KeyCredentials {
+		kids = append(kids, k.KeyID)
+	}
+	assert.Contains(t, kids, newKID, "the directory holds the new key")
+	h.expect(exitWrongPIN, "135792\n", "sign")
+	r = h.expect(exitOK, "582046\n", "sign", "-m", "after the damaged reset")
+	h.verifySig(r.stdout, "after the damaged reset")
 }
 
 // Cheap checks come before prompts: the TPM is opened before a PIN is
@@ -402,8 +449,81 @@ func TestHelloUnknownCommandSuggestsTheNearest(t *testing.T) {
 	}
 	r := h.expect(exitUsage, "", "frobnicate")
 	assert.NotContains(t, r.stderr, "did you mean")
-	assert.Contains(t, r.stderr, "usage: hello")
+	assert.Contains(t, r.stderr, "'hello help' lists the commands")
 	assert.NoDirExists(t, h.state)
+}
+
+// A mistyped flag is named with the nearest one, without the whole usage.
+func TestHelloUnknownFlagSuggestsTheNearest(t *testing.T) {
+	t.Parallel()
+	h := newHello(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"reset", "--nondestructive"}, "hello reset: unknown flag -nondestructive; did you mean --non-destructive? ('hello help reset' lists the flags)"},
+		{[]string{"reset", "--destrutive"}, "did you mean --destructive?"},
+		{[]string{"status", "-jsno"}, "hello status: unknown flag -jsno; did you mean --json?"},
+		{[]string{"--stat", "x", "status"}, "hello: unknown flag -stat; did you mean --state?"},
+		{[]string{"provision", "-usr", "bob@contoso.test"}, "did you mean --user?"},
+	} {
+		r := h.expect(exitUsage, "", c.args...)
+		assert.Contains(t, r.stderr, c.want, c.args)
+		assert.NotContains(t, r.stderr, "Flags:", "%v printed the whole usage", c.args)
+	}
+	r := h.expect(exitUsage, "", "sign", "--frobnicate")
+	assert.Contains(t, r.stderr, "hello sign: unknown flag -frobnicate; 'hello help sign' lists the flags")
+	assert.NoDirExists(t, h.state)
+}
+
+// 'hello help' is the usage, 'hello help COMMAND' a command's flags.
+func TestHelloHelpCommand(t *testing.T) {
+	t.Parallel()
+	h := newHello(t)
+	r := h.expect(exitOK, "", "help")
+	assert.Contains(t, r.stderr, "usage: hello")
+	assert.Contains(t, r.stderr, "demo-user")
+	r = h.expect(exitOK, "", "help", "reset")
+	assert.Contains(t, r.stderr, "usage: hello reset --non-destructive | --destructive")
+	assert.Contains(t, r.stderr, "-non-destructive")
+	r = h.expect(exitUsage, "", "help", "rest")
+	assert.Contains(t, r.stderr, `unknown command "rest"; did you mean reset?`)
+	h.expect(exitUsage, "", "help", "reset", "status")
+}
+
+// The demo user's name and password are shown by a command of their own,
+// not only by the first provision.
+func TestHelloDemoUser(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	r := h.expect(exitOK, "", "demo-user")
+	assert.Contains(t, r.stdout, "User              : alice@contoso.test")
+	assert.Contains(t, r.stdout, "Password          : demo password 42")
+	assert.Contains(t, r.stdout, "'hello totp'")
+	h.expect(exitNoContainer, "", "-state", filepath.Join(h.home, "nothing"), "demo-user")
+}
+
+// Every refusal a user can act on names the next command.
+func TestHelloRefusalsNameTheNextCommand(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	r := h.expect(exitReset, "", "reset", "--non-destructive")
+	assert.Contains(t, r.stderr, "Next: run 'hello reset --destructive'")
+	assert.Contains(t, r.stderr, "'hello enable-recovery'")
+
+	r = h.expect(exitWrongPIN, "000000\n", "sign")
+	assert.Contains(t, r.stderr, "Next: forgot your PIN? run 'hello reset --destructive'")
+
+	r = h.expect(exitReset, "not the password\n", "reset", "--destructive", "-y")
+	assert.Contains(t, r.stderr, "Next: 'hello demo-user' shows the demo user's name and password.")
+
+	r = h.expect(exitReset, "demo password 42\n000001\n000002\n000003\n", "reset", "--destructive", "-y")
+	assert.NotContains(t, r.stderr, "try again. Try again.")
+	assert.Contains(t, r.stderr, "That code didn't work; 'hello totp' shows the current one. Try again.")
+	assert.Contains(t, r.stderr, "Next: run the reset again with the code 'hello totp' shows.")
+
+	r = h.expect(exitPINRefused, "1234\n1234\n1234\n", "change-pin")
+	assert.Contains(t, r.stderr, "Next: run the command again with a PIN that meets the policy")
 }
 
 // device.json is read strictly: a typo is an error naming it.
@@ -603,7 +723,7 @@ func TestHelloDefaultTPMRefusesAnOldCopy(t *testing.T) {
 
 	h.expect(exitOK, "135792\n246813\n246813\n", "change-pin")
 	require.NoError(t, os.WriteFile(files[0], old, 0o600)) // the old copy back
-	r = h.expect(exitWrongPIN, "135792\n", "sign") // the TPM holds the new PIN
+	r = h.expect(exitWrongPIN, "135792\n", "sign")         // the TPM holds the new PIN
 	assert.NotContains(t, r.stdout, "Signature")
 }
 
@@ -624,4 +744,34 @@ func TestHelloWaitsForTheSimulatedTPM(t *testing.T) {
 	require.NoError(t, cmd.Wait(), errb.String())
 	require.NoError(t, status.Wait(), serr.String())
 	assert.Contains(t, sout.String(), "PIN tries left : 31 of 32", "status saw the TPM sign left")
+}
+
+// The lockout messages count right on the default TPM (its counter lives
+// in tpm.state), and once the TPM is locked they say when a PIN can be
+// tried again and that a reset cannot help before then.
+func TestHelloLockoutMessagesCountRight(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	h.expect(exitOK, "135792\n", "enable-recovery")
+	// Four tries in all, so that the test reaches the lockout quickly.
+	tp, err := tpm.Open(h.device())
+	require.NoError(t, err)
+	require.NoError(t, tp.SetLockoutParameters(context.Background(), 4, tpm.WindowsRecovery, tpm.WindowsLockoutRecovery, nil))
+	require.NoError(t, tp.Close())
+
+	r := h.expect(exitWrongPIN, "000000\n000001\n000002\n", "sign")
+	assert.Contains(t, r.stderr, "Wrong PIN: 3 tries remain before the TPM locks. Try again.")
+	assert.Contains(t, r.stderr, "Wrong PIN: 2 tries remain before the TPM locks. Try again.")
+	assert.Contains(t, r.stderr, "hello sign: wrong PIN: 1 try remains before the TPM locks")
+	r = h.expect(exitWrongPIN, "000003\n", "sign")
+	assert.Contains(t, r.stderr, "wrong PIN, and that was the last try: the TPM has locked the PIN")
+	assert.NotContains(t, r.stderr, "0 tries remain")
+
+	r = h.expect(exitLocked, "", "sign")
+	assert.Contains(t, r.stderr, "a PIN can be tried again in at most 10m0s")
+	r = h.expect(exitLocked, "", "reset", "--non-destructive")
+	assert.Contains(t, r.stderr, "A PIN reset cannot help before then: it needs the TPM too")
+	assert.NotContains(t, r.stderr, "Password for", "asked for a password on a locked TPM")
+	r = h.expect(exitOK, "", "status")
+	assert.Contains(t, r.stdout, "PIN tries left : none: the TPM is locked")
 }

@@ -77,6 +77,9 @@ func TestHelloCLIAppliesTheManagedPINPolicy(t *testing.T) {
 	h.setPINPolicy(map[string]any{"minimum_pin_length": 8, "expiration": 30})
 	r = h.expect(exitOK, "", "status")
 	assert.Contains(t, r.stdout, "PIN policy : 8 to 127 characters; digits require, lowercase disallow, uppercase disallow, special disallow; history 0; expires after 30 days (managed by the device)")
+	// The expiry date follows the policy in force, as the line above does.
+	assert.NotContains(t, r.stdout, "PIN expires : never")
+	assert.Regexp(t, `PIN expires : \d{4}-\d{2}-\d{2} `, r.stdout)
 
 	// The container records four digits; the device's policy refuses six.
 	r = h.expect(exitPINRefused, "135792\n246813\n246813\n", "change-pin")

@@ -103,3 +103,31 @@ func TestHelloTerminalHidesThePINAndCtrlDCancels(t *testing.T) {
 	assert.True(t, strings.Contains(r.out.String(), "cancelled"), r.out.String())
 	assert.Len(t, h.containerFiles(), 1)
 }
+
+// Enter alone at a PIN prompt asks again (three times, as provision does),
+// costs no TPM try, and three of them end with "no PIN entered", exit 3.
+func TestHelloEnterAtThePINPromptAsksAgain(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	r := startTTY(t, h, "sign", "-m", "after Enter")
+	r.waitFor("PIN: ")
+	r.send("\r")
+	r.waitFor("No PIN entered; type your PIN, or press Ctrl-D to cancel. Try again.")
+	r.send("135792\r")
+	assert.Equal(t, exitOK, r.wait(), r.out.String())
+	assert.Contains(t, r.out.String(), "Signature")
+	assert.NotContains(t, r.out.String(), "PIN policy")
+
+	r = startTTY(t, h, "change-pin")
+	r.waitFor("Current PIN: ")
+	r.send("\r")
+	r.waitFor("No PIN entered")
+	r.send("\r")
+	r.waitFor("No PIN entered; type your PIN, or press Ctrl-D to cancel. Try again.\r\nCurrent PIN: ")
+	r.send("\r")
+	assert.Equal(t, exitWrongPIN, r.wait(), r.out.String())
+	assert.Contains(t, r.out.String(), "hello change-pin: no PIN entered")
+
+	st := h.expect(exitOK, "", "status")
+	assert.Contains(t, st.stdout, "PIN tries left : 32 of 32", "an empty PIN reached the TPM")
+}

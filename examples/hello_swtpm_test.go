@@ -71,7 +71,7 @@ func TestHelloOnALockedTPM(t *testing.T) {
 
 	r := h.expect(exitLocked, "135792\n", "sign")
 	assert.NotContains(t, r.stderr, "PIN:", "asked for a PIN on a locked TPM")
-	assert.Contains(t, r.stderr, "the TPM has locked the PIN (dictionary-attack protection): try again in")
+	assert.Contains(t, r.stderr, "the TPM has locked the PIN (dictionary-attack protection); it forgives one wrong PIN at a time, so a PIN can be tried again in at most")
 
 	r = h.expect(exitOK, "", "status")
 	assert.Contains(t, r.stdout, "PIN tries left : none: the TPM is locked; next try in at most ")

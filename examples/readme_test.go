@@ -6,9 +6,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
+	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,7 +44,7 @@ func Example_readme() {
 	// sign-in, so each has a fresh code.
 	var steps atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(steps.Load()) * idp.TOTPPeriod) }
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithClock(clock))
+	dir, err := idp.New(idp.WithArgon2(idp.LightArgon2Params()), idp.WithClock(clock))
 	check(err)
 	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	check(err)
@@ -162,4 +164,69 @@ func TestReadmePointsAtExamplesCorrectly(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotEmpty(t, matches, "the README says %s has Examples", pkg)
 	}
+}
+
+// The README's list of the hello CLI's state files is what the CLI writes:
+// every file a session leaves matches an entry, and every entry a file.
+func TestReadmeStateFilesAreWhatHelloWrites(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, list, ok := strings.Cut(string(readme), "<!-- state files -->")
+	require.True(t, ok, "README has no state-file list")
+	list, _, ok = strings.Cut(list, "<!-- end of state files -->")
+	require.True(t, ok)
+	var patterns []string
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.HasPrefix(line, "- ") {
+			continue
+		}
+		entry, _, _ := strings.Cut(line, ":")
+		for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(entry, -1) {
+			patterns = append(patterns, m[1])
+		}
+	}
+	require.NotEmpty(t, patterns)
+
+	// A session that writes every kind of file: provision, recovery, a
+	// reset with a TOTP code.
+	h := provisioned(t)
+	h.expect(exitOK, "135792\n", "enable-recovery")
+	h.expect(exitOK, "demo password 42\n"+h.totp()+"\n582046\n582046\n", "reset", "--non-destructive")
+
+	matched := map[string]bool{}
+	err = filepath.WalkDir(h.state, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(h.state, path)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		found := false
+		for _, p := range patterns {
+			if ok, _ := filepath.Match(p, rel); ok {
+				matched[p], found = true, true
+			}
+		}
+		assert.True(t, found, "hello wrote %s, which the README's state-file list does not name", rel)
+		return nil
+	})
+	require.NoError(t, err)
+	for _, p := range patterns {
+		assert.True(t, matched[p], "the README names %s, which hello did not write", p)
+	}
+}
+
+// A cold build is slow and silent (cgo compiles the TCG reference TPM): the
+// README says so next to the command a newcomer runs first.
+func TestReadmeSaysTheFirstBuildIsSlow(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(readme), "go run ./examples/quickstart")
+	require.True(t, ok)
+	first, _, _ := strings.Cut(after, "\n## ")
+	assert.Contains(t, strings.Join(strings.Fields(first), " "), "The first build compiles the TCG reference TPM (C code, through cgo): 1–2 minutes")
 }

@@ -25,7 +25,11 @@
 // (RFC 9180) with DHKEM(X25519), the default; HPKE with the post-quantum
 // hybrid ML-KEM-768+X25519; and, for services whose key lives in an HSM,
 // RSA-OAEP-SHA256 with RSA-3072 and HPKE with DHKEM(P-256), whose
-// Diffie-Hellman a PKCS #11 token computes (see protector/pkcs11).
+// Diffie-Hellman a PKCS #11 token computes (see protector/pkcs11). Each
+// scheme is one file (scheme_hpke.go, scheme_rsa.go): its name, wire byte
+// and sizes, and the public and private halves a ServiceKey and a
+// ServicePrivateKey hold (as age's Recipient and Identity), so nothing
+// else asks which scheme a key has and a new scheme is a new file.
 //
 // An envelope binds the tenant ID, the user's object ID, the container ID
 // and, from format version 2, the device ID (a Binding): the device whose

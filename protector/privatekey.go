@@ -1,11 +1,7 @@
 package protector
 
 import (
-	"bytes"
 	"crypto/hpke"
-	crand "crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"fmt"
 	"io"
 
@@ -20,53 +16,49 @@ import (
 // A ServicePrivateKey never prints its private key. It is safe for
 // concurrent use.
 type ServicePrivateKey struct {
-	pub  ServiceKey
-	hpke hpke.PrivateKey // HPKE schemes
-	rsa  *rsa.PrivateKey // RSAOAEP3072
+	pub ServiceKey
+	id  identity // the scheme's
 }
 
 // GenerateServiceKey generates a new service key of scheme s from
 // crypto/rand.
 func GenerateServiceKey(s Scheme) (*ServicePrivateKey, error) {
-	switch s {
-	case HPKEX25519, HPKEXWing, HPKEP256:
-		priv, err := s.kem().GenerateKey()
-		if err != nil {
-			return nil, fmt.Errorf("protector: generate %v: %w", s, err)
-		}
-		return NewServicePrivateKey(priv)
-	case RSAOAEP3072:
-		priv, err := rsa.GenerateKey(crand.Reader, rsaBits)
-		if err != nil {
-			return nil, fmt.Errorf("protector: generate %v: %w", s, err)
-		}
-		return NewServicePrivateKey(priv)
+	i, ok := s.info()
+	if !ok {
+		return nil, fmt.Errorf("protector: generate: %w: %v", ErrUnsupported, s)
 	}
-	return nil, fmt.Errorf("protector: generate: %w: %v", ErrUnsupported, s)
+	id, err := i.impl.generate()
+	if err != nil {
+		return nil, fmt.Errorf("protector: generate %v: %w", s, err)
+	}
+	return newServicePrivateKey(id)
 }
 
 // NewServicePrivateKey makes a service key from existing key material: an
 // hpke.PrivateKey of DHKEM(X25519), MLKEM768-X25519 or DHKEM(P-256), or an *rsa.PrivateKey
 // of 3072 bits with exponent 65537.
 func NewServicePrivateKey(priv any) (*ServicePrivateKey, error) {
-	switch p := priv.(type) {
-	case hpke.PrivateKey:
-		pub, err := hpkePublic(p)
-		if err != nil {
+	for _, i := range schemeInfos() {
+		id, ok, err := i.impl.identity(priv)
+		switch {
+		case err != nil:
 			return nil, err
+		case ok:
+			return newServicePrivateKey(id)
 		}
-		return &ServicePrivateKey{pub: pub, hpke: p}, nil
-	case *rsa.PrivateKey:
-		if err := p.Validate(); err != nil {
-			return nil, invalidKey(RSAOAEP3072, "%v", err)
-		}
-		pub, err := rsaPublic(&p.PublicKey)
-		if err != nil {
-			return nil, err
-		}
-		return &ServicePrivateKey{pub: pub, rsa: p}, nil
+	}
+	if p, ok := priv.(hpke.PrivateKey); ok && p != nil {
+		return nil, fmt.Errorf("%w: HPKE KEM 0x%04x", ErrUnsupported, p.KEM().ID())
 	}
 	return nil, fmt.Errorf("%w: private key of type %T", ErrUnsupported, priv)
+}
+
+func newServicePrivateKey(id identity) (*ServicePrivateKey, error) {
+	pub, err := id.public()
+	if err != nil {
+		return nil, err
+	}
+	return &ServicePrivateKey{pub: pub, id: id}, nil
 }
 
 // Public returns the service key clients wrap to.
@@ -77,12 +69,7 @@ func (k *ServicePrivateKey) Public() ServiceKey { return k.pub }
 // envelope does not open: any change to its bytes, binding included, or a
 // key that does not match. After Unwrap succeeds, env.Binding() is
 // authenticated. The Key is the caller's to Destroy.
-func (k *ServicePrivateKey) Unwrap(env *Envelope) (*Key, error) {
-	if k.rsa != nil {
-		return unwrapRSA(k.pub, k.rsa, env)
-	}
-	return unwrapHPKE(k.pub, k.hpke, env)
-}
+func (k *ServicePrivateKey) Unwrap(env *Envelope) (*Key, error) { return unwrap(k.pub, k.id, env) }
 
 // String returns the scheme and key ID, never the private key.
 func (k *ServicePrivateKey) String() string { return redacted("ServicePrivateKey", k.pub) }
@@ -109,13 +96,7 @@ const (
 // The result is secret: the caller stores it with care and wipes it. Keys
 // that cannot be exported (a hardware-backed hpke.PrivateKey) fail.
 func (k *ServicePrivateKey) MarshalBinary() ([]byte, error) {
-	var raw []byte
-	var err error
-	if k.rsa != nil {
-		raw, err = x509.MarshalPKCS8PrivateKey(k.rsa)
-	} else {
-		raw, err = hpkePrivateBytes(k.hpke)
-	}
+	raw, err := k.id.marshal()
 	if err != nil {
 		return nil, fmt.Errorf("protector: marshal private key: %w", err)
 	}
@@ -159,43 +140,10 @@ func ParsePrivateKey(data []byte) (*ServicePrivateKey, error) {
 	if !s.Empty() {
 		return nil, badKeyFile("trailing bytes")
 	}
-	switch scheme {
-	case HPKEX25519, HPKEXWing, HPKEP256:
-		priv, err := scheme.kem().NewPrivateKey(raw)
-		if err != nil {
-			return nil, badKeyFile(err.Error())
-		}
-		canonical, err := hpkePrivateBytes(priv)
-		defer clear(canonical)
-		if err != nil || !bytes.Equal(canonical, raw) {
-			return nil, badKeyFile("non-canonical private key")
-		}
-		return NewServicePrivateKey(priv)
-	default: // RSAOAEP3072
-		parsed, err := x509.ParsePKCS8PrivateKey(raw)
-		if err != nil {
-			return nil, badKeyFile("not PKCS #8 DER")
-		}
-		priv, ok := parsed.(*rsa.PrivateKey)
-		if !ok {
-			return nil, badKeyFile(fmt.Sprintf("%T, not RSA", parsed))
-		}
-		canonical, err := x509.MarshalPKCS8PrivateKey(priv)
-		defer clear(canonical)
-		if err != nil || !bytes.Equal(canonical, raw) {
-			return nil, badKeyFile("non-canonical PKCS #8 DER")
-		}
-		return NewServicePrivateKey(priv)
-	}
-}
-
-// hpkePrivateBytes returns a copy of the serialized private key, which the
-// caller may wipe. crypto/hpke's hybrid keys return their own seed slice
-// from Bytes (Go 1.26), so wiping that would corrupt the key.
-func hpkePrivateBytes(k hpke.PrivateKey) ([]byte, error) {
-	b, err := k.Bytes()
+	i, _ := scheme.info() // schemeFromWire named it
+	id, err := i.impl.parse(raw)
 	if err != nil {
 		return nil, err
 	}
-	return bytes.Clone(b), nil
+	return newServicePrivateKey(id)
 }

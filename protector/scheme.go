@@ -1,9 +1,8 @@
 package protector
 
 import (
-	"crypto/ecdh"
-	"crypto/hpke"
 	"fmt"
+	"io"
 )
 
 // Scheme is how a protector is wrapped to the service: the public-key
@@ -44,46 +43,88 @@ const (
 	wireHPKEP256    = 0x04
 )
 
-// Fixed sizes, per scheme, of what Wrap produces. ParseEnvelope requires
-// exactly these, so that no byte of an envelope is left unchecked.
-const (
-	x25519EncSize = 32        // DHKEM(X25519) encapsulated key (RFC 9180, 7.1)
-	xwingEncSize  = 1088 + 32 // ML-KEM-768 ciphertext + X25519 share
-	p256EncSize   = 65        // DHKEM(P-256) encapsulated key: an uncompressed point (RFC 9180, 7.1.1)
-	hpkeCtSize    = KeySize + 16
-	rsaBits       = 3072
-	rsaCtSize     = rsaBits / 8
-	rsaExponent   = 65537
+// schemeInfo is everything that differs between schemes. Each scheme's
+// file (scheme_hpke.go, scheme_rsa.go) makes its own; ServiceKey holds a
+// recipient and ServicePrivateKey an identity of it, so no other code asks
+// which scheme it has. Adding a scheme is a file with its schemeInfo and
+// one line in schemeInfos.
+type schemeInfo struct {
+	name    string // in key sets (Scheme.String)
+	wire    uint8  // in envelopes, private key files and key IDs
+	encSize int    // the envelope's exact enc length
+	ctSize  int    // the envelope's exact ciphertext length
+	impl    schemeImpl
+}
 
-	x25519PubSize = 32
-	xwingPubSize  = 1184 + 32 // ML-KEM-768 encapsulation key + X25519 key
-	p256PubSize   = 65        // uncompressed SEC 1 point
-)
+// schemeImpl is a scheme's keys.
+type schemeImpl interface {
+	// recipient checks a public key in NewServiceKey's form and returns
+	// what Wrap seals with: an ErrInvalidKey for a key that is not one.
+	recipient(pub []byte) (recipient, error)
+	// identity takes existing private key material (an hpke.PrivateKey,
+	// an *rsa.PrivateKey); false when priv is not of this scheme.
+	identity(priv any) (identity, bool, error)
+	// generate makes a new private key from crypto/rand.
+	generate() (identity, error)
+	// parse reads the key bytes of a private key file, canonical only.
+	parse(raw []byte) (identity, error)
+}
 
-// schemeNames are the schemes' names in key sets, indexed by Scheme; a
-// function, so that no package state can change them.
-func schemeNames() [4]string {
-	return [...]string{
-		HPKEX25519:  "hpke-x25519-sha256-aes256gcm",
-		HPKEXWing:   "hpke-mlkem768x25519-sha256-aes256gcm",
-		RSAOAEP3072: "rsa-oaep-sha256-3072",
-		HPKEP256:    "hpke-p256-sha256-aes256gcm",
+// recipient is a service public key of one scheme: it encrypts a
+// protector's bytes, authenticating ad.
+type recipient interface {
+	seal(r, ad []byte, rand io.Reader) (enc, ct []byte, err error)
+}
+
+// identity is a service private key of one scheme, in software or held by
+// a KMS or an HSM.
+type identity interface {
+	// public is its service key.
+	public() (ServiceKey, error)
+	// open decrypts an envelope already matched to the key and returns
+	// the plaintext, which the caller wipes: ErrDecrypt when it does not
+	// open, ErrKeyUnavailable when the key's holder failed.
+	open(env *Envelope) ([]byte, error)
+	// marshal returns the key bytes of a private key file (secret: the
+	// caller wipes them); an error for a key that cannot be exported.
+	marshal() ([]byte, error)
+}
+
+// schemeCount is how many schemes exist: Scheme values 0 to schemeCount-1.
+const schemeCount = 4
+
+// schemeInfos are the schemes, indexed by Scheme; a function, so that no
+// package state can change them (and cheap: the values are constants).
+func schemeInfos() [schemeCount]schemeInfo {
+	return [...]schemeInfo{
+		HPKEX25519:  hpkeX25519Info(),
+		HPKEXWing:   hpkeXWingInfo(),
+		RSAOAEP3072: rsaOAEP3072Info(),
+		HPKEP256:    hpkeP256Info(),
 	}
+}
+
+// info returns s's schemeInfo; false for a scheme that does not exist.
+func (s Scheme) info() (schemeInfo, bool) {
+	if !s.valid() {
+		return schemeInfo{}, false
+	}
+	return schemeInfos()[s], true
 }
 
 // String returns the scheme's name as it appears in a key set, e.g.
 // "hpke-x25519-sha256-aes256gcm".
 func (s Scheme) String() string {
-	if s.valid() {
-		return schemeNames()[s]
+	if i, ok := s.info(); ok {
+		return i.name
 	}
 	return fmt.Sprintf("Scheme(%d)", int(s))
 }
 
 // ParseScheme is the inverse of Scheme.String.
 func ParseScheme(name string) (Scheme, error) {
-	for s, n := range schemeNames() {
-		if n == name {
+	for s, i := range schemeInfos() {
+		if i.name == name {
 			return Scheme(s), nil
 		}
 	}
@@ -92,10 +133,11 @@ func ParseScheme(name string) (Scheme, error) {
 
 // MarshalText implements encoding.TextMarshaler with the scheme's name.
 func (s Scheme) MarshalText() ([]byte, error) {
-	if !s.valid() {
+	i, ok := s.info()
+	if !ok {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupported, s)
 	}
-	return []byte(schemeNames()[s]), nil
+	return []byte(i.name), nil
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler with ParseScheme.
@@ -108,32 +150,20 @@ func (s *Scheme) UnmarshalText(text []byte) error {
 	return nil
 }
 
-func (s Scheme) valid() bool { return s >= HPKEX25519 && s <= HPKEP256 }
+func (s Scheme) valid() bool { return s >= 0 && s < schemeCount }
 
 func (s Scheme) wire() uint8 {
-	switch s {
-	case HPKEX25519:
-		return wireHPKEX25519
-	case HPKEXWing:
-		return wireHPKEXWing
-	case RSAOAEP3072:
-		return wireRSAOAEP3072
-	case HPKEP256:
-		return wireHPKEP256
+	if i, ok := s.info(); ok {
+		return i.wire
 	}
 	return 0
 }
 
 func schemeFromWire(b uint8) (Scheme, bool) {
-	switch b {
-	case wireHPKEX25519:
-		return HPKEX25519, true
-	case wireHPKEXWing:
-		return HPKEXWing, true
-	case wireRSAOAEP3072:
-		return RSAOAEP3072, true
-	case wireHPKEP256:
-		return HPKEP256, true
+	for s, i := range schemeInfos() {
+		if i.wire == b {
+			return Scheme(s), true
+		}
 	}
 	return 0, false
 }
@@ -141,50 +171,15 @@ func schemeFromWire(b uint8) (Scheme, bool) {
 // encSize and ctSize are the exact lengths of the two variable fields of an
 // envelope under s.
 func (s Scheme) encSize() int {
-	switch s {
-	case HPKEX25519:
-		return x25519EncSize
-	case HPKEXWing:
-		return xwingEncSize
-	case HPKEP256:
-		return p256EncSize
+	if i, ok := s.info(); ok {
+		return i.encSize
 	}
 	return 0
 }
 
 func (s Scheme) ctSize() int {
-	if s == RSAOAEP3072 {
-		return rsaCtSize
+	if i, ok := s.info(); ok {
+		return i.ctSize
 	}
-	return hpkeCtSize
+	return 0
 }
-
-// kem returns the HPKE KEM of an HPKE scheme, nil otherwise.
-func (s Scheme) kem() hpke.KEM {
-	switch s {
-	case HPKEX25519:
-		return hpke.DHKEM(ecdh.X25519())
-	case HPKEXWing:
-		return hpke.MLKEM768X25519()
-	case HPKEP256:
-		return hpke.DHKEM(ecdh.P256())
-	}
-	return nil
-}
-
-// schemeForKEM maps an HPKE KEM identifier (RFC 9180 7.1,
-// draft-ietf-hpke-pq) to the scheme using it.
-func schemeForKEM(id uint16) (Scheme, bool) {
-	switch id {
-	case 0x0020: // DHKEM(X25519, HKDF-SHA256)
-		return HPKEX25519, true
-	case 0x647a: // MLKEM768-X25519 (X-Wing)
-		return HPKEXWing, true
-	case 0x0010: // DHKEM(P-256, HKDF-SHA256)
-		return HPKEP256, true
-	}
-	return 0, false
-}
-
-// The KDF and AEAD are the same for every HPKE scheme.
-func hpkeSuite() (hpke.KDF, hpke.AEAD) { return hpke.HKDFSHA256(), hpke.AES256GCM() }

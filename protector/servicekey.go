@@ -2,12 +2,7 @@ package protector
 
 import (
 	"bytes"
-	"crypto/ecdh"
-	"crypto/hpke"
-	crand "crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"fmt"
 	"io"
 )
@@ -21,11 +16,10 @@ import (
 // The zero ServiceKey is not a key; Wrap refuses it. ServiceKey values are
 // immutable and safe for concurrent use.
 type ServiceKey struct {
-	scheme  Scheme
-	id      [keyIDSize]byte
-	pub     []byte
-	hpkePub hpke.PublicKey // HPKE schemes
-	rsaPub  *rsa.PublicKey // RSAOAEP3072
+	scheme Scheme
+	id     [keyIDSize]byte
+	pub    []byte
+	rcpt   recipient // the scheme's; nil in the zero ServiceKey
 }
 
 // NewServiceKey makes a service key from its public key bytes:
@@ -39,90 +33,20 @@ type ServiceKey struct {
 //
 // Anything else gives ErrInvalidKey (ErrUnsupported for an unknown scheme).
 func NewServiceKey(s Scheme, pub []byte) (ServiceKey, error) {
-	k := ServiceKey{scheme: s, pub: bytes.Clone(pub)}
-	switch s {
-	case HPKEX25519, HPKEXWing:
-		want := x25519PubSize
-		if s == HPKEXWing {
-			want = xwingPubSize
-		}
-		if len(pub) != want {
-			return ServiceKey{}, invalidKey(s, "%d bytes, want %d", len(pub), want)
-		}
-		// An X25519 share of small order would make every encapsulation
-		// fail (RFC 7748, 6.1); refuse it here, where the cause is clear.
-		if err := checkX25519Share(pub[len(pub)-x25519PubSize:]); err != nil {
-			return ServiceKey{}, invalidKey(s, "X25519 share of small order")
-		}
-		pk, err := s.kem().NewPublicKey(pub)
-		if err != nil {
-			return ServiceKey{}, invalidKey(s, "%v", err)
-		}
-		k.hpkePub = pk
-	case HPKEP256:
-		if len(pub) != p256PubSize {
-			return ServiceKey{}, invalidKey(s, "%d bytes, want %d", len(pub), p256PubSize)
-		}
-		// crypto/ecdh takes only uncompressed points on the curve, so the
-		// encoding is canonical and the point valid.
-		pk, err := s.kem().NewPublicKey(pub)
-		if err != nil {
-			return ServiceKey{}, invalidKey(s, "%v", err)
-		}
-		k.hpkePub = pk
-	case RSAOAEP3072:
-		parsed, err := x509.ParsePKIXPublicKey(pub)
-		if err != nil {
-			return ServiceKey{}, invalidKey(s, "not a DER SubjectPublicKeyInfo")
-		}
-		rk, ok := parsed.(*rsa.PublicKey)
-		if !ok {
-			return ServiceKey{}, invalidKey(s, "%T, not RSA", parsed)
-		}
-		if err := checkRSAPublic(rk); err != nil {
-			return ServiceKey{}, err
-		}
-		canonical, err := x509.MarshalPKIXPublicKey(rk)
-		if err != nil || !bytes.Equal(canonical, pub) {
-			return ServiceKey{}, invalidKey(s, "non-canonical DER")
-		}
-		k.rsaPub = rk
-	default:
+	i, ok := s.info()
+	if !ok {
 		return ServiceKey{}, fmt.Errorf("%w: %v", ErrUnsupported, s)
 	}
-	k.id = keyID(s, pub)
-	return k, nil
+	pub = bytes.Clone(pub)
+	rcpt, err := i.impl.recipient(pub)
+	if err != nil {
+		return ServiceKey{}, err
+	}
+	return ServiceKey{scheme: s, id: keyID(s, pub), pub: pub, rcpt: rcpt}, nil
 }
 
 func invalidKey(s Scheme, format string, args ...any) error {
 	return fmt.Errorf("%w: %v: %s", ErrInvalidKey, s, fmt.Sprintf(format, args...))
-}
-
-func checkRSAPublic(k *rsa.PublicKey) error {
-	if k.N == nil || k.N.BitLen() != rsaBits {
-		return invalidKey(RSAOAEP3072, "modulus is not %d bits", rsaBits)
-	}
-	if k.E != rsaExponent {
-		return invalidKey(RSAOAEP3072, "public exponent %d, want %d", k.E, rsaExponent)
-	}
-	return nil
-}
-
-// checkX25519Share fails for a small-order X25519 public key: its product
-// with any clamped scalar is zero, which crypto/ecdh reports as an error.
-func checkX25519Share(pub []byte) error {
-	var scalar [32]byte
-	scalar[0] = 0x09
-	priv, err := ecdh.X25519().NewPrivateKey(scalar[:])
-	if err != nil {
-		return err
-	}
-	pk, err := ecdh.X25519().NewPublicKey(pub)
-	if err != nil {
-		return err
-	}
-	_, err = priv.ECDH(pk)
-	return err
 }
 
 // keyID is the first 16 bytes of SHA-256(scheme wire byte || public key).
@@ -168,7 +92,7 @@ func (k ServiceKey) String() string {
 	return k.scheme.String() + ":" + k.ID()
 }
 
-func (k ServiceKey) isZero() bool { return k.hpkePub == nil && k.rsaPub == nil }
+func (k ServiceKey) isZero() bool { return k.rcpt == nil }
 
 // Wrap encrypts r to the service key, binding b, and returns the envelope.
 // The header (version, scheme, key ID) and the binding are authenticated:
@@ -190,25 +114,9 @@ func (k ServiceKey) Wrap(r *Key, b Binding, rand io.Reader) (*Envelope, error) {
 		return nil, fmt.Errorf("protector: wrap: %w", err)
 	}
 	env := &Envelope{version: versionFor(b), scheme: k.scheme, keyID: k.id, binding: b}
-	ad := env.authenticatedData()
-	switch k.scheme {
-	case HPKEX25519, HPKEXWing, HPKEP256:
-		kdf, aead := hpkeSuite()
-		out, err := hpke.Seal(k.hpkePub, kdf, aead, ad, rb)
-		if err != nil {
-			return nil, fmt.Errorf("protector: wrap: hpke: %w", err)
-		}
-		n := k.scheme.encSize()
-		env.enc, env.ct = out[:n:n], out[n:]
-	case RSAOAEP3072:
-		if rand == nil {
-			rand = crand.Reader
-		}
-		ct, err := rsa.EncryptOAEP(sha256.New(), rand, k.rsaPub, rb, ad)
-		if err != nil {
-			return nil, fmt.Errorf("protector: wrap: rsa-oaep: %w", err)
-		}
-		env.enc, env.ct = []byte{}, ct
+	env.enc, env.ct, err = k.rcpt.seal(rb, env.authenticatedData(), rand)
+	if err != nil {
+		return nil, fmt.Errorf("protector: wrap: %w", err)
 	}
 	if err := env.check(); err != nil { // sizes are the scheme's, by construction
 		return nil, fmt.Errorf("protector: wrap: %w", err)

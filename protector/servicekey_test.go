@@ -74,7 +74,7 @@ func TestNewServiceKeyRefusesBadKeys(t *testing.T) {
 	require.NoError(t, err)
 	derP256, err := x509.MarshalPKIXPublicKey(p256.PublicKey())
 	require.NoError(t, err)
-	rsaE3 := *testKey(t, RSAOAEP3072).rsa
+	rsaE3 := *testKey(t, RSAOAEP3072).rsaKey()
 	rsaE3.PublicKey.E = 3
 	derE3, err := x509.MarshalPKIXPublicKey(&rsaE3.PublicKey)
 	require.NoError(t, err)
@@ -164,13 +164,13 @@ func TestServicePrivateKeyNeverPrintsItsKey(t *testing.T) {
 		secret := raw[len(raw)-32:] // the last bytes of the private key
 		assertNoSecret(t, priv, secret, "REDACTED")
 		assert.Contains(t, priv.String(), priv.Public().ID())
-		u, err := NewRSAUnwrapper(testKey(t, RSAOAEP3072).rsa)
+		u, err := NewRSAUnwrapper(testKey(t, RSAOAEP3072).rsaKey())
 		require.NoError(t, err)
 		assertNoSecret(t, u, secret, "REDACTED")
 	}
-	h, err := NewHPKEUnwrapper(testKey(t, HPKEX25519).hpke)
+	h, err := NewHPKEUnwrapper(testKey(t, HPKEX25519).hpkeKey())
 	require.NoError(t, err)
-	hb, err := testKey(t, HPKEX25519).hpke.Bytes()
+	hb, err := testKey(t, HPKEX25519).hpkeKey().Bytes()
 	require.NoError(t, err)
 	assertNoSecret(t, h, hb, "REDACTED")
 }
@@ -196,7 +196,7 @@ func (h *hsm) Decrypt(rand io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]
 var errHSMOffline = errors.New("hsm: device not reachable")
 
 func TestRSAUnwrapperUsesTheDecrypter(t *testing.T) {
-	d := &hsm{key: testKey(t, RSAOAEP3072).rsa}
+	d := &hsm{key: testKey(t, RSAOAEP3072).rsaKey()}
 	u, err := NewRSAUnwrapper(d)
 	require.NoError(t, err)
 	assert.True(t, u.Public().Equal(testKey(t, RSAOAEP3072).Public()))
@@ -231,7 +231,7 @@ func mustRSA(t *testing.T, bits int) *rsa.PrivateKey {
 
 func TestHPKEUnwrapperFromExistingKey(t *testing.T) {
 	for _, s := range []Scheme{HPKEX25519, HPKEXWing} {
-		seed, err := testKey(t, s).hpke.Bytes()
+		seed, err := testKey(t, s).hpkeKey().Bytes()
 		require.NoError(t, err)
 		priv, err := s.kem().NewPrivateKey(seed)
 		require.NoError(t, err)
@@ -385,7 +385,7 @@ func TestUnwrapTellsAnUnavailableKeyFromABadEnvelope(t *testing.T) {
 	require.NoError(t, err)
 	hu, err := NewHPKEUnwrapper(hk)
 	require.NoError(t, err)
-	ru, err := NewRSAUnwrapper(failingDecrypter{testKey(t, RSAOAEP3072).rsa})
+	ru, err := NewRSAUnwrapper(failingDecrypter{testKey(t, RSAOAEP3072).rsaKey()})
 	require.NoError(t, err)
 	for _, u := range []Unwrapper{hu, ru} {
 		env, err := u.Public().Wrap(newKey(t), testBinding, nil)

@@ -3,9 +3,6 @@ package protector
 import (
 	"crypto"
 	"crypto/hpke"
-	"crypto/rsa"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -25,8 +22,7 @@ type Unwrapper interface {
 
 var (
 	_ Unwrapper = (*ServicePrivateKey)(nil)
-	_ Unwrapper = (*hpkeUnwrapper)(nil)
-	_ Unwrapper = (*rsaUnwrapper)(nil)
+	_ Unwrapper = (*unwrapper)(nil)
 )
 
 // NewHPKEUnwrapper returns an Unwrapper for an HPKE private key of
@@ -40,67 +36,34 @@ func NewHPKEUnwrapper(priv hpke.PrivateKey) (Unwrapper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &hpkeUnwrapper{pub: pub, priv: priv}, nil
+	return &unwrapper{kind: "hpkeUnwrapper", pub: pub, id: hpkeIdentity{priv: priv}}, nil
 }
 
 // NewRSAUnwrapper returns an Unwrapper for an RSA-3072 key behind a
 // crypto.Decrypter, such as an HSM or a cloud KMS. The Decrypter must accept
 // *rsa.OAEPOptions (Hash SHA-256, with a label), as *rsa.PrivateKey does.
 func NewRSAUnwrapper(d crypto.Decrypter) (Unwrapper, error) {
-	pub, err := rsaPublic(d.Public())
+	id := rsaIdentity{d: d}
+	pub, err := id.public()
 	if err != nil {
 		return nil, err
 	}
-	return &rsaUnwrapper{pub: pub, d: d}, nil
+	return &unwrapper{kind: "rsaUnwrapper", pub: pub, id: id}, nil
 }
 
-func hpkePublic(priv hpke.PrivateKey) (ServiceKey, error) {
-	if priv == nil {
-		return ServiceKey{}, fmt.Errorf("%w: nil HPKE private key", ErrInvalidKey)
-	}
-	s, ok := schemeForKEM(priv.KEM().ID())
-	if !ok {
-		return ServiceKey{}, fmt.Errorf("%w: HPKE KEM 0x%04x", ErrUnsupported, priv.KEM().ID())
-	}
-	return NewServiceKey(s, priv.PublicKey().Bytes())
-}
-
-func rsaPublic(pub crypto.PublicKey) (ServiceKey, error) {
-	rk, ok := pub.(*rsa.PublicKey)
-	if !ok {
-		return ServiceKey{}, invalidKey(RSAOAEP3072, "%T, not RSA", pub)
-	}
-	if err := checkRSAPublic(rk); err != nil {
-		return ServiceKey{}, err
-	}
-	der, err := x509.MarshalPKIXPublicKey(rk)
-	if err != nil {
-		return ServiceKey{}, invalidKey(RSAOAEP3072, "%v", err)
-	}
-	return NewServiceKey(RSAOAEP3072, der)
-}
-
-type hpkeUnwrapper struct {
+// unwrapper is a service key held elsewhere (a KMS, an HSM): an identity
+// that need not export its key.
+type unwrapper struct {
+	kind string // for String
 	pub  ServiceKey
-	priv hpke.PrivateKey
+	id   identity
 }
 
-func (u *hpkeUnwrapper) Public() ServiceKey                 { return u.pub }
-func (u *hpkeUnwrapper) Unwrap(env *Envelope) (*Key, error) { return unwrapHPKE(u.pub, u.priv, env) }
-func (u *hpkeUnwrapper) String() string                     { return redacted("hpkeUnwrapper", u.pub) }
-func (u *hpkeUnwrapper) GoString() string                   { return u.String() }
-func (u *hpkeUnwrapper) Format(f fmt.State, _ rune)         { io.WriteString(f, u.String()) }
-
-type rsaUnwrapper struct {
-	pub ServiceKey
-	d   crypto.Decrypter
-}
-
-func (u *rsaUnwrapper) Public() ServiceKey                 { return u.pub }
-func (u *rsaUnwrapper) Unwrap(env *Envelope) (*Key, error) { return unwrapRSA(u.pub, u.d, env) }
-func (u *rsaUnwrapper) String() string                     { return redacted("rsaUnwrapper", u.pub) }
-func (u *rsaUnwrapper) GoString() string                   { return u.String() }
-func (u *rsaUnwrapper) Format(f fmt.State, _ rune)         { io.WriteString(f, u.String()) }
+func (u *unwrapper) Public() ServiceKey                 { return u.pub }
+func (u *unwrapper) Unwrap(env *Envelope) (*Key, error) { return unwrap(u.pub, u.id, env) }
+func (u *unwrapper) String() string                     { return redacted(u.kind, u.pub) }
+func (u *unwrapper) GoString() string                   { return u.String() }
+func (u *unwrapper) Format(f fmt.State, _ rune)         { io.WriteString(f, u.String()) }
 
 func redacted(typ string, pub ServiceKey) string {
 	return "protector." + typ + "{" + pub.String() + " REDACTED}"
@@ -118,42 +81,14 @@ func matchEnvelope(pub ServiceKey, env *Envelope) error {
 	return nil
 }
 
-func unwrapHPKE(pub ServiceKey, priv hpke.PrivateKey, env *Envelope) (*Key, error) {
+// unwrap opens env, made for pub, with id.
+func unwrap(pub ServiceKey, id identity, env *Envelope) (*Key, error) {
 	if err := matchEnvelope(pub, env); err != nil {
 		return nil, err
 	}
-	kdf, aead := hpkeSuite()
-	ct := make([]byte, 0, len(env.enc)+len(env.ct))
-	ct = append(append(ct, env.enc...), env.ct...)
-	pt, err := hpke.Open(priv, kdf, aead, env.authenticatedData(), ct)
+	pt, err := id.open(env)
 	if err != nil {
-		if errors.Is(err, ErrKeyUnavailable) { // the key's holder failed, not the envelope
-			return nil, fmt.Errorf("protector: unwrap: %w", err)
-		}
-		return nil, ErrDecrypt
-	}
-	return keyFromPlaintext(pt)
-}
-
-func unwrapRSA(pub ServiceKey, d crypto.Decrypter, env *Envelope) (*Key, error) {
-	if err := matchEnvelope(pub, env); err != nil {
 		return nil, err
-	}
-	opts := &rsa.OAEPOptions{Hash: crypto.SHA256, Label: env.authenticatedData()}
-	pt, err := d.Decrypt(nil, env.ct, opts)
-	if err != nil {
-		clear(pt)
-		if errors.Is(err, rsa.ErrDecryption) {
-			return nil, ErrDecrypt
-		}
-		if errors.Is(err, ErrKeyUnavailable) { // the key's holder failed, not the envelope
-			return nil, fmt.Errorf("protector: unwrap: %w", err)
-		}
-		// An external Decrypter failed for its own reasons (an HSM offline):
-		// keep the cause for the service's logs, but the sentinel is the
-		// same, so that a caller who only reports ErrDecrypt offers no
-		// padding oracle (Manger, CRYPTO 2001).
-		return nil, fmt.Errorf("%w: decrypter: %w", ErrDecrypt, err)
 	}
 	return keyFromPlaintext(pt)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
-	"github.com/hellosim/hellosim/reset/policy"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/tpm"
 )
@@ -46,7 +45,7 @@ func newDemo() *demo {
 	}
 	offset := new(atomic.Int64)
 	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithClock(clock))
+	dir, err := idp.New(idp.WithArgon2(idp.LightArgon2Params()), idp.WithClock(clock))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -225,25 +224,6 @@ func ExampleCheck() {
 	// hybrid-key-trust-lock-screen
 	// You can't reset your PIN from the lock screen on this device. Sign in another way and reset it from Settings.
 	// DestructiveOnly
-}
-
-// A custom OMA-URI profile's setting, as an MDM delivers it.
-func ExampleParsePINRecoveryOMA() {
-	s, err := policy.ParsePINRecoveryOMA(
-		"./Vendor/MSFT/Policy/PassportForWork/72f988bf-86f1-41af-91ab-2d7cd011db47/Policies/EnablePinRecovery", "True")
-	if err != nil {
-		log.Fatal(err)
-	}
-	gpo := policy.PINRecoveryFromGPO(policy.GPODisabled, false)
-	eff, err := policy.ResolvePINRecovery(s.TenantID, s, gpo)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(s.Enabled, s.Source)
-	fmt.Println(eff.Enabled, eff.Source)
-	// Output:
-	// true device-mdm
-	// false computer-gpo
 }
 
 // mustVerifier is the PIN reset service's verifier for iss's tokens.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/hellosim/hellosim/tpm/internal/platform"
 )
 
 // NV indices of the TCG EK Credential Profile (version 2.5, §2.2.1.4 and
@@ -121,14 +123,33 @@ func (t *TPM) readNV(ctx context.Context, index uint32, chunk, limit int) ([]byt
 	return out, nil
 }
 
-// WriteEndorsementNV defines the NV index with platform authorization and
+// The manufacturer's NV writes are not part of the API: tpm/tpmtest reaches
+// them through tpm/internal/platform.
+func init() {
+	platform.WriteEndorsementNV = func(ctx context.Context, t any, index uint32, data []byte) error {
+		tp, ok := t.(*TPM)
+		if !ok || tp == nil {
+			return fmt.Errorf("tpm: write NV %#x: %T is not a *tpm.TPM", index, t)
+		}
+		return tp.writeEndorsementNV(ctx, index, data)
+	}
+	platform.DeleteEndorsementNV = func(ctx context.Context, t any, index uint32) error {
+		tp, ok := t.(*TPM)
+		if !ok || tp == nil {
+			return fmt.Errorf("tpm: delete NV %#x: %T is not a *tpm.TPM", index, t)
+		}
+		return tp.deleteEndorsementNV(ctx, index)
+	}
+}
+
+// writeEndorsementNV defines the NV index with platform authorization and
 // writes data into it, as a TPM manufacturer provisions an EK certificate
 // or its chain (TCG EK Credential Profile §2.2.1.3: PPWRITE, PPREAD,
 // OWNERREAD, AUTHREAD, NO_DA, PLATFORMCREATE). An index already defined is
 // replaced. It needs the platform hierarchy's authorization to be empty,
 // which holds on the simulator and swtpm and never on a shipped PC: it is
-// for test TPMs (tpmtest.Manufacture).
-func (t *TPM) WriteEndorsementNV(ctx context.Context, index uint32, data []byte) error {
+// for test TPMs (tpmtest.Manufacture, through tpm/internal/platform).
+func (t *TPM) writeEndorsementNV(ctx context.Context, index uint32, data []byte) error {
 	if len(data) == 0 || len(data) > maxNVCert {
 		return fmt.Errorf("tpm: write NV %#x: %d bytes, outside 1..%d", index, len(data), maxNVCert)
 	}
@@ -176,10 +197,10 @@ func (t *TPM) WriteEndorsementNV(ctx context.Context, index uint32, data []byte)
 	return nil
 }
 
-// DeleteEndorsementNV removes an NV index defined with platform
-// authorization (see WriteEndorsementNV); an index that is not defined is
+// deleteEndorsementNV removes an NV index defined with platform
+// authorization (see writeEndorsementNV); an index that is not defined is
 // not an error. For test TPMs.
-func (t *TPM) DeleteEndorsementNV(ctx context.Context, index uint32) error {
+func (t *TPM) deleteEndorsementNV(ctx context.Context, index uint32) error {
 	if err := t.lock(); err != nil {
 		return err
 	}

@@ -25,7 +25,11 @@
 // principals, users, their registered Hello keys) as JSON on SIGUSR1 and
 // at exit. It listens on loopback addresses only, and stops gracefully on
 // SIGINT or SIGTERM. It also serves the device registration service's Hello key
-// endpoint, POST /EnrollmentServer/key/?api-version=1.0.
+// endpoint, POST /EnrollmentServer/key/?api-version=1.0, and its device
+// join endpoint, POST /EnrollmentServer/device/. With -app-key FILE it
+// serves the lookup API (GET /v1.0/tenants/...) the PIN reset service
+// asks at every recovery when it runs in its own process (pinreset-service
+// -issuer URL -app-key FILE), accepting the app credential in FILE.
 package main
 
 import (
@@ -50,6 +54,7 @@ import (
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/idp/web"
+	"github.com/hellosim/hellosim/reset/lookup"
 )
 
 // ConsentLinks are the two admin-consent links of the PIN reset
@@ -66,6 +71,7 @@ func main() {
 
 type options struct {
 	addr, certFile, keyFile, demoFile, dumpFile string
+	appKey                                      string // the PIN reset service's app credential
 }
 
 var errUsage = errors.New("usage")
@@ -78,10 +84,11 @@ func parseArgs(args []string, stderr io.Writer) (opts *options, totpSecret strin
 	fs.StringVar(&o.certFile, "cert", "", "TLS certificate (PEM); with -key. Default: a throwaway one")
 	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.demoFile, "demo", "", "write the demo tenant and accounts as JSON to this file (mode 0600)")
+	fs.StringVar(&o.appKey, "app-key", "", "the PIN reset service's app credential (PEM `file`; made, mode 0600, when absent): serve the lookup API it calls (pinreset-service -issuer -app-key FILE)")
 	fs.StringVar(&o.dumpFile, "dump", "", "write the directory's objects (consents, service principals, users, registered keys, devices) as JSON to this file on SIGUSR1 and at exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "directory: serves the simulated directory's sign-in pages and OAuth endpoints.\n\n"+
-			"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE] [-dump FILE]\n"+
+			"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE] [-dump FILE] [-app-key FILE]\n"+
 			"       directory totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -230,6 +237,18 @@ func run(o options, stdout, stderr io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle(drs.KeyPath, drs.Handler(dir))
+	mux.Handle(drs.JoinPath, drs.JoinHandler(dir))
+	if o.appKey != "" {
+		key, err := serviceAppKey(o.appKey)
+		if err != nil {
+			return err
+		}
+		lh, err := lookupHandler(dir, base, key)
+		if err != nil {
+			return err
+		}
+		mux.Handle(lookup.PathPrefix, lh)
+	}
 	mux.Handle("/", srv)
 	standIn := srv.RedirectStandIn()
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -132,7 +132,7 @@ func (a *app) unlock(ctx context.Context, t *tpm.TPM, c *container.Container, op
 		if last != nil {
 			fmt.Fprintf(a.stderr, "%s. Try again.\n", sentence(errorLine(last)))
 		}
-		pin, err := a.in.secret("PIN: ")
+		pin, err := a.in.currentPIN("PIN: ")
 		if err != nil {
 			return nil, afterTries(last, err)
 		}
@@ -140,7 +140,10 @@ func (a *app) unlock(ctx context.Context, t *tpm.TPM, c *container.Container, op
 		if err == nil {
 			return s, nil
 		}
-		if !errors.Is(err, container.ErrWrongPIN) {
+		if errors.Is(err, container.ErrPINPolicy) {
+			// No PIN of this container looks like that: not a TPM try.
+			err = fmt.Errorf("%w (not counted by the TPM: %w)", errNotThePIN, err)
+		} else if !errors.Is(err, container.ErrWrongPIN) {
 			return nil, err
 		}
 		last = err
@@ -248,7 +251,7 @@ func cmdProvision() *command {
 			defer t.Close()
 			if created {
 				fmt.Fprintf(a.stdout, "Simulated tenant %s (%s), onboarded to the PIN reset service.\n", cl.info.Domain, cl.info.TenantID)
-				fmt.Fprintf(a.stdout, "User %s, password %q, TOTP authenticator (kept in %s).\n", cl.info.UPN, cl.info.Password, st.path(directoryFile))
+				fmt.Fprintf(a.stdout, "User %s, password %q, TOTP authenticator (kept in %s; 'hello demo-user' shows them again).\n", cl.info.UPN, cl.info.Password, st.path(directoryFile))
 			}
 			pin, err := a.in.newPIN("New PIN", pinPolicyFor(managed, nil).Check)
 			if err != nil {
@@ -368,7 +371,7 @@ func cmdChangePIN() *command {
 			}
 			defer p.t.Close()
 			t, cs, c, opts := p.t, p.store, p.c, p.opts
-			old, err := a.in.secret("Current PIN: ")
+			old, err := a.in.currentPIN("Current PIN: ")
 			if err != nil {
 				return err
 			}
@@ -393,7 +396,7 @@ func cmdChangePIN() *command {
 					return err
 				}
 				fmt.Fprintf(a.stderr, "%s. Try again.\n", sentence(errorLine(err)))
-				again, rerr := a.in.secret("Current PIN: ")
+				again, rerr := a.in.currentPIN("Current PIN: ")
 				if rerr != nil {
 					return afterTries(err, rerr)
 				}
@@ -547,24 +550,22 @@ func cmdReset() *command {
 				return fmt.Errorf("%w: -entry %q: want settings or lock-screen", errUsage, entry)
 			}
 			st, cs, c, err := a.loadContainer()
+			var de *damagedError
+			if errors.As(err, &de) {
+				if kind != reset.KindDestructive {
+					return &damagedError{path: de.path, err: de.err, needs: "a non-destructive reset needs the container's keys"}
+				}
+				return a.resetDamaged(ctx, de, yes)
+			}
 			if err != nil {
 				return err
 			}
-			cl, err := st.loadCloud()
+			r, err := a.openResetEnv(ctx, st)
 			if err != nil {
 				return err
 			}
-			pinPolicy, err := st.pinPolicy()
-			if err != nil {
-				return err
-			}
-			// A locked TPM would lock the new PIN too: the reset would
-			// succeed and the next sign-in fail.
-			t, _, err := a.openUnlockedTPM(ctx, st)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+			defer r.t.Close()
+			cl, pinPolicy, t := r.cl, r.managed, r.t
 			if kind == reset.KindDestructive {
 				if err := a.confirm(yes, fmt.Sprintf("A destructive reset deletes the keys and certificates of NgcKeyId %s. Continue?", c.KeyID())); err != nil {
 					return err
@@ -653,6 +654,122 @@ func cmdReset() *command {
 	}
 }
 
+// resetEnv is what a reset works with: the simulated cloud, the managed
+// PIN policy (nil for none) and a TPM that is not in lockout.
+type resetEnv struct {
+	cl      *cloud
+	managed *container.PINPolicy
+	t       *tpm.TPM
+	spec    string
+}
+
+// openResetEnv opens a resetEnv, the TPM last. A locked TPM is refused: it
+// would lock the new PIN too, so the reset would succeed and the next
+// sign-in fail. The caller closes r.t.
+func (a *app) openResetEnv(ctx context.Context, st *state) (r resetEnv, err error) {
+	if r.cl, err = st.loadCloud(); err != nil {
+		return r, err
+	}
+	if r.managed, err = st.pinPolicy(); err != nil {
+		return r, err
+	}
+	r.t, r.spec, err = a.openUnlockedTPM(ctx, st)
+	return r, err
+}
+
+// resetDamaged is a destructive reset of a container whose file is
+// damaged, as Windows offers it: the user signs in (password and second
+// factor), chooses a new PIN, and gets a new container — new login key and
+// NgcKeyId — for the same user, in place of the damaged file; the new key
+// is registered with the directory. The damaged file names no NV index it
+// can be trusted for, so an index it held is left in the TPM.
+func (a *app) resetDamaged(ctx context.Context, de *damagedError, yes bool) error {
+	st, err := a.openState(false)
+	if err != nil {
+		return err
+	}
+	cs, err := st.store(false)
+	if err != nil {
+		return err
+	}
+	r, err := a.openResetEnv(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer r.t.Close()
+	cl, managed, t := r.cl, r.managed, r.t
+	opts, err := st.pinOptions()
+	if err != nil {
+		return err
+	}
+	if err := a.confirm(yes, fmt.Sprintf("The container file %s is damaged. A destructive reset replaces it with a new login key, NgcKeyId and PIN for %s. Continue?", de.path, cl.info.UPN)); err != nil {
+		return err
+	}
+	dev, err := st.join(ctx, t, cl)
+	if err != nil {
+		return err
+	}
+	defer dev.key.Close()
+	p := prompter{a.in}
+	pw, err := p.Password(ctx, cl.info.UPN)
+	if err != nil {
+		return err
+	}
+	pending, err := cl.idp.SignIn(ctx, cl.info.UPN, pw)
+	if err == nil {
+		err = dev.bind(ctx, cl, pending) // the sign-in names this device, for the DRS token
+	}
+	if err != nil {
+		return &reset.StepError{Step: reset.StepAuthenticate, Message: explainFlow(err), Err: err}
+	}
+	code, err := p.VerificationCode(ctx, cl.info.UPN)
+	if err != nil {
+		return err
+	}
+	if _, err := (&mfa{a: a, st: st, secret: cl.info.TOTPSecret, pending: pending}).CompleteMFA(ctx, code); err != nil {
+		return &reset.StepError{Step: reset.StepMFA, Message: explainFlow(err), Err: err}
+	}
+	pin, err := a.in.newPIN("New PIN", pinPolicyFor(managed, nil).Check)
+	if err != nil {
+		return err
+	}
+	cfg := container.Config{User: cl.user.UPN, UserID: cl.user.ObjectID, TenantID: cl.user.TenantID, Algorithm: tpm.RSA2048}
+	n, err := container.Provision(ctx, t, cfg, pin, opts...)
+	if err != nil {
+		return err
+	}
+	// The damaged files go (on this device's store they can only be the
+	// user's), then the new container takes their place.
+	entries, err := cs.Entries()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Err != nil {
+			if err := cs.Delete(e.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cs.Save(n); err != nil {
+		_ = container.Discard(ctx, t, n)
+		return fmt.Errorf("your PIN wasn't reset: %w", err)
+	}
+	st.dev.TPM = st.recordTPM(r.spec)
+	if err := st.saveDevice(); err != nil {
+		return err
+	}
+	if err := a.registerWith(ctx, st, cl, dev, pending, n); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Your PIN was reset. New NgcKeyId %s in place of the damaged container. Use your new PIN to sign in.\n", n.KeyID())
+	if st.dev.EnablePINRecovery {
+		fmt.Fprintln(a.stdout, "The new container has no PIN reset protector: run 'hello enable-recovery' to enrol one.")
+	}
+	a.printState(n)
+	return nil
+}
+
 // retire revokes, once the flow has saved n, the container the reset
 // replaced (rollback protection), and saves n without the record.
 func retire(ctx context.Context, t *tpm.TPM, cs *store.Store, n *container.Container) (*container.Container, error) {
@@ -668,16 +785,23 @@ func retire(ctx context.Context, t *tpm.TPM, cs *store.Store, n *container.Conta
 	return r, nil
 }
 
+// openDirectory opens the state directory and reads the simulated
+// directory's tenant and user, writing nothing.
+func (a *app) openDirectory() (*state, directory, error) {
+	st, err := a.openState(false)
+	if err != nil {
+		return nil, directory{}, err
+	}
+	info, err := st.directory()
+	return st, info, err
+}
+
 func cmdTOTP() *command {
 	return &command{
 		name: "totp", args: "",
 		summary: "Print the code the demo user's authenticator app shows now.",
 		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
-			st, err := a.openState(false)
-			if err != nil {
-				return err
-			}
-			info, err := st.directory()
+			_, info, err := a.openDirectory()
 			if err != nil {
 				return err
 			}
@@ -692,6 +816,25 @@ func cmdTOTP() *command {
 				next := time.Unix((now.Unix()/period+1)*period, 0).Sub(now).Round(time.Second)
 				fmt.Fprintf(a.stderr, "This code was used already; a new one comes in %s.\n", next)
 			}
+			return nil
+		},
+	}
+}
+
+func cmdDemoUser() *command {
+	return &command{
+		name: "demo-user", args: "",
+		summary: "Show the simulated directory's demo user: name, password, and where the verification codes come from.",
+		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
+			st, info, err := a.openDirectory()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "User              : %s\n", info.UPN)
+			fmt.Fprintf(a.stdout, "Password          : %s\n", info.Password)
+			fmt.Fprintf(a.stdout, "Verification code : 'hello totp' (the user's authenticator app)\n")
+			fmt.Fprintf(a.stdout, "Tenant            : %s (%s)\n", info.Domain, info.TenantID)
+			fmt.Fprintf(a.stdout, "Kept in %s (a demonstration: in clear).\n", st.path(directoryFile))
 			return nil
 		},
 	}

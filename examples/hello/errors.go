@@ -42,6 +42,8 @@ func exitCode(err error) int {
 	switch {
 	case errors.Is(err, errUsage):
 		return exitUsage
+	case errors.Is(err, errNoPINEntered), errors.Is(err, errNotThePIN):
+		return exitWrongPIN
 	case errors.Is(err, errNoContainer):
 		return exitNoContainer
 	case errors.Is(err, container.ErrPINMayHaveChanged):
@@ -75,9 +77,18 @@ func errorLine(err error) string {
 			"it holds the new PIN or the old one, and your container opens with the PIN it holds (should the new PIN be refused, that try counts toward the TPM lockout, and the old PIN works)"
 	case errors.As(err, &se):
 		return fmt.Sprintf("reset stopped at step %q: %s", se.Step, se.Message)
+	case errors.Is(err, errNoPINEntered):
+		return "no PIN entered; type your PIN, or press Ctrl-D to cancel"
+	case errors.Is(err, errNotThePIN) && errors.As(err, &pol):
+		return "wrong PIN: " + pol.Detail + ", so it is not your PIN (not counted by the TPM)"
 	case errors.As(err, &pe):
-		if pe.Remaining < 0 {
+		switch {
+		case pe.Remaining < 0:
 			return "wrong PIN"
+		case pe.Remaining == 0:
+			return "wrong PIN, and that was the last try: " + lockedLine(lockoutRecovery)
+		case pe.Remaining == 1:
+			return "wrong PIN: 1 try remains before the TPM locks"
 		}
 		return fmt.Sprintf("wrong PIN: %d tries remain before the TPM locks", pe.Remaining)
 	case errors.As(err, &le):
@@ -105,11 +116,21 @@ func errorLine(err error) string {
 	return err.Error()
 }
 
+// lockoutRecovery is the recovery interval a message names when the TPM
+// did not say (a wrong PIN that locked it): Windows' (tpm.WindowsRecovery),
+// which the simulated TPM has.
+const lockoutRecovery = tpm.WindowsRecovery
+
+// lockedLine says that the TPM has locked every PIN, when a PIN can be
+// tried again, and what does not help until then: both resets need the TPM
+// (a new PIN would be locked too).
 func lockedLine(retryAfter time.Duration) string {
+	when := "later"
 	if retryAfter > 0 {
-		return fmt.Sprintf("the TPM has locked the PIN (dictionary-attack protection): try again in %s", retryAfter.Round(time.Second))
+		when = "in at most " + retryAfter.Round(time.Second).String()
 	}
-	return "the TPM has locked the PIN (dictionary-attack protection)"
+	return "the TPM has locked the PIN (dictionary-attack protection); it forgives one wrong PIN at a time, so a PIN can be tried again " + when +
+		". A PIN reset cannot help before then: it needs the TPM too ('hello status' shows when)"
 }
 
 // explainFlow is what the reset flow tells the user: this program's own
@@ -125,6 +146,8 @@ func explainFlow(err error) string {
 		return "The PINs do not match."
 	case errors.Is(err, errCodeUsed):
 		return "That code was already used. Wait for the next one in your authenticator."
+	case errors.Is(err, idp.ErrWrongCode):
+		return "That code didn't work; 'hello totp' shows the current one."
 	case errors.Is(err, store.ErrConflict):
 		return "Your PIN wasn't reset: the container changed while the reset ran (another command saved it first), so the new one was not stored. Run the reset again."
 	case errors.Is(err, container.ErrCorrupt):

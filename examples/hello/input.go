@@ -32,6 +32,11 @@ var (
 	errNoInput   = errors.New("no input: expected a line on stdin")
 	errCancelled = errors.New("cancelled")
 	errMismatch  = errors.New("the PINs do not match")
+	// errNoPINEntered is an empty line where the current PIN is asked.
+	errNoPINEntered = errors.New("no PIN entered")
+	// errNotThePIN is a PIN the container's policy says it cannot hold:
+	// refused before the TPM is asked, so not counted.
+	errNotThePIN = errors.New("wrong PIN")
 	// errLineTooLong is a secret longer than any PIN policy allows.
 	errLineTooLong = errors.New("input too long")
 )
@@ -91,6 +96,22 @@ func (in *input) line(prompt string) (string, error) {
 		return "", err
 	}
 	return strings.TrimSpace(line), nil
+}
+
+// currentPIN asks for a PIN the TPM will check. An empty answer (Enter
+// alone) is no try: the TPM is not asked, and the prompt is asked again,
+// up to maxTries times in all.
+func (in *input) currentPIN(prompt string) (string, error) {
+	for try := 1; ; try++ {
+		pin, err := in.secret(prompt)
+		if err != nil || pin != "" {
+			return pin, err
+		}
+		if try == maxTries {
+			return "", errNoPINEntered
+		}
+		fmt.Fprintf(in.prompt, "%s. Try again.\n", sentence(errorLine(errNoPINEntered)))
+	}
 }
 
 // confirm asks a yes/no question; only y or yes is yes.

@@ -13,6 +13,8 @@
 //	hello reset --non-destructive | --destructive [-y]
 //	                         "I forgot my PIN": password + MFA, then a reset
 //	hello totp               the demo user's authenticator: the current code
+//	hello demo-user          the demo user's name and password
+//	hello help [command]     the commands, or one command's flags
 //	hello delete [-y]        delete the container (certutil -deleteHelloContainer),
 //	                         also a damaged one
 //	hello sign-in            sign in with the Hello key: the PIN unlocks the key that signs the nonce
@@ -32,11 +34,14 @@
 // The device holds one Hello container per user: provision refuses a user
 // who has one ("already provisioned"), also when several run at once; the
 // container store decides. A container file that no longer loads is named
-// by every command that needs it, and 'hello delete' removes it.
+// by every command that needs it; 'hello reset --destructive' replaces it
+// (password and second factor, then a new login key and PIN for the same
+// user, registered with the directory), and 'hello delete' removes it.
 //
-// PINs, passwords and codes are read from the terminal without echo, or,
-// when stdin is not a terminal, one per line from stdin, in the order of the
-// prompts (which go to stderr):
+// PINs and passwords are read from the terminal without echo, verification
+// codes and confirmations with echo (a code is good once, for 30 seconds),
+// or, when stdin is not a terminal, one per line from stdin, in the order of
+// the prompts (which go to stderr):
 //
 //	printf '582046\n582046\n' | hello -state hello-demo provision
 //
@@ -64,15 +69,20 @@
 // managed}, pin_expires (YYYY-MM-DD, absent when never), certificates,
 // lockout {locked, failures, max_tries, tries_left, recovery_seconds,
 // next_try_seconds}, protections {NAME: {on, detail}} with NAME among
-// dictionary_attack, tpm_binding, bus_encryption, pin_policy and
-// recovery_binding, tpm and state_dir.
+// dictionary_attack, tpm_binding, bus_encryption, pin_policy,
+// recovery_binding and rollback, tpm and state_dir.
 //
 // The simulated directory (tenant, user, demo password and TOTP secret) and
 // the PIN reset service's key live in the state directory too, and are
 // rebuilt in memory by each command; the service is called in process. A
 // TOTP code is accepted once, across runs, as the service's directory does.
 //
-// Exit codes: 0 success, 1 failure, 2 usage, 3 wrong PIN, 4 PIN locked by
+// A mistyped command or flag is named with the nearest one. A command that
+// fails says why on one line and, when something can help, the next
+// command on a line of its own ("Next: ...").
+//
+// Exit codes: 0 success, 1 failure, 2 usage, 3 wrong PIN (also: no PIN
+// entered three times), 4 PIN locked by
 // the TPM, 5 new PIN refused (policy or confirmation), 6 no container,
 // 7 reset refused or sign-in failed, 8 the PIN may have changed (change-pin
 // lost the TPM's answer and could not ask it again: try the new PIN).
@@ -125,7 +135,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		cmdProvision(), cmdStatus(), cmdSign(), cmdExportKey(), cmdChangePIN(),
-		cmdEnableRecovery(), cmdReset(), cmdTOTP(), cmdDelete(),
+		cmdEnableRecovery(), cmdReset(), cmdTOTP(), cmdDemoUser(), cmdDelete(),
 		cmdDirectory(), cmdSignIn(),
 	}
 }
@@ -163,54 +173,30 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		for _, c := range cmds {
 			fmt.Fprintf(stderr, "  %-16s %s\n", c.name, c.summary)
 		}
-		fmt.Fprintf(stderr, "\nRun 'hello <command> -h' for a command's flags.\n\nGlobal flags:\n")
+		fmt.Fprintf(stderr, "\nRun 'hello help <command>' (or 'hello <command> -h') for a command's flags.\n\nGlobal flags:\n")
 		top.PrintDefaults()
 		fmt.Fprintf(stderr, "\nExit codes: 0 ok, 1 failure, 2 usage, 3 wrong PIN, 4 PIN locked, "+
 			"5 new PIN refused, 6 no container, 7 reset refused or sign-in failed, "+
 			"8 the PIN may have changed (try the new PIN).\n")
 	}
-	if err := top.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(top, "hello", args, stderr); !ok {
+		return code
 	}
 	if top.NArg() == 0 {
 		top.Usage()
 		return exitUsage
 	}
 	name := top.Arg(0)
-	var cmd *command
-	for _, c := range cmds {
-		if c.name == name {
-			cmd = c
-		}
+	if name == "help" {
+		return help(a, cmds, top, top.Args()[1:], stderr)
 	}
+	cmd := lookup(name, cmds, stderr)
 	if cmd == nil {
-		if near := nearest(name, cmds); near != "" {
-			fmt.Fprintf(stderr, "hello: unknown command %q; did you mean %s?\n", name, near)
-			return exitUsage
-		}
-		fmt.Fprintf(stderr, "hello: unknown command %q\n\n", name)
-		top.Usage()
 		return exitUsage
 	}
-
-	fs := flag.NewFlagSet("hello "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	a.addGlobal(fs)
-	if cmd.flags != nil {
-		cmd.flags(fs)
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "hello %s: %s\n\nusage: hello %s %s\n\nFlags:\n", cmd.name, cmd.summary, cmd.name, cmd.args)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(top.Args()[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	fs := a.commandFlags(cmd, stderr)
+	if code, ok := parseFlags(fs, "hello "+cmd.name, top.Args()[1:], stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(stderr, "hello %s: unexpected arguments: %s\n", cmd.name, strings.Join(fs.Args(), " "))
@@ -225,13 +211,116 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 	}
 	code := exitCode(err)
 	fmt.Fprintf(stderr, "hello %s: %s\n", cmd.name, errorLine(err))
+	if next := nextStep(err); next != "" {
+		fmt.Fprintf(stderr, "Next: %s.\n", next)
+	}
 	if a.verbose {
-		fmt.Fprintf(stderr, "  cause: %v\n", err)
+		cause := err
+		if de := (*damagedError)(nil); errors.As(err, &de) {
+			cause = de.err // the sentence is said above
+		}
+		fmt.Fprintf(stderr, "  cause: %v\n", cause)
 	}
 	if code == exitUsage {
 		fs.Usage()
 	}
 	return code
+}
+
+// lookup finds the command name, or says it is unknown (suggesting the
+// nearest) and returns nil.
+func lookup(name string, cmds []*command, stderr io.Writer) *command {
+	for _, c := range cmds {
+		if c.name == name {
+			return c
+		}
+	}
+	if near := nearest(name, cmds); near != "" {
+		fmt.Fprintf(stderr, "hello: unknown command %q; did you mean %s?\n", name, near)
+		return nil
+	}
+	fmt.Fprintf(stderr, "hello: unknown command %q; 'hello help' lists the commands\n", name)
+	return nil
+}
+
+// commandFlags is the flag set of cmd: the global flags and its own.
+func (a *app) commandFlags(cmd *command, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("hello "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	a.addGlobal(fs)
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "hello %s: %s\n\nusage: hello %s %s\n\nFlags:\n", cmd.name, cmd.summary, cmd.name, cmd.args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// help is 'hello help [command]': the usage, or one command's.
+func help(a *app, cmds []*command, top *flag.FlagSet, args []string, stderr io.Writer) int {
+	switch len(args) {
+	case 0:
+		top.Usage()
+		return exitOK
+	case 1:
+		cmd := lookup(args[0], cmds, stderr)
+		if cmd == nil {
+			return exitUsage
+		}
+		a.commandFlags(cmd, stderr).Usage()
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "usage: hello help [command]")
+	return exitUsage
+}
+
+// parseFlags parses args into fs. -h prints the usage (exit 0); an unknown
+// flag is named with the nearest known one, and the way to list them, in
+// place of the whole usage. ok is false when the command must stop, with
+// code.
+func parseFlags(fs *flag.FlagSet, name string, args []string, stderr io.Writer) (code int, ok bool) {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return exitOK, false
+	}
+	helpCmd := "'hello help'"
+	if name != "hello" {
+		helpCmd = "'hello help " + strings.TrimPrefix(name, "hello ") + "'"
+	}
+	if bad, found := strings.CutPrefix(err.Error(), "flag provided but not defined: "); found {
+		if near := nearestFlag(strings.TrimLeft(bad, "-"), fs); near != "" {
+			fmt.Fprintf(stderr, "%s: unknown flag %s; did you mean --%s? (%s lists the flags)\n", name, bad, near, helpCmd)
+			return exitUsage, false
+		}
+		fmt.Fprintf(stderr, "%s: unknown flag %s; %s lists the flags\n", name, bad, helpCmd)
+		return exitUsage, false
+	}
+	fmt.Fprintf(stderr, "%s: %v; %s lists the flags\n", name, err, helpCmd)
+	return exitUsage, false
+}
+
+// nearestFlag is the flag of fs closest to a mistyped name (at most two
+// edits, dashes ignored), or "".
+func nearestFlag(name string, fs *flag.FlagSet) string {
+	squash := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "-", "") }
+	best, bestD := "", 3
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(squash(name), squash(f.Name)); d < bestD && d < len(squash(name)) {
+			best, bestD = f.Name, d
+		}
+	})
+	return best
 }
 
 // nearest is the command closest to a mistyped name (at most two edits,

@@ -140,14 +140,21 @@ func (e *noStateError) Error() string {
 
 func (e *noStateError) Is(target error) bool { return target == errNoContainer }
 
-// damagedError is a container file of the device that does not load.
+// damagedError is a container file of the device that does not load;
+// needs, when set, says what the command needed from it.
 type damagedError struct {
-	path string
-	err  error
+	path  string
+	err   error
+	needs string
 }
 
+// Error is the message for the user; errorLine and nextStep use it, and -v
+// adds the cause (Unwrap), not this sentence again.
 func (e *damagedError) Error() string {
-	return fmt.Sprintf("the Hello container file %s is damaged and cannot be used: run 'hello delete' to remove it, then 'hello provision'", e.path)
+	if e.needs != "" {
+		return fmt.Sprintf("the Hello container file %s is damaged, and %s", e.path, e.needs)
+	}
+	return fmt.Sprintf("the Hello container file %s is damaged and cannot be used", e.path)
 }
 
 func (e *damagedError) Unwrap() error { return e.err }
@@ -404,8 +411,9 @@ func (s *state) openCloud(create bool, upn, password string) (cl *cloud, created
 // buildDirectory makes the in-memory IdP for info (new IDs where info has none).
 func buildDirectory(info directory) (*idp.IdP, idp.Tenant, idp.User, error) {
 	// The demo password is stored in clear above, so a memory-hard hash would
-	// protect nothing here; cheap Argon2id parameters keep every run fast.
-	dir, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
+	// protect nothing here; cheap Argon2id parameters (one pass over 64 KiB)
+	// keep every run fast.
+	dir, err := idp.New(idp.WithArgon2(idp.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}))
 	if err != nil {
 		return nil, idp.Tenant{}, idp.User{}, err
 	}

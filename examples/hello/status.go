@@ -128,7 +128,8 @@ func report(st *state, c *container.Container, managed *container.PINPolicy, spe
 	}
 	policy := pinPolicyFor(managed, c)
 	r.PINPolicy.Description, r.PINPolicy.Managed = describePolicy(policy), managed != nil
-	if exp := c.PINExpires(); !exp.IsZero() {
+	// The policy in force, as for PIN policy above and as sign applies it.
+	if exp := c.PINExpiresUnder(policy); !exp.IsZero() {
 		r.PINExpires = exp.Format(time.DateOnly)
 	}
 	r.Lockout = lockoutReport{
@@ -142,8 +143,8 @@ func report(st *state, c *container.Container, managed *container.PINPolicy, spe
 
 	da := fmt.Sprintf("every wrong PIN counts in the TPM: %d wrong PINs lock it, one is forgiven every %s",
 		ls.MaxTries, ls.Recovery)
-	if strings.HasPrefix(spec, "sim") {
-		da += " (the embedded simulator starts afresh in every run, so counts do not carry over)"
+	if (spec == "sim" || strings.HasPrefix(spec, "sim:")) && !strings.HasPrefix(spec, simStatePrefix) {
+		da += " (this simulator starts afresh in every run, so counts do not carry over)"
 	}
 	r.Protections = map[string]protection{
 		"dictionary_attack": {On: true, Detail: da},
@@ -185,7 +186,7 @@ func printReport(a *app, r statusReport) {
 		line("PIN policy", r.PINPolicy.Description+" (the container's)")
 	}
 	if r.PINExpires != "" {
-		line("PIN expires", r.PINExpires+" (as recorded; then 'hello sign' asks for a new PIN)")
+		line("PIN expires", r.PINExpires+" (then 'hello sign' asks for a new PIN: 'hello change-pin')")
 	} else {
 		line("PIN expires", "never")
 	}

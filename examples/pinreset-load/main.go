@@ -138,7 +138,7 @@ func run() error {
 	}
 
 	fmt.Printf("%-6s %14s %10s %10s %16s %8s %14s\n", "round", "served req/s", "p50", "p99", "ceiling req/s", "ratio", "allocs/req*")
-	var served, ceil, ratios, procAllocs []float64
+	var served, ceil, ratios, procAllocs, remotes, remoteRatios []float64
 	var p50s, p99s []time.Duration
 	for r := 1; r <= cfg.rounds; r++ {
 		prof := ""
@@ -153,9 +153,20 @@ func run() error {
 		served, ceil, ratios = append(served, res.served), append(ceil, res.ceiling), append(ratios, ratio)
 		p50s, p99s, procAllocs = append(p50s, res.p50), append(p99s, res.p99), append(procAllocs, res.allocs)
 		fmt.Printf("%-6d %14.0f %10s %10s %16.0f %7.0f%% %14.0f\n", r, res.served, ms(res.p50), ms(res.p99), res.ceiling, 100*ratio, res.allocs)
+		if cfg.remote {
+			remotes, remoteRatios = append(remotes, res.remote), append(remoteRatios, res.remote/res.served)
+		}
 	}
 	fmt.Printf("%-6s %14.0f %10s %10s %16.0f %7.0f%% %14.0f\n", "median", median(served), ms(medianD(p50s)), ms(medianD(p99s)),
 		median(ceil), 100*median(ratios), median(procAllocs))
+	if cfg.remote {
+		fmt.Printf("\nthe same service trusting the directory over HTTP (-issuer), in alternating chunks:\n")
+		fmt.Printf("%-6s %14s %16s\n", "round", "remote req/s", "of in-process")
+		for i := range remotes {
+			fmt.Printf("%-6d %14.0f %15.0f%%\n", i+1, remotes[i], 100*remoteRatios[i])
+		}
+		fmt.Printf("%-6s %14.0f %15.0f%%\n", "median", median(remotes), 100*median(remoteRatios))
+	}
 	fmt.Printf("\nallocations per request in the handler alone: %.0f (%.0f in the crypto path)\n", handlerAllocs.handler, handlerAllocs.crypto)
 	fmt.Println("* allocs/req: whole process, load generator and service together")
 	return nil
@@ -196,12 +207,15 @@ type world struct {
 	users    []*user
 	hc       *http.Client
 	dirSrv   *httptest.Server // -issuer: the directory's own server
+	remote   http.Handler     // -issuer: the service trusting it over HTTP
 }
 
 func newWorld(ctx context.Context, cfg config) (*world, error) {
 	w := &world{cfg: cfg}
 	var err error
-	opts := []idp.Option{idp.WithArgon2(idp.TestArgon2Params())}
+	// Passwords are not what the load generator measures: one Argon2id pass
+	// over 64 KiB keeps setting up thousands of users fast.
+	opts := []idp.Option{idp.WithArgon2(idp.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1})}
 	var dirLn net.Listener
 	if cfg.remote {
 		if dirLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil { // loopback only
@@ -282,20 +296,9 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 		return nil, err
 	}
 	w.base = "http://" + ln.Addr().String()
-	var verifier service.TokenVerifier = w.verifier
-	var directory service.Directory = w.dir
-	front := func(h http.Handler) http.Handler { return h }
-	if cfg.remote {
-		rv, lc, srv, err := remoteDirectory(w.dir, dirLn)
-		if err != nil {
-			return nil, err
-		}
-		w.dirSrv = srv
-		verifier, directory, front = rv, lc, rv.Guard
-	}
 	w.svc, err = service.New(service.Config{
-		Verifier:  verifier,
-		Directory: directory,
+		Verifier:  w.verifier,
+		Directory: w.dir,
 		Keys:      []protector.Unwrapper{w.key},
 		Audit:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		// One address, one tenant, a handful of users sending thousands
@@ -308,7 +311,34 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.srv = &http.Server{Handler: front(w.svc), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	var handler http.Handler = w.svc
+	if cfg.remote {
+		rv, lc, srv, err := remoteDirectory(w.dir, dirLn)
+		if err != nil {
+			return nil, err
+		}
+		w.dirSrv = srv
+		rs, err := service.New(service.Config{
+			Verifier: rv, Directory: lc, Keys: []protector.Unwrapper{w.key},
+			Audit:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
+			RateLimit: service.RateLimit{Unlimited: true}, AddressLimit: service.RateLimit{Unlimited: true},
+			TenantLimit: service.RateLimit{Unlimited: true}, PublicURL: w.base,
+		})
+		if err != nil {
+			return nil, err
+		}
+		w.remote = rv.Guard(rs)
+		// One listener, one URL (the proofs name it): a header picks the
+		// service, so both are measured over the same connections.
+		handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if r.Header.Get(remoteHeader) != "" {
+				w.remote.ServeHTTP(rw, r)
+				return
+			}
+			w.svc.ServeHTTP(rw, r)
+		})
+	}
+	w.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go w.srv.Serve(ln)
 	w.hc = &http.Client{
 		Timeout: 30 * time.Second,
@@ -374,8 +404,13 @@ func (w *world) tokens(ctx context.Context, n int) ([]credential, error) {
 }
 
 // result is one round's figures.
+// remoteHeader sends a request to the service that trusts the directory
+// over HTTP (-issuer).
+const remoteHeader = "X-Load-Remote"
+
 type result struct {
 	served, ceiling float64 // requests per second
+	remote          float64 // requests per second, -issuer: the service trusting the directory over HTTP
 	p50, p99        time.Duration
 	allocs          float64 // per served request, whole process
 }
@@ -396,8 +431,19 @@ func (w *world) round(ctx context.Context, n, chunk int, cpuprofile string) (res
 	}
 	// Warm the connections (and check a response per user) first.
 	for i := range warm {
-		if err := w.send(ctx, toks[n+i], w.users[(n+i)%len(w.users)], i < len(w.users)); err != nil {
+		if err := w.send(ctx, toks[n+i], w.users[(n+i)%len(w.users)], i < len(w.users), false); err != nil {
 			return result{}, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	var rtoks []credential
+	if w.remote != nil {
+		if rtoks, err = w.tokens(ctx, n+warm); err != nil {
+			return result{}, err
+		}
+		for i := range warm {
+			if err := w.send(ctx, rtoks[n+i], w.users[(n+i)%len(w.users)], i < len(w.users), true); err != nil {
+				return result{}, fmt.Errorf("warm-up (remote directory): %w", err)
+			}
 		}
 	}
 	if cpuprofile != "" {
@@ -413,7 +459,8 @@ func (w *world) round(ctx context.Context, n, chunk int, cpuprofile string) (res
 	}
 	runtime.GC()
 	lat := make([]time.Duration, n)
-	var ceilEl, loadEl time.Duration
+	var ceilEl, loadEl, remoteEl time.Duration
+	rlat := make([]time.Duration, n)
 	var mallocs uint64
 	for done := 0; done < n; done += chunk {
 		k := min(chunk, n-done)
@@ -422,15 +469,27 @@ func (w *world) round(ctx context.Context, n, chunk int, cpuprofile string) (res
 			return result{}, err
 		}
 		ceilEl += el
-		el, m, err := w.loadChunk(ctx, done, toks[done:done+k], lat[done:done+k])
+		el, m, err := w.loadChunk(ctx, done, toks[done:done+k], lat[done:done+k], false)
 		if err != nil {
 			return result{}, err
 		}
 		loadEl += el
 		mallocs += m
+		if w.remote != nil {
+			el, _, err := w.loadChunk(ctx, done, rtoks[done:done+k], rlat[done:done+k], true)
+			if err != nil {
+				return result{}, fmt.Errorf("remote directory: %w", err)
+			}
+			remoteEl += el
+		}
 	}
 	slices.Sort(lat)
+	var remote float64
+	if w.remote != nil {
+		remote = float64(n) / remoteEl.Seconds()
+	}
 	return result{
+		remote:  remote,
 		served:  float64(n) / loadEl.Seconds(),
 		ceiling: float64(n) / ceilEl.Seconds(),
 		p50:     lat[n/2],
@@ -507,12 +566,12 @@ func cryptoPath(ctx context.Context, v service.TokenVerifier, k protector.Unwrap
 // loadChunk sends one recover request per token from c keep-alive clients,
 // recording each latency; toks[i] belongs to user off+i. It returns the elapsed time and the process's
 // allocations.
-func (w *world) loadChunk(ctx context.Context, off int, toks []credential, lat []time.Duration) (time.Duration, uint64, error) {
+func (w *world) loadChunk(ctx context.Context, off int, toks []credential, lat []time.Duration, remote bool) (time.Duration, uint64, error) {
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	el, err := w.parallel(ctx, len(toks), func(i int) error {
 		t0 := time.Now()
-		if err := w.send(ctx, toks[i], w.users[(off+i)%len(w.users)], false); err != nil {
+		if err := w.send(ctx, toks[i], w.users[(off+i)%len(w.users)], false, remote); err != nil {
 			return err
 		}
 		lat[i] = time.Since(t0)
@@ -524,7 +583,7 @@ func (w *world) loadChunk(ctx context.Context, off int, toks []credential, lat [
 
 // send makes one recover request; with check, it also opens the sealed
 // protector and compares it with the one that was wrapped.
-func (w *world) send(ctx context.Context, tok credential, u *user, check bool) error {
+func (w *world) send(ctx context.Context, tok credential, u *user, check, remote bool) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.base+service.PathRecover, bytes.NewReader(u.body))
 	if err != nil {
 		return err
@@ -532,6 +591,9 @@ func (w *world) send(ctx context.Context, tok credential, u *user, check bool) e
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "DPoP "+tok.token)
 	req.Header.Set("DPoP", tok.proof)
+	if remote {
+		req.Header.Set(remoteHeader, "1")
+	}
 	resp, err := w.hc.Do(req)
 	if err != nil {
 		return err

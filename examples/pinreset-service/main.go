@@ -16,6 +16,13 @@
 //	  -H 'Content-Type: application/json' \
 //	  -d '{"upn":"alice@contoso.test","password":"...","code":"123456"}'
 //
+// DPoP proofs must name the service's URL. That is -public-url when given
+// (behind a proxy, or under a DNS name), else it is derived from the
+// listener, with the TLS certificate's first DNS name as the host when
+// there is one; the start-up line says which. It is never taken from a
+// request's Host header, which a proxy relaying another server's requests
+// would set.
+//
 // At start it prints the user's credentials and a protector envelope bound
 // to the user, so the whole exchange can be tried with curl. The service
 // keys and the directory live in memory and vanish on exit. It listens on
@@ -40,6 +47,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -68,6 +76,7 @@ func main() {
 // options are the server's flags.
 type options struct {
 	addr, certFile, keyFile, schemes, password string
+	publicURL                                  string         // "": the listener's
 	be                                         *backendConfig // -redis, -pkcs11-*
 	remote                                     *remoteConfig  // -issuer, -ca, -app-key
 }
@@ -92,12 +101,13 @@ func parseArgs(args []string, stderr io.Writer) (invocation, error) {
 	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.schemes, "schemes", "x25519,wing", "service key schemes, current first: x25519, wing, rsa")
 	fs.StringVar(&o.password, "password", "", "demo user's password (default: random)")
+	fs.StringVar(&o.publicURL, "public-url", "", "the URL clients name the service by, which DPoP proofs must name (default: the listener's, with the TLS certificate's name)")
 	o.be = registerBackendFlags(fs)
 	o.remote = registerRemoteFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "pinreset-service: runs the reference PIN reset service with a demonstration directory (one tenant, one user).\n\n"+
-			"usage: pinreset-service [-addr HOST:PORT] [-cert FILE -key FILE] [-schemes LIST] [-password PW]\n"+
-			"       pinreset-service -issuer URL -app-key FILE [-ca FILE] [-addr HOST:PORT] [-cert FILE -key FILE]\n"+
+			"usage: pinreset-service [-addr HOST:PORT] [-cert FILE -key FILE] [-public-url URL] [-schemes LIST] [-password PW]\n"+
+			"       pinreset-service -issuer URL -app-key FILE [-ca FILE] [-addr HOST:PORT] [-cert FILE -key FILE] [-public-url URL]\n"+
 			"       pinreset-service totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -186,8 +196,14 @@ func run(opt options) error {
 	if err != nil {
 		return err
 	}
+	ep, err := listen(opt)
+	if err != nil {
+		return err
+	}
+	defer ep.ln.Close()
 	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: keys, Audit: audit,
-		State: closeBackends.store}) // nil: in process memory
+		State:     closeBackends.store, // nil: in process memory
+		PublicURL: ep.base})
 	if err != nil {
 		return err
 	}
@@ -208,11 +224,7 @@ func run(opt options) error {
 	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
 	o.routes(mux)
 
-	srv, ln, base, err := listen(opt, o, svc, mux)
-	if err != nil {
-		return err
-	}
-
+	srv := newServer(o, svc, mux, ep)
 	env, err := demoEnvelope(keys[0].Public(), tenant, user)
 	if err != nil {
 		return err
@@ -221,9 +233,9 @@ func run(opt options) error {
 	if err != nil {
 		return err
 	}
-	printBanner(os.Stdout, base, tenant, user, pw, env, base64.RawURLEncoding.EncodeToString(rk.PublicKey()))
+	printBanner(os.Stdout, ep.base, ep.how, tenant, user, pw, env, base64.RawURLEncoding.EncodeToString(rk.PublicKey()))
 	rk.Destroy()
-	return serve(opt, o, srv, ln, svc)
+	return serve(o, srv, ep.ln, svc)
 }
 
 // serveRemote runs the service against a directory in another process
@@ -233,28 +245,56 @@ func serveRemote(opt options, o *ops, audit *slog.Logger, keys []protector.Unwra
 	if err != nil {
 		return err
 	}
+	ep, err := listen(opt)
+	if err != nil {
+		return err
+	}
+	defer ep.ln.Close()
 	svc, err := service.New(service.Config{Verifier: rd.verifier, Directory: rd.lookup, Keys: keys, Audit: audit,
-		State: be.store})
+		State: be.store, PublicURL: ep.base})
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", rd.verifier.Guard(svc))
 	o.routes(mux)
-	srv, ln, base, err := listen(opt, o, svc, mux)
-	if err != nil {
-		return err
-	}
-	printRemoteBanner(os.Stdout, base, opt.remote.issuer, opt.remote.caFile)
-	return serve(opt, o, srv, ln, svc)
+	srv := newServer(o, svc, mux, ep)
+	printRemoteBanner(os.Stdout, ep.base, ep.how, opt.remote.issuer, opt.remote.caFile)
+	return serve(o, srv, ep.ln, svc)
 }
 
-// listen opens the listener and builds the server around mux.
-func listen(opt options, o *ops, svc *service.Service, mux *http.ServeMux) (*http.Server, net.Listener, string, error) {
+// endpoint is where the service listens and the URL DPoP proofs must name.
+type endpoint struct {
+	ln        net.Listener
+	tls       *tls.Config // nil: plain HTTP
+	base, how string      // the public URL, and how it was chosen (publicURL)
+}
+
+// listen opens the listener, loads the TLS certificate, and works out the
+// public URL from them (or takes -public-url).
+func listen(opt options) (*endpoint, error) {
+	var tlsCfg *tls.Config
+	if opt.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(opt.certFile, opt.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("-cert, -key: %w", err)
+		}
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
 	ln, err := net.Listen("tcp", opt.addr)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
+	base, how, err := publicURL(opt.publicURL, ln.Addr(), tlsCfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &endpoint{ln: ln, tls: tlsCfg, base: base, how: how}, nil
+}
+
+// newServer builds the server around mux.
+func newServer(o *ops, svc *service.Service, mux *http.ServeMux, ep *endpoint) *http.Server {
 	srv := &http.Server{
 		Handler:           o.instrument(svc.AuditHandler(mux)), // with AuditListener: net/http's own refusals are audited
 		ReadHeaderTimeout: 5 * time.Second,
@@ -265,22 +305,18 @@ func listen(opt options, o *ops, svc *service.Service, mux *http.ServeMux) (*htt
 		ErrorLog:          svc.ErrorLog(),
 		ConnContext:       svc.ConnContext,
 	}
-	scheme := "http"
-	if opt.certFile != "" {
-		scheme = "https"
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	return srv, ln, scheme + "://" + ln.Addr().String(), nil
+	srv.TLSConfig = ep.tls
+	return srv
 }
 
 // serve runs srv until SIGINT or SIGTERM, then drains and stops it.
-func serve(opt options, o *ops, srv *http.Server, ln net.Listener, svc *service.Service) error {
+func serve(o *ops, srv *http.Server, ln net.Listener, svc *service.Service) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() {
-		if opt.certFile != "" {
-			errc <- srv.ServeTLS(ln, opt.certFile, opt.keyFile)
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in srv.TLSConfig
 		} else {
 			errc <- srv.Serve(svc.AuditListener(ln))
 		}
@@ -381,8 +417,8 @@ func demoEnvelope(key protector.ServiceKey, t idp.Tenant, u idp.User) (string, e
 	return base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
-func printBanner(w io.Writer, base string, t idp.Tenant, u idp.User, pw, env, returnKey string) {
-	fmt.Fprintf(w, `PIN reset service (demonstration) at %[1]s
+func printBanner(w io.Writer, base, how string, t idp.Tenant, u idp.User, pw, env, returnKey string) {
+	fmt.Fprintf(w, `PIN reset service (demonstration) at %[1]s (public URL %[9]s)
 
   tenant     %[2]s (%[3]s), onboarded to the PIN Reset Service and Client
   user       %[4]s
@@ -412,5 +448,38 @@ its key, which the Go client (service.Client.WithDevice) signs — by hand, expe
     -d '{"envelope":"%[7]s","return_key":"%[8]s"}'
 
 Audit records go to standard error. Ctrl-C stops.
-`, base, t.Domain, t.ID, u.UPN, pw, u.TOTPSecret(), env, returnKey)
+`, base, t.Domain, t.ID, u.UPN, pw, u.TOTPSecret(), env, returnKey, how)
+}
+
+// publicURL is the URL DPoP proofs must name (service.Config.PublicURL) and
+// how it was chosen: the one given, or derived from the listener, with the
+// first DNS name of the TLS certificate as the host when there is one
+// (clients name a TLS service by its certificate's name). A listener on an
+// address other than loopback has no name clients could use: without a
+// URL given, or a certificate's name, it is refused rather than guessed.
+func publicURL(given string, la net.Addr, tlsCfg *tls.Config) (string, string, error) {
+	if given != "" {
+		return strings.TrimSuffix(given, "/"), "given by -public-url", nil
+	}
+	host, port, err := net.SplitHostPort(la.String())
+	if err != nil {
+		return "", "", fmt.Errorf("listener address %s: %w", la, err)
+	}
+	scheme, how := "http", "derived from the listener"
+	if tlsCfg != nil {
+		scheme = "https"
+		if len(tlsCfg.Certificates) > 0 && len(tlsCfg.Certificates[0].Certificate) > 0 {
+			leaf, err := x509.ParseCertificate(tlsCfg.Certificates[0].Certificate[0])
+			if err != nil {
+				return "", "", fmt.Errorf("-cert: %w", err)
+			}
+			if len(leaf.DNSNames) > 0 {
+				return scheme + "://" + net.JoinHostPort(leaf.DNSNames[0], port), "derived from the listener and the TLS certificate's name", nil
+			}
+		}
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return "", "", fmt.Errorf("listening on %s, which is not loopback, with no -public-url and no TLS certificate name: give -public-url, the URL clients name the service by", la)
+	}
+	return scheme + "://" + la.String(), how, nil
 }

@@ -3,13 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -86,11 +94,58 @@ func TestDemoEndToEnd(t *testing.T) {
 	r.Destroy()
 
 	var banner bytes.Buffer
-	printBanner(&banner, srv.URL, tenant, user, pw, envText, "rk")
+	printBanner(&banner, srv.URL, "derived from the listener", tenant, user, pw, envText, "rk")
 	for _, want := range []string{user.UPN, pw, user.TOTPSecret(), envText, "/demo/token", "/v1/recover"} {
 		assert.Contains(t, banner.String(), want)
 	}
 	assert.False(t, strings.Contains(banner.String(), "\t"))
+	first, _, _ := strings.Cut(banner.String(), "\n")
+	assert.Equal(t, "PIN reset service (demonstration) at "+srv.URL+" (public URL derived from the listener)", first)
+}
+
+// The URL DPoP proofs must name is given, or derived from the listener and
+// the TLS certificate's name; never guessed for a listener clients could
+// not name.
+func TestPublicURL(t *testing.T) {
+	loop := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}
+	wide := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 8443} // never dialled
+	named, bare := selfSigned(t, "pinreset.test"), selfSigned(t, "")
+	for _, tc := range []struct {
+		name, given string
+		la          net.Addr
+		tls         *tls.Config
+		url, how    string
+	}{
+		{"given", "https://pinreset.example/", wide, nil, "https://pinreset.example", "given by -public-url"},
+		{"loopback", "", loop, nil, "http://127.0.0.1:8443", "derived from the listener"},
+		{"loopback over TLS, no name", "", loop, bare, "https://127.0.0.1:8443", "derived from the listener"},
+		{"TLS name", "", wide, named, "https://pinreset.test:8443", "derived from the listener and the TLS certificate's name"},
+	} {
+		url, how, err := publicURL(tc.given, tc.la, tc.tls)
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.url, url, tc.name)
+		assert.Equal(t, tc.how, how, tc.name)
+	}
+	_, _, err := publicURL("", wide, nil)
+	assert.ErrorContains(t, err, "give -public-url", "a listener off loopback with no name is refused")
+	_, _, err = publicURL("", wide, bare)
+	assert.ErrorContains(t, err, "give -public-url")
+}
+
+// selfSigned is a TLS configuration with a fresh self-signed certificate
+// for dnsName ("" for none).
+func selfSigned(t *testing.T, dnsName string) *tls.Config {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	if dnsName != "" {
+		tmpl.DNSNames = []string{dnsName}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	require.NoError(t, err)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k}}}
 }
 
 func TestParseScheme(t *testing.T) {

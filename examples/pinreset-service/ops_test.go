@@ -22,9 +22,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/redistest"
 	"github.com/hellosim/hellosim/internal/syncbuf"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/service"
+	"github.com/hellosim/hellosim/reset/service/state"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -123,10 +125,7 @@ func TestOpsRedisPKCS11Backends(t *testing.T) {
 	require.NoError(t, err)
 	got.Destroy()
 
-	mux := http.NewServeMux()
-	o.routes(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv := serveOps(t, o)
 	code, body := get(t, srv.URL+"/readyz")
 	assert.Equal(t, 200, code, body)
 	_, metrics := get(t, srv.URL+"/metrics")
@@ -142,11 +141,7 @@ func TestOpsRedisPKCS11Backends(t *testing.T) {
 	_, b2, err := (&backendConfig{redisURL: dead}).open(o2, keys, io.Discard)
 	require.NoError(t, err, "an unreachable Redis makes the service unready, it does not stop it")
 	defer b2.Close()
-	mux2 := http.NewServeMux()
-	o2.routes(mux2)
-	srv2 := httptest.NewServer(mux2)
-	defer srv2.Close()
-	code, body = get(t, srv2.URL+"/readyz")
+	code, body = get(t, serveOps(t, o2).URL+"/readyz")
 	assert.Equal(t, 503, code)
 	assert.Equal(t, "redis not ready\n", body)
 }
@@ -180,6 +175,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	require.True(t, sc.Scan())
 	m := regexp.MustCompile(`at http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text())
 	require.NotNil(t, m, sc.Text())
+	assert.Contains(t, sc.Text(), "(public URL derived from the listener)", "the start-up line says how the URL proofs must name was chosen")
 	go io.Copy(io.Discard, stdout)
 	addr := m[1]
 
@@ -220,3 +216,32 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 
 // lockedBuffer is an io.Writer the test may read while exec writes to it.
 type lockedBuffer = syncbuf.Buffer
+
+// TestOpsRedisCluster: -redis takes a Redis Cluster URL; the service's
+// store decides on the cluster and /readyz waits for it.
+func TestOpsRedisCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	o := newOps()
+	_, b, err := (&backendConfig{redisURL: c.URL()}).open(o, nil, io.Discard)
+	require.NoError(t, err)
+	defer b.Close()
+	a := state.Admission{Partition: "8f6ba4d2-5bd9-4e0a-9c43-0d1c6f2b7a11", Locks: []string{"user"},
+		Once: []state.Once{{ID: "jti", Expires: time.Now().Add(time.Hour)}}}
+	v, err := b.store.Admit(context.Background(), a)
+	require.NoError(t, err)
+	assert.Equal(t, state.Admitted, v.Outcome)
+	v, err = b.store.Admit(context.Background(), a)
+	require.NoError(t, err)
+	assert.Equal(t, state.Replayed, v.Outcome)
+	code, body := get(t, serveOps(t, o).URL+"/readyz")
+	assert.Equal(t, 200, code, body)
+}
+
+// serveOps serves o's routes (readiness, metrics) until the test ends.
+func serveOps(t *testing.T, o *ops) *httptest.Server {
+	mux := http.NewServeMux()
+	o.routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}

@@ -137,25 +137,27 @@ func readCA(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func printRemoteBanner(w io.Writer, base, issuer, ca string) {
+func printRemoteBanner(w io.Writer, base, how, issuer, ca string) {
 	caFlag := ""
 	if ca != "" {
-		caFlag = " -ca " + ca
+		caFlag = " --cacert " + ca
 	}
-	fmt.Fprintf(w, `PIN reset service at %[1]s, trusting the directory %[2]s
+	fmt.Fprintf(w, `PIN reset service at %[1]s (public URL %[5]s), trusting the directory %[2]s
 
 Published keys:
   curl -s%[4]s %[1]s/v1/keys
 
-Recover a PIN with the hello command, against this service and the directory
-(the state directory remembers both after provision):
-  go run ./examples/hello -state ./hello-state -directory %[3]s -service %[1]s%[4]s provision
-  go run ./examples/hello -state ./hello-state enable-recovery
-  go run ./examples/hello -state ./hello-state reset -device-code
+A recovery, as a device makes it (examples/processes_test.go does each step):
+  1. the user signs in to the PIN Reset Client by device code:
+     POST %[3]s/{tenant}/oauth2/v2.0/devicecode, then %[3]s/devicelogin
+  2. the device joins with that token: POST %[3]s/EnrollmentServer/device/
+  3. a refresh with a DPoP proof of the device key binds the token to it
+  4. POST %[1]s/v1/recover with "Authorization: DPoP <token>" and a DPoP
+     proof of the same key (service.Client.WithDevice signs it)
 
 /readyz answers 503 while the directory's keys or lookup API cannot be reached.
 Audit records go to standard error. Ctrl-C stops.
-`, base, issuer, originOf(issuer), caFlag)
+`, base, issuer, originOf(issuer), caFlag, how)
 }
 
 func originOf(raw string) string {

@@ -10,6 +10,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -142,7 +143,12 @@ func (c Config) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, err
 	}
 	payload, err := tok.Verify(pub)
-	if err != nil {
+	switch {
+	case errors.Is(err, jose.ErrUnsupportedCriticalHeader):
+		// Refused for the header it marks critical, before its signature
+		// is checked: say so, not "bad signature".
+		return nil, refuse("unsupported critical header")
+	case err != nil:
 		return nil, refuse("bad signature")
 	}
 	// Validly signed from here: a claim that does not decode is the

@@ -10,26 +10,27 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/container/event"
 	"github.com/hellosim/hellosim/tpm"
 )
 
 // eventLog collects container events.
 type eventLog struct {
 	mu     sync.Mutex
-	events []container.Event
+	events []event.Event
 }
 
-func (l *eventLog) handle(e container.Event) {
+func (l *eventLog) handle(e event.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, e)
 }
 
-func (l *eventLog) last() container.Event {
+func (l *eventLog) last() event.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.events) == 0 {
-		return container.Event{}
+		return event.Event{}
 	}
 	return l.events[len(l.events)-1]
 }
@@ -70,7 +71,7 @@ func TestLockoutCounterMatchesTPM(t *testing.T) {
 		case errors.As(err, &pe):
 			assert.Equal(t, tpm.WindowsMaxTries-int(raw), pe.Remaining, "try %d: PINError.Remaining vs the TPM", i)
 			ev := log.last()
-			assert.Equal(t, container.EventWrongPIN, ev.Kind, "try %d", i)
+			assert.Equal(t, event.WrongPIN, ev.Kind, "try %d", i)
 			assert.Equal(t, pe.Remaining, ev.Remaining, "try %d: event vs error", i)
 		case i == tpm.WindowsMaxTries && errors.As(err, &le):
 			// The TPM may report the failure that locks it as lockout.
@@ -98,7 +99,7 @@ func TestLockoutCounterMatchesTPM(t *testing.T) {
 		assert.Equal(t, tpm.WindowsRecovery, le.RetryAfter, "the wait is one recovery interval")
 		assert.Contains(t, err.Error(), "10m0s", "the message says when to try again")
 		ev := log.last()
-		assert.Equal(t, container.EventLockedOut, ev.Kind)
+		assert.Equal(t, event.LockedOut, ev.Kind)
 		assert.Equal(t, le.RetryAfter, ev.RetryAfter)
 		assert.Equal(t, uint32(tpm.WindowsMaxTries), rawLockoutCounter(t, r.raw), "a try while locked changed the counter")
 	}

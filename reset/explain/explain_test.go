@@ -16,6 +16,7 @@ import (
 	"github.com/hellosim/hellosim/reset/explain"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
@@ -123,7 +124,7 @@ func TestMessageOfEveryReason(t *testing.T) {
 func TestMessageOfDirectorySignIn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	p, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithLockout(2, time.Minute))
+	p, err := idp.New(idp.WithArgon2(resettest.CheapArgon2()), idp.WithLockout(2, time.Minute))
 	require.NoError(t, err)
 	tenant, err := p.AddTenant(idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	require.NoError(t, err)

@@ -97,7 +97,8 @@ func (p *IdP) RegisterAttestedKey(ctx context.Context, token, keyID string, pub 
 	if c == nil {
 		return fmt.Errorf("register key: %w", attest.ErrNotAttested)
 	}
-	_, err := p.registerKey(ctx, keyRequest{op: "register key", token: token, audience: identity.PINResetServiceAppID, keyID: keyID, pub: pub, cert: c})
+	_, err := p.registerKey(ctx, keyRequest{op: "register key", token: token, audience: identity.PINResetServiceAppID,
+		deviceBound: true, inProcess: true, keyID: keyID, pub: pub, cert: c})
 	return err
 }
 

@@ -16,7 +16,10 @@ import (
 	"github.com/hellosim/hellosim/reset/idp"
 )
 
-const testDevice = "5d2c9f3e-8b1a-4c7d-9e6f-0a1b2c3d4e5f"
+const (
+	testDevice  = "5d2c9f3e-8b1a-4c7d-9e6f-0a1b2c3d4e5f"
+	otherDevice = "5d2c9f3e-8b1a-4c7d-9e6f-0a1b2c3d4e60"
+)
 
 // A device registered by a user with MFA binds later sign-ins: their tokens
 // carry deviceid and cnf.jkt, and a refreshed token keeps the MFA's
@@ -71,9 +74,77 @@ func TestDeviceBoundSignIn(t *testing.T) {
 	d, err = f.p.Device(ctx, f.tenant.ID, testDevice)
 	require.NoError(t, err)
 	assert.Equal(t, identity.StandingDisabled, d.Standing)
-	d, err = f.p.Device(ctx, "00000000-0000-4000-8000-000000000000", testDevice)
+	_, err = p.Refresh(ctx)
+	assert.ErrorIs(t, err, idp.ErrDeviceNotBound, "no bound token for a disabled device")
+	_, err = p.DeviceToken(ctx, testDevice, idp.DRSResource)
+	assert.ErrorIs(t, err, idp.ErrDeviceNotBound, "nor a DRS token")
+	require.NoError(t, f.p.SetDeviceDisabled(testDevice, false))
+	_, err = p.Refresh(ctx)
+	require.NoError(t, err, "enabled again")
+
+	otherTenant, err := f.p.AddTenant(idp.TenantConfig{Domain: "fabrikam.test"})
 	require.NoError(t, err)
-	assert.Equal(t, identity.StandingDeleted, d.Standing, "another tenant's view")
+	_, err = f.p.Device(ctx, otherTenant.ID, testDevice)
+	assert.ErrorIs(t, err, idp.ErrDeviceNotFound, "another tenant's device is not found, not deleted")
+	d, err = f.p.Device(ctx, f.tenant.ID, "0f0f0f0f-0000-4000-8000-000000000000")
+	require.NoError(t, err)
+	assert.Equal(t, identity.StandingDeleted, d.Standing, "a device the directory does not hold stands deleted")
+}
+
+// One device, one record: the key a join records and the object AddDevice
+// describes are the same device, in either order, and a second key or
+// another tenant under the same ID is refused.
+func TestOneRecordPerDevice(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, idp.TenantConfig{})
+	ctx := context.Background()
+	_, tok := f.signIn(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	jkt, err := dpop.Thumbprint(&key.PublicKey)
+	require.NoError(t, err)
+
+	require.NoError(t, f.p.RegisterDevice(ctx, tok, testDevice, &key.PublicKey))
+	obj, err := f.p.AddDevice(idp.DeviceConfig{TenantID: f.tenant.ID, DeviceID: testDevice, DisplayName: "DESKTOP-1"})
+	require.NoError(t, err, "the join's device gets its name")
+	assert.Equal(t, []idp.Device{obj}, f.p.Devices(f.tenant.ID), "one device, not two")
+	_, err = f.p.AddDevice(idp.DeviceConfig{TenantID: f.tenant.ID, DeviceID: testDevice})
+	assert.ErrorIs(t, err, idp.ErrExists, "described once")
+	d, err := f.p.Device(ctx, f.tenant.ID, testDevice)
+	require.NoError(t, err)
+	assert.Equal(t, jkt, d.KeyThumbprint, "the object keeps the key")
+
+	// The other order: the object first, then its key.
+	second := "7e57de71-0000-4000-8000-000000000002"
+	_, err = f.p.AddDevice(idp.DeviceConfig{TenantID: f.tenant.ID, DeviceID: second, DisplayName: "LAPTOP-2"})
+	require.NoError(t, err)
+	d, err = f.p.Device(ctx, f.tenant.ID, second)
+	require.NoError(t, err)
+	assert.Empty(t, d.KeyThumbprint, "no key yet")
+	require.NoError(t, f.p.AddDeviceKey(f.tenant.ID, f.alice.ObjectID, second, &key.PublicKey))
+	require.NoError(t, f.p.AddDeviceKey(f.tenant.ID, f.alice.ObjectID, second, &key.PublicKey), "the same key again: a no-op")
+	d, err = f.p.Device(ctx, f.tenant.ID, second)
+	require.NoError(t, err)
+	assert.Equal(t, jkt, d.KeyThumbprint)
+	assert.Len(t, f.p.Devices(f.tenant.ID), 2)
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	assert.ErrorIs(t, f.p.AddDeviceKey(f.tenant.ID, f.alice.ObjectID, second, &other.PublicKey), idp.ErrExists, "another key")
+	assert.ErrorIs(t, f.p.RegisterDevice(ctx, tok, second, &other.PublicKey), idp.ErrExists, "another key by a join")
+
+	// A device joined only with its key is a device object too, and its ID
+	// is taken in every tenant.
+	third := "7e57de71-0000-4000-8000-000000000003"
+	require.NoError(t, f.p.AddDeviceKey(f.tenant.ID, f.alice.ObjectID, third, &other.PublicKey))
+	var ids []string
+	for _, d := range f.p.Devices(f.tenant.ID) {
+		ids = append(ids, d.DeviceID)
+	}
+	assert.ElementsMatch(t, []string{testDevice, second, third}, ids)
+	fabrikam, err := f.p.AddTenant(idp.TenantConfig{Domain: "fabrikam.test"})
+	require.NoError(t, err)
+	_, err = f.p.AddDevice(idp.DeviceConfig{TenantID: fabrikam.ID, DeviceID: third})
+	assert.ErrorIs(t, err, idp.ErrExists, "one ID, one device, one tenant")
 }
 
 // Revoking sessions stops refreshes and shows in Account; deleting a user

@@ -13,21 +13,16 @@ import (
 	"github.com/hellosim/hellosim/reset/identity"
 )
 
-// device is a registered device object.
-type device struct {
-	identity.Device
-	owner        string // object ID of the user who joined it
-	registeredAt time.Time
-}
-
 // DeviceProofMaxAge bounds the age of the DPoP proof BindDevice accepts.
 const DeviceProofMaxAge = time.Minute
 
 // RegisterDevice records a device object: the device joining the tenant
 // with its TPM-bound key (P-256, the device key; not the user's Hello key),
 // authorised by an access token with MFA for a user of the tenant, as an
-// Azure AD join is. The device ID is the device's own (a GUID); a taken ID
-// is refused. Sign-ins on the device are then bound to it with
+// Azure AD join is. The device ID is the device's own (a GUID). A device
+// the directory already holds a key for, or that is in another tenant, is
+// refused (ErrExists); a device object added without a key (AddDevice) in
+// the user's tenant gets this key. Sign-ins on the device are then bound to it with
 // Pending.BindDevice.
 func (p *IdP) RegisterDevice(ctx context.Context, token, deviceID string, pub crypto.PublicKey) error {
 	claims, err := p.verifier.Verify(ctx, token)
@@ -62,14 +57,25 @@ func (p *IdP) RegisterDevice(ctx context.Context, token, deviceID string, pub cr
 	if !ok || u.Disabled {
 		return fmt.Errorf("register device: %w", ErrUnknownUser)
 	}
-	if _, taken := p.devices[id]; taken {
+	if d, taken := p.devices[id]; taken && (d.jkt != "" || d.TenantID != u.TenantID) {
 		return fmt.Errorf("register device %s: %w", id, ErrExists)
 	}
-	p.devices[id] = &device{
-		Device: identity.Device{TenantID: u.TenantID, DeviceID: id, Standing: identity.StandingEnabled, KeyThumbprint: jkt},
-		owner:  u.ObjectID, registeredAt: now,
-	}
+	p.keyDeviceLocked(id, u, jkt, now)
 	return nil
+}
+
+// keyDeviceLocked records jkt as the key of device id, joined by u: on the
+// device object when there is one, else on a new one. The caller holds
+// p.mu and has checked that the device is u's tenant's and holds no other
+// key.
+func (p *IdP) keyDeviceLocked(id string, u *user, jkt string, now time.Time) {
+	d, ok := p.devices[id]
+	if !ok {
+		d = &device{Device: Device{DeviceID: id, TenantID: u.TenantID, JoinType: identity.AzureADJoined, RegisteredAt: now.UTC()},
+			standing: identity.StandingEnabled}
+		p.devices[id] = d
+	}
+	d.jkt, d.owner = jkt, u.ObjectID
 }
 
 // SetDeviceDisabled disables or enables a device object. Tokens already
@@ -82,16 +88,17 @@ func (p *IdP) SetDeviceDisabled(deviceID string, disabled bool) error {
 	if !ok {
 		return fmt.Errorf("set device disabled: %w", ErrKeyNotFound)
 	}
-	d.Standing = identity.StandingEnabled
+	d.standing = identity.StandingEnabled
 	if disabled {
-		d.Standing = identity.StandingDisabled
+		d.standing = identity.StandingDisabled
 	}
 	return nil
 }
 
 // Device returns the device object as it stands now (the PIN reset
-// service's Directory method). A device the directory does not hold in that
-// tenant stands deleted.
+// service's Directory method). A device the directory does not hold stands
+// deleted; a device of another tenant is not this tenant's to answer for
+// (ErrDeviceNotFound).
 func (p *IdP) Device(ctx context.Context, tenantID, deviceID string) (identity.Device, error) {
 	if err := ctx.Err(); err != nil {
 		return identity.Device{}, err
@@ -99,10 +106,13 @@ func (p *IdP) Device(ctx context.Context, tenantID, deviceID string) (identity.D
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d, ok := p.devices[strings.ToLower(deviceID)]
-	if !ok || d.TenantID != strings.ToLower(tenantID) {
+	switch {
+	case !ok:
 		return identity.Device{TenantID: strings.ToLower(tenantID), DeviceID: strings.ToLower(deviceID), Standing: identity.StandingDeleted}, nil
+	case d.TenantID != strings.ToLower(tenantID):
+		return identity.Device{}, fmt.Errorf("device %s: %w", deviceID, ErrDeviceNotFound)
 	}
-	return d.Device, nil
+	return d.standingOf(), nil
 }
 
 // Account returns the user as they stand now (the PIN reset service's
@@ -185,13 +195,14 @@ func (s *Pending) BindDevice(ctx context.Context, deviceID, proof string) error 
 	d, dok := p.devices[strings.ToLower(deviceID)]
 	var dev identity.Device
 	if dok {
-		dev = d.Device
+		dev = d.standingOf()
 	}
 	p.mu.Unlock()
 	switch {
 	case !uok:
 		return fmt.Errorf("bind device: %w", ErrUnknownUser)
-	case !dok || dev.TenantID != u.TenantID || dev.Standing != identity.StandingEnabled:
+	case !dok || dev.TenantID != u.TenantID || dev.Standing != identity.StandingEnabled || dev.KeyThumbprint == "":
+		// A device without a key has nothing to prove possession of.
 		return fmt.Errorf("bind device: %w", ErrKeyNotFound)
 	}
 	if err := pr.Check(dpop.Expect{HTM: "POST", HTU: p.TokenEndpoint(u.TenantID), JKT: dev.KeyThumbprint,
@@ -229,9 +240,11 @@ func (p *IdP) DeviceProof(key crypto.Signer, tenantID string, now time.Time) (st
 	return dpop.Fresh(key, dpop.Claims{HTM: "POST", HTU: p.TokenEndpoint(tenantID), IAT: now.Unix()})
 }
 
-// AddDeviceKey records a device object with its key, without a sign-in, as a directory
+// AddDeviceKey records a device's key, without a sign-in, as a directory
 // import or an administrator does: the device of a user of tenantID, with
-// its P-256 key. A device already recorded with the same key is a no-op.
+// its P-256 key, on the device object of that ID (AddDevice) or a new one.
+// A device already recorded with the same key is a no-op; with another key,
+// or in another tenant, it is refused (ErrExists).
 func (p *IdP) AddDeviceKey(tenantID, ownerObjectID, deviceID string, pub crypto.PublicKey) error {
 	id, err := checkGUID("device id", deviceID)
 	if err != nil {
@@ -253,14 +266,13 @@ func (p *IdP) AddDeviceKey(tenantID, ownerObjectID, deviceID string, pub crypto.
 		return fmt.Errorf("add device: %w", ErrUnknownUser)
 	}
 	if d, taken := p.devices[id]; taken {
-		if d.KeyThumbprint == jkt && d.TenantID == u.TenantID {
+		switch {
+		case d.TenantID != u.TenantID || d.jkt != "" && d.jkt != jkt:
+			return fmt.Errorf("add device %s: %w", id, ErrExists)
+		case d.jkt == jkt:
 			return nil
 		}
-		return fmt.Errorf("add device %s: %w", id, ErrExists)
 	}
-	p.devices[id] = &device{
-		Device: identity.Device{TenantID: u.TenantID, DeviceID: id, Standing: identity.StandingEnabled, KeyThumbprint: jkt},
-		owner:  u.ObjectID, registeredAt: now,
-	}
+	p.keyDeviceLocked(id, u, jkt, now)
 	return nil
 }

@@ -23,9 +23,9 @@ const (
 	// DeviceRegistrationClientAppID is the client that asks for DRS tokens
 	// (Microsoft Device Registration Client): their azp.
 	DeviceRegistrationClientAppID = "dd762716-544d-4aeb-a526-687b73838a22"
-	// WindowsSignInAppID is the client Windows names when it signs in with
+	// windowsSignInAppID is the client Windows names when it signs in with
 	// the Hello key: the azp of the tokens SignInWithHelloKey issues.
-	WindowsSignInAppID = "38aa3b87-a06d-4817-b275-7a316988d93b"
+	windowsSignInAppID = "38aa3b87-a06d-4817-b275-7a316988d93b"
 )
 
 // NGCMFAWindow is how long after the second factor a token earns "ngcmfa"
@@ -87,6 +87,12 @@ func (p *IdP) issueEntra(r tokenRequest) (string, error) {
 		c.CNF = &tokenCNF{JKT: r.jkt}
 	}
 	p.mu.Lock()
+	// A token bound to a device is issued only while the device stands
+	// enabled with that key: a disabled device gets none (Refresh included).
+	if err := p.boundDeviceLocked(r.user.TenantID, r.deviceID, r.jkt); err != nil {
+		p.mu.Unlock()
+		return "", fmt.Errorf("issue token: %w", err)
+	}
 	if len(p.signers) == 0 {
 		p.mu.Unlock()
 		return "", fmt.Errorf("issue token: %w", errNoSigner)
@@ -141,7 +147,7 @@ func (s *Pending) DeviceToken(ctx context.Context, deviceID, resource string) (s
 	}
 	var dev string
 	if deviceID != "" {
-		d, ok := p.objects.devices[strings.ToLower(deviceID)]
+		d, ok := p.devices[strings.ToLower(deviceID)]
 		if !ok || d.TenantID != u.TenantID {
 			p.mu.Unlock()
 			return "", fmt.Errorf("device token: %w", ErrDeviceNotFound)

@@ -13,7 +13,7 @@ import (
 // password and TOTP that yields an access token the service accepts.
 func Example() {
 	ctx := context.Background()
-	p, err := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
+	p, err := idp.New(idp.WithArgon2(idp.LightArgon2Params()))
 	if err != nil {
 		log.Fatal(err)
 	}

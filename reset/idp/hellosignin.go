@@ -22,28 +22,27 @@ import (
 // "ngcmfa" (the key is a second factor unlocked by the PIN). This is what
 // "the PIN unlocks the key that signs you in" means.
 
-// HelloNonceLifetime is how long a sign-in nonce can be used, once.
-const HelloNonceLifetime = 5 * time.Minute
+// helloNonceLifetime is how long a sign-in nonce can be used, once.
+const helloNonceLifetime = 5 * time.Minute
 
 // maxAssertionBytes bounds the assertion SignInWithHelloKey parses.
 const maxAssertionBytes = 16 << 10
 
-// MaxOutstandingNonces bounds the nonces handed out and not yet used or
+// maxOutstandingNonces bounds the nonces handed out and not yet used or
 // expired, so that asking for nonces cannot fill the directory's memory.
-const MaxOutstandingNonces = 1 << 16
+const maxOutstandingNonces = 1 << 16
 
 var (
 	// ErrAssertionRefused: a Hello sign-in assertion that is malformed,
 	// names no registered key, is not signed by it, or whose iss, aud or
 	// times do not fit.
 	ErrAssertionRefused = errors.New("idp: hello sign-in assertion refused")
-	// ErrNonceExpired: the assertion's nonce is older than
-	// HelloNonceLifetime.
+	// ErrNonceExpired: the assertion's nonce is older than five minutes.
 	ErrNonceExpired = errors.New("idp: sign-in nonce expired")
 	// ErrNonceUnknown: the assertion's nonce was not issued by this
 	// directory, or was already used (a replayed assertion).
 	ErrNonceUnknown = errors.New("idp: sign-in nonce unknown or already used")
-	// ErrTooManyNonces: MaxOutstandingNonces are outstanding; try later.
+	// ErrTooManyNonces: 65536 nonces are outstanding; try later.
 	ErrTooManyNonces = errors.New("idp: too many sign-in nonces outstanding")
 )
 
@@ -58,16 +57,16 @@ func (p *IdP) HelloNonce() (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.objects.init()
-	if o := &p.objects; len(o.nonces) >= o.nextSweep || len(o.nonces) >= MaxOutstandingNonces {
+	if o := &p.objects; len(o.nonces) >= o.nextSweep || len(o.nonces) >= maxOutstandingNonces {
 		// Amortised: a sweep each time the map doubles, and at the cap.
 		for k, at := range o.nonces {
-			if now.Sub(at) > HelloNonceLifetime {
+			if now.Sub(at) > helloNonceLifetime {
 				delete(o.nonces, k)
 			}
 		}
 		o.nextSweep = max(minUseGC, 2*len(o.nonces))
 	}
-	if len(p.objects.nonces) >= MaxOutstandingNonces {
+	if len(p.objects.nonces) >= maxOutstandingNonces {
 		return "", fmt.Errorf("hello nonce: %w", ErrTooManyNonces)
 	}
 	p.objects.nonces[n] = now
@@ -154,7 +153,7 @@ func (p *IdP) signInWithHelloKey(assertion, resource string) (string, error) {
 	case !known:
 		p.mu.Unlock()
 		return "", ErrNonceUnknown
-	case now.Sub(issued) > HelloNonceLifetime:
+	case now.Sub(issued) > helloNonceLifetime:
 		delete(p.objects.nonces, a.Nonce)
 		p.mu.Unlock()
 		return "", ErrNonceExpired
@@ -165,7 +164,7 @@ func (p *IdP) signInWithHelloKey(assertion, resource string) (string, error) {
 	p.mu.Unlock()
 
 	return p.issueEntra(tokenRequest{
-		user: snap, federation: fed, audience: resource, azp: WindowsSignInAppID,
+		user: snap, federation: fed, audience: resource, azp: windowsSignInAppID,
 		amr: []string{"rsa", "mfa", "ngcmfa"}, deviceID: dev, authTime: now,
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/keycred"
+	"github.com/hellosim/hellosim/reset/resettest"
 )
 
 // helloWorld has alice's RSA login key registered from the device.
@@ -157,7 +158,7 @@ func TestOpenIDConfigurationPublishesTheKeys(t *testing.T) {
 	srv := httptest.NewTLSServer(mux)
 	defer srv.Close()
 	clk := clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))
-	p, err := idp.New(idp.WithClock(clk.Now), idp.WithArgon2(idp.TestArgon2Params()), idp.WithIssuer(srv.URL+"/{tid}/v2.0"))
+	p, err := idp.New(idp.WithClock(clk.Now), idp.WithArgon2(resettest.CheapArgon2()), idp.WithIssuer(srv.URL+"/{tid}/v2.0"))
 	require.NoError(t, err)
 	mux.Handle("/", p.OIDCHandler())
 	tenant, err := p.AddTenant(idp.TenantConfig{Domain: "contoso.test"})

@@ -1,6 +1,9 @@
-// Package idp is a simulated Azure Active Directory: enough of a directory
-// and identity provider for the PIN reset flows of Windows Hello for Business
-// to run end to end, with real cryptography throughout.
+// Package idp is the simulated directory: the tenants, users, devices and
+// Hello keys an Azure Active Directory holds, and the tokens it signs for
+// them — enough for the PIN reset flows of Windows Hello for Business to
+// run end to end, with real cryptography throughout. The protocol edges
+// live beside it: the device registration endpoint in package drs, the
+// sign-in pages and OAuth endpoints in package web.
 //
 // # What it models
 //
@@ -43,8 +46,9 @@
 //
 // A destructive PIN reset provisions a new login key and registers its
 // public key with the directory (RegisterKey, the reset.Directory method),
-// authorised by an access token with MFA; a token registers one key, never
-// a second. In a hybrid tenant with key trust the key reaches on-premises Active Directory only at the next directory
+// authorised by an access token with MFA from a sign-in bound to the
+// device (BindDevice); a token registers one key, never a second, and a
+// device holds one key per user. In a hybrid tenant with key trust the key reaches on-premises Active Directory only at the next directory
 // synchronisation, so it cannot be used for on-premises sign-in until the
 // tenant's SyncDelay has passed (KeyUsableOnPremises). That delay is why the
 // documentation says hybrid key trust "doesn't support [destructive reset]
@@ -97,22 +101,22 @@ import (
 
 // Defaults.
 const (
-	// DefaultIssuer is the issuer template: "{tid}" is replaced by the tenant
+	// defaultIssuer is the issuer template: "{tid}" is replaced by the tenant
 	// ID, as in Azure AD's v2.0 issuer "https://login.microsoftonline.com/{tid}/v2.0".
-	DefaultIssuer = "https://login.hellosim.test/{tid}/v2.0"
+	defaultIssuer = "https://login.hellosim.test/{tid}/v2.0"
 	// DefaultTokenLifetime: access tokens are short-lived; a reset takes
 	// seconds.
 	DefaultTokenLifetime = 10 * time.Minute
-	// DefaultPendingLifetime bounds the time between SignIn and CompleteMFA.
-	DefaultPendingLifetime = 5 * time.Minute
+	// defaultPendingLifetime bounds the time between SignIn and CompleteMFA.
+	defaultPendingLifetime = 5 * time.Minute
 	// DefaultSessionLifetime bounds Refresh after MFA.
 	DefaultSessionLifetime = 24 * time.Hour
 	// DefaultLockoutThreshold and DefaultLockoutDuration are Azure AD smart
 	// lockout's defaults: ten failed sign-ins lock the account for a minute.
 	DefaultLockoutThreshold = 10
 	DefaultLockoutDuration  = time.Minute
-	// MaxMFAAttempts is how many wrong codes a pending sign-in survives.
-	MaxMFAAttempts = 3
+	// maxMFAAttempts is how many wrong codes a pending sign-in survives.
+	maxMFAAttempts = 3
 	// DefaultSyncDelay is how long after registration a key becomes usable
 	// on premises in a hybrid key-trust tenant: Azure AD Connect's default
 	// synchronisation cycle is 30 minutes.
@@ -141,11 +145,6 @@ func LightArgon2Params() Argon2Params {
 	return Argon2Params{Time: 2, MemoryKiB: 19 << 10, Threads: 1}
 }
 
-// TestArgon2Params are cheap parameters for tests and load generators (one
-// pass over 64 KiB): still Argon2id, but offering no resistance to offline
-// guessing. Never use them for real passwords.
-func TestArgon2Params() Argon2Params { return Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1} }
-
 // Option configures an IdP.
 type Option func(*IdP) error
 
@@ -173,7 +172,8 @@ func WithRand(r io.Reader) Option {
 	}
 }
 
-// WithIssuer sets the issuer template; "{tid}" is replaced by the tenant ID.
+// WithIssuer sets the issuer template; "{tid}" is replaced by the tenant ID
+// (default "https://login.hellosim.test/{tid}/v2.0").
 func WithIssuer(template string) Option {
 	return func(p *IdP) error {
 		if !strings.HasPrefix(template, "https://") {
@@ -185,7 +185,7 @@ func WithIssuer(template string) Option {
 }
 
 // WithArgon2 sets the password hashing parameters (default
-// DefaultArgon2Params; tests use TestArgon2Params).
+// DefaultArgon2Params; tests use resettest.CheapArgon2).
 func WithArgon2(a Argon2Params) Option {
 	return func(p *IdP) error {
 		if a.Time == 0 || a.Threads == 0 || a.MemoryKiB < 8*uint32(a.Threads) {
@@ -257,7 +257,7 @@ func New(opts ...Option) (*IdP, error) {
 	p := &IdP{
 		now:           time.Now,
 		rand:          rand.Reader,
-		issuer:        DefaultIssuer,
+		issuer:        defaultIssuer,
 		argon:         DefaultArgon2Params(),
 		tokenTTL:      DefaultTokenLifetime,
 		lockThreshold: DefaultLockoutThreshold,

@@ -22,14 +22,16 @@ import (
 	"github.com/hellosim/hellosim/internal/clocktest"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
 type fixture struct {
-	clk    *clocktest.Clock
-	p      *idp.IdP
-	tenant idp.Tenant
-	alice  idp.User
+	clk     *clocktest.Clock
+	p       *idp.IdP
+	tenant  idp.Tenant
+	alice   idp.User
+	devKeys map[string]*ecdsa.PrivateKey // by device ID (boundSignIn)
 }
 
 const alicePW = "correct horse battery"
@@ -38,7 +40,7 @@ func newFixture(t *testing.T, tcfg idp.TenantConfig) *fixture {
 	t.Helper()
 	f := &fixture{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))}
 	var err error
-	f.p, err = idp.New(idp.WithClock(f.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
+	f.p, err = idp.New(idp.WithClock(f.clk.Now), idp.WithArgon2(resettest.CheapArgon2()))
 	require.NoError(t, err)
 	if tcfg.Domain == "" {
 		tcfg.Domain = "contoso.test"
@@ -62,6 +64,43 @@ func (f *fixture) signIn(t *testing.T) (*idp.Pending, string) {
 	tok, err := p.CompleteMFA(context.Background(), code)
 	require.NoError(t, err)
 	return p, tok
+}
+
+// boundSignIn is signIn bound to deviceID (BindDevice before the MFA), a
+// device of alice's recorded with a fresh key the first time: its token
+// can register keys from that device.
+func (f *fixture) boundSignIn(t *testing.T, deviceID string) (*idp.Pending, string) {
+	t.Helper()
+	p := f.boundPending(t, deviceID)
+	code, err := f.p.TOTPCode(f.alice.UPN)
+	require.NoError(t, err)
+	tok, err := p.CompleteMFA(context.Background(), code)
+	require.NoError(t, err)
+	return p, tok
+}
+
+// boundPending is boundSignIn before the MFA.
+func (f *fixture) boundPending(t *testing.T, deviceID string) *idp.Pending {
+	t.Helper()
+	ctx := context.Background()
+	if f.devKeys == nil {
+		f.devKeys = map[string]*ecdsa.PrivateKey{}
+	}
+	key := f.devKeys[deviceID]
+	if key == nil {
+		var err error
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		require.NoError(t, f.p.AddDeviceKey(f.tenant.ID, f.alice.ObjectID, deviceID, &key.PublicKey))
+		f.devKeys[deviceID] = key
+	}
+	f.clk.Advance(idp.TOTPPeriod)
+	p, err := f.p.SignIn(ctx, f.alice.UPN, alicePW)
+	require.NoError(t, err)
+	proof, err := f.p.DeviceProof(key, f.tenant.ID, f.clk.Now())
+	require.NoError(t, err)
+	require.NoError(t, p.BindDevice(ctx, deviceID, proof))
+	return p
 }
 
 // payload decodes a token's claims without verifying (the verifier is
@@ -359,7 +398,7 @@ func TestFederatedAndGovernmentTenants(t *testing.T) {
 func TestRegisterKey(t *testing.T) {
 	f := newFixture(t, idp.TenantConfig{})
 	ctx := context.Background()
-	_, tok := f.signIn(t)
+	_, tok := f.boundSignIn(t, testDevice)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
 	const kid = "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}"
@@ -375,7 +414,8 @@ func TestRegisterKey(t *testing.T) {
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok, kid, &ec.PublicKey), idp.ErrExists, "another key under a taken id")
-	_, tok2 := f.signIn(t) // a token registers one key
+	_, tok2 := f.boundSignIn(t, otherDevice) // a token registers one key; a device holds one
+
 	require.NoError(t, f.p.RegisterKey(ctx, tok2, "{0B0D8E1A-0000-0000-0000-000000000001}", &ec.PublicKey))
 	keys, err := f.p.RegisteredKeys(f.alice.UPN)
 	require.NoError(t, err)
@@ -399,20 +439,18 @@ func TestRegisterKeyNeedsAValidTokenWithMFA(t *testing.T) {
 	ctx := context.Background()
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
-	p, err := f.p.SignIn(ctx, f.alice.UPN, alicePW)
-	require.NoError(t, err)
-	noMFA, err := p.TokenWithoutMFA(ctx)
+	noMFA, err := f.boundPending(t, testDevice).TokenWithoutMFA(ctx)
 	require.NoError(t, err)
 	assert.ErrorIs(t, f.p.RegisterKey(ctx, noMFA, "k1", &ec.PublicKey), idp.ErrTokenWithoutMFA)
 	assert.ErrorIs(t, f.p.RegisterKey(ctx, "garbage", "k1", &ec.PublicKey), idp.ErrTokenRefused)
 
-	_, tok := f.signIn(t)
+	_, tok := f.boundSignIn(t, testDevice)
 	f.clk.Advance(idp.DefaultTokenLifetime + 2*time.Minute)
 	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok, "k1", &ec.PublicKey), idp.ErrTokenRefused, "expired")
 
-	other, err := idp.New(idp.WithClock(f.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
+	other, err := idp.New(idp.WithClock(f.clk.Now), idp.WithArgon2(resettest.CheapArgon2()))
 	require.NoError(t, err)
-	_, tok = f.signIn(t)
+	_, tok = f.boundSignIn(t, testDevice)
 	assert.ErrorIs(t, other.RegisterKey(ctx, tok, "k1", &ec.PublicKey), idp.ErrTokenRefused, "another IdP's token")
 	_, err = f.p.LookupKey("k1")
 	assert.ErrorIs(t, err, idp.ErrKeyNotFound)
@@ -441,7 +479,7 @@ func TestKeyUsableOnPremisesAfterSyncDelay(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.cfg)
-			_, tok := f.signIn(t)
+			_, tok := f.boundSignIn(t, testDevice)
 			ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			require.NoError(t, err)
 			require.NoError(t, f.p.RegisterKey(context.Background(), tok, "k", &ec.PublicKey))
@@ -482,7 +520,7 @@ func TestOptionsValidate(t *testing.T) {
 		_, err := idp.New(o)
 		assert.ErrorIs(t, err, idp.ErrInvalid)
 	}
-	p, err := idp.New(idp.WithIssuer("https://sts.example.test/{tid}/"), idp.WithArgon2(idp.TestArgon2Params()),
+	p, err := idp.New(idp.WithIssuer("https://sts.example.test/{tid}/"), idp.WithArgon2(resettest.CheapArgon2()),
 		idp.WithTokenLifetime(time.Minute), idp.WithLockout(3, time.Hour))
 	require.NoError(t, err)
 	assert.Equal(t, "https://sts.example.test/abc/", p.Issuer("ABC"))

@@ -10,12 +10,12 @@ import (
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
-// KeyCredential returns the key's msDS-KeyCredentialLink value as Entra
+// keyCredential returns the key's msDS-KeyCredentialLink value as Entra
 // holds it (MS-ADTS 2.2.20): usage NGC, KeySource Azure AD, the device it
 // was registered from, the Attestation and MFANotUsed flags as the
 // registration earned them, created at registration, last logon at the
 // last Hello sign-in (at registration before any).
-func (k RegisteredKey) KeyCredential() (*keycred.KeyCredential, error) {
+func (k RegisteredKey) keyCredential() (*keycred.KeyCredential, error) {
 	var flags keycred.KeyFlags
 	if k.Attested {
 		flags |= keycred.KeyFlagAttestation
@@ -96,7 +96,7 @@ func (p *IdP) DirectoryUser(upn string) (DirectoryUser, error) {
 	})
 	seen := map[string]bool{}
 	for _, k := range keys {
-		kc, err := k.KeyCredential()
+		kc, err := k.keyCredential()
 		if err != nil {
 			return DirectoryUser{}, fmt.Errorf("directory user: %w", err)
 		}
@@ -118,9 +118,9 @@ func (p *IdP) DirectoryUser(upn string) (DirectoryUser, error) {
 			}
 		}
 		out.Keys = append(out.Keys, dk)
-		if d, ok := p.objects.devices[k.DeviceID]; ok && !seen[d.DeviceID] {
+		if d, ok := p.devices[k.DeviceID]; ok && !seen[d.DeviceID] {
 			seen[d.DeviceID] = true
-			out.Devices = append(out.Devices, *d)
+			out.Devices = append(out.Devices, d.Device)
 		}
 	}
 	return out, nil
@@ -182,7 +182,7 @@ func (p *IdP) RestoreKey(k RegisteredKey) error {
 		return fmt.Errorf("restore key: %w", ErrUnknownUser)
 	}
 	if k.DeviceID != "" {
-		d, ok := p.objects.devices[strings.ToLower(k.DeviceID)]
+		d, ok := p.devices[strings.ToLower(k.DeviceID)]
 		if !ok || d.TenantID != owner.TenantID {
 			return fmt.Errorf("restore key: %w", ErrDeviceNotFound)
 		}

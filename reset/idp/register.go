@@ -62,8 +62,18 @@ type RegisteredKey struct {
 // token caught in flight cannot enrol an attacker's key beside the user's.
 // Repeating the same registration with the same token (a retry after a lost
 // answer) stays a no-op.
+//
+// The registration is device-bound, as RegisterHelloKey's is: the token
+// must name an enabled device of the user's tenant (deviceid, from a
+// sign-in bound with Pending.BindDevice) and, for a device whose key the
+// directory holds, be bound to that key (cnf.jkt); otherwise
+// ErrDeviceNotBound. The key is recorded as the device's, and replaces the
+// keys the user had registered from that device. The call carries no DPoP
+// proof: possession of the device key is proven over the wire, where
+// drs.Client.WithDevice signs one for every registration.
 func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.PublicKey) error {
-	_, err := p.registerKey(ctx, keyRequest{op: "register key", token: token, audience: identity.PINResetServiceAppID, keyID: keyID, pub: pub})
+	_, err := p.registerKey(ctx, keyRequest{op: "register key", token: token, audience: identity.PINResetServiceAppID,
+		deviceBound: true, inProcess: true, keyID: keyID, pub: pub})
 	return err
 }
 
@@ -73,10 +83,10 @@ func (p *IdP) RegisterKey(ctx context.Context, token, keyID string, pub crypto.P
 // it, or ECS1 for this module's P-256 login keys, an extension — and proof
 // the DPoP proof that goes with a device-bound token (the zero Proof with
 // a bearer token). In order it refuses: a token that does not verify for
-// DRSResource (ErrTokenRefused); one without a "deviceid" (ErrDeviceNotBound);
-// a bound token without a fresh, unused DPoP proof of its key, or a proof
-// with a token that is not bound (ErrTokenRefused); one without "ngcmfa"
-// in amr (ErrTokenWithoutMFA); a kngc that is not a BCRYPT public key blob
+// DRSResource (ErrTokenRefused); one without "ngcmfa" in amr
+// (ErrTokenWithoutMFA); one without a "deviceid" (ErrDeviceNotBound); a
+// bound token without a fresh, unused DPoP proof of its key, or a proof
+// with a token that is not bound (ErrTokenRefused); a kngc that is not a BCRYPT public key blob
 // of an RSA-2048-or-larger or P-256 key (ErrUnsupportedKey); an unknown or
 // disabled user; a device that is not in the user's tenant, or, for a
 // device whose key the directory holds, a token not bound to that key
@@ -112,7 +122,8 @@ type keyRequest struct {
 	token       string
 	audience    string           // the token's audience
 	ngcmfa      bool             // amr must hold ngcmfa (a Hello sign-in or fresh MFA), not only mfa
-	deviceBound bool             // the token must name a device of the user's tenant
+	deviceBound bool             // the token must name an enabled device of the user's tenant
+	inProcess   bool             // a bound token needs no DPoP proof: the caller is in this process
 	keyID       string           // "": the key is named by its kid
 	pub         crypto.PublicKey // or, when kngc is not nil, its BCRYPT blob
 	kngc        []byte
@@ -143,18 +154,20 @@ func (p *IdP) register(ctx context.Context, r keyRequest) (RegisteredKey, error)
 		}
 		return RegisteredKey{}, fmt.Errorf("%w: %w", ErrTokenRefused, err)
 	}
-	if r.deviceBound && claims.DeviceID == "" {
-		return RegisteredKey{}, fmt.Errorf("%w: no deviceid claim", ErrDeviceNotBound)
-	}
-	proofUse, err := p.checkProof(r.token, r.proof, claims.JKT)
-	if err != nil {
-		return RegisteredKey{}, err
-	}
 	switch {
 	case r.ngcmfa && !hasAMR(claims.AMR, "ngcmfa"):
 		return RegisteredKey{}, fmt.Errorf("%w: amr has no ngcmfa", ErrTokenWithoutMFA)
 	case !r.ngcmfa && !claims.HasMFA():
 		return RegisteredKey{}, ErrTokenWithoutMFA
+	}
+	if r.deviceBound && claims.DeviceID == "" {
+		return RegisteredKey{}, fmt.Errorf("%w: no deviceid claim", ErrDeviceNotBound)
+	}
+	var proofUse string
+	if !r.inProcess {
+		if proofUse, err = p.checkProof(r.token, r.proof, claims.JKT); err != nil {
+			return RegisteredKey{}, err
+		}
 	}
 	pub := r.pub
 	if r.kngc != nil {
@@ -240,11 +253,14 @@ func (p *IdP) checkBinding(u *user, deviceID, jkt string, required bool) (string
 		return "", nil
 	}
 	id := strings.ToLower(deviceID)
-	d, ok := p.objects.devices[id]
-	if !ok || d.TenantID != u.TenantID {
+	d, ok := p.devices[id]
+	switch {
+	case !ok || d.TenantID != u.TenantID:
 		return "", fmt.Errorf("%w: device %s", ErrDeviceNotBound, deviceID)
+	case d.standing != identity.StandingEnabled:
+		return "", fmt.Errorf("%w: device %s is %s", ErrDeviceNotBound, d.DeviceID, d.standing)
 	}
-	if k, hasKey := p.devices[id]; hasKey && k.KeyThumbprint != jkt || !hasKey && jkt != "" {
+	if d.jkt != jkt {
 		return "", fmt.Errorf("%w: the token is not bound to device %s's key", ErrDeviceNotBound, deviceID)
 	}
 	return d.DeviceID, nil

@@ -83,7 +83,7 @@ func (s *Pending) User() (User, error) { return s.p.LookupUser(s.upn) }
 
 // CompleteMFA checks a TOTP code and returns an access token with amr
 // ["pwd","mfa"]. A code is accepted once (RFC 6238 §5.2). After
-// MaxMFAAttempts wrong codes, or DefaultPendingLifetime after SignIn, the
+// three wrong codes (maxMFAAttempts), or five minutes after SignIn, the
 // pending sign-in is dead and the user must start again.
 func (s *Pending) CompleteMFA(ctx context.Context, code string) (string, error) {
 	if err := ctx.Err(); err != nil {
@@ -93,7 +93,7 @@ func (s *Pending) CompleteMFA(ctx context.Context, code string) (string, error) 
 	defer s.mu.Unlock()
 	p := s.p
 	now := p.now()
-	if s.dead || !s.mfaAt.IsZero() || now.Sub(s.created) > DefaultPendingLifetime {
+	if s.dead || !s.mfaAt.IsZero() || now.Sub(s.created) > defaultPendingLifetime {
 		s.dead = true
 		return "", fmt.Errorf("complete mfa: %w", ErrSignInExpired)
 	}
@@ -108,7 +108,7 @@ func (s *Pending) CompleteMFA(ctx context.Context, code string) (string, error) 
 		s.attempts++
 		lockErr := p.failLocked(u, now)
 		p.mu.Unlock()
-		if s.attempts >= MaxMFAAttempts || lockErr != nil {
+		if s.attempts >= maxMFAAttempts || lockErr != nil {
 			s.dead = true
 		}
 		if lockErr != nil {
@@ -140,7 +140,7 @@ func (s *Pending) TokenWithoutMFA(ctx context.Context) (string, error) {
 	defer s.mu.Unlock()
 	p := s.p
 	now := p.now()
-	if s.dead || !s.mfaAt.IsZero() || now.Sub(s.created) > DefaultPendingLifetime {
+	if s.dead || !s.mfaAt.IsZero() || now.Sub(s.created) > defaultPendingLifetime {
 		return "", fmt.Errorf("token without mfa: %w", ErrSignInExpired)
 	}
 	tok, err := p.issueFor(s.upn, now, grant{amr: []string{"pwd"}, deviceID: s.deviceID, jkt: s.jkt})

@@ -19,7 +19,7 @@ import (
 // TOTP parameters: RFC 6238's defaults, which every authenticator app uses.
 const (
 	TOTPPeriod = 30 * time.Second
-	TOTPDigits = 6
+	totpDigits = 6
 	// totpSkew: codes one step either side of now are accepted (RFC 6238 §5.2
 	// recommends at most one step of network delay).
 	totpSkew = 1

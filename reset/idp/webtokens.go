@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/hellosim/hellosim/reset/identity"
 )
 
 // What the directory's sign-in pages and OAuth endpoints (package
@@ -133,7 +135,7 @@ func (p *IdP) DeviceForKey(tenantID, jkt string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for id, d := range p.devices {
-		if d.TenantID == tid && d.KeyThumbprint == jkt && jkt != "" {
+		if d.TenantID == tid && d.jkt == jkt && jkt != "" && d.standing == identity.StandingEnabled {
 			return id, nil
 		}
 	}

@@ -156,7 +156,7 @@ func New(t testing.TB, opts ...Option) *World {
 	w := &World{Password: DefaultPassword, PIN: cfg.pin, policy: cfg.policy, sessions: map[string]*idp.Pending{}}
 
 	var err error
-	w.IdP, err = idp.New(idp.WithClock(w.Now), idp.WithArgon2(idp.TestArgon2Params()))
+	w.IdP, err = idp.New(idp.WithClock(w.Now), idp.WithArgon2(CheapArgon2()))
 	check(t, "new idp", err)
 	w.Tenant, err = w.IdP.AddTenant(idp.TenantConfig{
 		Domain: DefaultDomain, Cloud: cfg.cloud, FederationSignInURL: cfg.federation,
@@ -381,3 +381,8 @@ func check(t testing.TB, what string, err error) {
 		t.Fatalf("resettest: %s: %v", what, err)
 	}
 }
+
+// CheapArgon2 are password hashing parameters for tests (one pass over 64
+// KiB): still Argon2id, but offering no resistance to offline guessing.
+// Never use them for real passwords.
+func CheapArgon2() idp.Argon2Params { return idp.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1} }

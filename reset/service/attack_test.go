@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -95,6 +97,7 @@ type attackRequest struct {
 	scheme    string            // Authorization scheme; "" means DPoP
 	jti       string            // the proof's jti; "": a fresh one
 	header    http.Header       // more request headers
+	host      string            // the Host header, and the proof's htu host; "": the server's
 }
 
 func (w *world) send(t *testing.T, a attackRequest) (*http.Response, string) {
@@ -129,7 +132,11 @@ func (w *world) send(t *testing.T, a attackRequest) (*http.Response, string) {
 		if jti == "" {
 			jti = randString(12)
 		}
-		p, err := dpop.Sign(a.signer, dpop.Claims{HTM: "POST", HTU: w.srv.URL + service.PathRecover, IAT: w.clk.Now().Unix(),
+		htu := w.srv.URL + service.PathRecover
+		if a.host != "" {
+			req.Host, htu = a.host, "http://"+a.host+service.PathRecover
+		}
+		p, err := dpop.Sign(a.signer, dpop.Claims{HTM: "POST", HTU: htu, IAT: w.clk.Now().Unix(),
 			JTI: jti, ATH: dpop.Hash([]byte(a.token)), RKH: dpop.Hash(prk)})
 		require.NoError(t, err)
 		req.Header.Set("DPoP", p)
@@ -212,6 +219,15 @@ func TestAttacks(t *testing.T) {
 			a.token = w.minter.sign(t, c)
 			return a
 		}, status: 401, code: service.CodeInvalidToken, reason: "malformed claims"},
+		{name: "validly signed token with an unknown critical header", attack: func(t *testing.T, w *world) attackRequest {
+			a := valid(t, w)
+			s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: w.minter.priv, KeyID: w.minter.kid}},
+				(&jose.SignerOptions{}).WithType("JWT").WithHeader("hellosim-ext", true).WithCritical("hellosim-ext"))
+			require.NoError(t, err)
+			a.token, err = jwt.Signed(s).Claims(w.claims(w.alice)).Serialize()
+			require.NoError(t, err)
+			return a
+		}, status: 401, code: service.CodeInvalidToken, reason: "unsupported critical header"},
 		{name: "token not bound to a device", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			c := w.claims(w.alice)
@@ -599,4 +615,29 @@ func TestReplayRecordsArePerTenant(t *testing.T) {
 	assert.Equal(t, service.CodeUnavailable, code)
 	st, _ = recoverAs(w.carol)
 	assert.Equal(t, 200, st, "carol's tenant has a partition of its own")
+}
+
+// A proof made for another server, relayed with that server's Host (as a
+// proxy in front of the wrong service would), is refused: without
+// Config.PublicURL the URL a proof must name is the listener's, never the
+// Host header's.
+func TestProofForAnotherServerIsRefused(t *testing.T) {
+	w, _ := attackWorld(t)
+	env, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
+	resp, code := w.send(t, attackRequest{token: w.alice.token(t), env: env, signer: w.alice.device, host: "pinreset.example"})
+	assert.Equal(t, 401, resp.StatusCode)
+	assert.Equal(t, service.CodeInvalidProof, code)
+	assert.Zero(t, w.unwraps())
+	recs := w.audit.records(t)
+	assert.Equal(t, "proof: htu does not match the request (expected "+w.srv.URL+service.PathRecover+", from the listener: set Config.PublicURL)",
+		recs[len(recs)-1]["reason"])
+
+	// With PublicURL the proof must name it, whatever the listener.
+	w2, _ := attackWorld(t, func(c *service.Config) { c.PublicURL = "http://pinreset.example" })
+	env2, _ := w2.alice.envelope(t, w2.keys[protector.HPKEX25519].Public())
+	resp, _ = w2.send(t, attackRequest{token: w2.alice.token(t), env: env2, signer: w2.alice.device, host: "pinreset.example"})
+	assert.Equal(t, 200, resp.StatusCode)
+	resp, code = w2.send(t, attackRequest{token: w2.alice.token(t), env: env2, signer: w2.alice.device})
+	assert.Equal(t, 401, resp.StatusCode, "a proof naming the listener is not one naming the public URL")
+	assert.Equal(t, service.CodeInvalidProof, code)
 }

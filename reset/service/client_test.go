@@ -141,10 +141,14 @@ func TestClientRefusesResponseSealedToAnotherKey(t *testing.T) {
 // a different envelope: the seal is bound to the envelope, so it must not
 // open.
 func TestClientRefusesResponseForAnotherEnvelope(t *testing.T) {
-	w := newWorld(t)
+	var proxy http.HandlerFunc
+	front := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { proxy(rw, r) }))
+	t.Cleanup(front.Close)
+	// The service's public URL is the proxy's, as it is behind any proxy.
+	w := newWorld(t, func(c *service.Config) { c.PublicURL = front.URL })
 	envA, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
 	envB, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
-	proxy := func(rw http.ResponseWriter, r *http.Request) {
+	proxy = func(rw http.ResponseWriter, r *http.Request) {
 		var req map[string]string
 		require.NoError(t, json.NewDecoder(r.Body).Decode(&req))
 		raw, _ := envA.MarshalBinary()
@@ -160,7 +164,7 @@ func TestClientRefusesResponseForAnotherEnvelope(t *testing.T) {
 		rw.WriteHeader(resp.StatusCode)
 		io.Copy(rw, resp.Body)
 	}
-	c := fakeServer(t, proxy).WithDevice(w.alice.device).WithClock(w.clk.Now)
+	c := service.NewClient(front.URL, &http.Client{Timeout: 2 * time.Second}).WithDevice(w.alice.device).WithClock(w.clk.Now)
 	_, err := c.Recover(context.Background(), w.alice.token(t), envB) // ... the client asked about B
 	assert.ErrorIs(t, err, service.ErrBadResponse)
 }

@@ -48,8 +48,10 @@
 // issuer, audience, time with a minute of skew, not past its replay
 // window); azp/appid the PIN Reset Client; "mfa" with an auth_time within
 // Config.MFAMaxAge; the token bound to a device (cnf.jkt, deviceid); the
-// proof (ES256 under its own JWK, whose thumbprint is cnf.jkt, htm, htu,
-// fresh iat, ath the token's hash, rkh the return key's hash). Then, in one
+// proof (ES256 under its own JWK, whose thumbprint is cnf.jkt, htm, htu —
+// Config.PublicURL, else the URL of the listener the request arrived on,
+// never the Host header —, fresh iat, ath the token's hash, rkh the return
+// key's hash). Then, in one
 // atomic admission by the state store (Config.State), the user not locked
 // out, the proof's jti new in the tenant's partition and the user's and the
 // tenant's buckets not empty: every authenticated request pays, whatever

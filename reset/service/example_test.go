@@ -29,7 +29,7 @@ func Example() {
 	const deviceID = "5d2c9f3e-8b1a-4c7d-9e6f-0a1b2c3d4e5f"
 
 	// The directory: a tenant onboarded to both PIN reset applications.
-	dir, _ := idp.New(idp.WithArgon2(idp.TestArgon2Params()))
+	dir, _ := idp.New(idp.WithArgon2(idp.LightArgon2Params()))
 	tenant, _ := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	user, _ := dir.AddUser(idp.UserConfig{TenantID: tenant.ID, UPN: "alice@contoso.test", Password: "correct horse battery"})
 

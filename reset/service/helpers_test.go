@@ -26,6 +26,7 @@ import (
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
@@ -108,7 +109,7 @@ func newWorld(t testing.TB, opts ...worldOption) *world {
 	w := &world{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)), audit: &auditLog{}, keys: map[protector.Scheme]*protector.ServicePrivateKey{},
 		devices: map[string]*ecdsa.PrivateKey{}}
 	var err error
-	w.idp, err = idp.New(idp.WithClock(w.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
+	w.idp, err = idp.New(idp.WithClock(w.clk.Now), idp.WithArgon2(resettest.CheapArgon2()))
 	require.NoError(t, err)
 	w.tenant = w.addTenant(t, idp.TenantConfig{Domain: "contoso.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})
 	w.other = w.addTenant(t, idp.TenantConfig{Domain: "fabrikam.test", ConsentedApps: []string{identity.PINResetServiceAppID, identity.PINResetClientAppID}})

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -329,10 +330,16 @@ func (s *Service) checkTokenBound(_ context.Context, at *attempt) *refusal {
 	return nil
 }
 
-// recoverURL is the htu a proof must name.
-func (s *Service) recoverURL(r *http.Request) string {
+// recoverURL is the htu a proof must name, and whether it was derived
+// rather than configured. Without Config.PublicURL it is the URL of the
+// listener the request arrived on (scheme from the connection, host and
+// port from its local address), never the Host header: a proxy relaying a
+// client's Host would otherwise make a proof made for another server good
+// here. A request that came over no connection (a handler called in
+// process) has no listener; only then is the Host used.
+func (s *Service) recoverURL(r *http.Request) (htu string, derived bool) {
 	if s.htu != "" {
-		return s.htu
+		return s.htu, false
 	}
 	scheme := "http"
 	if r.TLS != nil {
@@ -344,14 +351,19 @@ func (s *Service) recoverURL(r *http.Request) string {
 	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && u.Path != "" {
 		path = u.Path
 	}
-	return scheme + "://" + r.Host + path
+	host := r.Host
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && la != nil {
+		host = la.String()
+	}
+	return scheme + "://" + host + path, true
 }
 
 func (s *Service) checkProof(_ context.Context, at *attempt) *refusal {
+	htu, derived := s.recoverURL(at.r)
 	pr, err := dpop.Parse(at.proof)
 	if err == nil {
 		err = pr.Check(dpop.Expect{
-			HTM: http.MethodPost, HTU: s.recoverURL(at.r),
+			HTM: http.MethodPost, HTU: htu,
 			ATH: dpop.Hash([]byte(at.token)), RKH: dpop.Hash(at.req.ReturnKey),
 			JKT: at.claims.JKT, Now: s.now(), MaxAge: s.proofAge, Skew: s.skew,
 		})
@@ -362,8 +374,13 @@ func (s *Service) checkProof(_ context.Context, at *attempt) *refusal {
 		if errors.As(err, &re) {
 			reason = re.Reason
 		}
+		audit := "proof: " + reason
+		if derived && pr != nil && pr.HTU != htu {
+			// Tell the operator what was expected, and why.
+			audit += " (expected " + sanitize(htu, 120) + ", from the listener: set Config.PublicURL)"
+		}
 		return &refusal{status: http.StatusUnauthorized, code: CodeInvalidProof, message: "DPoP proof refused: " + reason,
-			challenge: dpopChallenge(CodeInvalidProof, reason), reason: "proof: " + reason}
+			challenge: dpopChallenge(CodeInvalidProof, reason), reason: audit}
 	}
 	at.pr = pr
 	return nil

@@ -106,9 +106,12 @@ type Config struct {
 	ProofMaxAge time.Duration
 	// PublicURL is the service's base URL as clients name it
 	// ("https://pinreset.example"): DPoP proofs must name
-	// PublicURL+PathRecover as htu. "" means the URL of the request as it
-	// arrived (scheme from the connection, host from the Host header),
-	// which is right only when no proxy rewrites them.
+	// PublicURL+PathRecover as htu. "" means the URL of the listener the
+	// request arrived on: the scheme from the connection and the local
+	// address ("http://127.0.0.1:8080"), never the Host header, which a
+	// proxy relaying another server's requests would set. That suits a
+	// service clients reach at its listener's address (a test server, a
+	// service on loopback); behind a proxy or under a DNS name, set it.
 	PublicURL string
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64

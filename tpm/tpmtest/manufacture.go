@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/tpm"
+	"github.com/hellosim/hellosim/tpm/internal/platform"
 )
 
 // ManufactureOptions make the broken manufacturers of negative tests.
@@ -84,15 +85,15 @@ func ManufactureWith(t testing.TB, tp *tpm.TPM, o ManufactureOptions) *x509.Cert
 		if err != nil {
 			t.Fatalf("tpmtest: manufacture: %v", err)
 		}
-		if err := tp.WriteEndorsementNV(ctx, w.index, w.der); err != nil {
+		if err := platform.WriteEndorsementNV(ctx, tp, w.index, w.der); err != nil {
 			t.Fatalf("tpmtest: manufacture: %v", err)
 		}
 		t.Cleanup(func() {
 			// Put back what the TPM held (swtpm's own certificate, say).
 			ctx := context.Background()
-			err := tp.DeleteEndorsementNV(ctx, w.index)
+			err := platform.DeleteEndorsementNV(ctx, tp, w.index)
 			if err == nil && prev != nil {
-				err = tp.WriteEndorsementNV(ctx, w.index, prev)
+				err = platform.WriteEndorsementNV(ctx, tp, w.index, prev)
 			}
 			if err != nil && !isClosed(err) {
 				t.Errorf("tpmtest: manufacture cleanup: %v", err)

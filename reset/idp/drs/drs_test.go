@@ -20,6 +20,7 @@ import (
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/keycred"
+	"github.com/hellosim/hellosim/reset/resettest"
 )
 
 // world is a directory with alice and a joined device, and the endpoint
@@ -39,7 +40,7 @@ func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{clk: clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC))}
 	var err error
-	w.p, err = idp.New(idp.WithClock(w.clk.Now), idp.WithArgon2(idp.TestArgon2Params()))
+	w.p, err = idp.New(idp.WithClock(w.clk.Now), idp.WithArgon2(resettest.CheapArgon2()))
 	require.NoError(t, err)
 	tn, err := w.p.AddTenant(idp.TenantConfig{Domain: "contoso.test"})
 	require.NoError(t, err)

@@ -26,6 +26,7 @@ import (
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/web"
+	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
@@ -103,7 +104,7 @@ func newWorld(t testing.TB, opts ...worldOpt) *world {
 		t.Fatal(err)
 	}
 	base := "https://" + ln.Addr().String()
-	idpOpts := []idp.Option{idp.WithArgon2(idp.TestArgon2Params()), idp.WithClock(cfg.clock.Now), idp.WithIssuer(base + "/{tid}/v2.0")}
+	idpOpts := []idp.Option{idp.WithArgon2(resettest.CheapArgon2()), idp.WithClock(cfg.clock.Now), idp.WithIssuer(base + "/{tid}/v2.0")}
 	if cfg.lockout > 0 {
 		idpOpts = append(idpOpts, idp.WithLockout(cfg.lockout, time.Minute))
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/lookup"
+	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/reset/service/remote"
 )
@@ -80,7 +81,7 @@ func newWorld(t *testing.T, lookupTTL time.Duration) *world {
 	w.dirSrv.StartTLS()
 	t.Cleanup(w.dirSrv.Close)
 
-	w.dir, err = idp.New(idp.WithArgon2(idp.TestArgon2Params()), idp.WithIssuer(w.dirSrv.URL+"/{tid}/v2.0"))
+	w.dir, err = idp.New(idp.WithArgon2(resettest.CheapArgon2()), idp.WithIssuer(w.dirSrv.URL+"/{tid}/v2.0"))
 	require.NoError(t, err)
 	lh, err := lookup.NewHandler(lookup.HandlerConfig{Source: w.dir, Audience: w.dirSrv.URL,
 		Apps: []lookup.AppCredential{{ClientID: identity.PINResetServiceAppID, PublicKey: &appKey.PublicKey}}})

@@ -110,6 +110,69 @@ func TestRedisClusterOneSlotPerDecision(t *testing.T) {
 	assert.Equal(t, LockedOut, admit(t, b, Admission{Locks: []string{"someone"}}).Outcome)
 }
 
+// TestRedisClusterShardLostRefusesOnlyItsTenants: one master loses its
+// keys (FLUSHALL, as a master restarted without persistence). A token
+// admitted before the loss at a tenant of that shard is refused after it
+// (the slot's epoch is new, BeforeEpoch), not admitted a second time; a
+// tenant on another shard keeps its records (Replayed) and its epoch.
+func TestRedisClusterShardLostRefusesOnlyItsTenants(t *testing.T) {
+	c := redistest.StartCluster(t)
+	s := newRedisStore(t, c.URL(), RedisOptions{Prefix: testPrefix(t)})
+	admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
+	t.Cleanup(func() { admin.Close() })
+	ctx := context.Background()
+
+	// Two tenants on two shards.
+	var lost, kept string
+	var lostMaster *redis.Client
+	byMaster := map[string]string{}
+	for i := 0; lost == ""; i++ {
+		require.Less(t, i, 100)
+		tenant := clusterTenant(i)
+		m, err := admin.MasterForKey(ctx, "{"+tenant+"}")
+		require.NoError(t, err)
+		addr := m.Options().Addr
+		if _, ok := byMaster[addr]; ok {
+			continue
+		}
+		byMaster[addr] = tenant
+		if len(byMaster) == 2 {
+			lost, lostMaster = tenant, m
+			for _, other := range byMaster {
+				if other != tenant {
+					kept = other
+				}
+			}
+		}
+	}
+	used := map[string]Admission{}
+	for _, tenant := range []string{lost, kept} {
+		_, err := s.Admit(ctx, Admission{Partition: tenant}) // a store that has been running
+		require.NoError(t, err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	for _, tenant := range []string{lost, kept} {
+		a := Admission{Partition: tenant, IssuedAt: time.Now(), Once: []Once{{ID: "used", Expires: time.Now().Add(time.Hour)}}}
+		require.Equal(t, Admitted, admit(t, s, a).Outcome)
+		used[tenant] = a
+	}
+	keptEpoch, err := s.Epoch(ctx, kept)
+	require.NoError(t, err)
+
+	require.NoError(t, lostMaster.FlushAll(ctx).Err())
+	time.Sleep(5 * time.Millisecond)
+
+	assert.Equal(t, BeforeEpoch, admit(t, s, used[lost]).Outcome,
+		"the lost shard's tenant: the record is gone, the slot's new epoch refuses the token")
+	assert.Equal(t, Replayed, admit(t, s, used[kept]).Outcome,
+		"the other shard's tenant keeps its records")
+	ep, err := s.Epoch(ctx, kept)
+	require.NoError(t, err)
+	assert.Equal(t, keptEpoch, ep, "and its epoch: its users need not sign in again")
+	fresh := Admission{Partition: lost, IssuedAt: time.Now(), Once: []Once{{ID: "fresh", Expires: time.Now().Add(time.Hour)}}}
+	assert.Equal(t, Admitted, admit(t, s, fresh).Outcome, "a token issued after the loss is admitted")
+}
+
 // clusterTenant is the i-th tenant of the cluster test.
 func clusterTenant(i int) string { return fmt.Sprintf("tenant-%02d", i) }
 
