@@ -85,7 +85,9 @@
 // entered three times), 4 PIN locked by
 // the TPM, 5 new PIN refused (policy or confirmation), 6 no container,
 // 7 reset refused or sign-in failed, 8 the PIN may have changed (change-pin
-// lost the TPM's answer and could not ask it again: try the new PIN).
+// lost the TPM's answer and could not ask it again: try the new PIN),
+// 130 interrupted (Ctrl-C or SIGTERM: the TPM is shut down first, so an
+// interrupted command costs no PIN try).
 package main
 
 import (
@@ -141,6 +143,7 @@ func commands() []*command {
 }
 
 func main() {
+	onInterrupt.watch()
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -177,7 +180,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		top.PrintDefaults()
 		fmt.Fprintf(stderr, "\nExit codes: 0 ok, 1 failure, 2 usage, 3 wrong PIN, 4 PIN locked, "+
 			"5 new PIN refused, 6 no container, 7 reset refused or sign-in failed, "+
-			"8 the PIN may have changed (try the new PIN).\n")
+			"8 the PIN may have changed (try the new PIN), 130 interrupted.\n")
 	}
 	if code, ok := parseFlags(top, "hello", args, stderr); !ok {
 		return code
