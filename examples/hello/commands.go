@@ -61,6 +61,7 @@ func (a *app) openTPM(st *state) (*tpm.TPM, string, error) {
 	for said := false; ; said = true {
 		t, err := tpm.Open(spec)
 		if err == nil {
+			onInterrupt.add(t)
 			return t, spec, nil
 		}
 		if !errors.Is(err, tpm.ErrSimStateLocked) || time.Now().After(deadline) {

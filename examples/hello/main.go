@@ -88,8 +88,9 @@
 // lost the TPM's answer and could not ask it again: try the new PIN),
 // 9 the directory or the service cannot be reached, 10 its certificate is
 // not trusted (give -ca), 11 the directory's discovery document names
-// another issuer (or is none), 12 the service publishes no key. With 9 to
-// 12 nothing was changed on disk.
+// another issuer (or is none), 12 the service publishes no key (with 9 to
+// 12 nothing was changed on disk), 130 interrupted (Ctrl-C or SIGTERM: the
+// TPM is shut down first, so an interrupted command costs no PIN try).
 //
 // Against a directory and a PIN reset service over HTTPS (three
 // processes): 'hello provision -directory ISSUER -service URL [-ca FILE]'
@@ -159,6 +160,7 @@ func commands() []*command {
 }
 
 func main() {
+	onInterrupt.watch()
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -196,7 +198,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		fmt.Fprintf(stderr, "\nExit codes: 0 ok, 1 failure, 2 usage, 3 wrong PIN, 4 PIN locked, "+
 			"5 new PIN refused, 6 no container, 7 reset refused or sign-in failed, "+
 			"8 the PIN may have changed (try the new PIN), 9 directory or service unreachable, "+
-			"10 certificate not trusted (-ca), 11 discovery names another issuer, 12 service publishes no key.\n")
+			"10 certificate not trusted (-ca), 11 discovery names another issuer, 12 service publishes no key, 130 interrupted.\n")
 	}
 	if code, ok := parseFlags(top, "hello", args, stderr); !ok {
 		return code
