@@ -456,7 +456,7 @@ func TestReprovisionIsDestructive(t *testing.T) {
 func TestSRKIsPinned(t *testing.T) {
 	tp := openTPM(t)
 	c := provision(t, tp, testConfig())
-	forged := c.Clone()
+	forged := c.clone()
 	forged.srkName[len(forged.srkName)-1] ^= 1
 	tp.ResetStats()
 	_, err := Unlock(context.Background(), tp, forged, testPIN)
@@ -569,7 +569,7 @@ func TestOperationsLeaveInputUnchanged(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, eOrig, marshal(t, e), "after ResetPIN")
 
-	cl := e.Clone()
+	cl := e.clone()
 	cl.encS[0] ^= 0xff
 	cl.keys[0].blob.Public[3] ^= 0xff
 	cl.cfg.WAMDefault.ID = "x"
@@ -584,7 +584,7 @@ func TestCloneSharesNoMemory(t *testing.T) {
 	require.NoError(t, err)
 	c, err = s.EnablePINRecovery(context.Background(), newServiceKey(t, protector.HPKEX25519).Public())
 	require.NoError(t, err)
-	n := c.Clone()
+	n := c.clone()
 	same := func(a, b []byte) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }
 	cp, np := c.protectorFields(), n.protectorFields()
 	for name, p := range map[string][2][]byte{
@@ -660,7 +660,7 @@ func TestZeroContainerDoesNotPanic(t *testing.T) {
 	assert.Nil(t, c.PublicKey())
 	assert.Nil(t, c.Envelope())
 	assert.Empty(t, c.Certificates())
-	assert.NotNil(t, c.Clone())
+	assert.NotNil(t, c.clone())
 	_ = c.UserState().String()
 	data, err := c.MarshalBinary()
 	require.NoError(t, err)

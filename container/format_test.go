@@ -220,7 +220,7 @@ func TestParseRefusesInconsistentFields(t *testing.T) {
 		"not an envelope": func(c *Container) { c.envelope = []byte("HSPRxxxx") },
 		"not a TPM key":   func(c *Container) { c.keys[0].blob.Public = []byte{0, 1, 2} },
 	} {
-		c := base.Clone()
+		c := base.clone()
 		mod(c)
 		data, err := c.MarshalBinary()
 		require.NoError(t, err, name)
@@ -253,7 +253,7 @@ func TestAlteredContainerRefusedOnUnlock(t *testing.T) {
 		"weaker policy": func(c *Container) { c.cfg.PINPolicy.MinimumLength = 4 },
 		"other user":    func(c *Container) { c.cfg.User = "mallory@contoso.com" },
 	} {
-		a := e.Clone()
+		a := e.clone()
 		mod(a)
 		parsed, err := Parse(marshal(t, a))
 		require.NoError(t, err, name)
@@ -272,7 +272,7 @@ func TestAlteredContainerRefusedOnUnlock(t *testing.T) {
 	// The generation (and the retired index) are outside the tag of a
 	// version 2 container, so that Retire can clear the record without
 	// the secret; a version 1 container's tag covers its generation.
-	a := e.Clone()
+	a := e.clone()
 	a.generation = 1
 	if a.version() == 1 {
 		_, err = Unlock(ctx, tp, a, "13572468")
@@ -303,7 +303,7 @@ func TestContainerSize(t *testing.T) {
 	for i := range entries {
 		entries[i] = make([]byte, historyEntryLen)
 	}
-	full = full.Clone()
+	full = full.clone()
 	full.history, err = (&options{rand: seededRand(1)}).sealHistory(hs.secret, full.id, entries, MaxPINHistory)
 	require.NoError(t, err)
 	withHistory := len(marshal(t, full))
@@ -358,7 +358,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		n := c.Clone()
+		n := c.clone()
 		// wellFormed: what the inputs describe is a protector the format
 		// must keep, so a refusal is a failure too.
 		inRange := handle >= tpm.NVFirst && handle <= tpm.NVLast
@@ -424,7 +424,7 @@ func checkPINProtector(t *testing.T, c *Container) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := c.Clone().MarshalBinary()
+	b, err := c.clone().MarshalBinary()
 	if err != nil || !bytes.Equal(a, b) {
 		t.Fatalf("a clone encodes differently (%v)", err)
 	}

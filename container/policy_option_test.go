@@ -15,7 +15,7 @@ import (
 // the file parses; the tag, which needs the container secret, is not.
 func weakenPolicy(t *testing.T, c *Container) *Container {
 	t.Helper()
-	ed := c.Clone()
+	ed := c.clone()
 	ed.cfg.PINPolicy = PINPolicy{}.withDefaults()
 	out, err := Parse(marshal(t, ed))
 	require.NoError(t, err)

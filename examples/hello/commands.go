@@ -18,6 +18,7 @@ import (
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/container/store"
+	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -60,6 +61,7 @@ func (a *app) openTPM(st *state) (*tpm.TPM, string, error) {
 	for said := false; ; said = true {
 		t, err := tpm.Open(spec)
 		if err == nil {
+			onInterrupt.add(t)
 			return t, spec, nil
 		}
 		if !errors.Is(err, tpm.ErrSimStateLocked) || time.Now().After(deadline) {
@@ -204,13 +206,15 @@ var _ reset.Saver = replacer{}
 
 func cmdProvision() *command {
 	var user, password, alg string
+	var rf remoteFlags
 	return &command{
-		name: "provision", args: "[-user UPN] [-password PW] [-alg rsa|ecc]",
+		name: "provision", args: "[-user UPN] [-password PW] [-alg rsa|ecc] [-directory URL -service URL [-ca FILE]]",
 		summary: "Set up Windows Hello for Business: a TPM login key and a PIN (asked twice).",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&user, "user", "alice@contoso.test", "the user's UPN (first run only: it creates the simulated tenant)")
 			fs.StringVar(&password, "password", "", "the user's directory password (first run only; default random)")
 			fs.StringVar(&alg, "alg", "rsa", "login key algorithm: rsa (RSA-2048, as Windows) or ecc (ECC P-256)")
+			rf.add(fs)
 		},
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			var ka tpm.KeyAlgorithm
@@ -221,6 +225,11 @@ func cmdProvision() *command {
 				ka = tpm.ECCP256
 			default:
 				return fmt.Errorf("%w: -alg %q: want rsa or ecc", errUsage, alg)
+			}
+			if rc, ok, err := rf.config(); err != nil {
+				return err
+			} else if ok {
+				return a.provisionRemote(ctx, rc, ka)
 			}
 			st, err := a.openState(true)
 			if err != nil {
@@ -420,7 +429,14 @@ func cmdEnableRecovery() *command {
 		summary: "Turn the EnablePinRecovery policy on and enrol the PIN reset protector (asks for the PIN).",
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			var cl *cloud
+			var rem *remote
 			p, err := a.openPINTarget(ctx, func(st *state) (err error) {
+				if rc, ok, err := st.readRemote(); err != nil {
+					return err
+				} else if ok {
+					rem, err = newRemote(ctx, rc)
+					return err
+				}
 				cl, err = st.loadCloud()
 				return err
 			})
@@ -429,20 +445,37 @@ func cmdEnableRecovery() *command {
 			}
 			defer p.t.Close()
 			st, t, cs, c, opts := p.st, p.t, p.store, p.c, p.opts
-			key, err := cl.client.ServiceKey(ctx)
+			var svc interface {
+				ServiceKey(context.Context) (protector.ServiceKey, error)
+			}
+			var deviceID string
+			if rem != nil {
+				// The service's key, from GET /v1/keys over HTTPS; the
+				// device joined the directory at provision.
+				svc = rem.serviceCall
+				d, err := st.deviceIdentity(ctx, t)
+				if err != nil {
+					return err
+				}
+				deviceID = d.ID()
+			} else {
+				svc = cl.client
+				dev, err := st.join(ctx, t, cl)
+				if err != nil {
+					return err
+				}
+				dev.key.Close()
+				deviceID = dev.dev.ID()
+			}
+			key, err := svc.ServiceKey(ctx)
 			if err != nil {
 				return fmt.Errorf("fetch the PIN reset service key: %w", err)
 			}
-			dev, err := st.join(ctx, t, cl)
-			if err != nil {
-				return err
-			}
-			defer dev.key.Close()
 			s, err := a.unlock(ctx, t, c, opts)
 			if err != nil {
 				return err
 			}
-			n, err := s.EnablePINRecoveryOnDevice(ctx, key, dev.dev.ID())
+			n, err := s.EnablePINRecoveryOnDevice(ctx, key, deviceID)
 			s.Close()
 			if err != nil {
 				return err
@@ -524,7 +557,7 @@ func totpStep(secret, code string, now time.Time) (int64, bool) {
 }
 
 func cmdReset() *command {
-	var destructive, nonDestructive, yes bool
+	var destructive, nonDestructive, yes, deviceCode bool
 	var entry string
 	return &command{
 		name: "reset", args: "--non-destructive | --destructive [-y] [-entry settings|lock-screen]",
@@ -534,6 +567,7 @@ func cmdReset() *command {
 			fs.BoolVar(&destructive, "destructive", false, "delete the keys and certificates; new login key, NgcKeyId and PIN")
 			fs.BoolVar(&yes, "y", false, "do not ask for confirmation before a destructive reset")
 			fs.StringVar(&entry, "entry", "settings", "where the reset starts: settings or lock-screen")
+			fs.BoolVar(&deviceCode, "device-code", false, "sign in at the directory (provision -directory) by device code: print the code and the page to enter it on, and wait (the default there)")
 		},
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			var kind reset.Kind
@@ -559,6 +593,11 @@ func cmdReset() *command {
 			}
 			if err != nil {
 				return err
+			}
+			if rc, ok, err := st.readRemote(); err != nil {
+				return err
+			} else if ok {
+				return a.resetRemote(ctx, st, rc, cs, c, kind, ep, yes)
 			}
 			r, err := a.openResetEnv(ctx, st)
 			if err != nil {

@@ -294,6 +294,15 @@ func (s *state) store(create bool) (*store.Store, error) {
 // *damagedError.
 func (s *state) load() (*store.Store, *container.Container, error) {
 	info, err := s.directory()
+	if errors.Is(err, errNoContainer) {
+		// A device provisioned against a directory over HTTPS: the user
+		// is the one who signed in there.
+		if rc, ok, rerr := s.readRemote(); rerr != nil {
+			return nil, nil, rerr
+		} else if ok {
+			info, err = directory{TenantID: rc.TenantID, ObjectID: rc.UserID, UPN: rc.UPN}, nil
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
