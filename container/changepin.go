@@ -35,15 +35,11 @@ func ChangePIN(ctx context.Context, t *tpm.TPM, c *Container, oldPIN, newPIN str
 	if c == nil || t == nil {
 		return nil, errors.New("container: change PIN: nil container or TPM")
 	}
-	policy, err := o.pinPolicy(c.cfg.PINPolicy)
+	policy, newP, err := o.newPIN(c, newPIN)
 	if err != nil {
 		return nil, err
 	}
-	newP := o.enterPIN(newPIN)
 	defer clear(newP)
-	if err := o.checkPIN(policy, newP); err != nil {
-		return nil, err
-	}
 	oldP := o.enterPIN(oldPIN)
 	defer clear(oldP)
 	s, err := unsealSecret(ctx, t, c, oldP, o)
@@ -119,15 +115,11 @@ func ResetPIN(ctx context.Context, t *tpm.TPM, c *Container, r *protector.Key, n
 	if !c.HasProtector() {
 		return nil, ErrNoProtector
 	}
-	policy, err := o.pinPolicy(c.cfg.PINPolicy)
+	policy, newP, err := o.newPIN(c, newPIN)
 	if err != nil {
 		return nil, err
 	}
-	newP := o.enterPIN(newPIN)
 	defer clear(newP)
-	if err := o.checkPIN(policy, newP); err != nil {
-		return nil, err
-	}
 	if err := o.checkTPM(ctx, t); err != nil {
 		return nil, fmt.Errorf("container: reset PIN: %w", err)
 	}

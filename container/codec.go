@@ -13,7 +13,7 @@ import (
 
 // codec is one direction of the walk Container.fields makes over the
 // format: encoding into b, decoding from r (which keeps the first error),
-// or, with neither, deep-copying every field in place (Clone).
+// or, with neither, deep-copying every field in place (clone).
 type codec struct {
 	b *cryptobyte.Builder
 	r *reader

@@ -149,8 +149,10 @@ type Container struct {
 	tag      []byte // HMAC under an S-derived key over the encoding (see format.go)
 }
 
-// Clone returns a deep copy sharing no memory with c.
-func (c *Container) Clone() *Container {
+// clone returns a deep copy sharing no memory with c: what an operation
+// changes (next). Callers have no use for one, since a Container is never
+// changed and every operation returns a fresh one.
+func (c *Container) clone() *Container {
 	if c == nil {
 		return nil
 	}
@@ -166,7 +168,7 @@ func (c *Container) Clone() *Container {
 
 // next is the copy an operation changes: one generation on.
 func (c *Container) next() *Container {
-	n := c.Clone()
+	n := c.clone()
 	n.generation++
 	return n
 }

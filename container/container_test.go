@@ -22,39 +22,33 @@ import (
 )
 
 func TestProvisionUnlockSign(t *testing.T) {
-	for _, alg := range []tpm.KeyAlgorithm{tpm.RSA2048, tpm.ECCP256} {
-		t.Run(fmt.Sprint(alg), func(t *testing.T) {
-			tp := openTPM(t)
-			cfg := testConfig()
-			cfg.Algorithm = alg
-			c := provision(t, tp, cfg)
+	forEachAlg(t, func(t *testing.T, tp *tpm.TPM, cfg Config, c *Container) {
 
-			assert.True(t, ValidID(c.ID()), "container ID %q", c.ID())
-			assert.Regexp(t, `^\{[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}\}$`, c.KeyID())
-			assert.Equal(t, uint64(1), c.Generation())
-			assert.Equal(t, []string{LoginKeyName}, c.KeyNames())
-			assert.Nil(t, c.Envelope())
-			assert.False(t, c.HasProtector())
-			assert.Equal(t, DestructiveOnly, c.UserState().CanReset)
-			switch alg {
-			case tpm.RSA2048:
-				pub, ok := c.PublicKey().(*rsa.PublicKey)
-				require.True(t, ok)
-				assert.Equal(t, 2048, pub.N.BitLen())
-			case tpm.ECCP256:
-				_, ok := c.PublicKey().(*ecdsa.PublicKey)
-				assert.True(t, ok)
-			}
+		assert.True(t, ValidID(c.ID()), "container ID %q", c.ID())
+		assert.Regexp(t, `^\{[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}\}$`, c.KeyID())
+		assert.Equal(t, uint64(1), c.Generation())
+		assert.Equal(t, []string{LoginKeyName}, c.KeyNames())
+		assert.Nil(t, c.Envelope())
+		assert.False(t, c.HasProtector())
+		assert.Equal(t, DestructiveOnly, c.UserState().CanReset)
+		switch cfg.Algorithm {
+		case tpm.RSA2048:
+			pub, ok := c.PublicKey().(*rsa.PublicKey)
+			require.True(t, ok)
+			assert.Equal(t, 2048, pub.N.BitLen())
+		case tpm.ECCP256:
+			_, ok := c.PublicKey().(*ecdsa.PublicKey)
+			assert.True(t, ok)
+		}
 
-			s := unlock(t, tp, c, testPIN)
-			signVerify(t, s.Signer(), c.PublicKey())
-			assert.True(t, samePublicKey(s.Signer().Public(), c.PublicKey()))
-			require.NoError(t, s.Close())
-			_, err := s.Signer().Sign(nil, make([]byte, 32), crypto.SHA256)
-			assert.ErrorIs(t, err, ErrSessionClosed)
-			assert.NoError(t, s.Close(), "Close is idempotent")
-		})
-	}
+		s := unlock(t, tp, c, testPIN)
+		signVerify(t, s.Signer(), c.PublicKey())
+		assert.True(t, samePublicKey(s.Signer().Public(), c.PublicKey()))
+		require.NoError(t, s.Close())
+		_, err := s.Signer().Sign(nil, make([]byte, 32), crypto.SHA256)
+		assert.ErrorIs(t, err, ErrSessionClosed)
+		assert.NoError(t, s.Close(), "Close is idempotent")
+	})
 }
 
 func TestProvisionGivesDistinctContainers(t *testing.T) {
@@ -289,6 +283,14 @@ func newServiceKey(t testing.TB, s protector.Scheme) *protector.ServicePrivateKe
 	return k
 }
 
+// enableRecovery unlocks c with pin and enables PIN recovery to svc.
+func enableRecovery(t testing.TB, tp *tpm.TPM, c *Container, pin string, svc *protector.ServicePrivateKey) *Container {
+	t.Helper()
+	e, err := unlock(t, tp, c, pin).EnablePINRecovery(context.Background(), svc.Public())
+	require.NoError(t, err)
+	return e
+}
+
 func TestEnablePINRecoveryAndResetPIN(t *testing.T) {
 	for _, scheme := range []protector.Scheme{protector.HPKEX25519, protector.HPKEXWing, protector.RSAOAEP3072} {
 		t.Run(fmt.Sprint(scheme), func(t *testing.T) {
@@ -383,8 +385,7 @@ func TestChangePINKeepsProtectorValid(t *testing.T) {
 	ctx := context.Background()
 	svc := newServiceKey(t, protector.HPKEX25519)
 	c := provision(t, tp, testConfig())
-	e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, svc.Public())
-	require.NoError(t, err)
+	e := enableRecovery(t, tp, c, testPIN, svc)
 	n, err := ChangePIN(ctx, tp, e, testPIN, otherPIN)
 	require.NoError(t, err)
 	assert.Equal(t, e.encS, n.encS)
@@ -407,8 +408,7 @@ func TestResetPINRefusals(t *testing.T) {
 	_, err = ResetPIN(ctx, tp, c, stranger, otherPIN, nil)
 	assert.ErrorIs(t, err, ErrNoProtector)
 
-	e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, svc.Public())
-	require.NoError(t, err)
+	e := enableRecovery(t, tp, c, testPIN, svc)
 	_, err = ResetPIN(ctx, tp, e, stranger, otherPIN, nil)
 	assert.ErrorIs(t, err, protector.ErrDecrypt, "another protector does not open the secret")
 
@@ -456,7 +456,7 @@ func TestReprovisionIsDestructive(t *testing.T) {
 func TestSRKIsPinned(t *testing.T) {
 	tp := openTPM(t)
 	c := provision(t, tp, testConfig())
-	forged := c.Clone()
+	forged := c.clone()
 	forged.srkName[len(forged.srkName)-1] ^= 1
 	tp.ResetStats()
 	_, err := Unlock(context.Background(), tp, forged, testPIN)
@@ -569,7 +569,7 @@ func TestOperationsLeaveInputUnchanged(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, eOrig, marshal(t, e), "after ResetPIN")
 
-	cl := e.Clone()
+	cl := e.clone()
 	cl.encS[0] ^= 0xff
 	cl.keys[0].blob.Public[3] ^= 0xff
 	cl.cfg.WAMDefault.ID = "x"
@@ -584,7 +584,7 @@ func TestCloneSharesNoMemory(t *testing.T) {
 	require.NoError(t, err)
 	c, err = s.EnablePINRecovery(context.Background(), newServiceKey(t, protector.HPKEX25519).Public())
 	require.NoError(t, err)
-	n := c.Clone()
+	n := c.clone()
 	same := func(a, b []byte) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }
 	cp, np := c.protectorFields(), n.protectorFields()
 	for name, p := range map[string][2][]byte{
@@ -660,7 +660,7 @@ func TestZeroContainerDoesNotPanic(t *testing.T) {
 	assert.Nil(t, c.PublicKey())
 	assert.Nil(t, c.Envelope())
 	assert.Empty(t, c.Certificates())
-	assert.NotNil(t, c.Clone())
+	assert.NotNil(t, c.clone())
 	_ = c.UserState().String()
 	data, err := c.MarshalBinary()
 	require.NoError(t, err)

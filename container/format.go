@@ -14,7 +14,7 @@ import (
 )
 
 // The binary format, written out in code once by Container.fields, the walk
-// that MarshalBinary, Parse and Clone share. Every field is length-prefixed
+// that MarshalBinary, Parse and clone share. Every field is length-prefixed
 // and bounded; the whole encoding is canonical, so Parse(MarshalBinary(c))
 // gives back c and MarshalBinary(Parse(b)) gives back b exactly. Parse is
 // strict: no trailing bytes, no unknown versions, no field out of range.
@@ -104,7 +104,7 @@ func (c *Container) encodeBody(forTag bool) ([]byte, error) {
 
 // fields is the format: every field of the body after the version, in
 // order, with its bounds. MarshalBinary writes them, Parse reads them and
-// Clone copies them through this one walk, so a new field is one line here
+// clone copies them through this one walk, so a new field is one line here
 // (and one in the comment at the top of this file). It returns the PIN
 // protector's fields, which validate turns into the protector.
 //

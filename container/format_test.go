@@ -220,7 +220,7 @@ func TestParseRefusesInconsistentFields(t *testing.T) {
 		"not an envelope": func(c *Container) { c.envelope = []byte("HSPRxxxx") },
 		"not a TPM key":   func(c *Container) { c.keys[0].blob.Public = []byte{0, 1, 2} },
 	} {
-		c := base.Clone()
+		c := base.clone()
 		mod(c)
 		data, err := c.MarshalBinary()
 		require.NoError(t, err, name)
@@ -248,13 +248,12 @@ func TestAlteredContainerRefusedOnUnlock(t *testing.T) {
 	c, err := Provision(ctx, tp, cfg, "13572468")
 	require.NoError(t, err)
 	svc := newServiceKey(t, protector.HPKEX25519)
-	e, err := unlock(t, tp, c, "13572468").EnablePINRecovery(ctx, svc.Public())
-	require.NoError(t, err)
+	e := enableRecovery(t, tp, c, "13572468", svc)
 	for name, mod := range map[string]func(*Container){
 		"weaker policy": func(c *Container) { c.cfg.PINPolicy.MinimumLength = 4 },
 		"other user":    func(c *Container) { c.cfg.User = "mallory@contoso.com" },
 	} {
-		a := e.Clone()
+		a := e.clone()
 		mod(a)
 		parsed, err := Parse(marshal(t, a))
 		require.NoError(t, err, name)
@@ -273,7 +272,7 @@ func TestAlteredContainerRefusedOnUnlock(t *testing.T) {
 	// The generation (and the retired index) are outside the tag of a
 	// version 2 container, so that Retire can clear the record without
 	// the secret; a version 1 container's tag covers its generation.
-	a := e.Clone()
+	a := e.clone()
 	a.generation = 1
 	if a.version() == 1 {
 		_, err = Unlock(ctx, tp, a, "13572468")
@@ -304,7 +303,7 @@ func TestContainerSize(t *testing.T) {
 	for i := range entries {
 		entries[i] = make([]byte, historyEntryLen)
 	}
-	full = full.Clone()
+	full = full.clone()
 	full.history, err = (&options{rand: seededRand(1)}).sealHistory(hs.secret, full.id, entries, MaxPINHistory)
 	require.NoError(t, err)
 	withHistory := len(marshal(t, full))
@@ -359,7 +358,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		n := c.Clone()
+		n := c.clone()
 		// wellFormed: what the inputs describe is a protector the format
 		// must keep, so a refusal is a failure too.
 		inRange := handle >= tpm.NVFirst && handle <= tpm.NVLast
@@ -425,7 +424,7 @@ func checkPINProtector(t *testing.T, c *Container) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := c.Clone().MarshalBinary()
+	b, err := c.clone().MarshalBinary()
 	if err != nil || !bytes.Equal(a, b) {
 		t.Fatalf("a clone encodes differently (%v)", err)
 	}

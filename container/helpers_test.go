@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -74,3 +75,16 @@ func signVerify(t testing.TB, k crypto.Signer, pub crypto.PublicKey) {
 
 // enter is pin as it comes in by the door (options.enterPIN).
 func enter(pin string) nfcPIN { return (&options{}).enterPIN(pin) }
+
+// forEachAlg runs fn in a subtest for each login-key algorithm, on a fresh
+// TPM with a container provisioned with testConfig and that algorithm.
+func forEachAlg(t *testing.T, fn func(t *testing.T, tp *tpm.TPM, cfg Config, c *Container)) {
+	for _, alg := range []tpm.KeyAlgorithm{tpm.RSA2048, tpm.ECCP256} {
+		t.Run(fmt.Sprint(alg), func(t *testing.T) {
+			tp := openTPM(t)
+			cfg := testConfig()
+			cfg.Algorithm = alg
+			fn(t, tp, cfg, provision(t, tp, cfg))
+		})
+	}
+}

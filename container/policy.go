@@ -189,6 +189,22 @@ func (p PINPolicy) Check(pin string) error {
 	return o.checkPIN(p.withDefaults(), b)
 }
 
+// newPIN returns the PIN policy in force for a new PIN of c (the option's,
+// else the one c records) and pin entered and checked against it. The
+// caller clears the PIN; on an error it is already cleared.
+func (o *options) newPIN(c *Container, pin string) (PINPolicy, nfcPIN, error) {
+	policy, err := o.pinPolicy(c.cfg.PINPolicy)
+	if err != nil {
+		return PINPolicy{}, nil, err
+	}
+	p := o.enterPIN(pin)
+	if err := o.checkPIN(policy, p); err != nil {
+		clear(p)
+		return PINPolicy{}, nil, err
+	}
+	return policy, p, nil
+}
+
 // checkPIN checks pin against a validated, defaulted policy.
 func (o *options) checkPIN(p PINPolicy, pin nfcPIN) error { return p.check(pin) }
 

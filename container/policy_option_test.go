@@ -15,7 +15,7 @@ import (
 // the file parses; the tag, which needs the container secret, is not.
 func weakenPolicy(t *testing.T, c *Container) *Container {
 	t.Helper()
-	ed := c.Clone()
+	ed := c.clone()
 	ed.cfg.PINPolicy = PINPolicy{}.withDefaults()
 	out, err := Parse(marshal(t, ed))
 	require.NoError(t, err)
@@ -70,8 +70,7 @@ func TestResetPINAndChangePINApplyPolicyOption(t *testing.T) {
 	cfg := testConfig()
 	cfg.PINPolicy.History = 5
 	c := provision(t, tp, cfg)
-	e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, svc.Public())
-	require.NoError(t, err)
+	e := enableRecovery(t, tp, c, testPIN, svc)
 	r, err := svc.Unwrap(e.Envelope())
 	require.NoError(t, err)
 	defer r.Destroy()

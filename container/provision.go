@@ -81,15 +81,11 @@ func Reprovision(ctx context.Context, t *tpm.TPM, c *Container, newPIN string, o
 	if c == nil {
 		return nil, errors.New("container: reprovision: nil container")
 	}
-	policy, err := o.pinPolicy(c.cfg.PINPolicy)
+	policy, p, err := o.newPIN(c, newPIN)
 	if err != nil {
 		return nil, err
 	}
-	p := o.enterPIN(newPIN)
 	defer clear(p)
-	if err := o.checkPIN(policy, p); err != nil {
-		return nil, err
-	}
 	if t == nil {
 		return nil, errors.New("container: reprovision: nil TPM")
 	}

@@ -40,25 +40,13 @@ var rollbackCases = []struct {
 		next := svc.Public()
 		n, err := ResetPIN(ctx, tp, c, r, otherPIN, &next)
 		require.NoError(t, err)
-		// Until Retire the old container still works: nothing is revoked
-		// before the caller has the new one safe.
-		s, err := Unlock(ctx, tp, c, testPIN)
-		require.NoError(t, err, "before Retire")
-		s.Close()
-		n, err = Retire(ctx, tp, n)
-		require.NoError(t, err)
-		return n
+		return retireAfterOldUnlocks(t, tp, c, n)
 	}},
 	{"Destructive", ErrRevoked, func(t *testing.T, tp *tpm.TPM, c *Container, _ *protector.ServicePrivateKey) *Container {
 		ctx := context.Background()
 		n, err := Reprovision(ctx, tp, c, otherPIN)
 		require.NoError(t, err)
-		s, err := Unlock(ctx, tp, c, testPIN)
-		require.NoError(t, err, "before Retire")
-		s.Close()
-		n, err = Retire(ctx, tp, n)
-		require.NoError(t, err)
-		return n
+		return retireAfterOldUnlocks(t, tp, c, n)
 	}},
 }
 
@@ -74,8 +62,7 @@ func TestOldContainerRefusedAfterChangeAndResets(t *testing.T) {
 			svc := newServiceKey(t, protector.HPKEX25519)
 			c := provision(t, tp, testConfig())
 			require.True(t, c.RollbackProtection().On, c.RollbackProtection().String())
-			e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, svc.Public())
-			require.NoError(t, err)
+			e := enableRecovery(t, tp, c, testPIN, svc)
 			old, err := Parse(marshal(t, e)) // the file as it was
 			require.NoError(t, err)
 
@@ -107,11 +94,9 @@ func TestFailedOperationsRevokeNothing(t *testing.T) {
 	ctx := context.Background()
 	svc := newServiceKey(t, protector.HPKEX25519)
 	c := provision(t, tp, testConfig())
-	e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, svc.Public())
-	require.NoError(t, err)
+	e := enableRecovery(t, tp, c, testPIN, svc)
 	other := provision(t, tp, testConfig()) // its protector opens another secret
-	oe, err := unlock(t, tp, other, testPIN).EnablePINRecovery(ctx, svc.Public())
-	require.NoError(t, err)
+	oe := enableRecovery(t, tp, other, testPIN, svc)
 	wrongR, err := svc.Unwrap(oe.Envelope())
 	require.NoError(t, err)
 	defer wrongR.Destroy()
@@ -174,8 +159,7 @@ func TestRawTPMCommandsWithOldCopyGetTPMError(t *testing.T) {
 			ctx := context.Background()
 			svc := newServiceKey(t, protector.HPKEX25519)
 			c := provision(t, tp, testConfig())
-			e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, svc.Public())
-			require.NoError(t, err)
+			e := enableRecovery(t, tp, c, testPIN, svc)
 			handle, name, salt := e.NVIndex().Handle, e.NVIndex().Name, e.salt // from the old file
 
 			m := hmac.New(sha256.New, salt)
@@ -302,4 +286,18 @@ func TestWithoutRollbackProtectionRecordsReason(t *testing.T) {
 	assert.True(t, c.NVIndex().IsZero())
 	s := unlock(t, tp, c, testPIN)
 	require.NoError(t, s.Close())
+}
+
+// retireAfterOldUnlocks checks that old, the container n replaces, still
+// unlocks — nothing is revoked before the caller has the new one safe — and
+// then retires it.
+func retireAfterOldUnlocks(t *testing.T, tp *tpm.TPM, old, n *Container) *Container {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Unlock(ctx, tp, old, testPIN)
+	require.NoError(t, err, "before Retire")
+	s.Close()
+	n, err = Retire(ctx, tp, n)
+	require.NoError(t, err)
+	return n
 }

@@ -155,7 +155,7 @@ func TestImpostorSRKWithEditedFileIsRefused(t *testing.T) {
 	tp, err := tpm.New(rec)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tp.Close() })
-	edited := c.Clone()
+	edited := c.clone()
 	edited.srkName = imp.Name()
 	require.NoError(t, tp.CheckSRK(edited.srkName), "the edited file pins the impostor's key")
 

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -8,39 +9,28 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The samples in the WHfB PIN reset documentation, byte for byte.
-const (
-	sampleDestructive = `+----------------------------------------------------------------------+
-| User State                                                           |
-+----------------------------------------------------------------------+
-
-                    NgcSet : YES
-                  NgcKeyId : {FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}
-                  CanReset : DestructiveOnly
-           WorkplaceJoined : NO
-             WamDefaultSet : YES
-       WamDefaultAuthority : organizations
-              WamDefaultId : https://login.microsoft.com
-            WamDefaultGUID : { B16898C6-A148-4967-9171-64D755DA8520 } (AzureAd)
-
-+----------------------------------------------------------------------+
-`
-	sampleNonDestructive = `+----------------------------------------------------------------------+
-| User State                                                           |
-+----------------------------------------------------------------------+
-
-                    NgcSet : YES
-                  NgcKeyId : {FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}
-                  CanReset : DestructiveAndNonDestructive
-           WorkplaceJoined : NO
-             WamDefaultSet : YES
-       WamDefaultAuthority : organizations
-              WamDefaultId : https://login.microsoft.com
-            WamDefaultGUID : { B16898C6-A148-4967-9171-64D755DA8520 } (AzureAd)
-
-+----------------------------------------------------------------------+
-`
+// The samples in the WHfB PIN reset documentation, byte for byte: they
+// differ only in CanReset.
+var (
+	sampleDestructive    = fmt.Sprintf(sampleFormat, "DestructiveOnly")
+	sampleNonDestructive = fmt.Sprintf(sampleFormat, "DestructiveAndNonDestructive")
 )
+
+const sampleFormat = `+----------------------------------------------------------------------+
+| User State                                                           |
++----------------------------------------------------------------------+
+
+                    NgcSet : YES
+                  NgcKeyId : {FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}
+                  CanReset : %s
+           WorkplaceJoined : NO
+             WamDefaultSet : YES
+       WamDefaultAuthority : organizations
+              WamDefaultId : https://login.microsoft.com
+            WamDefaultGUID : { B16898C6-A148-4967-9171-64D755DA8520 } (AzureAd)
+
++----------------------------------------------------------------------+
+`
 
 func sampleState(cr CanReset) UserState {
 	w := sampleWAM()

@@ -231,7 +231,7 @@ func TestSecretBuffersWipedWhenOperationsFail(t *testing.T) {
 	})
 
 	t.Run("tampered container", func(t *testing.T) {
-		x := e.Clone()
+		x := e.clone()
 		x.keyID = "{00000000-0000-4000-8000-000000000000}"
 		_, err := Unlock(ctx, tp, x, testPIN, l.opt())
 		require.Error(t, err)
@@ -245,7 +245,7 @@ func TestSecretBuffersWipedWhenOperationsFail(t *testing.T) {
 	})
 
 	t.Run("TPM refuses the PIN protector", func(t *testing.T) {
-		x := e.Clone()
+		x := e.clone()
 		switch p := x.pin.(type) {
 		case sealedProtector:
 			p.blob.Private[len(p.blob.Private)-1] ^= 1
@@ -262,7 +262,7 @@ func TestSecretBuffersWipedWhenOperationsFail(t *testing.T) {
 	t.Run("TPM refuses the login key", func(t *testing.T) {
 		// The file is altered and re-tagged with the secret, so that only
 		// the TPM can tell: Unlock holds S when loading the key fails.
-		x := e.Clone()
+		x := e.clone()
 		x.keys[0].blob.Private[len(x.keys[0].blob.Private)-1] ^= 1
 		require.NoError(t, x.authenticate(secret, nil))
 		_, err := Unlock(ctx, tp, x, testPIN, l.opt())

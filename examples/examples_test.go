@@ -198,6 +198,7 @@ const (
 	exitPINRefused  = 5
 	exitNoContainer = 6
 	exitReset       = 7
+	exitPINUnsure   = 8
 )
 
 // helloCLI drives the hello command in one state directory.

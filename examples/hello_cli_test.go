@@ -115,29 +115,39 @@ func TestHelloConcurrentProvisionsOneWins(t *testing.T) {
 	assert.NotContains(t, r.stderr, "New PIN", "asked for a PIN it could not use")
 }
 
+// damageContainer flips a bit in the middle of the one container file and
+// returns its path.
+func (h *helloCLI) damageContainer() string {
+	h.t.Helper()
+	files := h.containerFiles()
+	require.Len(h.t, files, 1)
+	data, err := os.ReadFile(files[0])
+	require.NoError(h.t, err)
+	data[len(data)/2] ^= 0x10
+	require.NoError(h.t, os.WriteFile(files[0], data, 0o600))
+	return files[0]
+}
+
 // A container file with one damaged byte is named by every command that
 // needs it, and 'hello delete' removes it (with confirmation, or -y).
 func TestHelloDeleteRemovesADamagedContainer(t *testing.T) {
 	t.Parallel()
 	h := provisioned(t)
-	damage := func() string {
-		files := h.containerFiles()
-		require.Len(t, files, 1)
-		data, err := os.ReadFile(files[0])
-		require.NoError(t, err)
-		data[len(data)/2] ^= 0x10
-		require.NoError(t, os.WriteFile(files[0], data, 0o600))
-		return files[0]
-	}
+	damage := h.damageContainer
 	path := damage()
-	for _, args := range [][]string{{"status"}, {"sign"}, {"provision"}, {"reset", "--destructive", "-y"}, {"export-key"}} {
+	for _, args := range [][]string{{"status"}, {"sign"}, {"provision"}, {"reset", "--non-destructive"}, {"export-key"}} {
 		r := h.expect(exitFailure, "135792\n135792\n", args...)
 		assert.Contains(t, r.stderr, "damaged", args)
 		assert.Contains(t, r.stderr, path, args)
-		assert.Contains(t, r.stderr, "hello delete", args)
+		assert.Contains(t, r.stderr, "Next: run 'hello reset --destructive'", args)
+		assert.Contains(t, r.stderr, "'hello delete'", args)
 	}
+	// -v adds the cause, not the same sentence again.
+	r := h.expect(exitFailure, "", "-v", "status")
+	assert.Equal(t, 1, strings.Count(r.stderr, "is damaged and cannot be used"), r.stderr)
+	assert.Contains(t, r.stderr, "cause: ")
 
-	r := h.expect(exitFailure, "n\n", "delete")
+	r = h.expect(exitFailure, "n\n", "delete")
 	assert.Contains(t, r.stderr, "Delete the damaged container file "+path+"?")
 	assert.Contains(t, r.stderr, "not confirmed")
 	assert.FileExists(t, path)
@@ -213,6 +223,42 @@ func TestHelloReadOnlyCommandsCreateNothing(t *testing.T) {
 	// it refuses to run rather than forget a wrong PIN.
 	r := h.expect(exitFailure, "", "status")
 	assert.Contains(t, r.stderr, "tpm.state")
+}
+
+// A destructive reset works on a damaged container, as Windows offers it:
+// after the password and the second factor, a new login key and PIN for
+// the same user take the damaged file's place, and the directory holds the
+// new key.
+func TestHelloDestructiveResetReplacesADamagedContainer(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	oldKID := h.containerKID()
+	files := []string{h.damageContainer()}
+
+	r := h.expect(exitFailure, "n\n", "reset", "--destructive")
+	assert.Contains(t, r.stderr, "The container file "+files[0]+" is damaged. A destructive reset replaces it")
+	assert.FileExists(t, files[0], "not confirmed, nothing changed")
+	r = h.expect(exitReset, "not the password\n", "reset", "--destructive", "-y")
+	assert.Contains(t, r.stderr, "Your account or password is incorrect")
+	assert.FileExists(t, files[0])
+
+	r = h.expect(exitOK, "demo password 42\n"+h.totp()+"\n582046\n582046\n", "reset", "--destructive", "-y")
+	assert.Contains(t, r.stdout, "Your PIN was reset. New NgcKeyId")
+	assert.Contains(t, r.stdout, "in place of the damaged container")
+	assert.NoFileExists(t, files[0])
+	require.Len(t, h.containerFiles(), 1)
+	_, c := h.container()
+	assert.Equal(t, "alice@contoso.test", c.Config().User, "the same user")
+	newKID := h.containerKID()
+	assert.NotEqual(t, oldKID, newKID)
+	var kids []string
+	for _, k := range h.directoryObjects().User.KeyCredentials {
+		kids = append(kids, k.KeyID)
+	}
+	assert.Contains(t, kids, newKID, "the directory holds the new key")
+	h.expect(exitWrongPIN, "135792\n", "sign")
+	r = h.expect(exitOK, "582046\n", "sign", "-m", "after the damaged reset")
+	h.verifySig(r.stdout, "after the damaged reset")
 }
 
 // Cheap checks come before prompts: the TPM is opened before a PIN is

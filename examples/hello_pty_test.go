@@ -131,3 +131,18 @@ func TestHelloEnterAtThePINPromptAsksAgain(t *testing.T) {
 	st := h.expect(exitOK, "", "status")
 	assert.Contains(t, st.stdout, "PIN tries left : 32 of 32", "an empty PIN reached the TPM")
 }
+
+// Ctrl-C where the terminal sends SIGINT (a prompt with echo; at a PIN
+// prompt Ctrl-C cancels) shuts the simulated TPM down before the command
+// exits: it costs no PIN try (a TPM stopped without TPM2_Shutdown counts
+// one at its next start).
+func TestHelloCtrlCCostsNoTry(t *testing.T) {
+	t.Parallel()
+	h := provisioned(t)
+	r := startTTY(t, h, "reset", "--destructive")
+	r.waitFor("[y/N] ") // the TPM is open
+	r.send("\x03")      // Ctrl-C: SIGINT
+	assert.Equal(t, 130, r.wait(), r.out.String())
+	st := h.expect(exitOK, "", "status")
+	assert.Contains(t, st.stdout, "PIN tries left : 32 of 32", "the interrupted command cost a try")
+}

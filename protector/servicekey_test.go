@@ -195,18 +195,25 @@ func (h *hsm) Decrypt(rand io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]
 
 var errHSMOffline = errors.New("hsm: device not reachable")
 
+// requireRoundTrip wraps r to u's public key and requires u to unwrap it
+// back; it returns the envelope.
+func requireRoundTrip(t *testing.T, u Unwrapper, r *Key) *Envelope {
+	t.Helper()
+	env, err := u.Public().Wrap(r, testBinding, nil)
+	require.NoError(t, err)
+	got, err := u.Unwrap(env)
+	require.NoError(t, err)
+	assert.True(t, got.Equal(r))
+	return env
+}
+
 func TestRSAUnwrapperUsesTheDecrypter(t *testing.T) {
 	d := &hsm{key: testKey(t, RSAOAEP3072).rsaKey()}
 	u, err := NewRSAUnwrapper(d)
 	require.NoError(t, err)
 	assert.True(t, u.Public().Equal(testKey(t, RSAOAEP3072).Public()))
 
-	r := newKey(t)
-	env, err := u.Public().Wrap(r, testBinding, nil)
-	require.NoError(t, err)
-	got, err := u.Unwrap(env)
-	require.NoError(t, err)
-	assert.True(t, got.Equal(r))
+	env := requireRoundTrip(t, u, newKey(t))
 	assert.Equal(t, int32(1), d.calls.Load())
 
 	forged := *env
@@ -253,11 +260,7 @@ func TestHPKEUnwrapperFromExistingKey(t *testing.T) {
 	u, err := NewHPKEUnwrapper(hk)
 	require.NoError(t, err)
 	r := newKey(t)
-	env, err := u.Public().Wrap(r, testBinding, nil)
-	require.NoError(t, err)
-	got, err := u.Unwrap(env)
-	require.NoError(t, err)
-	assert.True(t, got.Equal(r))
+	requireRoundTrip(t, u, r)
 
 	// DHKEM(P-256) behind an ecdh.KeyExchanger: the PKCS #11 case.
 	pk, err := ecdh.P256().GenerateKey(nil)
@@ -267,11 +270,7 @@ func TestHPKEUnwrapperFromExistingKey(t *testing.T) {
 	u, err = NewHPKEUnwrapper(hp)
 	require.NoError(t, err)
 	assert.Equal(t, HPKEP256, u.Public().Scheme())
-	env, err = u.Public().Wrap(r, testBinding, nil)
-	require.NoError(t, err)
-	got, err = u.Unwrap(env)
-	require.NoError(t, err)
-	assert.True(t, got.Equal(r))
+	requireRoundTrip(t, u, r)
 
 	p384, err := hpke.DHKEM(ecdh.P384()).GenerateKey()
 	require.NoError(t, err)

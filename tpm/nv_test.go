@@ -116,3 +116,53 @@ func TestNVSecretIndexAnswersToItsAuthValueOnly(t *testing.T) {
 	assert.Equal(t, uint16(tpm.NVSecretSize), pub.DataSize)
 	assert.Equal(t, s.Name, rsp.NVName.Buffer, "the Name pinned is the TPM's")
 }
+
+// NV indices the library did not define are not its to touch. An index in
+// its range with other attributes (here the secret index's policy with
+// OWNERREAD added) is not listed by Secrets, so a caller removing orphans
+// never undefines it; an index outside the range, named with its true
+// Name as an edited container file could name it, is refused before any
+// command (ErrCorruptBlob) and stays defined.
+func TestNVForeignIndicesUntouched(t *testing.T) {
+	raw := tpmtest.OpenTransport(t)
+	tp := tpmtest.OpenOn(t, raw)
+	ctx := context.Background()
+	calc, err := tpm2.NewPolicyCalculator(tpm2.TPMAlgSHA256)
+	require.NoError(t, err)
+	require.NoError(t, tpm2.PolicyCommandCode{Code: tpm2.TPMCCNVChangeAuth}.Update(calc))
+	require.NoError(t, tpm2.PolicyAuthValue{}.Update(calc))
+	owner := tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)}
+	define := func(h tpm2.TPMHandle, attrs tpm2.TPMANV) tpm.NVSecret {
+		_, err := tpm2.NVDefineSpace{AuthHandle: owner, PublicInfo: tpm2.New2B(tpm2.TPMSNVPublic{
+			NVIndex: h, NameAlg: tpm2.TPMAlgSHA256, Attributes: attrs,
+			AuthPolicy: tpm2.TPM2BDigest{Buffer: calc.Hash().Digest}, DataSize: tpm.NVSecretSize,
+		})}.Execute(raw)
+		require.NoError(t, err)
+		rsp, err := tpm2.NVReadPublic{NVIndex: h}.Execute(raw)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_, _ = tpm2.NVUndefineSpace{AuthHandle: owner, NVIndex: tpm2.NamedHandle{Handle: h, Name: rsp.NVName}}.Execute(raw)
+		})
+		return tpm.NVSecret{Handle: uint32(h), Name: rsp.NVName.Buffer}
+	}
+	secretAttrs := tpm2.TPMANV{AuthWrite: true, WriteAll: true, AuthRead: true}
+	withOwnerRead := secretAttrs
+	withOwnerRead.OwnerRead = true
+
+	inRange := define(tpm2.TPMHandle(tpm.NVFirst+7), withOwnerRead)
+	ours, err := tp.DefineSecret(ctx, bytes.Repeat([]byte{1}, tpm.NVSecretSize), []byte("auth"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tp.UndefineSecret(context.Background(), ours) })
+	list, err := tp.Secrets(ctx)
+	require.NoError(t, err)
+	assert.Contains(t, list, ours, "the control: the library's own index is listed")
+	assert.NotContains(t, list, inRange, "an index with other attributes is not the library's")
+
+	outside := define(tpm2.TPMHandle(tpm.NVFirst-1), secretAttrs)
+	require.ErrorIs(t, tp.UndefineSecret(ctx, outside), tpm.ErrCorruptBlob)
+	require.ErrorIs(t, tp.ChangeSecretAuth(ctx, outside, nil, []byte("x")), tpm.ErrCorruptBlob)
+	_, err = tp.ReadSecret(ctx, outside, nil)
+	require.ErrorIs(t, err, tpm.ErrCorruptBlob)
+	_, err = tpm2.NVReadPublic{NVIndex: tpm2.TPMHandle(outside.Handle)}.Execute(raw)
+	require.NoError(t, err, "the index outside the range is still defined")
+}

@@ -67,6 +67,7 @@ type simState struct {
 	saved [simnv.Size]byte // the image in the file
 	cur   [simnv.Size]byte
 	err   error // the first save that failed; every later command fails too
+	saves int   // files written, for the benchmarks
 }
 
 // openSimState opens the simulator with its NV from the state file at path,
@@ -140,6 +141,7 @@ func (st *simState) save() error {
 		return st.err
 	}
 	st.saved = st.cur
+	st.saves++
 	return nil
 }
 

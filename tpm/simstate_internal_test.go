@@ -83,3 +83,41 @@ func FuzzDecodeSimState(f *testing.F) {
 		require.Len(t, img, 16)
 	})
 }
+
+// BenchmarkSimStateOpenClose is what the state file costs a short-lived
+// program (the hello CLI) per run: open (restore, TPM2_Startup, the SRK and
+// the session) and close (TPM2_Shutdown, saved).
+func BenchmarkSimStateOpenClose(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "tpm.state")
+	tp, err := Open("sim:state=" + path)
+	require.NoError(b, err)
+	require.NoError(b, tp.Close())
+	for b.Loop() {
+		tp, err := Open("sim:state=" + path)
+		require.NoError(b, err)
+		require.NoError(b, tp.Close())
+	}
+}
+
+// BenchmarkSimStateSaves counts the state-file writes of a wrong and a right
+// authorization of an NV secret: only commands that change NV are saved.
+func BenchmarkSimStateSaves(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "tpm.state")
+	tp, err := Open("sim:state=" + path)
+	require.NoError(b, err)
+	defer tp.Close()
+	secret := bytes.Repeat([]byte{1}, NVSecretSize)
+	s, err := tp.DefineSecret(ctx, secret, []byte("right"))
+	require.NoError(b, err)
+	st := tp.closer.(*simState)
+	before := st.saves
+	for b.Loop() {
+		_, err := tp.ReadSecret(ctx, s, []byte("wrong"))
+		require.ErrorIs(b, err, ErrAuthFailed)
+		_, err = tp.ReadSecret(ctx, s, []byte("right"))
+		require.NoError(b, err)
+		require.NoError(b, tp.ResetLockout(ctx, nil))
+	}
+	b.ReportMetric(float64(st.saves-before)/float64(b.N), "saves/op")
+}

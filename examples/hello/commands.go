@@ -18,6 +18,7 @@ import (
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/container/store"
+	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -60,6 +61,7 @@ func (a *app) openTPM(st *state) (*tpm.TPM, string, error) {
 	for said := false; ; said = true {
 		t, err := tpm.Open(spec)
 		if err == nil {
+			onInterrupt.add(t)
 			return t, spec, nil
 		}
 		if !errors.Is(err, tpm.ErrSimStateLocked) || time.Now().After(deadline) {
@@ -204,13 +206,15 @@ var _ reset.Saver = replacer{}
 
 func cmdProvision() *command {
 	var user, password, alg string
+	var rf remoteFlags
 	return &command{
-		name: "provision", args: "[-user UPN] [-password PW] [-alg rsa|ecc]",
+		name: "provision", args: "[-user UPN] [-password PW] [-alg rsa|ecc] [-directory URL -service URL [-ca FILE]]",
 		summary: "Set up Windows Hello for Business: a TPM login key and a PIN (asked twice).",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&user, "user", "alice@contoso.test", "the user's UPN (first run only: it creates the simulated tenant)")
 			fs.StringVar(&password, "password", "", "the user's directory password (first run only; default random)")
 			fs.StringVar(&alg, "alg", "rsa", "login key algorithm: rsa (RSA-2048, as Windows) or ecc (ECC P-256)")
+			rf.add(fs)
 		},
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			var ka tpm.KeyAlgorithm
@@ -221,6 +225,11 @@ func cmdProvision() *command {
 				ka = tpm.ECCP256
 			default:
 				return fmt.Errorf("%w: -alg %q: want rsa or ecc", errUsage, alg)
+			}
+			if rc, ok, err := rf.config(); err != nil {
+				return err
+			} else if ok {
+				return a.provisionRemote(ctx, rc, ka)
 			}
 			st, err := a.openState(true)
 			if err != nil {
@@ -420,7 +429,14 @@ func cmdEnableRecovery() *command {
 		summary: "Turn the EnablePinRecovery policy on and enrol the PIN reset protector (asks for the PIN).",
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			var cl *cloud
+			var rem *remote
 			p, err := a.openPINTarget(ctx, func(st *state) (err error) {
+				if rc, ok, err := st.readRemote(); err != nil {
+					return err
+				} else if ok {
+					rem, err = newRemote(ctx, rc)
+					return err
+				}
 				cl, err = st.loadCloud()
 				return err
 			})
@@ -429,20 +445,37 @@ func cmdEnableRecovery() *command {
 			}
 			defer p.t.Close()
 			st, t, cs, c, opts := p.st, p.t, p.store, p.c, p.opts
-			key, err := cl.client.ServiceKey(ctx)
+			var svc interface {
+				ServiceKey(context.Context) (protector.ServiceKey, error)
+			}
+			var deviceID string
+			if rem != nil {
+				// The service's key, from GET /v1/keys over HTTPS; the
+				// device joined the directory at provision.
+				svc = rem.serviceCall
+				d, err := st.deviceIdentity(ctx, t)
+				if err != nil {
+					return err
+				}
+				deviceID = d.ID()
+			} else {
+				svc = cl.client
+				dev, err := st.join(ctx, t, cl)
+				if err != nil {
+					return err
+				}
+				dev.key.Close()
+				deviceID = dev.dev.ID()
+			}
+			key, err := svc.ServiceKey(ctx)
 			if err != nil {
 				return fmt.Errorf("fetch the PIN reset service key: %w", err)
 			}
-			dev, err := st.join(ctx, t, cl)
-			if err != nil {
-				return err
-			}
-			defer dev.key.Close()
 			s, err := a.unlock(ctx, t, c, opts)
 			if err != nil {
 				return err
 			}
-			n, err := s.EnablePINRecoveryOnDevice(ctx, key, dev.dev.ID())
+			n, err := s.EnablePINRecoveryOnDevice(ctx, key, deviceID)
 			s.Close()
 			if err != nil {
 				return err
@@ -524,7 +557,7 @@ func totpStep(secret, code string, now time.Time) (int64, bool) {
 }
 
 func cmdReset() *command {
-	var destructive, nonDestructive, yes bool
+	var destructive, nonDestructive, yes, deviceCode bool
 	var entry string
 	return &command{
 		name: "reset", args: "--non-destructive | --destructive [-y] [-entry settings|lock-screen]",
@@ -534,6 +567,7 @@ func cmdReset() *command {
 			fs.BoolVar(&destructive, "destructive", false, "delete the keys and certificates; new login key, NgcKeyId and PIN")
 			fs.BoolVar(&yes, "y", false, "do not ask for confirmation before a destructive reset")
 			fs.StringVar(&entry, "entry", "settings", "where the reset starts: settings or lock-screen")
+			fs.BoolVar(&deviceCode, "device-code", false, "sign in at the directory (provision -directory) by device code: print the code and the page to enter it on, and wait (the default there)")
 		},
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			var kind reset.Kind
@@ -550,24 +584,27 @@ func cmdReset() *command {
 				return fmt.Errorf("%w: -entry %q: want settings or lock-screen", errUsage, entry)
 			}
 			st, cs, c, err := a.loadContainer()
+			var de *damagedError
+			if errors.As(err, &de) {
+				if kind != reset.KindDestructive {
+					return &damagedError{path: de.path, err: de.err, needs: "a non-destructive reset needs the container's keys"}
+				}
+				return a.resetDamaged(ctx, de, yes)
+			}
 			if err != nil {
 				return err
 			}
-			cl, err := st.loadCloud()
+			if rc, ok, err := st.readRemote(); err != nil {
+				return err
+			} else if ok {
+				return a.resetRemote(ctx, st, rc, cs, c, kind, ep, yes)
+			}
+			r, err := a.openResetEnv(ctx, st)
 			if err != nil {
 				return err
 			}
-			pinPolicy, err := st.pinPolicy()
-			if err != nil {
-				return err
-			}
-			// A locked TPM would lock the new PIN too: the reset would
-			// succeed and the next sign-in fail.
-			t, _, err := a.openUnlockedTPM(ctx, st)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+			defer r.t.Close()
+			cl, pinPolicy, t := r.cl, r.managed, r.t
 			if kind == reset.KindDestructive {
 				if err := a.confirm(yes, fmt.Sprintf("A destructive reset deletes the keys and certificates of NgcKeyId %s. Continue?", c.KeyID())); err != nil {
 					return err
@@ -654,6 +691,122 @@ func cmdReset() *command {
 			return nil
 		},
 	}
+}
+
+// resetEnv is what a reset works with: the simulated cloud, the managed
+// PIN policy (nil for none) and a TPM that is not in lockout.
+type resetEnv struct {
+	cl      *cloud
+	managed *container.PINPolicy
+	t       *tpm.TPM
+	spec    string
+}
+
+// openResetEnv opens a resetEnv, the TPM last. A locked TPM is refused: it
+// would lock the new PIN too, so the reset would succeed and the next
+// sign-in fail. The caller closes r.t.
+func (a *app) openResetEnv(ctx context.Context, st *state) (r resetEnv, err error) {
+	if r.cl, err = st.loadCloud(); err != nil {
+		return r, err
+	}
+	if r.managed, err = st.pinPolicy(); err != nil {
+		return r, err
+	}
+	r.t, r.spec, err = a.openUnlockedTPM(ctx, st)
+	return r, err
+}
+
+// resetDamaged is a destructive reset of a container whose file is
+// damaged, as Windows offers it: the user signs in (password and second
+// factor), chooses a new PIN, and gets a new container — new login key and
+// NgcKeyId — for the same user, in place of the damaged file; the new key
+// is registered with the directory. The damaged file names no NV index it
+// can be trusted for, so an index it held is left in the TPM.
+func (a *app) resetDamaged(ctx context.Context, de *damagedError, yes bool) error {
+	st, err := a.openState(false)
+	if err != nil {
+		return err
+	}
+	cs, err := st.store(false)
+	if err != nil {
+		return err
+	}
+	r, err := a.openResetEnv(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer r.t.Close()
+	cl, managed, t := r.cl, r.managed, r.t
+	opts, err := st.pinOptions()
+	if err != nil {
+		return err
+	}
+	if err := a.confirm(yes, fmt.Sprintf("The container file %s is damaged. A destructive reset replaces it with a new login key, NgcKeyId and PIN for %s. Continue?", de.path, cl.info.UPN)); err != nil {
+		return err
+	}
+	dev, err := st.join(ctx, t, cl)
+	if err != nil {
+		return err
+	}
+	defer dev.key.Close()
+	p := prompter{a.in}
+	pw, err := p.Password(ctx, cl.info.UPN)
+	if err != nil {
+		return err
+	}
+	pending, err := cl.idp.SignIn(ctx, cl.info.UPN, pw)
+	if err == nil {
+		err = dev.bind(ctx, cl, pending) // the sign-in names this device, for the DRS token
+	}
+	if err != nil {
+		return &reset.StepError{Step: reset.StepAuthenticate, Message: explainFlow(err), Err: err}
+	}
+	code, err := p.VerificationCode(ctx, cl.info.UPN)
+	if err != nil {
+		return err
+	}
+	if _, err := (&mfa{a: a, st: st, secret: cl.info.TOTPSecret, pending: pending}).CompleteMFA(ctx, code); err != nil {
+		return &reset.StepError{Step: reset.StepMFA, Message: explainFlow(err), Err: err}
+	}
+	pin, err := a.in.newPIN("New PIN", pinPolicyFor(managed, nil).Check)
+	if err != nil {
+		return err
+	}
+	cfg := container.Config{User: cl.user.UPN, UserID: cl.user.ObjectID, TenantID: cl.user.TenantID, Algorithm: tpm.RSA2048}
+	n, err := container.Provision(ctx, t, cfg, pin, opts...)
+	if err != nil {
+		return err
+	}
+	// The damaged files go (on this device's store they can only be the
+	// user's), then the new container takes their place.
+	entries, err := cs.Entries()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Err != nil {
+			if err := cs.Delete(e.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cs.Save(n); err != nil {
+		_ = container.Discard(ctx, t, n)
+		return fmt.Errorf("your PIN wasn't reset: %w", err)
+	}
+	st.dev.TPM = st.recordTPM(r.spec)
+	if err := st.saveDevice(); err != nil {
+		return err
+	}
+	if err := a.registerWith(ctx, st, cl, dev, pending, n); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "Your PIN was reset. New NgcKeyId %s in place of the damaged container. Use your new PIN to sign in.\n", n.KeyID())
+	if st.dev.EnablePINRecovery {
+		fmt.Fprintln(a.stdout, "The new container has no PIN reset protector: run 'hello enable-recovery' to enrol one.")
+	}
+	a.printState(n)
+	return nil
 }
 
 // retire revokes, once the flow has saved n, the container the reset

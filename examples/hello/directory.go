@@ -157,6 +157,12 @@ func (a *app) registerLoginKey(ctx context.Context, st *state, cl *cloud, t *tpm
 	if _, err := pending.CompleteMFA(ctx, code); err != nil {
 		return fmt.Errorf("sign in to register the key: %w", err)
 	}
+	return a.registerWith(ctx, st, cl, dev, pending, c)
+}
+
+// registerWith registers c's login key through the DRS endpoint with the
+// signed-in session pending, bound to the device dev and past MFA.
+func (a *app) registerWith(ctx context.Context, st *state, cl *cloud, dev *joined, pending *idp.Pending, c *container.Container) error {
 	// The same reset.Directory a destructive reset registers through; it
 	// asks the session for the device-bound DRS token, so no token is
 	// passed here.

@@ -39,9 +39,12 @@ func (e *alreadyProvisionedError) Error() string {
 // exitCode maps an error to the documented exit codes.
 func exitCode(err error) int {
 	var se *reset.StepError
+	var re *remoteError
 	switch {
 	case errors.Is(err, errUsage):
 		return exitUsage
+	case errors.As(err, &re):
+		return re.code
 	case errors.Is(err, errNoPINEntered), errors.Is(err, errNotThePIN):
 		return exitWrongPIN
 	case errors.Is(err, errNoContainer):
@@ -58,6 +61,8 @@ func exitCode(err error) int {
 		return exitReset
 	case errors.Is(err, idp.ErrAssertionRefused), errors.Is(err, idp.ErrNonceExpired), errors.Is(err, idp.ErrNonceUnknown):
 		return exitReset // hello sign-in refused
+	case errors.Is(err, errSignIn):
+		return exitReset
 	}
 	return exitFailure
 }

@@ -34,7 +34,9 @@
 // The device holds one Hello container per user: provision refuses a user
 // who has one ("already provisioned"), also when several run at once; the
 // container store decides. A container file that no longer loads is named
-// by every command that needs it, and 'hello delete' removes it.
+// by every command that needs it; 'hello reset --destructive' replaces it
+// (password and second factor, then a new login key and PIN for the same
+// user, registered with the directory), and 'hello delete' removes it.
 //
 // PINs and passwords are read from the terminal without echo, verification
 // codes and confirmations with echo (a code is good once, for 30 seconds),
@@ -83,7 +85,25 @@
 // entered three times), 4 PIN locked by
 // the TPM, 5 new PIN refused (policy or confirmation), 6 no container,
 // 7 reset refused or sign-in failed, 8 the PIN may have changed (change-pin
-// lost the TPM's answer and could not ask it again: try the new PIN).
+// lost the TPM's answer and could not ask it again: try the new PIN),
+// 9 the directory or the service cannot be reached, 10 its certificate is
+// not trusted (give -ca), 11 the directory's discovery document names
+// another issuer (or is none), 12 the service publishes no key (with 9 to
+// 12 nothing was changed on disk), 130 interrupted (Ctrl-C or SIGTERM: the
+// TPM is shut down first, so an interrupted command costs no PIN try).
+//
+// Against a directory and a PIN reset service over HTTPS (three
+// processes): 'hello provision -directory ISSUER -service URL [-ca FILE]'
+// checks both first (reachable, trusted, the discovery document naming
+// ISSUER, a current service key), then signs the user in by device code
+// (it prints the code and the page to enter it on, and polls), joins the
+// device with its TPM key, and registers the login key with the
+// directory's device registration service with a DPoP-bound token. The
+// URLs and the CA are kept in the state directory's remote.json, and
+// later commands use them: enable-recovery wraps to the key of GET
+// /v1/keys; reset signs in by device code, binds the token to the device
+// key at the token endpoint, and recovers by POST /v1/recover with a DPoP
+// proof (a destructive reset registers the new key over DRS).
 package main
 
 import (
@@ -108,6 +128,7 @@ const (
 	exitNoContainer = 6
 	exitReset       = 7
 	exitPINUnsure   = 8
+	// 9 to 12: remote.go.
 )
 
 var errUsage = errors.New("usage")
@@ -139,6 +160,7 @@ func commands() []*command {
 }
 
 func main() {
+	onInterrupt.watch()
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -175,7 +197,8 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		top.PrintDefaults()
 		fmt.Fprintf(stderr, "\nExit codes: 0 ok, 1 failure, 2 usage, 3 wrong PIN, 4 PIN locked, "+
 			"5 new PIN refused, 6 no container, 7 reset refused or sign-in failed, "+
-			"8 the PIN may have changed (try the new PIN).\n")
+			"8 the PIN may have changed (try the new PIN), 9 directory or service unreachable, "+
+			"10 certificate not trusted (-ca), 11 discovery names another issuer, 12 service publishes no key, 130 interrupted.\n")
 	}
 	if code, ok := parseFlags(top, "hello", args, stderr); !ok {
 		return code
@@ -213,7 +236,11 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		fmt.Fprintf(stderr, "Next: %s.\n", next)
 	}
 	if a.verbose {
-		fmt.Fprintf(stderr, "  cause: %v\n", err)
+		cause := err
+		if de := (*damagedError)(nil); errors.As(err, &de) {
+			cause = de.err // the sentence is said above
+		}
+		fmt.Fprintf(stderr, "  cause: %v\n", cause)
 	}
 	if code == exitUsage {
 		fs.Usage()

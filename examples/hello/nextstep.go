@@ -12,7 +12,11 @@ import (
 // line of a command that failed, or "" when running the command again is
 // all there is to do. Every refusal a user can act on names its way out.
 func nextStep(err error) string {
+	var de *damagedError
 	switch {
+	case errors.As(err, &de):
+		return "run 'hello reset --destructive' (a new key and PIN for the same user, registered with the directory), " +
+			"or 'hello delete' and then 'hello provision'"
 	case errors.Is(err, errNotConfirmed):
 		return "answer y to confirm, or add -y"
 	case errors.Is(err, container.ErrPINMayHaveChanged):

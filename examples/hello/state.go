@@ -140,14 +140,21 @@ func (e *noStateError) Error() string {
 
 func (e *noStateError) Is(target error) bool { return target == errNoContainer }
 
-// damagedError is a container file of the device that does not load.
+// damagedError is a container file of the device that does not load;
+// needs, when set, says what the command needed from it.
 type damagedError struct {
-	path string
-	err  error
+	path  string
+	err   error
+	needs string
 }
 
+// Error is the message for the user; errorLine and nextStep use it, and -v
+// adds the cause (Unwrap), not this sentence again.
 func (e *damagedError) Error() string {
-	return fmt.Sprintf("the Hello container file %s is damaged and cannot be used: run 'hello delete' to remove it, then 'hello provision'", e.path)
+	if e.needs != "" {
+		return fmt.Sprintf("the Hello container file %s is damaged, and %s", e.path, e.needs)
+	}
+	return fmt.Sprintf("the Hello container file %s is damaged and cannot be used", e.path)
 }
 
 func (e *damagedError) Unwrap() error { return e.err }
@@ -287,6 +294,15 @@ func (s *state) store(create bool) (*store.Store, error) {
 // *damagedError.
 func (s *state) load() (*store.Store, *container.Container, error) {
 	info, err := s.directory()
+	if errors.Is(err, errNoContainer) {
+		// A device provisioned against a directory over HTTPS: the user
+		// is the one who signed in there.
+		if rc, ok, rerr := s.readRemote(); rerr != nil {
+			return nil, nil, rerr
+		} else if ok {
+			info, err = directory{TenantID: rc.TenantID, ObjectID: rc.UserID, UPN: rc.UPN}, nil
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}

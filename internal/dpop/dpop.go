@@ -137,7 +137,12 @@ func Parse(proof string) (*Proof, error) {
 		return nil, refuse("jwk is not a P-256 key")
 	}
 	payload, err := jws.Verify(pub)
-	if err != nil {
+	switch {
+	case errors.Is(err, jose.ErrUnsupportedCriticalHeader):
+		// Refused for the header it marks critical, before its signature
+		// is checked: say so, not "bad signature".
+		return nil, refuse("unsupported critical header")
+	case err != nil:
 		return nil, refuse("bad signature")
 	}
 	// From here the proof is validly signed: what is wrong is its claims.

@@ -19,6 +19,18 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
+// signRaw signs payload with k as an ES256 JWS made with opts.
+func signRaw(t *testing.T, k *ecdsa.PrivateKey, opts *jose.SignerOptions, payload string) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, opts)
+	require.NoError(t, err)
+	jws, err := s.Sign([]byte(payload))
+	require.NoError(t, err)
+	proof, err := jws.CompactSerialize()
+	require.NoError(t, err)
+	return proof
+}
+
 func TestSignParseCheck(t *testing.T) {
 	k := newKey(t)
 	now := time.Unix(1_800_000_000, 0)
@@ -65,24 +77,11 @@ func TestParseRefusesHostileProofs(t *testing.T) {
 	hsProof, err := hsj.CompactSerialize()
 	require.NoError(t, err)
 
-	noTyp, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, &jose.SignerOptions{EmbedJWK: true})
-	require.NoError(t, err)
-	nt, err := noTyp.Sign([]byte(`{"htm":"POST","htu":"u","iat":1,"jti":"j"}`))
-	require.NoError(t, err)
-	ntProof, err := nt.CompactSerialize()
-	require.NoError(t, err)
-
-	embedPriv, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, (&jose.SignerOptions{}).WithType(Type).WithHeader("jwk", jose.JSONWebKey{Key: k}))
-	require.NoError(t, err)
-	ep, err := embedPriv.Sign([]byte(`{"htm":"POST","htu":"u","iat":1,"jti":"j"}`))
-	require.NoError(t, err)
-	epProof, _ := ep.CompactSerialize()
-
-	badClaims, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k}, (&jose.SignerOptions{EmbedJWK: true}).WithType(Type))
-	require.NoError(t, err)
-	bc, err := badClaims.Sign([]byte(`{"htm":5}`))
-	require.NoError(t, err)
-	bcProof, _ := bc.CompactSerialize()
+	const claims = `{"htm":"POST","htu":"u","iat":1,"jti":"j"}`
+	ntProof := signRaw(t, k, &jose.SignerOptions{EmbedJWK: true}, claims)
+	epProof := signRaw(t, k, (&jose.SignerOptions{}).WithType(Type).WithHeader("jwk", jose.JSONWebKey{Key: k}), claims)
+	bcProof := signRaw(t, k, (&jose.SignerOptions{EmbedJWK: true}).WithType(Type), `{"htm":5}`)
+	critProof := signRaw(t, k, (&jose.SignerOptions{EmbedJWK: true}).WithType(Type).WithHeader("hellosim-ext", true).WithCritical("hellosim-ext"), claims)
 
 	for name, tc := range map[string]struct{ proof, reason string }{
 		"empty":             {"", "empty"},
@@ -91,6 +90,7 @@ func TestParseRefusesHostileProofs(t *testing.T) {
 		"no typ":            {ntProof, "typ is not dpop+jwt"},
 		"private jwk":       {epProof, ""},
 		"malformed claims":  {bcProof, "malformed claims"},
+		"unknown crit":      {critProof, "unsupported critical header"},
 		"garbage":           {"a.b.c", "malformed or algorithm not allowed"},
 		"too large":         {strings.Repeat("a", MaxProofBytes+1), "too large"},
 		"four parts":        {good + ".x", "not a compact JWS"},

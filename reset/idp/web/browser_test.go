@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
+	"github.com/hellosim/hellosim/internal/chromium"
+	"github.com/hellosim/hellosim/internal/chromium/chromiumtest"
 	"github.com/hellosim/hellosim/reset/identity"
 )
 
@@ -26,49 +27,17 @@ var consentLinks = []string{
 	"https://login.windows.net/common/oauth2/authorize?response_type=code&client_id=9115dd05-fad5-4f9c-acc7-305d08b1b04e&resource=https%3A%2F%2Fcred.microsoft.com%2F&redirect_uri=ms-appx-web%3A%2F%2FMicrosoft.AAD.BrokerPlugin%2F9115dd05-fad5-4f9c-acc7-305d08b1b04e&state=6765f8c5-f4a7-4029-b667-46a6776ad611&prompt=admin_consent",
 }
 
-// chromium finds the browser, or skips the test; under CI=true a missing
-// browser fails it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true but no chromium binary: install the Debian package chromium")
-	}
-	t.Skip("no chromium binary (Debian package chromium): skipping the browser test")
-	return ""
-}
-
 // browser starts headless Chromium with login.windows.net and
 // cred.microsoft.com mapped to the test server, every other host name
 // unresolvable (nothing leaves the machine), and the test's certificate
 // authority trusted by its SPKI hash — certificate checks stay on.
 func (w *world) browser(t *testing.T) (context.Context, string) {
 	t.Helper()
-	path := chromium(t)
 	hostPort := strings.TrimPrefix(w.base, "https://")
-	rules := "MAP login.windows.net " + hostPort + ", MAP cred.microsoft.com " + hostPort + ", EXCLUDE 127.0.0.1, MAP * ~NOTFOUND"
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("host-resolver-rules", rules),
-		chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(w.cert.SPKIHashes, ",")),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.WindowSize(1000, 800),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancelC := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	ctx := chromiumtest.Start(t, chromium.Options{
+		Hosts:      map[string]string{"login.windows.net": hostPort, "cred.microsoft.com": hostPort},
+		SPKIHashes: w.cert.SPKIHashes,
+	})
 	dir := os.Getenv("HELLOSIM_ARTIFACTS")
 	if dir == "" {
 		var err error

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,7 +15,10 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hellosim/hellosim/internal/clocktest"
+	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/explain"
 	"github.com/hellosim/hellosim/reset/identity"
+	"github.com/hellosim/hellosim/reset/policy"
 )
 
 // tokenError is a token endpoint error as Entra shapes it.
@@ -330,6 +334,22 @@ func TestNonAdminConsentRefused(t *testing.T) {
 // consent's own code (no PKCE) redeems nothing.
 func TestPINResetTokenBeforeOnboardingRefused(t *testing.T) {
 	w := newWorld(t)
+	// What a device's non-destructive reset checks first: the tenant's
+	// onboarding, as the directory answers it.
+	nonDestructive := func() error {
+		tn, err := w.dir.Tenant(context.Background(), w.tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reset.Check(reset.Device{Join: identity.AzureADJoined, Trust: identity.KeyTrust, Edition: reset.Enterprise,
+			Version: reset.Windows11v23H2, Account: reset.EnterpriseAccount, SignedIn: true,
+			Network: reset.Network{DomainController: true, FederationService: true}},
+			reset.Policy{EnablePINRecovery: true, Source: policy.DeviceMDM}, reset.Tenant{Tenant: tn},
+			reset.EntrySettings, reset.KindNonDestructive)
+	}
+	if err := nonDestructive(); !errors.Is(err, reset.ReasonNotOnboarded) || explain.Message(err) != reset.ReasonNotOnboarded.Message() {
+		t.Fatalf("non-destructive reset before onboarding: %v", err)
+	}
 	verifier := oauth2.GenerateVerifier()
 	status, te, _ := w.redeem(w.codeFor(verifier), verifier)
 	if status != 400 || te.Error != "invalid_grant" || te.Suberror != "consent_required" || te.Codes[0] != 65001 ||
@@ -353,6 +373,9 @@ func TestPINResetTokenBeforeOnboardingRefused(t *testing.T) {
 	}
 	if tn, _ := w.dir.LookupTenant(w.tenant.ID); !tn.Onboarded() {
 		t.Fatal("not onboarded after both consents")
+	}
+	if err := nonDestructive(); err != nil {
+		t.Fatalf("non-destructive reset after onboarding: %v", err)
 	}
 	if status, te, _ := w.postToken("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {identity.PINResetClientAppID},
 		"code": {consentCode}, "redirect_uri": {"ms-appx-web://Microsoft.AAD.BrokerPlugin/9115dd05-fad5-4f9c-acc7-305d08b1b04e"}}); status != 400 || te.Error != "invalid_request" {
@@ -441,4 +464,52 @@ func TestPageHeadersAndCookies(t *testing.T) {
 		}
 	}
 	_ = context.Background()
+}
+
+// The Enterprise applications page asks for a sign-in, shows nothing to a
+// user who is not a Global Administrator, and answers JSON with format=json.
+func TestEnterpriseApplicationsNeedsAdmin(t *testing.T) {
+	w := newWorld(t)
+	w.onboard()
+	page := w.tenantURL("/enterpriseApplications?search=microsoft+pin&format=json")
+	user := w.agent()
+	user.get(page)
+	if !strings.Contains(user.last, `action="/login/upn"`) {
+		t.Fatalf("no sign-in first: %s", user.last)
+	}
+	resp := user.signIn(userUPN)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after sign-in: %d", resp.StatusCode)
+	}
+	if resp := user.get(w.base + resp.Header.Get("Location")); resp.StatusCode != http.StatusForbidden || strings.Contains(user.last, "Pin Reset") {
+		t.Fatalf("non-admin: %d %s", resp.StatusCode, user.last)
+	}
+	admin := w.agent()
+	admin.get(page)
+	resp = admin.signIn(adminUPN)
+	admin.get(w.base + resp.Header.Get("Location"))
+	var list struct {
+		Value []struct {
+			Name  string `json:"displayName"`
+			AppID string `json:"appId"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal([]byte(admin.last), &list); err != nil || len(list.Value) != 2 ||
+		list.Value[0].Name != "Microsoft Pin Reset Client Production" || list.Value[1].AppID != identity.PINResetServiceAppID {
+		t.Fatalf("admin: %v %s", err, admin.last)
+	}
+}
+
+// The Hello grants the directory had before its pages still answer at the
+// tenant's token endpoint: a sign-in nonce (srv_challenge).
+func TestHelloGrantsStillServed(t *testing.T) {
+	w := newWorld(t)
+	status, _, body := w.postToken("/oauth2/v2.0/token", url.Values{"grant_type": {"srv_challenge"}})
+	if status != http.StatusOK || body["Nonce"] == "" || body["Nonce"] == nil {
+		t.Fatalf("srv_challenge: %d %v", status, body)
+	}
+	status, te, _ := w.postToken("/oauth2/v2.0/token", url.Values{"grant_type": {"password"}})
+	if status != http.StatusBadRequest || te.Error != "unsupported_grant_type" {
+		t.Fatalf("password grant: %d %+v", status, te)
+	}
 }

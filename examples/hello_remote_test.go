@@ -1,0 +1,210 @@
+package examples_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/reset/keycred"
+)
+
+// threeProcs is the directory and the PIN reset service (-issuer) as
+// processes over TLS, the tenant onboarded.
+type threeProcs struct {
+	dir       string
+	dirProc   *proc
+	dirBase   string
+	demo      demoFile
+	dirClient *http.Client
+	svcBase   string
+	caFile    string // one file with both CAs, for hello -ca
+}
+
+func startDirectoryAndService(t *testing.T) *threeProcs {
+	t.Helper()
+	p := &threeProcs{dir: t.TempDir()}
+	p.dirProc, p.dirBase = startProc(t, p.dir, regexp.MustCompile(`^directory at (https://\S+)`), "directory",
+		"-addr", "127.0.0.1:0", "-demo", "demo.json", "-app-key", "app.pem", "-dump", "dump.json")
+	raw, err := os.ReadFile(filepath.Join(p.dir, "demo.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &p.demo))
+	require.NoError(t, os.WriteFile(filepath.Join(p.dir, "dir-ca.pem"), []byte(p.demo.CAPEM), 0o600))
+	p.dirClient = tlsClient(t, []byte(p.demo.CAPEM))
+	certFile, keyFile, svcCA := writeServerCert(t, p.dir)
+	_, p.svcBase = startProc(t, p.dir, regexp.MustCompile(`^PIN reset service at (https://[^\s,]+)`), "pinreset-service",
+		"-addr", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
+		"-issuer", p.demo.Issuer, "-ca", "dir-ca.pem", "-app-key", "app.pem", "-lookup-ttl", "1ms")
+	svcPEM, err := os.ReadFile(svcCA)
+	require.NoError(t, err)
+	p.caFile = filepath.Join(p.dir, "cas.pem")
+	require.NoError(t, os.WriteFile(p.caFile, append([]byte(p.demo.CAPEM), svcPEM...), 0o600))
+
+	jar, _ := cookiejar.New(nil)
+	admin := &browser{t: t, base: p.dirBase, c: &http.Client{Jar: jar, Transport: p.dirClient.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	for _, link := range p.demo.ConsentLinks {
+		resp := admin.get(strings.Replace(link, "https://login.windows.net", p.dirBase, 1))
+		if strings.Contains(admin.last, `action="/login/upn"`) {
+			resp = admin.signIn(p.demo.Admin.UPN, p.demo.Admin.Password, p.demo.Admin.TOTPSecret)
+		}
+		if resp.StatusCode == http.StatusOK && strings.Contains(admin.last, `action="/login/consent"`) {
+			resp = admin.post("/login/consent", url.Values{"action": {"accept"}})
+		}
+		require.Equal(t, http.StatusFound, resp.StatusCode, admin.last)
+	}
+	return p
+}
+
+var userCodeRE = regexp.MustCompile(`open (https://\S+) and enter the code (\S+)`)
+
+// helloSignedIn runs hello, and when it prints a device code the test,
+// as the user, enters it at the directory's pages and signs in.
+func (p *threeProcs) helloSignedIn(t *testing.T, home, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "hello"), args...)
+	cmd.Dir = home
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "HELLOSIM_TPM=")
+	cmd.Stdin = strings.NewReader(stdin)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var stdout strings.Builder
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		stdout.WriteString(line + "\n")
+		m := userCodeRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		jar, _ := cookiejar.New(nil)
+		user := &browser{t: t, base: p.dirBase, c: &http.Client{Jar: jar, Transport: p.dirClient.Transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		user.get(m[1])
+		user.post("/devicelogin", url.Values{"code": {m[2]}})
+		user.signIn(p.demo.User.UPN, p.demo.User.Password, p.demo.User.TOTPSecret)
+		user.post("/login/confirm", url.Values{"action": {"accept"}})
+		require.Contains(t, user.last, "You have signed in")
+	}
+	r := result{stdout: stdout.String()}
+	err = cmd.Wait()
+	r.stderr = errb.String()
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return r
+}
+
+// dumpKIDs asks the directory for its -dump and returns the kids of the
+// user's registered keys.
+func (p *threeProcs) dumpKIDs(t *testing.T) []string {
+	t.Helper()
+	path := filepath.Join(p.dir, "dump.json")
+	before, _ := os.Stat(path)
+	require.NoError(t, syscall.Kill(p.dirProc.cmd.Process.Pid, syscall.SIGUSR1))
+	require.Eventually(t, func() bool {
+		fi, err := os.Stat(path)
+		return err == nil && (before == nil || !fi.ModTime().Equal(before.ModTime()) || fi.Size() != before.Size())
+	}, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var d struct {
+		Users []struct {
+			UPN  string `json:"upn"`
+			Keys []struct {
+				KID string `json:"kid"`
+			} `json:"registered_keys"`
+		} `json:"users"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &d))
+	var kids []string
+	for _, u := range d.Users {
+		if u.UPN == p.demo.User.UPN {
+			for _, k := range u.Keys {
+				kids = append(kids, k.KID)
+			}
+		}
+	}
+	return kids
+}
+
+// loginKID is the kid of hello's current login key (export-key).
+func loginKID(t *testing.T, home, state string) string {
+	t.Helper()
+	r := runIn(t, home, home, "", "hello", "-state", state, "export-key")
+	require.Zero(t, r.code, r.stderr)
+	b, _ := pem.Decode([]byte(r.stdout))
+	require.NotNil(t, b, r.stdout)
+	pub, err := x509.ParsePKIXPublicKey(b.Bytes)
+	require.NoError(t, err)
+	kid, err := keycred.PublicKeyIdentifier(pub)
+	require.NoError(t, err)
+	return kid
+}
+
+// TestHelloAgainstDirectoryAndService runs three processes over TLS on
+// loopback: the directory, the PIN reset service trusting it (-issuer),
+// and hello pointed at both. hello provisions (device code sign-in, join,
+// key registered over DRS with DPoP), enrols recovery with the service's
+// published key, resets its PIN without losing the keys (device code,
+// token bound at the token endpoint, POST /v1/recover with a proof),
+// unlocks with the new PIN, then resets destructively: the directory's
+// dump holds the new key and not the old.
+func TestHelloAgainstDirectoryAndService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers and signs in four times")
+	}
+	start := time.Now()
+	p := startDirectoryAndService(t)
+	home := t.TempDir()
+	state := filepath.Join(home, "state")
+
+	r := p.helloSignedIn(t, home, "582046\n582046\n", "-state", state, "provision",
+		"-directory", p.demo.Issuer, "-service", p.svcBase, "-ca", p.caFile)
+	require.Zero(t, r.code, "provision: %s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stdout, "registered with the device registration service")
+	oldKID := loginKID(t, home, state)
+	assert.Equal(t, []string{oldKID}, p.dumpKIDs(t), "provision registered the login key at the directory")
+
+	r = runIn(t, home, home, "582046\n", "hello", "-state", state, "enable-recovery")
+	require.Zero(t, r.code, "enable-recovery: %s%s", r.stdout, r.stderr)
+
+	r = p.helloSignedIn(t, home, "739164\n739164\n", "-state", state, "reset", "--non-destructive", "-device-code")
+	require.Zero(t, r.code, "reset: %s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stdout, "keys and certificates kept")
+
+	r = runIn(t, home, home, "739164\n", "hello", "-state", state, "sign", "-m", "after the reset")
+	require.Zero(t, r.code, "the new PIN unlocks: %s%s", r.stdout, r.stderr)
+	r = runIn(t, home, home, "582046\n", "hello", "-state", state, "sign")
+	assert.Equal(t, 3, r.code, "the old PIN no longer does: %s", r.stderr)
+
+	r = p.helloSignedIn(t, home, "850273\n850273\n", "-state", state, "reset", "--destructive", "-y", "-device-code")
+	require.Zero(t, r.code, "destructive reset: %s%s", r.stdout, r.stderr)
+	newKID := loginKID(t, home, state)
+	require.NotEqual(t, oldKID, newKID)
+	kids := p.dumpKIDs(t)
+	assert.Contains(t, kids, newKID, "the directory holds the new key")
+	assert.NotContains(t, kids, oldKID, "and not the old")
+	t.Logf("three processes: provision, enable-recovery, reset by device code, unlock, destructive reset: %s", time.Since(start).Round(time.Millisecond))
+}
