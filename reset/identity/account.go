@@ -1,6 +1,9 @@
 package identity
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Standing is where a directory object (a user, a device) stands at the
 // moment it is looked up. The zero value, StandingUnknown, is never good
@@ -31,6 +34,11 @@ type Account struct {
 	// sessions (zero: never): tokens issued before it are no longer honoured.
 	SessionsRevokedAt time.Time
 }
+
+// ErrDeviceElsewhere is a directory's answer for a device ID it holds in
+// another tenant than the one asked about: to that tenant the device does
+// not exist, and nobody may learn more (a refusal, never an outage).
+var ErrDeviceElsewhere = errors.New("identity: no such device in this tenant")
 
 // Device is a device object: the device identity a join registers, with the
 // thumbprint of its TPM-bound key.

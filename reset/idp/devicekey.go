@@ -110,7 +110,7 @@ func (p *IdP) Device(ctx context.Context, tenantID, deviceID string) (identity.D
 	case !ok:
 		return identity.Device{TenantID: strings.ToLower(tenantID), DeviceID: strings.ToLower(deviceID), Standing: identity.StandingDeleted}, nil
 	case d.TenantID != strings.ToLower(tenantID):
-		return identity.Device{}, fmt.Errorf("device %s: %w", deviceID, ErrDeviceNotFound)
+		return identity.Device{}, fmt.Errorf("device %s: %w (%w)", deviceID, ErrDeviceNotFound, identity.ErrDeviceElsewhere)
 	}
 	return d.standingOf(), nil
 }

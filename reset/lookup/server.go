@@ -120,6 +120,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d, err := h.src.Device(ctx, tid, did)
+		if errors.Is(err, identity.ErrDeviceElsewhere) {
+			// Not in this tenant: the same answer as no device at all.
+			writeError(w, http.StatusNotFound, codeNotFound, "no such resource")
+			return
+		}
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, "serviceNotAvailable", "lookup failed")
 			return

@@ -268,6 +268,17 @@ func TestAttacks(t *testing.T) {
 			w.clk.Advance(11 * time.Minute)
 			return valid(t, w) // a refresh: new token, the old auth_time
 		}, status: 403, code: service.CodeMFARequired, reason: "mfa older than 10m0s"},
+		{name: "token naming a device of another tenant", attack: func(t *testing.T, w *world) attackRequest {
+			// A token for alice's tenant (validly signed) that names carol's
+			// device, in the other tenant, and is bound to its key: to
+			// alice's tenant that device does not exist. A refusal, not
+			// an outage the device could wait out and retry.
+			a := valid(t, w)
+			c := w.claims(w.alice)
+			c["deviceid"], c["cnf"] = w.carol.deviceID, map[string]string{"jkt": w.carol.jkt}
+			a.token, a.signer = w.minter.sign(t, c), w.devices[w.carol.jkt]
+			return a
+		}, status: 403, code: service.CodeDeviceNotAllowed, limited: true, reason: "device not in the token's tenant"},
 		{name: "device disabled", attack: func(t *testing.T, w *world) attackRequest {
 			a := valid(t, w)
 			require.NoError(t, w.idp.SetDeviceDisabled(w.alice.deviceID, true))

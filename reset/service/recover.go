@@ -425,7 +425,11 @@ func (s *Service) checkAccount(ctx context.Context, at *attempt) *refusal {
 func (s *Service) checkDevice(ctx context.Context, at *attempt) *refusal {
 	c := at.claims
 	d, err := s.directory.Device(ctx, c.TenantID, c.DeviceID)
-	if err != nil {
+	switch {
+	case errors.Is(err, identity.ErrDeviceElsewhere):
+		return &refusal{status: http.StatusForbidden, code: CodeDeviceNotAllowed, message: "device is not active",
+			reason: "device not in the token's tenant"}
+	case err != nil:
 		return unavailable("device lookup failed")
 	}
 	switch {

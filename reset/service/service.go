@@ -35,9 +35,10 @@ type Directory interface {
 	// not hold stands identity.StandingDeleted.
 	Account(ctx context.Context, tenantID, objectID string) (identity.Account, error)
 	// Device returns the device object's standing now; a device the
-	// directory does not hold stands identity.StandingDeleted. A device of
-	// another tenant is not that tenant's to answer for: *idp.IdP returns
-	// an error, which the service treats as any failed lookup (it refuses).
+	// directory does not hold stands identity.StandingDeleted. A device the
+	// directory holds in another tenant is an error matching
+	// identity.ErrDeviceElsewhere, which the service refuses (403
+	// device_not_allowed); any other error is an outage (503).
 	Device(ctx context.Context, tenantID, deviceID string) (identity.Device, error)
 }
 
