@@ -21,7 +21,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/chromium/chromiumtest"
 	"github.com/hellosim/hellosim/reset/keycred"
+	"github.com/hellosim/hellosim/reset/webhost"
 )
 
 // threeProcs is the directory and the PIN reset service (-issuer) as
@@ -207,4 +209,63 @@ func TestHelloAgainstDirectoryAndService(t *testing.T) {
 	assert.Contains(t, kids, newKID, "the directory holds the new key")
 	assert.NotContains(t, kids, oldKID, "and not the old")
 	t.Logf("three processes: provision, enable-recovery, reset by device code, unlock, destructive reset: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// hello reset -entry lock-screen -web-host chromium opens the directory's
+// device-code page in the lock-screen web host. The directory here is not
+// a Microsoft sign-in host: without ConfigureWebSignInAllowedUrls listing
+// it, the host shows "We can't open that page right now.", the reset stops
+// and the old PIN still works; listed, the page opens and the reset
+// completes.
+func TestHelloLockScreenWebHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers and Chromium")
+	}
+	chromiumtest.Require(t)
+	p := startDirectoryAndService(t)
+	home := t.TempDir()
+	state := filepath.Join(home, "state")
+	r := p.helloSignedIn(t, home, "582046\n582046\n", "-state", state, "provision",
+		"-directory", p.demo.Issuer, "-service", p.svcBase, "-ca", p.caFile)
+	require.Zero(t, r.code, "provision: %s%s", r.stdout, r.stderr)
+	r = runIn(t, home, home, "582046\n", "hello", "-state", state, "enable-recovery")
+	require.Zero(t, r.code, "enable-recovery: %s%s", r.stdout, r.stderr)
+
+	r = runIn(t, home, home, "739164\n739164\n", "hello", "-state", state, "reset", "--non-destructive",
+		"-entry", "lock-screen", "-web-host", "chromium")
+	assert.NotZero(t, r.code, "%s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, webhost.Message)
+	r = runIn(t, home, home, "582046\n", "hello", "-state", state, "sign")
+	require.Zero(t, r.code, "the old PIN still works: %s%s", r.stdout, r.stderr)
+
+	u, err := url.Parse(p.demo.Issuer)
+	require.NoError(t, err)
+	r = p.helloSignedIn(t, home, "739164\n739164\n", "-state", state, "reset", "--non-destructive",
+		"-entry", "lock-screen", "-web-host", "chromium", "-web-signin-allowed-urls", u.Hostname())
+	require.Zero(t, r.code, "reset: %s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stdout, "open in the lock-screen web host")
+	assert.Contains(t, r.stdout, "keys and certificates kept")
+	r = runIn(t, home, home, "739164\n", "hello", "-state", state, "sign")
+	require.Zero(t, r.code, "the new PIN unlocks: %s%s", r.stdout, r.stderr)
+}
+
+// -web-host is the lock-screen web host: other entries, other browsers, and
+// a bad allowed-URL list are usage errors, before anything is opened.
+func TestHelloWebHostFlags(t *testing.T) {
+	home := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-web-host", "chromium"}, "give -entry lock-screen"},
+		{[]string{"-entry", "lock-screen", "-web-host", "firefox"}, `want chromium`},
+		{[]string{"-entry", "lock-screen", "-web-signin-allowed-urls", "a.test"}, "needs -web-host chromium"},
+		{[]string{"-entry", "lock-screen", "-web-host", "chromium", "-web-signin-allowed-urls", "bad host"}, "-web-signin-allowed-urls"},
+	} {
+		r := runIn(t, home, home, "", "hello", append([]string{"-state", filepath.Join(home, "state"), "reset", "--non-destructive"}, c.args...)...)
+		assert.Equal(t, 2, r.code, "%v: %s", c.args, r.stderr)
+		assert.Contains(t, r.stderr, c.want, "%v", c.args)
+	}
+	_, err := os.Stat(filepath.Join(home, "state"))
+	assert.True(t, os.IsNotExist(err), "a usage error creates no state")
 }
