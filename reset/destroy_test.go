@@ -35,14 +35,10 @@ func (h *halfFailingService) Recover(ctx context.Context, token string, env *pro
 func TestNonDestructiveDestroysProtectorReturnedWithAnError(t *testing.T) {
 	w := resettest.New(t)
 	hs := &halfFailingService{Service: w.Client}
-	env := w.Env()
-	env.Service = hs
 	before := marshal(t, w.Container)
-	n, err := reset.NonDestructive(context.Background(), env, w.Container, reset.Request{Token: w.Token(t), NewPIN: newPIN})
+	n, err := resetThrough(t, w, hs)
 	require.ErrorIs(t, err, errServiceFailed)
 	assert.Nil(t, n)
-	require.NotNil(t, hs.got)
-	_, err = hs.got.Seal([]byte("x"), "c")
-	assert.ErrorIs(t, err, protector.ErrDestroyed, "R not destroyed")
+	assertDestroyed(t, hs.got, "R not destroyed")
 	assertIntact(t, w, w.Container, before, w.PIN)
 }

@@ -272,24 +272,23 @@ func TestEnumText(t *testing.T) {
 	assert.Error(t, err)
 	assert.Equal(t, "JoinType(42)", identity.JoinType(42).String())
 
-	var k Kind
-	require.NoError(t, k.UnmarshalText([]byte("non-destructive")))
-	assert.Equal(t, KindNonDestructive, k)
-	var e EntryPoint
-	require.NoError(t, e.UnmarshalText([]byte("lock-screen")))
-	assert.Equal(t, EntryLockScreen, e)
-	var c identity.Cloud
-	require.NoError(t, c.UnmarshalText([]byte("azure-government")))
-	assert.Equal(t, identity.AzureGovernment, c)
-	var tr identity.TrustType
-	require.NoError(t, tr.UnmarshalText([]byte("cloud-kerberos-trust")))
-	assert.Equal(t, identity.CloudKerberosTrust, tr)
-	var ed Edition
-	require.NoError(t, ed.UnmarshalText([]byte("Pro")))
-	assert.Equal(t, Pro, ed)
-	var a AccountType
-	require.NoError(t, a.UnmarshalText([]byte("msa")))
-	assert.Equal(t, MicrosoftAccount, a)
+	assertUnmarshals(t, "non-destructive", KindNonDestructive)
+	assertUnmarshals(t, "lock-screen", EntryLockScreen)
+	assertUnmarshals(t, "azure-government", identity.AzureGovernment)
+	assertUnmarshals(t, "cloud-kerberos-trust", identity.CloudKerberosTrust)
+	assertUnmarshals(t, "Pro", Pro)
+	assertUnmarshals(t, "msa", MicrosoftAccount)
+}
+
+// assertUnmarshals asserts text unmarshals to want.
+func assertUnmarshals[T any, P interface {
+	*T
+	UnmarshalText([]byte) error
+}](t *testing.T, text string, want T) {
+	t.Helper()
+	var got T
+	require.NoError(t, P(&got).UnmarshalText([]byte(text)))
+	assert.Equal(t, want, got)
 }
 
 func TestVersion(t *testing.T) {

@@ -346,27 +346,36 @@ func (b *brokenService) Recover(ctx context.Context, token string, env *protecto
 func TestNonDestructiveDestroysProtectorOnFailure(t *testing.T) {
 	w := resettest.New(t)
 	bs := &brokenService{Service: w.Client}
-	env := w.Env()
-	env.Service = bs
 	before := marshal(t, w.Container)
-	_, err := reset.NonDestructive(context.Background(), env, w.Container, reset.Request{Token: w.Token(t), NewPIN: newPIN})
+	_, err := resetThrough(t, w, bs)
 	require.Error(t, err)
-	require.NotNil(t, bs.got)
-	_, err = bs.got.Seal([]byte("x"), "c")
-	assert.ErrorIs(t, err, protector.ErrDestroyed, "R not destroyed after a failed reset")
+	assertDestroyed(t, bs.got, "R not destroyed after a failed reset")
 	assertIntact(t, w, w.Container, before, w.PIN)
 }
 
 func TestNonDestructiveDestroysProtectorOnSuccess(t *testing.T) {
 	w := resettest.New(t)
 	spy := &spyService{Service: w.Client}
-	env := w.Env()
-	env.Service = spy
-	_, err := reset.NonDestructive(context.Background(), env, w.Container, reset.Request{Token: w.Token(t), NewPIN: newPIN})
+	_, err := resetThrough(t, w, spy)
 	require.NoError(t, err)
-	require.NotNil(t, spy.got)
-	_, err = spy.got.Seal([]byte("x"), "c")
-	assert.ErrorIs(t, err, protector.ErrDestroyed, "R not destroyed after the reset")
+	assertDestroyed(t, spy.got, "R not destroyed after the reset")
+}
+
+// resetThrough runs a non-destructive reset of w's container to newPIN
+// with svc as the PIN reset service.
+func resetThrough(t *testing.T, w *resettest.World, svc reset.Service) (*container.Container, error) {
+	t.Helper()
+	env := w.Env()
+	env.Service = svc
+	return reset.NonDestructive(context.Background(), env, w.Container, reset.Request{Token: w.Token(t), NewPIN: newPIN})
+}
+
+// assertDestroyed asserts the protector k was handed out and destroyed.
+func assertDestroyed(t *testing.T, k *protector.Key, msg string) {
+	t.Helper()
+	require.NotNil(t, k)
+	_, err := k.Seal([]byte("x"), "c")
+	assert.ErrorIs(t, err, protector.ErrDestroyed, msg)
 }
 
 type spyService struct {

@@ -19,6 +19,28 @@ const moduleRoot = "../.."
 func libraryFiles(t *testing.T) map[string][]*ast.File {
 	t.Helper()
 	out := map[string][]*ast.File{}
+	walkGoFiles(t, parser.ImportsOnly|parser.ParseComments, func(fset *token.FileSet, path, dir string, f *ast.File) error {
+		if f.Name.Name == "main" {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		out[dir] = append(out[dir], f)
+		return nil
+	})
+	if len(out) == 0 {
+		t.Fatal("no Go files found under the module root")
+	}
+	return out
+}
+
+// walkGoFiles parses every non-test Go file of the module with mode,
+// skipping hidden, testdata and vendor directories, and calls fn with the
+// file's path and its directory relative to the module root.
+func walkGoFiles(t *testing.T, mode parser.Mode, fn func(fset *token.FileSet, path, dir string, f *ast.File) error) {
+	t.Helper()
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(moduleRoot, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -33,28 +55,16 @@ func libraryFiles(t *testing.T) map[string][]*ast.File {
 		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return nil
 		}
-		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly|parser.ParseComments)
-		if err != nil {
-			return err
-		}
-		if f.Name.Name == "main" {
-			return nil
-		}
-		f, err = parser.ParseFile(fset, path, nil, 0)
+		f, err := parser.ParseFile(fset, path, nil, mode)
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(moduleRoot, filepath.Dir(path))
-		out[filepath.ToSlash(rel)] = append(out[filepath.ToSlash(rel)], f)
-		return nil
+		return fn(fset, path, filepath.ToSlash(rel), f)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) == 0 {
-		t.Fatal("no Go files found under the module root")
-	}
-	return out
 }
 
 // errorNames returns the exported error identifiers a package declares:

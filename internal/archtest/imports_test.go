@@ -1,9 +1,9 @@
 package archtest
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -83,26 +83,7 @@ func importRules(t *testing.T) []rule {
 func moduleImports(t *testing.T) map[string]map[string]bool {
 	t.Helper()
 	out := map[string]map[string]bool{}
-	fset := token.NewFileSet()
-	err := filepath.WalkDir(moduleRoot, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if n := d.Name(); path != moduleRoot && (strings.HasPrefix(n, ".") || n == "testdata" || n == "vendor") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(moduleRoot, filepath.Dir(path))
-		dir := filepath.ToSlash(rel)
+	walkGoFiles(t, parser.ImportsOnly, func(_ *token.FileSet, _, dir string, f *ast.File) error {
 		if out[dir] == nil {
 			out[dir] = map[string]bool{}
 		}
@@ -119,9 +100,6 @@ func moduleImports(t *testing.T) map[string]map[string]bool {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return out
 }
 

@@ -88,29 +88,26 @@ func rawHandles(t testing.TB, raw transport.TPM) (objects, sessions []tpm2.TPMHa
 	return get(tpm2.TPMHTTransient), get(tpm2.TPMHTHMACSession)
 }
 
-// rawLockoutCounter reads TPM_PT_LOCKOUT_COUNTER (Part 2 §6.13) straight
-// from the TPM.
-func rawLockoutCounter(t testing.TB, raw transport.TPM) uint32 {
+// rawProperty reads the TPM property p (Part 2 §6.13) straight from the TPM.
+func rawProperty(t testing.TB, raw transport.TPM, p tpm2.TPMPT) uint32 {
 	t.Helper()
-	rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapTPMProperties, Property: uint32(tpm2.TPMPTLockoutCounter), PropertyCount: 1}.Execute(raw)
+	rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapTPMProperties, Property: uint32(p), PropertyCount: 1}.Execute(raw)
 	require.NoError(t, err)
 	props, err := rsp.CapabilityData.Data.TPMProperties()
 	require.NoError(t, err)
 	require.NotEmpty(t, props.TPMProperty)
-	require.Equal(t, tpm2.TPMPTLockoutCounter, props.TPMProperty[0].Property)
+	require.Equal(t, p, props.TPMProperty[0].Property)
 	return props.TPMProperty[0].Value
+}
+
+// rawLockoutCounter reads TPM_PT_LOCKOUT_COUNTER straight from the TPM.
+func rawLockoutCounter(t testing.TB, raw transport.TPM) uint32 {
+	return rawProperty(t, raw, tpm2.TPMPTLockoutCounter)
 }
 
 // rawInLockout reads TPMA_PERMANENT inLockout (Part 2 §8.6).
 func rawInLockout(t testing.TB, raw transport.TPM) bool {
-	t.Helper()
-	rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapTPMProperties, Property: uint32(tpm2.TPMPTPermanent), PropertyCount: 1}.Execute(raw)
-	require.NoError(t, err)
-	props, err := rsp.CapabilityData.Data.TPMProperties()
-	require.NoError(t, err)
-	require.NotEmpty(t, props.TPMProperty)
-	require.Equal(t, tpm2.TPMPTPermanent, props.TPMProperty[0].Property)
-	return props.TPMProperty[0].Value&(1<<9) != 0 // TPMA_PERMANENT.inLockout is bit 9
+	return rawProperty(t, raw, tpm2.TPMPTPermanent)&(1<<9) != 0 // TPMA_PERMANENT.inLockout is bit 9
 }
 
 // flushRaw flushes handles behind the library's back.

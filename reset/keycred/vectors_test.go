@@ -62,13 +62,7 @@ func TestRSA1VectorMatchesSpecificationLayout(t *testing.T) {
 	assert.Equal(t, make([]byte, 8), blob[16:24], "cbPrime1, cbPrime2")
 	assert.Equal(t, []byte{1, 0, 1}, blob[24:27], "65537 big-endian")
 
-	got, err := ParsePublicKey(blob)
-	require.NoError(t, err)
-	assert.True(t, want.Equal(got))
-
-	enc, err := MarshalPublicKey(want)
-	require.NoError(t, err)
-	assert.Equal(t, blob, enc)
+	requireRoundTrip(t, blob, want)
 
 	sum, err := os.ReadFile(filepath.Join("testdata", "rsa1.sha256"))
 	require.NoError(t, err)
@@ -80,6 +74,18 @@ func TestRSA1VectorMatchesSpecificationLayout(t *testing.T) {
 	assert.Equal(t, Identifier(blob), id)
 }
 
+// requireRoundTrip requires blob to parse to want and want to marshal to
+// blob, byte for byte.
+func requireRoundTrip(t *testing.T, blob []byte, want interface{ Equal(crypto.PublicKey) bool }) {
+	t.Helper()
+	got, err := ParsePublicKey(blob)
+	require.NoError(t, err)
+	assert.True(t, want.Equal(got))
+	enc, err := MarshalPublicKey(want)
+	require.NoError(t, err)
+	assert.Equal(t, blob, enc)
+}
+
 func TestECS1VectorMatchesSpecificationLayout(t *testing.T) {
 	t.Parallel()
 	blob := readHex(t, "ecs1.hex")
@@ -88,12 +94,7 @@ func TestECS1VectorMatchesSpecificationLayout(t *testing.T) {
 	assert.Equal(t, "ECS1", string(blob[0:4]))
 	assert.Equal(t, []byte{32, 0, 0, 0}, blob[4:8])
 
-	got, err := ParsePublicKey(blob)
-	require.NoError(t, err)
-	assert.True(t, want.Equal(got))
-	enc, err := MarshalPublicKey(want)
-	require.NoError(t, err)
-	assert.Equal(t, blob, enc)
+	requireRoundTrip(t, blob, want)
 }
 
 var (

@@ -149,6 +149,7 @@ func newWorld(t *testing.T) *world {
 		rw.Header().Set("Content-Type", "text/html")
 		_, _ = rw.Write([]byte(`<!doctype html><title>Fabrikam sign-in</title>
 <img id="pixel" src="https://` + evilHost + `/pixel.png">
+<iframe id="frame" src="https://` + evilHost + `/frame"></iframe>
 <form method="post" action="/adfs/ls/"><input type="hidden" name="wreply" value="` + r.URL.Query().Get("wreply") + `">
 <input id="user" name="user"><button id="signin" type="submit">Sign in</button></form>`))
 	})
@@ -208,7 +209,8 @@ func assertMessage(t *testing.T, ctx context.Context) {
 
 // A federated tenant whose AD FS host ConfigureWebSignInAllowedUrls lists:
 // the sign-in crosses from Azure AD to AD FS and back and completes; the
-// image AD FS's page asks of an unlisted host is refused in the browser.
+// image and the frame AD FS's page asks of an unlisted host are refused in
+// the browser.
 func TestFederatedSignInCompletesWhenListed(t *testing.T) {
 	w := newWorld(t)
 	ctx := w.browser(t)
@@ -232,14 +234,17 @@ func TestFederatedSignInCompletesWhenListed(t *testing.T) {
 		t.Errorf("AD FS saw %v, want the page and the post", reqs)
 	}
 	assertUntouched(t, w.evil)
-	var sawPixel bool
+	var sawPixel, sawFrame bool
 	for _, b := range h.Blocked() {
-		if b.URL == "https://"+evilHost+"/pixel.png" && !b.Document {
-			sawPixel = true
+		switch b.URL {
+		case "https://" + evilHost + "/pixel.png":
+			sawPixel = !b.Document
+		case "https://" + evilHost + "/frame":
+			sawFrame = b.Document
 		}
 	}
-	if !sawPixel {
-		t.Errorf("blocked %v, want the pixel of %s", h.Blocked(), evilHost)
+	if !sawPixel || !sawFrame {
+		t.Errorf("blocked %v, want the pixel (a subresource) and the frame (a document) of %s", h.Blocked(), evilHost)
 	}
 }
 
