@@ -85,7 +85,7 @@ func parseArgs(args []string, stderr io.Writer) (opts *options, totpSecret strin
 	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.demoFile, "demo", "", "write the demo tenant and accounts as JSON to this file (mode 0600)")
 	fs.StringVar(&o.appKey, "app-key", "", "the PIN reset service's app credential (PEM `file`; made, mode 0600, when absent): serve the lookup API it calls (pinreset-service -issuer -app-key FILE)")
-	fs.StringVar(&o.dumpFile, "dump", "", "write the directory's objects (consents, service principals, users, registered keys, devices) as JSON to this file on SIGUSR1 and at exit")
+	fs.StringVar(&o.dumpFile, "dump", "", "write the directory's objects (consents, service principals, users, registered keys, devices) as JSON to this file on SIGUSR1 (Unix) and at exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "directory: serves the simulated directory's sign-in pages and OAuth endpoints.\n\n"+
 			"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE] [-dump FILE] [-app-key FILE]\n"+
@@ -272,7 +272,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
+	notifyDump(usr1)
 	defer signal.Stop(usr1)
 	dump := func() {
 		if o.dumpFile == "" {

@@ -35,8 +35,9 @@ type Directory interface {
 	// not hold stands identity.StandingDeleted.
 	Account(ctx context.Context, tenantID, objectID string) (identity.Account, error)
 	// Device returns the device object's standing now; a device the
-	// directory does not hold in that tenant stands
-	// identity.StandingDeleted.
+	// directory does not hold stands identity.StandingDeleted. A device of
+	// another tenant is not that tenant's to answer for: *idp.IdP returns
+	// an error, which the service treats as any failed lookup (it refuses).
 	Device(ctx context.Context, tenantID, deviceID string) (identity.Device, error)
 }
 
