@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,7 +22,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/chromium/chromiumtest"
+	"github.com/hellosim/hellosim/internal/devcert"
 	"github.com/hellosim/hellosim/reset/keycred"
+	"github.com/hellosim/hellosim/reset/webhost"
 )
 
 // threeProcs is the directory and the PIN reset service (-issuer) as
@@ -207,4 +211,151 @@ func TestHelloAgainstDirectoryAndService(t *testing.T) {
 	assert.Contains(t, kids, newKID, "the directory holds the new key")
 	assert.NotContains(t, kids, oldKID, "and not the old")
 	t.Logf("three processes: provision, enable-recovery, reset by device code, unlock, destructive reset: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// hello reset -entry lock-screen -web-host chromium opens the directory's
+// device-code page in the lock-screen web host. The directory here is not
+// a Microsoft sign-in host: without ConfigureWebSignInAllowedUrls listing
+// it, the host shows "We can't open that page right now.", the reset stops
+// and the old PIN still works; listed, the page opens and the reset
+// completes.
+func TestHelloLockScreenWebHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers and Chromium")
+	}
+	chromiumtest.Require(t)
+	p := startDirectoryAndService(t)
+	home := t.TempDir()
+	state := filepath.Join(home, "state")
+	r := p.helloSignedIn(t, home, "582046\n582046\n", "-state", state, "provision",
+		"-directory", p.demo.Issuer, "-service", p.svcBase, "-ca", p.caFile)
+	require.Zero(t, r.code, "provision: %s%s", r.stdout, r.stderr)
+	r = runIn(t, home, home, "582046\n", "hello", "-state", state, "enable-recovery")
+	require.Zero(t, r.code, "enable-recovery: %s%s", r.stdout, r.stderr)
+
+	r = runIn(t, home, home, "739164\n739164\n", "hello", "-state", state, "reset", "--non-destructive",
+		"-entry", "lock-screen", "-web-host", "chromium")
+	assert.NotZero(t, r.code, "%s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, webhost.Message)
+	r = runIn(t, home, home, "582046\n", "hello", "-state", state, "sign")
+	require.Zero(t, r.code, "the old PIN still works: %s%s", r.stdout, r.stderr)
+
+	u, err := url.Parse(p.demo.Issuer)
+	require.NoError(t, err)
+	r = p.helloSignedIn(t, home, "739164\n739164\n", "-state", state, "reset", "--non-destructive",
+		"-entry", "lock-screen", "-web-host", "chromium", "-web-signin-allowed-urls", u.Hostname())
+	require.Zero(t, r.code, "reset: %s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stdout, "open in the lock-screen web host")
+	assert.Contains(t, r.stdout, "keys and certificates kept")
+	r = runIn(t, home, home, "739164\n", "hello", "-state", state, "sign")
+	require.Zero(t, r.code, "the new PIN unlocks: %s%s", r.stdout, r.stderr)
+}
+
+// -web-host is the lock-screen web host: other entries, other browsers, and
+// a bad allowed-URL list are usage errors, before anything is opened.
+func TestHelloWebHostFlags(t *testing.T) {
+	home := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-web-host", "chromium"}, "give -entry lock-screen"},
+		{[]string{"-entry", "lock-screen", "-web-host", "firefox"}, `want chromium`},
+		{[]string{"-entry", "lock-screen", "-web-signin-allowed-urls", "a.test"}, "needs -web-host chromium"},
+		{[]string{"-entry", "lock-screen", "-web-host", "chromium", "-web-signin-allowed-urls", "bad host"}, "-web-signin-allowed-urls"},
+	} {
+		r := runIn(t, home, home, "", "hello", append([]string{"-state", filepath.Join(home, "state"), "reset", "--non-destructive"}, c.args...)...)
+		assert.Equal(t, 2, r.code, "%v: %s", c.args, r.stderr)
+		assert.Contains(t, r.stderr, c.want, "%v", c.args)
+	}
+	_, err := os.Stat(filepath.Join(home, "state"))
+	assert.True(t, os.IsNotExist(err), "a usage error creates no state")
+}
+
+// stateFiles is every file under dir with its bytes ("" when dir is absent).
+func stateFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && p == dir {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if d.IsDir() {
+			m[p] = "dir"
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		m[p] = string(b)
+		return err
+	})
+	require.NoError(t, err)
+	return m
+}
+
+// TestHelloRemoteBadInput points provision at servers it must not use:
+// each case is named on one line with its own exit code, and the state
+// directory is byte for byte as before (an existing one) or not made.
+func TestHelloRemoteBadInput(t *testing.T) {
+	// A directory whose discovery document names its own issuer, and a
+	// service publishing no key.
+	var good, other *httptest.Server
+	mux := http.NewServeMux()
+	mux.HandleFunc("/t/v2.0/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		iss := "https://" + r.Host + "/t/v2.0"
+		if r.Host == strings.TrimPrefix(other.URL, "https://") {
+			iss = "https://login.microsoftonline.com/t/v2.0"
+		}
+		json.NewEncoder(w).Encode(map[string]string{"issuer": iss,
+			"token_endpoint": "https://" + r.Host + "/t/oauth2/v2.0/token", "device_authorization_endpoint": "https://" + r.Host + "/t/oauth2/v2.0/devicecode"})
+	})
+	mux.HandleFunc("/v1/keys", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"keys":[]}`))
+	})
+	good, other = httptest.NewTLSServer(mux), httptest.NewTLSServer(mux)
+	defer good.Close()
+	defer other.Close()
+	home := t.TempDir()
+	caFile := filepath.Join(home, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: good.Certificate().Raw}), 0o600))
+	// A CA that issued neither server's certificate.
+	unrelated, err := devcert.New([]string{"127.0.0.1"})
+	require.NoError(t, err)
+	otherCA := filepath.Join(home, "other-ca.pem")
+	require.NoError(t, os.WriteFile(otherCA, unrelated.CAPEM, 0o600))
+	// An existing state directory, to see that nothing in it changes.
+	existing := filepath.Join(home, "existing")
+	require.NoError(t, os.MkdirAll(existing, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(existing, "device.json"), []byte("{\"enable_pin_recovery\": false}\n"), 0o600))
+
+	for _, tc := range []struct {
+		name      string
+		directory string
+		service   string
+		ca        string
+		code      int
+		says      string
+	}{
+		// Port 1 on loopback: nothing listens there (it needs root).
+		{"unreachable directory", "https://127.0.0.1:1/t/v2.0", good.URL, caFile, 9, "cannot reach the directory"},
+		{"unreachable service", good.URL + "/t/v2.0", "https://127.0.0.1:1", caFile, 9, "cannot reach the PIN reset service"},
+		{"wrong CA", good.URL + "/t/v2.0", good.URL, otherCA, 10, "does not trust"},
+		{"another issuer", other.URL + "/t/v2.0", good.URL, caFile, 11, "names the issuer \"https://login.microsoftonline.com/t/v2.0\""},
+		{"service without keys", good.URL + "/t/v2.0", good.URL, caFile, 12, "publishes no current key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, state := range []string{filepath.Join(home, "fresh"), existing} {
+				before := stateFiles(t, state)
+				r := runIn(t, home, home, "", "hello", "-state", state, "provision",
+					"-directory", tc.directory, "-service", tc.service, "-ca", tc.ca)
+				assert.Equal(t, tc.code, r.code, r.stderr)
+				assert.Contains(t, r.stderr, tc.says)
+				assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.stderr), "\n")+1, "one line: %q", r.stderr)
+				assert.Equal(t, before, stateFiles(t, state), "nothing changed on disk")
+			}
+		})
+	}
 }

@@ -157,6 +157,17 @@ func (s *Store) writeLock() (unlock func(), err error) {
 	return unlock, nil
 }
 
+// readLocked runs fn under the store's read lock.
+func readLocked[T any](s *Store, fn func() (T, error)) (T, error) {
+	unlock, err := s.readLock()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer unlock()
+	return fn()
+}
+
 // readLock takes the lock shared, writing nothing.
 func (s *Store) readLock() (unlock func(), err error) {
 	unlock, err = lockDir(s.dir, false)
@@ -551,12 +562,7 @@ type Entry struct {
 // belongs to, or the error that keeps it from loading: this is how a
 // damaged file is found, to be removed with Delete.
 func (s *Store) Entries() ([]Entry, error) {
-	unlock, err := s.readLock()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return s.entries()
+	return readLocked(s, s.entries)
 }
 
 func (s *Store) entries() ([]Entry, error) {
@@ -585,12 +591,7 @@ func (s *Store) entries() ([]Entry, error) {
 // List returns the IDs of the containers in the store, sorted. It reads only
 // file names: a corrupt file is listed, and Load reports it.
 func (s *Store) List() ([]string, error) {
-	unlock, err := s.readLock()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return s.list()
+	return readLocked(s, s.list)
 }
 
 func (s *Store) list() ([]string, error) {

@@ -558,15 +558,17 @@ func totpStep(secret, code string, now time.Time) (int64, bool) {
 
 func cmdReset() *command {
 	var destructive, nonDestructive, yes, deviceCode bool
-	var entry string
+	var entry, webHost, allowedURLs string
 	return &command{
-		name: "reset", args: "--non-destructive | --destructive [-y] [-entry settings|lock-screen]",
+		name: "reset", args: "--non-destructive | --destructive [-y] [-entry settings|lock-screen [-web-host chromium]]",
 		summary: `"I forgot my PIN": sign in with password and MFA, choose a new PIN, and reset.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&nonDestructive, "non-destructive", false, "keep the keys; needs the PIN reset protector (enable-recovery)")
 			fs.BoolVar(&destructive, "destructive", false, "delete the keys and certificates; new login key, NgcKeyId and PIN")
 			fs.BoolVar(&yes, "y", false, "do not ask for confirmation before a destructive reset")
 			fs.StringVar(&entry, "entry", "settings", "where the reset starts: settings or lock-screen")
+			fs.StringVar(&webHost, "web-host", "", "with -entry lock-screen and -directory: open the sign-in page in the lock-screen web host (chromium), which opens only Microsoft's sign-in hosts and -web-signin-allowed-urls")
+			fs.StringVar(&allowedURLs, "web-signin-allowed-urls", "", "ConfigureWebSignInAllowedUrls: semicolon-delimited hosts the web host may open")
 			fs.BoolVar(&deviceCode, "device-code", false, "sign in at the directory (provision -directory) by device code: print the code and the page to enter it on, and wait (the default there)")
 		},
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
@@ -583,6 +585,9 @@ func cmdReset() *command {
 			if err := ep.UnmarshalText([]byte(entry)); err != nil {
 				return fmt.Errorf("%w: -entry %q: want settings or lock-screen", errUsage, entry)
 			}
+			if err := a.setWebHost(webHost, allowedURLs, ep); err != nil {
+				return err
+			}
 			st, cs, c, err := a.loadContainer()
 			var de *damagedError
 			if errors.As(err, &de) {
@@ -598,6 +603,9 @@ func cmdReset() *command {
 				return err
 			} else if ok {
 				return a.resetRemote(ctx, st, rc, cs, c, kind, ep, yes)
+			}
+			if a.webHost != nil {
+				return fmt.Errorf("%w: -web-host needs a directory to sign in at (provision -directory)", errUsage)
 			}
 			r, err := a.openResetEnv(ctx, st)
 			if err != nil {

@@ -10,7 +10,7 @@
 //	                         request signed by the TPM key
 //	hello change-pin         change the PIN, knowing the old one
 //	hello enable-recovery    enrol the PIN reset protector (EnablePinRecovery)
-//	hello reset --non-destructive | --destructive [-y]
+//	hello reset --non-destructive | --destructive [-y] [-entry lock-screen -web-host chromium]
 //	                         "I forgot my PIN": password + MFA, then a reset
 //	hello totp               the demo user's authenticator: the current code
 //	hello demo-user          the demo user's name and password
@@ -115,6 +115,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hellosim/hellosim/reset/webhost"
 )
 
 // Exit codes.
@@ -141,6 +143,9 @@ type app struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	in       *input
+	// webHost, when set (reset -entry lock-screen -web-host chromium),
+	// opens the directory's sign-in page in the lock-screen web host.
+	webHost *webhost.Allowlist
 }
 
 type command struct {

@@ -260,6 +260,13 @@ func (r *remote) deviceCodeSignIn(ctx context.Context, a *app) (tokens, error) {
 		return tokens{}, fmt.Errorf("%w: device code refused (%s) %s", errSignIn, resp.Status, da.Error)
 	}
 	fmt.Fprintf(a.stdout, "To sign in, open %s and enter the code %s\n", da.URI, da.UserCode)
+	if a.webHost != nil {
+		stop, err := a.openWebHost(ctx, r.cfg.CA, da.URI)
+		if err != nil {
+			return tokens{}, err
+		}
+		defer stop()
+	}
 	interval := time.Duration(max(da.Interval, 1)) * time.Second
 	deadline := time.Now().Add(time.Duration(max(da.ExpiresIn, 60)) * time.Second)
 	for time.Now().Before(deadline) {
