@@ -28,6 +28,7 @@ import (
 	"github.com/hellosim/hellosim/reset/idp/web"
 	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
+	"github.com/hellosim/hellosim/reset/service/state"
 )
 
 // shiftClock is real time plus an offset tests move: clients that wait in
@@ -70,6 +71,7 @@ const (
 type world struct {
 	t      testing.TB
 	clock  clock
+	start  time.Time // the clock when the world was made, whole seconds
 	dir    *idp.IdP
 	srv    *web.Server
 	base   string // https://127.0.0.1:port
@@ -99,6 +101,7 @@ func newWorld(t testing.TB, opts ...worldOpt) *world {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	start := cfg.clock.Now().Truncate(time.Second) // tokens carry whole seconds
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +156,7 @@ func newWorld(t testing.TB, opts ...worldOpt) *world {
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}, MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
-	return &world{t: t, clock: cfg.clock, dir: dir, srv: srv, base: base, cert: cert, tenant: tenant,
+	return &world{t: t, clock: cfg.clock, start: start, dir: dir, srv: srv, base: base, cert: cert, tenant: tenant,
 		admin: admin, user: user, devKey: devKey, client: client}
 }
 
@@ -314,7 +317,12 @@ func (w *world) serviceAccepts(token string) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	svc, err := service.New(service.Config{Verifier: verifier, Directory: w.dir, Keys: []protector.Unwrapper{key}, Clock: w.clock.Now})
+	// The service's records begin when the world does: a service made now,
+	// after the token was issued, would refuse it as issued before its
+	// records begin (a restarted service does, by design) whenever a second
+	// has turned since the token was signed.
+	records := state.NewMemory(state.MemoryOptions{Clock: w.clock.Now, Epoch: w.start})
+	svc, err := service.New(service.Config{Verifier: verifier, Directory: w.dir, Keys: []protector.Unwrapper{key}, Clock: w.clock.Now, State: records})
 	if err != nil {
 		w.t.Fatal(err)
 	}
