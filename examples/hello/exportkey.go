@@ -33,11 +33,7 @@ func cmdExportKey() *command {
 				}
 				block = &pem.Block{Type: "PUBLIC KEY", Bytes: der}
 			} else {
-				opts, err := st.pinOptions()
-				if err != nil {
-					return err
-				}
-				t, _, err := a.openUnlockedTPM(ctx, st)
+				opts, t, _, err := a.openPINTPM(ctx, st)
 				if err != nil {
 					return err
 				}
