@@ -33,20 +33,11 @@ func cmdExportKey() *command {
 				}
 				block = &pem.Block{Type: "PUBLIC KEY", Bytes: der}
 			} else {
-				opts, err := st.pinOptions()
+				s, done, err := a.openSession(ctx, st, c)
 				if err != nil {
 					return err
 				}
-				t, _, err := a.openUnlockedTPM(ctx, st)
-				if err != nil {
-					return err
-				}
-				defer t.Close()
-				s, err := a.unlock(ctx, t, c, opts)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
+				defer done()
 				der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 					Subject: pkix.Name{CommonName: c.Config().User},
 				}, s.Signer())
