@@ -114,15 +114,83 @@ func (a *app) openPINTarget(ctx context.Context, check func(*state) error) (*pin
 			return nil, err
 		}
 	}
-	opts, err := st.pinOptions()
-	if err != nil {
-		return nil, err
-	}
-	t, _, err := a.openUnlockedTPM(ctx, st)
+	opts, t, _, err := a.openPINTPM(ctx, st)
 	if err != nil {
 		return nil, err
 	}
 	return &pinTarget{st: st, store: cs, c: c, opts: opts, t: t}, nil
+}
+
+// openPINTPM reads the PIN options of the managed policy and then opens a
+// TPM that is not in lockout: what every command that asks for a PIN needs,
+// in the order that finds a bad policy file before the TPM is opened. The
+// caller closes t.
+func (a *app) openPINTPM(ctx context.Context, st *state) (opts []container.Option, t *tpm.TPM, spec string, err error) {
+	if opts, err = st.pinOptions(); err != nil {
+		return nil, nil, "", err
+	}
+	if t, spec, err = a.openUnlockedTPM(ctx, st); err != nil {
+		return nil, nil, spec, err
+	}
+	return opts, t, spec, nil
+}
+
+// newProvision is what both provisions, in process and remote, check and
+// open before the user is signed in or asked for a PIN: that the user has
+// no container yet, the managed PIN policy, and the TPM. The caller closes
+// p.t.
+type newProvision struct {
+	managed *container.PINPolicy
+	opts    []container.Option
+	t       *tpm.TPM
+	spec    string
+}
+
+func (a *app) startProvision(ctx context.Context, st *state) (*newProvision, error) {
+	if _, c, err := st.load(); err == nil {
+		return nil, &alreadyProvisionedError{user: c.Config().User, keyID: c.KeyID()}
+	} else if !errors.Is(err, errNoContainer) {
+		return nil, err
+	}
+	managed, err := st.pinPolicy()
+	if err != nil {
+		return nil, err
+	}
+	opts, t, spec, err := a.openPINTPM(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return &newProvision{managed: managed, opts: opts, t: t, spec: spec}, nil
+}
+
+// provision asks for the new PIN, makes cfg's container in p.t and stores
+// it with the device file. The store keeps one container per user: of
+// concurrent provisions, exactly one gets here first.
+func (p *newProvision) provision(ctx context.Context, a *app, st *state, cfg container.Config) (*container.Container, error) {
+	pin, err := a.in.newPIN("New PIN", pinPolicyFor(p.managed, nil).Check)
+	if err != nil {
+		return nil, err
+	}
+	c, err := container.Provision(ctx, p.t, cfg, pin, p.opts...)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := st.store(true)
+	if err != nil {
+		return nil, err
+	}
+	if err := cs.Save(c); err != nil {
+		var ue *store.UserHasContainerError
+		if errors.As(err, &ue) {
+			return nil, &alreadyProvisionedError{user: cfg.User}
+		}
+		return nil, err
+	}
+	st.dev.TPM = st.recordTPM(p.spec)
+	if err := st.saveDevice(); err != nil {
+		return nil, fmt.Errorf("the container is stored, but the device file could not be written: %w", err)
+	}
+	return c, nil
 }
 
 // unlock asks for the PIN and unlocks c, asking again after a wrong PIN,
@@ -156,11 +224,7 @@ func (a *app) unlock(ctx context.Context, t *tpm.TPM, c *container.Container, op
 // openSession opens the TPM (not in lockout) and unlocks c with the PIN,
 // asked again when wrong. done closes the session and the TPM.
 func (a *app) openSession(ctx context.Context, st *state, c *container.Container) (s *container.Session, done func(), err error) {
-	opts, err := st.pinOptions()
-	if err != nil {
-		return nil, nil, err
-	}
-	t, _, err := a.openUnlockedTPM(ctx, st)
+	opts, t, _, err := a.openPINTPM(ctx, st)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -258,58 +322,24 @@ func cmdProvision() *command {
 				return err
 			}
 			// Cheap checks first: an existing container, the policy, the TPM.
-			if _, c, err := st.load(); err == nil {
-				return &alreadyProvisionedError{user: c.Config().User, keyID: c.KeyID()}
-			} else if !errors.Is(err, errNoContainer) {
-				return err
-			}
-			managed, err := st.pinPolicy()
+			p, err := a.startProvision(ctx, st)
 			if err != nil {
 				return err
 			}
-			opts, err := st.pinOptions()
-			if err != nil {
-				return err
-			}
-			t, spec, err := a.openUnlockedTPM(ctx, st)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
+			defer p.t.Close()
 			if created {
 				fmt.Fprintf(a.stdout, "Simulated tenant %s (%s), onboarded to the PIN reset service.\n", cl.info.Domain, cl.info.TenantID)
 				fmt.Fprintf(a.stdout, "User %s, password %q, TOTP authenticator (kept in %s; 'hello demo-user' shows them again).\n", cl.info.UPN, cl.info.Password, st.path(directoryFile))
 			}
-			pin, err := a.in.newPIN("New PIN", pinPolicyFor(managed, nil).Check)
-			if err != nil {
-				return err
-			}
 			cfg := container.Config{User: cl.user.UPN, UserID: cl.user.ObjectID, TenantID: cl.user.TenantID, Algorithm: ka}
-			c, err := container.Provision(ctx, t, cfg, pin, opts...)
+			c, err := p.provision(ctx, a, st, cfg)
 			if err != nil {
 				return err
 			}
-			cs, err := st.store(true)
-			if err != nil {
+			if err := a.registerLoginKey(ctx, st, cl, p.t, c); err != nil {
 				return err
 			}
-			// The store keeps one container per user: of concurrent
-			// provisions, exactly one gets here first.
-			if err := cs.Save(c); err != nil {
-				var ue *store.UserHasContainerError
-				if errors.As(err, &ue) {
-					return &alreadyProvisionedError{user: cfg.User}
-				}
-				return err
-			}
-			st.dev.TPM = st.recordTPM(spec)
-			if err := st.saveDevice(); err != nil {
-				return fmt.Errorf("the container is stored, but the device file could not be written: %w", err)
-			}
-			if err := a.registerLoginKey(ctx, st, cl, t, c); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Windows Hello is set up for %s: %s login key on %s.\n", cfg.User, ka, spec)
+			fmt.Fprintf(a.stdout, "Windows Hello is set up for %s: %s login key on %s.\n", cfg.User, ka, p.spec)
 			a.printState(c)
 			return nil
 		},

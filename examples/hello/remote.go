@@ -422,24 +422,11 @@ func (a *app) provisionRemote(ctx context.Context, cfg remoteConfig, ka tpm.KeyA
 	if err != nil {
 		return err
 	}
-	if _, c, err := st.load(); err == nil {
-		return &alreadyProvisionedError{user: c.Config().User, keyID: c.KeyID()}
-	} else if !errors.Is(err, errNoContainer) {
-		return err
-	}
-	managed, err := st.pinPolicy()
+	p, err := a.startProvision(ctx, st)
 	if err != nil {
 		return err
 	}
-	opts, err := st.pinOptions()
-	if err != nil {
-		return err
-	}
-	t, spec, err := a.openUnlockedTPM(ctx, st)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
+	defer p.t.Close()
 	tok, err := r.deviceCodeSignIn(ctx, a)
 	if err != nil {
 		return err
@@ -457,7 +444,7 @@ func (a *app) provisionRemote(ctx context.Context, cfg remoteConfig, ka tpm.KeyA
 	if r.cfg.TenantID == "" || r.cfg.UserID == "" || r.cfg.UPN == "" {
 		return fmt.Errorf("%w: the access token names no tid, oid and upn", errSignIn)
 	}
-	dev, err := st.deviceIdentity(ctx, t)
+	dev, err := st.deviceIdentity(ctx, p.t)
 	if err != nil {
 		return err
 	}
@@ -468,31 +455,12 @@ func (a *app) provisionRemote(ctx context.Context, cfg remoteConfig, ka tpm.KeyA
 	if err := writeJSON(st.path(remoteFile), r.cfg); err != nil {
 		return err
 	}
-	pin, err := a.in.newPIN("New PIN", pinPolicyFor(managed, nil).Check)
-	if err != nil {
-		return err
-	}
 	ccfg := container.Config{User: r.cfg.UPN, UserID: r.cfg.UserID, TenantID: r.cfg.TenantID, Algorithm: ka}
-	c, err := container.Provision(ctx, t, ccfg, pin, opts...)
+	c, err := p.provision(ctx, a, st, ccfg)
 	if err != nil {
 		return err
 	}
-	cs, err := st.store(true)
-	if err != nil {
-		return err
-	}
-	if err := cs.Save(c); err != nil {
-		var ue *store.UserHasContainerError
-		if errors.As(err, &ue) {
-			return &alreadyProvisionedError{user: ccfg.User}
-		}
-		return err
-	}
-	st.dev.TPM = st.recordTPM(spec)
-	if err := st.saveDevice(); err != nil {
-		return fmt.Errorf("the container is stored, but the device file could not be written: %w", err)
-	}
-	key, err := dev.Signer(ctx, t)
+	key, err := dev.Signer(ctx, p.t)
 	if err != nil {
 		return err
 	}
@@ -510,7 +478,7 @@ func (a *app) provisionRemote(ctx context.Context, cfg remoteConfig, ka tpm.KeyA
 		return fmt.Errorf("register the login key: %w", err)
 	}
 	fmt.Fprintf(a.stdout, "Login key registered with the device registration service at %s: kid %s for %s (device %s).\n", r.drsBase, res.KID, res.UPN, dev.ID())
-	fmt.Fprintf(a.stdout, "Windows Hello is set up for %s: %s login key on %s.\n", ccfg.User, ka, spec)
+	fmt.Fprintf(a.stdout, "Windows Hello is set up for %s: %s login key on %s.\n", ccfg.User, ka, p.spec)
 	a.printState(c)
 	return nil
 }

@@ -50,6 +50,33 @@ func (p *IdP) SignIn(ctx context.Context, upn, password string) (*Pending, error
 	return &Pending{p: p, upn: key, created: now}, nil
 }
 
+// SignInFederated starts the sign-in of a user whom a federation service
+// authenticated: the caller verified that service's signed assertion with
+// the key it trusts for the user's tenant (package reset/idp/web does) and
+// names the service by the host of its sign-in page. The user must belong
+// to a federated tenant whose FederationSignInURL has that host (a managed
+// user, or a federation service that is not the tenant's, is refused as an
+// unknown user), and must be enabled and unlocked. What follows is the
+// same as after SignIn: the pending sign-in needs the second factor
+// (CompleteMFA), and its tokens name the federation service (idp).
+func (p *IdP) SignInFederated(ctx context.Context, upn, federationHost string) (*Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now, key := p.now(), strings.ToLower(upn)
+	u, err := p.activeUserLocked(key, now)
+	if err != nil {
+		return nil, fmt.Errorf("sign in federated: %w", err)
+	}
+	t := Tenant{Tenant: u.tenant.Tenant.Tenant}
+	if !t.Federated() || federationHost == "" || !strings.EqualFold(t.SignInHost(), federationHost) {
+		return nil, fmt.Errorf("sign in federated: %w: %q is not the federation service of the user's tenant", ErrUnknownUser, federationHost)
+	}
+	return &Pending{p: p, upn: key, created: now}, nil
+}
+
 // failLocked counts a failure and locks the account at the threshold.
 func (p *IdP) failLocked(u *user, now time.Time) error {
 	u.failures++

@@ -32,6 +32,7 @@ const (
 	stepMFA
 	stepConsent
 	stepConfirm
+	stepFederation // at the tenant's federation service, until its answer
 )
 
 // flow is one sign-in in a browser, page to page. Its ID is the flow
@@ -52,6 +53,8 @@ type flow struct {
 	device    *deviceAuth  // kindDevice
 	codeTries int
 	returnTo  string // kindPortal: a path on this server
+	fedTenant string // the federated tenant whose service signs the user in
+	fedCtx    string // wctx: binds that service's answer to this flow
 }
 
 // authRequest is a validated authorization request.
@@ -304,6 +307,9 @@ func (s *Server) stepUPN(w http.ResponseWriter, r *http.Request, f *flow) {
 		return
 	}
 	f.upn, f.step = upn, stepPassword
+	if s.homeRealm(w, r, f, domain) {
+		return
+	}
 	s.render(w, r, http.StatusOK, "password", pageData{CSRF: f.csrf, AppName: f.appName(), UPN: upn})
 }
 
@@ -321,6 +327,11 @@ func (s *Server) stepPassword(w http.ResponseWriter, r *http.Request, f *flow) {
 		u, err = p.User()
 	}
 	if err == nil && f.tenant != "" && u.TenantID != f.tenant {
+		err = idp.ErrUnknownUser
+	}
+	if err == nil && s.federatedTenant(u.TenantID) {
+		// A federated tenant's users sign in at its federation service,
+		// never with a password here (as in Entra).
 		err = idp.ErrUnknownUser
 	}
 	if err != nil {
