@@ -121,13 +121,10 @@ func TestWrongPINSaysHowManyTriesRemain(t *testing.T) {
 func TestEmptyPINSpendsNoTry(t *testing.T) {
 	tp := openTPM(t)
 	c := provision(t, tp, testConfig())
-	before, err := tp.LockoutStatus(context.Background())
-	require.NoError(t, err)
-	_, err = Unlock(context.Background(), tp, c, "")
+	before := failures(t, tp)
+	_, err := Unlock(context.Background(), tp, c, "")
 	assert.ErrorIs(t, err, ErrPINPolicy)
-	after, err := tp.LockoutStatus(context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, before.Failures, after.Failures)
+	assert.Equal(t, before, failures(t, tp))
 }
 
 // Windows configures TPM 2.0 to lock after 32 failures (WHfB tpm-fundamentals).
@@ -203,15 +200,12 @@ func TestChangePINChecksPolicyFirst(t *testing.T) {
 	tp := openTPM(t)
 	ctx := context.Background()
 	c := provision(t, tp, testConfig())
-	before, err := tp.LockoutStatus(ctx)
-	require.NoError(t, err)
-	_, err = ChangePIN(ctx, tp, c, thirdPIN, "9753")
+	before := failures(t, tp)
+	_, err := ChangePIN(ctx, tp, c, thirdPIN, "9753")
 	var pe *PolicyError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, RuleConstantDelta, pe.Rule)
-	after, err := tp.LockoutStatus(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, before.Failures, after.Failures, "a refused new PIN spends no try of the old")
+	assert.Equal(t, before, failures(t, tp), "a refused new PIN spends no try of the old")
 }
 
 func TestChangePINHistory(t *testing.T) {
@@ -284,6 +278,22 @@ func newServiceKey(t testing.TB, s protector.Scheme) *protector.ServicePrivateKe
 }
 
 // enableRecovery unlocks c with pin and enables PIN recovery to svc.
+// openWithService gives a PIN recovery test a TPM (as openTPM) and a PIN
+// reset service key (HPKE X25519).
+func openWithService(t testing.TB) (*tpm.TPM, *protector.ServicePrivateKey) {
+	t.Helper()
+	return openTPM(t), newServiceKey(t, protector.HPKEX25519)
+}
+
+// recovered is the protector the service svc unwraps from c's envelope:
+// what a PIN reset gives ResetPIN.
+func recovered(t testing.TB, svc *protector.ServicePrivateKey, c *Container) *protector.Key {
+	t.Helper()
+	r, err := svc.Unwrap(c.Envelope())
+	require.NoError(t, err)
+	return r
+}
+
 func enableRecovery(t testing.TB, tp *tpm.TPM, c *Container, pin string, svc *protector.ServicePrivateKey) *Container {
 	t.Helper()
 	e, err := unlock(t, tp, c, pin).EnablePINRecovery(context.Background(), svc.Public())
@@ -342,8 +352,7 @@ func TestResetPINReenrolsUnderNextKey(t *testing.T) {
 	c := provision(t, tp, testConfig())
 	e, err := unlock(t, tp, c, testPIN).EnablePINRecovery(ctx, old.Public())
 	require.NoError(t, err)
-	r, err := old.Unwrap(e.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, old, e)
 	nk := next.Public()
 	n, err := ResetPIN(ctx, tp, e, r, otherPIN, &nk)
 	require.NoError(t, err)
@@ -353,8 +362,7 @@ func TestResetPINReenrolsUnderNextKey(t *testing.T) {
 	assert.Error(t, err, "the protector the service saw no longer opens the secret")
 	_, err = old.Unwrap(n.Envelope())
 	assert.Error(t, err)
-	r2, err := next.Unwrap(n.Envelope())
-	require.NoError(t, err)
+	r2 := recovered(t, next, n)
 	n2, err := ResetPIN(ctx, tp, n, r2, thirdPIN, nil)
 	require.NoError(t, err)
 	signVerify(t, unlock(t, tp, n2, thirdPIN).Signer(), c.PublicKey())
@@ -374,33 +382,29 @@ func TestEnablePINRecoveryAgainRewrapsUnderRotatedKey(t *testing.T) {
 	assert.Equal(t, k2.Public().ID(), e2.Envelope().KeyID())
 	_, err = k1.Unwrap(e2.Envelope())
 	assert.Error(t, err)
-	r, err := k2.Unwrap(e2.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, k2, e2)
 	_, err = ResetPIN(ctx, tp, e2, r, otherPIN, nil)
 	assert.NoError(t, err)
 }
 
 func TestChangePINKeepsProtectorValid(t *testing.T) {
-	tp := openTPM(t)
+	tp, svc := openWithService(t)
 	ctx := context.Background()
-	svc := newServiceKey(t, protector.HPKEX25519)
 	c := provision(t, tp, testConfig())
 	e := enableRecovery(t, tp, c, testPIN, svc)
 	n, err := ChangePIN(ctx, tp, e, testPIN, otherPIN)
 	require.NoError(t, err)
 	assert.Equal(t, e.encS, n.encS)
 	assert.Equal(t, e.envelope, n.envelope)
-	r, err := svc.Unwrap(n.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, svc, n)
 	m, err := ResetPIN(ctx, tp, n, r, thirdPIN, nil)
 	require.NoError(t, err)
 	signVerify(t, unlock(t, tp, m, thirdPIN).Signer(), c.PublicKey())
 }
 
 func TestResetPINRefusals(t *testing.T) {
-	tp := openTPM(t)
+	tp, svc := openWithService(t)
 	ctx := context.Background()
-	svc := newServiceKey(t, protector.HPKEX25519)
 	c := provision(t, tp, testConfig())
 	stranger, err := protector.NewKey(nil)
 	require.NoError(t, err)
@@ -412,16 +416,14 @@ func TestResetPINRefusals(t *testing.T) {
 	_, err = ResetPIN(ctx, tp, e, stranger, otherPIN, nil)
 	assert.ErrorIs(t, err, protector.ErrDecrypt, "another protector does not open the secret")
 
-	r, err := svc.Unwrap(e.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, svc, e)
 	_, err = ResetPIN(ctx, tp, e, r, "1111", nil)
 	assert.ErrorIs(t, err, ErrPINPolicy)
 }
 
 func TestReprovisionIsDestructive(t *testing.T) {
-	tp := openTPM(t)
+	tp, svc := openWithService(t)
 	ctx := context.Background()
-	svc := newServiceKey(t, protector.HPKEX25519)
 	cfg := testConfig()
 	cfg.PINPolicy.MinimumLength = 6
 	c := provision(t, tp, cfg)
@@ -524,9 +526,8 @@ func TestSessionKeysAndCertificates(t *testing.T) {
 
 // Operations never change their input: its encoding is the same afterwards.
 func TestOperationsLeaveInputUnchanged(t *testing.T) {
-	tp := openTPM(t)
+	tp, svc := openWithService(t)
 	ctx := context.Background()
-	svc := newServiceKey(t, protector.HPKEX25519)
 	cfg := testConfig()
 	cfg.PINPolicy.History = 4
 	c := provision(t, tp, cfg)
@@ -562,8 +563,7 @@ func TestOperationsLeaveInputUnchanged(t *testing.T) {
 	check("accessors")
 
 	eOrig := marshal(t, e)
-	r, err := svc.Unwrap(e.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, svc, e)
 	nk := svc.Public()
 	_, err = ResetPIN(ctx, tp, e, r, otherPIN, &nk)
 	require.NoError(t, err)

@@ -40,8 +40,7 @@ func TestDeviceIdentityBindsTheProtector(t *testing.T) {
 	assert.Equal(t, d.ID(), parsed.DeviceID())
 
 	// A non-destructive reset re-enrols on the same device.
-	r, err := svc2.Unwrap(c.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, svc2, c)
 	defer r.Destroy()
 	next, err := ResetPIN(ctx, tp, c, r, otherPIN, ptr(svc.Public()))
 	require.NoError(t, err)

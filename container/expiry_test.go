@@ -108,8 +108,7 @@ func TestResetsRestartPINExpiry(t *testing.T) {
 	assert.True(t, s.PINExpired())
 	require.NoError(t, s.Close())
 
-	r, err := svc.Unwrap(e.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, svc, e)
 	defer r.Destroy()
 	nd, err := ResetPIN(ctx, tp, e, r, otherPIN, nil, clock)
 	require.NoError(t, err)

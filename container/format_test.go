@@ -261,8 +261,7 @@ func TestAlteredContainerRefusedOnUnlock(t *testing.T) {
 		requireCorrupt(t, err, name)
 		_, err = ChangePIN(ctx, tp, parsed, "13572468", "24681357")
 		requireCorrupt(t, err, name)
-		r, err := svc.Unwrap(e.Envelope())
-		require.NoError(t, err)
+		r := recovered(t, svc, e)
 		_, err = ResetPIN(ctx, tp, parsed, r, "24681357", nil)
 		requireCorrupt(t, err, name)
 	}

@@ -21,6 +21,15 @@ func openTPM(t testing.TB) *tpm.TPM {
 	return tpmtest.Open(t)
 }
 
+// failures is tp's dictionary-attack count: a test compares it before and
+// after an operation that must spend no try.
+func failures(t testing.TB, tp *tpm.TPM) uint32 {
+	t.Helper()
+	st, err := tp.LockoutStatus(context.Background())
+	require.NoError(t, err)
+	return st.Failures
+}
+
 const (
 	testPIN  = "135792"
 	otherPIN = "246801"

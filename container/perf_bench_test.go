@@ -171,8 +171,7 @@ func TestPerfCommandBudget(t *testing.T) {
 	c, err := s.EnablePINRecovery(ctx, svc.Public())
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
-	r, err := svc.Unwrap(c.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, svc, c)
 	defer r.Destroy()
 	next := svc.Public()
 	step("non-destructive reset + retire", 3, func() {

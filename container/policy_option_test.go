@@ -6,8 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/hellosim/hellosim/protector"
 )
 
 // weakenPolicy is an attacker's edit of a container file: the stored policy
@@ -64,18 +62,16 @@ func TestReprovisionAppliesPolicyOption(t *testing.T) {
 }
 
 func TestResetPINAndChangePINApplyPolicyOption(t *testing.T) {
-	tp := openTPM(t)
+	tp, svc := openWithService(t)
 	ctx := context.Background()
-	svc := newServiceKey(t, protector.HPKEX25519)
 	cfg := testConfig()
 	cfg.PINPolicy.History = 5
 	c := provision(t, tp, cfg)
 	e := enableRecovery(t, tp, c, testPIN, svc)
-	r, err := svc.Unwrap(e.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, svc, e)
 	defer r.Destroy()
 
-	_, err = ResetPIN(ctx, tp, e, r, otherPIN, nil, WithPINPolicy(strictPolicy))
+	_, err := ResetPIN(ctx, tp, e, r, otherPIN, nil, WithPINPolicy(strictPolicy))
 	assert.ErrorIs(t, err, ErrPINPolicy)
 	n, err := ResetPIN(ctx, tp, e, r, strictPIN, nil, WithPINPolicy(strictPolicy))
 	require.NoError(t, err)

@@ -34,8 +34,7 @@ var rollbackCases = []struct {
 	}},
 	{"NonDestructive", ErrRevoked, func(t *testing.T, tp *tpm.TPM, c *Container, svc *protector.ServicePrivateKey) *Container {
 		ctx := context.Background()
-		r, err := svc.Unwrap(c.Envelope())
-		require.NoError(t, err)
+		r := recovered(t, svc, c)
 		defer r.Destroy()
 		next := svc.Public()
 		n, err := ResetPIN(ctx, tp, c, r, otherPIN, &next)
@@ -57,9 +56,8 @@ var rollbackCases = []struct {
 func TestOldContainerRefusedAfterChangeAndResets(t *testing.T) {
 	for _, tc := range rollbackCases {
 		t.Run(tc.name, func(t *testing.T) {
-			tp := openTPM(t)
+			tp, svc := openWithService(t)
 			ctx := context.Background()
-			svc := newServiceKey(t, protector.HPKEX25519)
 			c := provision(t, tp, testConfig())
 			require.True(t, c.RollbackProtection().On, c.RollbackProtection().String())
 			e := enableRecovery(t, tp, c, testPIN, svc)
@@ -90,15 +88,13 @@ func TestOldContainerRefusedAfterChangeAndResets(t *testing.T) {
 // refuses, a protector that does not open the secret — revokes nothing and
 // leaves no NV index behind.
 func TestFailedOperationsRevokeNothing(t *testing.T) {
-	tp := openTPM(t)
+	tp, svc := openWithService(t)
 	ctx := context.Background()
-	svc := newServiceKey(t, protector.HPKEX25519)
 	c := provision(t, tp, testConfig())
 	e := enableRecovery(t, tp, c, testPIN, svc)
 	other := provision(t, tp, testConfig()) // its protector opens another secret
 	oe := enableRecovery(t, tp, other, testPIN, svc)
-	wrongR, err := svc.Unwrap(oe.Envelope())
-	require.NoError(t, err)
+	wrongR := recovered(t, svc, oe)
 	defer wrongR.Destroy()
 	before, err := tp.Secrets(ctx)
 	require.NoError(t, err)
@@ -107,8 +103,7 @@ func TestFailedOperationsRevokeNothing(t *testing.T) {
 		"ChangePIN, wrong PIN": func() error { _, err := ChangePIN(ctx, tp, e, "97531864", otherPIN); return err },
 		"ChangePIN, weak PIN":  func() error { _, err := ChangePIN(ctx, tp, e, testPIN, "1111"); return err },
 		"ResetPIN, weak PIN": func() error {
-			r, err := svc.Unwrap(e.Envelope())
-			require.NoError(t, err)
+			r := recovered(t, svc, e)
 			defer r.Destroy()
 			_, err = ResetPIN(ctx, tp, e, r, "1111", nil)
 			return err
@@ -153,9 +148,7 @@ func TestRawTPMCommandsWithOldCopyGetTPMError(t *testing.T) {
 	for _, tc := range rollbackCases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := tpmtest.OpenTransport(t)
-			tp, err := tpm.New(noClose{raw})
-			require.NoError(t, err)
-			tpmtest.Prepare(t, tp)
+			tp := tpmtest.OpenOn(t, raw)
 			ctx := context.Background()
 			svc := newServiceKey(t, protector.HPKEX25519)
 			c := provision(t, tp, testConfig())
@@ -177,7 +170,7 @@ func TestRawTPMCommandsWithOldCopyGetTPMError(t *testing.T) {
 
 			tc.op(t, tp, e, svc)
 
-			err = read()
+			err := read()
 			var rc tpm2.TPMRC
 			require.True(t, errors.As(err, &rc), "a TPM response code, not %v", err)
 			if tc.name == "ChangePIN" {
@@ -227,15 +220,13 @@ func TestSeededSimulatorSaysRollbackProtectionIsOff(t *testing.T) {
 // Retire fails with tpm.ErrOwnerAuth and revokes nothing.
 func TestOwnerAuthorizationSet(t *testing.T) {
 	raw := tpmtest.OpenTransport(t)
-	tp, err := tpm.New(noClose{raw})
-	require.NoError(t, err)
-	tpmtest.Prepare(t, tp)
+	tp := tpmtest.OpenOn(t, raw)
 	ctx := context.Background()
 	before := provision(t, tp, testConfig())
 	require.True(t, before.RollbackProtection().On)
 
 	ownerAuth := []byte("the owner's secret")
-	_, err = tpm2.HierarchyChangeAuth{
+	_, err := tpm2.HierarchyChangeAuth{
 		AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
 		NewAuth:    tpm2.TPM2BAuth{Buffer: ownerAuth},
 	}.Execute(raw)

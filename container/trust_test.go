@@ -86,8 +86,7 @@ func enrolled(t *testing.T, tp *tpm.TPM) (*Container, *protector.Key) {
 	s := unlock(t, tp, provision(t, tp, testConfig()), testPIN)
 	e, err := s.EnablePINRecovery(context.Background(), svc.Public())
 	require.NoError(t, err)
-	r, err := svc.Unwrap(e.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, svc, e)
 	t.Cleanup(r.Destroy)
 	return e, r
 }
@@ -103,18 +102,15 @@ func TestEveryOperationRefusesAnUntrustedTPM(t *testing.T) {
 
 	for name, op := range operations(c, r) {
 		t.Run(name, func(t *testing.T) {
-			before, err := tp.LockoutStatus(ctx)
-			require.NoError(t, err)
+			before := failures(t, tp)
 			rec.Reset()
-			err = op(ctx, tp, WithTrustedTPMs(untrusted))
+			err := op(ctx, tp, WithTrustedTPMs(untrusted))
 			require.ErrorIs(t, err, tpm.ErrUntrustedTPM)
 			var ue *tpm.UntrustedError
 			require.ErrorAs(t, err, &ue)
 			assert.Equal(t, tpm.EKChainInvalid, ue.Failure)
 			requireNothingPINDependent(t, rec)
-			after, err := tp.LockoutStatus(ctx)
-			require.NoError(t, err)
-			assert.Equal(t, before.Failures, after.Failures, "no dictionary-attack count spent")
+			assert.Equal(t, before, failures(t, tp), "no dictionary-attack count spent")
 		})
 	}
 }
@@ -142,9 +138,7 @@ func TestEveryOperationWorksOnATrustedTPMVerifiedOnce(t *testing.T) {
 func TestImpostorSRKWithEditedFileIsRefused(t *testing.T) {
 	// The container, made on the TPM with no one in between.
 	next := tpmtest.OpenTransport(t)
-	honest, err := tpm.New(nopCloser{next})
-	require.NoError(t, err)
-	tpmtest.Prepare(t, honest)
+	honest := tpmtest.OpenOn(t, next)
 	c := provision(t, honest, testConfig())
 	roots := tpmtest.Manufacture(t, honest)
 
@@ -160,17 +154,14 @@ func TestImpostorSRKWithEditedFileIsRefused(t *testing.T) {
 	require.NoError(t, tp.CheckSRK(edited.srkName), "the edited file pins the impostor's key")
 
 	ctx := context.Background()
-	before, err := honest.LockoutStatus(ctx)
-	require.NoError(t, err)
+	before := failures(t, honest)
 	rec.Reset()
 	_, err = Unlock(ctx, tp, edited, testPIN, WithTrustedTPMs(roots))
 	var ue *tpm.UntrustedError
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, tpm.SRKUnproven, ue.Failure, "%v", err)
 	requireNothingPINDependent(t, rec)
-	after, err := honest.LockoutStatus(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, before.Failures, after.Failures, "no dictionary-attack count spent")
+	assert.Equal(t, before, failures(t, honest), "no dictionary-attack count spent")
 
 	// Control: without the check the unseal goes out, in a session whose
 	// salt the impostor can read.

@@ -166,8 +166,7 @@ func TestSecretBuffersWipedAfterEachOperation(t *testing.T) {
 	require.NoError(t, err)
 	l.requireWiped(t, "ChangePIN", secretS, secretPIN, secretPINAuth, secretDerivedKey, secretHistoryMAC, secretHistory)
 
-	r, err := svc.Unwrap(n.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, svc, n)
 	defer r.Destroy()
 	nk := next.Public()
 	m, err := ResetPIN(ctx, tp, n, r, thirdPIN, &nk, l.opt())
@@ -184,17 +183,15 @@ func TestSecretBuffersWipedAfterEachOperation(t *testing.T) {
 }
 
 func TestSecretBuffersWipedWhenOperationsFail(t *testing.T) {
-	tp := openTPM(t)
+	tp, svc := openWithService(t)
 	ctx := context.Background()
-	svc := newServiceKey(t, protector.HPKEX25519)
 	c := provision(t, tp, wipeConfig())
 	s := unlock(t, tp, c, testPIN)
 	secret := append([]byte(nil), s.secret...)
 	e, err := s.EnablePINRecovery(ctx, svc.Public())
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
-	r, err := svc.Unwrap(e.Envelope())
-	require.NoError(t, err)
+	r := recovered(t, svc, e)
 	defer r.Destroy()
 	var l secretLog
 
@@ -359,8 +356,7 @@ func TestSecretBuffersWipedWhenTheTPMFails(t *testing.T) {
 			e, err := s.EnablePINRecovery(ctx, svc.Public())
 			require.NoError(t, err)
 			require.NoError(t, s.Close())
-			r, err := svc.Unwrap(e.Envelope())
-			require.NoError(t, err)
+			r := recovered(t, svc, e)
 			defer r.Destroy()
 			nk := svc.Public()
 			_, err = ResetPIN(ctx, tp, e, r, otherPIN, &nk, opts...)

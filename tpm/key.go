@@ -103,10 +103,7 @@ func (t *TPM) CreateKey(ctx context.Context, alg KeyAlgorithm, auth []byte) (Blo
 	if !ok {
 		return Blob{}, nil, fmt.Errorf("tpm: create key: unsupported algorithm %v", alg)
 	}
-	if len(auth) > MaxAuthSize {
-		return Blob{}, nil, fmt.Errorf("tpm: create key: auth must be at most %d bytes, not %d", MaxAuthSize, len(auth))
-	}
-	if err := t.lock(); err != nil {
+	if err := t.lockWithAuth("create key", auth); err != nil {
 		return Blob{}, nil, err
 	}
 	pub, priv, err := t.create(ctx, template, nil, auth)
@@ -135,10 +132,7 @@ func (t *TPM) LoadKey(ctx context.Context, b Blob, auth []byte) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tpm: load key: %w", err)
 	}
-	if len(auth) > MaxAuthSize {
-		return nil, fmt.Errorf("tpm: load key: auth must be at most %d bytes, not %d", MaxAuthSize, len(auth))
-	}
-	if err := t.lock(); err != nil {
+	if err := t.lockWithAuth("load key", auth); err != nil {
 		return nil, err
 	}
 	defer t.mu.Unlock()

@@ -102,26 +102,24 @@ func (t *TPM) SetLockoutParameters(ctx context.Context, maxTries uint32, recover
 	params := binary.BigEndian.AppendUint32(nil, maxTries)
 	params = binary.BigEndian.AppendUint32(params, rec)
 	params = binary.BigEndian.AppendUint32(params, lrec)
-	if err := t.lock(); err != nil {
-		return err
-	}
-	defer t.mu.Unlock()
-	if err := t.lockoutCommand(ctx, tpm2.TPMCCDictionaryAttackParameters, params, lockoutAuth); err != nil {
-		return fmt.Errorf("tpm: set lockout parameters: %w", err)
-	}
-	return nil
+	return t.lockout(ctx, "set lockout parameters", tpm2.TPMCCDictionaryAttackParameters, params, lockoutAuth)
 }
 
 // ResetLockout is TPM2_DictionaryAttackLockReset (Part 3 §25.2): it sets the
 // failure counter to zero and leaves lockout. Tests use it; on a real TPM it
 // needs the owner's lockoutAuth.
 func (t *TPM) ResetLockout(ctx context.Context, lockoutAuth []byte) error {
+	return t.lockout(ctx, "reset lockout", tpm2.TPMCCDictionaryAttackLockReset, nil, lockoutAuth)
+}
+
+// lockout is lockoutCommand under t.mu, its error after op.
+func (t *TPM) lockout(ctx context.Context, op string, cc tpm2.TPMCC, params, lockoutAuth []byte) error {
 	if err := t.lock(); err != nil {
 		return err
 	}
 	defer t.mu.Unlock()
-	if err := t.lockoutCommand(ctx, tpm2.TPMCCDictionaryAttackLockReset, nil, lockoutAuth); err != nil {
-		return fmt.Errorf("tpm: reset lockout: %w", err)
+	if err := t.lockoutCommand(ctx, cc, params, lockoutAuth); err != nil {
+		return fmt.Errorf("tpm: %s: %w", op, err)
 	}
 	return nil
 }

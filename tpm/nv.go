@@ -141,10 +141,7 @@ func (t *TPM) DefineSecret(ctx context.Context, secret, auth []byte) (NVSecret, 
 	if len(secret) != NVSecretSize {
 		return NVSecret{}, fmt.Errorf("tpm: define secret: secret must be %d bytes, not %d", NVSecretSize, len(secret))
 	}
-	if len(auth) > MaxAuthSize {
-		return NVSecret{}, fmt.Errorf("tpm: define secret: auth must be at most %d bytes, not %d", MaxAuthSize, len(auth))
-	}
-	if err := t.lock(); err != nil {
+	if err := t.lockWithAuth("define secret", auth); err != nil {
 		return NVSecret{}, err
 	}
 	defer t.mu.Unlock()
@@ -276,10 +273,7 @@ func (t *TPM) ReadSecret(ctx context.Context, s NVSecret, auth []byte) ([]byte, 
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("tpm: read secret: %w", err)
 	}
-	if len(auth) > MaxAuthSize {
-		return nil, fmt.Errorf("tpm: read secret: auth must be at most %d bytes, not %d", MaxAuthSize, len(auth))
-	}
-	if err := t.lock(); err != nil {
+	if err := t.lockWithAuth("read secret", auth); err != nil {
 		return nil, err
 	}
 	defer t.mu.Unlock()

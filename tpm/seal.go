@@ -39,10 +39,7 @@ func (t *TPM) Seal(ctx context.Context, secret, auth []byte) (Blob, error) {
 	if len(secret) == 0 || len(secret) > MaxSecretSize {
 		return Blob{}, fmt.Errorf("tpm: seal: secret must be 1 to %d bytes, not %d", MaxSecretSize, len(secret))
 	}
-	if len(auth) > MaxAuthSize {
-		return Blob{}, fmt.Errorf("tpm: seal: auth must be at most %d bytes, not %d", MaxAuthSize, len(auth))
-	}
-	if err := t.lock(); err != nil {
+	if err := t.lockWithAuth("seal", auth); err != nil {
 		return Blob{}, err
 	}
 	defer t.mu.Unlock()
@@ -96,10 +93,7 @@ func (t *TPM) Unseal(ctx context.Context, b Blob, auth []byte) ([]byte, error) {
 	if err := o.checkSealed(); err != nil {
 		return nil, fmt.Errorf("tpm: unseal: %w", err)
 	}
-	if len(auth) > MaxAuthSize {
-		return nil, fmt.Errorf("tpm: unseal: auth must be at most %d bytes, not %d", MaxAuthSize, len(auth))
-	}
-	if err := t.lock(); err != nil {
+	if err := t.lockWithAuth("unseal", auth); err != nil {
 		return nil, err
 	}
 	defer t.mu.Unlock()

@@ -399,6 +399,15 @@ func (t *TPM) reclaim() {
 	}
 }
 
+// lockWithAuth is lock for a command authorized by auth: an auth longer
+// than MaxAuthSize is refused first, with an error naming op.
+func (t *TPM) lockWithAuth(op string, auth []byte) error {
+	if len(auth) > MaxAuthSize {
+		return fmt.Errorf("tpm: %s: auth must be at most %d bytes, not %d", op, MaxAuthSize, len(auth))
+	}
+	return t.lock()
+}
+
 // lock takes t.mu and fails with ErrClosed on a closed TPM. It first
 // retries any flush that failed before.
 func (t *TPM) lock() error {

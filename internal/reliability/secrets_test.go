@@ -17,7 +17,6 @@ import (
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
-	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -28,10 +27,6 @@ import (
 	"github.com/hellosim/hellosim/tpm"
 	"github.com/hellosim/hellosim/tpm/tpmtest"
 )
-
-// keepOpen hides a transport's Close, so that closing the library's TPM
-// leaves the raw transport to the test.
-type keepOpen struct{ transport.TPM }
 
 // drawingRand is crypto/rand that remembers every buffer it filled: a copy
 // of what it put there, and the buffer itself, so the test can look later
@@ -120,9 +115,7 @@ func TestSecretsStayInside(t *testing.T) {
 	ctx := context.Background()
 	raw := tpmtest.OpenTransport(t)
 	rec := tpmtest.NewRecorder(raw)
-	tp, err := tpm.New(keepOpen{rec})
-	require.NoError(t, err)
-	tpmtest.Prepare(t, tp)
+	tp := tpmtest.OpenOn(t, rec)
 
 	rr := &drawingRand{}
 	var logBuf bytes.Buffer

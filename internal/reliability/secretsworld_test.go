@@ -15,7 +15,6 @@ import (
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/resettest"
-	"github.com/hellosim/hellosim/tpm"
 	"github.com/hellosim/hellosim/tpm/tpmtest"
 )
 
@@ -31,9 +30,7 @@ func TestSecretsThroughRealService(t *testing.T) {
 	ctx := context.Background()
 	raw := tpmtest.OpenTransport(t)
 	rec := tpmtest.NewRecorder(raw)
-	tp, err := tpm.New(keepOpen{rec})
-	require.NoError(t, err)
-	tpmtest.Prepare(t, tp)
+	tp := tpmtest.OpenOn(t, rec)
 	w := resettest.New(t, resettest.WithTPM(tp))
 
 	rr := &drawingRand{}
@@ -50,7 +47,7 @@ func TestSecretsThroughRealService(t *testing.T) {
 	tok1, tok2, tok3 := w.Token(t), w.Token(t), w.Token(t)
 	var errs []error
 	// Refused: a token without MFA; a weak PIN.
-	_, err = reset.NonDestructive(ctx, env, w.Container, reset.Request{Token: w.TokenWithoutMFA(t), NewPIN: pin3})
+	_, err := reset.NonDestructive(ctx, env, w.Container, reset.Request{Token: w.TokenWithoutMFA(t), NewPIN: pin3})
 	require.Error(t, err)
 	errs = append(errs, err)
 	_, err = reset.NonDestructive(ctx, env, w.Container, reset.Request{Token: tok1, NewPIN: "123456"})

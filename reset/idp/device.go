@@ -94,15 +94,7 @@ func (o *directoryObjects) init() {
 // the same device: AddDevice gives it its name and join type. A device
 // already added is refused (ErrExists).
 func (p *IdP) AddDevice(cfg DeviceConfig) (Device, error) {
-	id := cfg.DeviceID
-	if id == "" {
-		g, err := p.newGUID()
-		if err != nil {
-			return Device{}, fmt.Errorf("add device: %w", err)
-		}
-		id = g
-	}
-	id, err := checkGUID("device id", id)
+	id, err := p.guidOrNew("device id", cfg.DeviceID)
 	if err != nil {
 		return Device{}, fmt.Errorf("add device: %w", err)
 	}

@@ -3,8 +3,6 @@ package idp_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"testing"
 	"time"
 
@@ -27,8 +25,7 @@ const (
 func TestDeviceBoundSignIn(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, idp.TenantConfig{})
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	key := newP256(t)
 	_, tok := f.signIn(t)
 	require.NoError(t, f.p.RegisterDevice(ctx, tok, testDevice, &key.PublicKey))
 	assert.ErrorIs(t, f.p.RegisterDevice(ctx, tok, testDevice, &key.PublicKey), idp.ErrExists)
@@ -43,8 +40,7 @@ func TestDeviceBoundSignIn(t *testing.T) {
 		require.NoError(t, err)
 		return s
 	}
-	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	other := newP256(t)
 	assert.ErrorIs(t, p.BindDevice(ctx, testDevice, proof(other, f.p.TokenEndpoint(f.tenant.ID))), idp.ErrTokenRefused, "another key")
 	assert.ErrorIs(t, p.BindDevice(ctx, testDevice, proof(key, "https://elsewhere.test/token")), idp.ErrTokenRefused, "another htu")
 	require.NoError(t, p.BindDevice(ctx, testDevice, proof(key, f.p.TokenEndpoint(f.tenant.ID))))
@@ -99,8 +95,7 @@ func TestOneRecordPerDevice(t *testing.T) {
 	f := newFixture(t, idp.TenantConfig{})
 	ctx := context.Background()
 	_, tok := f.signIn(t)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	key := newP256(t)
 	jkt, err := dpop.Thumbprint(&key.PublicKey)
 	require.NoError(t, err)
 
@@ -127,8 +122,7 @@ func TestOneRecordPerDevice(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, jkt, d.KeyThumbprint)
 	assert.Len(t, f.p.Devices(f.tenant.ID), 2)
-	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	other := newP256(t)
 	assert.ErrorIs(t, f.p.AddDeviceKey(f.tenant.ID, f.alice.ObjectID, second, &other.PublicKey), idp.ErrExists, "another key")
 	assert.ErrorIs(t, f.p.RegisterDevice(ctx, tok, second, &other.PublicKey), idp.ErrExists, "another key by a join")
 
@@ -180,8 +174,7 @@ func TestAccountStanding(t *testing.T) {
 func TestBindDeviceProofUsedOnce(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, idp.TenantConfig{})
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	key := newP256(t)
 	_, tok := f.signIn(t)
 	require.NoError(t, f.p.RegisterDevice(ctx, tok, testDevice, &key.PublicKey))
 	f.clk.Advance(idp.TOTPPeriod)

@@ -2,8 +2,6 @@ package idp_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -165,8 +163,7 @@ func TestNewKeyFromADeviceReplacesTheOld(t *testing.T) {
 	other, err := w.p.AddDevice(idp.DeviceConfig{TenantID: w.tenant.ID, DisplayName: "LAPTOP-2"})
 	require.NoError(t, err)
 	first, second := rsaKey(t), rsaKey(t)
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	ec := newP256(t)
 
 	r1, err := w.client.RegisterHelloKey(context.Background(), w.drsToken(t), &first.PublicKey)
 	require.NoError(t, err)

@@ -3,7 +3,6 @@ package idp_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"testing"
 
@@ -28,8 +27,7 @@ type boundDRSWorld struct {
 func newBoundDRSWorld(t *testing.T) *boundDRSWorld {
 	t.Helper()
 	w := newDRSWorld(t, idp.TenantConfig{})
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	key := newP256(t)
 	require.NoError(t, w.p.AddDeviceKey(w.tenant.ID, w.alice.ObjectID, w.device.DeviceID, &key.PublicKey))
 	p, _ := w.signIn(t)
 	proof, err := w.p.DeviceProof(key, w.tenant.ID, w.clk.Now())
@@ -97,8 +95,7 @@ func TestDRSDeviceBoundRegistration(t *testing.T) {
 	t.Parallel()
 	w := newBoundDRSWorld(t)
 	ctx := context.Background()
-	thief, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	thief := newP256(t)
 	kngc := func() []byte {
 		blob, err := keycred.MarshalPublicKey(&rsaKey(t).PublicKey)
 		require.NoError(t, err)
@@ -107,7 +104,7 @@ func TestDRSDeviceBoundRegistration(t *testing.T) {
 	url := w.srv.URL + drs.KeyPath
 
 	tok := w.token(t)
-	_, err = w.client.RegisterHelloKey(ctx, tok, &rsaKey(t).PublicKey)
+	_, err := w.client.RegisterHelloKey(ctx, tok, &rsaKey(t).PublicKey)
 	assert.ErrorIs(t, err, idp.ErrTokenRefused, "the bound token sent as a bearer token")
 	_, err = w.client.WithDevice(thief).WithClock(w.clk.Now).RegisterHelloKey(ctx, tok, &rsaKey(t).PublicKey)
 	assert.ErrorIs(t, err, idp.ErrTokenRefused, "a proof by another key")

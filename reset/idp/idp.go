@@ -345,6 +345,18 @@ func (p *IdP) newGUID() (string, error) {
 	return g.String(), nil
 }
 
+// guidOrNew is s as checkGUID takes it, or a new GUID when s is "".
+func (p *IdP) guidOrNew(what, s string) (string, error) {
+	if s == "" {
+		g, err := p.newGUID()
+		if err != nil {
+			return "", err
+		}
+		s = g
+	}
+	return checkGUID(what, s)
+}
+
 // checkGUID normalises a GUID to lower case, or refuses it.
 func checkGUID(what, s string) (string, error) {
 	g, err := identity.CanonicalGUID(s)

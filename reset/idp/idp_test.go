@@ -52,6 +52,14 @@ func newFixture(t *testing.T, tcfg idp.TenantConfig) *fixture {
 	return f
 }
 
+// newP256 is a fresh P-256 key: a device key, a Hello key, an attacker's.
+func newP256(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	return k
+}
+
 // signIn completes password + TOTP; it moves the clock to the next TOTP
 // step first so that repeated sign-ins never reuse a code.
 func (f *fixture) signIn(t *testing.T) (*idp.Pending, string) {
@@ -453,8 +461,7 @@ func TestRegisterKey(t *testing.T) {
 	assert.Equal(t, f.clk.Now(), k.RegisteredAt)
 	assert.True(t, rsaKey.PublicKey.Equal(k.Public))
 
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	ec := newP256(t)
 	assert.ErrorIs(t, f.p.RegisterKey(ctx, tok, kid, &ec.PublicKey), idp.ErrExists, "another key under a taken id")
 	_, tok2 := f.boundSignIn(t, otherDevice) // a token registers one key; a device holds one
 
@@ -479,8 +486,7 @@ func TestRegisterKey(t *testing.T) {
 func TestRegisterKeyNeedsAValidTokenWithMFA(t *testing.T) {
 	f := newFixture(t, idp.TenantConfig{})
 	ctx := context.Background()
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	ec := newP256(t)
 	noMFA, err := f.boundPending(t, testDevice).TokenWithoutMFA(ctx)
 	require.NoError(t, err)
 	assert.ErrorIs(t, f.p.RegisterKey(ctx, noMFA, "k1", &ec.PublicKey), idp.ErrTokenWithoutMFA)
@@ -522,8 +528,7 @@ func TestKeyUsableOnPremisesAfterSyncDelay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.cfg)
 			_, tok := f.boundSignIn(t, testDevice)
-			ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			require.NoError(t, err)
+			ec := newP256(t)
 			require.NoError(t, f.p.RegisterKey(context.Background(), tok, "k", &ec.PublicKey))
 			reg := f.clk.Now()
 			ok, err := f.p.KeyUsableOnPremises("k", reg.Add(29*time.Minute))

@@ -3,8 +3,6 @@ package idp_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"testing"
 	"time"
 
@@ -20,8 +18,7 @@ func TestRegisterKeyOneKeyPerToken(t *testing.T) {
 	f := newFixture(t, idp.TenantConfig{})
 	ctx := context.Background()
 	newKey := func() *ecdsa.PublicKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
+		k := newP256(t)
 		return &k.PublicKey
 	}
 	const first, second = "{0B0D8E1A-0000-0000-0000-00000000000A}", "{0B0D8E1A-0000-0000-0000-00000000000B}"
@@ -67,8 +64,7 @@ func TestRegisterKeyIsDeviceBound(t *testing.T) {
 	f := newFixture(t, idp.TenantConfig{})
 	ctx := context.Background()
 	newKey := func() *ecdsa.PublicKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
+		k := newP256(t)
 		return &k.PublicKey
 	}
 	_, bound := f.boundSignIn(t, testDevice)

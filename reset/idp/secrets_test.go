@@ -2,9 +2,6 @@ package idp_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -41,8 +38,7 @@ func TestJWKSCopyCannotChangeWhatVerifies(t *testing.T) {
 	f := newFixture(t, idp.TenantConfig{})
 	ctx := context.Background()
 	_, tok := f.signIn(t)
-	attacker, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	attacker := newP256(t)
 
 	set := f.p.JWKS()
 	require.NotEmpty(t, set.Keys)

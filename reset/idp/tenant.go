@@ -67,15 +67,7 @@ type tenant struct {
 
 // AddTenant creates a tenant.
 func (p *IdP) AddTenant(cfg TenantConfig) (Tenant, error) {
-	id := cfg.ID
-	if id == "" {
-		g, err := p.newGUID()
-		if err != nil {
-			return Tenant{}, fmt.Errorf("add tenant: %w", err)
-		}
-		id = g
-	}
-	id, err := checkGUID("tenant id", id)
+	id, err := p.guidOrNew("tenant id", cfg.ID)
 	if err != nil {
 		return Tenant{}, fmt.Errorf("add tenant: %w", err)
 	}

@@ -150,15 +150,7 @@ func (p *IdP) AddUser(cfg UserConfig) (User, error) {
 	if err := checkPassword(cfg.Password); err != nil {
 		return User{}, fmt.Errorf("add user: %w", err)
 	}
-	oid := cfg.ObjectID
-	if oid == "" {
-		g, err := p.newGUID()
-		if err != nil {
-			return User{}, fmt.Errorf("add user: %w", err)
-		}
-		oid = g
-	}
-	oid, err := checkGUID("object id", oid)
+	oid, err := p.guidOrNew("object id", cfg.ObjectID)
 	if err != nil {
 		return User{}, fmt.Errorf("add user: %w", err)
 	}

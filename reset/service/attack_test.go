@@ -373,17 +373,7 @@ func TestAttackBaselineIsReleasedAndAudited(t *testing.T) {
 // count; the lockout escalates; and nothing is released meanwhile.
 func TestFailuresLockTheUserOut(t *testing.T) {
 	w, cs := attackWorld(t, func(c *service.Config) { c.RateLimit = service.RateLimit{Unlimited: true} })
-	bad := func() *protector.Envelope {
-		// Alice's binding, but wrapped to another protector by someone
-		// else's key under our key ID: it parses, names alice's device, and
-		// does not open.
-		env, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
-		raw, _ := env.MarshalBinary()
-		raw[len(raw)-1] ^= 1
-		e, err := protector.ParseEnvelope(raw)
-		require.NoError(t, err)
-		return e
-	}
+	bad := func() *protector.Envelope { return w.spoiledEnvelope(t, w.alice) }
 	for i := range 10 {
 		resp, code := w.send(t, attackRequest{token: w.alice.token(t), env: bad(), signer: w.alice.device})
 		require.Equal(t, 400, resp.StatusCode, "failure %d", i+1)

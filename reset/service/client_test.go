@@ -111,17 +111,11 @@ func TestClientServerErrors(t *testing.T) {
 func TestClientRefusesResponseSealedToAnotherKey(t *testing.T) {
 	w := newWorld(t)
 	proxy := func(rw http.ResponseWriter, r *http.Request) {
-		var req map[string]string
-		require.NoError(t, json.NewDecoder(r.Body).Decode(&req))
-		evil, err := protector.NewReturnKey()
-		require.NoError(t, err)
-		req["return_key"] = base64.RawURLEncoding.EncodeToString(evil.PublicKey())
-		body, _ := json.Marshal(req)
-		out, _ := http.NewRequest("POST", w.srv.URL+r.URL.Path, bytes.NewReader(body))
-		out.Header = r.Header.Clone()
-		out.Host = r.Host // as a TLS-terminating proxy does
-		resp, err := w.srv.Client().Do(out)
-		require.NoError(t, err)
+		resp := forwardEdited(t, w, r, func(req map[string]string) {
+			evil, err := protector.NewReturnKey()
+			require.NoError(t, err)
+			req["return_key"] = base64.RawURLEncoding.EncodeToString(evil.PublicKey())
+		})
 		defer resp.Body.Close()
 		rw.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
 		rw.WriteHeader(resp.StatusCode)
@@ -137,6 +131,23 @@ func TestClientRefusesResponseSealedToAnotherKey(t *testing.T) {
 	assert.Equal(t, 0, w.unwraps(), "the swapped request reached the service key")
 }
 
+// forwardEdited passes the client's request r on to w's service with its
+// JSON body changed by edit, as a proxy in the middle could, and returns
+// the service's answer.
+func forwardEdited(t *testing.T, w *world, r *http.Request, edit func(req map[string]string)) *http.Response {
+	t.Helper()
+	var req map[string]string
+	require.NoError(t, json.NewDecoder(r.Body).Decode(&req))
+	edit(req)
+	body, _ := json.Marshal(req)
+	out, _ := http.NewRequest("POST", w.srv.URL+r.URL.Path, bytes.NewReader(body))
+	out.Header = r.Header.Clone()
+	out.Host = r.Host // as a TLS-terminating proxy does
+	resp, err := w.srv.Client().Do(out)
+	require.NoError(t, err)
+	return resp
+}
+
 // TestClientRefusesResponseForAnotherEnvelope replays a genuine response to
 // a different envelope: the seal is bound to the envelope, so it must not
 // open.
@@ -149,16 +160,10 @@ func TestClientRefusesResponseForAnotherEnvelope(t *testing.T) {
 	envA, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
 	envB, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
 	proxy = func(rw http.ResponseWriter, r *http.Request) {
-		var req map[string]string
-		require.NoError(t, json.NewDecoder(r.Body).Decode(&req))
-		raw, _ := envA.MarshalBinary()
-		req["envelope"] = base64.RawURLEncoding.EncodeToString(raw) // the service opens A ...
-		body, _ := json.Marshal(req)
-		out, _ := http.NewRequest("POST", w.srv.URL+r.URL.Path, bytes.NewReader(body))
-		out.Header = r.Header.Clone()
-		out.Host = r.Host // as a TLS-terminating proxy does
-		resp, err := w.srv.Client().Do(out)
-		require.NoError(t, err)
+		resp := forwardEdited(t, w, r, func(req map[string]string) {
+			raw, _ := envA.MarshalBinary()
+			req["envelope"] = base64.RawURLEncoding.EncodeToString(raw) // the service opens A ...
+		})
 		defer resp.Body.Close()
 		rw.Header().Set("Content-Type", "application/json")
 		rw.WriteHeader(resp.StatusCode)

@@ -293,6 +293,19 @@ func (p *person) envelope(t testing.TB, key protector.ServiceKey) (*protector.En
 	return env, r
 }
 
+// spoiledEnvelope is p's binding wrapped to the service's HPKE X25519 key
+// with its last byte changed: it parses and names p's device, as if made
+// by someone else's key under the service's key ID, and does not open.
+func (w *world) spoiledEnvelope(t testing.TB, p *person) *protector.Envelope {
+	t.Helper()
+	env, _ := p.envelope(t, w.keys[protector.HPKEX25519].Public())
+	raw, _ := env.MarshalBinary()
+	raw[len(raw)-1] ^= 1
+	e, err := protector.ParseEnvelope(raw)
+	require.NoError(t, err)
+	return e
+}
+
 // binding is what p's device enrols.
 func (p *person) binding() protector.Binding {
 	return protector.Binding{TenantID: p.user.TenantID, UserID: p.user.ObjectID, ContainerID: "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}", DeviceID: p.deviceID}

@@ -143,14 +143,7 @@ func TestInstancesCountFailuresTowardsOneLockout(t *testing.T) {
 		c.RateLimit = service.RateLimit{Unlimited: true}
 		c.Lockout = state.Lockout{Failures: 4, Window: time.Hour, Base: time.Hour, Max: 2 * time.Hour}
 	})
-	bad := func() *protector.Envelope {
-		env, _ := w.alice.envelope(t, w.keys[protector.HPKEX25519].Public())
-		raw, _ := env.MarshalBinary()
-		raw[len(raw)-1] ^= 1
-		e, err := protector.ParseEnvelope(raw)
-		require.NoError(t, err)
-		return e
-	}
+	bad := func() *protector.Envelope { return w.spoiledEnvelope(t, w.alice) }
 	do := func(srv *httptest.Server, env *protector.Envelope) int {
 		resp, err := http.DefaultClient.Do(w.recoverRequest(t, srv, attackRequest{token: w.alice.token(t), env: env, signer: w.alice.device}))
 		require.NoError(t, err)

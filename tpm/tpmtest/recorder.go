@@ -140,11 +140,7 @@ func OpenTransport(t testing.TB) transport.TPMCloser {
 func OpenOn(t testing.TB, tr transport.TPM) *tpm.TPM {
 	t.Helper()
 	tp, err := tpm.New(struct{ transport.TPM }{tr})
-	if err != nil {
-		t.Fatalf("tpmtest: open %s: %v", Spec(), err)
-	}
-	prepare(t, tp)
-	return tp
+	return ready(t, tp, err)
 }
 
 // Prepare readies a TPM opened on a transport from OpenTransport as Open

@@ -42,6 +42,13 @@ func Open(t testing.TB) *tpm.TPM {
 	if errors.Is(err, tpm.ErrSimulatorUnavailable) {
 		t.Skipf("tpmtest: %v", err)
 	}
+	return ready(t, tp, err)
+}
+
+// ready fails the test when the TPM did not open (err), and else prepares
+// it.
+func ready(t testing.TB, tp *tpm.TPM, err error) *tpm.TPM {
+	t.Helper()
 	if err != nil {
 		t.Fatalf("tpmtest: open %s: %v", Spec(), err)
 	}

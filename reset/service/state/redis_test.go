@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,33 +24,12 @@ func TestRedisTwoClientsRaceOneWins(t *testing.T) {
 	prefix := testPrefix(t)
 	a := newRedisStore(t, url, RedisOptions{Prefix: prefix})
 	b := newRedisStore(t, url, RedisOptions{Prefix: prefix})
-	ctx := context.Background()
 	exp := time.Now().Add(time.Minute)
 	for round := range 50 {
 		o := Once{ID: fmt.Sprint("jti-", round), Expires: exp}
-		var admitted, replayed atomic.Int32
-		var wg sync.WaitGroup
-		for i := range 8 {
-			s := a
-			if i%2 == 1 {
-				s = b
-			}
-			wg.Go(func() {
-				v, err := s.Admit(ctx, Admission{Partition: "tenant", Once: []Once{o}})
-				if !assert.NoError(t, err) {
-					return
-				}
-				switch v.Outcome {
-				case Admitted:
-					admitted.Add(1)
-				case Replayed:
-					replayed.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		require.EqualValues(t, 1, admitted.Load(), "round %d", round)
-		require.EqualValues(t, 7, replayed.Load(), "round %d", round)
+		admitted, replayed := race(t, 8, Admission{Partition: "tenant", Once: []Once{o}}, a, b)
+		require.EqualValues(t, 1, admitted, "round %d", round)
+		require.EqualValues(t, 7, replayed, "round %d", round)
 	}
 }
 

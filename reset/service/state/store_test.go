@@ -242,25 +242,33 @@ func testInvalidAdmission(t *testing.T, s Store, c *clocktest.Clock) {
 
 func testConcurrentOneWinner(t *testing.T, s Store, c *clocktest.Clock) {
 	const n = 32
-	var admitted, replayed atomic.Int32
+	admitted, replayed := race(t, n, Admission{Partition: "t", Once: []Once{once(c, "contested")}}, s)
+	assert.EqualValues(t, 1, admitted)
+	assert.EqualValues(t, n-1, replayed)
+}
+
+// race admits a from n goroutines at once, goroutine i through
+// stores[i%len(stores)], and counts the admissions and the replays.
+func race(t *testing.T, n int, a Admission, stores ...Store) (admitted, replayed int32) {
+	var adm, rep atomic.Int32
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
+		s := stores[i%len(stores)]
 		wg.Go(func() {
-			v, err := s.Admit(context.Background(), Admission{Partition: "t", Once: []Once{once(c, "contested")}})
+			v, err := s.Admit(context.Background(), a)
 			if !assert.NoError(t, err) {
 				return
 			}
 			switch v.Outcome {
 			case Admitted:
-				admitted.Add(1)
+				adm.Add(1)
 			case Replayed:
-				replayed.Add(1)
+				rep.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	assert.EqualValues(t, 1, admitted.Load())
-	assert.EqualValues(t, n-1, replayed.Load())
+	return adm.Load(), rep.Load()
 }
 
 func TestLockoutDuration(t *testing.T) {
