@@ -103,7 +103,11 @@
 // later commands use them: enable-recovery wraps to the key of GET
 // /v1/keys; reset signs in by device code, binds the token to the device
 // key at the token endpoint, and recovers by POST /v1/recover with a DPoP
-// proof (a destructive reset registers the new key over DRS).
+// proof (a destructive reset registers the new key over DRS); sign-in gets
+// its nonce from the directory's v2 token endpoint (grant_type
+// srv_challenge) and exchanges the assertion the login key signed for an
+// access token (the jwt-bearer grant), exit 7 when the directory holds no
+// such key.
 package main
 
 import (

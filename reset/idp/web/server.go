@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -298,31 +299,11 @@ var errTableFull = errors.New("web: too many requests in progress")
 
 // sweepLocked drops expired records when a table is full; s.mu is held.
 func (s *Server) sweepLocked(now time.Time) {
-	for k, f := range s.flows {
-		if now.After(f.expires) {
-			delete(s.flows, k)
-		}
-	}
-	for k, se := range s.sessions {
-		if now.After(se.expires) {
-			delete(s.sessions, k)
-		}
-	}
-	for k, c := range s.codes {
-		if now.After(c.expires) {
-			delete(s.codes, k)
-		}
-	}
-	for k, rt := range s.refreshes {
-		if now.After(rt.expires) {
-			delete(s.refreshes, k)
-		}
-	}
-	for k, exp := range s.fedSeen {
-		if now.After(exp.Add(time.Minute)) {
-			delete(s.fedSeen, k)
-		}
-	}
+	maps.DeleteFunc(s.flows, func(_ string, f *flow) bool { return now.After(f.expires) })
+	maps.DeleteFunc(s.sessions, func(_ string, se *session) bool { return now.After(se.expires) })
+	maps.DeleteFunc(s.codes, func(_ string, c *authCode) bool { return now.After(c.expires) })
+	maps.DeleteFunc(s.refreshes, func(_ string, rt *refreshRec) bool { return now.After(rt.expires) })
+	maps.DeleteFunc(s.fedSeen, func(_ string, exp time.Time) bool { return now.After(exp.Add(time.Minute)) })
 	for k, d := range s.devices {
 		if now.After(d.expires) {
 			delete(s.devices, k)
