@@ -62,6 +62,10 @@ type fedDirectory struct {
 
 func startFedDirectory(t *testing.T) *fedDirectory {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts the directory and Chromium")
+	}
+	chromiumtest.Require(t)
 	d := &fedDirectory{dir: t.TempDir(), lastStep: map[string]int64{}}
 	d.proc, d.base = startProc(t, d.dir, regexp.MustCompile(`^directory at (https://\S+)`), "directory",
 		"-addr", "127.0.0.1:0", "-demo", "demo.json", "-dump", "dump.json")
@@ -178,6 +182,20 @@ func (d *fedDirectory) lockScreenAt(t *testing.T, signInHost string, allowed []s
 	return ctx, h
 }
 
+// confirmed continues the device login's confirmation page and checks the
+// sign-in is done, with no page refused by the web host h.
+func confirmed(t *testing.T, ctx context.Context, h *webhost.Host) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#accept")), chromedp.Click(chromedp.CSS("#accept")),
+		chromedp.WaitVisible(chromedp.CSS("#message"))))
+	msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#message")))
+	require.NoError(t, err)
+	assert.Contains(t, msg, "You have signed in")
+	for _, b := range h.Blocked() {
+		assert.False(t, b.Document, "the web host refused a page: %s", b.URL)
+	}
+}
+
 // The lock-screen web host against the directory program, for a user of
 // its federated tenant (fabrikam.test, federation service at
 // adfs.fabrikam.test, served by the same program under that name):
@@ -191,10 +209,6 @@ func (d *fedDirectory) lockScreenAt(t *testing.T, signInHost string, allowed []s
 //   - the federation host listed: the user signs in through it, the device
 //     code completes, and the token names the federation service (idp).
 func TestLockScreenFederatedAgainstDirectory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the directory and Chromium")
-	}
-	chromiumtest.Require(t)
 	start := time.Now()
 	d := startFedDirectory(t)
 	fed := d.demo.Federated
@@ -242,14 +256,7 @@ func TestLockScreenFederatedAgainstDirectory(t *testing.T) {
 	deviceCode, userCode := d.deviceCode(t)
 	ctx, h = d.lockScreen(t, []string{fedHost}, userCode)
 	d.federatedSignIn(t, ctx, fed.User)
-	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#accept")), chromedp.Click(chromedp.CSS("#accept")),
-		chromedp.WaitVisible(chromedp.CSS("#message"))))
-	msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#message")))
-	require.NoError(t, err)
-	assert.Contains(t, msg, "You have signed in")
-	for _, b := range h.Blocked() {
-		assert.False(t, b.Document, "the web host refused a page: %s", b.URL)
-	}
+	confirmed(t, ctx, h)
 	resp, err := d.client.PostForm(d.base+"/common/oauth2/v2.0/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"},
 		"client_id": {identity.PINResetClientAppID}, "device_code": {deviceCode}})
 	require.NoError(t, err)
@@ -281,10 +288,6 @@ func TestLockScreenFederatedAgainstDirectory(t *testing.T) {
 // open that page right now." and the host receives nothing; listed, the
 // device login page opens and the user signs in.
 func TestLockScreenGovernmentAgainstDirectory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the directory and Chromium")
-	}
-	chromiumtest.Require(t)
 	start := time.Now()
 	d := startFedDirectory(t)
 	gov := d.demo.Government
@@ -301,15 +304,8 @@ func TestLockScreenGovernmentAgainstDirectory(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.WaitVisible(chromedp.CSS("#upn")), chromedp.SendKeys(chromedp.CSS("#upn"), gov.User.UPN), chromedp.Click(chromedp.CSS("#next")),
 		chromedp.WaitVisible(chromedp.CSS("#password")), chromedp.SendKeys(chromedp.CSS("#password"), gov.User.Password), chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#code")), chromedp.SendKeys(chromedp.CSS("#code"), d.totp(t, gov.User.TOTPSecret)), chromedp.Click(chromedp.CSS("#verify")),
-		chromedp.WaitVisible(chromedp.CSS("#accept")), chromedp.Click(chromedp.CSS("#accept")),
-		chromedp.WaitVisible(chromedp.CSS("#message"))))
-	msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#message")))
-	require.NoError(t, err)
-	assert.Contains(t, msg, "You have signed in")
-	for _, b := range h.Blocked() {
-		assert.False(t, b.Document, "the web host refused a page: %s", b.URL)
-	}
+		chromedp.WaitVisible(chromedp.CSS("#code")), chromedp.SendKeys(chromedp.CSS("#code"), d.totp(t, gov.User.TOTPSecret)), chromedp.Click(chromedp.CSS("#verify"))))
+	confirmed(t, ctx, h)
 	requests, _ = d.dump(t)
 	assert.NotZero(t, requests[reset.GovernmentSignInHost], "requests by host: %v", requests)
 	t.Logf("Azure Government, not listed then listed: %s", time.Since(start).Round(time.Millisecond))

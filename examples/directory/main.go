@@ -243,35 +243,16 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test"})
+	tenant, admin, user, err := demoTenant(dir, idp.TenantConfig{Domain: "contoso.test"}, "admin", "alice")
 	if err != nil {
 		return err
 	}
-	admin, err := demoAccount(dir, tenant.ID, "admin@contoso.test", true)
+	fedTenant, fedAdmin, fedUser, err := demoTenant(dir,
+		idp.TenantConfig{Domain: "fabrikam.test", FederationSignInURL: "https://" + o.fedHost + federation.SignInPath}, "admin", "bob")
 	if err != nil {
 		return err
 	}
-	user, err := demoAccount(dir, tenant.ID, "alice@contoso.test", false)
-	if err != nil {
-		return err
-	}
-	fedTenant, err := dir.AddTenant(idp.TenantConfig{Domain: "fabrikam.test", FederationSignInURL: "https://" + o.fedHost + federation.SignInPath})
-	if err != nil {
-		return err
-	}
-	fedAdmin, err := demoAccount(dir, fedTenant.ID, "admin@fabrikam.test", true)
-	if err != nil {
-		return err
-	}
-	fedUser, err := demoAccount(dir, fedTenant.ID, "bob@fabrikam.test", false)
-	if err != nil {
-		return err
-	}
-	govTenant, err := dir.AddTenant(idp.TenantConfig{Domain: "agency.test", Cloud: identity.AzureGovernment})
-	if err != nil {
-		return err
-	}
-	govUser, err := demoAccount(dir, govTenant.ID, "carol@agency.test", false)
+	govTenant, _, govUser, err := demoTenant(dir, idp.TenantConfig{Domain: "agency.test", Cloud: identity.AzureGovernment}, "", "carol")
 	if err != nil {
 		return err
 	}
@@ -524,6 +505,21 @@ func writeDump(path string, dir *idp.IdP, srv *web.Server, hosts *hostCounts, te
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// demoTenant adds a tenant with a Global Administrator (none when admin is
+// "") and a user, named by the part of the UPN before the tenant's domain.
+func demoTenant(dir *idp.IdP, cfg idp.TenantConfig, admin, user string) (t idp.Tenant, a, u Account, err error) {
+	if t, err = dir.AddTenant(cfg); err != nil {
+		return t, a, u, err
+	}
+	if admin != "" {
+		if a, err = demoAccount(dir, t.ID, admin+"@"+t.Domain, true); err != nil {
+			return t, a, u, err
+		}
+	}
+	u, err = demoAccount(dir, t.ID, user+"@"+t.Domain, false)
+	return t, a, u, err
 }
 
 func demoAccount(dir *idp.IdP, tenantID, upn string, admin bool) (Account, error) {
