@@ -13,17 +13,35 @@
 //
 // It always serves HTTPS (token issuers are https URLs). Without -cert and
 // -key it makes a throwaway certificate authority and a certificate for
-// 127.0.0.1, localhost, login.windows.net, login.microsoftonline.com and
-// cred.microsoft.com; -demo writes the tenant, the two accounts, the
-// authority's certificate, and the Chromium flags that map those host
-// names to this server and trust the certificate by its SPKI hash, as
-// JSON (file mode 0600: it holds passwords). Requests for
+// 127.0.0.1, localhost, login.windows.net, login.microsoftonline.com,
+// cred.microsoft.com, the federation host and login.microsoftonline.us;
+// -demo writes the tenants, their accounts, the authority's certificate,
+// and the Chromium flags that map those host names to this server and
+// trust the certificate by its SPKI hash, as JSON (file mode 0600: it
+// holds passwords). Requests for
 // cred.microsoft.com (the PIN Reset Service's redirect URI) get a page
 // showing the code and state received.
 //
+// A second tenant, fabrikam.test, is federated: its users sign in at its
+// federation service (package reset/idp/federation), which this program
+// serves under a second host name, -federation-host (default
+// adfs.fabrikam.test), on the same port; the certificate covers that name
+// too, and -demo's Chromium flags map it here. A user name in
+// fabrikam.test on the sign-in pages goes there (home realm discovery),
+// and the sign-in comes back to the directory for the TOTP code. The
+// federation service checks passwords against the directory's accounts, as
+// AD FS checks them against an Active Directory synchronised with the
+// cloud.
+//
+// A third tenant, agency.test, lives in Azure Government: the
+// certificate covers login.microsoftonline.us, the Government cloud's
+// sign-in host, and -demo's Chromium flags map it here too, so the PIN
+// reset documentation's known issue (the lock-screen web host opens that
+// host only when ConfigureWebSignInAllowedUrls lists it) can be tried.
+//
 // -dump FILE writes the directory's objects (consents, service
-// principals, users, their registered Hello keys) as JSON on SIGUSR1 and
-// at exit. It listens on loopback addresses only, and stops gracefully on
+// principals, users, their registered Hello keys) and how many requests
+// each host name received, as JSON on SIGUSR1 and at exit. It listens on loopback addresses only, and stops gracefully on
 // SIGINT or SIGTERM. It also serves the device registration service's Hello key
 // endpoint, POST /EnrollmentServer/key/?api-version=1.0, and its device
 // join endpoint, POST /EnrollmentServer/device/. With -app-key FILE it
@@ -42,19 +60,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hellosim/hellosim/internal/devcert"
+	"github.com/hellosim/hellosim/reset"
+	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/drs"
+	"github.com/hellosim/hellosim/reset/idp/federation"
 	"github.com/hellosim/hellosim/reset/idp/web"
 	"github.com/hellosim/hellosim/reset/lookup"
+	"github.com/hellosim/hellosim/reset/policy"
 )
 
 // ConsentLinks are the two admin-consent links of the PIN reset
@@ -72,9 +97,15 @@ func main() {
 type options struct {
 	addr, certFile, keyFile, demoFile, dumpFile string
 	appKey                                      string // the PIN reset service's app credential
+	fedHost                                     string // the federated tenant's federation service
 }
 
 var errUsage = errors.New("usage")
+
+// defaultFederationHost is where fabrikam.test's federation service lives:
+// AD FS's usual name in its organisation's own domain, under .test
+// (RFC 2606), which never resolves outside the browser's mapping.
+const defaultFederationHost = "adfs.fabrikam.test"
 
 func parseArgs(args []string, stderr io.Writer) (opts *options, totpSecret string, err error) {
 	fs := flag.NewFlagSet("directory", flag.ContinueOnError)
@@ -85,10 +116,11 @@ func parseArgs(args []string, stderr io.Writer) (opts *options, totpSecret strin
 	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.demoFile, "demo", "", "write the demo tenant and accounts as JSON to this file (mode 0600)")
 	fs.StringVar(&o.appKey, "app-key", "", "the PIN reset service's app credential (PEM `file`; made, mode 0600, when absent): serve the lookup API it calls (pinreset-service -issuer -app-key FILE)")
+	fs.StringVar(&o.fedHost, "federation-host", defaultFederationHost, "the host `name` of the federated tenant's (fabrikam.test) federation sign-in page, served on the same port")
 	fs.StringVar(&o.dumpFile, "dump", "", "write the directory's objects (consents, service principals, users, registered keys, devices) as JSON to this file on SIGUSR1 (Unix) and at exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "directory: serves the simulated directory's sign-in pages and OAuth endpoints.\n\n"+
-			"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE] [-dump FILE] [-app-key FILE]\n"+
+			"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE] [-dump FILE] [-app-key FILE] [-federation-host NAME]\n"+
 			"       directory totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -110,6 +142,12 @@ func parseArgs(args []string, stderr io.Writer) (opts *options, totpSecret strin
 		fs.Usage()
 		return nil, "", errUsage
 	}
+	h, err := policy.ParseDomain(o.fedHost)
+	if err != nil || net.ParseIP(h) != nil || slices.Contains(devcert.Names, h) || h == reset.GovernmentSignInHost || !strings.Contains(h, ".") {
+		fmt.Fprintf(stderr, "directory: -federation-host %q: want a DNS name of its own (not an address, not one of the directory's names)\n", o.fedHost)
+		return nil, "", errUsage
+	}
+	o.fedHost = h
 	if (o.certFile == "") != (o.keyFile == "") {
 		fmt.Fprintln(stderr, "directory: give both -cert and -key, or neither")
 		return nil, "", errUsage
@@ -164,6 +202,29 @@ type Demo struct {
 	SPKIHashes          []string `json:"spki_sha256,omitempty"`
 	ChromiumFlags       []string `json:"chromium_flags,omitempty"`
 	TenantOnboardedNote string   `json:"note"`
+	// Federated is the federated tenant, whose users sign in at the
+	// federation service.
+	Federated FederatedDemo `json:"federated"`
+	// Government is the Azure Government tenant.
+	Government GovernmentDemo `json:"azure_government"`
+}
+
+// GovernmentDemo is the Azure Government tenant as -demo writes it.
+type GovernmentDemo struct {
+	TenantID   string  `json:"tenant_id"`
+	Domain     string  `json:"domain"`
+	SignInHost string  `json:"sign_in_host"`
+	User       Account `json:"user"`
+}
+
+// FederatedDemo is the federated tenant as -demo writes it.
+type FederatedDemo struct {
+	TenantID            string  `json:"tenant_id"`
+	Domain              string  `json:"domain"`
+	Issuer              string  `json:"issuer"`
+	FederationSignInURL string  `json:"federation_sign_in_url"`
+	Admin               Account `json:"global_administrator"`
+	User                Account `json:"user"`
 }
 
 func run(o options, stdout, stderr io.Writer) error {
@@ -182,19 +243,37 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tenant, err := dir.AddTenant(idp.TenantConfig{Domain: "contoso.test"})
+	tenant, admin, user, err := demoTenant(dir, idp.TenantConfig{Domain: "contoso.test"}, "admin", "alice")
 	if err != nil {
 		return err
 	}
-	admin, err := demoAccount(dir, tenant.ID, "admin@contoso.test", true)
+	fedTenant, fedAdmin, fedUser, err := demoTenant(dir,
+		idp.TenantConfig{Domain: "fabrikam.test", FederationSignInURL: "https://" + o.fedHost + federation.SignInPath}, "admin", "bob")
 	if err != nil {
 		return err
 	}
-	user, err := demoAccount(dir, tenant.ID, "alice@contoso.test", false)
+	govTenant, _, govUser, err := demoTenant(dir, idp.TenantConfig{Domain: "agency.test", Cloud: identity.AzureGovernment}, "", "carol")
 	if err != nil {
 		return err
 	}
-	srv, err := web.New(web.Config{Directory: dir})
+	// The answer comes back to the name the browser used for the
+	// directory: its address, or a name the browser maps to it.
+	var replies []string
+	for _, origin := range []string{base, "https://login.windows.net", "https://login.microsoftonline.com"} {
+		replies = append(replies, origin+"/login/federation")
+	}
+	fed, err := federation.New(federation.Config{
+		Issuer: "https://" + o.fedHost + "/adfs/services/trust",
+		Authenticate: func(ctx context.Context, upn, password string) error {
+			_, err := dir.SignIn(ctx, upn, password)
+			return err
+		},
+		RelyingParties: []federation.RelyingParty{{Realm: base, ReplyURLs: replies}},
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := web.New(web.Config{Directory: dir, Federation: map[string]federation.Trust{fedTenant.ID: fed.Trust()}})
 	if err != nil {
 		return err
 	}
@@ -205,7 +284,10 @@ func run(o options, stdout, stderr io.Writer) error {
 		TokenEndpoint: dir.TokenEndpoint(tenant.ID), DeviceCodeEndpoint: base + "/" + tenant.ID + "/oauth2/v2.0/devicecode",
 		Admin: admin, User: user, ConsentLinks: ConsentLinks,
 		EnterpriseApps:      "https://login.windows.net/" + tenant.ID + "/enterpriseApplications?search=Microsoft+PIN",
-		TenantOnboardedNote: "the tenant starts not onboarded: open the two consent links as the Global Administrator",
+		TenantOnboardedNote: "the tenants start not onboarded: open the two consent links as each tenant's Global Administrator",
+		Federated: FederatedDemo{TenantID: fedTenant.ID, Domain: fedTenant.Domain, Issuer: dir.Issuer(fedTenant.ID),
+			FederationSignInURL: fedTenant.FederationSignInURL, Admin: fedAdmin, User: fedUser},
+		Government: GovernmentDemo{TenantID: govTenant.ID, Domain: govTenant.Domain, SignInHost: reset.GovernmentSignInHost, User: govUser},
 	}
 	if o.certFile != "" {
 		c, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
@@ -214,14 +296,14 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 		tlsConf.Certificates = []tls.Certificate{c}
 	} else {
-		c, err := devcert.New(devcert.Names)
+		c, err := devcert.New(slices.Concat(devcert.Names, []string{o.fedHost, reset.GovernmentSignInHost}))
 		if err != nil {
 			return err
 		}
 		tlsConf.Certificates = []tls.Certificate{c.TLS}
 		demo.CAPEM, demo.SPKIHashes = string(c.CAPEM), c.SPKIHashes
 		demo.ChromiumFlags = []string{
-			"--host-resolver-rules=MAP login.windows.net " + hostPort + ", MAP cred.microsoft.com " + hostPort,
+			"--host-resolver-rules=MAP login.windows.net " + hostPort + ", MAP cred.microsoft.com " + hostPort + ", MAP " + o.fedHost + " " + hostPort + ", MAP " + reset.GovernmentSignInHost + " " + hostPort,
 			"--ignore-certificate-errors-spki-list=" + strings.Join(c.SPKIHashes, ","),
 		}
 	}
@@ -251,12 +333,17 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	mux.Handle("/", srv)
 	standIn := srv.RedirectStandIn()
+	hosts := &hostCounts{n: map[string]int{}}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, _, _ := strings.Cut(r.Host, ":"); strings.EqualFold(h, "cred.microsoft.com") {
+		h := hosts.count(r)
+		switch h {
+		case "cred.microsoft.com":
 			standIn.ServeHTTP(w, r)
-			return
+		case o.fedHost:
+			fed.ServeHTTP(w, r)
+		default:
+			mux.ServeHTTP(w, r)
 		}
-		mux.ServeHTTP(w, r)
 	})
 	hs := &http.Server{
 		Handler: handler, TLSConfig: tlsConf,
@@ -265,6 +352,9 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "directory at %s (tenant %s, not onboarded)\n  issuer %s\n  global administrator %s, user %s\n",
 		base, tenant.ID, dir.Issuer(tenant.ID), admin.UPN, user.UPN)
+	fmt.Fprintf(stdout, "  Azure Government tenant %s (%s): sign-in host %s, user %s\n", govTenant.ID, govTenant.Domain, reset.GovernmentSignInHost, govUser.UPN)
+	fmt.Fprintf(stdout, "  federated tenant %s (%s, not onboarded): sign-in at %s\n  global administrator %s, user %s\n",
+		fedTenant.ID, fedTenant.Domain, fedTenant.FederationSignInURL, fedAdmin.UPN, fedUser.UPN)
 	if o.demoFile != "" {
 		fmt.Fprintf(stdout, "  demo tenant, accounts and Chromium flags written to %s\n", o.demoFile)
 	}
@@ -278,7 +368,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		if o.dumpFile == "" {
 			return
 		}
-		if err := writeDump(o.dumpFile, dir, srv, tenant.ID); err != nil {
+		if err := writeDump(o.dumpFile, dir, srv, hosts, tenant.ID, fedTenant.ID); err != nil {
 			fmt.Fprintln(stderr, "directory: dump:", err)
 		}
 	}
@@ -309,11 +399,48 @@ func run(o options, stdout, stderr io.Writer) error {
 
 // Dump is the -dump file: the directory's objects, public parts only.
 type Dump struct {
+	DumpTenant
+	Users []DumpUser `json:"users"`
+	// Federated is the federated tenant.
+	Federated DumpTenant `json:"federated"`
+	// RequestsByHost counts the requests each host name received (the
+	// Host header, lower case, no port) since the start.
+	RequestsByHost map[string]int `json:"requests_by_host"`
+}
+
+// DumpTenant is a tenant's standing.
+type DumpTenant struct {
 	TenantID          string                 `json:"tenant_id"`
 	Onboarded         bool                   `json:"onboarded"`
 	ConsentedApps     []string               `json:"consented_apps"`
 	ServicePrincipals []web.ServicePrincipal `json:"service_principals"`
-	Users             []DumpUser             `json:"users"`
+}
+
+// hostCounts counts requests by host name.
+type hostCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// count records r and returns its host name: lower case, no port.
+func (c *hostCounts) count(r *http.Request) string {
+	h := strings.ToLower(r.Host)
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(h, ".")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.n[h]; ok || len(c.n) < 64 { // a client inventing names fills no memory
+		c.n[h]++
+	}
+	return h
+}
+
+func (c *hostCounts) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }
 
 // DumpUser is a user and the Hello keys registered for it.
@@ -332,17 +459,29 @@ type DumpKey struct {
 	RegisteredAt time.Time `json:"registered_at"`
 }
 
-func writeDump(path string, dir *idp.IdP, srv *web.Server, tenantID string) error {
+func dumpTenant(dir *idp.IdP, srv *web.Server, tenantID string) (DumpTenant, error) {
 	t, err := dir.LookupTenant(tenantID)
 	if err != nil {
-		return err
+		return DumpTenant{}, err
 	}
 	sps, err := srv.ServicePrincipals(tenantID, "")
 	if err != nil {
+		return DumpTenant{}, err
+	}
+	return DumpTenant{TenantID: t.ID, Onboarded: t.Onboarded(), ConsentedApps: t.ConsentedApps, ServicePrincipals: sps}, nil
+}
+
+func writeDump(path string, dir *idp.IdP, srv *web.Server, hosts *hostCounts, tenantID, fedTenantID string) error {
+	var d Dump
+	var err error
+	if d.DumpTenant, err = dumpTenant(dir, srv, tenantID); err != nil {
 		return err
 	}
-	d := Dump{TenantID: t.ID, Onboarded: t.Onboarded(), ConsentedApps: t.ConsentedApps, ServicePrincipals: sps}
-	for _, upn := range []string{"admin@contoso.test", "alice@contoso.test"} {
+	if d.Federated, err = dumpTenant(dir, srv, fedTenantID); err != nil {
+		return err
+	}
+	d.RequestsByHost = hosts.snapshot()
+	for _, upn := range []string{"admin@contoso.test", "alice@contoso.test", "admin@fabrikam.test", "bob@fabrikam.test", "carol@agency.test"} {
 		u, err := dir.LookupUser(upn)
 		if err != nil {
 			return err
@@ -366,6 +505,21 @@ func writeDump(path string, dir *idp.IdP, srv *web.Server, tenantID string) erro
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// demoTenant adds a tenant with a Global Administrator (none when admin is
+// "") and a user, named by the part of the UPN before the tenant's domain.
+func demoTenant(dir *idp.IdP, cfg idp.TenantConfig, admin, user string) (t idp.Tenant, a, u Account, err error) {
+	if t, err = dir.AddTenant(cfg); err != nil {
+		return t, a, u, err
+	}
+	if admin != "" {
+		if a, err = demoAccount(dir, t.ID, admin+"@"+t.Domain, true); err != nil {
+			return t, a, u, err
+		}
+	}
+	u, err = demoAccount(dir, t.ID, user+"@"+t.Domain, false)
+	return t, a, u, err
 }
 
 func demoAccount(dir *idp.IdP, tenantID, upn string, admin bool) (Account, error) {

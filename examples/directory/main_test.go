@@ -48,6 +48,15 @@ func TestServeDemoAndStop(t *testing.T) {
 		!strings.HasPrefix(demo.Issuer, demo.Authority+"/"+demo.TenantID) || len(demo.ConsentLinks) != 2 || len(demo.ChromiumFlags) != 2 {
 		t.Fatalf("demo: %+v", demo)
 	}
+	if f := demo.Federated; f.Domain != "fabrikam.test" || f.FederationSignInURL != "https://adfs.fabrikam.test/adfs/ls/" ||
+		f.User.UPN != "bob@fabrikam.test" || f.Admin.Password == "" || !strings.HasPrefix(f.Issuer, demo.Authority+"/"+f.TenantID) ||
+		!strings.Contains(demo.ChromiumFlags[0], "MAP adfs.fabrikam.test 127.0.0.1:") {
+		t.Fatalf("federated demo: %+v, flags %v", f, demo.ChromiumFlags)
+	}
+	if g := demo.Government; g.Domain != "agency.test" || g.SignInHost != "login.microsoftonline.us" || g.User.UPN != "carol@agency.test" ||
+		!strings.Contains(demo.ChromiumFlags[0], "MAP login.microsoftonline.us 127.0.0.1:") {
+		t.Fatalf("Government demo: %+v", g)
+	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM([]byte(demo.CAPEM)) {
 		t.Fatal("no CA in the demo file")
@@ -96,8 +105,14 @@ func TestServeDemoAndStop(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &dump) != nil {
 		t.Fatalf("dump at exit: %v %s", err, b)
 	}
-	if dump.TenantID != demo.TenantID || dump.Onboarded || len(dump.ServicePrincipals) != 0 || len(dump.Users) != 2 || !dump.Users[0].GlobalAdmin {
+	if dump.TenantID != demo.TenantID || dump.Onboarded || len(dump.ServicePrincipals) != 0 || len(dump.Users) != 5 || !dump.Users[0].GlobalAdmin ||
+		dump.Federated.TenantID != demo.Federated.TenantID || dump.Federated.Onboarded {
 		t.Fatalf("dump: %+v", dump)
+	}
+	// The discovery requests above went to 127.0.0.1; nothing to the
+	// federation host.
+	if dump.RequestsByHost["127.0.0.1"] == 0 || dump.RequestsByHost["adfs.fabrikam.test"] != 0 {
+		t.Fatalf("requests by host: %v", dump.RequestsByHost)
 	}
 }
 
@@ -105,5 +120,15 @@ func TestRefusesNonLoopback(t *testing.T) {
 	var out, errb syncbuf.Buffer
 	if code := realMain([]string{"-addr", "0.0.0.0:0"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "loopback") {
 		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+// -federation-host wants a DNS name of its own.
+func TestFederationHostFlag(t *testing.T) {
+	for _, bad := range []string{"", "127.0.0.1", "login.windows.net", "login.microsoftonline.us", "adfs", "bad host", "https://adfs.test/"} {
+		var out, errb syncbuf.Buffer
+		if code := realMain([]string{"-addr", "127.0.0.1:0", "-federation-host", bad}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "-federation-host") {
+			t.Errorf("-federation-host %q: exit %d: %s", bad, code, errb.String())
+		}
 	}
 }
