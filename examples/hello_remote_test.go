@@ -21,6 +21,8 @@ import (
 
 	"github.com/hellosim/hellosim/internal/chromium/chromiumtest"
 	"github.com/hellosim/hellosim/internal/devcert"
+	"github.com/hellosim/hellosim/reset/identity"
+	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/keycred"
 	"github.com/hellosim/hellosim/reset/webhost"
 )
@@ -43,14 +45,24 @@ func (p *threeProcs) helloSignedIn(t *testing.T, home, stdin string, args ...str
 	for sc.Scan() {
 		line := sc.Text()
 		stdout.WriteString(line + "\n")
-		m := userCodeRE.FindStringSubmatch(line)
-		if m == nil {
-			continue
+		if m := userCodeRE.FindStringSubmatch(line); m != nil {
+			p.signInDeviceCode(t, m[1], m[2])
 		}
-		p.signInDeviceCode(t, m[1], m[2])
 	}
 	err = cmd.Wait()
 	return result{stdout: stdout.String(), stderr: errb.String(), code: exitCode(t, err, "hello")}
+}
+
+// enterCode is a person at the directory's device login page: they enter
+// the code and sign in as upn.
+func (p *threeProcs) enterCode(t *testing.T, page, code, upn, password, totpSecret string) {
+	t.Helper()
+	user := newBrowser(t, p.dirBase, p.dirClient)
+	user.get(page)
+	user.post("/devicelogin", url.Values{"code": {code}})
+	user.signIn(upn, password, totpSecret)
+	user.post("/login/confirm", url.Values{"action": {"accept"}})
+	require.Contains(t, user.last, "You have signed in")
 }
 
 // dumpKIDs asks the directory for its -dump and returns the kids of the
@@ -367,4 +379,92 @@ func TestHelloRemoteSignIn(t *testing.T) {
 	assert.Contains(t, r.stderr, "cannot reach the directory")
 	assert.NotContains(t, r.stderr, "PIN:", "the directory is checked before the PIN is asked")
 	t.Logf("remote sign-in: provision, three sign-ins, destructive reset, refusals: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// tokenPost POSTs form to the directory's v2 endpoint (token or
+// devicecode) and decodes the JSON answer.
+func (p *threeProcs) tokenPost(t *testing.T, endpoint string, form url.Values) map[string]any {
+	t.Helper()
+	resp, err := p.dirClient.PostForm(p.dirBase+"/"+p.demo.TenantID+"/oauth2/v2.0/"+endpoint, form)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var m map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+	return m
+}
+
+// deviceCodeTokens signs upn in by device code for scope (the test enters
+// the code at the pages) and returns the access and refresh tokens.
+func (p *threeProcs) deviceCodeTokens(t *testing.T, upn, password, totpSecret, scope string) (access, refresh string) {
+	t.Helper()
+	client := identity.PINResetClientAppID // public, with the device code grant
+	da := p.tokenPost(t, "devicecode", url.Values{"client_id": {client}, "scope": {scope}})
+	require.NotEmpty(t, da["device_code"], "%v", da)
+	p.enterCode(t, da["verification_uri"].(string), da["user_code"].(string), upn, password, totpSecret)
+	tok := p.tokenPost(t, "token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"},
+		"client_id": {client}, "device_code": {da["device_code"].(string)}})
+	require.NotEmpty(t, tok["access_token"], "%v", tok)
+	rt, _ := tok["refresh_token"].(string)
+	return tok["access_token"].(string), rt
+}
+
+// getMe is GET /v1.0/me at the directory with authorization auth ("" for
+// none): the status and the body.
+func (p *threeProcs) getMe(t *testing.T, auth string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, p.dirBase+"/v1.0/me", nil)
+	require.NoError(t, err)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	b := &browser{t: t, c: p.dirClient, base: p.dirBase}
+	return b.do(req).StatusCode, b.last
+}
+
+// hello directory against the directory over HTTPS: hello signs in with
+// the Hello key and reads GET /v1.0/me with the token; the directory holds
+// the login key (one msDS-KeyCredentialLink value) and the joined device.
+// GET /v1.0/me answers only a token of this directory for the device
+// registration service, and only with its own user's objects.
+func TestHelloRemoteDirectory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers and signs in twice")
+	}
+	p, home, state := provisionedRemote(t)
+	r := runIn(t, home, home, "582046\n", "hello", "-state", state, "directory", "-json")
+	require.Zero(t, r.code, "directory: %s%s", r.stdout, r.stderr)
+	var d directoryJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &d), r.stdout)
+	assert.Equal(t, p.demo.User.UPN, d.User.UPN)
+	require.Len(t, d.User.KeyCredentials, 1, r.stdout)
+	require.Len(t, d.User.Links, 1)
+	assert.Equal(t, loginKID(t, home, state), d.User.KeyCredentials[0].KeyID, "the login key")
+	require.Len(t, d.Devices, 1, r.stdout)
+	assert.Equal(t, d.Devices[0].DeviceID, d.User.KeyCredentials[0].DeviceID, "registered from the joined device")
+
+	r = runIn(t, home, home, "000000\n", "hello", "-state", state, "directory")
+	assert.Equal(t, 3, r.code, "a wrong PIN reads nothing: %s%s", r.stdout, r.stderr)
+	assert.Empty(t, r.stdout)
+
+	// The endpoint: no token, not a token, a token for another resource,
+	// and another user's token, which reads that user's objects only.
+	for _, auth := range []string{"", "Bearer", "Bearer not-a-token", "Basic YWxpY2U6cHc="} {
+		status, body := p.getMe(t, auth)
+		assert.Equal(t, http.StatusUnauthorized, status, "%q: %s", auth, body)
+		assert.NotContains(t, body, p.demo.User.UPN)
+	}
+	a := p.demo.Admin
+	svcTok, rt := p.deviceCodeTokens(t, a.UPN, a.Password, a.TOTPSecret, "openid offline_access https://cred.microsoft.com/.default")
+	status, body := p.getMe(t, "Bearer "+svcTok)
+	assert.Equal(t, http.StatusUnauthorized, status, "a token for the PIN reset service: %s", body)
+	tok := p.tokenPost(t, "token", url.Values{"grant_type": {"refresh_token"}, "client_id": {identity.PINResetClientAppID},
+		"refresh_token": {rt}, "scope": {"urn:ms-drs:enterpriseregistration.windows.net/.default"}})
+	require.NotEmpty(t, tok["access_token"], "%v", tok)
+	status, body = p.getMe(t, "Bearer "+tok["access_token"].(string))
+	require.Equal(t, http.StatusOK, status, body)
+	var admin idp.DirectoryUser
+	require.NoError(t, json.Unmarshal([]byte(body), &admin), body)
+	assert.Equal(t, a.UPN, admin.UPN)
+	assert.Empty(t, admin.Keys, "no Hello key of the administrator's")
+	assert.NotContains(t, body, p.demo.User.UPN, "the administrator's token reads the administrator's objects, not the user's")
 }

@@ -271,16 +271,11 @@ func startDirectoryAndService(t *testing.T) *threeProcs {
 	return p
 }
 
-// signInDeviceCode is the user at the directory's pages entering the
+// signInDeviceCode is the demo user at the directory's pages entering the
 // device code userCode shown with the page uri, signing in and confirming.
 func (p *threeProcs) signInDeviceCode(t *testing.T, uri, userCode string) {
 	t.Helper()
-	user := newBrowser(t, p.dirBase, p.dirClient)
-	user.get(uri)
-	user.post("/devicelogin", url.Values{"code": {userCode}})
-	user.signIn(p.demo.User.UPN, p.demo.User.Password, p.demo.User.TOTPSecret)
-	user.post("/login/confirm", url.Values{"action": {"accept"}})
-	require.Contains(t, user.last, "You have signed in")
+	p.enterCode(t, uri, userCode, p.demo.User.UPN, p.demo.User.Password, p.demo.User.TOTPSecret)
 }
 
 // dpopAtToken adds a DPoP proof of the device key to POSTs to the token

@@ -44,7 +44,11 @@
 // each host name received, as JSON on SIGUSR1 and at exit. It listens on loopback addresses only, and stops gracefully on
 // SIGINT or SIGTERM. It also serves the device registration service's Hello key
 // endpoint, POST /EnrollmentServer/key/?api-version=1.0, and its device
-// join endpoint, POST /EnrollmentServer/device/. With -app-key FILE it
+// join endpoint, POST /EnrollmentServer/device/, and GET /v1.0/me: a
+// Graph-like read of the signed-in user's own objects (the values of its
+// msDS-KeyCredentialLink, the devices its keys were registered from) for
+// the bearer of a token for the device registration service, such as a
+// sign-in with the Hello key yields. With -app-key FILE it
 // serves the lookup API (GET /v1.0/tenants/...) the PIN reset service
 // asks at every recovery when it runs in its own process (pinreset-service
 // -issuer URL -app-key FILE), accepting the app credential in FILE.
@@ -320,6 +324,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle(drs.KeyPath, drs.Handler(dir))
 	mux.Handle(drs.JoinPath, drs.JoinHandler(dir))
+	mux.Handle(mePath, meHandler(dir))
 	if o.appKey != "" {
 		key, err := serviceAppKey(o.appKey)
 		if err != nil {

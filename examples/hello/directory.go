@@ -186,18 +186,27 @@ func cmdDirectory() *command {
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
-		run: func(_ context.Context, a *app, _ *flag.FlagSet) error {
+		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			st, err := a.openState(false)
 			if err != nil {
 				return err
 			}
-			cl, err := st.loadCloud()
-			if err != nil {
+			var v view
+			if rc, ok, err := st.readRemote(); err != nil {
 				return err
-			}
-			v, err := directoryView(cl)
-			if err != nil {
-				return err
+			} else if ok {
+				v, err = a.remoteDirectoryView(ctx, st, rc)
+				if err != nil {
+					return err
+				}
+			} else {
+				cl, err := st.loadCloud()
+				if err != nil {
+					return err
+				}
+				if v, err = directoryView(cl); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				b, err := json.MarshalIndent(v, "", "  ")
@@ -248,13 +257,19 @@ type view struct {
 	Devices []viewDevice `json:"devices"`
 }
 
-// directoryView decodes each msDS-KeyCredentialLink value with keycred, as
-// a tool reading the directory would.
+// directoryView reads the simulated directory's user and the tenant's
+// devices.
 func directoryView(cl *cloud) (view, error) {
 	u, err := cl.idp.DirectoryUser(cl.info.UPN)
 	if err != nil {
 		return view{}, err
 	}
+	return viewOf(u, cl.idp.Devices(cl.info.TenantID))
+}
+
+// viewOf decodes each msDS-KeyCredentialLink value of u with keycred, as a
+// tool reading the directory would.
+func viewOf(u idp.DirectoryUser, devices []idp.Device) (view, error) {
 	v := view{User: viewUser{
 		ObjectID: u.ObjectID, UserPrincipalName: u.UPN, TenantID: u.TenantID, DistinguishedName: u.DistinguishedName,
 		KeyCredentialLink: []string{}, KeyCredentials: []viewKey{},
@@ -281,7 +296,7 @@ func directoryView(cl *cloud) (view, error) {
 			Flags: flags, CreationTime: kc.Created, LastLogon: kc.LastLogon, KeySize: describeKey(pub),
 		})
 	}
-	for _, d := range cl.idp.Devices(cl.info.TenantID) {
+	for _, d := range devices {
 		v.Devices = append(v.Devices, viewDevice{DeviceID: d.DeviceID, DisplayName: d.DisplayName, TrustType: "AzureAd", RegisteredAt: d.RegisteredAt})
 	}
 	return v, nil

@@ -19,6 +19,7 @@
 //	                         also a damaged one
 //	hello sign-in            sign in with the Hello key: the PIN unlocks the key that signs the nonce
 //	hello directory [-json]  what the directory holds: msDS-KeyCredentialLink values, the device
+//	                         (against a directory over HTTPS: asks for the PIN, to sign in)
 //
 // Every command takes -state DIR (default: hellosim in the user's
 // configuration directory) and --tpm SPEC (default: the TPM the container was
@@ -107,7 +108,8 @@
 // its nonce from the directory's v2 token endpoint (grant_type
 // srv_challenge) and exchanges the assertion the login key signed for an
 // access token (the jwt-bearer grant), exit 7 when the directory holds no
-// such key.
+// such key; directory signs in that way and reads the directory's GET
+// /v1.0/me with the token.
 package main
 
 import (
