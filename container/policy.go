@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/hellosim/hellosim/internal/enum"
 )
 
 // PassportForWork CSP PINComplexity ranges and defaults
@@ -47,19 +49,9 @@ func CharRuleFromCSP(v int) (CharRule, error) {
 }
 
 // String is allow, require, disallow or default.
-func (r CharRule) String() string {
-	switch r {
-	case CharDefault:
-		return "default"
-	case CharAllow:
-		return "allow"
-	case CharRequire:
-		return "require"
-	case CharDisallow:
-		return "disallow"
-	}
-	return fmt.Sprintf("CharRule(%d)", uint8(r))
-}
+func (r CharRule) String() string { return enum.Name(charRuleNames, int(r), "CharRule") }
+
+var charRuleNames = []string{CharDefault: "default", CharAllow: "allow", CharRequire: "require", CharDisallow: "disallow"}
 
 // PINPolicy is the PassportForWork PINComplexity policy. The zero value is the
 // Windows default: 4 to 127 characters, digits required, lowercase and
@@ -147,28 +139,18 @@ const (
 
 // String is the rule's PassportForWork name (MinimumPINLength, Digits, …),
 // or ConstantDelta, Characters.
-func (r Rule) String() string {
-	switch r {
-	case RuleMinimumLength:
-		return "MinimumPINLength"
-	case RuleMaximumLength:
-		return "MaximumPINLength"
-	case RuleDigits:
-		return "Digits"
-	case RuleLowercaseLetters:
-		return "LowercaseLetters"
-	case RuleUppercaseLetters:
-		return "UppercaseLetters"
-	case RuleSpecialCharacters:
-		return "SpecialCharacters"
-	case RuleCharacters:
-		return "Characters"
-	case RuleConstantDelta:
-		return "ConstantDelta"
-	case RuleHistory:
-		return "History"
-	}
-	return fmt.Sprintf("Rule(%d)", int(r))
+func (r Rule) String() string { return enum.Name(ruleNames, int(r), "Rule") }
+
+var ruleNames = []string{
+	RuleMinimumLength:     "MinimumPINLength",
+	RuleMaximumLength:     "MaximumPINLength",
+	RuleDigits:            "Digits",
+	RuleLowercaseLetters:  "LowercaseLetters",
+	RuleUppercaseLetters:  "UppercaseLetters",
+	RuleSpecialCharacters: "SpecialCharacters",
+	RuleCharacters:        "Characters",
+	RuleConstantDelta:     "ConstantDelta",
+	RuleHistory:           "History",
 }
 
 // Check reports whether pin meets the policy, returning a *PolicyError naming

@@ -207,18 +207,11 @@ func TestHelloAgainstDirectoryAndService(t *testing.T) {
 		t.Skip("starts two servers and signs in four times")
 	}
 	start := time.Now()
-	p := startDirectoryAndService(t)
-	home := t.TempDir()
-	state := filepath.Join(home, "state")
-
-	r := p.helloSignedIn(t, home, "582046\n582046\n", "-state", state, "provision",
-		"-directory", p.demo.Issuer, "-service", p.svcBase, "-ca", p.caFile)
-	require.Zero(t, r.code, "provision: %s%s", r.stdout, r.stderr)
-	assert.Contains(t, r.stdout, "registered with the device registration service")
+	p, home, state := provisionedRemote(t)
 	oldKID := loginKID(t, home, state)
 	assert.Equal(t, []string{oldKID}, p.dumpKIDs(t), "provision registered the login key at the directory")
 
-	r = runIn(t, home, home, "582046\n", "hello", "-state", state, "enable-recovery")
+	r := runIn(t, home, home, "582046\n", "hello", "-state", state, "enable-recovery")
 	require.Zero(t, r.code, "enable-recovery: %s%s", r.stdout, r.stderr)
 
 	r = p.helloSignedIn(t, home, "739164\n739164\n", "-state", state, "reset", "--non-destructive", "-device-code")
@@ -240,18 +233,11 @@ func TestHelloAgainstDirectoryAndService(t *testing.T) {
 	t.Logf("three processes: provision, enable-recovery, reset by device code, unlock, destructive reset: %s", time.Since(start).Round(time.Millisecond))
 }
 
-// provisionedWithRecovery starts the directory and the service, and
-// provisions hello against them in a new home (the user signing in at the
-// pages) with the PIN 582046 and PIN recovery enrolled.
+// provisionedWithRecovery is provisionedRemote with PIN recovery enrolled.
 func provisionedWithRecovery(t *testing.T) (p *threeProcs, home, state string) {
 	t.Helper()
-	p = startDirectoryAndService(t)
-	home = t.TempDir()
-	state = filepath.Join(home, "state")
-	r := p.helloSignedIn(t, home, "582046\n582046\n", "-state", state, "provision",
-		"-directory", p.demo.Issuer, "-service", p.svcBase, "-ca", p.caFile)
-	require.Zero(t, r.code, "provision: %s%s", r.stdout, r.stderr)
-	r = runIn(t, home, home, "582046\n", "hello", "-state", state, "enable-recovery")
+	p, home, state = provisionedRemote(t)
+	r := runIn(t, home, home, "582046\n", "hello", "-state", state, "enable-recovery")
 	require.Zero(t, r.code, "enable-recovery: %s%s", r.stdout, r.stderr)
 	return p, home, state
 }
@@ -393,4 +379,91 @@ func TestHelloRemoteBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// copyDir copies the files under src to dst: a second copy of a device,
+// its container and its simulated TPM included.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o600)
+	})
+	require.NoError(t, err)
+}
+
+// provisionedRemote starts the directory and the service and provisions
+// a device against them (PIN 582046): its home and state directories.
+func provisionedRemote(t *testing.T) (p *threeProcs, home, state string) {
+	t.Helper()
+	p = startDirectoryAndService(t)
+	home = t.TempDir()
+	state = filepath.Join(home, "state")
+	r := p.helloSignedIn(t, home, "582046\n582046\n", "-state", state, "provision",
+		"-directory", p.demo.Issuer, "-service", p.svcBase, "-ca", p.caFile)
+	require.Zero(t, r.code, "provision: %s%s", r.stdout, r.stderr)
+	require.Contains(t, r.stdout, "registered with the device registration service")
+	return p, home, state
+}
+
+// hello sign-in against the directory over HTTPS: the PIN unlocks the
+// login key, which signs the nonce of the directory's v2 token endpoint;
+// the jwt-bearer grant answers with a token for the device registration
+// service. A wrong PIN is the TPM's refusal (exit 3); a copy of the device
+// whose key a destructive reset replaced is refused by the directory
+// (exit 7, naming the way out); a directory that is gone is exit 9.
+func TestHelloRemoteSignIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers and signs in three times")
+	}
+	start := time.Now()
+	p, home, state := provisionedRemote(t)
+
+	r := runIn(t, home, home, "582046\n", "hello", "-state", state, "sign-in")
+	require.Zero(t, r.code, "sign-in: %s%s", r.stdout, r.stderr)
+	kid := loginKID(t, home, state)
+	assert.Contains(t, r.stdout, "Signed the directory's nonce with the login key (kid "+kid+").")
+	assert.Contains(t, r.stdout, "Access token for urn:ms-drs:enterpriseregistration.windows.net: amr [rsa mfa ngcmfa]")
+	assert.Contains(t, r.stdout, "upn "+p.demo.User.UPN)
+	assert.Equal(t, 1, strings.Count(r.stderr, "PIN: "), "the PIN is asked once: %s", r.stderr)
+
+	r = runIn(t, home, home, "000000\n", "hello", "-state", state, "sign-in")
+	assert.Equal(t, 3, r.code, "%s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, "wrong PIN")
+	assert.NotContains(t, r.stdout, "Signed")
+
+	// A copy of the device, then a destructive reset of the original: the
+	// directory holds the new key in place of the copy's.
+	old := filepath.Join(home, "old-copy")
+	copyDir(t, state, old)
+	r = p.helloSignedIn(t, home, "850273\n850273\n", "-state", state, "reset", "--destructive", "-y", "-device-code")
+	require.Zero(t, r.code, "destructive reset: %s%s", r.stdout, r.stderr)
+	r = runIn(t, home, home, "850273\n", "hello", "-state", state, "sign-in")
+	require.Zero(t, r.code, "the new key signs in: %s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stdout, "(kid "+loginKID(t, home, state)+")")
+
+	r = runIn(t, home, home, "582046\n", "hello", "-state", old, "sign-in")
+	assert.Equal(t, 7, r.code, "%s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, "the directory holds no registered key for this container's login key")
+	assert.Contains(t, r.stderr, "Next: run 'hello reset --destructive'")
+
+	p.dirProc.stop(t)
+	r = runIn(t, home, home, "850273\n", "hello", "-state", state, "sign-in")
+	assert.Equal(t, 9, r.code, "%s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, "cannot reach the directory")
+	assert.NotContains(t, r.stderr, "PIN:", "the directory is checked before the PIN is asked")
+	t.Logf("remote sign-in: provision, three sign-ins, destructive reset, refusals: %s", time.Since(start).Round(time.Millisecond))
 }

@@ -13,8 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// startSwtpm starts swtpm on free loopback ports with a fresh state and
-// returns its spec; the test is skipped where swtpm is not installed.
+// startSwtpm starts swtpm with a fresh state on two adjacent free
+// loopback ports (commands, and control one above, as tpm.Open's tcp://
+// expects) and returns its spec; the test is skipped where swtpm is not
+// installed. A port chosen free can be taken before swtpm binds it: swtpm
+// then exits, and the next pair is tried. A port answers for this swtpm
+// only while it runs, so a listener that is another program's is never
+// taken for it.
 func startSwtpm(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("swtpm")
@@ -22,31 +27,61 @@ func startSwtpm(t *testing.T) string {
 		t.Skip("swtpm is not installed: the locked-TPM tests need a TPM whose lockout outlives a process")
 	}
 	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		ctrl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
-		if err != nil {
+		port, ok := freePortPair(t)
+		if !ok {
 			continue
 		}
-		ctrl.Close()
 		cmd := exec.Command(path, "socket", "--tpm2", "--tpmstate", "dir="+t.TempDir(),
 			"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
 			"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1),
 			"--flags", "not-need-init,startup-clear")
 		require.NoError(t, cmd.Start())
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-				c.Close()
-				return fmt.Sprintf("tcp://127.0.0.1:%d", port)
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+		if waitListening(port+1, exited) {
+			return fmt.Sprintf("tcp://127.0.0.1:%d", port)
+		}
+	}
+	t.Fatal("swtpm did not start on any of 20 port pairs")
+	return ""
+}
+
+// freePortPair finds a free loopback port whose successor is free too.
+func freePortPair(t *testing.T) (int, bool) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	ctrl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
+	if err != nil {
+		return 0, false
+	}
+	ctrl.Close()
+	return port, true
+}
+
+// waitListening waits until port accepts a connection while the process
+// that should serve it runs: false when it exits first (it could not bind)
+// or after 10 s.
+func waitListening(port int, exited <-chan struct{}) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			select {
+			case <-exited:
+				return false
+			default:
+				return true
 			}
 		}
-		t.Fatal("swtpm did not start")
 	}
-	t.Fatal("no free port pair for swtpm")
-	return ""
+	return false
 }
 
 // On a TPM in dictionary-attack lockout (swtpm: the lockout outlives the

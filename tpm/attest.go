@@ -156,16 +156,7 @@ func (t *TPM) activateAK(ctx context.Context, e *Endorsement, ak *loadedEK, blob
 		return nil, err
 	}
 	defer ek.release(t)
-	var rsp *tpm2.ActivateCredentialResponse
-	err = t.roomy(ctx, func() (err error) {
-		rsp, err = tpm2.ActivateCredential{
-			ActivateHandle: tpm2.AuthHandle{Handle: ak.handle, Name: ak.name, Auth: tpm2.PasswordAuth(nil)},
-			KeyHandle:      tpm2.AuthHandle{Handle: ek.handle, Name: ek.name, Auth: ekAuth(&ek.public)},
-			CredentialBlob: tpm2.TPM2BIDObject{Buffer: blob},
-			Secret:         tpm2.TPM2BEncryptedSecret{Buffer: enc},
-		}.Execute(t.tr)
-		return err
-	})
+	rsp, err := t.activateCredential(ctx, ek, tpm2.AuthHandle{Handle: ak.handle, Name: ak.name, Auth: tpm2.PasswordAuth(nil)}, blob, enc)
 	if err != nil {
 		if !isTPMRC(err) && !isCtxErr(err) {
 			t.reclaim()

@@ -59,12 +59,7 @@ func decodeKeyPublic(b []byte) (*tpm2.TPMTPublic, error) {
 		if !ok || len(tail) != 0 {
 			return nil, errNotKeyShape
 		}
-		p.Parameters = tpm2.NewTPMUPublicParms(tpm2.TPMAlgRSA, &tpm2.TPMSRSAParms{
-			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
-			Scheme:    tpm2.TPMTRSAScheme{Scheme: tpm2.TPMAlgNull},
-			KeyBits:   keyBits,
-			Exponent:  exponent,
-		})
+		p.Parameters = rsaNullParms(keyBits, exponent)
 		p.Unique = tpm2.NewTPMUPublicID(tpm2.TPMAlgRSA, &tpm2.TPM2BPublicKeyRSA{Buffer: n})
 	case tpm2.TPMAlgECC:
 		if len(rest) < 4 || tpm2.TPMAlgID(binary.BigEndian.Uint16(rest[2:])) != tpm2.TPMAlgNull {
@@ -79,12 +74,7 @@ func decodeKeyPublic(b []byte) (*tpm2.TPMTPublic, error) {
 		if !ok || len(tail) != 0 {
 			return nil, errNotKeyShape
 		}
-		p.Parameters = tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
-			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
-			Scheme:    tpm2.TPMTECCScheme{Scheme: tpm2.TPMAlgNull},
-			CurveID:   curve,
-			KDF:       tpm2.TPMTKDFScheme{Scheme: tpm2.TPMAlgNull},
-		})
+		p.Parameters = eccNullParms(curve)
 		p.Unique = tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
 			X: tpm2.TPM2BECCParameter{Buffer: x},
 			Y: tpm2.TPM2BECCParameter{Buffer: y},

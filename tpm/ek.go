@@ -441,6 +441,23 @@ func (t *TPM) createPrimary(ctx context.Context, hierarchy tpm2.TPMHandle, templ
 	return &loadedEK{handle: rsp.ObjectHandle, name: objectName(rsp.OutPublic.Bytes()), public: *pub, transient: true}, nil
 }
 
+// activateCredential is TPM2_ActivateCredential (Part 3 §12.5) of the
+// credential (blob, enc) for obj with the EK, made room for. t.mu must be
+// held.
+func (t *TPM) activateCredential(ctx context.Context, ek *loadedEK, obj tpm2.AuthHandle, blob, enc []byte) (*tpm2.ActivateCredentialResponse, error) {
+	var rsp *tpm2.ActivateCredentialResponse
+	err := t.roomy(ctx, func() (err error) {
+		rsp, err = tpm2.ActivateCredential{
+			ActivateHandle: obj,
+			KeyHandle:      tpm2.AuthHandle{Handle: ek.handle, Name: ek.name, Auth: ekAuth(&ek.public)},
+			CredentialBlob: tpm2.TPM2BIDObject{Buffer: blob},
+			Secret:         tpm2.TPM2BEncryptedSecret{Buffer: enc},
+		}.Execute(t.tr)
+		return err
+	})
+	return rsp, err
+}
+
 // isEKPublic reports the attributes every EK template has: a restricted
 // decryption key that never leaves the TPM.
 func isEKPublic(p *tpm2.TPMTPublic) bool {
@@ -466,16 +483,7 @@ func (t *TPM) activate(ctx context.Context, ek *loadedEK, obj tpm2.TPMHandle, na
 	if err != nil {
 		return &UntrustedError{Err: err}
 	}
-	var rsp *tpm2.ActivateCredentialResponse
-	err = t.roomy(ctx, func() (err error) {
-		rsp, err = tpm2.ActivateCredential{
-			ActivateHandle: tpm2.AuthHandle{Handle: obj, Name: name, Auth: objAuth},
-			KeyHandle:      tpm2.AuthHandle{Handle: ek.handle, Name: ek.name, Auth: ekAuth(&ek.public)},
-			CredentialBlob: tpm2.TPM2BIDObject{Buffer: blob},
-			Secret:         tpm2.TPM2BEncryptedSecret{Buffer: enc},
-		}.Execute(t.tr)
-		return err
-	})
+	rsp, err := t.activateCredential(ctx, ek, tpm2.AuthHandle{Handle: obj, Name: name, Auth: objAuth}, blob, enc)
 	if err != nil {
 		if isTPMRC(err) {
 			return &UntrustedError{Err: fmt.Errorf("activate credential: %w", err)}

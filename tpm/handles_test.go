@@ -70,9 +70,7 @@ func TestCloseFlushesEverything(t *testing.T) {
 // back) the next command starts a new one and is sent once more.
 func TestSessionRestartsWhenLost(t *testing.T) {
 	raw := tpmtest.OpenTransport(t)
-	tp, err := tpm.New(keepOpen{raw})
-	require.NoError(t, err)
-	tpmtest.Prepare(t, tp)
+	tp := tpmtest.OpenOn(t, raw)
 	ctx := context.Background()
 	b, err := tp.Seal(ctx, []byte("secret"), []byte("auth"))
 	require.NoError(t, err)
@@ -114,9 +112,7 @@ func TestSessionRestartsWhenLost(t *testing.T) {
 // A key flushed behind the library's back reloads itself and signs.
 func TestKeyReloadsWhenFlushedElsewhere(t *testing.T) {
 	raw := tpmtest.OpenTransport(t)
-	tp, err := tpm.New(keepOpen{raw})
-	require.NoError(t, err)
-	tpmtest.Prepare(t, tp)
+	tp := tpmtest.OpenOn(t, raw)
 	ctx := context.Background()
 	before, _ := rawHandles(t, raw)
 	require.Len(t, before, 1, "the SRK")
@@ -239,9 +235,7 @@ func TestRetryHonoursContext(t *testing.T) {
 func TestLostResponsesLeakNothing(t *testing.T) {
 	raw := tpmtest.OpenTransport(t)
 	f := &faulty{TPM: raw}
-	tp, err := tpm.New(keepOpen{f})
-	require.NoError(t, err)
-	tpmtest.Prepare(t, tp)
+	tp := tpmtest.OpenOn(t, f)
 	ctx := context.Background()
 	b, err := tp.Seal(ctx, []byte("secret"), []byte("auth"))
 	require.NoError(t, err)
@@ -308,9 +302,7 @@ func (o *onCommand) Send(cmd []byte) ([]byte, error) {
 func TestCancelBetweenCommandsStillFlushes(t *testing.T) {
 	raw := tpmtest.OpenTransport(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	tp, err := tpm.New(keepOpen{&onCommand{TPM: raw, cc: tpm2.TPMCCLoad, f: cancel}})
-	require.NoError(t, err)
-	tpmtest.Prepare(t, tp)
+	tp := tpmtest.OpenOn(t, &onCommand{TPM: raw, cc: tpm2.TPMCCLoad, f: cancel})
 	b, err := tp.Seal(context.Background(), []byte("secret"), []byte("auth"))
 	require.NoError(t, err)
 	tp.ResetStats()

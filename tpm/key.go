@@ -59,25 +59,39 @@ var keyTemplates = map[KeyAlgorithm][]byte{
 		Type:             tpm2.TPMAlgRSA,
 		NameAlg:          tpm2.TPMAlgSHA256,
 		ObjectAttributes: signAttrs,
-		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgRSA, &tpm2.TPMSRSAParms{
-			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
-			Scheme:    tpm2.TPMTRSAScheme{Scheme: tpm2.TPMAlgNull},
-			KeyBits:   2048,
-		}),
-		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgRSA, &tpm2.TPM2BPublicKeyRSA{}),
+		Parameters:       rsaNullParms(2048, 0),
+		Unique:           tpm2.NewTPMUPublicID(tpm2.TPMAlgRSA, &tpm2.TPM2BPublicKeyRSA{}),
 	}),
 	ECCP256: tpm2.Marshal(tpm2.TPMTPublic{
 		Type:             tpm2.TPMAlgECC,
 		NameAlg:          tpm2.TPMAlgSHA256,
 		ObjectAttributes: signAttrs,
-		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
-			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
-			Scheme:    tpm2.TPMTECCScheme{Scheme: tpm2.TPMAlgNull},
-			CurveID:   tpm2.TPMECCNistP256,
-			KDF:       tpm2.TPMTKDFScheme{Scheme: tpm2.TPMAlgNull},
-		}),
-		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{}),
+		Parameters:       eccNullParms(tpm2.TPMECCNistP256),
+		Unique:           tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{}),
 	}),
+}
+
+// rsaNullParms are the parameters of an RSA key with no symmetric algorithm
+// and no scheme of its own (TPM_ALG_NULL: each signature names its scheme);
+// exponent 0 is the default, 65537.
+func rsaNullParms(bits tpm2.TPMKeyBits, exponent uint32) tpm2.TPMUPublicParms {
+	return tpm2.NewTPMUPublicParms(tpm2.TPMAlgRSA, &tpm2.TPMSRSAParms{
+		Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
+		Scheme:    tpm2.TPMTRSAScheme{Scheme: tpm2.TPMAlgNull},
+		KeyBits:   bits,
+		Exponent:  exponent,
+	})
+}
+
+// eccNullParms are the parameters of an ECC key on curve with no symmetric
+// algorithm, no scheme of its own and no KDF (TPM_ALG_NULL).
+func eccNullParms(curve tpm2.TPMECCCurve) tpm2.TPMUPublicParms {
+	return tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
+		Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
+		Scheme:    tpm2.TPMTECCScheme{Scheme: tpm2.TPMAlgNull},
+		CurveID:   curve,
+		KDF:       tpm2.TPMTKDFScheme{Scheme: tpm2.TPMAlgNull},
+	})
 }
 
 // CreateKey creates a signing key (fixedTPM, fixedParent,

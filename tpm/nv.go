@@ -244,10 +244,19 @@ func (t *TPM) nvWrite(ctx context.Context, handle uint32, name tpm2.TPM2BName, d
 	params := appendSized(nil, data)
 	params = append(params, 0, 0) // offset
 	defer wipe.Bytes(params)
+	_, err := t.nvOwnAuth(ctx, tpm2.TPMCCNVWrite, handle, name, auth, encryptCommand, params)
+	return err
+}
+
+// nvOwnAuth sends cc on the index (handle, name) authorized by the index's
+// own authValue (TPM_RH_NV_INDEX: the index is both authHandle and
+// nvIndex), in the session with enc. t.mu must be held.
+func (t *TPM) nvOwnAuth(ctx context.Context, cc tpm2.TPMCC, handle uint32, name tpm2.TPM2BName, auth []byte, enc paramEncryption, params []byte) (*response, error) {
 	h := tpm2.TPMHandle(handle)
-	return t.withSession(ctx, auth, encryptCommand, func() error {
-		_, err := t.send(&command{
-			cc:      tpm2.TPMCCNVWrite,
+	var rsp *response
+	err := t.withSession(ctx, auth, enc, func() (err error) {
+		rsp, err = t.send(&command{
+			cc:      cc,
 			handles: []tpm2.TPMHandle{h, h},
 			names:   []tpm2.TPM2BName{name, name},
 			auth:    sessionAuth,
@@ -255,6 +264,7 @@ func (t *TPM) nvWrite(ctx context.Context, handle uint32, name tpm2.TPM2BName, d
 		})
 		return err
 	}, nil)
+	return rsp, err
 }
 
 // ReadSecret reads the secret with its authValue: one TPM2_NV_Read (Part 3
@@ -278,20 +288,8 @@ func (t *TPM) ReadSecret(ctx context.Context, s NVSecret, auth []byte) ([]byte, 
 
 // readSecret is ReadSecret with t.mu held.
 func (t *TPM) readSecret(ctx context.Context, s NVSecret, auth []byte) ([]byte, error) {
-	name := tpm2.TPM2BName{Buffer: s.Name}
-	h := tpm2.TPMHandle(s.Handle)
-	var rsp *response
 	params := []byte{0, NVSecretSize, 0, 0} // size, offset 0
-	err := t.withSession(ctx, auth, encryptResponse, func() (err error) {
-		rsp, err = t.send(&command{
-			cc:      tpm2.TPMCCNVRead,
-			handles: []tpm2.TPMHandle{h, h},
-			names:   []tpm2.TPM2BName{name, name},
-			auth:    sessionAuth,
-			params:  params,
-		})
-		return err
-	}, nil)
+	rsp, err := t.nvOwnAuth(ctx, tpm2.TPMCCNVRead, s.Handle, tpm2.TPM2BName{Buffer: s.Name}, auth, encryptResponse, params)
 	if err != nil {
 		return nil, fmt.Errorf("tpm: read secret: %w", t.nvUseErr(ctx, err))
 	}

@@ -120,9 +120,7 @@ func TestTamperedResponsesRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := tpmtest.OpenTransport(t)
 			m := &tamperer{TPM: raw}
-			tp, err := tpm.New(keepOpen{m})
-			require.NoError(t, err)
-			tpmtest.Prepare(t, tp)
+			tp := tpmtest.OpenOn(t, m)
 			b, err := tp.Seal(ctx, secret, auth)
 			require.NoError(t, err)
 
@@ -185,9 +183,7 @@ func TestForgedErrorResponsesDoNotDesyncTheSession(t *testing.T) {
 			t.Run(fmt.Sprintf("%#x/%#x", uint32(cc), uint32(rc)), func(t *testing.T) {
 				raw := tpmtest.OpenTransport(t)
 				m := &tamperer{TPM: raw}
-				tp, err := tpm.New(keepOpen{m})
-				require.NoError(t, err)
-				tpmtest.Prepare(t, tp)
+				tp := tpmtest.OpenOn(t, m)
 				b, err := tp.Seal(ctx, secret, auth)
 				require.NoError(t, err)
 				kb, _, err := tp.CreateKey(ctx, tpm.ECCP256, []byte("key auth"))

@@ -33,10 +33,10 @@ func (k *keepsBuffers) Send(cmd []byte) ([]byte, error) {
 	return rsp, err
 }
 
-// The embedded simulator decrypts encrypted command parameters in place,
-// in the library's own command buffer: after TPM2_Create that buffer held
-// the secret and the authValue in clear. The library wipes it.
-func TestCommandBufferWipedAfterSend(t *testing.T) {
+// openKeepingBuffers opens a TPM on a new simulator through a
+// keepsBuffers, closed when the test ends.
+func openKeepingBuffers(t *testing.T) (*TPM, *keepsBuffers) {
+	t.Helper()
 	s, err := simulator.Get()
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,15 @@ func TestCommandBufferWipedAfterSend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tp.Close()
+	t.Cleanup(func() { _ = tp.Close() })
+	return tp, tr
+}
+
+// The embedded simulator decrypts encrypted command parameters in place,
+// in the library's own command buffer: after TPM2_Create that buffer held
+// the secret and the authValue in clear. The library wipes it.
+func TestCommandBufferWipedAfterSend(t *testing.T) {
+	tp, tr := openKeepingBuffers(t)
 	secret := []byte("a secret the simulator decrypts in place")
 	auth := []byte("an authValue to look for")
 	if _, err := tp.Seal(context.Background(), secret, auth); err != nil {
@@ -69,16 +77,7 @@ func TestCommandBufferWipedAfterSend(t *testing.T) {
 // until the garbage collector reused it. The library wipes it (the caller
 // gets its own copy).
 func TestUnsealResponseBufferWiped(t *testing.T) {
-	s, err := simulator.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &keepsBuffers{Transport: simtransport.New(s)}
-	tp, err := newTPM(tr, tr, onNewSimulator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tp.Close()
+	tp, tr := openKeepingBuffers(t)
 	ctx := context.Background()
 	secret := []byte("a secret decrypted in the response buffer")
 	auth := []byte("an authValue")

@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/internal/fsync"
 )
 
 // storeExt is the extension of container files in a Store.
@@ -75,7 +76,7 @@ type diskOps struct {
 }
 
 func realDiskOps() diskOps {
-	return diskOps{syncFile: (*os.File).Sync, syncDir: syncDir, rename: os.Rename, remove: os.Remove}
+	return diskOps{syncFile: (*os.File).Sync, syncDir: fsync.Dir, rename: os.Rename, remove: os.Remove}
 }
 
 // Open opens the store in dir, creating the directory (mode 0700) if needed.
@@ -306,16 +307,17 @@ func (s *Store) Replace(old, n *container.Container) error {
 // finishReplace removes the replaced container and then the journal, each
 // removal made durable. The caller holds the write lock.
 func (s *Store) finishReplace(oldID string) error {
-	oldPath := s.Path(oldID)
-	if err := s.ops.remove(oldPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &FileError{Path: oldPath, Err: err}
+	if err := s.removeDurably(s.Path(oldID)); err != nil {
+		return err
 	}
-	if err := s.ops.syncDir(s.dir); err != nil {
-		return &FileError{Path: s.dir, Err: err}
-	}
-	journal := filepath.Join(s.dir, journalName)
-	if err := s.ops.remove(journal); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &FileError{Path: journal, Err: err}
+	return s.removeDurably(filepath.Join(s.dir, journalName))
+}
+
+// removeDurably removes path (one already gone is fine) and syncs the
+// directory. The caller holds the write lock.
+func (s *Store) removeDurably(path string) error {
+	if err := s.ops.remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &FileError{Path: path, Err: err}
 	}
 	if err := s.ops.syncDir(s.dir); err != nil {
 		return &FileError{Path: s.dir, Err: err}
@@ -334,14 +336,7 @@ func (s *Store) recoverLocked() error {
 	if _, err := os.Lstat(s.Path(newID)); err == nil {
 		return s.finishReplace(oldID)
 	}
-	journal := filepath.Join(s.dir, journalName)
-	if err := s.ops.remove(journal); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &FileError{Path: journal, Err: err}
-	}
-	if err := s.ops.syncDir(s.dir); err != nil {
-		return &FileError{Path: s.dir, Err: err}
-	}
-	return nil
+	return s.removeDurably(filepath.Join(s.dir, journalName))
 }
 
 // journalMagic starts a replace journal: "hellosim replace v1 OLD NEW\n".
@@ -433,19 +428,6 @@ func (s *Store) writeAtomic(path string, data []byte) (err error) {
 		return err
 	}
 	return s.ops.syncDir(s.dir)
-}
-
-// syncDir makes a rename or remove in dir durable (fsync of the directory).
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !errors.Is(err, errors.ErrUnsupported) {
-		return err
-	}
-	return nil
 }
 
 // Load reads the container with the given ID. A missing one is ErrNotFound; a

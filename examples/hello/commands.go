@@ -221,6 +221,20 @@ func (a *app) unlock(ctx context.Context, t *tpm.TPM, c *container.Container, op
 	return nil, last
 }
 
+// openSession opens the TPM (not in lockout) and unlocks c with the PIN,
+// asked again when wrong. done closes the session and the TPM.
+func (a *app) openSession(ctx context.Context, st *state, c *container.Container) (s *container.Session, done func(), err error) {
+	opts, t, _, err := a.openPINTPM(ctx, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s, err = a.unlock(ctx, t, c, opts); err != nil {
+		t.Close()
+		return nil, nil, err
+	}
+	return s, func() { s.Close(); t.Close() }, nil
+}
+
 // afterTries is the error of a prompt that ended (err) after a refusal
 // (last): a cancel is a cancel; running out of input reports the refusal.
 func afterTries(last, err error) error {

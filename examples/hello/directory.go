@@ -325,54 +325,23 @@ func cmdSignIn() *command {
 			if err != nil {
 				return err
 			}
+			if rc, ok, err := st.readRemote(); err != nil {
+				return err
+			} else if ok {
+				// The directory over HTTPS: checked before the PIN is asked.
+				r, err := dialDirectory(ctx, rc)
+				if err != nil {
+					return err
+				}
+				return a.signInWithKey(ctx, st, c, r)
+			}
 			cl, err := st.loadCloud()
 			if err != nil {
 				return err
 			}
-			opts, err := st.pinOptions()
-			if err != nil {
+			if err := a.signInWithKey(ctx, st, c, inProcessSignIn{cl.idp}); err != nil {
 				return err
 			}
-			t, _, err := a.openTPM(st)
-			if err != nil {
-				return err
-			}
-			defer t.Close()
-			pin, err := a.in.secret("PIN: ")
-			if err != nil {
-				return err
-			}
-			s, err := container.Unlock(ctx, t, c, pin, opts...)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			nonce, err := cl.idp.HelloNonce()
-			if err != nil {
-				return err
-			}
-			now := cl.idp.Now()
-			assertion, err := keycred.SignAssertion(s.Signer(), keycred.Assertion{
-				Issuer: cl.info.UPN, Audience: cl.info.TenantID, Nonce: nonce, Scope: "openid aza ugs",
-				IssuedAt: now, Expiry: now.Add(5 * time.Minute),
-			})
-			if err != nil {
-				return err
-			}
-			kid, err := keycred.AssertionKeyID(assertion)
-			if err != nil {
-				return err
-			}
-			tok, err := cl.idp.SignInWithHelloKey(ctx, assertion, idp.DRSResource)
-			if err != nil {
-				return err
-			}
-			claims, err := unverifiedClaims(tok)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Signed the directory's nonce with the login key (kid %s).\n", kid)
-			fmt.Fprintf(a.stdout, "Access token for %v: amr %v, deviceid %v, upn %v.\n", claims["aud"], claims["amr"], claims["deviceid"], claims["upn"])
 			return st.saveObjects(cl)
 		},
 	}

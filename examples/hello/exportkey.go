@@ -33,16 +33,11 @@ func cmdExportKey() *command {
 				}
 				block = &pem.Block{Type: "PUBLIC KEY", Bytes: der}
 			} else {
-				opts, t, _, err := a.openPINTPM(ctx, st)
+				s, done, err := a.openSession(ctx, st, c)
 				if err != nil {
 					return err
 				}
-				defer t.Close()
-				s, err := a.unlock(ctx, t, c, opts)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
+				defer done()
 				der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 					Subject: pkix.Name{CommonName: c.Config().User},
 				}, s.Signer())

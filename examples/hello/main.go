@@ -102,21 +102,24 @@
 // later commands use them: enable-recovery wraps to the key of GET
 // /v1/keys; reset signs in, binds the token to the device key at the
 // token endpoint, and recovers by POST /v1/recover with a DPoP proof (a
-// destructive reset registers the new key over DRS).
+// destructive reset registers the new key over DRS); sign-in gets its
+// nonce from the directory's v2 token endpoint (grant_type srv_challenge)
+// and exchanges the assertion the login key signed for an access token
+// (the jwt-bearer grant), exit 7 when the directory holds no such key.
 //
-// The sign-in (provision and reset) is the one of native apps (RFC 8252):
-// hello listens on 127.0.0.1 on an ephemeral port, prints the directory's
-// authorization address (authorization code with PKCE S256, a fresh state
-// and nonce, the redirect URI http://127.0.0.1:PORT/signin) and opens it
-// with xdg-open when there is a display and -no-browser is not given. It
-// takes one redirect back, with the right state, tells the browser the tab
-// may be closed, stops listening, and redeems the code with its verifier.
-// A redirect with another state, the directory's error answer (such as
-// access_denied) and no answer in ten minutes each end the command with
-// exit 7 and say which. -device-code signs in by device code instead (it
-// prints the code and the page to enter it on, and polls), as the
-// lock-screen web host (-web-host) always does. The code and the tokens
-// are never printed.
+// The user's sign-in at the directory (provision, reset) is the one of
+// native apps (RFC 8252): hello listens on 127.0.0.1 on an ephemeral port,
+// prints the directory's authorization address (authorization code with
+// PKCE S256, a fresh state and nonce, the redirect URI
+// http://127.0.0.1:PORT/signin) and opens it with xdg-open when there is a
+// display and -no-browser is not given. It takes one redirect back, with
+// the right state, tells the browser the tab may be closed, stops
+// listening, and redeems the code with its verifier. A redirect with
+// another state, the directory's error answer (such as access_denied) and
+// no answer in ten minutes each end the command with exit 7 and say which.
+// -device-code signs in by device code instead (it prints the code and the
+// page to enter it on, and polls), as the lock-screen web host (-web-host)
+// always does. The code and the tokens are never printed.
 package main
 
 import (

@@ -17,6 +17,8 @@ func nextStep(err error) string {
 	case errors.As(err, &de):
 		return "run 'hello reset --destructive' (a new key and PIN for the same user, registered with the directory), " +
 			"or 'hello delete' and then 'hello provision'"
+	case isKeyNotRegistered(err):
+		return "run 'hello reset --destructive' (a new login key and PIN, registered with the directory)"
 	case errors.Is(err, errNotConfirmed):
 		return "answer y to confirm, or add -y"
 	case errors.Is(err, container.ErrPINMayHaveChanged):

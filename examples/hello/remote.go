@@ -100,6 +100,25 @@ func (s *state) readRemote() (cfg remoteConfig, ok bool, err error) {
 // written: both reachable over TLS with the CA, the discovery document
 // naming the issuer given, the service publishing a current key.
 func newRemote(ctx context.Context, cfg remoteConfig) (*remote, error) {
+	r, err := dialDirectory(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.serviceCall = service.NewClient(cfg.Service, r.hc)
+	if _, err := r.serviceCall.ServiceKey(ctx); err != nil {
+		if re := classify("the PIN reset service", cfg.Service, err); re != nil {
+			return nil, re
+		}
+		return nil, &remoteError{code: exitNoServiceKey, err: err,
+			msg: fmt.Sprintf("the PIN reset service at %s publishes no current key (GET /v1/keys): PIN recovery cannot be enrolled", cfg.Service)}
+	}
+	return r, nil
+}
+
+// dialDirectory checks the directory alone (reachable over TLS with the
+// CA, its discovery document naming the issuer given), for the commands
+// that do not call the service.
+func dialDirectory(ctx context.Context, cfg remoteConfig) (*remote, error) {
 	u, refusal := httpclient.ParseBaseURL(cfg.Directory)
 	if refusal != nil {
 		return nil, fmt.Errorf("%w: -directory: %s", errUsage, refusal.Reason)
@@ -136,15 +155,6 @@ func newRemote(ctx context.Context, cfg remoteConfig) (*remote, error) {
 		return nil, &remoteError{code: exitWrongIssuer, msg: "the directory's discovery document names no token or device authorization endpoint"}
 	}
 	r.tokenURL, r.deviceURL, r.authorizeURL = meta.Token, meta.Device, meta.Auth
-
-	r.serviceCall = service.NewClient(cfg.Service, hc)
-	if _, err := r.serviceCall.ServiceKey(ctx); err != nil {
-		if re := classify("the PIN reset service", cfg.Service, err); re != nil {
-			return nil, re
-		}
-		return nil, &remoteError{code: exitNoServiceKey, err: err,
-			msg: fmt.Sprintf("the PIN reset service at %s publishes no current key (GET /v1/keys): PIN recovery cannot be enrolled", cfg.Service)}
-	}
 	return r, nil
 }
 
@@ -192,6 +202,7 @@ func (r *remote) getJSON(ctx context.Context, what, u string, v any) error {
 // tokens is a token endpoint answer.
 type tokens struct {
 	Access  string `json:"access_token"`
+	Nonce   string `json:"Nonce"` // a Hello sign-in nonce (grant_type=srv_challenge)
 	Refresh string `json:"refresh_token"`
 	ID      string `json:"id_token"`
 	Error   string `json:"error"`

@@ -9,9 +9,10 @@ import (
 	"strings"
 )
 
-// Name is names[v], or typ(v) for a value out of range.
+// Name is names[v], or typ(v) for a value out of range or without a name
+// ("", as a value a table skips).
 func Name(names []string, v int, typ string) string {
-	if v >= 0 && v < len(names) {
+	if v >= 0 && v < len(names) && names[v] != "" {
 		return names[v]
 	}
 	return fmt.Sprintf("%s(%d)", typ, v)

@@ -13,6 +13,7 @@ func TestName(t *testing.T) {
 	assert.Equal(t, "green", Name(colours, 1, "Colour"))
 	assert.Equal(t, "Colour(2)", Name(colours, 2, "Colour"))
 	assert.Equal(t, "Colour(-1)", Name(colours, -1, "Colour"))
+	assert.Equal(t, "Colour(0)", Name([]string{1: "red"}, 0, "Colour"), "a value the table skips")
 }
 
 func TestMarshalUnmarshal(t *testing.T) {

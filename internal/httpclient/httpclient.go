@@ -83,6 +83,15 @@ func New(hc *http.Client, timeout time.Duration) *http.Client {
 	return &c
 }
 
+// With returns a copy of *c with change applied to it, leaving *c as it
+// was: the body of a client's With methods (a copy that signs with a
+// device key, one on another clock).
+func With[C any](c *C, change func(n *C)) *C {
+	n := *c
+	change(&n)
+	return &n
+}
+
 // InProcessHost is the host of the base URL of a client that calls a
 // handler in process.
 const InProcessHost = "in-process"

@@ -74,3 +74,12 @@ func TestInProcessAndNoRedirects(t *testing.T) {
 	assert.Equal(t, 9, int(cp.Timeout))
 	assert.Nil(t, base.CheckRedirect, "the caller's client is copied, not changed")
 }
+
+// With changes the copy only.
+func TestWith(t *testing.T) {
+	type client struct{ base, key string }
+	c := &client{base: "b", key: "old"}
+	n := With(c, func(n *client) { n.key = "new" })
+	assert.Equal(t, client{base: "b", key: "new"}, *n)
+	assert.Equal(t, client{base: "b", key: "old"}, *c, "the original is unchanged")
+}

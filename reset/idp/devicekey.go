@@ -158,14 +158,7 @@ func (p *IdP) DeleteUser(upn string) error {
 // parties that ask (Account) refuse tokens issued before now.
 func (p *IdP) RevokeSessions(upn string) error {
 	now := p.now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	u, ok := p.users[strings.ToLower(upn)]
-	if !ok {
-		return fmt.Errorf("revoke sessions: %w", ErrUnknownUser)
-	}
-	u.revokedAt = now
-	return nil
+	return p.updateUser(upn, "revoke sessions", func(u *user) { u.revokedAt = now })
 }
 
 // TokenEndpoint is the URL a device's DPoP proof names (htu) when it binds

@@ -121,20 +121,11 @@ func (p *IdP) issueEntra(r tokenRequest) (string, error) {
 // service then takes them only with a DPoP proof of the key. A bound
 // sign-in gives no token for another device (ErrDeviceNotBound).
 func (s *Pending) DeviceToken(ctx context.Context, deviceID, resource string) (string, error) {
-	if err := ctx.Err(); err != nil {
+	ss, err := s.session(ctx, "device token")
+	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	mfaAt, boundDevice, jkt := s.mfaAt, s.deviceID, s.jkt
-	s.mu.Unlock()
-	p := s.p
-	now := p.now()
-	switch {
-	case mfaAt.IsZero():
-		return "", fmt.Errorf("device token: %w", ErrMFANotCompleted)
-	case now.Sub(mfaAt) > DefaultSessionLifetime:
-		return "", fmt.Errorf("device token: %w", ErrSignInExpired)
-	}
+	p, now, mfaAt, boundDevice, jkt := s.p, ss.now, ss.mfaAt, ss.deviceID, ss.jkt
 	azp := map[string]string{DRSResource: DeviceRegistrationClientAppID, identity.PINResetServiceAppID: identity.PINResetClientAppID}[resource]
 	if azp == "" {
 		return "", fmt.Errorf("device token: %w: resource %q", ErrInvalid, resource)

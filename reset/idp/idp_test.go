@@ -395,6 +395,48 @@ func TestFederatedAndGovernmentTenants(t *testing.T) {
 	assert.Equal(t, "azure-government", info.Cloud.String())
 }
 
+// A user whom the tenant's federation service authenticated signs in
+// without a password at the directory, then needs MFA as anyone; a managed
+// user, another federation service, a disabled account are refused.
+func TestSignInFederated(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, idp.TenantConfig{Domain: "fed.test", FederationSignInURL: "https://adfs.fed.test/adfs/ls/"})
+	other, err := f.p.AddTenant(idp.TenantConfig{Domain: "other.test", FederationSignInURL: "https://adfs.other.test/adfs/ls/"})
+	require.NoError(t, err)
+	_, err = f.p.AddUser(idp.UserConfig{TenantID: other.ID, UPN: "bob@other.test", Password: alicePW})
+	require.NoError(t, err)
+	managed, err := f.p.AddTenant(idp.TenantConfig{Domain: "managed.test"})
+	require.NoError(t, err)
+	_, err = f.p.AddUser(idp.UserConfig{TenantID: managed.ID, UPN: "carol@managed.test", Password: alicePW})
+	require.NoError(t, err)
+
+	f.clk.Advance(idp.TOTPPeriod)
+	p, err := f.p.SignInFederated(ctx, "ALICE@fed.test", "ADFS.fed.test")
+	require.NoError(t, err)
+	_, err = p.Refresh(ctx)
+	assert.ErrorIs(t, err, idp.ErrMFANotCompleted, "the second factor is still owed")
+	code, err := f.p.TOTPCode(f.alice.UPN)
+	require.NoError(t, err)
+	tok, err := p.CompleteMFA(ctx, code)
+	require.NoError(t, err)
+	assert.Equal(t, "https://adfs.fed.test/adfs/ls", payload(t, tok)["idp"])
+
+	for _, c := range []struct{ upn, host string }{
+		{"alice@fed.test", "adfs.other.test"},   // another tenant's federation service
+		{"bob@other.test", "adfs.fed.test"},     // likewise, the other way
+		{"alice@fed.test", ""},                  // no service named
+		{"carol@managed.test", "adfs.fed.test"}, // a managed user
+		{"carol@managed.test", "login.microsoftonline.com"},
+		{"nobody@fed.test", "adfs.fed.test"}, // no such user
+	} {
+		_, err := f.p.SignInFederated(ctx, c.upn, c.host)
+		assert.ErrorIs(t, err, idp.ErrUnknownUser, "%s via %q", c.upn, c.host)
+	}
+	require.NoError(t, f.p.SetDisabled(f.alice.UPN, true))
+	_, err = f.p.SignInFederated(ctx, f.alice.UPN, "adfs.fed.test")
+	assert.ErrorIs(t, err, idp.ErrDisabled)
+}
+
 func TestRegisterKey(t *testing.T) {
 	f := newFixture(t, idp.TenantConfig{})
 	ctx := context.Background()

@@ -73,9 +73,9 @@ func (p *IdP) DirectoryUser(upn string) (DirectoryUser, error) {
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	u, ok := p.users[strings.ToLower(upn)]
-	if !ok {
-		return DirectoryUser{}, fmt.Errorf("directory user: %w", ErrUnknownUser)
+	u, err := p.userLocked(upn, "directory user")
+	if err != nil {
+		return DirectoryUser{}, err
 	}
 	t := u.tenant
 	out := DirectoryUser{TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN}

@@ -15,7 +15,7 @@ import (
 
 // Paths of the sign-in service, in Entra's layout: {tenant} is a tenant ID.
 const (
-	OIDCConfigPath = "/.well-known/openid-configuration"
+	oidcConfigPath = "/.well-known/openid-configuration"
 	jwtBearerGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 )
 
@@ -51,9 +51,9 @@ func (p *IdP) origin() string {
 func (p *IdP) serveOIDC(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	switch {
-	case r.URL.Path == OIDCConfigPath:
+	case r.URL.Path == oidcConfigPath:
 		p.serveMetadata(w, r, "common")
-	case len(parts) == 4 && parts[1] == "v2.0" && "/"+parts[2]+"/"+parts[3] == OIDCConfigPath:
+	case len(parts) == 4 && parts[1] == "v2.0" && "/"+parts[2]+"/"+parts[3] == oidcConfigPath:
 		p.serveMetadata(w, r, parts[0])
 	case len(parts) == 4 && parts[1] == "discovery" && parts[2] == "v2.0" && parts[3] == "keys":
 		if !p.knownTenant(parts[0]) {

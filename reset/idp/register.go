@@ -359,9 +359,9 @@ func (p *IdP) LookupKey(keyID string) (RegisteredKey, error) {
 func (p *IdP) RegisteredKeys(upn string) ([]RegisteredKey, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	u, ok := p.users[strings.ToLower(upn)]
-	if !ok {
-		return nil, fmt.Errorf("registered keys: %w", ErrUnknownUser)
+	u, err := p.userLocked(upn, "registered keys")
+	if err != nil {
+		return nil, err
 	}
 	var out []RegisteredKey
 	for _, k := range p.regKeys {

@@ -50,6 +50,33 @@ func (p *IdP) SignIn(ctx context.Context, upn, password string) (*Pending, error
 	return &Pending{p: p, upn: key, created: now}, nil
 }
 
+// SignInFederated starts the sign-in of a user whom a federation service
+// authenticated: the caller verified that service's signed assertion with
+// the key it trusts for the user's tenant (package reset/idp/web does) and
+// names the service by the host of its sign-in page. The user must belong
+// to a federated tenant whose FederationSignInURL has that host (a managed
+// user, or a federation service that is not the tenant's, is refused as an
+// unknown user), and must be enabled and unlocked. What follows is the
+// same as after SignIn: the pending sign-in needs the second factor
+// (CompleteMFA), and its tokens name the federation service (idp).
+func (p *IdP) SignInFederated(ctx context.Context, upn, federationHost string) (*Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now, key := p.now(), strings.ToLower(upn)
+	u, err := p.activeUserLocked(key, now)
+	if err != nil {
+		return nil, fmt.Errorf("sign in federated: %w", err)
+	}
+	t := Tenant{Tenant: u.tenant.Tenant.Tenant}
+	if !t.Federated() || federationHost == "" || !strings.EqualFold(t.SignInHost(), federationHost) {
+		return nil, fmt.Errorf("sign in federated: %w: %q is not the federation service of the user's tenant", ErrUnknownUser, federationHost)
+	}
+	return &Pending{p: p, upn: key, created: now}, nil
+}
+
 // failLocked counts a failure and locks the account at the threshold.
 func (p *IdP) failLocked(u *user, now time.Time) error {
 	u.failures++
@@ -93,7 +120,7 @@ func (s *Pending) CompleteMFA(ctx context.Context, code string) (string, error) 
 	defer s.mu.Unlock()
 	p := s.p
 	now := p.now()
-	if s.dead || !s.mfaAt.IsZero() || now.Sub(s.created) > defaultPendingLifetime {
+	if !s.awaitsMFALocked(now) {
 		s.dead = true
 		return "", fmt.Errorf("complete mfa: %w", ErrSignInExpired)
 	}
@@ -138,12 +165,11 @@ func (s *Pending) TokenWithoutMFA(ctx context.Context) (string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.p
-	now := p.now()
-	if s.dead || !s.mfaAt.IsZero() || now.Sub(s.created) > defaultPendingLifetime {
+	now := s.p.now()
+	if !s.awaitsMFALocked(now) {
 		return "", fmt.Errorf("token without mfa: %w", ErrSignInExpired)
 	}
-	tok, err := p.issueFor(s.upn, now, grant{amr: []string{"pwd"}, deviceID: s.deviceID, jkt: s.jkt})
+	tok, err := s.p.issueFor(s.upn, now, grant{amr: []string{"pwd"}, deviceID: s.deviceID, jkt: s.jkt})
 	if err != nil {
 		return "", fmt.Errorf("token without mfa: %w", err)
 	}
@@ -157,25 +183,51 @@ func (s *Pending) TokenWithoutMFA(ctx context.Context) (string, error) {
 // refresh's: a relying party that wants a fresh MFA (the PIN reset service
 // does) sees how old it really is.
 func (s *Pending) Refresh(ctx context.Context) (string, error) {
-	if err := ctx.Err(); err != nil {
+	ss, err := s.session(ctx, "refresh")
+	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	mfaAt, deviceID, jkt := s.mfaAt, s.deviceID, s.jkt
-	s.mu.Unlock()
-	p := s.p
-	now := p.now()
-	if mfaAt.IsZero() {
-		return "", fmt.Errorf("refresh: %w", ErrMFANotCompleted)
-	}
-	if now.Sub(mfaAt) > DefaultSessionLifetime {
-		return "", fmt.Errorf("refresh: %w", ErrSignInExpired)
-	}
-	tok, err := p.issueFor(s.upn, now, grant{amr: []string{"pwd", "mfa"}, authTime: mfaAt, deviceID: deviceID, jkt: jkt})
+	tok, err := s.p.issueFor(s.upn, ss.now, grant{amr: []string{"pwd", "mfa"}, authTime: ss.mfaAt, deviceID: ss.deviceID, jkt: ss.jkt})
 	if err != nil {
 		return "", fmt.Errorf("refresh: %w", err)
 	}
 	return tok, nil
+}
+
+// awaitsMFALocked reports whether the sign-in still waits for its second
+// factor at now: not dead, MFA not yet done, and younger than
+// defaultPendingLifetime. s.mu is held.
+func (s *Pending) awaitsMFALocked(now time.Time) bool {
+	return !s.dead && s.mfaAt.IsZero() && now.Sub(s.created) <= defaultPendingLifetime
+}
+
+// session is what a sign-in that completed MFA gives the tokens minted from
+// it: the IdP's time, when the MFA completed, and the device the sign-in is
+// bound to with its key's thumbprint (both "" when not bound).
+type session struct {
+	now, mfaAt    time.Time
+	deviceID, jkt string
+}
+
+// session returns the sign-in's session, or an error that starts with op
+// when the sign-in has not completed MFA (ErrMFANotCompleted) or completed
+// it more than DefaultSessionLifetime ago (ErrSignInExpired); ctx's error
+// when ctx is done.
+func (s *Pending) session(ctx context.Context, op string) (session, error) {
+	if err := ctx.Err(); err != nil {
+		return session{}, err
+	}
+	s.mu.Lock()
+	ss := session{mfaAt: s.mfaAt, deviceID: s.deviceID, jkt: s.jkt}
+	s.mu.Unlock()
+	ss.now = s.p.now()
+	switch {
+	case ss.mfaAt.IsZero():
+		return session{}, fmt.Errorf("%s: %w", op, ErrMFANotCompleted)
+	case ss.now.Sub(ss.mfaAt) > DefaultSessionLifetime:
+		return session{}, fmt.Errorf("%s: %w", op, ErrSignInExpired)
+	}
+	return ss, nil
 }
 
 // AuthTime is when this sign-in completed MFA (zero before): the auth_time

@@ -208,9 +208,9 @@ func (p *IdP) AddUser(cfg UserConfig) (User, error) {
 func (p *IdP) LookupUser(upn string) (User, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	u, ok := p.users[strings.ToLower(upn)]
-	if !ok {
-		return User{}, fmt.Errorf("lookup user: %w", ErrUnknownUser)
+	u, err := p.userLocked(upn, "lookup user")
+	if err != nil {
+		return User{}, err
 	}
 	return u.snapshot(), nil
 }
@@ -224,38 +224,40 @@ func (p *IdP) SetPassword(upn, password string) error {
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	u, ok := p.users[strings.ToLower(upn)]
-	if !ok {
-		return fmt.Errorf("set password: %w", ErrUnknownUser)
-	}
-	u.password = h
-	return nil
+	return p.updateUser(upn, "set password", func(u *user) { u.password = h })
 }
 
 // SetDisabled disables or enables an account.
 func (p *IdP) SetDisabled(upn string, disabled bool) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	u, ok := p.users[strings.ToLower(upn)]
-	if !ok {
-		return fmt.Errorf("set disabled: %w", ErrUnknownUser)
-	}
-	u.Disabled = disabled
-	return nil
+	return p.updateUser(upn, "set disabled", func(u *user) { u.Disabled = disabled })
 }
 
 // Unlock clears a user's failed sign-ins and lockout.
 func (p *IdP) Unlock(upn string) error {
+	return p.updateUser(upn, "unlock", func(u *user) { u.failures, u.lockedUntil = 0, time.Time{} })
+}
+
+// updateUser applies change to the user upn under p.mu; an unknown user is
+// ErrUnknownUser, after op.
+func (p *IdP) updateUser(upn, op string, change func(u *user)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	u, err := p.userLocked(upn, op)
+	if err != nil {
+		return err
+	}
+	change(u)
+	return nil
+}
+
+// userLocked returns the user upn (any case); an unknown user is
+// ErrUnknownUser, after op. p.mu is held.
+func (p *IdP) userLocked(upn, op string) (*user, error) {
 	u, ok := p.users[strings.ToLower(upn)]
 	if !ok {
-		return fmt.Errorf("unlock: %w", ErrUnknownUser)
+		return nil, fmt.Errorf("%s: %w", op, ErrUnknownUser)
 	}
-	u.failures, u.lockedUntil = 0, time.Time{}
-	return nil
+	return u, nil
 }
 
 // TOTPCode returns the user's current TOTP code at the IdP's clock: what the

@@ -21,6 +21,7 @@
 // MaxAppTokenLifetime), as an application authenticates with a
 // certificate credential instead of a user. The Handler accepts only the
 // credentials it was given (Handler's keys), so the lookup answers the PIN
-// reset service and nobody else. A Client signs one token and reuses it
-// until shortly before it expires.
+// reset service and nobody else, and it shows a tenant's users and devices
+// only to an app the tenant has consented to (403 otherwise). A Client
+// signs one token and reuses it until shortly before it expires.
 package lookup

@@ -17,7 +17,7 @@ import (
 )
 
 // source is a directory of one tenant, one user and one device.
-type source struct{ disabled bool }
+type source struct{ disabled, noConsent bool }
 
 const (
 	tid = "11111111-2222-4333-8444-555555555555"
@@ -28,6 +28,9 @@ const (
 func (s *source) Tenant(_ context.Context, id string) (identity.Tenant, error) {
 	if id != tid {
 		return identity.Tenant{}, identity.ErrUnknownTenant
+	}
+	if s.noConsent {
+		return identity.Tenant{ID: tid, ConsentedApps: []string{identity.PINResetClientAppID}}, nil
 	}
 	return identity.Tenant{ID: tid, ConsentedApps: []string{identity.PINResetServiceAppID}}, nil
 }
@@ -156,4 +159,34 @@ func TestLookupUnreachableIsLookupError(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Account(context.Background(), tid, oid)
 	require.ErrorIs(t, err, ErrLookup)
+}
+
+// A tenant that has not consented to the calling app shows it none of its
+// users and devices (403), though the tenant itself stays readable, so the
+// service can tell "not onboarded" from "no such tenant".
+func TestLookupNeedsTheTenantsConsent(t *testing.T) {
+	ctx := context.Background()
+	src, c, _, _ := newPair(t, -1)
+	src.noConsent = true
+	ten, err := c.Tenant(ctx, tid)
+	require.NoError(t, err)
+	assert.False(t, ten.HasConsent(identity.PINResetServiceAppID))
+	_, err = c.Account(ctx, tid, oid)
+	var le *LookupError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, http.StatusForbidden, le.Status)
+	assert.Equal(t, codeForbidden, le.Reason)
+	_, err = c.Device(ctx, tid, did)
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, http.StatusForbidden, le.Status)
+
+	// An unknown tenant's users are not found, as before.
+	a, err := c.Account(ctx, "00000000-0000-4000-8000-000000000001", oid)
+	require.NoError(t, err)
+	assert.Equal(t, identity.StandingDeleted, a.Standing)
+
+	src.noConsent = false
+	a, err = c.Account(ctx, tid, oid)
+	require.NoError(t, err)
+	assert.Equal(t, identity.StandingEnabled, a.Standing)
 }

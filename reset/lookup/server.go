@@ -67,7 +67,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.EqualFold(scheme, "Bearer") {
 		token = ""
 	}
-	if _, err := verifyAppToken(token, h.apps, h.audience, h.now()); err != nil {
+	app, err := verifyAppToken(token, h.apps, h.audience, h.now())
+	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, codeUnauthorized, "app token refused")
 		return
@@ -96,6 +97,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, tenantDoc{ID: t.ID, Cloud: t.Cloud, ConsentedApps: t.ConsentedApps, FederationSignInURL: t.FederationSignInURL})
+	case len(parts) == 3 && (parts[1] == "users" || parts[1] == "devices") && !h.consented(w, r, tid, app):
+		// refused: the tenant has not consented to the calling app
 	case len(parts) == 3 && parts[1] == "users":
 		oid, err := identity.CanonicalGUID(parts[2])
 		if err != nil {
@@ -133,6 +136,28 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, codeNotFound, "no such resource")
 	}
+}
+
+// consented reports whether tenant tid has given the calling app admin
+// consent, answering the request itself when not: without consent an app
+// reads nothing of a tenant's users and devices, as Graph refuses an
+// application the tenant has no service principal for. The tenant itself
+// stays readable, so a service can tell a tenant that has not onboarded
+// from one that does not exist.
+func (h *handler) consented(w http.ResponseWriter, r *http.Request, tid, app string) bool {
+	t, err := h.src.Tenant(r.Context(), tid)
+	switch {
+	case errors.Is(err, identity.ErrUnknownTenant):
+		writeError(w, http.StatusNotFound, codeNotFound, "no such tenant")
+		return false
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "serviceNotAvailable", "lookup failed")
+		return false
+	case !t.HasConsent(app):
+		writeError(w, http.StatusForbidden, codeForbidden, "the tenant has not consented to this application")
+		return false
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -76,6 +76,7 @@ const (
 	codeNotFound     = "Request_ResourceNotFound"
 	codeUnauthorized = "InvalidAuthenticationToken"
 	codeBadRequest   = "Request_BadRequest"
+	codeForbidden    = "Authorization_RequestDenied"
 )
 
 var standings = []identity.Standing{identity.StandingUnknown, identity.StandingEnabled, identity.StandingDisabled, identity.StandingDeleted}

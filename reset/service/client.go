@@ -57,17 +57,13 @@ type Client struct {
 // releases a protector only with such a proof, by the key the token is
 // bound to.
 func (c *Client) WithDevice(key crypto.Signer) *Client {
-	n := *c
-	n.device = key
-	return &n
+	return httpclient.With(c, func(n *Client) { n.device = key })
 }
 
 // WithClock returns a copy of the client that dates its proofs by now
 // (default time.Now): for tests whose service runs on a test clock.
 func (c *Client) WithClock(now func() time.Time) *Client {
-	n := *c
-	n.now = now
-	return &n
+	return httpclient.With(c, func(n *Client) { n.now = now })
 }
 
 // ErrBadBaseURL matches the *BaseURLError a Client reports when its base URL

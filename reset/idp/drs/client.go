@@ -66,17 +66,13 @@ func newClient(base string, hc *http.Client) *Client {
 // key (device.Device's Signer) that the sign-in was bound to. The
 // service takes a token bound to a device key only so.
 func (c *Client) WithDevice(key crypto.Signer) *Client {
-	d := *c
-	d.device = key
-	return &d
+	return httpclient.With(c, func(n *Client) { n.device = key })
 }
 
 // WithClock returns a copy of c that dates its DPoP proofs with now (for
 // a directory on a simulated clock).
 func (c *Client) WithClock(now func() time.Time) *Client {
-	d := *c
-	d.now = now
-	return &d
+	return httpclient.With(c, func(n *Client) { n.now = now })
 }
 
 // RegisterHelloKey sends pub as kngc with token and returns the service's

@@ -102,13 +102,7 @@ func Handler(dir Directory) http.Handler {
 }
 
 func serve(dir Directory, w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != KeyPath {
-		http.NotFound(w, r)
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, &RefusalError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Message: "POST only"})
+	if !postTo(w, r, KeyPath) {
 		return
 	}
 	reg, err := readRegistration(r)
@@ -198,6 +192,21 @@ func errorFor(err error) *RefusalError {
 		}
 	}
 	return &RefusalError{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error"}
+}
+
+// postTo reports whether r is a POST to path; else it answers 404 (another
+// path) or 405 and returns false.
+func postTo(w http.ResponseWriter, r *http.Request, path string) bool {
+	if r.URL.Path != path {
+		http.NotFound(w, r)
+		return false
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, &RefusalError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Message: "POST only"})
+		return false
+	}
+	return true
 }
 
 func writeError(w http.ResponseWriter, e *RefusalError) {

@@ -40,13 +40,7 @@ type joinRequest struct {
 // {"device_id"} when the device joined.
 func JoinHandler(dir Joiner) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != JoinPath {
-			http.NotFound(w, r)
-			return
-		}
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, &RefusalError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Message: "POST only"})
+		if !postTo(w, r, JoinPath) {
 			return
 		}
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")

@@ -175,15 +175,11 @@ func (s *Server) serveDeviceLogin(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusMethodNotAllowed, 900561, "GET or POST only.")
 		return
 	}
-	f := s.formFlow(w, r, "Open the device login page again.")
+	f := s.formFlow(w, r, "Open the device login page again.", func(f *flow) bool { return f.kind == kindDevice && f.step == stepUserCode })
 	if f == nil {
 		return
 	}
 	defer f.mu.Unlock()
-	if f.kind != kindDevice || f.step != stepUserCode {
-		s.errorPage(w, r, http.StatusBadRequest, 90023, "This page is out of date. Open the device login page again.")
-		return
-	}
 	uc := normaliseUserCode(r.PostForm.Get("code"))
 	now := s.dir.Now()
 	s.mu.Lock()

@@ -34,6 +34,24 @@
 // consent_required, AADSTS65001. A user who is not a Global Administrator
 // gets consent_required back at the redirect URI.
 //
+// # Federated tenants
+//
+// Home realm discovery: when the user name's domain is a federated
+// tenant's (identity.Tenant.Federated) for which Config.Federation holds a
+// trust, the user name page sends the browser to the tenant's
+// FederationSignInURL with WS-Federation's parameters (wtrealm the
+// directory's origin, wreply /login/federation, wctx a random context of
+// this sign-in). The tenant is found by domain, never by user, so the
+// answer tells nothing about who exists. The federation service (package
+// reset/idp/federation) sends the browser back with wresult, a signed
+// assertion; the directory accepts it only when the tenant's trust
+// verifies it (signature, issuer, audience this directory, at most five
+// minutes of lifetime, not expired), it answers this browser's sign-in
+// (wctx) for the user who started it, and it was never used before; then
+// idp.IdP.SignInFederated starts the sign-in, and MFA, consent and the
+// code follow as for a managed user. A federated tenant's user never signs
+// in with a password on these pages.
+//
 // # Defences
 //
 // Errors before the client and redirect URI are known good are pages,

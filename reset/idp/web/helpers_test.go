@@ -25,6 +25,7 @@ import (
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/federation"
 	"github.com/hellosim/hellosim/reset/idp/web"
 	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
@@ -80,7 +81,8 @@ type world struct {
 	admin  idp.User
 	user   idp.User
 	devKey *ecdsa.PrivateKey
-	client *http.Client // trusts the server
+	client *http.Client        // trusts the server
+	fed    map[string]*fedSide // withFederation: the federated tenants, by domain
 }
 
 type worldOpt func(*worldConfig)
@@ -89,11 +91,19 @@ type worldConfig struct {
 	clock    clock
 	lockout  int
 	interval time.Duration
+	fed      []string // federated tenants' domains
 }
 
 func withClock(c clock) worldOpt            { return func(w *worldConfig) { w.clock = c } }
 func withLockout(n int) worldOpt            { return func(w *worldConfig) { w.lockout = n } }
 func withInterval(d time.Duration) worldOpt { return func(w *worldConfig) { w.interval = d } }
+
+// withFederation adds a federated tenant for each domain, whose federation
+// service is served on the same port under the host adfs.DOMAIN; the
+// directory trusts each.
+func withFederation(domains ...string) worldOpt {
+	return func(w *worldConfig) { w.fed = append(w.fed, domains...) }
+}
 
 func newWorld(t testing.TB, opts ...worldOpt) *world {
 	t.Helper()
@@ -134,11 +144,18 @@ func newWorld(t testing.TB, opts ...worldOpt) *world {
 	if err := dir.AddDeviceKey(tenant.ID, user.ObjectID, deviceID, &devKey.PublicKey); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := web.New(web.Config{Directory: dir, DeviceCodeInterval: cfg.interval})
+	fed, trusts := map[string]*fedSide{}, map[string]federation.Trust{}
+	names := devcert.Names
+	for _, domain := range cfg.fed {
+		fs := newFedSide(t, dir, base, domain, cfg.clock.Now)
+		fed[domain], trusts[fs.tenant.ID] = fs, fs.srv.Trust()
+		names = append(names, fs.host)
+	}
+	srv, err := web.New(web.Config{Directory: dir, DeviceCodeInterval: cfg.interval, Federation: trusts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := devcert.New(devcert.Names)
+	cert, err := devcert.New(names)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,15 +166,66 @@ func newWorld(t testing.TB, opts ...worldOpt) *world {
 			srv.RedirectStandIn().ServeHTTP(w, r)
 			return
 		}
+		for _, fs := range fed {
+			if strings.HasPrefix(r.Host, fs.host) {
+				fs.srv.ServeHTTP(w, r)
+				return
+			}
+		}
 		mux.ServeHTTP(w, r)
 	})
 	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert.TLS}, MinVersion: tls.VersionTLS12}}
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}, MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	// Every host name the client asks for is this server, as the browser
+	// tests map them.
+	var d net.Dialer
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, ln.Addr().String())
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}, MaxIdleConnsPerHost: 64, DialContext: dial},
+		Timeout: 30 * time.Second}
 	return &world{t: t, clock: cfg.clock, start: start, dir: dir, srv: srv, base: base, cert: cert, tenant: tenant,
-		admin: admin, user: user, devKey: devKey, client: client}
+		admin: admin, user: user, devKey: devKey, client: client, fed: fed}
+}
+
+// fedSide is a federated tenant, a user of it, and its federation service.
+type fedSide struct {
+	host   string // adfs.DOMAIN
+	tenant idp.Tenant
+	user   idp.User
+	key    *ecdsa.PrivateKey // the service's token-signing key
+	srv    *federation.Server
+}
+
+func newFedSide(t testing.TB, dir *idp.IdP, base, domain string, now func() time.Time) *fedSide {
+	t.Helper()
+	fs := &fedSide{host: "adfs." + domain}
+	var err error
+	if fs.tenant, err = dir.AddTenant(idp.TenantConfig{Domain: domain, FederationSignInURL: "https://" + fs.host + federation.SignInPath}); err != nil {
+		t.Fatal(err)
+	}
+	if fs.user, err = dir.AddUser(idp.UserConfig{TenantID: fs.tenant.ID, UPN: "bob@" + domain, Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	if fs.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	// The service checks passwords against the directory's accounts, as
+	// AD FS checks them against an Active Directory synchronised with it.
+	fs.srv, err = federation.New(federation.Config{
+		Issuer: "https://" + fs.host + "/adfs/services/trust", Key: fs.key, Now: now,
+		Authenticate: func(ctx context.Context, upn, pw string) error {
+			_, err := dir.SignIn(ctx, upn, pw)
+			return err
+		},
+		RelyingParties: []federation.RelyingParty{{Realm: base, ReplyURLs: []string{base + "/login/federation"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
 }
 
 func (w *world) tenantURL(path string) string { return w.base + "/" + w.tenant.ID + path }
@@ -264,8 +332,14 @@ func (a *agent) authorize(authURL, upn string) *url.URL {
 	if resp.StatusCode == http.StatusOK && strings.Contains(a.last, `action="/login/consent"`) {
 		resp = a.post("/login/consent", url.Values{"action": {"accept"}}, "")
 	}
-	if resp.StatusCode != http.StatusFound {
-		a.w.t.Fatalf("want a redirect, got %d: %s", resp.StatusCode, a.last)
+	return a.redirectTo(resp, http.StatusFound, "authorize")
+}
+
+// redirectTo is where a redirect answer (status want) sends the browser.
+func (a *agent) redirectTo(resp *http.Response, want int, what string) *url.URL {
+	a.w.t.Helper()
+	if resp.StatusCode != want {
+		a.w.t.Fatalf("%s: want a redirect (%d), got %d: %s", what, want, resp.StatusCode, a.last)
 	}
 	u, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil {

@@ -32,6 +32,7 @@ const (
 	stepMFA
 	stepConsent
 	stepConfirm
+	stepFederation // at the tenant's federation service, until its answer
 )
 
 // flow is one sign-in in a browser, page to page. Its ID is the flow
@@ -52,6 +53,8 @@ type flow struct {
 	device    *deviceAuth  // kindDevice
 	codeTries int
 	returnTo  string // kindPortal: a path on this server
+	fedTenant string // the federated tenant whose service signs the user in
+	fedCtx    string // wctx: binds that service's answer to this flow
 }
 
 // authRequest is a validated authorization request.
@@ -119,13 +122,8 @@ func (s *Server) endFlow(w http.ResponseWriter, r *http.Request, f *flow) {
 // are pages; after, they go back to the redirect URI (RFC 6749 §4.1.2.1),
 // so it is never an open redirect.
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, tenantSeg string, v2 bool) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		s.errorPage(w, r, http.StatusMethodNotAllowed, 900561, "The endpoint only accepts GET requests.")
-		return
-	}
-	tenant, ok := s.tenantSeg(tenantSeg)
+	tenant, ok := s.pageTenant(w, r, tenantSeg, http.StatusBadRequest, " Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
 	if !ok {
-		s.errorPage(w, r, http.StatusBadRequest, 90002, "Tenant '"+clip(tenantSeg, 64)+"' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
 		return
 	}
 	q := r.URL.Query()
@@ -238,16 +236,12 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, name string)
 		s.errorPage(w, r, http.StatusMethodNotAllowed, 900561, "The endpoint only accepts POST requests.")
 		return
 	}
-	f := s.formFlow(w, r, "Start the sign-in again.")
+	want := map[string]step{"upn": stepUPN, "password": stepPassword, "mfa": stepMFA, "consent": stepConsent, "confirm": stepConfirm}[name]
+	f := s.formFlow(w, r, "Start the sign-in again.", func(f *flow) bool { return want != 0 && f.step == want })
 	if f == nil {
 		return
 	}
 	defer f.mu.Unlock()
-	want := map[string]step{"upn": stepUPN, "password": stepPassword, "mfa": stepMFA, "consent": stepConsent, "confirm": stepConfirm}[name]
-	if want == 0 || f.step != want {
-		s.errorPage(w, r, http.StatusBadRequest, 90023, "This page is out of date. Start the sign-in again.")
-		return
-	}
 	switch name {
 	case "upn":
 		s.stepUPN(w, r, f)
@@ -262,11 +256,27 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, name string)
 	}
 }
 
+// pageTenant is the tenant a page's path names (tenantSeg), for a GET or
+// HEAD. Another method, or a tenant not found (status, and hint after
+// "not found."), gets an error page and false.
+func (s *Server) pageTenant(w http.ResponseWriter, r *http.Request, tenantSeg string, status int, hint string) (string, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.errorPage(w, r, http.StatusMethodNotAllowed, 900561, "The endpoint only accepts GET requests.")
+		return "", false
+	}
+	tenant, ok := s.tenantSeg(tenantSeg)
+	if !ok {
+		s.errorPage(w, r, status, 90002, "Tenant '"+clip(tenantSeg, 64)+"' not found."+hint)
+		return "", false
+	}
+	return tenant, true
+}
+
 // formFlow reads a posted form of a flow: the flow of the request's
-// cookie, locked, when the form carries its CSRF token; else it answers
-// with an error page (again: what to do next) and returns nil, and
-// nothing changes.
-func (s *Server) formFlow(w http.ResponseWriter, r *http.Request, again string) *flow {
+// cookie, locked, when the form carries its CSRF token and the flow is at
+// the page the form belongs to (current); else it answers with an error
+// page (again: what to do next) and returns nil, and nothing changes.
+func (s *Server) formFlow(w http.ResponseWriter, r *http.Request, again string, current func(f *flow) bool) *flow {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, r, http.StatusBadRequest, 900144, "The form could not be read.")
@@ -280,6 +290,11 @@ func (s *Server) formFlow(w http.ResponseWriter, r *http.Request, again string) 
 	if !equalSecret(r.PostForm.Get("csrf"), f.csrf) {
 		f.mu.Unlock()
 		s.errorPage(w, r, http.StatusForbidden, 90023, "The form could not be verified: its anti-forgery token is missing or wrong. "+again)
+		return nil
+	}
+	if !current(f) {
+		f.mu.Unlock()
+		s.errorPage(w, r, http.StatusBadRequest, 90023, "This page is out of date. "+again)
 		return nil
 	}
 	return f
@@ -304,6 +319,9 @@ func (s *Server) stepUPN(w http.ResponseWriter, r *http.Request, f *flow) {
 		return
 	}
 	f.upn, f.step = upn, stepPassword
+	if s.homeRealm(w, r, f, domain) {
+		return
+	}
 	s.render(w, r, http.StatusOK, "password", pageData{CSRF: f.csrf, AppName: f.appName(), UPN: upn})
 }
 
@@ -321,6 +339,11 @@ func (s *Server) stepPassword(w http.ResponseWriter, r *http.Request, f *flow) {
 		u, err = p.User()
 	}
 	if err == nil && f.tenant != "" && u.TenantID != f.tenant {
+		err = idp.ErrUnknownUser
+	}
+	if err == nil && s.federatedTenant(u.TenantID) {
+		// A federated tenant's users sign in at its federation service,
+		// never with a password here (as in Entra).
 		err = idp.ErrUnknownUser
 	}
 	if err != nil {
@@ -486,13 +509,8 @@ func (s *Server) ServicePrincipals(tenantID, search string) ([]ServicePrincipal,
 // searchable, as HTML or (format=json) JSON. It needs a Global
 // Administrator signed in through the pages in this browser.
 func (s *Server) serveEnterpriseApps(w http.ResponseWriter, r *http.Request, tenantSeg string) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		s.errorPage(w, r, http.StatusMethodNotAllowed, 900561, "The endpoint only accepts GET requests.")
-		return
-	}
-	tenant, ok := s.tenantSeg(tenantSeg)
+	tenant, ok := s.pageTenant(w, r, tenantSeg, http.StatusNotFound, "")
 	if !ok {
-		s.errorPage(w, r, http.StatusNotFound, 90002, "Tenant '"+clip(tenantSeg, 64)+"' not found.")
 		return
 	}
 	se := s.sessionFor(r)

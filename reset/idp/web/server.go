@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/federation"
 )
 
 // Directory is what the sign-in pages and OAuth endpoints need from the
@@ -26,6 +28,10 @@ import (
 type Directory interface {
 	// SignIn checks a password and returns the pending sign-in (MFA next).
 	SignIn(ctx context.Context, upn, password string) (*idp.Pending, error)
+	// SignInFederated starts the sign-in of a user whom the federation
+	// service at federationHost authenticated (the pages verified its
+	// assertion); MFA next.
+	SignInFederated(ctx context.Context, upn, federationHost string) (*idp.Pending, error)
 	LookupUser(upn string) (idp.User, error)
 	LookupTenant(tenantID string) (idp.Tenant, error)
 	// GrantConsent records an administrator's consent to appID: its
@@ -78,6 +84,11 @@ type Config struct {
 	// DeviceCodeInterval is the polling interval of the device code grant;
 	// 0 means DefaultDeviceCodeInterval.
 	DeviceCodeInterval time.Duration
+	// Federation is the trust in each federated tenant's federation
+	// service, by tenant ID: a user of such a tenant's domain signs in at
+	// the tenant's FederationSignInURL, and the directory accepts the
+	// assertions that trust verifies (package reset/idp/federation).
+	Federation map[string]federation.Trust
 }
 
 // Server serves the directory's sign-in pages and OAuth 2.0 / OpenID
@@ -89,6 +100,7 @@ type Server struct {
 	interval time.Duration
 	pages    *template.Template
 	legacy   http.Handler
+	fed      map[string]federation.Trust // by tenant ID
 
 	mu        sync.Mutex
 	flows     map[string]*flow       // by flow ID (the cookie)
@@ -98,6 +110,7 @@ type Server struct {
 	devices   map[string]*deviceAuth // by SHA-256 of the device code
 	userCodes map[string]*deviceAuth // by normalised user code
 	spCreated map[string]time.Time   // tenant/app → when consent created it
+	fedSeen   map[string]time.Time   // federation assertions used: SHA-256 of iss and jti → expiry
 }
 
 // New returns a Server for cfg.
@@ -127,8 +140,16 @@ func New(cfg Config) (*Server, error) {
 	if interval < time.Second {
 		return nil, fmt.Errorf("new web server: %w: device code interval under a second", idp.ErrInvalid)
 	}
+	fed := map[string]federation.Trust{}
+	for id, tr := range cfg.Federation {
+		cid, err := identity.CanonicalGUID(id)
+		if err != nil || tr.Issuer == "" || tr.Key == nil {
+			return nil, fmt.Errorf("new web server: %w: federation trust for tenant %q", idp.ErrInvalid, id)
+		}
+		fed[cid] = tr
+	}
 	return &Server{
-		dir: cfg.Directory, origin: iss.Scheme + "://" + iss.Host, apps: apps, interval: interval,
+		dir: cfg.Directory, fed: fed, fedSeen: map[string]time.Time{}, origin: iss.Scheme + "://" + iss.Host, apps: apps, interval: interval,
 		pages: pageTemplates, legacy: cfg.Directory.OIDCHandler(),
 		flows: map[string]*flow{}, sessions: map[string]*session{}, codes: map[string]*authCode{},
 		refreshes: map[string]*refreshRec{}, devices: map[string]*deviceAuth{}, userCodes: map[string]*deviceAuth{},
@@ -172,6 +193,7 @@ func (s *Server) resource(name string) *App {
 //	GET  /{t}/discovery/v2.0/keys, /{t}/discovery/keys
 //	GET, POST /devicelogin                the device code entry page
 //	POST /login/{upn,password,mfa,consent,confirm}   the sign-in pages' forms
+//	GET  /login/federation                a federation service's answer (wresult)
 //	GET  /{t}/enterpriseApplications      the admin page (?search=, &format=json)
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
@@ -202,6 +224,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveDeviceCode(w, r, parts[0], true)
 	case r.URL.Path == "/devicelogin":
 		s.serveDeviceLogin(w, r)
+	case r.URL.Path == federationReturnPath:
+		s.serveFederationReturn(w, r)
 	case n == 2 && parts[0] == "login":
 		s.serveLogin(w, r, parts[1])
 	case n == 2 && parts[1] == "enterpriseApplications":
@@ -275,26 +299,11 @@ var errTableFull = errors.New("web: too many requests in progress")
 
 // sweepLocked drops expired records when a table is full; s.mu is held.
 func (s *Server) sweepLocked(now time.Time) {
-	for k, f := range s.flows {
-		if now.After(f.expires) {
-			delete(s.flows, k)
-		}
-	}
-	for k, se := range s.sessions {
-		if now.After(se.expires) {
-			delete(s.sessions, k)
-		}
-	}
-	for k, c := range s.codes {
-		if now.After(c.expires) {
-			delete(s.codes, k)
-		}
-	}
-	for k, rt := range s.refreshes {
-		if now.After(rt.expires) {
-			delete(s.refreshes, k)
-		}
-	}
+	maps.DeleteFunc(s.flows, func(_ string, f *flow) bool { return now.After(f.expires) })
+	maps.DeleteFunc(s.sessions, func(_ string, se *session) bool { return now.After(se.expires) })
+	maps.DeleteFunc(s.codes, func(_ string, c *authCode) bool { return now.After(c.expires) })
+	maps.DeleteFunc(s.refreshes, func(_ string, rt *refreshRec) bool { return now.After(rt.expires) })
+	maps.DeleteFunc(s.fedSeen, func(_ string, exp time.Time) bool { return now.After(exp.Add(time.Minute)) })
 	for k, d := range s.devices {
 		if now.After(d.expires) {
 			delete(s.devices, k)
