@@ -67,27 +67,41 @@ type result struct {
 	code           int
 }
 
-// runIn runs an example in dir with stdin, and HOME and XDG_CONFIG_HOME
-// pointed at home, so nothing outside the test's directories is touched.
-func runIn(t *testing.T, dir, home, stdin, name string, args ...string) result {
-	t.Helper()
+// exampleCmd is a built example to run in dir, with HOME and
+// XDG_CONFIG_HOME pointed at home, so nothing outside the test's
+// directories is touched.
+func exampleCmd(dir, home, name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(bin, name), args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "HELLOSIM_TPM=")
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "HELLOSIM_TPM=",
+		"DISPLAY=", "WAYLAND_DISPLAY=") // no browser opens by itself
+	return cmd
+}
+
+// exitCode is the exit code of a program that ran to its end with err;
+// an error that is not an exit code fails the test.
+func exitCode(t *testing.T, err error, name string) int {
+	t.Helper()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	require.NoError(t, err, "run %s", name)
+	return 0
+}
+
+// runIn runs an example in dir with stdin (see exampleCmd).
+func runIn(t *testing.T, dir, home, stdin, name string, args ...string) result {
+	t.Helper()
+	cmd := exampleCmd(dir, home, name, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		require.NoError(t, err, "run %s", name)
-	}
-	return r
+	return result{stdout: out.String(), stderr: errb.String(), code: exitCode(t, err, name)}
 }
 
 var (
@@ -211,6 +225,11 @@ type helloCLI struct {
 func (h *helloCLI) run(stdin string, args ...string) result {
 	h.t.Helper()
 	return runIn(h.t, h.home, h.home, stdin, "hello", append([]string{"-state", h.state}, args...)...)
+}
+
+// cmd is hello in the state directory, not yet started.
+func (h *helloCLI) cmd(args ...string) *exec.Cmd {
+	return exampleCmd(h.home, h.home, "hello", append([]string{"-state", h.state}, args...)...)
 }
 
 // expect runs a command and checks its exit code.

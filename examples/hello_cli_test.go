@@ -597,9 +597,7 @@ func TestHelloResetThatLosesARaceSaysSo(t *testing.T) {
 // in buffers.
 func (h *helloCLI) start(args ...string) (cmd *exec.Cmd, stdin io.WriteCloser, stdout, stderr *syncBuffer) {
 	h.t.Helper()
-	cmd = exec.Command(filepath.Join(bin, "hello"), append([]string{"-state", h.state}, args...)...)
-	cmd.Dir = h.home
-	cmd.Env = append(os.Environ(), "HOME="+h.home, "XDG_CONFIG_HOME="+filepath.Join(h.home, ".config"), "HELLOSIM_TPM=")
+	cmd = h.cmd(args...)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(h.t, err)
 	stdout, stderr = new(syncBuffer), new(syncBuffer)

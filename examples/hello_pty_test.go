@@ -3,7 +3,6 @@
 package examples_test
 
 import (
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -27,9 +26,7 @@ type ttyRun struct {
 
 func startTTY(t *testing.T, h *helloCLI, args ...string) *ttyRun {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "hello"), append([]string{"-state", h.state}, args...)...)
-	cmd.Dir = h.home
-	cmd.Env = append(os.Environ(), "HOME="+h.home, "XDG_CONFIG_HOME="+filepath.Join(h.home, ".config"), "HELLOSIM_TPM=")
+	cmd := h.cmd(args...)
 	tty, err := pty.Start(cmd)
 	require.NoError(t, err)
 	r := &ttyRun{t: t, cmd: cmd, tty: tty, done: make(chan struct{})}
@@ -54,12 +51,21 @@ func (r *ttyRun) wait() int {
 	r.t.Helper()
 	err := r.cmd.Wait()
 	<-r.done
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
+	return exitCode(r.t, err, "hello")
+}
+
+// atTerminal runs hello with args at a terminal, answering its prompts in
+// turn (dialogue is prompt, input, prompt, input, ...), checks its exit
+// code and returns what the terminal showed.
+func (h *helloCLI) atTerminal(code int, args []string, dialogue ...string) string {
+	h.t.Helper()
+	r := startTTY(h.t, h, args...)
+	for i := 0; i+1 < len(dialogue); i += 2 {
+		r.waitFor(dialogue[i])
+		r.send(dialogue[i+1])
 	}
-	require.NoError(r.t, err)
-	return 0
+	assert.Equal(h.t, code, r.wait(), r.out.String())
+	return r.out.String()
 }
 
 // At a terminal the PIN is not echoed, and Ctrl-D at a prompt cancels.
@@ -67,40 +73,25 @@ func TestHelloTerminalHidesThePINAndCtrlDCancels(t *testing.T) {
 	t.Parallel()
 	h := newHello(t)
 
-	r := startTTY(t, h, "provision", "-alg", "ecc")
-	r.waitFor("New PIN: ")
-	r.send("135792\r")
-	r.waitFor("Confirm new PIN: ")
-	r.send("\x04") // Ctrl-D
-	code := r.wait()
-	assert.Equal(t, exitFailure, code, r.out.String())
-	assert.Contains(t, r.out.String(), "hello provision: cancelled")
-	assert.NotContains(t, r.out.String(), "135792", "the PIN was echoed")
+	out := h.atTerminal(exitFailure, []string{"provision", "-alg", "ecc"},
+		"New PIN: ", "135792\r", "Confirm new PIN: ", "\x04") // Ctrl-D
+	assert.Contains(t, out, "hello provision: cancelled")
+	assert.NotContains(t, out, "135792", "the PIN was echoed")
 	_, err := os.Stat(filepath.Join(h.state, "containers"))
 	assert.True(t, os.IsNotExist(err) || len(h.containerFiles()) == 0, "a cancelled provision left a container")
 
-	r = startTTY(t, h, "provision", "-alg", "ecc")
-	r.waitFor("New PIN: ")
-	r.send("135792\r")
-	r.waitFor("Confirm new PIN: ")
-	r.send("135792\r")
-	assert.Equal(t, exitOK, r.wait(), r.out.String())
-	assert.Contains(t, r.out.String(), "Windows Hello is set up")
-	assert.NotContains(t, r.out.String(), "135792")
+	out = h.atTerminal(exitOK, []string{"provision", "-alg", "ecc"},
+		"New PIN: ", "135792\r", "Confirm new PIN: ", "135792\r")
+	assert.Contains(t, out, "Windows Hello is set up")
+	assert.NotContains(t, out, "135792")
 
 	// Ctrl-D at the PIN prompt of sign: cancelled, and no TPM try spent.
-	r = startTTY(t, h, "sign")
-	r.waitFor("PIN: ")
-	r.send("\x04")
-	assert.Equal(t, exitFailure, r.wait())
-	assert.Contains(t, r.out.String(), "hello sign: cancelled")
+	out = h.atTerminal(exitFailure, []string{"sign"}, "PIN: ", "\x04")
+	assert.Contains(t, out, "hello sign: cancelled")
 
 	// A confirmation at the terminal.
-	r = startTTY(t, h, "delete")
-	r.waitFor("[y/N] ")
-	r.send("\x04")
-	assert.Equal(t, exitFailure, r.wait())
-	assert.True(t, strings.Contains(r.out.String(), "cancelled"), r.out.String())
+	out = h.atTerminal(exitFailure, []string{"delete"}, "[y/N] ", "\x04")
+	assert.True(t, strings.Contains(out, "cancelled"), out)
 	assert.Len(t, h.containerFiles(), 1)
 }
 
@@ -109,24 +100,15 @@ func TestHelloTerminalHidesThePINAndCtrlDCancels(t *testing.T) {
 func TestHelloEnterAtThePINPromptAsksAgain(t *testing.T) {
 	t.Parallel()
 	h := provisioned(t)
-	r := startTTY(t, h, "sign", "-m", "after Enter")
-	r.waitFor("PIN: ")
-	r.send("\r")
-	r.waitFor("No PIN entered; type your PIN, or press Ctrl-D to cancel. Try again.")
-	r.send("135792\r")
-	assert.Equal(t, exitOK, r.wait(), r.out.String())
-	assert.Contains(t, r.out.String(), "Signature")
-	assert.NotContains(t, r.out.String(), "PIN policy")
+	out := h.atTerminal(exitOK, []string{"sign", "-m", "after Enter"},
+		"PIN: ", "\r", "No PIN entered; type your PIN, or press Ctrl-D to cancel. Try again.", "135792\r")
+	assert.Contains(t, out, "Signature")
+	assert.NotContains(t, out, "PIN policy")
 
-	r = startTTY(t, h, "change-pin")
-	r.waitFor("Current PIN: ")
-	r.send("\r")
-	r.waitFor("No PIN entered")
-	r.send("\r")
-	r.waitFor("No PIN entered; type your PIN, or press Ctrl-D to cancel. Try again.\r\nCurrent PIN: ")
-	r.send("\r")
-	assert.Equal(t, exitWrongPIN, r.wait(), r.out.String())
-	assert.Contains(t, r.out.String(), "hello change-pin: no PIN entered")
+	out = h.atTerminal(exitWrongPIN, []string{"change-pin"},
+		"Current PIN: ", "\r", "No PIN entered", "\r",
+		"No PIN entered; type your PIN, or press Ctrl-D to cancel. Try again.\r\nCurrent PIN: ", "\r")
+	assert.Contains(t, out, "hello change-pin: no PIN entered")
 
 	st := h.expect(exitOK, "", "status")
 	assert.Contains(t, st.stdout, "PIN tries left : 32 of 32", "an empty PIN reached the TPM")
@@ -139,10 +121,8 @@ func TestHelloEnterAtThePINPromptAsksAgain(t *testing.T) {
 func TestHelloCtrlCCostsNoTry(t *testing.T) {
 	t.Parallel()
 	h := provisioned(t)
-	r := startTTY(t, h, "reset", "--destructive")
-	r.waitFor("[y/N] ") // the TPM is open
-	r.send("\x03")      // Ctrl-C: SIGINT
-	assert.Equal(t, 130, r.wait(), r.out.String())
+	h.atTerminal(130, []string{"reset", "--destructive"},
+		"[y/N] ", "\x03") // the TPM is open; Ctrl-C: SIGINT
 	st := h.expect(exitOK, "", "status")
 	assert.Contains(t, st.stdout, "PIN tries left : 32 of 32", "the interrupted command cost a try")
 }

@@ -7,15 +7,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,53 +24,6 @@ import (
 	"github.com/hellosim/hellosim/reset/keycred"
 	"github.com/hellosim/hellosim/reset/webhost"
 )
-
-// threeProcs is the directory and the PIN reset service (-issuer) as
-// processes over TLS, the tenant onboarded.
-type threeProcs struct {
-	dir       string
-	dirProc   *proc
-	dirBase   string
-	demo      demoFile
-	dirClient *http.Client
-	svcBase   string
-	caFile    string // one file with both CAs, for hello -ca
-}
-
-func startDirectoryAndService(t *testing.T) *threeProcs {
-	t.Helper()
-	p := &threeProcs{dir: t.TempDir()}
-	p.dirProc, p.dirBase = startProc(t, p.dir, regexp.MustCompile(`^directory at (https://\S+)`), "directory",
-		"-addr", "127.0.0.1:0", "-demo", "demo.json", "-app-key", "app.pem", "-dump", "dump.json")
-	raw, err := os.ReadFile(filepath.Join(p.dir, "demo.json"))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &p.demo))
-	require.NoError(t, os.WriteFile(filepath.Join(p.dir, "dir-ca.pem"), []byte(p.demo.CAPEM), 0o600))
-	p.dirClient = tlsClient(t, []byte(p.demo.CAPEM))
-	certFile, keyFile, svcCA := writeServerCert(t, p.dir)
-	_, p.svcBase = startProc(t, p.dir, regexp.MustCompile(`^PIN reset service at (https://[^\s,]+)`), "pinreset-service",
-		"-addr", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
-		"-issuer", p.demo.Issuer, "-ca", "dir-ca.pem", "-app-key", "app.pem", "-lookup-ttl", "1ms")
-	svcPEM, err := os.ReadFile(svcCA)
-	require.NoError(t, err)
-	p.caFile = filepath.Join(p.dir, "cas.pem")
-	require.NoError(t, os.WriteFile(p.caFile, append([]byte(p.demo.CAPEM), svcPEM...), 0o600))
-
-	jar, _ := cookiejar.New(nil)
-	admin := &browser{t: t, base: p.dirBase, c: &http.Client{Jar: jar, Transport: p.dirClient.Transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	for _, link := range p.demo.ConsentLinks {
-		resp := admin.get(strings.Replace(link, "https://login.windows.net", p.dirBase, 1))
-		if strings.Contains(admin.last, `action="/login/upn"`) {
-			resp = admin.signIn(p.demo.Admin.UPN, p.demo.Admin.Password, p.demo.Admin.TOTPSecret)
-		}
-		if resp.StatusCode == http.StatusOK && strings.Contains(admin.last, `action="/login/consent"`) {
-			resp = admin.post("/login/consent", url.Values{"action": {"accept"}})
-		}
-		require.Equal(t, http.StatusFound, resp.StatusCode, admin.last)
-	}
-	return p
-}
 
 var (
 	userCodeRE   = regexp.MustCompile(`open (https://\S+) and enter the code (\S+)`)
@@ -93,17 +43,11 @@ func (p *threeProcs) helloSignedIn(t *testing.T, home, stdin string, args ...str
 // opened, and its redirect followed back to hello.
 func (p *threeProcs) signInAtPages(t *testing.T, line string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	user := &browser{t: t, base: p.dirBase, c: &http.Client{Jar: jar, Transport: p.dirClient.Transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	if m := userCodeRE.FindStringSubmatch(line); m != nil {
-		user.get(m[1])
-		user.post("/devicelogin", url.Values{"code": {m[2]}})
-		user.signIn(p.demo.User.UPN, p.demo.User.Password, p.demo.User.TOTPSecret)
-		user.post("/login/confirm", url.Values{"action": {"accept"}})
-		require.Contains(t, user.last, "You have signed in")
+		p.signInDeviceCode(t, m[1], m[2])
 	}
 	if m := signInPageRE.FindStringSubmatch(line); m != nil {
+		user := newBrowser(t, p.dirBase, p.dirClient)
 		user.get(m[1])
 		resp := user.signIn(p.demo.User.UPN, p.demo.User.Password, p.demo.User.TOTPSecret)
 		require.Equal(t, http.StatusFound, resp.StatusCode, user.last)
@@ -118,9 +62,7 @@ func (p *threeProcs) signInAtPages(t *testing.T, line string) {
 // onLine while it runs.
 func (p *threeProcs) helloWith(t *testing.T, home, stdin string, onLine func(*testing.T, string), args ...string) result {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "hello"), args...)
-	cmd.Dir = home
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "HELLOSIM_TPM=", "DISPLAY=", "WAYLAND_DISPLAY=")
+	cmd := exampleCmd(home, home, "hello", args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
@@ -134,15 +76,8 @@ func (p *threeProcs) helloWith(t *testing.T, home, stdin string, onLine func(*te
 		stdout.WriteString(line + "\n")
 		onLine(t, line)
 	}
-	r := result{stdout: stdout.String()}
 	err = cmd.Wait()
-	r.stderr = errb.String()
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	return r
+	return result{stdout: stdout.String(), stderr: errb.String(), code: exitCode(t, err, "hello")}
 }
 
 // dumpKIDs asks the directory for its -dump and returns the kids of the
@@ -151,7 +86,7 @@ func (p *threeProcs) dumpKIDs(t *testing.T) []string {
 	t.Helper()
 	path := filepath.Join(p.dir, "dump.json")
 	before, _ := os.Stat(path)
-	require.NoError(t, syscall.Kill(p.dirProc.cmd.Process.Pid, syscall.SIGUSR1))
+	p.dirProc.askDump(t)
 	require.Eventually(t, func() bool {
 		fi, err := os.Stat(path)
 		return err == nil && (before == nil || !fi.ModTime().Equal(before.ModTime()) || fi.Size() != before.Size())
@@ -197,8 +132,7 @@ func loginKID(t *testing.T, home, state string) string {
 // loopback: the directory, the PIN reset service trusting it (-issuer),
 // and hello pointed at both. hello provisions (browser sign-in, the user
 // at the pages and the redirect back to hello; join, key registered over
-// DRS with DPoP), enrols recovery with the service's
-// published key, resets its PIN without losing the keys (device code,
+// DRS with DPoP), enrols recovery with the service's published key, resets its PIN without losing the keys (device code,
 // token bound at the token endpoint, POST /v1/recover with a proof),
 // unlocks with the new PIN, then resets destructively: the directory's
 // dump holds the new key and not the old.
@@ -253,7 +187,7 @@ func TestHelloLockScreenWebHost(t *testing.T) {
 		t.Skip("starts two servers and Chromium")
 	}
 	chromiumtest.Require(t)
-	p, home, state := provisionedWithRecovery(t)
+	p, home, state := provisionedRemote(t)
 	r := runIn(t, home, home, "739164\n739164\n", "hello", "-state", state, "reset", "--non-destructive",
 		"-entry", "lock-screen", "-web-host", "chromium")
 	assert.NotZero(t, r.code, "%s%s", r.stdout, r.stderr)

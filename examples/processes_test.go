@@ -103,6 +103,12 @@ func (p *proc) stop(t *testing.T) {
 	p.stderr.Close()
 }
 
+// askDump asks the directory process to write its -dump file (SIGUSR1).
+func (p *proc) askDump(t *testing.T) {
+	t.Helper()
+	require.NoError(t, syscall.Kill(p.cmd.Process.Pid, syscall.SIGUSR1))
+}
+
 // demoFile is what the directory's -demo writes (the fields used here).
 type demoFile struct {
 	TenantID string `json:"tenant_id"`
@@ -127,6 +133,15 @@ type browser struct {
 	c    *http.Client
 	base string
 	last string
+}
+
+// newBrowser is a browser at base over hc's transport; it follows no
+// redirect, so each page's answer can be read.
+func newBrowser(t *testing.T, base string, hc *http.Client) *browser {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &browser{t: t, base: base, c: &http.Client{Jar: jar, Transport: hc.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -205,6 +220,69 @@ func writeServerCert(t *testing.T, dir string) (certFile, keyFile, caFile string
 	return certFile, keyFile, caFile
 }
 
+// threeProcs is the directory and the PIN reset service (-issuer) as
+// processes over TLS, the tenant onboarded.
+type threeProcs struct {
+	dir       string
+	dirProc   *proc
+	dirBase   string
+	demo      demoFile
+	dirClient *http.Client
+	svcBase   string
+	svcClient *http.Client // trusts the service's CA
+	caFile    string       // one file with both CAs, for hello -ca
+}
+
+// startDirectoryAndService starts both, the directory writing its objects
+// to dump.json on askDump, and onboards the tenant as its administrator
+// would: the documentation's two consent links, their host mapped to the
+// directory.
+func startDirectoryAndService(t *testing.T) *threeProcs {
+	t.Helper()
+	p := &threeProcs{dir: t.TempDir()}
+	p.dirProc, p.dirBase = startProc(t, p.dir, regexp.MustCompile(`^directory at (https://\S+)`), "directory",
+		"-addr", "127.0.0.1:0", "-demo", "demo.json", "-app-key", "app.pem", "-dump", "dump.json")
+	raw, err := os.ReadFile(filepath.Join(p.dir, "demo.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &p.demo))
+	require.NoError(t, os.WriteFile(filepath.Join(p.dir, "dir-ca.pem"), []byte(p.demo.CAPEM), 0o600))
+	p.dirClient = tlsClient(t, []byte(p.demo.CAPEM))
+	certFile, keyFile, svcCA := writeServerCert(t, p.dir)
+	_, p.svcBase = startProc(t, p.dir, regexp.MustCompile(`^PIN reset service at (https://[^\s,]+)`), "pinreset-service",
+		"-addr", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
+		"-issuer", p.demo.Issuer, "-ca", "dir-ca.pem", "-app-key", "app.pem", "-lookup-ttl", "1ms")
+	svcPEM, err := os.ReadFile(svcCA)
+	require.NoError(t, err)
+	p.svcClient = tlsClient(t, svcPEM)
+	p.caFile = filepath.Join(p.dir, "cas.pem")
+	require.NoError(t, os.WriteFile(p.caFile, append([]byte(p.demo.CAPEM), svcPEM...), 0o600))
+
+	admin := newBrowser(t, p.dirBase, p.dirClient)
+	for _, link := range p.demo.ConsentLinks {
+		resp := admin.get(strings.Replace(link, "https://login.windows.net", p.dirBase, 1))
+		if strings.Contains(admin.last, `action="/login/upn"`) { // once: the session carries the second
+			resp = admin.signIn(p.demo.Admin.UPN, p.demo.Admin.Password, p.demo.Admin.TOTPSecret)
+		}
+		if resp.StatusCode == http.StatusOK && strings.Contains(admin.last, `action="/login/consent"`) {
+			resp = admin.post("/login/consent", url.Values{"action": {"accept"}})
+		}
+		require.Equal(t, http.StatusFound, resp.StatusCode, admin.last)
+	}
+	return p
+}
+
+// signInDeviceCode is the user at the directory's pages entering the
+// device code userCode shown with the page uri, signing in and confirming.
+func (p *threeProcs) signInDeviceCode(t *testing.T, uri, userCode string) {
+	t.Helper()
+	user := newBrowser(t, p.dirBase, p.dirClient)
+	user.get(uri)
+	user.post("/devicelogin", url.Values{"code": {userCode}})
+	user.signIn(p.demo.User.UPN, p.demo.User.Password, p.demo.User.TOTPSecret)
+	user.post("/login/confirm", url.Values{"action": {"accept"}})
+	require.Contains(t, user.last, "You have signed in")
+}
+
 // dpopAtToken adds a DPoP proof of the device key to POSTs to the token
 // endpoint, as a device's token broker does (RFC 9449 §5).
 type dpopAtToken struct {
@@ -273,41 +351,10 @@ func TestDirectoryAndServiceProcesses(t *testing.T) {
 		t.Skip("starts two servers")
 	}
 	start := time.Now()
-	dir := t.TempDir()
 	ctx := context.Background()
 
-	dirProc, dirBase := startProc(t, dir, regexp.MustCompile(`^directory at (https://\S+)`), "directory",
-		"-addr", "127.0.0.1:0", "-demo", "demo.json", "-app-key", "app.pem")
-	raw, err := os.ReadFile(filepath.Join(dir, "demo.json"))
-	require.NoError(t, err)
-	var demo demoFile
-	require.NoError(t, json.Unmarshal(raw, &demo))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "dir-ca.pem"), []byte(demo.CAPEM), 0o600))
-	dirClient := tlsClient(t, []byte(demo.CAPEM))
-
-	certFile, keyFile, svcCA := writeServerCert(t, dir)
-	_, svcBase := startProc(t, dir, regexp.MustCompile(`^PIN reset service at (https://[^\s,]+)`), "pinreset-service",
-		"-addr", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
-		"-issuer", demo.Issuer, "-ca", "dir-ca.pem", "-app-key", "app.pem", "-lookup-ttl", "1ms")
-	caPEM, err := os.ReadFile(svcCA)
-	require.NoError(t, err)
-	svcHTTP := tlsClient(t, caPEM)
-
-	// The administrator onboards the tenant with the documentation's two
-	// consent links (their host mapped to the directory).
-	jar, _ := cookiejar.New(nil)
-	admin := &browser{t: t, base: dirBase, c: &http.Client{Jar: jar, Transport: dirClient.Transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	for _, link := range demo.ConsentLinks {
-		resp := admin.get(strings.Replace(link, "https://login.windows.net", dirBase, 1))
-		if strings.Contains(admin.last, `action="/login/upn"`) { // once: the session carries the second
-			resp = admin.signIn(demo.Admin.UPN, demo.Admin.Password, demo.Admin.TOTPSecret)
-		}
-		if resp.StatusCode == http.StatusOK && strings.Contains(admin.last, `action="/login/consent"`) {
-			resp = admin.post("/login/consent", url.Values{"action": {"accept"}})
-		}
-		require.Equal(t, http.StatusFound, resp.StatusCode, admin.last)
-	}
+	p := startDirectoryAndService(t)
+	demo, dirBase, dirClient := p.demo, p.dirBase, p.dirClient
 
 	// The device: a P-256 key (a TPM key on a real device). The user
 	// signs in by device code; the device joins with that token, then
@@ -319,14 +366,7 @@ func TestDirectoryAndServiceProcesses(t *testing.T) {
 	da := postForm(t, dirClient, tenantURL+"/oauth2/v2.0/devicecode", url.Values{
 		"client_id": {identity.PINResetClientAppID}, "scope": {"openid offline_access https://cred.microsoft.com/.default"}})
 	userCode, _ := da["user_code"].(string)
-	jar2, _ := cookiejar.New(nil)
-	user := &browser{t: t, base: dirBase, c: &http.Client{Jar: jar2, Transport: dirClient.Transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	user.get(da["verification_uri"].(string))
-	user.post("/devicelogin", url.Values{"code": {userCode}})
-	user.signIn(demo.User.UPN, demo.User.Password, demo.User.TOTPSecret)
-	user.post("/login/confirm", url.Values{"action": {"accept"}})
-	require.Contains(t, user.last, "You have signed in")
+	p.signInDeviceCode(t, da["verification_uri"].(string), userCode)
 	tok := pollDeviceCode(t, dirClient, tenantURL+"/oauth2/v2.0/token", da)
 	join, err := drs.NewClient(dirBase, dirClient)
 	require.NoError(t, err)
@@ -342,7 +382,7 @@ func TestDirectoryAndServiceProcesses(t *testing.T) {
 	bound := refresh()
 
 	// The recovery, over TLS, with the device's proof.
-	client := service.NewClient(svcBase, svcHTTP).WithDevice(devKey)
+	client := service.NewClient(p.svcBase, p.svcClient).WithDevice(devKey)
 	pub, err := client.ServiceKey(ctx)
 	require.NoError(t, err)
 	r, err := protector.NewKey(nil)
@@ -355,7 +395,7 @@ func TestDirectoryAndServiceProcesses(t *testing.T) {
 	assert.True(t, got.Equal(r))
 	got.Destroy()
 	ready := func() int {
-		resp, err := svcHTTP.Get(svcBase + "/readyz")
+		resp, err := p.svcClient.Get(p.svcBase + "/readyz")
 		require.NoError(t, err)
 		resp.Body.Close()
 		return resp.StatusCode
@@ -364,7 +404,7 @@ func TestDirectoryAndServiceProcesses(t *testing.T) {
 
 	// The directory stops: fail closed.
 	spare := refresh()
-	dirProc.stop(t)
+	p.dirProc.stop(t)
 	_, err = client.Recover(ctx, spare, env)
 	require.ErrorIs(t, err, service.ErrUnavailable, "nothing is released while the directory cannot be asked")
 	assert.Equal(t, http.StatusServiceUnavailable, ready())

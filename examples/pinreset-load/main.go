@@ -327,7 +327,7 @@ func newWorld(ctx context.Context, cfg config) (*world, error) {
 		if err != nil {
 			return nil, err
 		}
-		w.remote = rv.Guard(rs)
+		w.remote = rs
 		// One listener, one URL (the proofs name it): a header picks the
 		// service, so both are measured over the same connections.
 		handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {

@@ -64,7 +64,8 @@
 // only by a request that passed everything else. Only then is the envelope
 // unwrapped (an envelope that does not open counts toward the lockout) and
 // the result sealed to the client's key. Any error of the state store is
-// 503.
+// 503, and so is a verifier that cannot check tokens now (its error
+// matches ErrUnavailable: the issuer's keys cannot be fetched).
 //
 // Every decision, allow or deny, is one record in the audit log (log/slog,
 // JSON in production), naming the request ID, the client address and

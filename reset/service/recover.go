@@ -266,6 +266,11 @@ func (s *Service) checkToken(ctx context.Context, at *attempt) *refusal {
 	if err == nil && claims == nil {
 		err = &TokenError{Reason: "verifier returned no claims"}
 	}
+	if errors.Is(err, ErrUnavailable) {
+		// The verifier cannot check any token now: fail closed, and
+		// tell the client to come back rather than that its token is bad.
+		return unavailable("token verifier unavailable")
+	}
 	if err != nil {
 		reason := "token refused"
 		var te *TokenError

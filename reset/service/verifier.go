@@ -36,8 +36,11 @@ type Claims struct {
 // HasMFA reports whether the token shows multi-factor authentication.
 func (c *Claims) HasMFA() bool { return slices.Contains(c.AMR, "mfa") }
 
-// TokenVerifier checks an access token and returns its claims. Any error
-// means "unauthorized"; it should wrap ErrInvalidToken and say why in a few
+// TokenVerifier checks an access token and returns its claims. An error
+// matching ErrUnavailable means the verifier cannot check tokens now (the
+// issuer's keys cannot be fetched): the service answers 503 with
+// Retry-After, audits it, and unwraps nothing. Any other error means
+// "unauthorized"; it should wrap ErrInvalidToken and say why in a few
 // words that reveal nothing of the token. The claims must carry the token's
 // Expiry and JTI: the service remembers the jti until the expiry plus
 // Config.ReplaySkew, and refuses the token after that. A verifier that

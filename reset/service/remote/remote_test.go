@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/syncbuf"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -49,6 +52,19 @@ type world struct {
 	svcKey    *protector.ServicePrivateKey
 	clock     *clock
 	lookupTTL time.Duration
+	audit     syncbuf.Buffer
+}
+
+// auditRecords returns the service's audit records written so far.
+func auditRecords(t *testing.T, log *syncbuf.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		var r map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &r))
+		out = append(out, r)
+	}
+	return out
 }
 
 // clock is a settable clock for the key cache and lookup cache; the
@@ -119,10 +135,11 @@ func newWorld(t *testing.T, lookupTTL time.Duration) *world {
 	w.svcKey, err = protector.GenerateServiceKey(protector.HPKEX25519)
 	require.NoError(t, err)
 	w.svc, err = service.New(service.Config{Verifier: w.verifier, Directory: dirClient, Keys: []protector.Unwrapper{w.svcKey},
-		RateLimit: service.RateLimit{Unlimited: true}, AddressLimit: service.RateLimit{Unlimited: true}})
+		RateLimit: service.RateLimit{Unlimited: true}, AddressLimit: service.RateLimit{Unlimited: true},
+		Audit: slog.New(slog.NewJSONHandler(&w.audit, nil))})
 	require.NoError(t, err)
 	t.Cleanup(func() { w.svc.Close() })
-	w.svcSrv = httptest.NewServer(w.verifier.Guard(w.svc))
+	w.svcSrv = httptest.NewServer(w.svc)
 	t.Cleanup(w.svcSrv.Close)
 	return w
 }
@@ -259,6 +276,13 @@ func TestRemoteDirectoryDownFailsClosed(t *testing.T) {
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, http.StatusServiceUnavailable, se.Status)
 		require.ErrorIs(t, w.keys.Refresh(ctx), remote.ErrKeysUnavailable)
+		recs := auditRecords(t, &w.audit)
+		require.NotEmpty(t, recs)
+		last := recs[len(recs)-1]
+		assert.Equal(t, float64(http.StatusServiceUnavailable), last["status"], "the 503 is audited: %v", last)
+		assert.Equal(t, service.CodeUnavailable, last["code"])
+		assert.Equal(t, "token verifier unavailable", last["reason"])
+		assert.NotContains(t, last, "tenant", "no claims from a token nobody could verify")
 		w.down.Store(false)
 		w.clock.advance(11 * time.Second)
 		require.NoError(t, w.recover(t, tok), "back when the directory is")

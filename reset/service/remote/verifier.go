@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"time"
 
@@ -43,10 +42,11 @@ func (v *Verifier) Skew() time.Duration { return v.jwt.Skew() }
 
 // Verify fetches the keys when token names one not cached (subject to
 // MinRefetch) and verifies token. An error matching ErrKeysUnavailable
-// means the keys could not be fetched; any other is a refusal.
+// (and service.ErrUnavailable, so the service answers 503) means the keys
+// could not be fetched; any other is a refusal.
 func (v *Verifier) Verify(ctx context.Context, token string) (*service.Claims, error) {
 	if err := v.keys.Ensure(ctx, keyID(token)); err != nil {
-		return nil, err
+		return nil, &keysUnavailableError{err}
 	}
 	return v.jwt.Verify(ctx, token)
 }
@@ -71,24 +71,13 @@ func keyID(token string) string {
 	return hdr.KID
 }
 
-// Guard answers a recovery with 503 while the token's key is not cached
-// and cannot be fetched: the service never sees it, so nothing is
-// unwrapped and the client is told to come back, not that its token is
-// bad. Everything else goes to next.
-func (v *Verifier) Guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == service.PathRecover {
-			_, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-			if err := v.keys.Ensure(r.Context(), keyID(strings.TrimSpace(tok))); err != nil {
-				h := w.Header()
-				h.Set("Content-Type", "application/json")
-				h.Set("Retry-After", "5")
-				h.Set("Cache-Control", "no-store")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				w.Write([]byte(`{"error":"` + service.CodeUnavailable + `","message":"service unavailable, try again later"}`))
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+// keysUnavailableError is Verify's error while the keys cannot be
+// fetched: it matches ErrKeysUnavailable (what it wraps) and
+// service.ErrUnavailable, which the service answers with 503.
+type keysUnavailableError struct{ err error }
+
+func (e *keysUnavailableError) Error() string { return e.err.Error() }
+func (e *keysUnavailableError) Unwrap() error { return e.err }
+func (e *keysUnavailableError) Is(target error) bool {
+	return target == service.ErrUnavailable
 }
