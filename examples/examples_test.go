@@ -73,7 +73,8 @@ type result struct {
 func exampleCmd(dir, home, name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(bin, name), args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "HELLOSIM_TPM=")
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "HELLOSIM_TPM=",
+		"DISPLAY=", "WAYLAND_DISPLAY=") // no browser opens by itself
 	return cmd
 }
 

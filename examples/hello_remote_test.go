@@ -27,11 +27,42 @@ import (
 	"github.com/hellosim/hellosim/reset/webhost"
 )
 
-var userCodeRE = regexp.MustCompile(`open (https://\S+) and enter the code (\S+)`)
+var (
+	userCodeRE   = regexp.MustCompile(`open (https://\S+) and enter the code (\S+)`)
+	signInPageRE = regexp.MustCompile(`open this address in a browser: (https://\S+)`)
+)
 
-// helloSignedIn runs hello, and when it prints a device code the test,
-// as the user, enters it at the directory's pages and signs in.
+// helloSignedIn runs hello, and when it prints a device code or a sign-in
+// address the test, as the user, signs in at the directory's pages (and
+// follows the redirect back to hello).
 func (p *threeProcs) helloSignedIn(t *testing.T, home, stdin string, args ...string) result {
+	t.Helper()
+	return p.helloWith(t, home, stdin, p.signInAtPages, args...)
+}
+
+// signInAtPages is the user at the directory's pages, for the line hello
+// printed: a device code is entered and confirmed; a sign-in address is
+// opened, and its redirect followed back to hello.
+func (p *threeProcs) signInAtPages(t *testing.T, line string) {
+	t.Helper()
+	if m := userCodeRE.FindStringSubmatch(line); m != nil {
+		p.signInDeviceCode(t, m[1], m[2])
+	}
+	if m := signInPageRE.FindStringSubmatch(line); m != nil {
+		user := newBrowser(t, p.dirBase, p.dirClient)
+		user.get(m[1])
+		resp := user.signIn(p.demo.User.UPN, p.demo.User.Password, p.demo.User.TOTPSecret)
+		require.Equal(t, http.StatusFound, resp.StatusCode, user.last)
+		back := resp.Header.Get("Location")
+		require.True(t, strings.HasPrefix(back, "http://127.0.0.1:"), back)
+		user.get(back)
+		require.Contains(t, user.last, "You can close this tab")
+	}
+}
+
+// helloWith runs hello with stdin, and hands each line it prints to
+// onLine while it runs.
+func (p *threeProcs) helloWith(t *testing.T, home, stdin string, onLine func(*testing.T, string), args ...string) result {
 	t.Helper()
 	cmd := exampleCmd(home, home, "hello", args...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -45,9 +76,7 @@ func (p *threeProcs) helloSignedIn(t *testing.T, home, stdin string, args ...str
 	for sc.Scan() {
 		line := sc.Text()
 		stdout.WriteString(line + "\n")
-		if m := userCodeRE.FindStringSubmatch(line); m != nil {
-			p.signInDeviceCode(t, m[1], m[2])
-		}
+		onLine(t, line)
 	}
 	err = cmd.Wait()
 	return result{stdout: stdout.String(), stderr: errb.String(), code: exitCode(t, err, "hello")}
@@ -115,9 +144,9 @@ func loginKID(t *testing.T, home, state string) string {
 
 // TestHelloAgainstDirectoryAndService runs three processes over TLS on
 // loopback: the directory, the PIN reset service trusting it (-issuer),
-// and hello pointed at both. hello provisions (device code sign-in, join,
-// key registered over DRS with DPoP), enrols recovery with the service's
-// published key, resets its PIN without losing the keys (device code,
+// and hello pointed at both. hello provisions (browser sign-in, the user
+// at the pages and the redirect back to hello; join, key registered over
+// DRS with DPoP), enrols recovery with the service's published key, resets its PIN without losing the keys (device code,
 // token bound at the token endpoint, POST /v1/recover with a proof),
 // unlocks with the new PIN, then resets destructively: the directory's
 // dump holds the new key and not the old.
@@ -152,6 +181,15 @@ func TestHelloAgainstDirectoryAndService(t *testing.T) {
 	t.Logf("three processes: provision, enable-recovery, reset by device code, unlock, destructive reset: %s", time.Since(start).Round(time.Millisecond))
 }
 
+// provisionedWithRecovery is provisionedRemote with PIN recovery enrolled.
+func provisionedWithRecovery(t *testing.T) (p *threeProcs, home, state string) {
+	t.Helper()
+	p, home, state = provisionedRemote(t)
+	r := runIn(t, home, home, "582046\n", "hello", "-state", state, "enable-recovery")
+	require.Zero(t, r.code, "enable-recovery: %s%s", r.stdout, r.stderr)
+	return p, home, state
+}
+
 // hello reset -entry lock-screen -web-host chromium opens the directory's
 // device-code page in the lock-screen web host. The directory here is not
 // a Microsoft sign-in host: without ConfigureWebSignInAllowedUrls listing
@@ -164,10 +202,7 @@ func TestHelloLockScreenWebHost(t *testing.T) {
 	}
 	chromiumtest.Require(t)
 	p, home, state := provisionedRemote(t)
-	r := runIn(t, home, home, "582046\n", "hello", "-state", state, "enable-recovery")
-	require.Zero(t, r.code, "enable-recovery: %s%s", r.stdout, r.stderr)
-
-	r = runIn(t, home, home, "739164\n739164\n", "hello", "-state", state, "reset", "--non-destructive",
+	r := runIn(t, home, home, "739164\n739164\n", "hello", "-state", state, "reset", "--non-destructive",
 		"-entry", "lock-screen", "-web-host", "chromium")
 	assert.NotZero(t, r.code, "%s%s", r.stdout, r.stderr)
 	assert.Contains(t, r.stderr, webhost.Message)

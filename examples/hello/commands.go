@@ -289,14 +289,16 @@ var _ reset.Saver = replacer{}
 func cmdProvision() *command {
 	var user, password, alg string
 	var rf remoteFlags
+	var sf signInFlags
 	return &command{
-		name: "provision", args: "[-user UPN] [-password PW] [-alg rsa|ecc] [-directory URL -service URL [-ca FILE]]",
+		name: "provision", args: "[-user UPN] [-password PW] [-alg rsa|ecc] [-directory URL -service URL [-ca FILE] [-device-code] [-no-browser]]",
 		summary: "Set up Windows Hello for Business: a TPM login key and a PIN (asked twice).",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&user, "user", "alice@contoso.test", "the user's UPN (first run only: it creates the simulated tenant)")
 			fs.StringVar(&password, "password", "", "the user's directory password (first run only; default random)")
 			fs.StringVar(&alg, "alg", "rsa", "login key algorithm: rsa (RSA-2048, as Windows) or ecc (ECC P-256)")
 			rf.add(fs)
+			sf.add(fs)
 		},
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			var ka tpm.KeyAlgorithm
@@ -311,6 +313,7 @@ func cmdProvision() *command {
 			if rc, ok, err := rf.config(); err != nil {
 				return err
 			} else if ok {
+				a.signIn = sf
 				return a.provisionRemote(ctx, rc, ka)
 			}
 			st, err := a.openState(true)
@@ -605,10 +608,11 @@ func totpStep(secret, code string, now time.Time) (int64, bool) {
 }
 
 func cmdReset() *command {
-	var destructive, nonDestructive, yes, deviceCode bool
+	var destructive, nonDestructive, yes bool
 	var entry, webHost, allowedURLs string
+	var sf signInFlags
 	return &command{
-		name: "reset", args: "--non-destructive | --destructive [-y] [-entry settings|lock-screen [-web-host chromium]]",
+		name: "reset", args: "--non-destructive | --destructive [-y] [-entry settings|lock-screen [-web-host chromium]] [-device-code] [-no-browser]",
 		summary: `"I forgot my PIN": sign in with password and MFA, choose a new PIN, and reset.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&nonDestructive, "non-destructive", false, "keep the keys; needs the PIN reset protector (enable-recovery)")
@@ -617,7 +621,7 @@ func cmdReset() *command {
 			fs.StringVar(&entry, "entry", "settings", "where the reset starts: settings or lock-screen")
 			fs.StringVar(&webHost, "web-host", "", "with -entry lock-screen and -directory: open the sign-in page in the lock-screen web host (chromium), which opens only Microsoft's sign-in hosts and -web-signin-allowed-urls")
 			fs.StringVar(&allowedURLs, "web-signin-allowed-urls", "", "ConfigureWebSignInAllowedUrls: semicolon-delimited hosts the web host may open")
-			fs.BoolVar(&deviceCode, "device-code", false, "sign in at the directory (provision -directory) by device code: print the code and the page to enter it on, and wait (the default there)")
+			sf.add(fs)
 		},
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			var kind reset.Kind
@@ -650,6 +654,7 @@ func cmdReset() *command {
 			if rc, ok, err := st.readRemote(); err != nil {
 				return err
 			} else if ok {
+				a.signIn = sf
 				return a.resetRemote(ctx, st, rc, cs, c, kind, ep, yes)
 			}
 			if a.webHost != nil {

@@ -10,7 +10,7 @@
 //	                         request signed by the TPM key
 //	hello change-pin         change the PIN, knowing the old one
 //	hello enable-recovery    enrol the PIN reset protector (EnablePinRecovery)
-//	hello reset --non-destructive | --destructive [-y] [-entry lock-screen -web-host chromium]
+//	hello reset --non-destructive | --destructive [-y] [-entry lock-screen -web-host chromium] [-device-code] [-no-browser]
 //	                         "I forgot my PIN": password + MFA, then a reset
 //	hello totp               the demo user's authenticator: the current code
 //	hello demo-user          the demo user's name and password
@@ -96,20 +96,33 @@
 // Against a directory and a PIN reset service over HTTPS (three
 // processes): 'hello provision -directory ISSUER -service URL [-ca FILE]'
 // checks both first (reachable, trusted, the discovery document naming
-// ISSUER, a current service key), then signs the user in by device code
-// (it prints the code and the page to enter it on, and polls), joins the
+// ISSUER, a current service key), then signs the user in, joins the
 // device with its TPM key, and registers the login key with the
 // directory's device registration service with a DPoP-bound token. The
 // URLs and the CA are kept in the state directory's remote.json, and
 // later commands use them: enable-recovery wraps to the key of GET
-// /v1/keys; reset signs in by device code, binds the token to the device
-// key at the token endpoint, and recovers by POST /v1/recover with a DPoP
-// proof (a destructive reset registers the new key over DRS); sign-in gets
-// its nonce from the directory's v2 token endpoint (grant_type
-// srv_challenge) and exchanges the assertion the login key signed for an
-// access token (the jwt-bearer grant), exit 7 when the directory holds no
-// such key; directory signs in that way and reads the directory's GET
-// /v1.0/me with the token.
+// /v1/keys; reset signs in, binds the token to the device key at the
+// token endpoint, and recovers by POST /v1/recover with a DPoP proof (a
+// destructive reset registers the new key over DRS); sign-in gets its
+// nonce from the directory's v2 token endpoint (grant_type srv_challenge)
+// and exchanges the assertion the login key signed for an access token
+// (the jwt-bearer grant), exit 7 when the directory holds no such key;
+// directory signs in that way and reads the directory's GET /v1.0/me with
+// the token.
+//
+// The user's sign-in at the directory (provision, reset) is the one of
+// native apps (RFC 8252): hello listens on 127.0.0.1 on an ephemeral port,
+// prints the directory's authorization address (authorization code with
+// PKCE S256, a fresh state and nonce, the redirect URI
+// http://127.0.0.1:PORT/signin) and opens it with xdg-open when there is a
+// display and -no-browser is not given. It takes one redirect back, with
+// the right state, tells the browser the tab may be closed, stops
+// listening, and redeems the code with its verifier. A redirect with
+// another state, the directory's error answer (such as access_denied) and
+// no answer in ten minutes each end the command with exit 7 and say which.
+// -device-code signs in by device code instead (it prints the code and the
+// page to enter it on, and polls), as the lock-screen web host (-web-host)
+// always does. The code and the tokens are never printed.
 package main
 
 import (
@@ -152,6 +165,8 @@ type app struct {
 	// webHost, when set (reset -entry lock-screen -web-host chromium),
 	// opens the directory's sign-in page in the lock-screen web host.
 	webHost *webhost.Allowlist
+	// signIn is how a sign-in at a remote directory goes (browser.go).
+	signIn signInFlags
 }
 
 type command struct {

@@ -57,13 +57,14 @@ type remoteConfig struct {
 // configuration, the endpoints the discovery document names, and the
 // HTTPS client trusting the CA.
 type remote struct {
-	cfg         remoteConfig
-	hc          *http.Client
-	tokenURL    string
-	deviceURL   string
-	drsBase     string // the directory's origin: DRS and the join endpoint
-	clientID    string
-	serviceCall *service.Client
+	cfg          remoteConfig
+	hc           *http.Client
+	tokenURL     string
+	deviceURL    string
+	authorizeURL string // "" when the discovery document names none
+	drsBase      string // the directory's origin: DRS and the join endpoint
+	clientID     string
+	serviceCall  *service.Client
 }
 
 // Exit codes of a directory or service that cannot be used (see main.go).
@@ -140,6 +141,7 @@ func dialDirectory(ctx context.Context, cfg remoteConfig) (*remote, error) {
 		Issuer string `json:"issuer"`
 		Token  string `json:"token_endpoint"`
 		Device string `json:"device_authorization_endpoint"`
+		Auth   string `json:"authorization_endpoint"`
 	}
 	issuer := strings.TrimSuffix(cfg.Directory, "/")
 	if err := r.getJSON(ctx, "the directory", issuer+"/.well-known/openid-configuration", &meta); err != nil {
@@ -152,7 +154,7 @@ func dialDirectory(ctx context.Context, cfg remoteConfig) (*remote, error) {
 	if meta.Token == "" || meta.Device == "" {
 		return nil, &remoteError{code: exitWrongIssuer, msg: "the directory's discovery document names no token or device authorization endpoint"}
 	}
-	r.tokenURL, r.deviceURL = meta.Token, meta.Device
+	r.tokenURL, r.deviceURL, r.authorizeURL = meta.Token, meta.Device, meta.Auth
 	return r, nil
 }
 
@@ -202,6 +204,7 @@ type tokens struct {
 	Access  string `json:"access_token"`
 	Nonce   string `json:"Nonce"` // a Hello sign-in nonce (grant_type=srv_challenge)
 	Refresh string `json:"refresh_token"`
+	ID      string `json:"id_token"`
 	Error   string `json:"error"`
 	Desc    string `json:"error_description"`
 }
@@ -410,7 +413,7 @@ func (f *remoteFlags) config() (cfg remoteConfig, ok bool, err error) {
 }
 
 // provisionRemote is provision against a directory and a service over
-// HTTPS: the user signs in by device code, the device joins the tenant,
+// HTTPS: the user signs in (signIn), the device joins the tenant,
 // the container is made, and its login key registered with the
 // directory's DRS, device-bound (DPoP).
 func (a *app) provisionRemote(ctx context.Context, cfg remoteConfig, ka tpm.KeyAlgorithm) error {
@@ -427,7 +430,7 @@ func (a *app) provisionRemote(ctx context.Context, cfg remoteConfig, ka tpm.KeyA
 		return err
 	}
 	defer p.t.Close()
-	tok, err := r.deviceCodeSignIn(ctx, a)
+	tok, err := r.signIn(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -484,8 +487,8 @@ func (a *app) provisionRemote(ctx context.Context, cfg remoteConfig, ka tpm.KeyA
 }
 
 // remotePrompter is the terminal's prompter for a reset whose sign-in is
-// at the directory's pages (device code): the password and the second
-// factor are entered there, not here.
+// at the directory's pages (browser or device code): the password and the
+// second factor are entered there, not here.
 type remotePrompter struct{ prompter }
 
 func (remotePrompter) Password(context.Context, string) (string, error) {
@@ -495,20 +498,20 @@ func (remotePrompter) VerificationCode(context.Context, string) (string, error) 
 	return "at-the-directory", nil
 }
 
-// deviceCodeMFA is a device-code sign-in that completed; CompleteMFA
+// signedInMFA is a sign-in at the directory that completed; CompleteMFA
 // binds its token to the device key for the PIN reset service.
-type deviceCodeMFA struct {
+type signedInMFA struct {
 	r   *remote
 	tok *tokens
 	key crypto.Signer
 }
 
-func (m deviceCodeMFA) CompleteMFA(ctx context.Context, _ string) (string, error) {
+func (m signedInMFA) CompleteMFA(ctx context.Context, _ string) (string, error) {
 	return m.r.bound(ctx, m.tok, serviceScope, m.key)
 }
 
 // resetRemote is a reset against the directory and the service over
-// HTTPS: the user signs in by device code, the token is bound to the
+// HTTPS: the user signs in (signIn), the token is bound to the
 // device key, the protector comes back from POST /v1/recover with a DPoP
 // proof, and a destructive reset registers the new key over DRS.
 func (a *app) resetRemote(ctx context.Context, st *state, rc remoteConfig, cs *store.Store, c *container.Container, kind reset.Kind, ep reset.EntryPoint, yes bool) error {
@@ -561,12 +564,12 @@ func (a *app) resetRemote(ctx context.Context, st *state, rc remoteConfig, cs *s
 		Entry:  ep,
 		Kind:   kind,
 		Auth: reset.AuthenticatorFunc(func(ctx context.Context, _, _ string) (reset.MFA, error) {
-			t, err := r.deviceCodeSignIn(ctx, a)
+			t, err := r.signIn(ctx, a)
 			if err != nil {
 				return nil, err
 			}
 			tok = t
-			return deviceCodeMFA{r: r, tok: &tok, key: key}, nil
+			return signedInMFA{r: r, tok: &tok, key: key}, nil
 		}),
 		Prompt:  remotePrompter{prompter{a.in}},
 		Store:   replacer{store: cs, old: c},

@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"net/url"
 	"os"
@@ -45,17 +41,7 @@ func (a *app) setWebHost(host, allowed string, ep reset.EntryPoint) error {
 // directory. A page the host refuses ends the sign-in with the host's
 // message. stop closes the browser.
 func (a *app) openWebHost(ctx context.Context, caPEM, page string) (stop func(), err error) {
-	o := chromium.Options{Visible: os.Getenv("DISPLAY") != ""}
-	for rest := []byte(caPEM); ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
-			h := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-			o.SPKIHashes = append(o.SPKIHashes, base64.StdEncoding.EncodeToString(h[:]))
-		}
-	}
+	o := chromium.Options{Visible: os.Getenv("DISPLAY") != "", SPKIHashes: chromium.SPKIHashes([]byte(caPEM))}
 	_, h, stop, err := webhost.Start(ctx, o, *a.webHost, page)
 	if err != nil {
 		return nil, fmt.Errorf("%w: lock-screen web host: %v", errSignIn, err)

@@ -8,6 +8,10 @@ package chromium
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -47,6 +51,23 @@ type Options struct {
 	UserDataDir string
 	// Visible starts a window instead of headless.
 	Visible bool
+}
+
+// SPKIHashes are the Options.SPKIHashes of the certificates in pemData
+// (a CA, or several): base64 SHA-256 of each one's SubjectPublicKeyInfo.
+// Blocks that are not certificates are skipped.
+func SPKIHashes(pemData []byte) []string {
+	var out []string
+	for rest := pemData; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return out
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			h := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+			out = append(out, base64.StdEncoding.EncodeToString(h[:]))
+		}
+	}
 }
 
 // HostRules is the --host-resolver-rules value for hosts: each mapped to its

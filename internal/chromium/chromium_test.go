@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/hellosim/hellosim/internal/devcert"
 )
 
 func TestHostRulesMapListedHostsOnly(t *testing.T) {
@@ -28,5 +30,18 @@ func TestProfileTurnsOffNetworkPrediction(t *testing.T) {
 	}
 	if string(b) != `{"net":{"network_prediction_options":2}}` {
 		t.Fatalf("Preferences = %s", b)
+	}
+}
+
+func TestSPKIHashesOfPEM(t *testing.T) {
+	c, err := devcert.New([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// c.SPKIHashes are the leaf's and the CA's; CAPEM holds the CA, after
+	// a block that is not a certificate.
+	got := SPKIHashes(append([]byte("-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"), c.CAPEM...))
+	if len(got) != 1 || got[0] != c.SPKIHashes[1] {
+		t.Fatalf("SPKIHashes = %v, want [%s]", got, c.SPKIHashes[1])
 	}
 }

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startLoopback is a serving loopback listener expecting state, closed at
+// cleanup.
+func startLoopback(t *testing.T, state string) *loopback {
+	t.Helper()
+	lb, err := listenLoopback()
+	require.NoError(t, err)
+	lb.state = state
+	go lb.serve()
+	t.Cleanup(lb.close)
+	return lb
+}
+
+// comeBack is the browser's redirect to lb with query q, answered with
+// status: the page.
+func comeBack(t *testing.T, lb *loopback, q url.Values, status int) string {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(lb.uri + "?" + q.Encode())
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, status, resp.StatusCode)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	require.NoError(t, err)
+	return string(body)
+}
+
+// The listener is on 127.0.0.1 only: not on every interface, so no other
+// machine can send it a redirect.
+func TestLoopbackListensOn127001Only(t *testing.T) {
+	lb := startLoopback(t, "s")
+	addr, ok := lb.ln.Addr().(*net.TCPAddr)
+	require.True(t, ok)
+	assert.True(t, addr.IP.Equal(net.IPv4(127, 0, 0, 1)), "listens on %s", addr)
+	assert.True(t, strings.HasPrefix(lb.uri, "http://127.0.0.1:"), lb.uri)
+	addrs, err := net.InterfaceAddrs()
+	require.NoError(t, err)
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(ipn.IP.String(), lb.uri[len("http://127.0.0.1:"):len(lb.uri)-len(loopbackPath)]), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		assert.Error(t, err, "the listener answers on %s", ipn.IP)
+	}
+}
+
+// The authorization request carries the S256 challenge of a fresh 32-byte
+// verifier, never the verifier; state and nonce are fresh each time.
+func TestAuthRequestSendsOnlyTheChallenge(t *testing.T) {
+	a, err := newAuthRequest("https://login.test/t/oauth2/v2.0/authorize", "client", "http://127.0.0.1:5000/signin", "")
+	require.NoError(t, err)
+	b, err := newAuthRequest("https://login.test/t/oauth2/v2.0/authorize", "client", "http://127.0.0.1:5000/signin", "")
+	require.NoError(t, err)
+	assert.Len(t, a.verifier, 43, "32 bytes, base64url")
+	assert.NotContains(t, a.url, a.verifier, "the verifier stays here")
+	u, err := url.Parse(a.url)
+	require.NoError(t, err)
+	q := u.Query()
+	h := sha256.Sum256([]byte(a.verifier))
+	assert.Equal(t, base64.RawURLEncoding.EncodeToString(h[:]), q.Get("code_challenge"))
+	assert.Equal(t, "S256", q.Get("code_challenge_method"))
+	assert.Equal(t, a.state, q.Get("state"))
+	assert.Equal(t, a.nonce, q.Get("nonce"))
+	assert.Equal(t, "http://127.0.0.1:5000/signin", q.Get("redirect_uri"))
+	assert.NotEqual(t, a.verifier, b.verifier)
+	assert.NotEqual(t, a.state, b.state)
+	assert.NotEqual(t, a.nonce, b.nonce)
+	_, err = newAuthRequest("http://login.test/authorize", "client", "http://127.0.0.1:5000/signin", "")
+	assert.ErrorIs(t, err, errSignIn, "an authorization endpoint without TLS is refused")
+}
+
+// A redirect with another state is refused: no code comes out of it (so
+// none is redeemed), and the sign-in ends with the state named.
+func TestLoopbackRefusesAnotherState(t *testing.T) {
+	lb := startLoopback(t, "the-state")
+	page := comeBack(t, lb, url.Values{"code": {"stolen-code"}, "state": {"another-state"}}, http.StatusBadRequest)
+	assert.Contains(t, page, "not for hello")
+	code, err := lb.wait(context.Background(), 5*time.Second)
+	assert.ErrorIs(t, err, errWrongState)
+	assert.ErrorIs(t, err, errSignIn, "exit 7")
+	assert.Empty(t, code)
+	assert.NotContains(t, err.Error(), "stolen-code")
+}
+
+// Only the first redirect counts: a second one, even with the right state,
+// is answered "already finished" and its code is not used.
+func TestLoopbackTakesTheFirstRedirectOnly(t *testing.T) {
+	lb := startLoopback(t, "the-state")
+	page := comeBack(t, lb, url.Values{"code": {"first"}, "state": {"the-state"}}, http.StatusOK)
+	assert.Contains(t, page, "You can close this tab")
+	page = comeBack(t, lb, url.Values{"code": {"second"}, "state": {"the-state"}}, http.StatusConflict)
+	assert.Contains(t, page, "already finished")
+	code, err := lb.wait(context.Background(), 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "first", code)
+	lb.close()
+	_, err = http.Get(lb.uri + "?state=the-state&code=third")
+	assert.Error(t, err, "the listener is closed after the sign-in")
+}
+
+// The directory's error answer (the user declined) and no answer at all
+// end the sign-in with exit 7 and say which.
+func TestLoopbackErrorAnswerAndTimeout(t *testing.T) {
+	lb := startLoopback(t, "the-state")
+	page := comeBack(t, lb, url.Values{"error": {"access_denied"}, "error_description": {"AADSTS65004: User declined.\r\nTrace ID: x"}, "state": {"the-state"}}, http.StatusOK)
+	assert.Contains(t, page, "access_denied")
+	_, err := lb.wait(context.Background(), 5*time.Second)
+	require.ErrorIs(t, err, errSignIn)
+	assert.Equal(t, exitReset, exitCode(err))
+	assert.Contains(t, err.Error(), "access_denied: AADSTS65004: User declined.")
+	assert.NotContains(t, err.Error(), "Trace ID", "one line")
+
+	quiet := startLoopback(t, "the-state")
+	_, err = quiet.wait(context.Background(), 10*time.Millisecond)
+	assert.ErrorIs(t, err, errNoRedirect)
+	assert.Equal(t, exitReset, exitCode(err))
+	assert.Contains(t, err.Error(), quiet.uri)
+}
+
+// An ID token naming another nonce is refused.
+func TestCheckNonce(t *testing.T) {
+	jwt := func(claims string) string {
+		return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".c2ln"
+	}
+	assert.NoError(t, checkNonce(jwt(`{"nonce":"n-1"}`), "n-1"))
+	for _, tok := range []string{jwt(`{"nonce":"n-2"}`), jwt(`{}`), "", "not.a.jwt"} {
+		err := checkNonce(tok, "n-1")
+		assert.True(t, errors.Is(err, errNonceMismatch), "%q: %v", tok, err)
+	}
+}
