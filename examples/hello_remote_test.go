@@ -201,7 +201,7 @@ func TestHelloLockScreenWebHost(t *testing.T) {
 		t.Skip("starts two servers and Chromium")
 	}
 	chromiumtest.Require(t)
-	p, home, state := provisionedRemote(t)
+	p, home, state := provisionedWithRecovery(t)
 	r := runIn(t, home, home, "739164\n739164\n", "hello", "-state", state, "reset", "--non-destructive",
 		"-entry", "lock-screen", "-web-host", "chromium")
 	assert.NotZero(t, r.code, "%s%s", r.stdout, r.stderr)
