@@ -16,6 +16,11 @@
 //	  -H 'Content-Type: application/json' \
 //	  -d '{"upn":"alice@contoso.test","password":"...","code":"123456"}'
 //
+// The token is bound to the demo device's key, which this process holds as
+// a device's TPM would; with "return_key" (the public half of the caller's
+// one-time X25519 key) the answer also carries that device's DPoP proof for
+// one POST /v1/recover naming the key, so a recovery can be made with curl.
+//
 // DPoP proofs must name the service's URL. That is -public-url when given
 // (behind a proxy, or under a DNS name), else it is derived from the
 // listener, with the TLS certificate's first DNS name as the host when
@@ -441,11 +446,22 @@ base64 of the key's BCRYPT RSA1 blob):
   curl -s -X POST '%[1]s/EnrollmentServer/key/?api-version=1.0' -H "Authorization: DPoP $DRS_TOKEN" \
     -H "DPoP: $DRS_PROOF" -H 'Content-Type: application/json' -d '{"kngc":"..."}'
 
-Recover (a sample envelope for %[4]s; return_key is your one-time X25519 public key;
-the token is bound to the demo device, so the request also needs a DPoP proof by
-its key, which the Go client (service.Client.WithDevice) signs — by hand, expect 401):
+Recover the sample envelope of %[4]s by hand. The token is bound to the demo
+device's key (this process holds it, as a device's TPM would), so each request
+needs that key's DPoP proof: ask /demo/token for one, naming the return key
+(the public half of a one-time X25519 key the answer is sealed to; here one
+whose private half this process has forgotten), and use it within a minute:
+  eval "$(curl -s -X POST %[1]s/demo/token -H 'Content-Type: application/json' \
+    -d '{"upn":"%[4]s","password":"%[5]s","code":"'$(go run ./examples/pinreset-service totp %[6]s)'","return_key":"%[8]s"}' \
+    | jq -r '"TOKEN=\(.access_token) PROOF=\(.dpop)"')"
   curl -s -X POST %[1]s/v1/recover -H "Authorization: DPoP $TOKEN" -H "DPoP: $PROOF" -H 'Content-Type: application/json' \
     -d '{"envelope":"%[7]s","return_key":"%[8]s"}'
+
+A device's whole reset, PIN and all: run examples/directory, start this service
+with -issuer against it, and point hello at both (README, "Three terminals"):
+  go run ./examples/hello -state dev provision -directory ISSUER -service URL -ca CA.pem
+  go run ./examples/hello -state dev enable-recovery
+  go run ./examples/hello -state dev reset --non-destructive
 
 Audit records go to standard error. Ctrl-C stops.
 `, base, t.Domain, t.ID, u.UPN, pw, u.TOTPSecret(), env, returnKey, how)

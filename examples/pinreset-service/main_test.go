@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hellosim/hellosim/protector"
+	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
@@ -53,10 +54,18 @@ func TestDemoEndToEnd(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	getToken := func(password string) (int, map[string]string) {
+	rk, err := protector.NewReturnKey()
+	require.NoError(t, err)
+	defer rk.Destroy()
+	rkText := base64.RawURLEncoding.EncodeToString(rk.PublicKey())
+	getToken := func(fields map[string]string) (int, map[string]string) {
 		code, err := dir.TOTPCode(user.UPN)
 		require.NoError(t, err)
-		body, _ := json.Marshal(map[string]string{"upn": user.UPN, "password": password, "code": code})
+		req := map[string]string{"upn": user.UPN, "code": code}
+		for k, v := range fields {
+			req[k] = v
+		}
+		body, _ := json.Marshal(req)
 		resp, err := http.Post(srv.URL+"/demo/token", "application/json", bytes.NewReader(body))
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -64,7 +73,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 		return resp.StatusCode, out
 	}
-	status, out := getToken("wrong password")
+	status, out := getToken(map[string]string{"password": "wrong password"})
 	assert.Equal(t, 401, status)
 	assert.Equal(t, "sign_in_failed", out["error"])
 	wrongPassword := out
@@ -77,21 +86,57 @@ func TestDemoEndToEnd(t *testing.T) {
 	uresp.Body.Close()
 	assert.Equal(t, 401, uresp.StatusCode)
 	assert.Equal(t, wrongPassword, unknown, "unknown user and wrong password answer alike")
-	status, out = getToken(pw)
-	require.Equal(t, 200, status)
+	// A return key that is not one is refused before the sign-in.
+	for _, bad := range []map[string]string{
+		{"password": pw, "return_key": "not base64!"},
+		{"password": pw, "return_key": rkText[:20]},
+		{"password": pw, "return_key": rkText, "resource": idp.DRSResource},
+	} {
+		status, out := getToken(bad)
+		assert.Equal(t, http.StatusBadRequest, status, "%v", bad)
+		assert.Equal(t, "invalid_return_key", out["error"], "%v", bad)
+	}
+
+	// By hand, as the banner shows: /demo/token with return_key answers
+	// the device's proof for one POST /v1/recover naming that key, and
+	// the request with only curl's headers opens the envelope.
+	status, out = getToken(map[string]string{"password": pw, "return_key": rkText})
+	require.Equal(t, 200, status, "%v", out)
 	tok := out["access_token"]
 	require.NotEmpty(t, tok)
-
+	require.NotEmpty(t, out["dpop"])
 	envText, err := demoEnvelope(key.Public(), tenant, user)
 	require.NoError(t, err)
 	raw, err := base64.RawURLEncoding.DecodeString(envText)
 	require.NoError(t, err)
 	env, err := protector.ParseEnvelope(raw)
 	require.NoError(t, err)
-	c := service.NewClient(srv.URL, srv.Client()).WithDevice(dev.key)
-	r, err := c.Recover(context.Background(), tok, env)
-	require.NoError(t, err, "the printed envelope opens with a demo token")
-	r.Destroy()
+	recoverBody, _ := json.Marshal(map[string]string{"envelope": envText, "return_key": rkText})
+	post := func(proof string) *http.Response {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+service.PathRecover, bytes.NewReader(recoverBody))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "DPoP "+tok)
+		req.Header.Set("DPoP", proof)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		return resp
+	}
+	resp := post(out["dpop"])
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the banner's curl recovery: %s", answer)
+	sealed, err := service.DecodeRecoverResponse(answer)
+	require.NoError(t, err)
+	opened, err := rk.Open(sealed, env)
+	require.NoError(t, err, "the answer is sealed to the return key named")
+	opened.Destroy()
+	// The token and the proof are for that one request: a replay is
+	// refused.
+	resp = post(out["dpop"])
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a replayed recovery is refused")
 
 	var banner bytes.Buffer
 	printBanner(&banner, srv.URL, "derived from the listener", tenant, user, pw, envText, "rk")

@@ -138,26 +138,27 @@ func readCA(file string) (*x509.CertPool, error) {
 }
 
 func printRemoteBanner(w io.Writer, base, how, issuer, ca string) {
-	caFlag := ""
+	caFlag, helloCA := "", ""
 	if ca != "" {
-		caFlag = " --cacert " + ca
+		// hello needs the service's CA too when the service is HTTPS
+		// under another one: one -ca file with both.
+		caFlag, helloCA = " --cacert "+ca, " -ca "+ca
 	}
 	fmt.Fprintf(w, `PIN reset service at %[1]s (public URL %[5]s), trusting the directory %[2]s
 
 Published keys:
   curl -s%[4]s %[1]s/v1/keys
 
-A recovery, as a device makes it (examples/processes_test.go does each step):
-  1. the user signs in to the PIN Reset Client by device code:
-     POST %[3]s/{tenant}/oauth2/v2.0/devicecode, then %[3]s/devicelogin
-  2. the device joins with that token: POST %[3]s/EnrollmentServer/device/
-  3. a refresh with a DPoP proof of the device key binds the token to it
-  4. POST %[1]s/v1/recover with "Authorization: DPoP <token>" and a DPoP
-     proof of the same key (service.Client.WithDevice signs it)
+A reset, as a device makes it (hello signs in at the directory's pages, joins
+the device, binds the token to the device's TPM key and sends
+POST %[1]s/v1/recover with that key's DPoP proof):
+  go run ./examples/hello -state dev provision -directory %[2]s -service %[1]s%[6]s
+  go run ./examples/hello -state dev enable-recovery
+  go run ./examples/hello -state dev reset --non-destructive
 
 /readyz answers 503 while the directory's keys or lookup API cannot be reached.
 Audit records go to standard error. Ctrl-C stops.
-`, base, issuer, originOf(issuer), caFlag, how)
+`, base, issuer, originOf(issuer), caFlag, how, helloCA)
 }
 
 func originOf(raw string) string {

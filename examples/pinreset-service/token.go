@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/drs"
+	"github.com/hellosim/hellosim/reset/service"
 )
 
 // demoDeviceID names the demonstration's device object: the device the
@@ -48,7 +50,11 @@ const errSignIn = "the user name or password is incorrect"
 // service's, the token is that service's, for the same device (with
 // ngcmfa): the one a Hello key registration needs, bound to the demo
 // device's key, with a DPoP proof of that key for the registration
-// endpoint ("dpop", valid for idp.DeviceProofMaxAge).
+// endpoint ("dpop", valid for idp.DeviceProofMaxAge). With "return_key"
+// (base64url, the public half of the caller's one-time X25519 key) the
+// answer carries the device's proof for one POST /v1/recover that names
+// that key ("dpop"), so a recovery can be made by hand with curl: the
+// device signs what a device signs, and nothing else.
 func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
@@ -56,6 +62,8 @@ func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 			Password string `json:"password"`
 			Code     string `json:"code"`
 			Resource string `json:"resource,omitempty"`
+			// ReturnKey asks for a recovery proof naming this key.
+			ReturnKey string `json:"return_key,omitempty"`
 		}
 		dec := json.NewDecoder(io.LimitReader(r.Body, 4<<10))
 		dec.DisallowUnknownFields()
@@ -66,6 +74,15 @@ func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 		if req.Resource != "" && req.Resource != idp.DRSResource {
 			reply(w, http.StatusBadRequest, map[string]string{"error": "invalid_resource", "message": "resource: empty or " + idp.DRSResource})
 			return
+		}
+		var returnKey []byte
+		if req.ReturnKey != "" {
+			var err error
+			if returnKey, err = base64.RawURLEncoding.DecodeString(req.ReturnKey); err != nil || len(returnKey) != 32 || req.Resource != "" {
+				reply(w, http.StatusBadRequest, map[string]string{"error": "invalid_return_key",
+					"message": "return_key: base64url of a 32-byte X25519 public key, without resource"})
+				return
+			}
 		}
 		pending, err := dir.SignIn(r.Context(), req.UPN, req.Password)
 		if err != nil {
@@ -98,16 +115,11 @@ func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 			// registration needs a DPoP proof of it, which the device
 			// (here, this process) signs for the endpoint as the caller
 			// names this server.
-			scheme := "http"
-			if r.TLS != nil {
-				scheme = "https"
-			}
-			proof, err := dev.proof(token, scheme+"://"+r.Host+drs.KeyPath, dir.Now())
-			if err != nil {
-				reply(w, http.StatusInternalServerError, map[string]string{"error": "device_proof_failed"})
-				return
-			}
-			reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "DPoP", "dpop": proof})
+			replyWithProof(w, r, dev, token, drs.KeyPath, nil, dir.Now())
+			return
+		}
+		if returnKey != nil {
+			replyWithProof(w, r, dev, token, service.PathRecover, returnKey, dir.Now())
 			return
 		}
 		reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "DPoP"})
@@ -131,10 +143,24 @@ func (d *demoDevice) bind(ctx context.Context, dir *idp.IdP, p *idp.Pending) err
 	return p.BindDevice(ctx, demoDeviceID, proof)
 }
 
-// proof is the demo device's DPoP proof (RFC 9449) for POST to htu with
-// token, dated now.
-func (d *demoDevice) proof(token, htu string, now time.Time) (string, error) {
-	return dpop.Fresh(d.key, dpop.Claims{HTM: http.MethodPost, HTU: htu, IAT: now.Unix(), ATH: dpop.Hash([]byte(token))})
+// replyWithProof answers token with the demo device's proof for one POST to
+// path on this server, as the caller names it, naming returnKey when it is
+// not nil.
+func replyWithProof(w http.ResponseWriter, r *http.Request, dev *demoDevice, token, path string, returnKey []byte, now time.Time) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	c := dpop.Claims{HTM: http.MethodPost, HTU: scheme + "://" + r.Host + path, IAT: now.Unix(), ATH: dpop.Hash([]byte(token))}
+	if returnKey != nil {
+		c.RKH = dpop.Hash(returnKey)
+	}
+	proof, err := dpop.Fresh(dev.key, c)
+	if err != nil {
+		reply(w, http.StatusInternalServerError, map[string]string{"error": "device_proof_failed"})
+		return
+	}
+	reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "DPoP", "dpop": proof})
 }
 
 func reply(w http.ResponseWriter, status int, v any) {
