@@ -33,13 +33,10 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -47,10 +44,10 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hellosim/hellosim/internal/devcert"
+	"github.com/hellosim/hellosim/internal/examplecmd"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/idp/web"
@@ -70,74 +67,27 @@ func main() {
 }
 
 type options struct {
-	addr, certFile, keyFile, demoFile, dumpFile string
-	appKey                                      string // the PIN reset service's app credential
+	examplecmd.ServerFlags
+	demoFile, dumpFile string
+	appKey             string // the PIN reset service's app credential
 }
 
-var errUsage = errors.New("usage")
-
-func parseArgs(args []string, stderr io.Writer) (opts *options, totpSecret string, err error) {
-	fs := flag.NewFlagSet("directory", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o options
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8443", "listen address (loopback only)")
-	fs.StringVar(&o.certFile, "cert", "", "TLS certificate (PEM); with -key. Default: a throwaway one")
-	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
+// command is the command line, read into o.
+func command(o *options, stderr io.Writer) examplecmd.Server {
+	cmd := examplecmd.NewServer("directory", "directory: serves the simulated directory's sign-in pages and OAuth endpoints.\n\n"+
+		"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE] [-dump FILE] [-app-key FILE]\n"+
+		"       directory totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n",
+		stderr, &o.ServerFlags, "127.0.0.1:8443", "TLS certificate (PEM); with -key. Default: a throwaway one")
+	fs := cmd.Flags
 	fs.StringVar(&o.demoFile, "demo", "", "write the demo tenant and accounts as JSON to this file (mode 0600)")
 	fs.StringVar(&o.appKey, "app-key", "", "the PIN reset service's app credential (PEM `file`; made, mode 0600, when absent): serve the lookup API it calls (pinreset-service -issuer -app-key FILE)")
 	fs.StringVar(&o.dumpFile, "dump", "", "write the directory's objects (consents, service principals, users, registered keys, devices) as JSON to this file on SIGUSR1 (Unix) and at exit")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "directory: serves the simulated directory's sign-in pages and OAuth endpoints.\n\n"+
-			"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE] [-dump FILE] [-app-key FILE]\n"+
-			"       directory totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if len(args) > 0 && args[0] == "totp" {
-		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
-			fmt.Fprintln(stderr, "directory totp: give exactly one base32 secret")
-			return nil, "", errUsage
-		}
-		return nil, args[1], nil
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, "", flag.ErrHelp
-		}
-		return nil, "", errUsage
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "directory: unknown argument %q\n\n", fs.Arg(0))
-		fs.Usage()
-		return nil, "", errUsage
-	}
-	if (o.certFile == "") != (o.keyFile == "") {
-		fmt.Fprintln(stderr, "directory: give both -cert and -key, or neither")
-		return nil, "", errUsage
-	}
-	return &o, "", nil
+	return cmd
 }
 
 func realMain(args []string, stdout, stderr io.Writer) int {
-	o, secret, err := parseArgs(args, stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case err != nil:
-		return 2
-	case o == nil:
-		code, err := idp.TOTPCodeAt(secret, time.Now())
-		if err != nil {
-			fmt.Fprintln(stderr, "directory:", err)
-			return 2
-		}
-		fmt.Fprintln(stdout, code)
-		return 0
-	}
-	if err := run(*o, stdout, stderr); err != nil {
-		fmt.Fprintln(stderr, "directory:", err)
-		return 1
-	}
-	return 0
+	var o options
+	return command(&o, stderr).Main(args, stdout, stderr, func() error { return run(o, stdout, stderr) })
 }
 
 // Account is a demo account as -demo writes it.
@@ -167,10 +117,10 @@ type Demo struct {
 }
 
 func run(o options, stdout, stderr io.Writer) error {
-	if err := loopbackOnly(o.addr); err != nil {
+	if err := examplecmd.LoopbackOnly(o.Addr, "the directory"); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return err
 	}
@@ -199,7 +149,6 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	demo := Demo{
 		TenantID: tenant.ID, Domain: tenant.Domain, Issuer: dir.Issuer(tenant.ID), Authority: base,
 		TokenEndpoint: dir.TokenEndpoint(tenant.ID), DeviceCodeEndpoint: base + "/" + tenant.ID + "/oauth2/v2.0/devicecode",
@@ -207,18 +156,16 @@ func run(o options, stdout, stderr io.Writer) error {
 		EnterpriseApps:      "https://login.windows.net/" + tenant.ID + "/enterpriseApplications?search=Microsoft+PIN",
 		TenantOnboardedNote: "the tenant starts not onboarded: open the two consent links as the Global Administrator",
 	}
-	if o.certFile != "" {
-		c, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
-		if err != nil {
-			return err
-		}
-		tlsConf.Certificates = []tls.Certificate{c}
-	} else {
+	tlsConf, err := o.TLSConfig()
+	if err != nil {
+		return err
+	}
+	if tlsConf == nil {
 		c, err := devcert.New(devcert.Names)
 		if err != nil {
 			return err
 		}
-		tlsConf.Certificates = []tls.Certificate{c.TLS}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.TLS}}
 		demo.CAPEM, demo.SPKIHashes = string(c.CAPEM), c.SPKIHashes
 		demo.ChromiumFlags = []string{
 			"--host-resolver-rules=MAP login.windows.net " + hostPort + ", MAP cred.microsoft.com " + hostPort,
@@ -258,19 +205,14 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	hs := &http.Server{
-		Handler: handler, TLSConfig: tlsConf,
-		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
-		IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
-	}
+	hs := examplecmd.HTTPServer(handler)
+	hs.TLSConfig = tlsConf
 	fmt.Fprintf(stdout, "directory at %s (tenant %s, not onboarded)\n  issuer %s\n  global administrator %s, user %s\n",
 		base, tenant.ID, dir.Issuer(tenant.ID), admin.UPN, user.UPN)
 	if o.demoFile != "" {
 		fmt.Fprintf(stdout, "  demo tenant, accounts and Chromium flags written to %s\n", o.demoFile)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	usr1 := make(chan os.Signal, 1)
 	notifyDump(usr1)
 	defer signal.Stop(usr1)
@@ -283,28 +225,8 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 	}
 	defer dump()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ServeTLS(ln, "", "") }()
-	for done := false; !done; {
-		select {
-		case err := <-errc:
-			return err
-		case <-usr1:
-			dump()
-		case <-ctx.Done():
-			done = true
-		}
-	}
-	fmt.Fprintln(stderr, "directory: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return examplecmd.ServeUntilSignal(hs, func() error { return hs.ServeTLS(ln, "", "") },
+		examplecmd.Stop{Name: "directory", Log: stderr, Wake: usr1, OnWake: dump})
 }
 
 // Dump is the -dump file: the directory's objects, public parts only.
@@ -379,19 +301,4 @@ func demoAccount(dir *idp.IdP, tenantID, upn string, admin bool) (Account, error
 		return Account{}, err
 	}
 	return Account{UPN: u.UPN, Password: pw, TOTPSecret: u.TOTPSecret(), ObjectID: u.ObjectID}, nil
-}
-
-// loopbackOnly refuses addresses other than loopback ones.
-func loopbackOnly(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("bad -addr: %w", err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("-addr %s: the directory listens on loopback addresses only", addr)
-	}
-	return nil
 }

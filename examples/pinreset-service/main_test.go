@@ -9,12 +9,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"flag"
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -22,62 +20,27 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/examplecmd"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/service"
 )
-
-func TestLoopbackOnly(t *testing.T) {
-	for _, ok := range []string{"127.0.0.1:8080", "[::1]:0", "localhost:80", "127.1.2.3:9"} {
-		assert.NoError(t, loopbackOnly(ok), ok)
-	}
-	for _, bad := range []string{"0.0.0.0:8080", ":8080", "10.0.0.1:80", "example.com:80", "nonsense"} {
-		assert.Error(t, loopbackOnly(bad), bad)
-	}
-}
 
 func TestDemoEndToEnd(t *testing.T) {
 	dir, tenant, user, pw, err := demoDirectory("")
 	require.NoError(t, err)
 	assert.Len(t, pw, 16)
-	key, err := protector.GenerateServiceKey(protector.HPKEX25519)
-	require.NoError(t, err)
-	verifier, err := service.VerifierFor(dir)
-	require.NoError(t, err)
-	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{key}})
-	require.NoError(t, err)
-	dev, err := newDemoDevice()
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", svc)
-	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	svc, key := demoService(t, dir, nil)
+	srv, dev := serveDemo(t, dir, map[string]http.Handler{"/v1/": svc})
 
-	getToken := func(password string) (int, map[string]string) {
-		code, err := dir.TOTPCode(user.UPN)
-		require.NoError(t, err)
-		body, _ := json.Marshal(map[string]string{"upn": user.UPN, "password": password, "code": code})
-		resp, err := http.Post(srv.URL+"/demo/token", "application/json", bytes.NewReader(body))
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var out map[string]string
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-		return resp.StatusCode, out
-	}
-	status, out := getToken("wrong password")
+	status, out := demoSignIn(t, srv.URL, dir, user.UPN, "wrong password", "")
 	assert.Equal(t, 401, status)
 	assert.Equal(t, "sign_in_failed", out["error"])
 	wrongPassword := out
 	// An unknown user gets the very same answer: no enumeration.
-	ub, _ := json.Marshal(map[string]string{"upn": "nobody@contoso.test", "password": "wrong password", "code": "000000"})
-	uresp, err := http.Post(srv.URL+"/demo/token", "application/json", bytes.NewReader(ub))
-	require.NoError(t, err)
-	var unknown map[string]string
-	require.NoError(t, json.NewDecoder(uresp.Body).Decode(&unknown))
-	uresp.Body.Close()
-	assert.Equal(t, 401, uresp.StatusCode)
+	status, unknown := demoToken(t, srv.URL, map[string]string{"upn": "nobody@contoso.test", "password": "wrong password", "code": "000000"})
+	assert.Equal(t, 401, status)
 	assert.Equal(t, wrongPassword, unknown, "unknown user and wrong password answer alike")
-	status, out = getToken(pw)
+	status, out = demoSignIn(t, srv.URL, dir, user.UPN, pw, "")
 	require.Equal(t, 200, status)
 	tok := out["access_token"]
 	require.NotEmpty(t, tok)
@@ -174,7 +137,7 @@ func TestParseArgsIsStrict(t *testing.T) {
 	} {
 		var stderr bytes.Buffer
 		inv, err := parseArgs(args, &stderr)
-		assert.ErrorIs(t, err, errUsage, "%q", args)
+		assert.ErrorIs(t, err, examplecmd.ErrUsage, "%q", args)
 		assert.Nil(t, inv.serve, "%q would start a server", args)
 		assert.NotEmpty(t, stderr.String(), "%q: no message", args)
 		assert.Equal(t, 2, realMain(args, &bytes.Buffer{}, &bytes.Buffer{}), "%q", args)
@@ -191,7 +154,7 @@ func TestParseArgsIsStrict(t *testing.T) {
 	inv, err = parseArgs([]string{"-addr", "127.0.0.1:0", "-schemes", "rsa"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.NotNil(t, inv.serve)
-	assert.Equal(t, "127.0.0.1:0", inv.serve.addr)
+	assert.Equal(t, "127.0.0.1:0", inv.serve.Addr)
 	assert.Equal(t, "rsa", inv.serve.schemes)
 }
 
