@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/hellosim/hellosim/internal/examplecmd"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/lookup"
@@ -22,8 +23,7 @@ import (
 // administrator adding a credential to the app registration and handing
 // the private half to the service (pinreset-service -app-key FILE).
 func serviceAppKey(file string) (*ecdsa.PrivateKey, error) {
-	raw, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, err
@@ -37,22 +37,7 @@ func serviceAppKey(file string) (*ecdsa.PrivateKey, error) {
 		}
 		return k, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("-app-key: %w", err)
-	}
-	b, _ := pem.Decode(raw)
-	if b == nil || b.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("-app-key %s: want a PKCS #8 PEM private key", file)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("-app-key %s: %w", file, err)
-	}
-	ek, ok := k.(*ecdsa.PrivateKey)
-	if !ok || ek.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("-app-key %s: not a P-256 key", file)
-	}
-	return ek, nil
+	return examplecmd.ReadAppKey(file)
 }
 
 // lookupHandler is the directory's lookup API for the PIN reset service

@@ -60,8 +60,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -72,10 +70,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hellosim/hellosim/internal/devcert"
+	"github.com/hellosim/hellosim/internal/examplecmd"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -99,87 +97,42 @@ func main() {
 }
 
 type options struct {
-	addr, certFile, keyFile, demoFile, dumpFile string
-	appKey                                      string // the PIN reset service's app credential
-	fedHost                                     string // the federated tenant's federation service
+	examplecmd.ServerFlags
+	demoFile, dumpFile string
+	appKey             string // the PIN reset service's app credential
+	fedHost            string // the federated tenant's federation service
 }
-
-var errUsage = errors.New("usage")
 
 // defaultFederationHost is where fabrikam.test's federation service lives:
 // AD FS's usual name in its organisation's own domain, under .test
 // (RFC 2606), which never resolves outside the browser's mapping.
 const defaultFederationHost = "adfs.fabrikam.test"
 
-func parseArgs(args []string, stderr io.Writer) (opts *options, totpSecret string, err error) {
-	fs := flag.NewFlagSet("directory", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o options
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8443", "listen address (loopback only)")
-	fs.StringVar(&o.certFile, "cert", "", "TLS certificate (PEM); with -key. Default: a throwaway one")
-	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
+// command is the command line, read into o.
+func command(o *options, stderr io.Writer) examplecmd.Server {
+	cmd := examplecmd.NewServer("directory", "directory: serves the simulated directory's sign-in pages and OAuth endpoints.\n\n"+
+		"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE] [-dump FILE] [-app-key FILE] [-federation-host NAME]\n"+
+		"       directory totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n",
+		stderr, &o.ServerFlags, "127.0.0.1:8443", "TLS certificate (PEM); with -key. Default: a throwaway one")
+	fs := cmd.Flags
 	fs.StringVar(&o.demoFile, "demo", "", "write the demo tenant and accounts as JSON to this file (mode 0600)")
 	fs.StringVar(&o.appKey, "app-key", "", "the PIN reset service's app credential (PEM `file`; made, mode 0600, when absent): serve the lookup API it calls (pinreset-service -issuer -app-key FILE)")
 	fs.StringVar(&o.fedHost, "federation-host", defaultFederationHost, "the host `name` of the federated tenant's (fabrikam.test) federation sign-in page, served on the same port")
 	fs.StringVar(&o.dumpFile, "dump", "", "write the directory's objects (consents, service principals, users, registered keys, devices) as JSON to this file on SIGUSR1 (Unix) and at exit")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "directory: serves the simulated directory's sign-in pages and OAuth endpoints.\n\n"+
-			"usage: directory [-addr HOST:PORT] [-cert FILE -key FILE] [-demo FILE] [-dump FILE] [-app-key FILE] [-federation-host NAME]\n"+
-			"       directory totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if len(args) > 0 && args[0] == "totp" {
-		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
-			fmt.Fprintln(stderr, "directory totp: give exactly one base32 secret")
-			return nil, "", errUsage
+	cmd.Check = func() error {
+		h, err := policy.ParseDomain(o.fedHost)
+		if err != nil || net.ParseIP(h) != nil || slices.Contains(devcert.Names, h) || h == reset.GovernmentSignInHost || !strings.Contains(h, ".") {
+			return fmt.Errorf("-federation-host %q: want a DNS name of its own (not an address, not one of the directory's names)", o.fedHost)
 		}
-		return nil, args[1], nil
+		o.fedHost = h
+		return nil
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, "", flag.ErrHelp
-		}
-		return nil, "", errUsage
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "directory: unknown argument %q\n\n", fs.Arg(0))
-		fs.Usage()
-		return nil, "", errUsage
-	}
-	h, err := policy.ParseDomain(o.fedHost)
-	if err != nil || net.ParseIP(h) != nil || slices.Contains(devcert.Names, h) || h == reset.GovernmentSignInHost || !strings.Contains(h, ".") {
-		fmt.Fprintf(stderr, "directory: -federation-host %q: want a DNS name of its own (not an address, not one of the directory's names)\n", o.fedHost)
-		return nil, "", errUsage
-	}
-	o.fedHost = h
-	if (o.certFile == "") != (o.keyFile == "") {
-		fmt.Fprintln(stderr, "directory: give both -cert and -key, or neither")
-		return nil, "", errUsage
-	}
-	return &o, "", nil
+	return cmd
 }
 
 func realMain(args []string, stdout, stderr io.Writer) int {
-	o, secret, err := parseArgs(args, stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case err != nil:
-		return 2
-	case o == nil:
-		code, err := idp.TOTPCodeAt(secret, time.Now())
-		if err != nil {
-			fmt.Fprintln(stderr, "directory:", err)
-			return 2
-		}
-		fmt.Fprintln(stdout, code)
-		return 0
-	}
-	if err := run(*o, stdout, stderr); err != nil {
-		fmt.Fprintln(stderr, "directory:", err)
-		return 1
-	}
-	return 0
+	var o options
+	return command(&o, stderr).Main(args, stdout, stderr, func() error { return run(o, stdout, stderr) })
 }
 
 // Account is a demo account as -demo writes it.
@@ -232,10 +185,10 @@ type FederatedDemo struct {
 }
 
 func run(o options, stdout, stderr io.Writer) error {
-	if err := loopbackOnly(o.addr); err != nil {
+	if err := examplecmd.LoopbackOnly(o.Addr, "the directory"); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return err
 	}
@@ -282,7 +235,6 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	demo := Demo{
 		TenantID: tenant.ID, Domain: tenant.Domain, Issuer: dir.Issuer(tenant.ID), Authority: base,
 		TokenEndpoint: dir.TokenEndpoint(tenant.ID), DeviceCodeEndpoint: base + "/" + tenant.ID + "/oauth2/v2.0/devicecode",
@@ -293,18 +245,16 @@ func run(o options, stdout, stderr io.Writer) error {
 			FederationSignInURL: fedTenant.FederationSignInURL, Admin: fedAdmin, User: fedUser},
 		Government: GovernmentDemo{TenantID: govTenant.ID, Domain: govTenant.Domain, SignInHost: reset.GovernmentSignInHost, User: govUser},
 	}
-	if o.certFile != "" {
-		c, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
-		if err != nil {
-			return err
-		}
-		tlsConf.Certificates = []tls.Certificate{c}
-	} else {
+	tlsConf, err := o.TLSConfig()
+	if err != nil {
+		return err
+	}
+	if tlsConf == nil {
 		c, err := devcert.New(slices.Concat(devcert.Names, []string{o.fedHost, reset.GovernmentSignInHost}))
 		if err != nil {
 			return err
 		}
-		tlsConf.Certificates = []tls.Certificate{c.TLS}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c.TLS}}
 		demo.CAPEM, demo.SPKIHashes = string(c.CAPEM), c.SPKIHashes
 		demo.ChromiumFlags = []string{
 			"--host-resolver-rules=MAP login.windows.net " + hostPort + ", MAP cred.microsoft.com " + hostPort + ", MAP " + o.fedHost + " " + hostPort + ", MAP " + reset.GovernmentSignInHost + " " + hostPort,
@@ -350,11 +300,8 @@ func run(o options, stdout, stderr io.Writer) error {
 			mux.ServeHTTP(w, r)
 		}
 	})
-	hs := &http.Server{
-		Handler: handler, TLSConfig: tlsConf,
-		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
-		IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
-	}
+	hs := examplecmd.HTTPServer(handler)
+	hs.TLSConfig = tlsConf
 	fmt.Fprintf(stdout, "directory at %s (tenant %s, not onboarded)\n  issuer %s\n  global administrator %s, user %s\n",
 		base, tenant.ID, dir.Issuer(tenant.ID), admin.UPN, user.UPN)
 	fmt.Fprintf(stdout, "  Azure Government tenant %s (%s): sign-in host %s, user %s\n", govTenant.ID, govTenant.Domain, reset.GovernmentSignInHost, govUser.UPN)
@@ -364,8 +311,6 @@ func run(o options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  demo tenant, accounts and Chromium flags written to %s\n", o.demoFile)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	usr1 := make(chan os.Signal, 1)
 	notifyDump(usr1)
 	defer signal.Stop(usr1)
@@ -378,28 +323,8 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 	}
 	defer dump()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ServeTLS(ln, "", "") }()
-	for done := false; !done; {
-		select {
-		case err := <-errc:
-			return err
-		case <-usr1:
-			dump()
-		case <-ctx.Done():
-			done = true
-		}
-	}
-	fmt.Fprintln(stderr, "directory: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return examplecmd.ServeUntilSignal(hs, func() error { return hs.ServeTLS(ln, "", "") },
+		examplecmd.Stop{Name: "directory", Log: stderr, Wake: usr1, OnWake: dump})
 }
 
 // Dump is the -dump file: the directory's objects, public parts only.
@@ -538,19 +463,4 @@ func demoAccount(dir *idp.IdP, tenantID, upn string, admin bool) (Account, error
 		return Account{}, err
 	}
 	return Account{UPN: u.UPN, Password: pw, TOTPSecret: u.TOTPSecret(), ObjectID: u.ObjectID}, nil
-}
-
-// loopbackOnly refuses addresses other than loopback ones.
-func loopbackOnly(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("bad -addr: %w", err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("-addr %s: the directory listens on loopback addresses only", addr)
-	}
-	return nil
 }

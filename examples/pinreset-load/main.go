@@ -55,6 +55,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/internal/dpop"
+	"github.com/hellosim/hellosim/internal/examplecmd"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -88,13 +89,8 @@ func run() error {
 	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.BoolVar(&cfg.remote, "issuer", false, "serve the directory on its own loopback listener and have the service trust it over HTTP\n(OpenID discovery, cached JWKS, the lookup API with an app token), as pinreset-service -issuer does")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the served rounds to this file")
-	flag.CommandLine.Init("pinreset-load", flag.ExitOnError) // the name in messages, not the build path
-	flag.CommandLine.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "pinreset-load: measures the reference PIN reset service on loopback against the cost of its cryptography.\n\n"+
-			"usage: pinreset-load [flags]\n\n")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
+	examplecmd.Parse("pinreset-load", "pinreset-load: measures the reference PIN reset service on loopback against the cost of its cryptography.",
+		"pinreset-load [flags]")
 	if flag.NArg() != 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(flag.Args(), " "))
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,24 +24,10 @@ func TestDemoRegistersAHelloKey(t *testing.T) {
 	require.NoError(t, err)
 	_, err = dir.AddDevice(idp.DeviceConfig{TenantID: tenant.ID, DeviceID: demoDeviceID})
 	require.NoError(t, err)
-	dev, err := newDemoDevice()
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	mux.Handle(drs.KeyPath, drs.Handler(dir))
-	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv, _ := serveDemo(t, dir, map[string]http.Handler{drs.KeyPath: drs.Handler(dir)})
 
 	token := func(resource string) (int, map[string]string) {
-		code, err := dir.TOTPCode(user.UPN)
-		require.NoError(t, err)
-		body, _ := json.Marshal(map[string]string{"upn": user.UPN, "password": pw, "code": code, "resource": resource})
-		resp, err := http.Post(srv.URL+"/demo/token", "application/json", bytes.NewReader(body))
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var out map[string]string
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-		return resp.StatusCode, out
+		return demoSignIn(t, srv.URL, dir, user.UPN, pw, resource)
 	}
 	status, out := token("https://graph.example")
 	assert.Equal(t, http.StatusBadRequest, status)

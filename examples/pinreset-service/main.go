@@ -49,24 +49,19 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
+	"github.com/hellosim/hellosim/internal/examplecmd"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
@@ -80,10 +75,11 @@ func main() {
 
 // options are the server's flags.
 type options struct {
-	addr, certFile, keyFile, schemes, password string
-	publicURL                                  string         // "": the listener's
-	be                                         *backendConfig // -redis, -pkcs11-*
-	remote                                     *remoteConfig  // -issuer, -ca, -app-key
+	examplecmd.ServerFlags
+	schemes, password string
+	publicURL         string         // "": the listener's
+	be                *backendConfig // -redis, -pkcs11-*
+	remote            *remoteConfig  // -issuer, -ca, -app-key
 }
 
 // invocation is what the command line asks for: a TOTP code, or the server.
@@ -92,82 +88,43 @@ type invocation struct {
 	serve      *options
 }
 
-var errUsage = errors.New("usage")
-
-// parseArgs reads the command line strictly: "totp SECRET" and nothing
-// else, or flags and no word at all. Anything else is a usage error, so
-// that no mistyped command starts a server.
-func parseArgs(args []string, stderr io.Writer) (invocation, error) {
-	fs := flag.NewFlagSet("pinreset-service", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o options
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address (loopback only)")
-	fs.StringVar(&o.certFile, "cert", "", "TLS certificate (PEM); with -key, serve HTTPS")
-	fs.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
+// command is the command line, read into o.
+func command(o *options, stderr io.Writer) examplecmd.Server {
+	cmd := examplecmd.NewServer("pinreset-service", "pinreset-service: runs the reference PIN reset service with a demonstration directory (one tenant, one user).\n\n"+
+		"usage: pinreset-service [-addr HOST:PORT] [-cert FILE -key FILE] [-public-url URL] [-schemes LIST] [-password PW]\n"+
+		"       pinreset-service -issuer URL -app-key FILE [-ca FILE] [-addr HOST:PORT] [-cert FILE -key FILE] [-public-url URL]\n"+
+		"       pinreset-service totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n",
+		stderr, &o.ServerFlags, "127.0.0.1:8080", "TLS certificate (PEM); with -key, serve HTTPS")
+	fs := cmd.Flags
 	fs.StringVar(&o.schemes, "schemes", "x25519,wing", "service key schemes, current first: x25519, wing, rsa")
 	fs.StringVar(&o.password, "password", "", "demo user's password (default: random)")
 	fs.StringVar(&o.publicURL, "public-url", "", "the URL clients name the service by, which DPoP proofs must name (default: the listener's, with the TLS certificate's name)")
 	o.be = registerBackendFlags(fs)
 	o.remote = registerRemoteFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "pinreset-service: runs the reference PIN reset service with a demonstration directory (one tenant, one user).\n\n"+
-			"usage: pinreset-service [-addr HOST:PORT] [-cert FILE -key FILE] [-public-url URL] [-schemes LIST] [-password PW]\n"+
-			"       pinreset-service -issuer URL -app-key FILE [-ca FILE] [-addr HOST:PORT] [-cert FILE -key FILE] [-public-url URL]\n"+
-			"       pinreset-service totp SECRET     print the current TOTP code for a base32 secret\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if len(args) > 0 && args[0] == "totp" {
-		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
-			fmt.Fprintln(stderr, "pinreset-service totp: give exactly one base32 secret: pinreset-service totp SECRET")
-			return invocation{}, errUsage
-		}
-		return invocation{totpSecret: args[1]}, nil
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return invocation{}, flag.ErrHelp
-		}
-		return invocation{}, errUsage
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "pinreset-service: unknown command or argument %q\n\n", fs.Arg(0))
-		fs.Usage()
-		return invocation{}, errUsage
-	}
-	if (o.certFile == "") != (o.keyFile == "") {
-		fmt.Fprintln(stderr, "pinreset-service: give both -cert and -key, or neither")
-		return invocation{}, errUsage
+	return cmd
+}
+
+// parseArgs reads the command line strictly (examplecmd.Server.Parse), so
+// that no mistyped command starts a server.
+func parseArgs(args []string, stderr io.Writer) (invocation, error) {
+	var o options
+	secret, err := command(&o, stderr).Parse(args)
+	if err != nil || secret != "" {
+		return invocation{totpSecret: secret}, err
 	}
 	return invocation{serve: &o}, nil
 }
 
 func realMain(args []string, stdout, stderr io.Writer) int {
-	inv, err := parseArgs(args, stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case err != nil:
-		return 2
-	case inv.serve == nil:
-		code, err := idp.TOTPCodeAt(inv.totpSecret, time.Now())
-		if err != nil {
-			fmt.Fprintln(stderr, "pinreset-service:", err)
-			return 2
-		}
-		fmt.Fprintln(stdout, code)
-		return 0
-	}
-	if err := run(*inv.serve); err != nil {
-		fmt.Fprintln(stderr, "pinreset-service:", err)
-		return 1
-	}
-	return 0
+	var o options
+	return command(&o, stderr).Main(args, stdout, stderr, func() error { return run(o) })
 }
 
 func run(opt options) error {
-	addr, schemes, password := &opt.addr, &opt.schemes, &opt.password
+	addr, schemes, password := &opt.Addr, &opt.schemes, &opt.password
 	be := opt.be
-	if err := loopbackOnly(*addr); err != nil {
+	// The demo token endpoint must not be reachable from elsewhere.
+	if err := examplecmd.LoopbackOnly(*addr, "the demo service"); err != nil {
 		return err
 	}
 
@@ -201,17 +158,12 @@ func run(opt options) error {
 	if err != nil {
 		return err
 	}
-	ep, err := listen(opt)
+	ep, svc, err := listenService(opt, service.Config{Verifier: verifier, Directory: dir, Keys: keys, Audit: audit,
+		State: closeBackends.store}) // nil: in process memory
 	if err != nil {
 		return err
 	}
 	defer ep.ln.Close()
-	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: keys, Audit: audit,
-		State:     closeBackends.store, // nil: in process memory
-		PublicURL: ep.base})
-	if err != nil {
-		return err
-	}
 
 	// The directory's device registration endpoint for Hello keys sits
 	// beside the service, with a joined demo device for its tokens.
@@ -250,16 +202,12 @@ func serveRemote(opt options, o *ops, audit *slog.Logger, keys []protector.Unwra
 	if err != nil {
 		return err
 	}
-	ep, err := listen(opt)
+	ep, svc, err := listenService(opt, service.Config{Verifier: rd.verifier, Directory: rd.lookup, Keys: keys, Audit: audit,
+		State: be.store})
 	if err != nil {
 		return err
 	}
 	defer ep.ln.Close()
-	svc, err := service.New(service.Config{Verifier: rd.verifier, Directory: rd.lookup, Keys: keys, Audit: audit,
-		State: be.store, PublicURL: ep.base})
-	if err != nil {
-		return err
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", svc)
 	o.routes(mux)
@@ -278,15 +226,11 @@ type endpoint struct {
 // listen opens the listener, loads the TLS certificate, and works out the
 // public URL from them (or takes -public-url).
 func listen(opt options) (*endpoint, error) {
-	var tlsCfg *tls.Config
-	if opt.certFile != "" {
-		cert, err := tls.LoadX509KeyPair(opt.certFile, opt.keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("-cert, -key: %w", err)
-		}
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	tlsCfg, err := opt.TLSConfig()
+	if err != nil {
+		return nil, err
 	}
-	ln, err := net.Listen("tcp", opt.addr)
+	ln, err := net.Listen("tcp", opt.Addr)
 	if err != nil {
 		return nil, err
 	}
@@ -298,67 +242,40 @@ func listen(opt options) (*endpoint, error) {
 	return &endpoint{ln: ln, tls: tlsCfg, base: base, how: how}, nil
 }
 
+// listenService opens the listener (listen) and builds the service of cfg
+// for the public URL found.
+func listenService(opt options, cfg service.Config) (*endpoint, *service.Service, error) {
+	ep, err := listen(opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.PublicURL = ep.base
+	svc, err := service.New(cfg)
+	if err != nil {
+		ep.ln.Close()
+		return nil, nil, err
+	}
+	return ep, svc, nil
+}
+
 // newServer builds the server around mux.
 func newServer(o *ops, svc *service.Service, mux *http.ServeMux, ep *endpoint) *http.Server {
-	srv := &http.Server{
-		Handler:           o.instrument(svc.AuditHandler(mux)), // with AuditListener: net/http's own refusals are audited
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          svc.ErrorLog(),
-		ConnContext:       svc.ConnContext,
-	}
+	srv := examplecmd.HTTPServer(o.instrument(svc.AuditHandler(mux))) // with AuditListener: net/http's own refusals are audited
+	srv.ErrorLog = svc.ErrorLog()
+	srv.ConnContext = svc.ConnContext
 	srv.TLSConfig = ep.tls
 	return srv
 }
 
 // serve runs srv until SIGINT or SIGTERM, then drains and stops it.
 func serve(o *ops, srv *http.Server, ln net.Listener, svc *service.Service) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() {
+	return examplecmd.ServeUntilSignal(srv, func() error {
 		if srv.TLSConfig != nil {
-			errc <- srv.ServeTLS(ln, "", "") // the certificate is in srv.TLSConfig
-		} else {
-			errc <- srv.Serve(svc.AuditListener(ln))
+			return srv.ServeTLS(ln, "", "") // the certificate is in srv.TLSConfig
 		}
-	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Fprintln(os.Stderr, "pinreset-service: shutting down")
-	o.drain() // /readyz answers 503 while requests in flight finish
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-// loopbackOnly refuses addresses other than loopback ones: the demo token
-// endpoint must not be reachable from elsewhere.
-func loopbackOnly(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("bad -addr: %w", err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("-addr %s: the demo service listens on loopback addresses only", addr)
-	}
-	return nil
+		return srv.Serve(svc.AuditListener(ln))
+	}, examplecmd.Stop{Name: "pinreset-service", Log: os.Stderr,
+		Drain: o.drain}) // /readyz answers 503 while requests in flight finish
 }
 
 func parseScheme(name string) (protector.Scheme, error) {

@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -22,77 +21,39 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hellosim/hellosim/internal/examplecmd"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/service"
 )
 
-func TestLoopbackOnly(t *testing.T) {
-	for _, ok := range []string{"127.0.0.1:8080", "[::1]:0", "localhost:80", "127.1.2.3:9"} {
-		assert.NoError(t, loopbackOnly(ok), ok)
-	}
-	for _, bad := range []string{"0.0.0.0:8080", ":8080", "10.0.0.1:80", "example.com:80", "nonsense"} {
-		assert.Error(t, loopbackOnly(bad), bad)
-	}
-}
-
 func TestDemoEndToEnd(t *testing.T) {
 	dir, tenant, user, pw, err := demoDirectory("")
 	require.NoError(t, err)
 	assert.Len(t, pw, 16)
-	key, err := protector.GenerateServiceKey(protector.HPKEX25519)
-	require.NoError(t, err)
-	verifier, err := service.VerifierFor(dir)
-	require.NoError(t, err)
-	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{key}})
-	require.NoError(t, err)
-	dev, err := newDemoDevice()
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", svc)
-	mux.Handle("POST /demo/token", demoTokenHandler(dir, dev))
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	svc, key := demoService(t, dir, nil)
+	srv, _ := serveDemo(t, dir, map[string]http.Handler{"/v1/": svc})
 
 	rk, err := protector.NewReturnKey()
 	require.NoError(t, err)
 	defer rk.Destroy()
 	rkText := base64.RawURLEncoding.EncodeToString(rk.PublicKey())
-	getToken := func(fields map[string]string) (int, map[string]string) {
-		code, err := dir.TOTPCode(user.UPN)
-		require.NoError(t, err)
-		req := map[string]string{"upn": user.UPN, "code": code}
-		for k, v := range fields {
-			req[k] = v
-		}
-		body, _ := json.Marshal(req)
-		resp, err := http.Post(srv.URL+"/demo/token", "application/json", bytes.NewReader(body))
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var out map[string]string
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-		return resp.StatusCode, out
-	}
-	status, out := getToken(map[string]string{"password": "wrong password"})
+	status, out := demoSignIn(t, srv.URL, dir, user.UPN, "wrong password", "")
 	assert.Equal(t, 401, status)
 	assert.Equal(t, "sign_in_failed", out["error"])
 	wrongPassword := out
 	// An unknown user gets the very same answer: no enumeration.
-	ub, _ := json.Marshal(map[string]string{"upn": "nobody@contoso.test", "password": "wrong password", "code": "000000"})
-	uresp, err := http.Post(srv.URL+"/demo/token", "application/json", bytes.NewReader(ub))
-	require.NoError(t, err)
-	var unknown map[string]string
-	require.NoError(t, json.NewDecoder(uresp.Body).Decode(&unknown))
-	uresp.Body.Close()
-	assert.Equal(t, 401, uresp.StatusCode)
+	status, unknown := demoToken(t, srv.URL, map[string]string{"upn": "nobody@contoso.test", "password": "wrong password", "code": "000000"})
+	assert.Equal(t, 401, status)
 	assert.Equal(t, wrongPassword, unknown, "unknown user and wrong password answer alike")
 	// A return key that is not one is refused before the sign-in.
 	for _, bad := range []map[string]string{
-		{"password": pw, "return_key": "not base64!"},
-		{"password": pw, "return_key": rkText[:20]},
-		{"password": pw, "return_key": rkText, "resource": idp.DRSResource},
+		{"return_key": "not base64!"},
+		{"return_key": rkText[:20]},
+		{"return_key": rkText, "resource": idp.DRSResource},
 	} {
-		status, out := getToken(bad)
+		bad["upn"], bad["password"], bad["code"] = user.UPN, pw, "000000"
+		status, out := demoToken(t, srv.URL, bad)
 		assert.Equal(t, http.StatusBadRequest, status, "%v", bad)
 		assert.Equal(t, "invalid_return_key", out["error"], "%v", bad)
 	}
@@ -100,7 +61,9 @@ func TestDemoEndToEnd(t *testing.T) {
 	// By hand, as the banner shows: /demo/token with return_key answers
 	// the device's proof for one POST /v1/recover naming that key, and
 	// the request with only curl's headers opens the envelope.
-	status, out = getToken(map[string]string{"password": pw, "return_key": rkText})
+	code, err := dir.TOTPCode(user.UPN)
+	require.NoError(t, err)
+	status, out = demoToken(t, srv.URL, map[string]string{"upn": user.UPN, "password": pw, "code": code, "return_key": rkText})
 	require.Equal(t, 200, status, "%v", out)
 	tok := out["access_token"]
 	require.NotEmpty(t, tok)
@@ -219,7 +182,7 @@ func TestParseArgsIsStrict(t *testing.T) {
 	} {
 		var stderr bytes.Buffer
 		inv, err := parseArgs(args, &stderr)
-		assert.ErrorIs(t, err, errUsage, "%q", args)
+		assert.ErrorIs(t, err, examplecmd.ErrUsage, "%q", args)
 		assert.Nil(t, inv.serve, "%q would start a server", args)
 		assert.NotEmpty(t, stderr.String(), "%q: no message", args)
 		assert.Equal(t, 2, realMain(args, &bytes.Buffer{}, &bytes.Buffer{}), "%q", args)
@@ -236,7 +199,7 @@ func TestParseArgsIsStrict(t *testing.T) {
 	inv, err = parseArgs([]string{"-addr", "127.0.0.1:0", "-schemes", "rsa"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.NotNil(t, inv.serve)
-	assert.Equal(t, "127.0.0.1:0", inv.serve.addr)
+	assert.Equal(t, "127.0.0.1:0", inv.serve.Addr)
 	assert.Equal(t, "rsa", inv.serve.schemes)
 }
 

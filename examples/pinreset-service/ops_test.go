@@ -25,7 +25,6 @@ import (
 	"github.com/hellosim/hellosim/internal/redistest"
 	"github.com/hellosim/hellosim/internal/syncbuf"
 	"github.com/hellosim/hellosim/protector"
-	"github.com/hellosim/hellosim/reset/service"
 	"github.com/hellosim/hellosim/reset/service/state"
 )
 
@@ -53,13 +52,7 @@ func TestOpsHealthReadinessMetrics(t *testing.T) {
 	})
 	dir, _, _, _, err := demoDirectory("")
 	require.NoError(t, err)
-	key, err := protector.GenerateServiceKey(protector.HPKEX25519)
-	require.NoError(t, err)
-	verifier, err := service.VerifierFor(dir)
-	require.NoError(t, err)
-	svc, err := service.New(service.Config{Verifier: verifier, Directory: dir, Keys: []protector.Unwrapper{key},
-		Audit: slog.New(o.auditCounter(slog.DiscardHandler))})
-	require.NoError(t, err)
+	svc, _ := demoService(t, dir, slog.New(o.auditCounter(slog.DiscardHandler)))
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", svc)
 	o.routes(mux)

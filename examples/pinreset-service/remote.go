@@ -2,20 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
+	"github.com/hellosim/hellosim/internal/examplecmd"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/lookup"
 	"github.com/hellosim/hellosim/reset/service/remote"
@@ -55,13 +51,13 @@ func (c *remoteConfig) open(o *ops, stderr io.Writer) (*remoteDirectory, error) 
 	if c.appKey == "" {
 		return nil, errors.New("-issuer needs -app-key: the service's credential for the directory's lookup API")
 	}
-	key, err := readECKey(c.appKey)
+	key, err := examplecmd.ReadAppKey(c.appKey)
 	if err != nil {
 		return nil, err
 	}
 	hc := &http.Client{Timeout: 5 * time.Second}
 	if c.caFile != "" {
-		pool, err := readCA(c.caFile)
+		pool, err := examplecmd.ReadCA(c.caFile)
 		if err != nil {
 			return nil, err
 		}
@@ -93,48 +89,6 @@ func (c *remoteConfig) open(o *ops, stderr io.Writer) (*remoteDirectory, error) 
 	o.addCheck("directory keys", keys.Refresh)
 	o.addCheck("directory lookup", lc.Ping)
 	return &remoteDirectory{keys: keys, verifier: v, lookup: lc, base: base}, nil
-}
-
-// readECKey reads a PEM P-256 private key (SEC 1 or PKCS #8).
-func readECKey(file string) (*ecdsa.PrivateKey, error) {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("-app-key: %w", err)
-	}
-	b, _ := pem.Decode(raw)
-	if b == nil {
-		return nil, fmt.Errorf("-app-key %s: no PEM block", file)
-	}
-	var k any
-	switch b.Type {
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(b.Bytes)
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-	default:
-		return nil, fmt.Errorf("-app-key %s: a %q PEM block, not a private key", file, b.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("-app-key %s: %w", file, err)
-	}
-	ek, ok := k.(*ecdsa.PrivateKey)
-	if !ok || ek.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("-app-key %s: not a P-256 key", file)
-	}
-	return ek, nil
-}
-
-// readCA reads PEM certificates into a pool.
-func readCA(file string) (*x509.CertPool, error) {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("-ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(raw) {
-		return nil, fmt.Errorf("-ca %s: no PEM certificate", file)
-	}
-	return pool, nil
 }
 
 func printRemoteBanner(w io.Writer, base, how, issuer, ca string) {

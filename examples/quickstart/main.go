@@ -50,6 +50,7 @@ import (
 
 	"github.com/hellosim/hellosim/container"
 	"github.com/hellosim/hellosim/device"
+	"github.com/hellosim/hellosim/internal/examplecmd"
 	"github.com/hellosim/hellosim/protector"
 	"github.com/hellosim/hellosim/reset"
 	"github.com/hellosim/hellosim/reset/identity"
@@ -74,17 +75,8 @@ const (
 
 func main() {
 	verbose := flag.Bool("v", false, "print details: TPM commands per step, timings, peak memory")
-	flag.CommandLine.Init("quickstart", flag.ExitOnError) // the name in messages, not the build path
-	flag.CommandLine.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "quickstart: runs the Windows Hello for Business PIN reset story on the embedded TPM simulator.\n\n"+
-			"usage: quickstart [-v]\n\n")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	if flag.NArg() != 0 {
-		flag.CommandLine.Usage()
-		os.Exit(2)
-	}
+	examplecmd.ParseFlagsOnly("quickstart", "quickstart: runs the Windows Hello for Business PIN reset story on the embedded TPM simulator.",
+		"quickstart [-v]")
 	if err := run(context.Background(), os.Stdout, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)

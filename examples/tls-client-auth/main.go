@@ -38,23 +38,15 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/container"
+	"github.com/hellosim/hellosim/internal/examplecmd"
 	"github.com/hellosim/hellosim/tpm"
 )
 
 func main() {
 	alg := flag.String("alg", "rsa", "login key algorithm: rsa (RSA-2048) or ecc (ECC P-256)")
 	verbose := flag.Bool("v", false, "print TPM command counts")
-	flag.CommandLine.Init("tls-client-auth", flag.ExitOnError) // the name in messages, not the build path
-	flag.CommandLine.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "tls-client-auth: signs a TLS 1.3 client handshake with a Windows Hello for Business login key in the TPM.\n\n"+
-			"usage: tls-client-auth [-alg rsa|ecc] [-v]\n\n")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	if flag.NArg() != 0 {
-		flag.CommandLine.Usage()
-		os.Exit(2)
-	}
+	examplecmd.ParseFlagsOnly("tls-client-auth", "tls-client-auth: signs a TLS 1.3 client handshake with a Windows Hello for Business login key in the TPM.",
+		"tls-client-auth [-alg rsa|ecc] [-v]")
 	var ka tpm.KeyAlgorithm
 	switch *alg {
 	case "rsa":
