@@ -46,8 +46,14 @@ func provisioned(t *testing.T, args ...string) *helloCLI {
 // containerFiles are the container files in the state's store.
 func (h *helloCLI) containerFiles() []string {
 	h.t.Helper()
-	names, err := filepath.Glob(filepath.Join(h.state, "containers", "*.ngc"))
-	require.NoError(h.t, err)
+	return containerFilesIn(h.t, h.state)
+}
+
+// containerFilesIn lists the container files of the state directory.
+func containerFilesIn(t *testing.T, state string) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(state, "containers", "*.ngc"))
+	require.NoError(t, err)
 	var out []string
 	for _, n := range names {
 		if !strings.HasPrefix(filepath.Base(n), ".") {
@@ -119,12 +125,19 @@ func TestHelloConcurrentProvisionsOneWins(t *testing.T) {
 // returns its path.
 func (h *helloCLI) damageContainer() string {
 	h.t.Helper()
-	files := h.containerFiles()
-	require.Len(h.t, files, 1)
+	return damageContainerIn(h.t, h.state)
+}
+
+// damageContainerIn flips one bit in the middle of the state directory's
+// one container file, and returns its path.
+func damageContainerIn(t *testing.T, state string) string {
+	t.Helper()
+	files := containerFilesIn(t, state)
+	require.Len(t, files, 1)
 	data, err := os.ReadFile(files[0])
-	require.NoError(h.t, err)
+	require.NoError(t, err)
 	data[len(data)/2] ^= 0x10
-	require.NoError(h.t, os.WriteFile(files[0], data, 0o600))
+	require.NoError(t, os.WriteFile(files[0], data, 0o600))
 	return files[0]
 }
 

@@ -149,7 +149,8 @@ func loginKID(t *testing.T, home, state string) string {
 // DRS with DPoP), enrols recovery with the service's published key, resets its PIN without losing the keys (device code,
 // token bound at the token endpoint, POST /v1/recover with a proof),
 // unlocks with the new PIN, then resets destructively: the directory's
-// dump holds the new key and not the old.
+// dump holds the new key and not the old; and resets destructively once
+// more after the container file is damaged.
 func TestHelloAgainstDirectoryAndService(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two servers and signs in four times")
@@ -178,7 +179,22 @@ func TestHelloAgainstDirectoryAndService(t *testing.T) {
 	kids := p.dumpKIDs(t)
 	assert.Contains(t, kids, newKID, "the directory holds the new key")
 	assert.NotContains(t, kids, oldKID, "and not the old")
-	t.Logf("three processes: provision, enable-recovery, reset by device code, unlock, destructive reset: %s", time.Since(start).Round(time.Millisecond))
+
+	// A damaged container file: the destructive reset signs in at the
+	// directory, puts a new container in its place and registers the new
+	// key over DRS in place of the one the damaged file held.
+	damaged := damageContainerIn(t, state)
+	r = p.helloSignedIn(t, home, "461938\n461938\n", "-state", state, "reset", "--destructive", "-y", "-device-code")
+	require.Zero(t, r.code, "destructive reset of a damaged container: %s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stdout, "in place of the damaged container, registered with the directory")
+	assert.NoFileExists(t, damaged)
+	afterDamage := loginKID(t, home, state)
+	kids = p.dumpKIDs(t)
+	assert.Contains(t, kids, afterDamage, "the directory holds the key that replaced the damaged container's")
+	assert.NotContains(t, kids, newKID, "and not the damaged container's")
+	r = runIn(t, home, home, "461938\n", "hello", "-state", state, "sign", "-m", "after the damaged reset")
+	require.Zero(t, r.code, "the new PIN unlocks: %s%s", r.stdout, r.stderr)
+	t.Logf("three processes: provision, enable-recovery, reset by device code, unlock, destructive resets (one of a damaged container): %s", time.Since(start).Round(time.Millisecond))
 }
 
 // provisionedWithRecovery is provisionedRemote with PIN recovery enrolled.

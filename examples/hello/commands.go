@@ -777,6 +777,29 @@ func (a *app) openResetEnv(ctx context.Context, st *state) (r resetEnv, err erro
 	return r, err
 }
 
+// replaceDamaged puts the new container n in the place of the damaged
+// files: they go (on this device's store they can only be the user's),
+// then n is saved, or discarded from the TPM when it cannot be.
+func replaceDamaged(ctx context.Context, st *state, cs *store.Store, t *tpm.TPM, spec string, n *container.Container) error {
+	entries, err := cs.Entries()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Err != nil {
+			if err := cs.Delete(e.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cs.Save(n); err != nil {
+		_ = container.Discard(ctx, t, n)
+		return fmt.Errorf("your PIN wasn't reset: %w", err)
+	}
+	st.dev.TPM = st.recordTPM(spec)
+	return st.saveDevice()
+}
+
 // resetDamaged is a destructive reset of a container whose file is
 // damaged, as Windows offers it: the user signs in (password and second
 // factor), chooses a new PIN, and gets a new container — new login key and
@@ -791,6 +814,11 @@ func (a *app) resetDamaged(ctx context.Context, de *damagedError, yes bool) erro
 	cs, err := st.store(false)
 	if err != nil {
 		return err
+	}
+	if rc, ok, err := st.readRemote(); err != nil {
+		return err
+	} else if ok {
+		return a.resetDamagedRemote(ctx, st, cs, rc, de, yes)
 	}
 	r, err := a.openResetEnv(ctx, st)
 	if err != nil {
@@ -838,25 +866,7 @@ func (a *app) resetDamaged(ctx context.Context, de *damagedError, yes bool) erro
 	if err != nil {
 		return err
 	}
-	// The damaged files go (on this device's store they can only be the
-	// user's), then the new container takes their place.
-	entries, err := cs.Entries()
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.Err != nil {
-			if err := cs.Delete(e.ID); err != nil {
-				return err
-			}
-		}
-	}
-	if err := cs.Save(n); err != nil {
-		_ = container.Discard(ctx, t, n)
-		return fmt.Errorf("your PIN wasn't reset: %w", err)
-	}
-	st.dev.TPM = st.recordTPM(r.spec)
-	if err := st.saveDevice(); err != nil {
+	if err := replaceDamaged(ctx, st, cs, t, r.spec, n); err != nil {
 		return err
 	}
 	if err := a.registerWith(ctx, st, cl, dev, pending, n); err != nil {

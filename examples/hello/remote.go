@@ -609,3 +609,84 @@ func (a *app) resetRemote(ctx context.Context, st *state, rc remoteConfig, cs *s
 	a.printState(n)
 	return nil
 }
+
+// resetDamagedRemote is resetDamaged against the directory over HTTPS:
+// the user signs in at the directory's pages, and must be the user
+// remote.json names (the damaged file cannot say whose it was; the
+// device's state can); a new container takes the damaged file's place and
+// its login key is registered over DRS with a token bound to the device
+// key, replacing the device's old key at the directory.
+func (a *app) resetDamagedRemote(ctx context.Context, st *state, cs *store.Store, rc remoteConfig, de *damagedError, yes bool) error {
+	r, err := newRemote(ctx, rc)
+	if err != nil {
+		return err
+	}
+	managed, err := st.pinPolicy()
+	if err != nil {
+		return err
+	}
+	opts, err := st.pinOptions()
+	if err != nil {
+		return err
+	}
+	t, spec, err := a.openUnlockedTPM(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if err := a.confirm(yes, fmt.Sprintf("The container file %s is damaged. A destructive reset replaces it with a new login key, NgcKeyId and PIN for %s. Continue?", de.path, rc.UPN)); err != nil {
+		return err
+	}
+	dev, err := st.deviceIdentity(ctx, t)
+	if err != nil {
+		return err
+	}
+	key, err := dev.Signer(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer key.Close()
+	tok, err := r.signIn(ctx, a)
+	if err != nil {
+		return err
+	}
+	claims, err := unverifiedClaims(tok.Access)
+	if err != nil {
+		return fmt.Errorf("%w: the access token: %w", errSignIn, err)
+	}
+	if oid, _ := claims["oid"].(string); oid != rc.UserID {
+		return &reset.StepError{Step: reset.StepAuthenticate, Message: fmt.Sprintf(
+			"You signed in as another user. Sign in as %s, whose container this device holds.", rc.UPN)}
+	}
+	fmt.Fprintf(a.stdout, "  %-13s %s\n", reset.StepAuthenticate.String()+":", "Signed in at the directory.")
+	drsTok, err := r.bound(ctx, &tok, drsScope, key)
+	if err != nil {
+		return err
+	}
+	pin, err := a.in.newPIN("New PIN", pinPolicyFor(managed, nil).Check)
+	if err != nil {
+		return err
+	}
+	cfg := container.Config{User: rc.UPN, UserID: rc.UserID, TenantID: rc.TenantID, Algorithm: tpm.RSA2048}
+	n, err := container.Provision(ctx, t, cfg, pin, opts...)
+	if err != nil {
+		return err
+	}
+	if err := replaceDamaged(ctx, st, cs, t, spec, n); err != nil {
+		return err
+	}
+	dc, err := r.drsClient(key)
+	if err != nil {
+		return err
+	}
+	res, err := dc.RegisterHelloKey(ctx, drsTok, n.PublicKey())
+	if err != nil {
+		return fmt.Errorf("the new container is saved but its login key is not registered with the directory: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "Your PIN was reset. New NgcKeyId %s in place of the damaged container, registered with the directory (kid %s). Use your new PIN to sign in.\n", n.KeyID(), res.KID)
+	if st.dev.EnablePINRecovery {
+		fmt.Fprintln(a.stdout, "The new container has no PIN reset protector: run 'hello enable-recovery' to enrol one.")
+	}
+	a.printState(n)
+	return nil
+}
