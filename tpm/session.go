@@ -351,23 +351,10 @@ func (s *session) Handle() tpm2.TPMHandle { return s.handle }
 // attrByte is TPMA_SESSION as one byte (Part 2 §8.4).
 func attrByte(a tpm2.TPMASession) byte {
 	var b byte
-	if a.ContinueSession {
-		b |= 1 << 0
-	}
-	if a.AuditExclusive {
-		b |= 1 << 1
-	}
-	if a.AuditReset {
-		b |= 1 << 2
-	}
-	if a.Decrypt {
-		b |= 1 << 5
-	}
-	if a.Encrypt {
-		b |= 1 << 6
-	}
-	if a.Audit {
-		b |= 1 << 7
+	for bit, set := range [8]bool{a.ContinueSession, a.AuditExclusive, a.AuditReset, 3: false, 4: false, a.Decrypt, a.Encrypt, a.Audit} {
+		if set {
+			b |= 1 << bit
+		}
 	}
 	return b
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -146,21 +147,28 @@ type newProvision struct {
 	spec    string
 }
 
-func (a *app) startProvision(ctx context.Context, st *state) (*newProvision, error) {
+// startProvision opens the state directory (making it) and a
+// newProvision in it, cheap checks first, before anything about the user
+// is written.
+func (a *app) startProvision(ctx context.Context) (*state, *newProvision, error) {
+	st, err := a.openState(true)
+	if err != nil {
+		return nil, nil, err
+	}
 	if _, c, err := st.load(); err == nil {
-		return nil, &alreadyProvisionedError{user: c.Config().User, keyID: c.KeyID()}
+		return nil, nil, &alreadyProvisionedError{user: c.Config().User, keyID: c.KeyID()}
 	} else if !errors.Is(err, errNoContainer) {
-		return nil, err
+		return nil, nil, err
 	}
 	managed, err := st.pinPolicy()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts, t, spec, err := a.openPINTPM(ctx, st)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &newProvision{managed: managed, opts: opts, t: t, spec: spec}, nil
+	return st, &newProvision{managed: managed, opts: opts, t: t, spec: spec}, nil
 }
 
 // provision asks for the new PIN, makes cfg's container in p.t and stores
@@ -316,20 +324,15 @@ func cmdProvision() *command {
 				a.signIn = sf
 				return a.provisionRemote(ctx, rc, ka)
 			}
-			st, err := a.openState(true)
-			if err != nil {
-				return err
-			}
-			cl, created, err := st.openCloud(true, user, password)
-			if err != nil {
-				return err
-			}
-			// Cheap checks first: an existing container, the policy, the TPM.
-			p, err := a.startProvision(ctx, st)
+			st, p, err := a.startProvision(ctx)
 			if err != nil {
 				return err
 			}
 			defer p.t.Close()
+			cl, created, err := st.openCloud(true, user, password)
+			if err != nil {
+				return err
+			}
 			if created {
 				fmt.Fprintf(a.stdout, "Simulated tenant %s (%s), onboarded to the PIN reset service.\n", cl.info.Domain, cl.info.TenantID)
 				fmt.Fprintf(a.stdout, "User %s, password %q, TOTP authenticator (kept in %s; 'hello demo-user' shows them again).\n", cl.info.UPN, cl.info.Password, st.path(directoryFile))
@@ -715,21 +718,8 @@ func cmdReset() *command {
 				// another generation meanwhile.
 				Store:   replacer{store: cs, old: c},
 				Explain: explainFlow,
-				OnEvent: func(e reset.Event) {
-					switch {
-					case e.Err != nil:
-						if e.Step == reset.StepNewPIN {
-							fmt.Fprintf(a.stderr, "  %s\n", e.Message) // asked again
-						}
-					case e.Step == reset.StepReset, e.Step == reset.StepStore, e.Step == reset.StepDone:
-						// Said once, below, when it is true: the reset
-						// counts only once the new container is stored.
-					default:
-						fmt.Fprintf(a.stdout, "  %-13s %s\n", e.Step.String()+":", e.Message)
-					}
-				},
+				OnEvent: a.printEvent(nil),
 			}
-			oldKeyID := c.KeyID()
 			n, err := flow.Run(ctx, c)
 			if err != nil {
 				return err
@@ -737,21 +727,53 @@ func cmdReset() *command {
 			if err := st.saveObjects(cl); err != nil {
 				return err
 			}
-			if n, err = retire(ctx, t, cs, n); err != nil {
-				return err
-			}
-			if n.KeyID() == oldKeyID {
-				fmt.Fprintf(a.stdout, "Your PIN was reset. Same NgcKeyId %s: keys and certificates kept. Use your new PIN to sign in.\n", n.KeyID())
-			} else {
-				fmt.Fprintf(a.stdout, "Your PIN was reset. New NgcKeyId %s (was %s). Use your new PIN to sign in.\n", n.KeyID(), oldKeyID)
-				if st.dev.EnablePINRecovery {
-					fmt.Fprintln(a.stdout, "The new container has no PIN reset protector: run 'hello enable-recovery' to enrol one.")
-				}
-			}
-			a.printState(n)
-			return nil
+			return a.finishReset(ctx, st, t, cs, c.KeyID(), n, "")
 		},
 	}
+}
+
+// printEvent is a reset's OnEvent at the terminal: each step's message,
+// or the one says has for the step; a new PIN the policy refused goes to
+// standard error (it is asked again). The reset itself is said once, by
+// finishReset, when it is true: it counts only once the new container is
+// stored.
+func (a *app) printEvent(says map[reset.Step]string) func(reset.Event) {
+	return func(e reset.Event) {
+		switch {
+		case e.Err != nil:
+			if e.Step == reset.StepNewPIN {
+				fmt.Fprintf(a.stderr, "  %s\n", e.Message)
+			}
+		case e.Step == reset.StepReset, e.Step == reset.StepStore, e.Step == reset.StepDone:
+		default:
+			a.printStep(e.Step, cmp.Or(says[e.Step], e.Message))
+		}
+	}
+}
+
+// printStep says that step of a reset did msg.
+func (a *app) printStep(step reset.Step, msg string) {
+	fmt.Fprintf(a.stdout, "  %-13s %s\n", step.String()+":", msg)
+}
+
+// finishReset retires what the reset of the container oldKeyID replaced
+// and says what happened: the same key, or the new one (and registered,
+// where it was).
+func (a *app) finishReset(ctx context.Context, st *state, t *tpm.TPM, cs *store.Store, oldKeyID string, n *container.Container, registered string) error {
+	n, err := retire(ctx, t, cs, n)
+	if err != nil {
+		return err
+	}
+	if n.KeyID() == oldKeyID {
+		fmt.Fprintf(a.stdout, "Your PIN was reset. Same NgcKeyId %s: keys and certificates kept. Use your new PIN to sign in.\n", n.KeyID())
+	} else {
+		fmt.Fprintf(a.stdout, "Your PIN was reset. New NgcKeyId %s (was %s)%s. Use your new PIN to sign in.\n", n.KeyID(), oldKeyID, registered)
+		if st.dev.EnablePINRecovery {
+			fmt.Fprintln(a.stdout, "The new container has no PIN reset protector: run 'hello enable-recovery' to enrol one.")
+		}
+	}
+	a.printState(n)
+	return nil
 }
 
 // resetEnv is what a reset works with: the simulated cloud, the managed
@@ -955,9 +977,7 @@ func cmdDelete() *command {
 	return &command{
 		name: "delete", args: "[-y]",
 		summary: "Delete the Hello container, like certutil -deleteHelloContainer, even a damaged one, and its NV index in the TPM.",
-		flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&yes, "y", false, "do not ask for confirmation")
-		},
+		flags:   boolFlag(&yes, "y", "do not ask for confirmation"),
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			st, err := a.openState(false)
 			if err != nil {

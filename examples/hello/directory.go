@@ -183,9 +183,7 @@ func cmdDirectory() *command {
 	return &command{
 		name: "directory", args: "[-json]",
 		summary: "Show what the directory holds: the user object with its msDS-KeyCredentialLink values, the device object.",
-		flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		},
+		flags:   boolFlag(&asJSON, "json", "print JSON"),
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			st, err := a.openState(false)
 			if err != nil {

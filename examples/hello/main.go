@@ -177,6 +177,11 @@ type command struct {
 	run     func(ctx context.Context, a *app, fs *flag.FlagSet) error
 }
 
+// boolFlag is the flags of a command whose one flag is the boolean name.
+func boolFlag(p *bool, name, usage string) func(*flag.FlagSet) {
+	return func(fs *flag.FlagSet) { fs.BoolVar(p, name, false, usage) }
+}
+
 func commands() []*command {
 	return []*command{
 		cmdProvision(), cmdStatus(), cmdSign(), cmdExportKey(), cmdChangePIN(),

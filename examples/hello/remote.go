@@ -332,6 +332,31 @@ const (
 
 // drsClient is the directory's device registration service, sending
 // tokens bound to key.
+// signInClaims signs the user in (signIn) and returns the tokens and the
+// access token's claims: read, not verified, as the token came from the
+// directory's token endpoint over TLS and only the directory checks it.
+func (r *remote) signInClaims(ctx context.Context, a *app) (tokens, map[string]any, error) {
+	tok, err := r.signIn(ctx, a)
+	if err != nil {
+		return tokens{}, nil, err
+	}
+	claims, err := unverifiedClaims(tok.Access)
+	if err != nil {
+		return tokens{}, nil, fmt.Errorf("%w: the access token: %w", errSignIn, err)
+	}
+	return tok, claims, nil
+}
+
+// registerKey registers the login key pub with the directory's DRS, with
+// drsTok, a DRS token bound to the device key.
+func (r *remote) registerKey(ctx context.Context, drsTok string, key crypto.Signer, pub crypto.PublicKey) (drs.Result, error) {
+	dc, err := r.drsClient(key)
+	if err != nil {
+		return drs.Result{}, err
+	}
+	return dc.RegisterHelloKey(ctx, drsTok, pub)
+}
+
 func (r *remote) drsClient(key crypto.Signer) (*drs.Client, error) {
 	c, err := drs.NewClient(r.drsBase, r.hc)
 	if err != nil {
@@ -421,22 +446,14 @@ func (a *app) provisionRemote(ctx context.Context, cfg remoteConfig, ka tpm.KeyA
 	if err != nil {
 		return err
 	}
-	st, err := a.openState(true)
-	if err != nil {
-		return err
-	}
-	p, err := a.startProvision(ctx, st)
+	st, p, err := a.startProvision(ctx)
 	if err != nil {
 		return err
 	}
 	defer p.t.Close()
-	tok, err := r.signIn(ctx, a)
+	tok, claims, err := r.signInClaims(ctx, a)
 	if err != nil {
 		return err
-	}
-	claims, err := unverifiedClaims(tok.Access)
-	if err != nil {
-		return fmt.Errorf("%w: the access token: %w", errSignIn, err)
 	}
 	r.cfg.TenantID, _ = claims["tid"].(string)
 	r.cfg.UserID, _ = claims["oid"].(string)
@@ -472,11 +489,7 @@ func (a *app) provisionRemote(ctx context.Context, cfg remoteConfig, ka tpm.KeyA
 	if err != nil {
 		return err
 	}
-	dc, err := r.drsClient(key)
-	if err != nil {
-		return err
-	}
-	res, err := dc.RegisterHelloKey(ctx, drsTok, c.PublicKey())
+	res, err := r.registerKey(ctx, drsTok, key, c.PublicKey())
 	if err != nil {
 		return fmt.Errorf("register the login key: %w", err)
 	}
@@ -515,33 +528,16 @@ func (m signedInMFA) CompleteMFA(ctx context.Context, _ string) (string, error) 
 // device key, the protector comes back from POST /v1/recover with a DPoP
 // proof, and a destructive reset registers the new key over DRS.
 func (a *app) resetRemote(ctx context.Context, st *state, rc remoteConfig, cs *store.Store, c *container.Container, kind reset.Kind, ep reset.EntryPoint, yes bool) error {
-	r, err := newRemote(ctx, rc)
-	if err != nil {
-		return err
-	}
-	managed, err := st.pinPolicy()
-	if err != nil {
-		return err
-	}
-	t, _, err := a.openUnlockedTPM(ctx, st)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
+	question := ""
 	if kind == reset.KindDestructive {
-		if err := a.confirm(yes, fmt.Sprintf("A destructive reset deletes the keys and certificates of NgcKeyId %s. Continue?", c.KeyID())); err != nil {
-			return err
-		}
+		question = fmt.Sprintf("A destructive reset deletes the keys and certificates of NgcKeyId %s. Continue?", c.KeyID())
 	}
-	dev, err := st.deviceIdentity(ctx, t)
+	rr, err := a.openRemoteReset(ctx, st, rc, yes, question)
 	if err != nil {
 		return err
 	}
-	key, err := dev.Signer(ctx, t)
-	if err != nil {
-		return err
-	}
-	defer key.Close()
+	defer rr.close()
+	r, managed, t, key := rr.r, rr.managed, rr.t, rr.key
 	var tok tokens
 	dc, err := r.drsClient(key)
 	if err != nil {
@@ -574,40 +570,72 @@ func (a *app) resetRemote(ctx context.Context, st *state, rc remoteConfig, cs *s
 		Prompt:  remotePrompter{prompter{a.in}},
 		Store:   replacer{store: cs, old: c},
 		Explain: explainFlow,
-		OnEvent: func(e reset.Event) {
-			switch {
-			case e.Err != nil:
-				if e.Step == reset.StepNewPIN {
-					fmt.Fprintf(a.stderr, "  %s\n", e.Message)
-				}
-			case e.Step == reset.StepAuthenticate:
-				fmt.Fprintf(a.stdout, "  %-13s %s\n", e.Step.String()+":", "Signed in at the directory.")
-			case e.Step == reset.StepMFA:
-				fmt.Fprintf(a.stdout, "  %-13s %s\n", e.Step.String()+":", "Token bound to this device's key.")
-			case e.Step == reset.StepReset, e.Step == reset.StepStore, e.Step == reset.StepDone:
-			default:
-				fmt.Fprintf(a.stdout, "  %-13s %s\n", e.Step.String()+":", e.Message)
-			}
-		},
+		OnEvent: a.printEvent(map[reset.Step]string{
+			reset.StepAuthenticate: signedInAtDirectory,
+			reset.StepMFA:          "Token bound to this device's key.",
+		}),
 	}
-	oldKeyID := c.KeyID()
 	n, err := flow.Run(ctx, c)
 	if err != nil {
 		return err
 	}
-	if n, err = retire(ctx, t, cs, n); err != nil {
-		return err
+	return a.finishReset(ctx, st, t, cs, c.KeyID(), n, ", registered with the directory")
+}
+
+// signedInAtDirectory is what a reset says after the sign-in at the
+// directory's pages.
+const signedInAtDirectory = "Signed in at the directory."
+
+// remoteReset is what a reset against the directory works with: the
+// connection, the managed PIN policy (nil for none), a TPM that is not in
+// lockout (spec says which), and the device key that signs the proofs.
+type remoteReset struct {
+	r       *remote
+	managed *container.PINPolicy
+	t       *tpm.TPM
+	spec    string
+	key     *tpm.Key
+}
+
+// openRemoteReset opens a remoteReset for rc in the order that finds
+// mistakes before anyone is asked anything: the servers, the policy, the
+// TPM; then question, when not empty, is asked (yes answers it), and the
+// device key is loaded last. The caller closes it.
+func (a *app) openRemoteReset(ctx context.Context, st *state, rc remoteConfig, yes bool, question string) (*remoteReset, error) {
+	r, err := newRemote(ctx, rc)
+	if err != nil {
+		return nil, err
 	}
-	if n.KeyID() == oldKeyID {
-		fmt.Fprintf(a.stdout, "Your PIN was reset. Same NgcKeyId %s: keys and certificates kept. Use your new PIN to sign in.\n", n.KeyID())
-	} else {
-		fmt.Fprintf(a.stdout, "Your PIN was reset. New NgcKeyId %s (was %s), registered with the directory. Use your new PIN to sign in.\n", n.KeyID(), oldKeyID)
-		if st.dev.EnablePINRecovery {
-			fmt.Fprintln(a.stdout, "The new container has no PIN reset protector: run 'hello enable-recovery' to enrol one.")
+	managed, err := st.pinPolicy()
+	if err != nil {
+		return nil, err
+	}
+	t, spec, err := a.openUnlockedTPM(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := func() (*tpmdevice.Device, error) {
+		if question != "" {
+			if err := a.confirm(yes, question); err != nil {
+				return nil, err
+			}
 		}
+		return st.deviceIdentity(ctx, t)
+	}()
+	var key *tpm.Key
+	if err == nil {
+		key, err = dev.Signer(ctx, t)
 	}
-	a.printState(n)
-	return nil
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	return &remoteReset{r: r, managed: managed, t: t, spec: spec, key: key}, nil
+}
+
+func (rr *remoteReset) close() {
+	rr.key.Close()
+	rr.t.Close()
 }
 
 // resetDamagedRemote is resetDamaged against the directory over HTTPS:
@@ -617,48 +645,26 @@ func (a *app) resetRemote(ctx context.Context, st *state, rc remoteConfig, cs *s
 // its login key is registered over DRS with a token bound to the device
 // key, replacing the device's old key at the directory.
 func (a *app) resetDamagedRemote(ctx context.Context, st *state, cs *store.Store, rc remoteConfig, de *damagedError, yes bool) error {
-	r, err := newRemote(ctx, rc)
-	if err != nil {
-		return err
-	}
-	managed, err := st.pinPolicy()
-	if err != nil {
-		return err
-	}
 	opts, err := st.pinOptions()
 	if err != nil {
 		return err
 	}
-	t, spec, err := a.openUnlockedTPM(ctx, st)
+	rr, err := a.openRemoteReset(ctx, st, rc, yes, fmt.Sprintf(
+		"The container file %s is damaged. A destructive reset replaces it with a new login key, NgcKeyId and PIN for %s. Continue?", de.path, rc.UPN))
 	if err != nil {
 		return err
 	}
-	defer t.Close()
-	if err := a.confirm(yes, fmt.Sprintf("The container file %s is damaged. A destructive reset replaces it with a new login key, NgcKeyId and PIN for %s. Continue?", de.path, rc.UPN)); err != nil {
-		return err
-	}
-	dev, err := st.deviceIdentity(ctx, t)
+	defer rr.close()
+	r, managed, t, key := rr.r, rr.managed, rr.t, rr.key
+	tok, claims, err := r.signInClaims(ctx, a)
 	if err != nil {
 		return err
-	}
-	key, err := dev.Signer(ctx, t)
-	if err != nil {
-		return err
-	}
-	defer key.Close()
-	tok, err := r.signIn(ctx, a)
-	if err != nil {
-		return err
-	}
-	claims, err := unverifiedClaims(tok.Access)
-	if err != nil {
-		return fmt.Errorf("%w: the access token: %w", errSignIn, err)
 	}
 	if oid, _ := claims["oid"].(string); oid != rc.UserID {
 		return &reset.StepError{Step: reset.StepAuthenticate, Message: fmt.Sprintf(
 			"You signed in as another user. Sign in as %s, whose container this device holds.", rc.UPN)}
 	}
-	fmt.Fprintf(a.stdout, "  %-13s %s\n", reset.StepAuthenticate.String()+":", "Signed in at the directory.")
+	a.printStep(reset.StepAuthenticate, signedInAtDirectory)
 	drsTok, err := r.bound(ctx, &tok, drsScope, key)
 	if err != nil {
 		return err
@@ -672,14 +678,10 @@ func (a *app) resetDamagedRemote(ctx context.Context, st *state, cs *store.Store
 	if err != nil {
 		return err
 	}
-	if err := replaceDamaged(ctx, st, cs, t, spec, n); err != nil {
+	if err := replaceDamaged(ctx, st, cs, t, rr.spec, n); err != nil {
 		return err
 	}
-	dc, err := r.drsClient(key)
-	if err != nil {
-		return err
-	}
-	res, err := dc.RegisterHelloKey(ctx, drsTok, n.PublicKey())
+	res, err := r.registerKey(ctx, drsTok, key, n.PublicKey())
 	if err != nil {
 		return fmt.Errorf("the new container is saved but its login key is not registered with the directory: %w", err)
 	}

@@ -72,9 +72,7 @@ func cmdStatus() *command {
 	return &command{
 		name: "status", args: "[-json]",
 		summary: "Show the User State block, as dsregcmd /status prints it, the lockout state and the protections in force.",
-		flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&asJSON, "json", false, "print the status as one JSON object (stable field names)")
-		},
+		flags:   boolFlag(&asJSON, "json", "print the status as one JSON object (stable field names)"),
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
 			st, _, c, err := a.loadContainer()
 			if err != nil {
