@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,6 +17,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hellosim/hellosim/internal/chromium/chromiumtest"
+	"github.com/hellosim/hellosim/internal/devcert"
+	"github.com/hellosim/hellosim/reset"
 )
 
 // startLoopback is a serving loopback listener expecting state, closed at
@@ -149,4 +155,125 @@ func TestCheckNonce(t *testing.T) {
 		err := checkNonce(tok, "n-1")
 		assert.True(t, errors.Is(err, errNonceMismatch), "%q: %v", tok, err)
 	}
+}
+
+// -web-host-map takes DNS names mapped to loopback addresses with a port;
+// anything else is a usage error that names the pair.
+func TestParseHostMap(t *testing.T) {
+	m, err := parseHostMap("adfs.fabrikam.test=127.0.0.1:8443, Login.MicrosoftOnline.US=[::1]:9")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"adfs.fabrikam.test": "127.0.0.1:8443", "login.microsoftonline.us": "[::1]:9"}, m)
+	m, err = parseHostMap("")
+	require.NoError(t, err)
+	assert.Nil(t, m)
+	for _, bad := range []string{
+		"adfs.fabrikam.test",                    // no address
+		"adfs.fabrikam.test=192.0.2.1:443",      // not loopback
+		"adfs.fabrikam.test=localhost:443",      // a name, not an address
+		"adfs.fabrikam.test=127.0.0.1",          // no port
+		"adfs.fabrikam.test=127.0.0.1:0",        // no port to reach
+		"adfs.fabrikam.test=127.0.0.1:99999",    // no such port
+		"127.0.0.2=127.0.0.1:443",               // an address, not a name
+		"a.test=127.0.0.1:1,A.test=127.0.0.1:2", // twice
+		"bad name!=127.0.0.1:443",
+	} {
+		_, err := parseHostMap(bad)
+		assert.Error(t, err, bad)
+	}
+	a := &app{}
+	for _, tc := range []struct{ host, allowed, hostMap string }{
+		{"", "", "a.test=127.0.0.1:1"},         // the map is the web host's
+		{"chromium", "", "a.test=192.0.2.1:1"}, // not loopback
+		{"chromium", "a.test", "a.test"},       // no address
+	} {
+		err := a.setWebHost(tc.host, tc.allowed, tc.hostMap, reset.EntryLockScreen)
+		assert.ErrorIs(t, err, errUsage, "%+v", tc)
+	}
+}
+
+// The lock-screen web host resolves a mapped name to its loopback address
+// (the directory program's federation host, say), with the TLS name
+// checked against the certificate, and opens it when the allowlist has
+// it; unmapped, the same page is never asked for. The map does not open
+// what the allowlist refuses.
+func TestWebHostMapOpensTheMappedName(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	chromiumtest.Require(t)
+	const name = "adfs.fabrikam.test"
+	cert, err := devcert.New([]string{name})
+	require.NoError(t, err)
+	hosts := make(chan string, 256) // the Host of each request, in order
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts <- r.Host
+		if r.URL.Path == "/moves-on" {
+			// A page that goes on, by itself, to a host the
+			// allowlist does not have: as a user would, clicking on.
+			_, _ = w.Write([]byte(`<!doctype html><meta http-equiv="refresh" content="0;url=https://unlisted.test/"><p>moving on</p>`))
+			return
+		}
+		_, _ = w.Write([]byte(`<!doctype html><title>Federation sign-in</title><p id="fed">AD FS</p>`))
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
+	srv.StartTLS()
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "https://")
+	page := "https://" + name + "/adfs/ls/"
+	var got []string
+	seen := func() []string {
+		for {
+			select {
+			case h := <-hosts:
+				got = append(got, h)
+			default:
+				return got
+			}
+		}
+	}
+
+	open := func(allowed, hostMap string) (string, error) {
+		var stdout, stderr strings.Builder
+		a := &app{stdout: &stdout, stderr: &stderr}
+		require.NoError(t, a.setWebHost("chromium", allowed, hostMap, reset.EntryLockScreen))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		host, err := a.openWebHost(ctx, string(cert.CAPEM), page)
+		if err == nil {
+			host.close()
+		}
+		return stdout.String() + stderr.String(), err
+	}
+
+	// Mapped and allowed: the page opens, and the server sees its name.
+	out, err := open(name, name+"="+addr)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "open in the lock-screen web host")
+	require.NotEmpty(t, seen(), "the mapped name reached its server")
+	for _, h := range seen() {
+		assert.Equal(t, name, h, "the request names the mapped host")
+	}
+
+	// Mapped but not allowed: the host's message, and not one request.
+	before := len(seen())
+	_, err = open("", name+"="+addr)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "We can't open that page right now.")
+	assert.Len(t, seen(), before, "the map does not open what the allowlist refuses")
+
+	// A page the host opened goes on to one it refuses: the session says
+	// so (the reset's polling stops on it), with the message.
+	var stdout, stderr strings.Builder
+	a := &app{stdout: &stdout, stderr: &stderr}
+	require.NoError(t, a.setWebHost("chromium", name, name+"="+addr, reset.EntryLockScreen))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	host, err := a.openWebHost(ctx, string(cert.CAPEM), "https://"+name+"/moves-on")
+	require.NoError(t, err, stderr.String())
+	defer host.close()
+	require.Eventually(t, func() bool { return host.refused() != nil }, 30*time.Second, 50*time.Millisecond)
+	err = host.refused()
+	assert.ErrorIs(t, err, errSignIn)
+	assert.Contains(t, err.Error(), "did not open unlisted.test")
+	assert.Contains(t, stderr.String(), "We can't open that page right now.")
 }

@@ -612,10 +612,10 @@ func totpStep(secret, code string, now time.Time) (int64, bool) {
 
 func cmdReset() *command {
 	var destructive, nonDestructive, yes bool
-	var entry, webHost, allowedURLs string
+	var entry, webHost, allowedURLs, hostMap string
 	var sf signInFlags
 	return &command{
-		name: "reset", args: "--non-destructive | --destructive [-y] [-entry settings|lock-screen [-web-host chromium]] [-device-code] [-no-browser]",
+		name: "reset", args: "--non-destructive | --destructive [-y] [-entry settings|lock-screen [-web-host chromium [-web-signin-allowed-urls LIST] [-web-host-map MAP]]] [-device-code] [-no-browser]",
 		summary: `"I forgot my PIN": sign in with password and MFA, choose a new PIN, and reset.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&nonDestructive, "non-destructive", false, "keep the keys; needs the PIN reset protector (enable-recovery)")
@@ -624,6 +624,7 @@ func cmdReset() *command {
 			fs.StringVar(&entry, "entry", "settings", "where the reset starts: settings or lock-screen")
 			fs.StringVar(&webHost, "web-host", "", "with -entry lock-screen and -directory: open the sign-in page in the lock-screen web host (chromium), which opens only Microsoft's sign-in hosts and -web-signin-allowed-urls")
 			fs.StringVar(&allowedURLs, "web-signin-allowed-urls", "", "ConfigureWebSignInAllowedUrls: semicolon-delimited hosts the web host may open")
+			fs.StringVar(&hostMap, "web-host-map", "", "host names the web host resolves to loopback addresses, as NAME=127.0.0.1:PORT, comma-separated (the directory program's federation host, say); every other name but 127.0.0.1 resolves to nothing")
 			sf.add(fs)
 		},
 		run: func(ctx context.Context, a *app, _ *flag.FlagSet) error {
@@ -640,7 +641,7 @@ func cmdReset() *command {
 			if err := ep.UnmarshalText([]byte(entry)); err != nil {
 				return fmt.Errorf("%w: -entry %q: want settings or lock-screen", errUsage, entry)
 			}
-			if err := a.setWebHost(webHost, allowedURLs, ep); err != nil {
+			if err := a.setWebHost(webHost, allowedURLs, hostMap, ep); err != nil {
 				return err
 			}
 			st, cs, c, err := a.loadContainer()

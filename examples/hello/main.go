@@ -10,7 +10,7 @@
 //	                         request signed by the TPM key
 //	hello change-pin         change the PIN, knowing the old one
 //	hello enable-recovery    enrol the PIN reset protector (EnablePinRecovery)
-//	hello reset --non-destructive | --destructive [-y] [-entry lock-screen -web-host chromium] [-device-code] [-no-browser]
+//	hello reset --non-destructive | --destructive [-y] [-entry lock-screen -web-host chromium [-web-signin-allowed-urls LIST] [-web-host-map NAME=ADDR,...]] [-device-code] [-no-browser]
 //	                         "I forgot my PIN": password + MFA, then a reset
 //	hello totp               the demo user's authenticator: the current code
 //	hello demo-user          the demo user's name and password
@@ -123,6 +123,14 @@
 // -device-code signs in by device code instead (it prints the code and the
 // page to enter it on, and polls), as the lock-screen web host (-web-host)
 // always does. The code and the tokens are never printed.
+//
+// The lock-screen web host (reset -entry lock-screen -web-host chromium)
+// opens only Microsoft's sign-in hosts and those of
+// -web-signin-allowed-urls; a page it refuses, the first or one the user
+// goes on to, shows "We can't open that page right now." and ends the
+// reset with exit 7. -web-host-map NAME=127.0.0.1:PORT,... makes names
+// such as the directory program's federation host resolve on loopback;
+// it does not allow them.
 package main
 
 import (
@@ -165,6 +173,9 @@ type app struct {
 	// webHost, when set (reset -entry lock-screen -web-host chromium),
 	// opens the directory's sign-in page in the lock-screen web host.
 	webHost *webhost.Allowlist
+	// webHostMap maps host names to the loopback addresses that serve
+	// them, for the web host's resolver (-web-host-map).
+	webHostMap map[string]string
 	// signIn is how a sign-in at a remote directory goes (browser.go).
 	signIn signInFlags
 }

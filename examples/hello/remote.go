@@ -274,12 +274,12 @@ func (r *remote) deviceCodeSignIn(ctx context.Context, a *app) (tokens, error) {
 		return tokens{}, fmt.Errorf("%w: device code refused (%s) %s", errSignIn, resp.Status, da.Error)
 	}
 	fmt.Fprintf(a.stdout, "To sign in, open %s and enter the code %s\n", da.URI, da.UserCode)
+	var host *webHostSession
 	if a.webHost != nil {
-		stop, err := a.openWebHost(ctx, r.cfg.CA, da.URI)
-		if err != nil {
+		if host, err = a.openWebHost(ctx, r.cfg.CA, da.URI); err != nil {
 			return tokens{}, err
 		}
-		defer stop()
+		defer host.close()
 	}
 	interval := time.Duration(max(da.Interval, 1)) * time.Second
 	deadline := time.Now().Add(time.Duration(max(da.ExpiresIn, 60)) * time.Second)
@@ -288,6 +288,13 @@ func (r *remote) deviceCodeSignIn(ctx context.Context, a *app) (tokens, error) {
 		case <-ctx.Done():
 			return tokens{}, ctx.Err()
 		case <-time.After(interval):
+		}
+		if host != nil {
+			// The user went on to a page the host refused: the
+			// sign-in cannot complete there.
+			if err := host.refused(); err != nil {
+				return tokens{}, err
+			}
 		}
 		t, status, err := r.postToken(ctx, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"},
 			"client_id": {r.clientID}, "device_code": {da.DeviceCode}}, nil)
