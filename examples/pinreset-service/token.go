@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/internal/dpop"
+	"github.com/hellosim/hellosim/internal/httpjson"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/drs"
 	"github.com/hellosim/hellosim/reset/service"
@@ -68,18 +69,18 @@ func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 		dec := json.NewDecoder(io.LimitReader(r.Body, 4<<10))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			reply(w, http.StatusBadRequest, map[string]string{"error": "malformed_request"})
+			httpjson.Write(w, http.StatusBadRequest, map[string]string{"error": "malformed_request"})
 			return
 		}
 		if req.Resource != "" && req.Resource != idp.DRSResource {
-			reply(w, http.StatusBadRequest, map[string]string{"error": "invalid_resource", "message": "resource: empty or " + idp.DRSResource})
+			httpjson.Write(w, http.StatusBadRequest, map[string]string{"error": "invalid_resource", "message": "resource: empty or " + idp.DRSResource})
 			return
 		}
 		var returnKey []byte
 		if req.ReturnKey != "" {
 			var err error
 			if returnKey, err = base64.RawURLEncoding.DecodeString(req.ReturnKey); err != nil || len(returnKey) != 32 || req.Resource != "" {
-				reply(w, http.StatusBadRequest, map[string]string{"error": "invalid_return_key",
+				httpjson.Write(w, http.StatusBadRequest, map[string]string{"error": "invalid_return_key",
 					"message": "return_key: base64url of a 32-byte X25519 public key, without resource"})
 				return
 			}
@@ -90,11 +91,11 @@ func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 			if errors.Is(err, idp.ErrLocked) {
 				status, msg = http.StatusTooManyRequests, "too many failed sign-ins: try again later"
 			}
-			reply(w, status, map[string]string{"error": "sign_in_failed", "message": msg})
+			httpjson.Write(w, status, map[string]string{"error": "sign_in_failed", "message": msg})
 			return
 		}
 		if err := dev.bind(r.Context(), dir, pending); err != nil {
-			reply(w, http.StatusInternalServerError, map[string]string{"error": "device_binding_failed"})
+			httpjson.Write(w, http.StatusInternalServerError, map[string]string{"error": "device_binding_failed"})
 			return
 		}
 		token, err := pending.CompleteMFA(r.Context(), req.Code)
@@ -103,12 +104,12 @@ func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 			if errors.Is(err, idp.ErrLocked) {
 				status = http.StatusTooManyRequests
 			}
-			reply(w, status, map[string]string{"error": "mfa_failed", "message": "the verification code is incorrect or expired"})
+			httpjson.Write(w, status, map[string]string{"error": "mfa_failed", "message": "the verification code is incorrect or expired"})
 			return
 		}
 		if req.Resource == idp.DRSResource {
 			if token, err = pending.DeviceToken(r.Context(), demoDeviceID, idp.DRSResource); err != nil {
-				reply(w, http.StatusBadRequest, map[string]string{"error": "invalid_resource", "message": err.Error()})
+				httpjson.Write(w, http.StatusBadRequest, map[string]string{"error": "invalid_resource", "message": err.Error()})
 				return
 			}
 			// The token is bound to the demo device's key: the
@@ -122,7 +123,7 @@ func demoTokenHandler(dir *idp.IdP, dev *demoDevice) http.Handler {
 			replyWithProof(w, r, dev, token, service.PathRecover, returnKey, dir.Now())
 			return
 		}
-		reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "DPoP"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "DPoP"})
 	})
 }
 
@@ -157,15 +158,8 @@ func replyWithProof(w http.ResponseWriter, r *http.Request, dev *demoDevice, tok
 	}
 	proof, err := dpop.Fresh(dev.key, c)
 	if err != nil {
-		reply(w, http.StatusInternalServerError, map[string]string{"error": "device_proof_failed"})
+		httpjson.Write(w, http.StatusInternalServerError, map[string]string{"error": "device_proof_failed"})
 		return
 	}
-	reply(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "DPoP", "dpop": proof})
-}
-
-func reply(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	httpjson.Write(w, http.StatusOK, map[string]string{"access_token": token, "token_type": "DPoP", "dpop": proof})
 }

@@ -2,7 +2,6 @@ package idp_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/drs"
+	"github.com/hellosim/hellosim/reset/idp/internal/idptest"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
@@ -44,16 +44,7 @@ func newDRSWorld(t *testing.T, tcfg idp.TenantConfig) *drsWorld {
 func (w *drsWorld) drsToken(t *testing.T) string {
 	t.Helper()
 	p, _ := w.signIn(t)
-	tok, err := p.DeviceToken(context.Background(), w.device.DeviceID, idp.DRSResource)
-	require.NoError(t, err)
-	return tok
-}
-
-func rsaKey(t *testing.T) *rsa.PrivateKey {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	return k
+	return idptest.DRSToken(t, p, w.device.DeviceID)
 }
 
 func TestDeviceTokenCarriesEntraClaims(t *testing.T) {
@@ -100,7 +91,7 @@ func TestDeviceTokenCarriesEntraClaims(t *testing.T) {
 func TestDRSRegistersHelloKey(t *testing.T) {
 	t.Parallel()
 	w := newDRSWorld(t, idp.TenantConfig{})
-	key := rsaKey(t)
+	key := idptest.RSAKey(t)
 	blob, err := keycred.MarshalPublicKey(&key.PublicKey)
 	require.NoError(t, err)
 	tok := w.drsToken(t)
@@ -140,7 +131,7 @@ func TestDRSRefusesAnotherUsersKey(t *testing.T) {
 	w := newDRSWorld(t, idp.TenantConfig{})
 	bob, err := w.p.AddUser(idp.UserConfig{TenantID: w.tenant.ID, UPN: "bob@contoso.test", Password: alicePW})
 	require.NoError(t, err)
-	key := rsaKey(t)
+	key := idptest.RSAKey(t)
 	_, err = w.client.RegisterHelloKey(context.Background(), w.drsToken(t), &key.PublicKey)
 	require.NoError(t, err)
 
@@ -162,7 +153,7 @@ func TestNewKeyFromADeviceReplacesTheOld(t *testing.T) {
 	w := newDRSWorld(t, idp.TenantConfig{})
 	other, err := w.p.AddDevice(idp.DeviceConfig{TenantID: w.tenant.ID, DisplayName: "LAPTOP-2"})
 	require.NoError(t, err)
-	first, second := rsaKey(t), rsaKey(t)
+	first, second := idptest.RSAKey(t), idptest.RSAKey(t)
 	ec := newP256(t)
 
 	r1, err := w.client.RegisterHelloKey(context.Background(), w.drsToken(t), &first.PublicKey)
@@ -191,7 +182,7 @@ func TestNewKeyFromADeviceReplacesTheOld(t *testing.T) {
 func TestHybridKeyTrustWritesTheValueBackAfterTheSyncDelay(t *testing.T) {
 	t.Parallel()
 	w := newDRSWorld(t, idp.TenantConfig{Hybrid: true, TrustType: identity.KeyTrust, SyncDelay: 30 * time.Minute})
-	key := rsaKey(t)
+	key := idptest.RSAKey(t)
 	_, err := w.client.RegisterHelloKey(context.Background(), w.drsToken(t), &key.PublicKey)
 	require.NoError(t, err)
 	u, err := w.p.DirectoryUser(w.alice.UPN)
@@ -218,7 +209,7 @@ func TestHybridKeyTrustWritesTheValueBackAfterTheSyncDelay(t *testing.T) {
 func TestRestoreKeyPutsBackWhatWasSaved(t *testing.T) {
 	t.Parallel()
 	w := newDRSWorld(t, idp.TenantConfig{})
-	key := rsaKey(t)
+	key := idptest.RSAKey(t)
 	res, err := w.client.RegisterHelloKey(context.Background(), w.drsToken(t), &key.PublicKey)
 	require.NoError(t, err)
 	saved, err := w.p.LookupKey(res.KID)
@@ -269,7 +260,7 @@ func TestConcurrentRegistrationsWithOneTokenAdmitOneKey(t *testing.T) {
 	const n = 8
 	keys := make([]*rsa.PrivateKey, n)
 	for i := range keys {
-		keys[i] = rsaKey(t)
+		keys[i] = idptest.RSAKey(t)
 	}
 	errs := make(chan error, n)
 	for i := range n {
@@ -299,7 +290,7 @@ func TestDRSRefusesUnattestedKeyWhereAttestationIsRequired(t *testing.T) {
 	t.Parallel()
 	w := newDRSWorld(t, idp.TenantConfig{})
 	require.NoError(t, w.p.SetKeyAttestation(w.tenant.ID, x509.NewCertPool(), true))
-	_, err := w.client.RegisterHelloKey(context.Background(), w.drsToken(t), &rsaKey(t).PublicKey)
+	_, err := w.client.RegisterHelloKey(context.Background(), w.drsToken(t), &idptest.RSAKey(t).PublicKey)
 	assert.ErrorIs(t, err, idp.ErrAttestationRequired)
 	var e *drs.RefusalError
 	require.ErrorAs(t, err, &e)

@@ -12,6 +12,7 @@ import (
 	"github.com/hellosim/hellosim/internal/dpop"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/drs"
+	"github.com/hellosim/hellosim/reset/idp/internal/idptest"
 	"github.com/hellosim/hellosim/reset/keycred"
 )
 
@@ -97,16 +98,16 @@ func TestDRSDeviceBoundRegistration(t *testing.T) {
 	ctx := context.Background()
 	thief := newP256(t)
 	kngc := func() []byte {
-		blob, err := keycred.MarshalPublicKey(&rsaKey(t).PublicKey)
+		blob, err := keycred.MarshalPublicKey(&idptest.RSAKey(t).PublicKey)
 		require.NoError(t, err)
 		return blob
 	}
 	url := w.srv.URL + drs.KeyPath
 
 	tok := w.token(t)
-	_, err := w.client.RegisterHelloKey(ctx, tok, &rsaKey(t).PublicKey)
+	_, err := w.client.RegisterHelloKey(ctx, tok, &idptest.RSAKey(t).PublicKey)
 	assert.ErrorIs(t, err, idp.ErrTokenRefused, "the bound token sent as a bearer token")
-	_, err = w.client.WithDevice(thief).WithClock(w.clk.Now).RegisterHelloKey(ctx, tok, &rsaKey(t).PublicKey)
+	_, err = w.client.WithDevice(thief).WithClock(w.clk.Now).RegisterHelloKey(ctx, tok, &idptest.RSAKey(t).PublicKey)
 	assert.ErrorIs(t, err, idp.ErrTokenRefused, "a proof by another key")
 
 	for name, c := range map[string]dpop.Claims{
@@ -124,7 +125,7 @@ func TestDRSDeviceBoundRegistration(t *testing.T) {
 	p, _ := w.signIn(t)
 	unbound, err := p.DeviceToken(ctx, w.device.DeviceID, idp.DRSResource)
 	require.NoError(t, err)
-	_, err = w.client.RegisterHelloKey(ctx, unbound, &rsaKey(t).PublicKey)
+	_, err = w.client.RegisterHelloKey(ctx, unbound, &idptest.RSAKey(t).PublicKey)
 	assert.ErrorIs(t, err, idp.ErrDeviceNotBound, "a bearer token for a device whose key the directory holds")
 	_, err = w.p.RegisterHelloKey(ctx, unbound, kngc(),
 		idp.Proof{URL: url, JWT: w.proof(t, w.key, dpop.Claims{ATH: dpop.Hash([]byte(unbound))})})
@@ -160,6 +161,6 @@ func TestDRSDeviceBoundRegistration(t *testing.T) {
 	require.NoError(t, p2.BindDevice(ctx, w.device.DeviceID, proof2))
 	tok2, err := p2.DeviceToken(ctx, w.device.DeviceID, idp.DRSResource)
 	require.NoError(t, err)
-	_, err = w.client.WithDevice(w.key).WithClock(w.clk.Now).RegisterHelloKey(ctx, tok2, &rsaKey(t).PublicKey)
+	_, err = w.client.WithDevice(w.key).WithClock(w.clk.Now).RegisterHelloKey(ctx, tok2, &idptest.RSAKey(t).PublicKey)
 	require.NoError(t, err)
 }

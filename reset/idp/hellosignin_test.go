@@ -19,6 +19,7 @@ import (
 	"github.com/hellosim/hellosim/internal/clocktest"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/internal/idptest"
 	"github.com/hellosim/hellosim/reset/keycred"
 	"github.com/hellosim/hellosim/reset/resettest"
 )
@@ -33,7 +34,7 @@ type helloWorld struct {
 func newHelloWorld(t *testing.T) *helloWorld {
 	t.Helper()
 	w := newDRSWorld(t, idp.TenantConfig{})
-	key := rsaKey(t)
+	key := idptest.RSAKey(t)
 	res, err := w.client.RegisterHelloKey(context.Background(), w.drsToken(t), &key.PublicKey)
 	require.NoError(t, err)
 	return &helloWorld{drsWorld: w, key: key, kid: res.KID}
@@ -86,7 +87,7 @@ func TestHelloSignInYieldsNGCMFAToken(t *testing.T) {
 func TestHelloSignInRefusals(t *testing.T) {
 	t.Parallel()
 	w := newHelloWorld(t)
-	stranger := rsaKey(t)
+	stranger := idptest.RSAKey(t)
 	ctx := context.Background()
 	sign := func(a string) error {
 		_, err := w.p.SignInWithHelloKey(ctx, a, idp.DRSResource)

@@ -22,6 +22,7 @@ import (
 	"github.com/hellosim/hellosim/internal/clocktest"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
+	"github.com/hellosim/hellosim/reset/idp/internal/idptest"
 	"github.com/hellosim/hellosim/reset/resettest"
 	"github.com/hellosim/hellosim/reset/service"
 )
@@ -64,14 +65,7 @@ func newP256(t testing.TB) *ecdsa.PrivateKey {
 // step first so that repeated sign-ins never reuse a code.
 func (f *fixture) signIn(t *testing.T) (*idp.Pending, string) {
 	t.Helper()
-	f.clk.Advance(idp.TOTPPeriod)
-	p, err := f.p.SignIn(context.Background(), f.alice.UPN, alicePW)
-	require.NoError(t, err)
-	code, err := f.p.TOTPCode(f.alice.UPN)
-	require.NoError(t, err)
-	tok, err := p.CompleteMFA(context.Background(), code)
-	require.NoError(t, err)
-	return p, tok
+	return idptest.SignIn(t, f.p, f.clk, f.alice.UPN, alicePW)
 }
 
 // boundSignIn is signIn bound to deviceID (BindDevice before the MFA), a

@@ -1,7 +1,6 @@
 package idp
 
 import (
-	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/hellosim/hellosim/internal/httpjson"
 	"github.com/hellosim/hellosim/reset/identity"
 )
 
@@ -64,7 +64,7 @@ func (p *IdP) serveOIDC(w http.ResponseWriter, r *http.Request) {
 			writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "GET only")
 			return
 		}
-		writeJSON(w, http.StatusOK, p.JWKS())
+		httpjson.Write(w, http.StatusOK, p.JWKS())
 	case len(parts) == 4 && parts[1] == "oauth2" && parts[2] == "v2.0" && parts[3] == "token":
 		p.serveToken(w, r, parts[0])
 	default:
@@ -114,7 +114,7 @@ func (p *IdP) serveMetadata(w http.ResponseWriter, r *http.Request, tenant strin
 		tenant = strings.ToLower(tenant)
 	}
 	base := p.origin() + "/" + tenant
-	writeJSON(w, http.StatusOK, providerMetadata{
+	httpjson.Write(w, http.StatusOK, providerMetadata{
 		Issuer:           issuer,
 		AuthorizationURL: base + "/oauth2/v2.0/authorize",
 		TokenURL:         base + "/oauth2/v2.0/token",
@@ -156,26 +156,19 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 			writeOAuthError(w, http.StatusInternalServerError, "server_error", "no nonce")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"Nonce": n})
+		httpjson.Write(w, http.StatusOK, map[string]string{"Nonce": n})
 	case jwtBearerGrant:
 		tok, err := p.SignInWithHelloKey(r.Context(), r.PostForm.Get("assertion"), r.PostForm.Get("resource"))
 		if err != nil {
 			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(p.tokenTTL.Seconds())})
+		httpjson.Write(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(p.tokenTTL.Seconds())})
 	default:
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "srv_challenge or jwt-bearer")
 	}
 }
 
 func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httpjson.Write(w, status, map[string]string{"error": code, "error_description": desc})
 }

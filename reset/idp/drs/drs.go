@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hellosim/hellosim/internal/httpjson"
 	"github.com/hellosim/hellosim/reset/idp"
 )
 
@@ -115,7 +116,7 @@ func serve(dir Directory, w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorFor(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, Result{KID: k.KID, UPN: k.UPN})
+	httpjson.Write(w, http.StatusOK, Result{KID: k.KID, UPN: k.UPN})
 }
 
 // registration is a request as read from the wire.
@@ -213,12 +214,5 @@ func writeError(w http.ResponseWriter, e *RefusalError) {
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
-	writeJSON(w, e.Status, e)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httpjson.Write(w, e.Status, e)
 }

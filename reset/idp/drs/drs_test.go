@@ -19,6 +19,7 @@ import (
 	"github.com/hellosim/hellosim/internal/clocktest"
 	"github.com/hellosim/hellosim/reset/idp"
 	"github.com/hellosim/hellosim/reset/idp/drs"
+	"github.com/hellosim/hellosim/reset/idp/internal/idptest"
 	"github.com/hellosim/hellosim/reset/keycred"
 	"github.com/hellosim/hellosim/reset/resettest"
 )
@@ -59,36 +60,20 @@ func newWorld(t testing.TB) *world {
 // step first so that repeated sign-ins never reuse a code.
 func (w *world) signIn(t testing.TB) (*idp.Pending, string) {
 	t.Helper()
-	w.clk.Advance(idp.TOTPPeriod)
-	p, err := w.p.SignIn(context.Background(), w.alice.UPN, alicePW)
-	require.NoError(t, err)
-	code, err := w.p.TOTPCode(w.alice.UPN)
-	require.NoError(t, err)
-	tok, err := p.CompleteMFA(context.Background(), code)
-	require.NoError(t, err)
-	return p, tok
+	return idptest.SignIn(t, w.p, w.clk, w.alice.UPN, alicePW)
 }
 
 // token signs alice in with MFA and asks for a device-bound DRS token.
 func (w *world) token(t testing.TB) string {
 	t.Helper()
 	p, _ := w.signIn(t)
-	tok, err := p.DeviceToken(context.Background(), w.device.DeviceID, idp.DRSResource)
-	require.NoError(t, err)
-	return tok
-}
-
-func rsaKey(t testing.TB) *rsa.PrivateKey {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	return k
+	return idptest.DRSToken(t, p, w.device.DeviceID)
 }
 
 func TestWireFormat(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	key := rsaKey(t)
+	key := idptest.RSAKey(t)
 	blob, err := keycred.MarshalPublicKey(&key.PublicKey)
 	require.NoError(t, err)
 	body := `{"kngc":"` + base64.StdEncoding.EncodeToString(blob) + `"}`
@@ -108,7 +93,7 @@ func TestWireFormat(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	key := rsaKey(t)
+	key := idptest.RSAKey(t)
 	blob, err := keycred.MarshalPublicKey(&key.PublicKey)
 	require.NoError(t, err)
 	kngc := func(b []byte) string { return `{"kngc":"` + base64.StdEncoding.EncodeToString(b) + `"}` }
@@ -193,7 +178,7 @@ func TestRefusals(t *testing.T) {
 	// A token registers one key; another key with it is refused.
 	_, err = w.client.RegisterHelloKey(context.Background(), drsTok, &key.PublicKey)
 	require.NoError(t, err)
-	_, err = w.client.RegisterHelloKey(context.Background(), drsTok, &rsaKey(t).PublicKey)
+	_, err = w.client.RegisterHelloKey(context.Background(), drsTok, &idptest.RSAKey(t).PublicKey)
 	assert.ErrorIs(t, err, idp.ErrTokenUsed)
 	assert.ErrorIs(t, err, idp.ErrTokenRefused)
 }
@@ -205,7 +190,7 @@ func TestClientImplementsDirectoryWithItsOwnToken(t *testing.T) {
 	w.client.Token = func(ctx context.Context) (string, error) {
 		return p.DeviceToken(ctx, w.device.DeviceID, idp.DRSResource)
 	}
-	key := rsaKey(t)
+	key := idptest.RSAKey(t)
 	require.NoError(t, w.client.RegisterKey(context.Background(), pinResetToken, "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7B}", &key.PublicKey))
 	keys, err := w.p.RegisteredKeys(w.alice.UPN)
 	require.NoError(t, err)
@@ -214,7 +199,7 @@ func TestClientImplementsDirectoryWithItsOwnToken(t *testing.T) {
 
 	// Without the token source, the PIN reset token is refused.
 	w.client.Token = nil
-	err = w.client.RegisterKey(context.Background(), pinResetToken, "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7C}", &rsaKey(t).PublicKey)
+	err = w.client.RegisterKey(context.Background(), pinResetToken, "{FA0DB076-A5D7-4844-82D8-50A2FB42EC7C}", &idptest.RSAKey(t).PublicKey)
 	assert.ErrorIs(t, err, idp.ErrTokenRefused)
 }
 
@@ -227,7 +212,7 @@ func TestClientRefusesAnAnswerForAnotherKey(t *testing.T) {
 	defer srv.Close()
 	c, err := drs.NewClient(srv.URL, srv.Client())
 	require.NoError(t, err)
-	_, err = c.RegisterHelloKey(context.Background(), "t", &rsaKey(t).PublicKey)
+	_, err = c.RegisterHelloKey(context.Background(), "t", &idptest.RSAKey(t).PublicKey)
 	var e *drs.RefusalError
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, "bad_response", e.Code)

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/hellosim/hellosim/internal/httpjson"
 )
 
 // JoinPath is the device registration service's device endpoint: a device
@@ -63,7 +65,7 @@ func JoinHandler(dir Joiner) http.Handler {
 			writeError(w, errorFor(err))
 			return
 		}
-		writeJSON(w, http.StatusCreated, map[string]string{"device_id": strings.ToLower(req.DeviceID)})
+		httpjson.Write(w, http.StatusCreated, map[string]string{"device_id": strings.ToLower(req.DeviceID)})
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hellosim/hellosim/internal/httpjson"
 	"github.com/hellosim/hellosim/reset/idp"
 )
 
@@ -112,7 +113,7 @@ func (s *Server) serveDeviceCode(w http.ResponseWriter, r *http.Request, tenantS
 	if !v2 {
 		resp["verification_url"] = verify // v1's name for it
 	}
-	writeJSON(w, http.StatusOK, resp)
+	httpjson.Write(w, http.StatusOK, resp)
 }
 
 // grantDevice answers a poll with the device code (RFC 8628 §3.4, §3.5).

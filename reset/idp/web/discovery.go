@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/hellosim/hellosim/internal/httpjson"
 )
 
 // Metadata is the OpenID Provider metadata (OpenID Connect Discovery 1.0,
@@ -73,7 +75,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request, tenantSeg
 	} else {
 		tenantSeg = "common"
 	}
-	writeJSON(w, http.StatusOK, s.MetadataFor(tenantSeg))
+	httpjson.Write(w, http.StatusOK, s.MetadataFor(tenantSeg))
 }
 
 func (s *Server) serveKeys(w http.ResponseWriter, r *http.Request, tenantSeg string) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hellosim/hellosim/internal/httpjson"
 	"github.com/hellosim/hellosim/reset/idp"
 )
 
@@ -534,7 +535,7 @@ func (s *Server) serveEnterpriseApps(w http.ResponseWriter, r *http.Request, ten
 		return
 	}
 	if r.URL.Query().Get("format") == "json" {
-		writeJSON(w, http.StatusOK, map[string]any{"value": sps})
+		httpjson.Write(w, http.StatusOK, map[string]any{"value": sps})
 		return
 	}
 	s.render(w, r, http.StatusOK, "apps", pageData{UPN: se.upn, TenantID: se.tenant, Search: search, Apps: sps})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hellosim/hellosim/internal/dpop"
+	"github.com/hellosim/hellosim/internal/httpjson"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 )
@@ -109,15 +110,7 @@ func (s *Server) writeError(w http.ResponseWriter, e *oauthError) {
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer error="`+e.code+`"`)
 	}
-	writeJSON(w, e.status, body)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httpjson.Write(w, e.status, body)
 }
 
 // parseScope reads a v2 scope: OpenID Connect scopes and the scopes of at
@@ -211,7 +204,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenantSeg st
 	case err != nil:
 		s.writeError(w, &oauthError{status: http.StatusInternalServerError, code: "server_error", aadsts: 90033, desc: "The token could not be issued."})
 	default:
-		writeJSON(w, http.StatusOK, resp)
+		httpjson.Write(w, http.StatusOK, resp)
 	}
 }
 
