@@ -145,19 +145,12 @@ func (d *fedDirectory) federatedSignIn(t *testing.T, ctx context.Context, a fedA
 }
 
 // deviceCode asks the directory for a device code of the PIN Reset Client.
-func (d *fedDirectory) deviceCode(t *testing.T) (deviceCode, userCode string) {
+func (d *fedDirectory) deviceCode(t *testing.T) (da map[string]any, userCode string) {
 	t.Helper()
-	resp, err := d.client.PostForm(d.base+"/common/oauth2/v2.0/devicecode", url.Values{"client_id": {identity.PINResetClientAppID},
+	da = postForm(t, d.client, d.base+"/common/oauth2/v2.0/devicecode", url.Values{"client_id": {identity.PINResetClientAppID},
 		"scope": {"openid offline_access https://cred.microsoft.com/.default"}})
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var da struct {
-		DeviceCode string `json:"device_code"`
-		UserCode   string `json:"user_code"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&da))
-	require.NotEmpty(t, da.DeviceCode)
-	return da.DeviceCode, da.UserCode
+	require.NotEmpty(t, da["device_code"], "%v", da)
+	return da, da["user_code"].(string)
 }
 
 // lockScreen opens the device login page as the lock screen's web host
@@ -257,17 +250,11 @@ func TestLockScreenFederatedAgainstDirectory(t *testing.T) {
 	ctx, h = d.lockScreen(t, []string{fedHost}, userCode)
 	d.federatedSignIn(t, ctx, fed.User)
 	confirmed(t, ctx, h)
-	resp, err := d.client.PostForm(d.base+"/common/oauth2/v2.0/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"},
-		"client_id": {identity.PINResetClientAppID}, "device_code": {deviceCode}})
-	require.NoError(t, err)
-	var tok struct {
-		Access string `json:"access_token"`
-		Error  string `json:"error_description"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
-	resp.Body.Close()
-	require.NotEmpty(t, tok.Access, tok.Error)
-	parts := strings.Split(tok.Access, ".")
+	// The token, polled as a device does (the interval, and slow_down).
+	out := pollDeviceCode(t, d.client, d.base+"/common/oauth2/v2.0/token", deviceCode)
+	access, _ := out["access_token"].(string)
+	require.NotEmpty(t, access, "%v", out)
+	parts := strings.Split(access, ".")
 	require.Len(t, parts, 3)
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	require.NoError(t, err)

@@ -452,8 +452,8 @@ func (p *threeProcs) deviceCodeTokens(t *testing.T, upn, password, totpSecret, s
 	da := p.tokenPost(t, "devicecode", url.Values{"client_id": {client}, "scope": {scope}})
 	require.NotEmpty(t, da["device_code"], "%v", da)
 	p.enterCode(t, da["verification_uri"].(string), da["user_code"].(string), upn, password, totpSecret)
-	tok := p.tokenPost(t, "token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"},
-		"client_id": {client}, "device_code": {da["device_code"].(string)}})
+	// Polled as a device does: the interval, and slow_down.
+	tok := pollDeviceCode(t, p.dirClient, p.dirBase+"/"+p.demo.TenantID+"/oauth2/v2.0/token", da)
 	require.NotEmpty(t, tok["access_token"], "%v", tok)
 	rt, _ := tok["refresh_token"].(string)
 	return tok["access_token"].(string), rt
