@@ -1,11 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 
 	"github.com/hellosim/hellosim/internal/accesstoken"
+	"github.com/hellosim/hellosim/internal/httpjson"
 	"github.com/hellosim/hellosim/reset/identity"
 	"github.com/hellosim/hellosim/reset/idp"
 )
@@ -26,7 +26,6 @@ const mePath = "/v1.0/me"
 func meHandler(dir *idp.IdP) http.Handler {
 	verify := accesstoken.Config{Keys: dir.JWKS, Issuer: dir.IssuerTemplate(), Audience: idp.DRSResource, Clock: dir.Now}.WithDefaults()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
 		if r.URL.Path != mePath {
 			writeGraphError(w, http.StatusNotFound, "Request_ResourceNotFound", "no such resource")
 			return
@@ -42,8 +41,7 @@ func meHandler(dir *idp.IdP) http.Handler {
 			writeGraphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is missing or invalid.")
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(u)
+		httpjson.Write(w, http.StatusOK, u)
 	})
 }
 
@@ -71,7 +69,5 @@ func meUser(r *http.Request, dir *idp.IdP, verify accesstoken.Config) (idp.Direc
 
 // writeGraphError answers an error in Microsoft Graph's shape.
 func writeGraphError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	httpjson.Write(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }

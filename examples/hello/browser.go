@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // signInFlags are the sign-in flags of the commands that sign in at a
@@ -229,7 +231,7 @@ func (lb *loopback) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.err = errWrongState
 		answerPage(w, http.StatusBadRequest, "This answer is not for hello's sign-in", "Its state does not match the sign-in hello started, so hello refused it. You can close this tab.")
 	case q.Get("error") != "":
-		r.err = fmt.Errorf("%w: the directory answered %s: %s", errSignIn, clipText(q.Get("error"), 64), firstLine(clipText(q.Get("error_description"), 300)))
+		r.err = fmt.Errorf("%w: the directory answered %s: %s", errSignIn, clipText(q.Get("error"), 64), clipText(firstLine(q.Get("error_description")), 300))
 		answerPage(w, http.StatusOK, "The sign-in did not complete", "The directory answered "+q.Get("error")+". You can close this tab; hello says what happened.")
 	case q.Get("code") == "":
 		r.err = fmt.Errorf("%w: the browser came back without a code", errSignIn)
@@ -255,11 +257,23 @@ func answerPage(w http.ResponseWriter, status int, title, text string) {
 		`<body><h1 id="hello-signin">%[1]s</h1><p id="text">%[2]s</p></body></html>`, html.EscapeString(title), html.EscapeString(text))
 }
 
+// clipText is s for the terminal: control characters (an escape
+// sequence the redirect's query carried) as '?', and at most n bytes,
+// cut on a rune boundary.
 func clipText(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func firstLine(s string) string {

@@ -138,6 +138,16 @@ func TestLoopbackErrorAnswerAndTimeout(t *testing.T) {
 	assert.Contains(t, err.Error(), "access_denied: AADSTS65004: User declined.")
 	assert.NotContains(t, err.Error(), "Trace ID", "one line")
 
+	// What the query carries reaches the terminal without its control
+	// characters: no escape sequence from a redirect.
+	lb = startLoopback(t, "the-state")
+	comeBack(t, lb, url.Values{"error": {"access_denied[2J"}, "error_description": {"Declined]0;title here"}, "state": {"the-state"}}, http.StatusOK)
+	_, err = lb.wait(context.Background(), 5*time.Second)
+	require.ErrorIs(t, err, errSignIn)
+	assert.NotContains(t, err.Error(), "\x1b")
+	assert.NotContains(t, err.Error(), "\x07")
+	assert.Contains(t, err.Error(), "access_denied?[2J: Declined?]0;title? here")
+
 	quiet := startLoopback(t, "the-state")
 	_, err = quiet.wait(context.Background(), 10*time.Millisecond)
 	assert.ErrorIs(t, err, errNoRedirect)
