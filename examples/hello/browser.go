@@ -244,12 +244,12 @@ func (lb *loopback) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // answerPage is the small page the browser shows at the end: it loads
-// and runs nothing, is not cached, and sends no referrer (the address
-// holds the code).
+// and runs nothing, is not cached, sends no referrer (the address holds
+// the code) and is not shown in another site's frame.
 func answerPage(w http.ResponseWriter, status int, title, text string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)

@@ -128,6 +128,25 @@ func TestLoopbackTakesTheFirstRedirectOnly(t *testing.T) {
 
 // The directory's error answer (the user declined) and no answer at all
 // end the sign-in with exit 7 and say which.
+// The page the browser comes back to runs and loads nothing, is not
+// cached, sends no referrer (its address holds the code) and cannot be
+// framed.
+func TestLoopbackAnswerPageHeaders(t *testing.T) {
+	lb := startLoopback(t, "the-state")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(lb.uri + "?" + url.Values{"code": {"c"}, "state": {"the-state"}}.Encode())
+	require.NoError(t, err)
+	resp.Body.Close()
+	csp := resp.Header.Get("Content-Security-Policy")
+	assert.Contains(t, csp, "default-src 'none'")
+	assert.Contains(t, csp, "frame-ancestors 'none'")
+	assert.NotContains(t, csp, "script-src")
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	assert.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
+	code, err := lb.wait(context.Background(), 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "c", code)
+}
+
 func TestLoopbackErrorAnswerAndTimeout(t *testing.T) {
 	lb := startLoopback(t, "the-state")
 	page := comeBack(t, lb, url.Values{"error": {"access_denied"}, "error_description": {"AADSTS65004: User declined.\r\nTrace ID: x"}, "state": {"the-state"}}, http.StatusOK)
