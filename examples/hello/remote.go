@@ -621,23 +621,27 @@ func (a *app) openRemoteReset(ctx context.Context, st *state, rc remoteConfig, y
 	if err != nil {
 		return nil, err
 	}
-	dev, err := func() (*tpmdevice.Device, error) {
-		if question != "" {
-			if err := a.confirm(yes, question); err != nil {
-				return nil, err
-			}
-		}
-		return st.deviceIdentity(ctx, t)
-	}()
-	var key *tpm.Key
-	if err == nil {
-		key, err = dev.Signer(ctx, t)
-	}
+	key, err := a.confirmAndLoadDeviceKey(ctx, st, t, yes, question)
 	if err != nil {
 		t.Close()
 		return nil, err
 	}
 	return &remoteReset{r: r, managed: managed, t: t, spec: spec, key: key}, nil
+}
+
+// confirmAndLoadDeviceKey asks question (when not empty; yes answers it)
+// and then loads the device key in t.
+func (a *app) confirmAndLoadDeviceKey(ctx context.Context, st *state, t *tpm.TPM, yes bool, question string) (*tpm.Key, error) {
+	if question != "" {
+		if err := a.confirm(yes, question); err != nil {
+			return nil, err
+		}
+	}
+	dev, err := st.deviceIdentity(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return dev.Signer(ctx, t)
 }
 
 func (rr *remoteReset) close() {
