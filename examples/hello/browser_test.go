@@ -160,7 +160,7 @@ func TestLoopbackErrorAnswerAndTimeout(t *testing.T) {
 	// What the query carries reaches the terminal without its control
 	// characters: no escape sequence from a redirect.
 	lb = startLoopback(t, "the-state")
-	comeBack(t, lb, url.Values{"error": {"access_denied[2J"}, "error_description": {"Declined]0;title here"}, "state": {"the-state"}}, http.StatusOK)
+	comeBack(t, lb, url.Values{"error": {"access_denied\x1b[2J"}, "error_description": {"Declined\x1b]0;title\x07 here"}, "state": {"the-state"}}, http.StatusOK)
 	_, err = lb.wait(context.Background(), 5*time.Second)
 	require.ErrorIs(t, err, errSignIn)
 	assert.NotContains(t, err.Error(), "\x1b")
